@@ -1,0 +1,106 @@
+/* The graph: an append-only array of interned nodes in topological order.
+ * A node's id is its index; operands always have smaller ids. Nodes are
+ * interned by (op, operands, attributes, and for leaves name and type), so
+ * building the same expression twice yields one node. */
+#ifndef NNC_GRAPH_H
+#define NNC_GRAPH_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ir/status.h"
+#include "ir/types.h"
+
+/* Where a node came from: the layer and the script line that created it,
+ * so an error found in a later pass still cites the user's code. */
+typedef struct nnc_loc {
+  const char *layer;      /* "conv2d_3", or NULL */
+  const char *layer_type; /* "Conv2D", or NULL */
+  const char *file;       /* "models/x.lua", or NULL */
+  int line;
+} nnc_loc;
+
+typedef struct nnc_node {
+  nnc_op op;
+  nnc_dtype dtype;
+  int rank;
+  int64_t shape[NNC_MAX_RANK];
+  int nsrc;
+  int32_t src[NNC_MAX_SRC];
+  nnc_attrs attrs;
+  const char *name; /* leaves: unique name ("conv2d/kernel"); NULL otherwise */
+  nnc_loc loc;
+  uint64_t hash;
+} nnc_node;
+
+/* What nnc_graph_add takes. dtype/rank/shape and name are read for leaves
+ * only; every other node's type comes from shape inference. */
+typedef struct nnc_node_spec {
+  nnc_op op;
+  int nsrc;
+  int32_t src[NNC_MAX_SRC];
+  nnc_attrs attrs;
+  const char *name;
+  nnc_dtype dtype;
+  int rank;
+  int64_t shape[NNC_MAX_RANK];
+} nnc_node_spec;
+
+typedef struct nnc_graph_output {
+  const char *name; /* role: "output", "loss", ... (pooled) */
+  int32_t node;
+} nnc_graph_output;
+
+typedef struct nnc_graph {
+  nnc_node *nodes;
+  int nnodes, cap;
+  int32_t *table; /* open-addressed intern table of node ids, -1 empty */
+  int table_cap;
+  char **strings; /* pooled strings, owned */
+  int nstrings, strings_cap;
+  nnc_graph_output *outputs;
+  int noutputs, outputs_cap;
+  nnc_loc loc; /* stamped on nodes added from now on */
+} nnc_graph;
+
+nnc_graph *nnc_graph_new(void);
+void nnc_graph_free(nnc_graph *g);
+
+/* Adds (or finds) a node; checks arity and shapes. Returns its id, or -1 with
+ * a message that names the node's layer, script line and shapes. */
+int32_t nnc_graph_add(nnc_graph *g, const nnc_node_spec *spec, nnc_status *st);
+
+/* Convenience for the common case of an op on operands with attributes. */
+int32_t nnc_graph_op(nnc_graph *g, nnc_op op, const int32_t *src, int nsrc, const nnc_attrs *attrs,
+                     nnc_status *st);
+
+/* Sets the location stamped on nodes added after this call. Strings are copied. */
+void nnc_graph_set_loc(nnc_graph *g, const char *layer, const char *layer_type, const char *file,
+                       int line);
+
+/* Returns a pooled copy of s owned by the graph (NULL stays NULL). */
+const char *nnc_graph_str(nnc_graph *g, const char *s);
+
+int nnc_graph_add_output(nnc_graph *g, const char *role, int32_t node, nnc_status *st);
+/* The node id of an output role, or -1. */
+int32_t nnc_graph_output_node(const nnc_graph *g, const char *role);
+/* The leaf with this name, or -1. */
+int32_t nnc_graph_find_leaf(const nnc_graph *g, nnc_op op, const char *name);
+
+/* Checks every invariant: operand order, arity, leaf names unique, and that
+ * shape inference reproduces every stored type. */
+int nnc_graph_verify(const nnc_graph *g, nnc_status *st);
+
+/* Copies g with the leading (batch) dimension of every input set to `batch`,
+ * re-inferring all shapes. */
+nnc_graph *nnc_graph_with_batch(const nnc_graph *g, int64_t batch, nnc_status *st);
+
+int64_t nnc_node_numel(const nnc_node *n);
+/* "f32[?,28,28,1]" */
+const char *nnc_type_str(const nnc_node *n, char *buf, size_t size);
+/* "conv2d_3 (Conv2D) at models/x.lua:14" or "%7 = conv2d" when no layer is known. */
+const char *nnc_node_where(const nnc_graph *g, int32_t id, char *buf, size_t size);
+/* A stable hash of the whole graph, for cache keys and generated-file headers. */
+uint64_t nnc_graph_hash(const nnc_graph *g);
+
+#endif

@@ -1,0 +1,39 @@
+/* The op table as data: one nnc_op_row per row of ir/ops.def. */
+#ifndef NNC_OP_H
+#define NNC_OP_H
+
+#include "ir/graph.h"
+
+typedef int nnc_infer_fn(const nnc_graph *g, nnc_node *n, nnc_status *st);
+typedef void nnc_cost_fn(const nnc_graph *g, const nnc_node *n, nnc_cost *cost);
+
+typedef struct nnc_op_row {
+  const char *name;
+  int arity;
+  unsigned attrs; /* NNC_A_* */
+  unsigned flags; /* NNC_OPF_* */
+  nnc_infer_fn *infer;
+  nnc_cost_fn *cost;
+} nnc_op_row;
+
+extern const nnc_op_row nnc_ops[NNC_OP_COUNT];
+
+/* NNC_OP_COUNT when no op has this name. */
+nnc_op nnc_op_by_name(const char *name);
+
+/* Declarations of every row's functions. */
+#define X(ENUM, name, arity, attrs, flags) \
+  nnc_infer_fn nnc_infer_##name;           \
+  nnc_cost_fn nnc_cost_##name;
+#include "ir/ops.def"
+#undef X
+
+/* Shared by the infer functions: fail with the node's place and a message. */
+int nnc_infer_fail(const nnc_graph *g, const nnc_node *n, nnc_status *st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Output size of a window op along one axis (Keras's same/valid rules). */
+int64_t nnc_window_out(int64_t in, int window, int stride, nnc_pad pad);
+/* Padding before the first element for `same` (the odd extra goes after). */
+int64_t nnc_window_pad_before(int64_t in, int window, int stride, nnc_pad pad);
+
+#endif

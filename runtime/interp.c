@@ -1,0 +1,44 @@
+#include "runtime/interp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op.h"
+
+nnc_ref_fn *const nnc_ref_kernels[NNC_OP_COUNT] = {
+#define X(ENUM, name, arity, attrs, flags) [NNC_OP_##ENUM] = nnc_ref_##name,
+#include "ir/ops.def"
+#undef X
+};
+
+int nnc_interp_run(const nnc_graph *g, void **values, const nnc_run_opts *opts, nnc_status *st) {
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *n = &g->nodes[id];
+    char where[256], type[128];
+    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) {
+      if (!values[id])
+        return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
+      continue;
+    }
+    int64_t count = nnc_node_numel(n);
+    for (int i = 0; i < n->rank; i++)
+      if (n->shape[i] < 0)
+        return nnc_fail(st, "%s: type %s is not concrete", nnc_node_where(g, id, where, sizeof where),
+                        nnc_type_str(n, type, sizeof type));
+    values[id] = calloc((size_t)(count ? count : 1), nnc_dtype_size(n->dtype));
+    if (!values[id]) return nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
+    const void *in[NNC_MAX_SRC];
+    for (int i = 0; i < n->nsrc; i++) in[i] = values[n->src[i]];
+    nnc_kernel_args k = {g, n, in, values[id], opts};
+    nnc_ref_kernels[n->op](&k);
+  }
+  return 0;
+}
+
+void nnc_interp_free(const nnc_graph *g, void **values) {
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (!(nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF)) {
+      free(values[id]);
+      values[id] = NULL;
+    }
+}

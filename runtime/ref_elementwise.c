@@ -1,0 +1,67 @@
+/* Reference kernels for leaves, reshape, elementwise ops and softmax. */
+#include <math.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "runtime/interp.h"
+#include "runtime/rng.h"
+
+/* Leaves are bound by the caller; the interpreter never runs these. */
+void nnc_ref_input(const nnc_kernel_args *k) { (void)k; }
+void nnc_ref_param(const nnc_kernel_args *k) { (void)k; }
+
+void nnc_ref_reshape(const nnc_kernel_args *k) {
+  memcpy(k->out, k->in[0], (size_t)nnc_node_numel(k->n) * nnc_dtype_size(k->n->dtype));
+}
+
+#define POINTWISE(name, expr)                                 \
+  void nnc_ref_##name(const nnc_kernel_args *k) {            \
+    const float *a = k->in[0];                                \
+    const float *b = k->n->nsrc > 1 ? k->in[1] : NULL;        \
+    float *out = k->out;                                      \
+    int64_t count = nnc_node_numel(k->n);                     \
+    (void)b;                                                  \
+    for (int64_t i = 0; i < count; i++) out[i] = (expr);      \
+  }
+
+POINTWISE(relu, a[i] > 0 ? a[i] : 0.0f)
+POINTWISE(sigmoid, 1.0f / (1.0f + expf(-a[i])))
+POINTWISE(tanh, tanhf(a[i]))
+POINTWISE(add, a[i] + b[i])
+POINTWISE(mul, a[i] * b[i])
+
+/* Softmax over the last axis, shifted by the row maximum so exp cannot overflow. */
+void nnc_ref_softmax(const nnc_kernel_args *k) {
+  const float *x = k->in[0];
+  float *out = k->out;
+  int64_t c = k->n->shape[k->n->rank - 1], rows = nnc_node_numel(k->n) / (c ? c : 1);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    float *orow = out + r * c;
+    float top = xr[0];
+    for (int64_t j = 1; j < c; j++) top = xr[j] > top ? xr[j] : top;
+    double sum = 0;
+    for (int64_t j = 0; j < c; j++) sum += (orow[j] = expf(xr[j] - top));
+    for (int64_t j = 0; j < c; j++) orow[j] = (float)(orow[j] / sum);
+  }
+}
+
+/* Inverted dropout: keep with probability 1-rate and scale by 1/(1-rate), so
+ * inference is the identity. Element i of step s draws counter s*count + i
+ * on the node's stream: the same mask on every backend. */
+void nnc_ref_dropout(const nnc_kernel_args *k) {
+  const float *x = k->in[0];
+  float *out = k->out;
+  int64_t count = nnc_node_numel(k->n);
+  float rate = k->n->attrs.rate;
+  if (!k->opts || !k->opts->training || rate == 0.0f) {
+    memcpy(out, x, (size_t)count * sizeof *out);
+    return;
+  }
+  float scale = 1.0f / (1.0f - rate);
+  uint64_t base = k->opts->step * (uint64_t)count;
+  for (int64_t i = 0; i < count; i++) {
+    float u = nnc_rng_uniform(k->opts->seed, (uint32_t)k->n->attrs.stream, base + (uint64_t)i);
+    out[i] = u >= rate ? x[i] * scale : 0.0f;
+  }
+}

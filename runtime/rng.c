@@ -1,0 +1,50 @@
+#include "runtime/rng.h"
+
+#include <math.h>
+
+/* Constants from Salmon et al., "Parallel random numbers: as easy as 1, 2, 3". */
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+static void mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
+  uint64_t p = (uint64_t)a * b;
+  *hi = (uint32_t)(p >> 32);
+  *lo = (uint32_t)p;
+}
+
+void nnc_philox(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t out[4]) {
+  uint32_t c[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), stream, 0};
+  uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  for (int round = 0; round < 10; round++) {
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo(PHILOX_M0, c[0], &hi0, &lo0);
+    mulhilo(PHILOX_M1, c[2], &hi1, &lo1);
+    uint32_t n0 = hi1 ^ c[1] ^ k[0], n2 = hi0 ^ c[3] ^ k[1];
+    c[0] = n0, c[1] = lo1, c[2] = n2, c[3] = lo0;
+    k[0] += PHILOX_W0, k[1] += PHILOX_W1;
+  }
+  for (int i = 0; i < 4; i++) out[i] = c[i];
+}
+
+float nnc_rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter) {
+  uint32_t r[4];
+  nnc_philox(seed, stream, counter, r);
+  return (float)(r[0] >> 8) * (1.0f / 16777216.0f);
+}
+
+float nnc_rng_normal(uint64_t seed, uint32_t stream, uint64_t counter) {
+  uint32_t r[4];
+  nnc_philox(seed, stream, counter, r);
+  /* u1 in (0, 1] so the log is finite. */
+  double u1 = ((double)(r[0] >> 8) + 1.0) / 16777216.0;
+  double u2 = (double)(r[1] >> 8) / 16777216.0;
+  return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+uint32_t nnc_rng_stream_of(const char *name) {
+  uint32_t h = 2166136261u;
+  for (; *name; name++) h = (h ^ (unsigned char)*name) * 16777619u;
+  return h;
+}

@@ -1,0 +1,19 @@
+/* The one random generator: Philox-4x32-10, counter based, so a value is a
+ * pure function of (seed, stream, counter). Every backend that draws the same
+ * triple gets the same number: dropout masks, initializers and shuffles
+ * agree across interp, cpu, cuda-emu and cuda without sharing state. */
+#ifndef NNC_RNG_H
+#define NNC_RNG_H
+
+#include <stdint.h>
+
+/* Four independent 32-bit words for (seed, stream, counter). */
+void nnc_philox(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t out[4]);
+/* Uniform in [0, 1), 24 bits of mantissa. */
+float nnc_rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter);
+/* Standard normal by Box-Muller from the counter's four words. */
+float nnc_rng_normal(uint64_t seed, uint32_t stream, uint64_t counter);
+/* A stream number from a name ("conv2d/kernel"), for per-weight streams. */
+uint32_t nnc_rng_stream_of(const char *name);
+
+#endif
