@@ -1,2 +1,79 @@
+/* The nnc command line. Only this file exits; everything else returns a status. */
 #include <stdio.h>
-int main(void) { puts("nnc"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/script.h"
+#include "passes/pass.h"
+
+static const char usage[] =
+    "usage: nnc SCRIPT [--name value ...]   run a model script\n"
+    "       nnc --help | --version\n"
+    "\n"
+    "Options read by nnc itself (the rest go to nnc.option in the script):\n"
+    "  --dump-ir          print the IR after every pass\n"
+    "  --dump-ir=PASS     print the IR after one pass\n"
+    "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
+    "  --seed N           the seed of every random draw (default 1)\n"
+    "\n"
+    "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail).\n";
+
+static int known_pass(const char *name) {
+  for (const char *const *p = nnc_pass_names; *p; p++)
+    if (!strcmp(*p, name)) return 1;
+  return 0;
+}
+
+/* Splits nnc's own flags from the script's options. */
+static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, nnc_status *st) {
+  args->path = argv[1];
+  args->config.seed = 1;
+  const char *debug = getenv("NNC_DEBUG");
+  args->config.debug = debug ? atoi(debug) : 0;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--dump-ir")) {
+      args->config.dump.enabled = 1;
+    } else if (!strncmp(a, "--dump-ir=", 10)) {
+      if (!known_pass(a + 10)) return nnc_fail(st, "--dump-ir: no pass is named '%s'", a + 10);
+      args->config.dump.enabled = 1;
+      args->config.dump.only_pass = a + 10;
+    } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;
+      else {
+        char *end;
+        args->config.seed = strtoull(argv[++i], &end, 10);
+        if (*end || !*argv[i]) return nnc_fail(st, "--seed expects a non-negative integer, got '%s'", argv[i]);
+      }
+    } else {
+      script_opts[args->nopts++] = a;
+    }
+  }
+  args->opts = script_opts;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 1 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("nnc %s\n", NNC_VERSION);
+    return 0;
+  }
+  if (argv[1][0] == '-') {
+    fprintf(stderr, "nnc: unknown option '%s'\n%s", argv[1], usage);
+    return 1;
+  }
+  nnc_script_args args = {0};
+  const char **script_opts = calloc((size_t)argc, sizeof *script_opts);
+  nnc_status st = {0};
+  int rc = parse_args(argc, argv, &args, script_opts, &st);
+  if (rc == 0) rc = nnc_script_run(&args, &st);
+  free(script_opts);
+  fflush(stdout);
+  if (rc) fprintf(stderr, "nnc: error: %s\n", st.msg);
+  return rc ? 1 : 0;
+}

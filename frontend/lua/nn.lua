@@ -1,1 +1,623 @@
-return {}
+-- The `nn` module: Keras's layers, Sequential and functional models, and
+-- compile/summary/predict, written over the thin `core` binding. A layer is
+-- a table of options checked against its spec; calling it on a symbolic
+-- tensor adds its nodes to that tensor's graph. To add a layer, add a spec
+-- to `layer_specs` with a build function.
+local core = ...
+local nn = {}
+
+---------------------------------------------------------------------------
+-- Errors: every message names the script line, and the layer when known.
+
+local function here()
+  local file, line = core.where()
+  return file and (file .. ":" .. line) or "?"
+end
+
+local function fail(fmt, ...)
+  error(here() .. ": " .. string.format(fmt, ...), 0)
+end
+
+local function hint(name, choices)
+  local best = core.closest(tostring(name), choices)
+  return best and ("; did you mean '" .. best .. "'?") or ""
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+local function where_of(layer)
+  return string.format("%s (%s) at %s:%d", layer.name, layer.class, layer.file, layer.line)
+end
+
+local function layer_fail(layer, fmt, ...)
+  error(where_of(layer) .. ": " .. string.format(fmt, ...), 0)
+end
+
+local function shape_str(shape)
+  local parts = {}
+  for i, d in ipairs(shape) do parts[i] = d < 0 and "None" or tostring(d) end
+  if #parts == 1 then return "(" .. parts[1] .. ",)" end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
+local function type_str(shape)
+  local parts = {}
+  for i, d in ipairs(shape) do parts[i] = d < 0 and "?" or tostring(d) end
+  return "f32[" .. table.concat(parts, ",") .. "]"
+end
+
+---------------------------------------------------------------------------
+-- Keras names: one counter per base name for the whole script, so layers
+-- are conv2d, conv2d_1, ... and inputs input_1, input_2, ... as in Keras.
+
+local name_counts = {}
+
+local function unique_name(base, one_based)
+  local n = name_counts[base]
+  if one_based then
+    n = (n or 0) + 1
+    name_counts[base] = n
+    return base .. "_" .. n
+  end
+  name_counts[base] = (n or 0) + 1
+  return n and (base .. "_" .. n) or base
+end
+
+---------------------------------------------------------------------------
+-- Option checking shared by layers, optimizers and callbacks.
+
+local activations = { relu = "relu", sigmoid = "sigmoid", tanh = "tanh", softmax = "softmax", linear = false }
+local activation_names = sorted_keys(activations)
+local initializer_names = {
+  "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
+  "random_normal", "random_uniform", "zeros", "ones", "constant",
+}
+
+local function check_size_pair(what, v, allow_nil)
+  if v == nil and allow_nil then return nil end
+  local pair = type(v) == "table" and { v[1], v[2] } or { v, v }
+  for i = 1, 2 do
+    local d = pair[i]
+    if math.type(d) ~= "integer" then
+      fail("%s must be an integer or a pair of integers, got %s", what, tostring(d))
+    end
+    if d < 1 then fail("%s must be positive, got %d", what, d) end
+  end
+  return pair
+end
+
+local function check_choice(what, v, choices)
+  for _, c in ipairs(choices) do if v == c then return v end end
+  fail("unknown %s '%s'%s (valid: %s)", what, tostring(v), hint(v, choices), table.concat(choices, ", "))
+end
+
+local function check_activation(v)
+  if v == nil then return nil end
+  if activations[v] == nil then
+    fail("unknown activation '%s'%s (valid: %s)", tostring(v), hint(v, activation_names),
+      table.concat(activation_names, ", "))
+  end
+  return v
+end
+
+-- An initializer is a name or a table {"random_normal", mean=, stddev=}.
+local function check_initializer(v)
+  local spec = type(v) == "table" and v or { v }
+  local kind = spec[1] or spec.kind
+  check_choice("initializer", kind, initializer_names)
+  local out = { kind = kind }
+  for k, x in pairs(spec) do if k ~= 1 then out[k] = x end end
+  out.kind = kind
+  return out
+end
+
+nn.initializers = {}
+for _, name in ipairs(initializer_names) do
+  nn.initializers[name] = function(opts)
+    local spec = { name }
+    for k, v in pairs(opts or {}) do spec[k] = v end
+    return spec
+  end
+end
+
+-- Turns a constructor's argument (table, number or string) into named
+-- options: positional entries take the spec's positional names in order.
+local function read_options(spec, arg)
+  local given = type(arg) == "table" and arg or { arg }
+  local opts = {}
+  local n = 0
+  for k in pairs(given) do
+    if math.type(k) == "integer" then n = math.max(n, k) end
+  end
+  if n > #spec.positional and not spec.rest then
+    fail("%s takes at most %d positional argument(s), got %d", spec.class, #spec.positional, n)
+  end
+  for i = 1, math.min(n, #spec.positional) do opts[spec.positional[i]] = given[i] end
+  if spec.rest and n > 0 then opts[spec.rest] = spec.collect_rest(given, n) end
+  local valid = sorted_keys(spec.options)
+  for k, v in pairs(given) do
+    if math.type(k) ~= "integer" then
+      if spec.options[k] == nil then
+        fail("%s got an unknown keyword '%s'%s", spec.class, tostring(k), hint(k, valid))
+      end
+      if opts[k] ~= nil then fail("%s got '%s' both by position and by name", spec.class, k) end
+      opts[k] = v
+    end
+  end
+  for k, default in pairs(spec.options) do
+    if opts[k] == nil and default ~= nn.REQUIRED and default ~= nn.NONE then opts[k] = default end
+  end
+  for k, default in pairs(spec.options) do
+    if default == nn.REQUIRED and opts[k] == nil then fail("%s needs '%s'", spec.class, k) end
+  end
+  return opts
+end
+
+nn.REQUIRED = setmetatable({}, { __name = "required" })
+nn.NONE = setmetatable({}, { __name = "none" })
+
+---------------------------------------------------------------------------
+-- Symbolic tensors: a graph (with its weight store) and a node id.
+
+local Symbolic = {}
+Symbolic.__index = Symbolic
+
+local function new_state()
+  return { graph = core.graph(), store = core.store(), seed = core.seed, layers = {} }
+end
+
+local function symbolic(state, id)
+  local _, shape = state.graph:type(id)
+  return setmetatable({ state = state, id = id, shape = shape }, Symbolic)
+end
+
+local function input_tensor(state, name, shape, file, line)
+  local dims = { -1 }
+  for i, d in ipairs(shape) do
+    if math.type(d) ~= "integer" or d < 1 then
+      error(string.format("%s:%d: input shape %s has a zero, negative or non-integer size at axis %d",
+        file, line, shape_str(dims), i), 0)
+    end
+    dims[#dims + 1] = d
+  end
+  state.graph:set_loc(name, "InputLayer", file, line)
+  return symbolic(state, state.graph:leaf("input", name, dims))
+end
+
+---------------------------------------------------------------------------
+-- Layers.
+
+local Layer = {}
+Layer.__index = Layer
+
+-- Adds an op node stamped with this layer's name and script line.
+function Layer:op(state, name, srcs, attrs)
+  state.graph:set_loc(self.name, self.class, self.file, self.line)
+  return state.graph:op(name, srcs, attrs)
+end
+
+function Layer:param(state, suffix, shape, init, fan_in, fan_out)
+  local name = self.name .. "/" .. suffix
+  state.graph:set_loc(self.name, self.class, self.file, self.line)
+  local id = state.graph:leaf("param", name, shape)
+  local spec = {}
+  for k, v in pairs(init) do spec[k] = v end
+  spec.fan_in, spec.fan_out = fan_in, fan_out
+  state.store:init(name, shape, spec, state.seed)
+  local count = 1
+  for _, d in ipairs(shape) do count = count * d end
+  self.params = (self.params or 0) + count
+  return id
+end
+
+function Layer:activate(state, id)
+  local op = self.opts.activation and activations[self.opts.activation]
+  if op then return self:op(state, op, { id }) end
+  return id
+end
+
+-- Calling a layer on a symbolic tensor builds its nodes.
+function Layer:__call(x)
+  if getmetatable(x) ~= Symbolic then
+    layer_fail(self, "a layer is called on a symbolic tensor (from nn.Input or another layer), got a %s",
+      type(x))
+  end
+  local id = self.spec.build(self, x.state, x)
+  local out = symbolic(x.state, id)
+  self.output_shape = out.shape
+  self.params = self.params or 0
+  local called = x.state.layers
+  if not called[self] then called[self] = true; called[#called + 1] = self end
+  return out
+end
+
+local function conv_fans(kh, kw, cin, cout)
+  return kh * kw * cin, kh * kw * cout
+end
+
+local function build_dense(self, state, x)
+  local o = self.opts
+  if #x.shape < 2 then layer_fail(self, "expects input with a feature axis, got %s", type_str(x.shape)) end
+  local fan_in = x.shape[#x.shape]
+  local k = self:param(state, "kernel", { fan_in, o.units }, o.kernel_initializer, fan_in, o.units)
+  local y = self:op(state, "matmul", { x.id, k })
+  if o.use_bias then
+    local b = self:param(state, "bias", { o.units }, o.bias_initializer, fan_in, o.units)
+    y = self:op(state, "bias_add", { y, b })
+  end
+  return self:activate(state, y)
+end
+
+local function build_conv2d(self, state, x)
+  local o = self.opts
+  local kh, kw = o.kernel_size[1], o.kernel_size[2]
+  local cin = x.shape[#x.shape]
+  if #x.shape ~= 4 then
+    -- Build nothing: conv2d's own shape check gives the message.
+    cin = 1
+  end
+  local fan_in, fan_out = conv_fans(kh, kw, cin, o.filters)
+  local k = self:param(state, "kernel", { kh, kw, cin, o.filters }, o.kernel_initializer, fan_in, fan_out)
+  local y = self:op(state, "conv2d", { x.id, k }, { stride = o.strides, pad = o.padding })
+  if o.use_bias then
+    local b = self:param(state, "bias", { o.filters }, o.bias_initializer, fan_in, fan_out)
+    y = self:op(state, "bias_add", { y, b })
+  end
+  return self:activate(state, y)
+end
+
+local function build_pool(op)
+  return function(self, state, x)
+    local o = self.opts
+    return self:op(state, op, { x.id }, { window = o.pool_size, stride = o.strides or o.pool_size, pad = o.padding })
+  end
+end
+
+local function build_flatten(self, state, x)
+  return self:op(state, "reshape", { x.id }, { shape = { -1 } })
+end
+
+local function build_reshape(self, state, x)
+  return self:op(state, "reshape", { x.id }, { shape = self.opts.target_shape })
+end
+
+local function build_dropout(self, state, x)
+  return self:op(state, "dropout", { x.id }, { rate = self.opts.rate, stream = core.stream_of(self.name) })
+end
+
+local function build_activation(self, state, x)
+  return self:activate(state, x.id)
+end
+
+local function build_fixed(op)
+  return function(self, state, x) return self:op(state, op, { x.id }) end
+end
+
+local common = { name = nn.NONE, input_shape = nn.NONE, trainable = true }
+
+local function with_common(options)
+  for k, v in pairs(common) do options[k] = v end
+  return options
+end
+
+local padding_names = { "valid", "same" }
+
+local layer_specs = {
+  Dense = {
+    base = "dense", positional = { "units" }, build = build_dense,
+    options = with_common { units = nn.REQUIRED, activation = nn.NONE, use_bias = true,
+      kernel_initializer = "glorot_uniform", bias_initializer = "zeros", input_dim = nn.NONE },
+  },
+  Conv2D = {
+    base = "conv2d", positional = { "filters", "kernel_size" }, build = build_conv2d,
+    options = with_common { filters = nn.REQUIRED, kernel_size = nn.REQUIRED, strides = 1,
+      padding = "valid", activation = nn.NONE, use_bias = true,
+      kernel_initializer = "glorot_uniform", bias_initializer = "zeros" },
+  },
+  MaxPooling2D = {
+    base = "max_pooling2d", positional = { "pool_size" }, build = build_pool("max_pool"),
+    options = with_common { pool_size = 2, strides = nn.NONE, padding = "valid" },
+  },
+  AveragePooling2D = {
+    base = "average_pooling2d", positional = { "pool_size" }, build = build_pool("avg_pool"),
+    options = with_common { pool_size = 2, strides = nn.NONE, padding = "valid" },
+  },
+  Flatten = { base = "flatten", positional = {}, build = build_flatten, options = with_common {} },
+  Reshape = {
+    base = "reshape", positional = {}, rest = "target_shape", build = build_reshape,
+    collect_rest = function(given, n)
+      if n == 1 and type(given[1]) == "table" then return given[1] end
+      local t = {}
+      for i = 1, n do t[i] = given[i] end
+      return t
+    end,
+    options = with_common { target_shape = nn.REQUIRED },
+  },
+  Dropout = {
+    base = "dropout", positional = { "rate" }, build = build_dropout,
+    options = with_common { rate = nn.REQUIRED, seed = nn.NONE },
+  },
+  Activation = {
+    base = "activation", positional = { "activation" }, build = build_activation,
+    options = with_common { activation = nn.REQUIRED },
+  },
+  ReLU = { base = "re_lu", positional = {}, build = build_fixed("relu"), options = with_common {} },
+  Softmax = { base = "softmax", positional = {}, build = build_fixed("softmax"), options = with_common {} },
+}
+local layer_aliases = { MaxPool2D = "MaxPooling2D", AvgPool2D = "AveragePooling2D" }
+
+-- Checks the options a layer reads, so errors point at the constructor line.
+local function check_layer_options(class, o)
+  if o.units ~= nil and (math.type(o.units) ~= "integer" or o.units < 1) then
+    fail("%s: units must be a positive integer, got %s", class, tostring(o.units))
+  end
+  if o.filters ~= nil and (math.type(o.filters) ~= "integer" or o.filters < 1) then
+    fail("%s: filters must be a positive integer, got %s", class, tostring(o.filters))
+  end
+  if o.kernel_size ~= nil then o.kernel_size = check_size_pair(class .. " kernel_size", o.kernel_size) end
+  if o.pool_size ~= nil then o.pool_size = check_size_pair(class .. " pool_size", o.pool_size) end
+  if o.strides ~= nil then o.strides = check_size_pair(class .. " strides", o.strides) end
+  if o.padding ~= nil then check_choice("padding", o.padding, padding_names) end
+  if o.activation ~= nil then check_activation(o.activation) end
+  if o.kernel_initializer ~= nil then o.kernel_initializer = check_initializer(o.kernel_initializer) end
+  if o.bias_initializer ~= nil then o.bias_initializer = check_initializer(o.bias_initializer) end
+  if o.rate ~= nil and (type(o.rate) ~= "number" or o.rate < 0 or o.rate >= 1) then
+    fail("%s: rate must be a number in [0, 1), got %s", class, tostring(o.rate))
+  end
+  if o.input_dim ~= nil and o.input_shape == nil then o.input_shape = { o.input_dim } end
+  if o.input_shape ~= nil and type(o.input_shape) ~= "table" then
+    fail("%s: input_shape must be a table like {28, 28, 1}, got %s", class, tostring(o.input_shape))
+  end
+end
+
+local function make_layer(class, spec, arg)
+  local opts = read_options(spec, arg)
+  check_layer_options(class, opts)
+  local file, line = core.where()
+  local name = opts.name or unique_name(spec.base)
+  return setmetatable({ class = class, spec = spec, opts = opts, name = name, file = file or "?",
+    line = line or 0 }, Layer)
+end
+
+for class, spec in pairs(layer_specs) do
+  spec.class = class
+  nn[class] = function(arg) return make_layer(class, spec, arg) end
+end
+for alias, class in pairs(layer_aliases) do nn[alias] = nn[class] end
+
+nn.BatchNormalization = function()
+  fail("BatchNormalization is not supported by this version of nnc yet")
+end
+
+---------------------------------------------------------------------------
+-- Models.
+
+local Model = {}
+Model.__index = Model
+
+function nn.Input(arg)
+  local shape = type(arg) == "table" and (arg.shape or arg) or nil
+  if type(shape) ~= "table" then fail("nn.Input takes a shape like {28, 28, 1}") end
+  local file, line = core.where()
+  local name = type(arg) == "table" and arg.name or unique_name("input", true)
+  local dims = {}
+  for i, d in ipairs(shape) do dims[i] = d end
+  local x = input_tensor(new_state(), name, dims, file or "?", line or 0)
+  x.input_layer = { name = name, class = "InputLayer", output_shape = x.shape, params = 0 }
+  return x
+end
+
+local function new_model(kind, name)
+  local file, line = core.where()
+  return setmetatable({ kind = kind, name = name, layers = {}, file = file or "?", line = line or 0 }, Model)
+end
+
+function nn.Sequential(layers)
+  local model = new_model("Sequential", unique_name("sequential"))
+  for _, layer in ipairs(layers or {}) do model:add(layer) end
+  return model
+end
+
+function Model:add(layer)
+  if getmetatable(layer) ~= Layer then fail("model:add takes a layer, got %s", type(layer)) end
+  if self.kind ~= "Sequential" then fail("model:add is for Sequential models") end
+  if #self.layers == 0 and layer.opts.input_shape then
+    local state = new_state()
+    self.state = state
+    self.output = input_tensor(state, layer.name .. "_input", layer.opts.input_shape, layer.file, layer.line)
+  end
+  self.layers[#self.layers + 1] = layer
+  if self.output then self.output = layer(self.output) end
+end
+
+function nn.Model(arg)
+  if type(arg) ~= "table" or getmetatable(arg.inputs) ~= Symbolic or getmetatable(arg.outputs) ~= Symbolic then
+    fail("nn.Model takes { inputs = <nn.Input>, outputs = <tensor> }")
+  end
+  if arg.inputs.state ~= arg.outputs.state then fail("nn.Model: the outputs are not computed from these inputs") end
+  local model = new_model("Functional", arg.name or unique_name("model"))
+  model.state, model.output = arg.outputs.state, arg.outputs
+  model.input_layer = arg.inputs.input_layer
+  -- The layers in the order they were first called, as Keras lists them.
+  model.layers = { model.input_layer }
+  for _, layer in ipairs(model.state.layers) do model.layers[#model.layers + 1] = layer end
+  return model
+end
+
+function Model:require_built()
+  if not self.output then
+    error(string.format("%s (%s) at %s:%d: the model has no input shape: give the first layer input_shape = {...} or start from nn.Input",
+      self.name, self.kind, self.file, self.line), 0)
+  end
+  if not self.finalized then
+    self.state.graph:output("output", self.output.id)
+    self.finalized = true
+  end
+end
+
+---------------------------------------------------------------------------
+-- compile: optimizers, losses and metrics, checked by name.
+
+local optimizer_specs = {
+  sgd = { class = "SGD", positional = {}, options = { learning_rate = 0.01, lr = nn.NONE, momentum = 0.0, nesterov = false } },
+  adam = { class = "Adam", positional = {}, options = { learning_rate = 0.001, lr = nn.NONE, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, amsgrad = false } },
+  rmsprop = { class = "RMSprop", positional = {}, options = { learning_rate = 0.001, lr = nn.NONE, rho = 0.9, momentum = 0.0, epsilon = 1e-7, centered = false } },
+}
+local optimizer_names = sorted_keys(optimizer_specs)
+
+local function make_optimizer(kind, arg)
+  local spec = optimizer_specs[kind]
+  local o = read_options(spec, arg or {})
+  if o.lr ~= nil then o.learning_rate, o.lr = o.lr, nil end
+  for k, v in pairs(o) do
+    if type(v) ~= type(spec.options[k] == nn.NONE and 0 or spec.options[k]) then
+      fail("%s: %s must be a %s, got %s", spec.class, k, type(spec.options[k]), tostring(v))
+    end
+  end
+  o.kind = kind
+  return setmetatable(o, { __name = "optimizer" })
+end
+
+nn.SGD = function(arg) return make_optimizer("sgd", arg) end
+nn.Adam = function(arg) return make_optimizer("adam", arg) end
+nn.RMSprop = function(arg) return make_optimizer("rmsprop", arg) end
+
+local loss_names = { "sparse_categorical_crossentropy", "categorical_crossentropy", "mse", "mean_squared_error" }
+local metric_names = { "accuracy", "acc" }
+
+local function check_optimizer(opt)
+  if type(opt) == "string" then
+    local kind = opt:lower()
+    if not optimizer_specs[kind] then
+      fail("unknown optimizer '%s'%s (valid: %s)", opt, hint(kind, optimizer_names), table.concat(optimizer_names, ", "))
+    end
+    return make_optimizer(kind)
+  end
+  if type(opt) ~= "table" or not opt.kind then fail("compile: optimizer must be a name or nn.Adam{...}, got %s", tostring(opt)) end
+  return opt
+end
+
+function Model:compile(arg)
+  if type(arg) ~= "table" then fail("model:compile takes a table { optimizer = ..., loss = ..., metrics = ... }") end
+  local valid = { "optimizer", "loss", "metrics" }
+  for k in pairs(arg) do
+    if k ~= "optimizer" and k ~= "loss" and k ~= "metrics" then
+      fail("compile got an unknown keyword '%s'%s", tostring(k), hint(k, valid))
+    end
+  end
+  local optimizer = check_optimizer(arg.optimizer or "rmsprop")
+  if arg.loss == nil then fail("compile needs a loss (valid: %s)", table.concat(loss_names, ", ")) end
+  local loss = check_choice("loss", arg.loss, loss_names)
+  if loss == "mean_squared_error" then loss = "mse" end
+  local metrics = {}
+  for _, m in ipairs(arg.metrics or {}) do
+    metrics[#metrics + 1] = check_choice("metric", m, metric_names) == "acc" and "accuracy" or m
+  end
+  self:require_built()
+  self.state.graph:compile("forward")
+  self.compiled = { optimizer = optimizer, loss = loss, metrics = metrics }
+end
+
+---------------------------------------------------------------------------
+-- summary(): Keras 2's table, character for character.
+
+local function thousands(n)
+  local s = tostring(math.floor(n))
+  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (out:gsub("^,", ""))
+end
+
+-- Keras's print_row: each field is cut to its column and padded to the next stop.
+local function summary_row(fields, stops)
+  local line = ""
+  for i, field in ipairs(fields) do
+    if i > 1 then line = line:sub(1, -2) .. " " end
+    line = (line .. field):sub(1, stops[i])
+    line = line .. string.rep(" ", stops[i] - #line)
+  end
+  return line
+end
+
+function Model:summary_lines()
+  self:require_built()
+  local width, stops = 65, { 29, 55, 65 }
+  local lines = {}
+  local function add(s) lines[#lines + 1] = s end
+  add('Model: "' .. self.name .. '"')
+  add(string.rep("_", width))
+  add(summary_row({ "Layer (type)", "Output Shape", "Param #" }, stops))
+  add(string.rep("=", width))
+  local total = 0
+  for i, layer in ipairs(self.layers) do
+    local shape = shape_str(layer.output_shape)
+    if layer.class == "InputLayer" then shape = "[" .. shape .. "]" end
+    add(summary_row({ layer.name .. " (" .. layer.class .. ")", shape, tostring(layer.params) }, stops))
+    total = total + layer.params
+    add(i == #self.layers and string.rep("=", width) or string.rep("_", width))
+  end
+  add("Total params: " .. thousands(total))
+  add("Trainable params: " .. thousands(total))
+  add("Non-trainable params: 0")
+  add(string.rep("_", width))
+  return lines
+end
+
+function Model:summary()
+  print(table.concat(self:summary_lines(), "\n"))
+end
+
+function Model:count_params()
+  self:require_built()
+  local total = 0
+  for _, layer in ipairs(self.layers) do total = total + layer.params end
+  return total
+end
+
+---------------------------------------------------------------------------
+-- Running.
+
+function Model:predict(x, opts)
+  self:require_built()
+  opts = opts or {}
+  return core.predict(self.state.graph, self.state.store, x, opts.batch_size or 32)
+end
+
+function Model:get_weight(name)
+  self:require_built()
+  return self.state.store:get(name)
+end
+
+function Model:set_weight(name, t)
+  self:require_built()
+  self.state.store:set(name, t)
+end
+
+function Model:ir()
+  self:require_built()
+  return self.state.graph:text()
+end
+
+function Model:fit()
+  fail("model:fit: training is not available in nnc %s yet: it needs the autodiff and optimizer passes and the training loop",
+    nnc.version)
+end
+
+function Model:evaluate()
+  fail("model:evaluate: evaluation with a loss is not available in nnc %s yet: it arrives with training", nnc.version)
+end
+
+function nn.EarlyStopping(arg)
+  return { kind = "EarlyStopping", opts = arg or {} }
+end
+
+-- An unknown layer or function is an error with the closest valid name.
+return setmetatable(nn, {
+  __index = function(_, key)
+    fail("unknown layer or function nn.%s%s", tostring(key), hint(key, sorted_keys(nn)))
+  end,
+})

@@ -1,0 +1,35 @@
+/* The thin C side of the Lua front end: functions check their arguments and
+ * call into ir/, passes/ and runtime/. Layer sugar lives in frontend/lua. */
+#ifndef NNC_BIND_H
+#define NNC_BIND_H
+
+#include <lua.h>
+
+#include "ir/graph.h"
+#include "passes/pass.h"
+
+#define NNC_GRAPH_META "nnc.graph"
+#define NNC_STORE_META "nnc.store"
+
+/* Settings from the command line that the script's run reads. */
+typedef struct nnc_run_config {
+  nnc_dump_opts dump;
+  unsigned long long seed;
+  int debug; /* NNC_DEBUG level */
+} nnc_run_config;
+
+/* Pushes the `core` table the Lua modules are built on. */
+void nnc_lua_open_core(lua_State *L, const nnc_run_config *config);
+/* The graph userdata at idx (a Lua error otherwise). */
+nnc_graph *nnc_lua_checkgraph(lua_State *L, int idx);
+/* Raises a Lua error carrying an nnc message, unchanged (no position added). */
+int nnc_lua_raise(lua_State *L, const nnc_status *st);
+/* The config stored by nnc_lua_open_core. */
+const nnc_run_config *nnc_lua_config(lua_State *L);
+/* The first user-script frame's file and line, for node locations. */
+int nnc_lua_script_where(lua_State *L, const char **file, int *line);
+
+/* Registers core.store and core.predict (frontend/weights.c). */
+void nnc_lua_open_weights(lua_State *L, int core_index);
+
+#endif

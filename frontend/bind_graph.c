@@ -1,0 +1,273 @@
+/* Lua bindings for building graphs: the graph userdata and its methods. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/bind.h"
+#include "ir/op.h"
+#include "ir/text.h"
+#include "runtime/rng.h"
+
+typedef struct graph_ud {
+  nnc_graph *g;
+} graph_ud;
+
+int nnc_lua_raise(lua_State *L, const nnc_status *st) {
+  lua_pushstring(L, st->msg);
+  return lua_error(L);
+}
+
+nnc_graph *nnc_lua_checkgraph(lua_State *L, int idx) {
+  graph_ud *ud = luaL_checkudata(L, idx, NNC_GRAPH_META);
+  return ud->g;
+}
+
+static const char *const config_key = "nnc.config";
+
+const nnc_run_config *nnc_lua_config(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, config_key);
+  const nnc_run_config *c = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return c;
+}
+
+int nnc_lua_script_where(lua_State *L, const char **file, int *line) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "Sl", &ar);
+    if (ar.source[0] == '@' && ar.currentline > 0) {
+      *file = ar.source + 1;
+      *line = ar.currentline;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int l_where(lua_State *L) {
+  const char *file;
+  int line;
+  if (!nnc_lua_script_where(L, &file, &line)) return 0;
+  lua_pushstring(L, file);
+  lua_pushinteger(L, line);
+  return 2;
+}
+
+/* core.closest(name, {choices}) -> the nearest valid name, or nil */
+static int l_closest(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int n = (int)luaL_len(L, 2);
+  const char **choices = lua_newuserdatauv(L, sizeof *choices * (size_t)(n + 1), 0);
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, 2, i + 1);
+    choices[i] = lua_tostring(L, -1);
+    lua_pop(L, 1); /* the strings stay alive in the table */
+    if (!choices[i]) return luaL_error(L, "choices must be strings");
+  }
+  choices[n] = NULL;
+  const char *best = nnc_closest_name(name, choices);
+  if (best) lua_pushstring(L, best);
+  else lua_pushnil(L);
+  return 1;
+}
+
+/* core.stream_of(name) -> the random stream a layer draws from */
+static int l_stream_of(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)(nnc_rng_stream_of(luaL_checkstring(L, 1)) & 0x7fffffff));
+  return 1;
+}
+
+static int l_graph_new(lua_State *L) {
+  graph_ud *ud = lua_newuserdatauv(L, sizeof *ud, 0);
+  ud->g = NULL;
+  luaL_setmetatable(L, NNC_GRAPH_META);
+  ud->g = nnc_graph_new();
+  return 1;
+}
+
+static int l_graph_gc(lua_State *L) {
+  graph_ud *ud = luaL_checkudata(L, 1, NNC_GRAPH_META);
+  nnc_graph_free(ud->g);
+  ud->g = NULL;
+  return 0;
+}
+
+/* Reads a Lua array of integers into dims; returns the count. */
+static int read_dims(lua_State *L, int idx, int64_t *dims, int max, const char *what) {
+  luaL_checktype(L, idx, LUA_TTABLE);
+  int n = (int)luaL_len(L, idx);
+  if (n > max) luaL_error(L, "%s has %d axes; at most %d are supported", what, n, max);
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, idx, i + 1);
+    int ok;
+    dims[i] = lua_tointegerx(L, -1, &ok);
+    if (!ok) luaL_error(L, "%s: axis %d is not an integer", what, i + 1);
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+static int push_id(lua_State *L, int32_t id, const nnc_status *st) {
+  if (id < 0) return nnc_lua_raise(L, st);
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+/* g:leaf("input"|"param", name, {dims}, dtype?) -> id */
+static int l_graph_leaf(lua_State *L) {
+  nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  const char *kind = luaL_checkstring(L, 2);
+  nnc_node_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.op = strcmp(kind, "param") == 0 ? NNC_OP_PARAM : NNC_OP_INPUT;
+  spec.name = luaL_checkstring(L, 3);
+  spec.rank = read_dims(L, 4, spec.shape, NNC_MAX_RANK, spec.name);
+  spec.dtype = strcmp(luaL_optstring(L, 5, "f32"), "i32") == 0 ? NNC_I32 : NNC_F32;
+  nnc_status st = {0};
+  return push_id(L, nnc_graph_add(g, &spec, &st), &st);
+}
+
+static void read_pair(lua_State *L, int idx, const char *key, int32_t out[2]) {
+  lua_getfield(L, idx, key);
+  if (lua_istable(L, -1)) {
+    for (int i = 0; i < 2; i++) {
+      lua_geti(L, -1, i + 1);
+      out[i] = (int32_t)luaL_checkinteger(L, -1);
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    out[0] = out[1] = (int32_t)luaL_checkinteger(L, -1);
+  }
+  lua_pop(L, 1);
+}
+
+static int32_t read_int(lua_State *L, int idx, const char *key) {
+  lua_getfield(L, idx, key);
+  int32_t v = lua_isnil(L, -1) ? 0 : (int32_t)luaL_checkinteger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void read_attrs(lua_State *L, int idx, nnc_attrs *a) {
+  memset(a, 0, sizeof *a);
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  read_pair(L, idx, "stride", a->stride);
+  read_pair(L, idx, "window", a->window);
+  lua_getfield(L, idx, "pad");
+  a->pad = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "same") == 0 ? NNC_PAD_SAME : NNC_PAD_VALID;
+  lua_pop(L, 1);
+  a->trans_a = read_int(L, idx, "trans_a");
+  a->trans_b = read_int(L, idx, "trans_b");
+  a->stream = read_int(L, idx, "stream");
+  lua_getfield(L, idx, "rate");
+  a->rate = (float)luaL_optnumber(L, -1, 0);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "shape");
+  if (lua_istable(L, -1))
+    a->shape_rank = read_dims(L, lua_gettop(L), a->shape, NNC_MAX_RANK - 1, "reshape target");
+  lua_pop(L, 1);
+}
+
+/* g:op(name, {src ids}, {attrs}) -> id */
+static int l_graph_op(lua_State *L) {
+  nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  nnc_op op = nnc_op_by_name(name);
+  if (op == NNC_OP_COUNT) return luaL_error(L, "unknown op '%s'", name);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  int32_t src[NNC_MAX_SRC];
+  int nsrc = (int)luaL_len(L, 3);
+  if (nsrc > NNC_MAX_SRC) return luaL_error(L, "too many operands for %s", name);
+  for (int i = 0; i < nsrc; i++) {
+    lua_geti(L, 3, i + 1);
+    src[i] = (int32_t)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+  }
+  nnc_attrs attrs;
+  read_attrs(L, 4, &attrs);
+  nnc_status st = {0};
+  return push_id(L, nnc_graph_op(g, op, src, nsrc, &attrs, &st), &st);
+}
+
+/* g:set_loc(layer, layer_type, file, line) */
+static int l_graph_set_loc(lua_State *L) {
+  nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_graph_set_loc(g, luaL_optstring(L, 2, NULL), luaL_optstring(L, 3, NULL), luaL_optstring(L, 4, NULL),
+                    (int)luaL_optinteger(L, 5, 0));
+  return 0;
+}
+
+static nnc_node *check_node(lua_State *L, nnc_graph *g, int idx) {
+  lua_Integer id = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, id >= 0 && id < g->nnodes, idx, "no such node");
+  return &g->nodes[id];
+}
+
+/* g:type(id) -> dtype, {dims} (the batch axis is -1 while symbolic) */
+static int l_graph_type(lua_State *L) {
+  nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  const nnc_node *n = check_node(L, g, 2);
+  lua_pushstring(L, nnc_dtype_name(n->dtype));
+  lua_createtable(L, n->rank, 0);
+  for (int i = 0; i < n->rank; i++) {
+    lua_pushinteger(L, n->shape[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 2;
+}
+
+static int l_graph_output(lua_State *L) {
+  nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_status st = {0};
+  if (nnc_graph_add_output(g, luaL_checkstring(L, 2), (int32_t)luaL_checkinteger(L, 3), &st))
+    return nnc_lua_raise(L, &st);
+  return 0;
+}
+
+static int l_graph_text(lua_State *L) {
+  char *text = nnc_graph_to_text(nnc_lua_checkgraph(L, 1));
+  lua_pushstring(L, text);
+  free(text);
+  return 1;
+}
+
+/* g:compile(label) runs the front-end pipeline with the --dump-ir settings. */
+static int l_graph_compile(lua_State *L) {
+  graph_ud *ud = luaL_checkudata(L, 1, NNC_GRAPH_META);
+  nnc_dump_opts dump = nnc_lua_config(L)->dump;
+  dump.label = luaL_optstring(L, 2, "forward");
+  const nnc_pass *passes[] = {&nnc_pass_verify, &nnc_pass_infer_shapes};
+  nnc_pass_ctx ctx = {NNC_DIM_ANY};
+  nnc_status st = {0};
+  if (nnc_pass_run(&ud->g, passes, 2, &ctx, &dump, &st)) return nnc_lua_raise(L, &st);
+  return 0;
+}
+
+void nnc_lua_open_core(lua_State *L, const nnc_run_config *config) {
+  nnc_run_config *copy = lua_newuserdatauv(L, sizeof *copy, 0);
+  *copy = *config;
+  lua_setfield(L, LUA_REGISTRYINDEX, config_key);
+
+  static const luaL_Reg graph_methods[] = {
+      {"leaf", l_graph_leaf},     {"op", l_graph_op},         {"set_loc", l_graph_set_loc},
+      {"type", l_graph_type},     {"output", l_graph_output}, {"text", l_graph_text},
+      {"compile", l_graph_compile}, {NULL, NULL}};
+  luaL_newmetatable(L, NNC_GRAPH_META);
+  lua_pushcfunction(L, l_graph_gc);
+  lua_setfield(L, -2, "__gc");
+  luaL_newlib(L, graph_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  static const luaL_Reg core[] = {{"graph", l_graph_new},
+                                  {"where", l_where},
+                                  {"closest", l_closest},
+                                  {"stream_of", l_stream_of},
+                                  {NULL, NULL}};
+  luaL_newlib(L, core);
+  lua_pushinteger(L, (lua_Integer)config->seed);
+  lua_setfield(L, -2, "seed");
+  nnc_lua_open_weights(L, lua_gettop(L));
+}

@@ -1,0 +1,38 @@
+/* The pass manager: runs passes in order, verifies the graph after each one,
+ * and dumps the IR after any pass the user asked to see. */
+#ifndef NNC_PASS_H
+#define NNC_PASS_H
+
+#include "ir/graph.h"
+
+typedef struct nnc_pass_ctx {
+  int64_t batch; /* concrete batch for infer-shapes, or NNC_DIM_ANY to keep it symbolic */
+} nnc_pass_ctx;
+
+/* A pass may replace *g (freeing the old graph) or annotate it in place. */
+typedef int nnc_pass_fn(nnc_graph **g, const nnc_pass_ctx *ctx, nnc_status *st);
+
+typedef struct nnc_pass {
+  const char *name;
+  nnc_pass_fn *run;
+} nnc_pass;
+
+/* Where the IR goes after passes: `--dump-ir`, `--dump-ir=PASS`, `--dump-dir DIR`. */
+typedef struct nnc_dump_opts {
+  int enabled;
+  const char *only_pass; /* NULL: every pass */
+  const char *dir;       /* NULL: stdout */
+  const char *label;     /* which graph ("forward", "train-step"), part of file names */
+} nnc_dump_opts;
+
+extern const nnc_pass nnc_pass_verify;
+extern const nnc_pass nnc_pass_infer_shapes;
+
+/* Runs the passes on *g. On failure the message names the pass. */
+int nnc_pass_run(nnc_graph **g, const nnc_pass *const *passes, int npasses, const nnc_pass_ctx *ctx,
+                 const nnc_dump_opts *dump, nnc_status *st);
+
+/* The names of the passes a dump can name, for --dump-ir=PASS checks (NULL-terminated). */
+extern const char *const nnc_pass_names[];
+
+#endif
