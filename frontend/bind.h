@@ -15,7 +15,8 @@
 typedef struct nnc_run_config {
   nnc_dump_opts dump;
   unsigned long long seed;
-  int debug; /* NNC_DEBUG level */
+  int debug;   /* NNC_DEBUG level */
+  int dry_run; /* build and check models, but train and run nothing */
 } nnc_run_config;
 
 /* Pushes the `core` table the Lua modules are built on. */

@@ -269,5 +269,7 @@ void nnc_lua_open_core(lua_State *L, const nnc_run_config *config) {
   luaL_newlib(L, core);
   lua_pushinteger(L, (lua_Integer)config->seed);
   lua_setfield(L, -2, "seed");
+  lua_pushboolean(L, config->dry_run);
+  lua_setfield(L, -2, "dry_run");
   nnc_lua_open_weights(L, lua_gettop(L));
 }

@@ -15,6 +15,8 @@ static const char usage[] =
     "  --dump-ir=PASS     print the IR after one pass\n"
     "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
     "  --seed N           the seed of every random draw (default 1)\n"
+    "  --dry-run          build and check the models and print their summaries,\n"
+    "                     but train, evaluate and predict nothing\n"
     "\n"
     "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail).\n";
 
@@ -32,7 +34,9 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
   args->config.debug = debug ? atoi(debug) : 0;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--dump-ir")) {
+    if (!strcmp(a, "--dry-run")) {
+      args->config.dry_run = 1;
+    } else if (!strcmp(a, "--dump-ir")) {
       args->config.dump.enabled = 1;
     } else if (!strncmp(a, "--dump-ir=", 10)) {
       if (!known_pass(a + 10)) return nnc_fail(st, "--dump-ir: no pass is named '%s'", a + 10);
