@@ -24,6 +24,8 @@ enum {
   NNC_A_RATE = 1 << 5,
   NNC_A_STREAM = 1 << 6,
   NNC_A_SHAPE = 1 << 7,
+  NNC_A_ALPHA = 1 << 8,
+  NNC_A_EPS = 1 << 9,
 };
 
 enum {
@@ -40,6 +42,8 @@ typedef struct nnc_attrs {
   int32_t trans_a, trans_b;
   int32_t stream; /* dropout: random stream, so every backend draws the same mask */
   float rate;
+  float alpha; /* ema: weight of the new value; momentum */
+  float eps;   /* optimizer epsilon */
   int32_t shape_rank;
   int64_t shape[NNC_MAX_RANK];
 } nnc_attrs;

@@ -1,0 +1,177 @@
+/* Reference kernels for losses, the accuracy metric and optimizer updates
+ * (definitions in ir/ops_loss.c). Keras 2's numerics throughout. */
+#include <math.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "runtime/interp.h"
+
+#define SRC(k, i) (&(k)->g->nodes[(k)->n->src[i]])
+
+/* Keras clips probabilities to [eps, 1 - eps] before the log. */
+#define KERAS_EPSILON 1e-7f
+
+typedef struct rows {
+  int64_t count, width;
+  int sparse; /* labels are class indices */
+} rows;
+
+static rows rows_of(const nnc_kernel_args *k) {
+  const nnc_node *p = SRC(k, 0);
+  rows r = {p->shape[0], nnc_node_numel(p) / (p->shape[0] ? p->shape[0] : 1), SRC(k, 1)->dtype == NNC_I32};
+  return r;
+}
+
+/* The label weight of class j in row b: one-hot from an index, or as given. */
+static float label_at(const nnc_kernel_args *k, rows r, int64_t b, int64_t j) {
+  if (r.sparse) return ((const int32_t *)k->in[1])[b] == j ? 1.0f : 0.0f;
+  return ((const float *)k->in[1])[b * r.width + j];
+}
+
+/* log softmax(z)_j = z_j - max - log(sum exp(z - max)): exact, no clipping. */
+static double log_sum_exp(const float *z, int64_t width, float *top_out) {
+  float top = z[0];
+  for (int64_t j = 1; j < width; j++) top = z[j] > top ? z[j] : top;
+  double sum = 0;
+  for (int64_t j = 0; j < width; j++) sum += exp((double)z[j] - top);
+  *top_out = top;
+  return log(sum);
+}
+
+void nnc_ref_xent_logits(const nnc_kernel_args *k) {
+  rows r = rows_of(k);
+  const float *z = k->in[0];
+  double total = 0;
+  for (int64_t b = 0; b < r.count; b++) {
+    float top;
+    double lse = log_sum_exp(z + b * r.width, r.width, &top);
+    for (int64_t j = 0; j < r.width; j++) {
+      float y = label_at(k, r, b, j);
+      if (y != 0) total -= y * ((double)z[b * r.width + j] - top - lse);
+    }
+  }
+  *(float *)k->out = (float)(total / (double)r.count);
+}
+
+void nnc_ref_xent_logits_grad(const nnc_kernel_args *k) {
+  rows r = rows_of(k);
+  const float *z = k->in[0];
+  float *out = k->out;
+  for (int64_t b = 0; b < r.count; b++) {
+    float top;
+    double lse = log_sum_exp(z + b * r.width, r.width, &top), ysum = 0;
+    for (int64_t j = 0; j < r.width; j++) ysum += label_at(k, r, b, j);
+    for (int64_t j = 0; j < r.width; j++) {
+      double p = exp((double)z[b * r.width + j] - top - lse);
+      out[b * r.width + j] = (float)((p * ysum - label_at(k, r, b, j)) / (double)r.count);
+    }
+  }
+}
+
+/* Keras's probability cross-entropy: the categorical form divides by the
+ * row sum first; both clip before the log. */
+static float clipped(float q) { return q < KERAS_EPSILON ? KERAS_EPSILON : q > 1 - KERAS_EPSILON ? 1 - KERAS_EPSILON : q; }
+
+static double row_sum(const float *p, int64_t width, int sparse) {
+  if (sparse) return 1.0;
+  double s = 0;
+  for (int64_t j = 0; j < width; j++) s += p[j];
+  return s;
+}
+
+void nnc_ref_xent_probs(const nnc_kernel_args *k) {
+  rows r = rows_of(k);
+  const float *p = k->in[0];
+  double total = 0;
+  for (int64_t b = 0; b < r.count; b++) {
+    double s = row_sum(p + b * r.width, r.width, r.sparse);
+    for (int64_t j = 0; j < r.width; j++) {
+      float y = label_at(k, r, b, j);
+      if (y != 0) total -= y * log(clipped((float)(p[b * r.width + j] / s)));
+    }
+  }
+  *(float *)k->out = (float)(total / (double)r.count);
+}
+
+/* d/dp_k of -sum_j y_j log clip(p_j / S): where q_k = p_k / S is inside the
+ * clip range, (sum_j' y_j' - y_k / q_k) / S over the unclipped j'; clipped
+ * entries pass no gradient, as tf.clip_by_value does. Sparse has S = 1. */
+void nnc_ref_xent_probs_grad(const nnc_kernel_args *k) {
+  rows r = rows_of(k);
+  const float *p = k->in[0];
+  float *out = k->out;
+  for (int64_t b = 0; b < r.count; b++) {
+    const float *row = p + b * r.width;
+    double s = row_sum(row, r.width, r.sparse), yfree = 0;
+    for (int64_t j = 0; j < r.width; j++) {
+      float q = (float)(row[j] / s);
+      if (q == clipped(q)) yfree += label_at(k, r, b, j);
+    }
+    for (int64_t j = 0; j < r.width; j++) {
+      float q = (float)(row[j] / s);
+      double g = r.sparse ? 0 : yfree;
+      if (q == clipped(q)) g -= label_at(k, r, b, j) / q;
+      out[b * r.width + j] = (float)(g / s / (double)r.count);
+    }
+  }
+}
+
+void nnc_ref_mse(const nnc_kernel_args *k) {
+  const float *p = k->in[0], *y = k->in[1];
+  int64_t count = nnc_node_numel(SRC(k, 0));
+  double total = 0;
+  for (int64_t i = 0; i < count; i++) total += ((double)p[i] - y[i]) * ((double)p[i] - y[i]);
+  *(float *)k->out = (float)(total / (double)count);
+}
+
+void nnc_ref_mse_grad(const nnc_kernel_args *k) {
+  const float *p = k->in[0], *y = k->in[1];
+  float *out = k->out;
+  int64_t count = nnc_node_numel(k->n);
+  for (int64_t i = 0; i < count; i++) out[i] = (float)(2.0 * ((double)p[i] - y[i]) / (double)count);
+}
+
+static int64_t argmax(const float *row, int64_t width) {
+  int64_t best = 0;
+  for (int64_t j = 1; j < width; j++)
+    if (row[j] > row[best]) best = j;
+  return best;
+}
+
+/* Keras's "accuracy" follows the labels: indices compare with the argmax,
+ * one-hot rows compare argmaxes, and a single output is thresholded at 0.5. */
+void nnc_ref_correct(const nnc_kernel_args *k) {
+  rows r = rows_of(k);
+  const float *p = k->in[0];
+  double hits = 0;
+  for (int64_t b = 0; b < r.count; b++) {
+    const float *row = p + b * r.width;
+    if (r.sparse)
+      hits += argmax(row, r.width) == ((const int32_t *)k->in[1])[b];
+    else if (r.width == 1)
+      hits += (row[0] > 0.5f) == (((const float *)k->in[1])[b] > 0.5f);
+    else
+      hits += argmax(row, r.width) == argmax((const float *)k->in[1] + b * r.width, r.width);
+  }
+  *(float *)k->out = (float)hits;
+}
+
+#define UPDATE(name, expr)                                                       \
+  void nnc_ref_##name(const nnc_kernel_args *k) {                                \
+    const float *a = k->in[0], *b = k->n->nsrc > 1 ? k->in[1] : NULL;            \
+    const float *c = k->n->nsrc > 2 ? k->in[2] : NULL;                           \
+    const float s = *(const float *)k->in[k->n->nsrc - 1];                       \
+    const float alpha = k->n->attrs.alpha, eps = k->n->attrs.eps;                \
+    float *out = k->out;                                                         \
+    int64_t count = nnc_node_numel(k->n);                                        \
+    (void)b, (void)c, (void)s, (void)alpha, (void)eps;                           \
+    for (int64_t i = 0; i < count; i++) out[i] = (expr);                         \
+  }
+
+UPDATE(square, a[i] * a[i])
+UPDATE(ema, a[i] + (b[i] - a[i]) * alpha)
+UPDATE(adam_update, a[i] - s * b[i] / (sqrtf(c[i]) + eps))
+UPDATE(rmsprop_update, a[i] - s * b[i] / sqrtf(c[i] + eps))
+UPDATE(sgd_update, a[i] - s * b[i])
+UPDATE(momentum_velocity, alpha * a[i] - s * b[i])
+UPDATE(nesterov_update, a[i] + alpha * b[i] - s * c[i])
