@@ -7,7 +7,11 @@
 #include <check.h>
 
 #define NNC_RUNTIME_TCASES(X) \
-  X(philox)
+  X(ref_kernels)              \
+  X(ref_conv_pool_direct)     \
+  X(ref_dropout)              \
+  X(philox)                   \
+  X(shapes)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_RUNTIME_TCASES(X)
