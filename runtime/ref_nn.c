@@ -1,6 +1,6 @@
 /* Reference kernels for the layer ops, written as the definitions read:
  * one output element at a time, no blocking, no threads. */
-#include <float.h>
+#include <math.h>
 
 #include "ir/op.h"
 #include "runtime/interp.h"
@@ -77,7 +77,8 @@ void nnc_ref_conv2d(const nnc_kernel_args *k) {
 }
 
 /* Pooling over the taps that fall inside the input: padding never wins a max
- * and is not counted in an average, as in Keras. */
+ * and is not counted in an average, as in Keras. The max starts from -inf,
+ * so a window of -inf pools to -inf as in TensorFlow. */
 static void pool(const nnc_kernel_args *k, int is_max) {
   window w = window_of(k, k->n->attrs.window[0], k->n->attrs.window[1]);
   const float *in = k->in[0];
@@ -86,7 +87,7 @@ static void pool(const nnc_kernel_args *k, int is_max) {
     for (int64_t y = 0; y < w.oh; y++)
       for (int64_t x = 0; x < w.ow; x++)
         for (int64_t c = 0; c < w.ic; c++) {
-          double acc = is_max ? -FLT_MAX : 0;
+          double acc = is_max ? -INFINITY : 0;
           int64_t taps = 0;
           for (int64_t i = 0; i < w.kh; i++)
             for (int64_t j = 0; j < w.kw; j++) {

@@ -14,9 +14,12 @@ static void mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
   *lo = (uint32_t)p;
 }
 
-void nnc_philox(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t out[4]) {
-  uint32_t c[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), stream, 0};
-  uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+/* Each round multiplies words 0 and 2 by the round constants, swaps the
+ * halves around and mixes in the key; the key is bumped by the Weyl
+ * constants between rounds. */
+void nnc_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]) {
+  uint32_t c[4] = {counter[0], counter[1], counter[2], counter[3]};
+  uint32_t k[2] = {key[0], key[1]};
   for (int round = 0; round < 10; round++) {
     uint32_t hi0, lo0, hi1, lo1;
     mulhilo(PHILOX_M0, c[0], &hi0, &lo0);
@@ -26,6 +29,12 @@ void nnc_philox(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t out[4
     k[0] += PHILOX_W0, k[1] += PHILOX_W1;
   }
   for (int i = 0; i < 4; i++) out[i] = c[i];
+}
+
+void nnc_philox(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t out[4]) {
+  const uint32_t c[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), stream, 0};
+  const uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  nnc_philox4x32_10(c, k, out);
 }
 
 float nnc_rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter) {

@@ -7,7 +7,12 @@
 
 #include <stdint.h>
 
-/* Four independent 32-bit words for (seed, stream, counter). */
+/* The Philox-4x32-10 block function itself: ten rounds on a 128-bit counter
+ * under a 64-bit key, as published by Salmon et al. (Random123). */
+void nnc_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+/* Four independent 32-bit words for (seed, stream, counter): the block
+ * function on counter words {counter lo, counter hi, stream, 0} under key
+ * {seed lo, seed hi}. */
 void nnc_philox(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t out[4]);
 /* Uniform in [0, 1), 24 bits of mantissa. */
 float nnc_rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter);
