@@ -39,7 +39,8 @@ typedef struct idx_type {
 } idx_type;
 
 static const idx_type idx_types[] = {
-    {0x08, "ubyte", 1}, {0x09, "sbyte", 1}, {0x0B, "short", 2}, {0x0C, "int", 4}, {0x0D, "float", 4}, {0x0E, "double", 8},
+    {0x08, "ubyte", 1}, {0x09, "sbyte", 1}, {0x0B, "short", 2},
+    {0x0C, "int", 4},   {0x0D, "float", 4}, {0x0E, "double", 8},
 };
 
 /* A userdata, so a Lua error anywhere while reading still closes the file
@@ -124,8 +125,8 @@ static void idx_read_header(lua_State *L, idx_file *f, const char *path, idx_hea
   size_t got = idx_read(L, f, path, magic, 4);
   if (got < 4) nnc_lua_errorf(L, "%s: truncated: expected a 4-byte IDX header, got %zu bytes", path, got);
   if (magic[0] || magic[1])
-    nnc_lua_errorf(L, "%s: not an IDX file: bad magic, it starts with bytes %02x %02x instead of 00 00", path, magic[0],
-                   magic[1]);
+    nnc_lua_errorf(L, "%s: not an IDX file: bad magic, it starts with bytes %02x %02x instead of 00 00", path,
+                   magic[0], magic[1]);
   h->type = idx_find_type(magic[2]);
   if (!h->type)
     nnc_lua_errorf(L,
@@ -137,14 +138,17 @@ static void idx_read_header(lua_State *L, idx_file *f, const char *path, idx_hea
     nnc_lua_errorf(L, "%s: %d dimensions; nnc tensors have 1 to %d", path, h->rank, NNC_MAX_RANK);
   size_t want = 4 * (size_t)h->rank;
   got = idx_read(L, f, path, dims, want);
-  if (got < want) nnc_lua_errorf(L, "%s: truncated: expected %zu bytes of dimensions, got %zu", path, want, got);
+  if (got < want)
+    nnc_lua_errorf(L, "%s: truncated: expected %zu bytes of dimensions, got %zu", path, want, got);
   int64_t n = 1;
   for (int i = 0; i < h->rank; i++) {
     const unsigned char *p = dims + 4 * i;
     h->shape[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
     /* Dividing first keeps the product itself from overflowing. */
-    if (h->shape[i] && n > IDX_MAX_ELEMENTS / h->shape[i]) n = IDX_MAX_ELEMENTS + 1;
-    else n *= h->shape[i];
+    if (h->shape[i] && n > IDX_MAX_ELEMENTS / h->shape[i])
+      n = IDX_MAX_ELEMENTS + 1;
+    else
+      n *= h->shape[i];
   }
   if (n > IDX_MAX_ELEMENTS) {
     char d[160];
@@ -170,12 +174,13 @@ static void idx_read_data(lua_State *L, idx_file *f, const char *path, const idx
   char d[160];
   dims_str(d, sizeof d, h);
   if (got < h->bytes)
-    nnc_lua_errorf(L, "%s: truncated: dimensions %s of %s need %zu bytes of data, got %zu", path, d, h->type->name,
-                   h->bytes, got);
+    nnc_lua_errorf(L, "%s: truncated: dimensions %s of %s need %zu bytes of data, got %zu", path, d,
+                   h->type->name, h->bytes, got);
   unsigned char extra;
   if (idx_read(L, f, path, &extra, 1))
-    nnc_lua_errorf(L, "%s: more data than the header says: dimensions %s of %s need %zu bytes, and more follow", path,
-                   d, h->type->name, h->bytes);
+    nnc_lua_errorf(L,
+                   "%s: more data than the header says: dimensions %s of %s need %zu bytes, and more follow",
+                   path, d, h->type->name, h->bytes);
 }
 
 static uint32_t be32(const unsigned char *p) {
@@ -256,8 +261,8 @@ static const dataset mnist = {
     "MNIST", "data.mnist", "mnist",
     "No Debian package ships MNIST: download the four files and put them in $NNC_DATA or $NNC_DATA/mnist."};
 
-static const char *const dataset_files[4] = {
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+static const char *const dataset_files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
 typedef struct place {
   const char *dir, *label;
@@ -298,8 +303,9 @@ static int dataset_places(lua_State *L, const dataset *ds, place *p) {
 static _Noreturn void not_found(lua_State *L, const dataset *ds, const place *p, int n) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  lua_pushfstring(L, "%s: cannot find %s, the files %s, %s, %s and %s (each .gz or plain). Looked in:\n", ds->func,
-                  ds->title, dataset_files[0], dataset_files[1], dataset_files[2], dataset_files[3]);
+  lua_pushfstring(L, "%s: cannot find %s, the files %s, %s, %s and %s (each .gz or plain). Looked in:\n",
+                  ds->func, ds->title, dataset_files[0], dataset_files[1], dataset_files[2],
+                  dataset_files[3]);
   luaL_addvalue(&b);
   for (int i = 0; i < n; i++) {
     lua_pushfstring(L, "  %s (%s): ", p[i].dir, p[i].label);
@@ -391,7 +397,8 @@ static int64_t label_at(lua_State *L, const nnc_tensor *y, int64_t i) {
   if (y->dtype == NNC_I32) return nnc_tensor_i32(y)[i];
   float v = nnc_tensor_f32(y)[i];
   if (!(v == (float)(int64_t)v))
-    nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %g, not a whole number", (long long)i + 1, (double)v);
+    nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %g, not a whole number", (long long)i + 1,
+                   (double)v);
   return (int64_t)v;
 }
 
@@ -403,14 +410,16 @@ static int data_to_categorical(lua_State *L) {
   for (int64_t i = 0; i < n; i++) {
     int64_t v = label_at(L, y, i);
     if (v < 0)
-      nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %lld; labels count from 0", (long long)i + 1,
-                     (long long)v);
+      nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %lld; labels count from 0",
+                     (long long)i + 1, (long long)v);
     if (v > max) max = v;
   }
   lua_Integer classes = luaL_optinteger(L, 2, max + 1);
-  if (classes < 1) nnc_lua_errorf(L, "data.to_categorical: classes is %lld, expected at least 1", (long long)classes);
+  if (classes < 1)
+    nnc_lua_errorf(L, "data.to_categorical: classes is %lld, expected at least 1", (long long)classes);
   int rank = y->rank > 1 && y->shape[y->rank - 1] == 1 ? y->rank - 1 : y->rank;
-  if (rank == NNC_MAX_RANK) nnc_lua_errorf(L, "data.to_categorical: labels of rank %d leave no room for classes", rank);
+  if (rank == NNC_MAX_RANK)
+    nnc_lua_errorf(L, "data.to_categorical: labels of rank %d leave no room for classes", rank);
   int64_t shape[NNC_MAX_RANK];
   memcpy(shape, y->shape, sizeof shape);
   shape[rank] = classes;

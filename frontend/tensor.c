@@ -60,7 +60,8 @@ int64_t nnc_tensor_row_size(const nnc_tensor *t) {
 }
 
 /* snprintf that appends at `used` and tolerates a full buffer. */
-static size_t append(char *buf, size_t size, size_t used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static size_t append(char *buf, size_t size, size_t used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static size_t append(char *buf, size_t size, size_t used, const char *fmt, ...) {
   if (used >= size) return used;
   va_list ap;
@@ -85,7 +86,8 @@ const char *nnc_tensor_type_str(const nnc_tensor *t, char *buf, size_t size) {
 /* Element count of a shape, or a Lua error. The bound on the product of the
  * nonzero sizes keeps row arithmetic from overflowing in empty tensors too. */
 static int64_t checked_numel(lua_State *L, int rank, const int64_t *shape) {
-  if (rank < 1 || rank > NNC_MAX_RANK) nnc_lua_errorf(L, "tensor rank %d is outside 1..%d", rank, NNC_MAX_RANK);
+  if (rank < 1 || rank > NNC_MAX_RANK)
+    nnc_lua_errorf(L, "tensor rank %d is outside 1..%d", rank, NNC_MAX_RANK);
   int64_t n = 1, nonzero = 1, limit = MAX_TENSOR_BYTES / 4;
   for (int i = 0; i < rank; i++) {
     if (shape[i] < 0) nnc_lua_errorf(L, "tensor size %lld (axis %d) is negative", (long long)shape[i], i + 1);
@@ -128,7 +130,8 @@ nnc_tensor *nnc_lua_newtensor(lua_State *L, nnc_dtype dtype, int rank, const int
   return t;
 }
 
-nnc_tensor *nnc_lua_pushview(lua_State *L, const nnc_tensor *base, int rank, const int64_t *shape, size_t offset) {
+nnc_tensor *nnc_lua_pushview(lua_State *L, const nnc_tensor *base, int rank, const int64_t *shape,
+                             size_t offset) {
   checked_numel(L, rank, shape);
   nnc_tensor *t = push_blank(L);
   t->dtype = base->dtype;
@@ -165,7 +168,9 @@ nnc_tensor *nnc_lua_checktensorlike(lua_State *L, int idx, nnc_dtype dtype) {
 }
 
 /* The tensor's first element as raw bytes; both dtypes are 4 bytes wide. */
-static char *tensor_bytes(const nnc_tensor *t) { return (char *)t->storage->data + t->offset * nnc_dtype_size(t->dtype); }
+static char *tensor_bytes(const nnc_tensor *t) {
+  return (char *)t->storage->data + t->offset * nnc_dtype_size(t->dtype);
+}
 
 /* Element i (from the tensor's start) as a float, promoting i32. */
 static float get_f32(const nnc_tensor *t, int64_t i) {
@@ -191,21 +196,23 @@ static nnc_dtype opt_dtype(lua_State *L, int idx, nnc_dtype def) {
   if (!strcmp(s, "i32") || !strcmp(s, "int32")) return NNC_I32;
   static const char *const names[] = {"f32", "i32", "float32", "int32", NULL};
   const char *near = nnc_closest_name(s, names);
-  nnc_lua_errorf(L, "unknown dtype '%s'%s%s%s; tensors are \"f32\" or \"i32\"", s, near ? " (did you mean '" : "",
-                 near ? near : "", near ? "'?)" : "");
+  nnc_lua_errorf(L, "unknown dtype '%s'%s%s%s; tensors are \"f32\" or \"i32\"", s,
+                 near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 }
 
 /* Reads a shape table {2, 3, ...}; -1 entries only when allow_infer. */
 static int read_shape(lua_State *L, int idx, int64_t *shape, int allow_infer, const char *what) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-  if (n < 1 || n > NNC_MAX_RANK) nnc_lua_errorf(L, "%s: a shape has 1 to %d sizes, got %lld", what, NNC_MAX_RANK, (long long)n);
+  if (n < 1 || n > NNC_MAX_RANK)
+    nnc_lua_errorf(L, "%s: a shape has 1 to %d sizes, got %lld", what, NNC_MAX_RANK, (long long)n);
   for (int i = 0; i < n; i++) {
     int ok;
     lua_rawgeti(L, idx, i + 1);
     lua_Integer v = lua_tointegerx(L, -1, &ok);
     if (!ok || lua_type(L, -1) != LUA_TNUMBER)
-      nnc_lua_errorf(L, "%s: shape entry %d is %s, expected a whole number", what, i + 1, luaL_tolstring(L, -1, NULL));
+      nnc_lua_errorf(L, "%s: shape entry %d is %s, expected a whole number", what, i + 1,
+                     luaL_tolstring(L, -1, NULL));
     if (v < 0 && !(allow_infer && v == -1))
       nnc_lua_errorf(L, "%s: shape entry %d is %lld; sizes are >= 0%s", what, i + 1, (long long)v,
                      allow_infer ? " (or -1 for one inferred size)" : "");
@@ -250,7 +257,8 @@ static int tensor_index(lua_State *L) {
     lua_Integer i = lua_tointegerx(L, 2, &whole);
     return whole ? index_row(L, t, i) : 0;
   }
-  if (type != LUA_TSTRING) nnc_lua_errorf(L, "tensors are indexed by row number or field name, not by a %s", luaL_typename(L, 2));
+  if (type != LUA_TSTRING)
+    nnc_lua_errorf(L, "tensors are indexed by row number or field name, not by a %s", luaL_typename(L, 2));
   const char *key = lua_tostring(L, 2);
   if (!strcmp(key, "shape")) return push_shape(L, t);
   if (!strcmp(key, "dtype")) {
@@ -299,12 +307,12 @@ static void infer_size(lua_State *L, const nnc_tensor *t, int rank, int64_t *sha
   }
   if (infer >= 0) {
     if (known == 0 || numel % known != 0)
-      nnc_lua_errorf(L, "reshape: cannot reshape %s (%lld elements) into %s: %lld is not a multiple of %lld", from,
-                     (long long)numel, to, (long long)numel, (long long)known);
+      nnc_lua_errorf(L, "reshape: cannot reshape %s (%lld elements) into %s: %lld is not a multiple of %lld",
+                     from, (long long)numel, to, (long long)numel, (long long)known);
     shape[infer] = numel / known;
   } else if (known != numel) {
-    nnc_lua_errorf(L, "reshape: cannot reshape %s (%lld elements) into %s (%lld elements)", from, (long long)numel,
-                   to, (long long)known);
+    nnc_lua_errorf(L, "reshape: cannot reshape %s (%lld elements) into %s (%lld elements)", from,
+                   (long long)numel, to, (long long)known);
   }
 }
 
@@ -345,7 +353,8 @@ static int tensor_rows(lua_State *L) {
   nnc_tensor *index = nnc_lua_checktensorlike(L, 2, NNC_I32);
   char type[NNC_TENSOR_TYPE_MAX];
   if (index->rank != 1)
-    nnc_lua_errorf(L, "rows: the index must have rank 1, got %s", nnc_tensor_type_str(index, type, sizeof type));
+    nnc_lua_errorf(L, "rows: the index must have rank 1, got %s",
+                   nnc_tensor_type_str(index, type, sizeof type));
   int64_t n = index->shape[0], size = nnc_tensor_row_size(t);
   int64_t shape[NNC_MAX_RANK];
   memcpy(shape, t->shape, sizeof shape);
@@ -356,7 +365,8 @@ static int tensor_rows(lua_State *L) {
     int64_t row = get_int(index, k, &whole);
     if (!whole || row < 1 || row > t->shape[0])
       nnc_lua_errorf(L, "rows: index entry %lld is %g, but %s has rows 1..%lld", (long long)k + 1,
-                     (double)get_f32(index, k), nnc_tensor_type_str(t, type, sizeof type), (long long)t->shape[0]);
+                     (double)get_f32(index, k), nnc_tensor_type_str(t, type, sizeof type),
+                     (long long)t->shape[0]);
     size_t bytes = (size_t)size * nnc_dtype_size(t->dtype);
     memcpy(tensor_bytes(out) + (size_t)k * bytes, tensor_bytes(t) + (size_t)(row - 1) * bytes, bytes);
   }
@@ -484,8 +494,8 @@ static const char *entry_name(char *buf, size_t size, const int64_t *path, int d
 static void store_number(lua_State *L, nnc_tensor *t, int64_t pos, const int64_t *path, int depth) {
   char where[128];
   if (lua_type(L, -1) != LUA_TNUMBER)
-    nnc_lua_errorf(L, "tensor entry %s is a %s, expected a number", entry_name(where, sizeof where, path, depth),
-                   luaL_typename(L, -1));
+    nnc_lua_errorf(L, "tensor entry %s is a %s, expected a number",
+                   entry_name(where, sizeof where, path, depth), luaL_typename(L, -1));
   if (t->dtype == NNC_F32) {
     nnc_tensor_f32(t)[pos] = (float)lua_tonumber(L, -1);
     return;
@@ -493,8 +503,8 @@ static void store_number(lua_State *L, nnc_tensor *t, int64_t pos, const int64_t
   int whole;
   lua_Integer v = lua_tointegerx(L, -1, &whole);
   if (!whole || v < INT32_MIN || v > INT32_MAX)
-    nnc_lua_errorf(L, "tensor entry %s is %s, not an i32 integer", entry_name(where, sizeof where, path, depth),
-                   luaL_tolstring(L, -1, NULL));
+    nnc_lua_errorf(L, "tensor entry %s is %s, not an i32 integer",
+                   entry_name(where, sizeof where, path, depth), luaL_tolstring(L, -1, NULL));
   nnc_tensor_i32(t)[pos] = (int32_t)v;
 }
 
@@ -503,8 +513,9 @@ static void fill(lua_State *L, int idx, nnc_tensor *t, int axis, int64_t *path, 
   char where[128];
   int64_t n = (int64_t)lua_rawlen(L, idx);
   if (n != t->shape[axis])
-    nnc_lua_errorf(L, "tensor table is ragged: entry %s has %lld entries, the first one at that depth has %lld",
-                   axis ? entry_name(where, sizeof where, path, axis) : "{}", (long long)n, (long long)t->shape[axis]);
+    nnc_lua_errorf(
+        L, "tensor table is ragged: entry %s has %lld entries, the first one at that depth has %lld",
+        axis ? entry_name(where, sizeof where, path, axis) : "{}", (long long)n, (long long)t->shape[axis]);
   for (int64_t i = 0; i < n; i++) {
     path[axis] = i + 1;
     lua_rawgeti(L, idx, (lua_Integer)i + 1);
@@ -548,8 +559,9 @@ static int64_t concat_rows(lua_State *L, int n) {
     for (int d = 1; same && d < t->rank; d++) same = t->shape[d] == first->shape[d];
     if (!same) {
       char a[NNC_TENSOR_TYPE_MAX], b[NNC_TENSOR_TYPE_MAX];
-      nnc_lua_errorf(L, "concat: argument %d is %s but argument 1 is %s; dtypes and all sizes but the first must match",
-                     i, nnc_tensor_type_str(t, b, sizeof b), nnc_tensor_type_str(first, a, sizeof a));
+      nnc_lua_errorf(
+          L, "concat: argument %d is %s but argument 1 is %s; dtypes and all sizes but the first must match",
+          i, nnc_tensor_type_str(t, b, sizeof b), nnc_tensor_type_str(first, a, sizeof a));
     }
     rows += t->shape[0];
   }
@@ -576,9 +588,16 @@ int nnc_lua_tensor_concat(lua_State *L) {
 
 void nnc_lua_open_tensor(lua_State *L) {
   static const luaL_Reg meta[] = {
-      {"__gc", tensor_gc},   {"__len", tensor_len}, {"__tostring", tensor_tostring}, {"__newindex", tensor_newindex},
-      {"__add", tensor_add}, {"__sub", tensor_sub}, {"__mul", tensor_mul},           {"__div", tensor_div},
-      {"__unm", tensor_unm}, {NULL, NULL},
+      {"__gc", tensor_gc},
+      {"__len", tensor_len},
+      {"__tostring", tensor_tostring},
+      {"__newindex", tensor_newindex},
+      {"__add", tensor_add},
+      {"__sub", tensor_sub},
+      {"__mul", tensor_mul},
+      {"__div", tensor_div},
+      {"__unm", tensor_unm},
+      {NULL, NULL},
   };
   static const luaL_Reg methods[] = {
       {"reshape", tensor_reshape}, {"slice", tensor_slice}, {"rows", tensor_rows}, {NULL, NULL}};

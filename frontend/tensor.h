@@ -44,7 +44,8 @@ const char *nnc_tensor_type_str(const nnc_tensor *t, char *buf, size_t size);
 
 /* Pushes a view of base's storage (no copy) with the given shape, starting
  * `offset` elements into the storage. The caller keeps the view inside base. */
-nnc_tensor *nnc_lua_pushview(lua_State *L, const nnc_tensor *base, int rank, const int64_t *shape, size_t offset);
+nnc_tensor *nnc_lua_pushview(lua_State *L, const nnc_tensor *base, int rank, const int64_t *shape,
+                             size_t offset);
 /* A tensor at idx, or a (nested) table of numbers at idx converted to a
  * tensor of `dtype` that replaces the table on the stack; anything else is
  * an error. A tensor argument keeps its own dtype. */

@@ -42,7 +42,8 @@ static int eval(lua_State *L, const char *expr) {
 
 const char *nnc_test_lua_str(lua_State *L, const char *expr) {
   int rc = eval(L, expr);
-  const char *s = rc == LUA_OK ? luaL_tolstring(L, -1, NULL) : lua_pushfstring(L, "error: %s", lua_tostring(L, -1));
+  const char *s =
+      rc == LUA_OK ? luaL_tolstring(L, -1, NULL) : lua_pushfstring(L, "error: %s", lua_tostring(L, -1));
   const char *kept = keep(s);
   lua_pop(L, 2);
   return kept;

@@ -17,18 +17,18 @@ const char *nnc_test_lua_str(lua_State *L, const char *expr);
 /* An expression's value as a number; fails the test if it is not one. */
 double nnc_test_lua_num(lua_State *L, const char *expr);
 
-#define NNC_LUA_OK(L, code)                                     \
-  do {                                                          \
-    const char *err_ = nnc_test_lua_run(L, code);               \
-    ck_assert_msg(!err_, "%s\n  running: %s", err_, code);      \
+#define NNC_LUA_OK(L, code)                                \
+  do {                                                     \
+    const char *err_ = nnc_test_lua_run(L, code);          \
+    ck_assert_msg(!err_, "%s\n  running: %s", err_, code); \
   } while (0)
 
 /* The chunk must fail with a message containing `needle`. */
-#define NNC_LUA_FAILS(L, code, needle)                                                 \
-  do {                                                                                 \
-    const char *err_ = nnc_test_lua_run(L, code);                                      \
-    ck_assert_msg(err_, "expected an error from: %s", code);                           \
-    ck_assert_msg(strstr(err_, needle), "error\n  %s\nlacks\n  %s", err_, needle);     \
+#define NNC_LUA_FAILS(L, code, needle)                                             \
+  do {                                                                             \
+    const char *err_ = nnc_test_lua_run(L, code);                                  \
+    ck_assert_msg(err_, "expected an error from: %s", code);                       \
+    ck_assert_msg(strstr(err_, needle), "error\n  %s\nlacks\n  %s", err_, needle); \
   } while (0)
 
 #endif

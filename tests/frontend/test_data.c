@@ -66,7 +66,8 @@ static void write_bytes(const char *name, const void *bytes, size_t n) {
 
 /* An IDX file: header for `type` and dims, then `data` (n bytes) as given,
  * which lets a test write less or more than the dims say. */
-static void write_idx(const char *name, int type, int rank, const uint32_t *dims, const void *data, size_t n) {
+static void write_idx(const char *name, int type, int rank, const uint32_t *dims, const void *data,
+                      size_t n) {
   unsigned char buf[4096] = {0, 0, (unsigned char)type, (unsigned char)rank};
   size_t at = 4;
   for (int i = 0; i < rank; i++, at += 4) {
@@ -140,7 +141,8 @@ START_TEST(test_idx_other_types) {
   write_idx("f.gz", 0x0D, 1, &n2, floats, 8);
   ck_assert_ptr_null(load("f.gz"));
   ck_assert_str_eq(nnc_test_lua_str(L, "t"), "tensor(f32[2]) {1.5, -0.1}");
-  const unsigned char doubles[16] = {0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18, 0xc0, 0x24, 0, 0, 0, 0, 0, 0};
+  const unsigned char doubles[16] = {0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18,
+                                     0xc0, 0x24, 0,    0,    0,    0,    0,    0};
   write_idx("d", 0x0E, 1, &n2, doubles, 16); /* pi, -10 */
   ck_assert_ptr_null(load("d"));
   ck_assert_str_eq(nnc_test_lua_str(L, "t"), "tensor(f32[2]) {3.1415927, -10}");
@@ -149,7 +151,8 @@ END_TEST
 
 START_TEST(test_idx_bad_files) {
   const unsigned char pixels[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-  const uint32_t dims[2] = {2, 3}, huge[3] = {0xffffffffu, 0xffffffffu, 0xffffffffu}, seven[7] = {1, 1, 1, 1, 1, 1, 1};
+  const uint32_t dims[2] = {2, 3}, huge[3] = {0xffffffffu, 0xffffffffu, 0xffffffffu},
+                 seven[7] = {1, 1, 1, 1, 1, 1, 1};
   ASSERT_HAS(load_error("absent.idx"), "cannot open");
   ASSERT_HAS(load_error("absent.idx"), "No such file or directory");
   write_bytes("empty", "", 0);
@@ -218,7 +221,8 @@ START_TEST(test_dataset_from_nnc_data) {
   write_dataset("fashion-mnist", ".gz", 3, 2, 3);
   setenv("NNC_DATA", dir, 1);
   NNC_LUA_OK(L, "train, test = data.fashion_mnist()");
-  ck_assert_str_eq(nnc_test_lua_str(L, "train.x:slice(1, 1)"), "tensor(f32[1,2,2,1]) {{{{0}, {0.2}}, {{0.4}, {0.6}}}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "train.x:slice(1, 1)"),
+                   "tensor(f32[1,2,2,1]) {{{{0}, {0.2}}, {{0.4}, {0.6}}}}");
   ck_assert_str_eq(nnc_test_lua_str(L, "table.concat(train.x.shape, ',')"), "3,2,2,1");
   ck_assert_str_eq(nnc_test_lua_str(L, "train.y"), "tensor(i32[3]) {0, 1, 2}");
   ck_assert_str_eq(nnc_test_lua_str(L, "table.concat(test.x.shape, ',')"), "2,2,2,1");
@@ -254,12 +258,14 @@ START_TEST(test_dataset_missing) {
   nnc_data_set_system_dir(path_of("system"));
   const char *err = nnc_test_lua_run(L, "train, test = data.fashion_mnist()");
   ck_assert_ptr_nonnull(err);
-  ASSERT_HAS(err, "data.fashion_mnist: cannot find Fashion-MNIST, the files train-images-idx3-ubyte, "
-                  "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte");
+  ASSERT_HAS(err,
+             "data.fashion_mnist: cannot find Fashion-MNIST, the files train-images-idx3-ubyte, "
+             "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte");
   ASSERT_HAS(err, path_of("system/fashion-mnist (the system data set directory): no such directory"));
   ASSERT_HAS(err, "$NNC_DATA is not set.");
-  ASSERT_HAS(err, "Debian's package dataset-fashion-mnist provides Fashion-MNIST: "
-                  "apt-get install dataset-fashion-mnist");
+  ASSERT_HAS(err,
+             "Debian's package dataset-fashion-mnist provides Fashion-MNIST: "
+             "apt-get install dataset-fashion-mnist");
 
   /* Half the files under $NNC_DATA: each place lists what it lacks. */
   write_dataset("", "", 3, 2, 3);
@@ -272,7 +278,8 @@ START_TEST(test_dataset_missing) {
   char line[1024];
   snprintf(line, sizeof line, "\n  %s/fashion-mnist ($NNC_DATA/fashion-mnist): none of them\n", dir);
   ASSERT_HAS(err, line);
-  snprintf(line, sizeof line, "\n  %s ($NNC_DATA): missing train-labels-idx1-ubyte t10k-images-idx3-ubyte\n", dir);
+  snprintf(line, sizeof line, "\n  %s ($NNC_DATA): missing train-labels-idx1-ubyte t10k-images-idx3-ubyte\n",
+           dir);
   ASSERT_HAS(err, line);
   ASSERT_HAS(err, path_of("system/fashion-mnist (the system data set directory)"));
   ck_assert_msg(!strstr(err, "not set"), "%s", err);
@@ -294,10 +301,12 @@ START_TEST(test_dataset_bad_contents) {
   NNC_LUA_FAILS(L, "data.mnist()", want);
   const uint32_t n3 = 3;
   write_idx("train-images-idx3-ubyte.gz", 0x08, 1, &n3, "abc", 3);
-  NNC_LUA_FAILS(L, "data.mnist()", "train-images-idx3-ubyte.gz: expected ubyte images [N,rows,cols], got ubyte [3]");
+  NNC_LUA_FAILS(L, "data.mnist()",
+                "train-images-idx3-ubyte.gz: expected ubyte images [N,rows,cols], got ubyte [3]");
   write_dataset("", ".gz", 3, 2, 3);
   write_idx("t10k-labels-idx1-ubyte.gz", 0x0D, 1, &n3, "abcdefghijkl", 12);
-  NNC_LUA_FAILS(L, "data.mnist()", "t10k-labels-idx1-ubyte.gz: expected labels as ubyte or int [N], got float [3]");
+  NNC_LUA_FAILS(L, "data.mnist()",
+                "t10k-labels-idx1-ubyte.gz: expected labels as ubyte or int [N], got float [3]");
 }
 END_TEST
 
@@ -312,7 +321,8 @@ START_TEST(test_to_categorical) {
   NNC_LUA_FAILS(L, "data.to_categorical({1, 2, 10}, 10)",
                 "data.to_categorical: label at index 3 is 10, outside 0..9 for 10 classes");
   NNC_LUA_FAILS(L, "data.to_categorical({1, -1}, 10)", "label at index 2 is -1; labels count from 0");
-  NNC_LUA_FAILS(L, "data.to_categorical(data.tensor{0.5}, 10)", "label at index 1 is 0.5, not a whole number");
+  NNC_LUA_FAILS(L, "data.to_categorical(data.tensor{0.5}, 10)",
+                "label at index 1 is 0.5, not a whole number");
   NNC_LUA_FAILS(L, "data.to_categorical({0.5}, 10)", "tensor entry [1] is 0.5, not an i32 integer");
   NNC_LUA_FAILS(L, "data.to_categorical({1}, 0)", "classes is 0, expected at least 1");
 }
@@ -321,14 +331,16 @@ END_TEST
 START_TEST(test_real_fashion_mnist) {
   const char *real = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
   if (access(real, R_OK) != 0) {
-    printf("skipped test_real_fashion_mnist: %s is not installed (apt-get install dataset-fashion-mnist)\n", real);
+    printf("skipped test_real_fashion_mnist: %s is not installed (apt-get install dataset-fashion-mnist)\n",
+           real);
     return;
   }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   NNC_LUA_OK(L, "train, test = data.fashion_mnist()");
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  printf("data.fashion_mnist() took %.2f s\n", (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+  printf("data.fashion_mnist() took %.2f s\n",
+         (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
   ck_assert_str_eq(nnc_test_lua_str(L, "table.concat(train.x.shape, ',')"), "60000,28,28,1");
   ck_assert_str_eq(nnc_test_lua_str(L, "table.concat(test.x.shape, ',')"), "10000,28,28,1");
   ck_assert_str_eq(nnc_test_lua_str(L, "tostring(train.y)"), "tensor(i32[60000]) ...");

@@ -36,7 +36,8 @@ START_TEST(test_from_table_and_fields) {
 END_TEST
 
 START_TEST(test_from_table_errors) {
-  NNC_LUA_FAILS(L, "data.tensor({{1, 2}, {3}})", "entry [2] has 1 entries, the first one at that depth has 2");
+  NNC_LUA_FAILS(L, "data.tensor({{1, 2}, {3}})",
+                "entry [2] has 1 entries, the first one at that depth has 2");
   NNC_LUA_FAILS(L, "data.tensor({{1, 2}, 3})", "entry [2] is a number, expected a table of 2 numbers");
   NNC_LUA_FAILS(L, "data.tensor({{1, 'x'}})", "tensor entry [1][2] is a string, expected a number");
   NNC_LUA_FAILS(L, "data.tensor({1, {2}})", "tensor entry [2] is a table, expected a number");
@@ -71,8 +72,10 @@ START_TEST(test_reshape) {
   nnc_tensor *t = global_tensor("t"), *r = global_tensor("r");
   ck_assert_ptr_eq(t->storage, r->storage);
   ck_assert_int_eq(t->storage->refs, 3);
-  NNC_LUA_FAILS(L, "t:reshape{4, 2}", "reshape: cannot reshape f32[2,3] (6 elements) into [4,2] (8 elements)");
-  NNC_LUA_FAILS(L, "t:reshape{4, -1}", "cannot reshape f32[2,3] (6 elements) into [4,-1]: 6 is not a multiple of 4");
+  NNC_LUA_FAILS(L, "t:reshape{4, 2}",
+                "reshape: cannot reshape f32[2,3] (6 elements) into [4,2] (8 elements)");
+  NNC_LUA_FAILS(L, "t:reshape{4, -1}",
+                "cannot reshape f32[2,3] (6 elements) into [4,-1]: 6 is not a multiple of 4");
   NNC_LUA_FAILS(L, "t:reshape{-1, -1}", "[-1,-1] has more than one -1");
   NNC_LUA_FAILS(L, "t:reshape{2, -3}", "shape entry 2 is -3; sizes are >= 0 (or -1 for one inferred size)");
   NNC_LUA_FAILS(L, "t:reshape{2, 'a'}", "reshape: shape entry 2 is a, expected a whole number");
@@ -156,21 +159,25 @@ START_TEST(test_tostring) {
   ck_assert_str_eq(nnc_test_lua_str(L, "data.zeros{101}"), "tensor(f32[101]) ...");
   ck_assert_str_eq(nnc_test_lua_str(L, "data.zeros{60000, 28, 28, 1}"), "tensor(f32[60000,28,28,1]) ...");
   /* The printed values read back through data.tensor. */
-  NNC_LUA_OK(L, "t = data.tensor{{0.1, 2}, {3, 4}} "
-                "u = data.tensor(load('return ' .. tostring(t):match('%) (.*)$'))()) "
-                "assert(tostring(t) == tostring(u))");
+  NNC_LUA_OK(L,
+             "t = data.tensor{{0.1, 2}, {3, 4}} "
+             "u = data.tensor(load('return ' .. tostring(t):match('%) (.*)$'))()) "
+             "assert(tostring(t) == tostring(u))");
 }
 END_TEST
 
 START_TEST(test_concat) {
   NNC_LUA_OK(L, "a = data.tensor({{1, 2}}) b = data.tensor({{3, 4}, {5, 6}})");
   ck_assert_str_eq(nnc_test_lua_str(L, "data.concat(a, b)"), "tensor(f32[3,2]) {{1, 2}, {3, 4}, {5, 6}}");
-  ck_assert_str_eq(nnc_test_lua_str(L, "data.concat(b:slice(2, 2), a, a)"), "tensor(f32[3,2]) {{5, 6}, {1, 2}, {1, 2}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.concat(b:slice(2, 2), a, a)"),
+                   "tensor(f32[3,2]) {{5, 6}, {1, 2}, {1, 2}}");
   ck_assert_str_eq(nnc_test_lua_str(L, "data.concat(data.tensor({1}, 'i32'), data.tensor({2, 3}, 'i32'))"),
                    "tensor(i32[3]) {1, 2, 3}");
   NNC_LUA_FAILS(L, "data.concat(a, data.tensor({{1, 2, 3}}))",
-                "concat: argument 2 is f32[1,3] but argument 1 is f32[1,2]; dtypes and all sizes but the first must match");
-  NNC_LUA_FAILS(L, "data.concat(a, data.tensor({{1, 2}}, 'i32'))", "argument 2 is i32[1,2] but argument 1 is f32[1,2]");
+                "concat: argument 2 is f32[1,3] but argument 1 is f32[1,2]; dtypes and all sizes but the "
+                "first must match");
+  NNC_LUA_FAILS(L, "data.concat(a, data.tensor({{1, 2}}, 'i32'))",
+                "argument 2 is i32[1,2] but argument 1 is f32[1,2]");
   NNC_LUA_FAILS(L, "data.concat()", "concat: expected at least one tensor");
   NNC_LUA_FAILS(L, "data.concat(a, {})", "bad argument #2 to 'concat' (nnc.tensor expected, got table)");
 }
