@@ -27,9 +27,10 @@ typedef struct nnc_tensor {
 /* Pushes a new zero-filled tensor and returns it. Raises a Lua error when the
  * shape is invalid or memory runs out. */
 nnc_tensor *nnc_lua_newtensor(lua_State *L, nnc_dtype dtype, int rank, const int64_t *shape);
-/* The tensor at stack index idx, or a Lua argument error. */
+/* The tensor at stack index idx, or a Lua argument error (also for a tensor
+ * already finalized, which a finalizer elsewhere can bring back). */
 nnc_tensor *nnc_lua_checktensor(lua_State *L, int idx);
-/* The tensor at idx, or NULL when it is not one. */
+/* The tensor at idx, or NULL when it is not one (or was finalized). */
 nnc_tensor *nnc_lua_totensor(lua_State *L, int idx);
 int64_t nnc_tensor_numel(const nnc_tensor *t);
 /* Elements per leading-axis row. */
@@ -38,10 +39,37 @@ static inline float *nnc_tensor_f32(const nnc_tensor *t) { return (float *)t->st
 static inline int32_t *nnc_tensor_i32(const nnc_tensor *t) { return (int32_t *)t->storage->data + t->offset; }
 /* "f32[60000,28,28,1]" */
 const char *nnc_tensor_type_str(const nnc_tensor *t, char *buf, size_t size);
+/* Enough for any nnc_tensor_type_str. */
+#define NNC_TENSOR_TYPE_MAX 160
+
+/* Pushes a view of base's storage (no copy) with the given shape, starting
+ * `offset` elements into the storage. The caller keeps the view inside base. */
+nnc_tensor *nnc_lua_pushview(lua_State *L, const nnc_tensor *base, int rank, const int64_t *shape,
+                             size_t offset);
+/* A tensor at idx, or a (nested) table of numbers at idx converted to a
+ * tensor of `dtype` that replaces the table on the stack; anything else is
+ * an error. A tensor argument keeps its own dtype. */
+nnc_tensor *nnc_lua_checktensorlike(lua_State *L, int idx, nnc_dtype dtype);
+/* Raises a Lua error whose message is formatted by printf rules (Lua's own
+ * formatter lacks %lld and %zu) and prefixed with the calling script line. */
+_Noreturn void nnc_lua_errorf(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* lua_CFunctions behind the `data` module's constructors:
+ * data.tensor(table [, dtype]) from nested tables of numbers,
+ * data.zeros(shape [, dtype]), and data.concat(a, b, ...) / nn.concat, which
+ * joins tensors along the first axis (same dtype, same trailing shape). */
+int nnc_lua_tensor_from_table(lua_State *L);
+int nnc_lua_tensor_zeros(lua_State *L);
+int nnc_lua_tensor_concat(lua_State *L);
 
 /* Registers the tensor metatable and its methods; called once per state. */
 void nnc_lua_open_tensor(lua_State *L);
-/* Registers the `data` module (IDX readers, datasets, to_categorical). */
+/* Pushes the `data` module table (IDX readers, datasets, to_categorical,
+ * constructors); the caller names it. Registers the tensor metatable too. */
 int nnc_lua_open_data(lua_State *L);
+/* Where data.fashion_mnist() and data.mnist() look after $NNC_DATA:
+ * "/usr/share/datasets" unless set; NULL restores it. For tests and for
+ * packagers whose distribution keeps data sets elsewhere. */
+void nnc_data_set_system_dir(const char *dir);
 
 #endif

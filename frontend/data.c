@@ -1,0 +1,456 @@
+/* The `data` module: IDX files (the format of the MNIST family), the MNIST
+ * and Fashion-MNIST data sets, one-hot labels, and the tensor constructors.
+ *
+ * File errors name the path and what is wrong with it, since a user facing a
+ * bad download needs to know which of four files to fetch again. To add a
+ * data set in the MNIST layout, give it a `dataset` row and a two-line
+ * function in `funcs`. */
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "frontend/tensor.h"
+
+#define IDX_META "nnc.idxfile"
+/* The tensor size limit, checked here to blame the file rather than memory. */
+#define IDX_MAX_ELEMENTS ((int64_t)1 << 36)
+/* The data buffer starts this big and doubles up to the size the header
+ * claims, so a header that lies costs at most twice the data present. */
+#define FIRST_CHUNK ((size_t)64 << 20)
+/* gzread counts in unsigned ints. */
+#define MAX_READ ((size_t)1 << 30)
+
+static char system_dir[4096] = "/usr/share/datasets";
+
+void nnc_data_set_system_dir(const char *dir) {
+  snprintf(system_dir, sizeof system_dir, "%s", dir ? dir : "/usr/share/datasets");
+}
+
+/* ---- IDX files ---- */
+
+typedef struct idx_type {
+  int code;
+  const char *name;
+  int size;
+} idx_type;
+
+static const idx_type idx_types[] = {
+    {0x08, "ubyte", 1}, {0x09, "sbyte", 1}, {0x0B, "short", 2},
+    {0x0C, "int", 4},   {0x0D, "float", 4}, {0x0E, "double", 8},
+};
+
+/* A userdata, so a Lua error anywhere while reading still closes the file
+ * and frees the buffer (through __gc). */
+typedef struct idx_file {
+  gzFile gz;
+  unsigned char *buf;
+} idx_file;
+
+typedef struct idx_header {
+  const idx_type *type;
+  int rank;
+  int64_t shape[NNC_MAX_RANK];
+  size_t bytes; /* of data after the header */
+} idx_header;
+
+static int idx_release(lua_State *L) {
+  idx_file *f = luaL_checkudata(L, 1, IDX_META);
+  if (f->gz) gzclose(f->gz);
+  free(f->buf);
+  f->gz = NULL;
+  f->buf = NULL;
+  return 0;
+}
+
+static idx_file *idx_open(lua_State *L, const char *path) {
+  idx_file *f = lua_newuserdatauv(L, sizeof *f, 0);
+  memset(f, 0, sizeof *f);
+  luaL_setmetatable(L, IDX_META);
+  errno = 0;
+  /* gzopen reads plain files as they are, so one path serves both. */
+  f->gz = gzopen(path, "rb");
+  if (!f->gz) nnc_lua_errorf(L, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+  gzbuffer(f->gz, 1 << 20);
+  return f;
+}
+
+/* zlib's messages start with the path; drop it, since ours do too. */
+static const char *gz_message(gzFile gz, const char *path, int *err) {
+  const char *msg = gzerror(gz, err);
+  size_t n = strlen(path);
+  if (!strncmp(msg, path, n) && msg[n] == ':') msg += n + 1 + (msg[n + 1] == ' ');
+  return msg;
+}
+
+/* Reads up to n bytes and returns how many came; fewer only at the end of
+ * the data (a gzip stream cut short counts as an end). */
+static size_t idx_read(lua_State *L, idx_file *f, const char *path, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    size_t want = n - got < MAX_READ ? n - got : MAX_READ;
+    int r = gzread(f->gz, (char *)buf + got, (unsigned)want);
+    if (r > 0) {
+      got += (size_t)r;
+      continue;
+    }
+    int err = Z_OK;
+    const char *msg = r < 0 ? gz_message(f->gz, path, &err) : "";
+    if (r == 0 || err == Z_BUF_ERROR) break;
+    nnc_lua_errorf(L, "%s: %s: %s", path, err == Z_ERRNO ? "read error" : "corrupt gzip data", msg);
+  }
+  return got;
+}
+
+static void dims_str(char *buf, size_t size, const idx_header *h) {
+  size_t used = (size_t)snprintf(buf, size, "[");
+  for (int i = 0; i < h->rank && used < size; i++)
+    used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? "," : "", (long long)h->shape[i]);
+  if (used < size) snprintf(buf + used, size - used, "]");
+}
+
+static const idx_type *idx_find_type(int code) {
+  for (size_t i = 0; i < sizeof idx_types / sizeof *idx_types; i++)
+    if (idx_types[i].code == code) return &idx_types[i];
+  return NULL;
+}
+
+/* Magic: two zero bytes, the type code, the number of dimensions; then each
+ * dimension as a big-endian uint32. */
+static void idx_read_header(lua_State *L, idx_file *f, const char *path, idx_header *h) {
+  unsigned char magic[4], dims[4 * NNC_MAX_RANK];
+  size_t got = idx_read(L, f, path, magic, 4);
+  if (got < 4) nnc_lua_errorf(L, "%s: truncated: expected a 4-byte IDX header, got %zu bytes", path, got);
+  if (magic[0] || magic[1])
+    nnc_lua_errorf(L, "%s: not an IDX file: bad magic, it starts with bytes %02x %02x instead of 00 00", path,
+                   magic[0], magic[1]);
+  h->type = idx_find_type(magic[2]);
+  if (!h->type)
+    nnc_lua_errorf(L,
+                   "%s: unknown IDX type code 0x%02X (known: 0x08 ubyte, 0x09 sbyte, 0x0B short, 0x0C int, "
+                   "0x0D float, 0x0E double)",
+                   path, magic[2]);
+  h->rank = magic[3];
+  if (h->rank < 1 || h->rank > NNC_MAX_RANK)
+    nnc_lua_errorf(L, "%s: %d dimensions; nnc tensors have 1 to %d", path, h->rank, NNC_MAX_RANK);
+  size_t want = 4 * (size_t)h->rank;
+  got = idx_read(L, f, path, dims, want);
+  if (got < want)
+    nnc_lua_errorf(L, "%s: truncated: expected %zu bytes of dimensions, got %zu", path, want, got);
+  int64_t n = 1;
+  for (int i = 0; i < h->rank; i++) {
+    const unsigned char *p = dims + 4 * i;
+    h->shape[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+    /* Dividing first keeps the product itself from overflowing. */
+    if (h->shape[i] && n > IDX_MAX_ELEMENTS / h->shape[i])
+      n = IDX_MAX_ELEMENTS + 1;
+    else
+      n *= h->shape[i];
+  }
+  if (n > IDX_MAX_ELEMENTS) {
+    char d[160];
+    dims_str(d, sizeof d, h);
+    nnc_lua_errorf(L, "%s: dimensions %s are too large (over %lld elements): corrupt header?", path, d,
+                   (long long)IDX_MAX_ELEMENTS);
+  }
+  h->bytes = (size_t)n * (size_t)h->type->size;
+}
+
+static void idx_read_data(lua_State *L, idx_file *f, const char *path, const idx_header *h) {
+  size_t cap = h->bytes < FIRST_CHUNK ? h->bytes : FIRST_CHUNK, got = 0;
+  f->buf = malloc(cap ? cap : 1);
+  if (!f->buf) nnc_lua_errorf(L, "%s: out of memory reading %zu bytes", path, cap);
+  for (;;) {
+    got += idx_read(L, f, path, f->buf + got, cap - got);
+    if (got < cap || cap == h->bytes) break;
+    cap = cap > h->bytes / 2 ? h->bytes : cap * 2;
+    unsigned char *more = realloc(f->buf, cap);
+    if (!more) nnc_lua_errorf(L, "%s: out of memory reading %zu bytes", path, cap);
+    f->buf = more;
+  }
+  char d[160];
+  dims_str(d, sizeof d, h);
+  if (got < h->bytes)
+    nnc_lua_errorf(L, "%s: truncated: dimensions %s of %s need %zu bytes of data, got %zu", path, d,
+                   h->type->name, h->bytes, got);
+  unsigned char extra;
+  if (idx_read(L, f, path, &extra, 1))
+    nnc_lua_errorf(L,
+                   "%s: more data than the header says: dimensions %s of %s need %zu bytes, and more follow",
+                   path, d, h->type->name, h->bytes);
+}
+
+static uint32_t be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static double idx_value(int code, const unsigned char *p) {
+  switch (code) {
+  case 0x08: return p[0];
+  case 0x09: return (int8_t)p[0];
+  case 0x0B: return (int16_t)(uint16_t)(p[0] << 8 | p[1]);
+  case 0x0C: return (int32_t)be32(p);
+  case 0x0D: {
+    uint32_t bits = be32(p);
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+  }
+  default: {
+    uint64_t bits = (uint64_t)be32(p) << 32 | be32(p + 4);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+  }
+  }
+}
+
+static void idx_convert(const idx_header *h, const unsigned char *src, nnc_tensor *t) {
+  int64_t n = nnc_tensor_numel(t);
+  int code = h->type->code, size = h->type->size;
+  if (t->dtype == NNC_I32) {
+    for (int64_t i = 0; i < n; i++) nnc_tensor_i32(t)[i] = (int32_t)idx_value(code, src + i * size);
+  } else if (code == 0x08) {
+    float *dst = nnc_tensor_f32(t); /* the common case (images) gets a plain loop */
+    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+  } else {
+    for (int64_t i = 0; i < n; i++) nnc_tensor_f32(t)[i] = (float)idx_value(code, src + i * size);
+  }
+}
+
+/* Pushes the IDX file at path as a tensor: f32, except that rank-1 ubyte or
+ * int files (labels) stay integers as i32. */
+static nnc_tensor *idx_load(lua_State *L, const char *path, idx_header *h) {
+  idx_file *f = idx_open(L, path);
+  idx_read_header(L, f, path, h);
+  idx_read_data(L, f, path, h);
+  int label = h->rank == 1 && (h->type->code == 0x08 || h->type->code == 0x0C);
+  nnc_tensor *t = nnc_lua_newtensor(L, label ? NNC_I32 : NNC_F32, h->rank, h->shape);
+  idx_convert(h, f->buf, t);
+  /* Close now rather than whenever the collector runs. */
+  lua_pushcfunction(L, idx_release);
+  lua_pushvalue(L, -3);
+  lua_call(L, 1, 0);
+  lua_remove(L, -2);
+  return t;
+}
+
+static int data_idx(lua_State *L) {
+  idx_header h;
+  idx_load(L, luaL_checkstring(L, 1), &h);
+  return 1;
+}
+
+/* ---- data sets ---- */
+
+typedef struct dataset {
+  const char *title;  /* "Fashion-MNIST" */
+  const char *func;   /* "data.fashion_mnist" */
+  const char *subdir; /* under $NNC_DATA and the system directory */
+  const char *howto;  /* ends the not-found message */
+} dataset;
+
+static const dataset fashion_mnist = {
+    "Fashion-MNIST", "data.fashion_mnist", "fashion-mnist",
+    "Debian's package dataset-fashion-mnist provides Fashion-MNIST: apt-get install dataset-fashion-mnist "
+    "(or put the four files in $NNC_DATA)."};
+static const dataset mnist = {
+    "MNIST", "data.mnist", "mnist",
+    "No Debian package ships MNIST: download the four files and put them in $NNC_DATA or $NNC_DATA/mnist."};
+
+static const char *const dataset_files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+
+typedef struct place {
+  const char *dir, *label;
+  int exists;
+  int missing; /* bit i: dataset_files[i] */
+} place;
+
+static int is_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Pushes the path of name in dir, .gz preferred, and returns 1; or pushes
+ * nothing and returns 0. */
+static int find_file(lua_State *L, const char *dir, const char *name) {
+  if (is_file(lua_pushfstring(L, "%s/%s.gz", dir, name))) return 1;
+  lua_pop(L, 1);
+  if (is_file(lua_pushfstring(L, "%s/%s", dir, name))) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Pushes the places to look, in order, as strings kept on the stack. */
+static int dataset_places(lua_State *L, const dataset *ds, place *p) {
+  int n = 0;
+  const char *env = getenv("NNC_DATA");
+  if (env && *env) {
+    p[n].dir = lua_pushfstring(L, "%s/%s", env, ds->subdir);
+    p[n++].label = lua_pushfstring(L, "$NNC_DATA/%s", ds->subdir);
+    p[n].dir = lua_pushstring(L, env);
+    p[n++].label = "$NNC_DATA";
+  }
+  p[n].dir = lua_pushfstring(L, "%s/%s", system_dir, ds->subdir);
+  p[n++].label = "the system data set directory";
+  return n;
+}
+
+static _Noreturn void not_found(lua_State *L, const dataset *ds, const place *p, int n) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "%s: cannot find %s, the files %s, %s, %s and %s (each .gz or plain). Looked in:\n",
+                  ds->func, ds->title, dataset_files[0], dataset_files[1], dataset_files[2],
+                  dataset_files[3]);
+  luaL_addvalue(&b);
+  for (int i = 0; i < n; i++) {
+    lua_pushfstring(L, "  %s (%s): ", p[i].dir, p[i].label);
+    luaL_addvalue(&b);
+    if (!p[i].exists) luaL_addstring(&b, "no such directory");
+    if (p[i].exists && p[i].missing == 15) luaL_addstring(&b, "none of them");
+    if (p[i].exists && p[i].missing != 15) {
+      luaL_addstring(&b, "missing");
+      for (int f = 0; f < 4; f++) {
+        if (!(p[i].missing & (1 << f))) continue;
+        luaL_addchar(&b, ' ');
+        luaL_addstring(&b, dataset_files[f]);
+      }
+    }
+    luaL_addchar(&b, '\n');
+  }
+  const char *env = getenv("NNC_DATA");
+  if (!env || !*env) luaL_addstring(&b, "$NNC_DATA is not set. ");
+  luaL_addstring(&b, ds->howto);
+  luaL_pushresult(&b);
+  nnc_lua_errorf(L, "%s", lua_tostring(L, -1));
+}
+
+/* Pushes the four paths from the first place that has all of them and
+ * returns the stack index of the first; raises the not-found error else. */
+static int find_dataset(lua_State *L, const dataset *ds) {
+  place p[3];
+  int n = dataset_places(L, ds, p);
+  for (int i = 0; i < n; i++) {
+    struct stat st;
+    p[i].exists = stat(p[i].dir, &st) == 0 && S_ISDIR(st.st_mode);
+    p[i].missing = 0;
+    int found = 0;
+    for (int f = 0; f < 4; f++) {
+      if (p[i].exists && find_file(L, p[i].dir, dataset_files[f]))
+        found++;
+      else
+        p[i].missing |= 1 << f;
+    }
+    if (found == 4) return lua_gettop(L) - 3;
+    lua_pop(L, found);
+  }
+  not_found(L, ds, p, n);
+}
+
+static _Noreturn void bad_contents(lua_State *L, const char *path, const char *want, const idx_header *h) {
+  char d[160];
+  dims_str(d, sizeof d, h);
+  nnc_lua_errorf(L, "%s: expected %s, got %s %s", path, want, h->type->name, d);
+}
+
+/* Pushes {x = f32[N,rows,cols,1] in [0,1], y = i32[N]}. */
+static void load_split(lua_State *L, const char *images, const char *labels) {
+  idx_header hx, hy;
+  nnc_tensor *x = idx_load(L, images, &hx);
+  if (hx.type->code != 0x08 || hx.rank != 3) bad_contents(L, images, "ubyte images [N,rows,cols]", &hx);
+  float *p = nnc_tensor_f32(x);
+  int64_t n = nnc_tensor_numel(x);
+  /* A float32 division, as the Keras scripts' x.astype("float32") / 255. */
+  for (int64_t i = 0; i < n; i++) p[i] = p[i] / 255.0f;
+  x->rank = 4; /* channels last, as Conv2D expects: [N,rows,cols,1] */
+  x->shape[3] = 1;
+  nnc_tensor *y = idx_load(L, labels, &hy);
+  if (y->dtype != NNC_I32) bad_contents(L, labels, "labels as ubyte or int [N]", &hy);
+  if (y->shape[0] != x->shape[0])
+    nnc_lua_errorf(L, "%s has %lld images but %s has %lld labels", images, (long long)x->shape[0], labels,
+                   (long long)y->shape[0]);
+  lua_createtable(L, 0, 2);
+  lua_insert(L, -3);
+  lua_setfield(L, -3, "y");
+  lua_setfield(L, -2, "x");
+}
+
+/* Returns train, test. */
+static int load_dataset(lua_State *L, const dataset *ds) {
+  int first = find_dataset(L, ds);
+  load_split(L, lua_tostring(L, first), lua_tostring(L, first + 1));
+  load_split(L, lua_tostring(L, first + 2), lua_tostring(L, first + 3));
+  return 2;
+}
+
+static int data_fashion_mnist(lua_State *L) { return load_dataset(L, &fashion_mnist); }
+static int data_mnist(lua_State *L) { return load_dataset(L, &mnist); }
+
+/* ---- labels ---- */
+
+/* Label i of y as a whole number, or an error naming it. */
+static int64_t label_at(lua_State *L, const nnc_tensor *y, int64_t i) {
+  if (y->dtype == NNC_I32) return nnc_tensor_i32(y)[i];
+  float v = nnc_tensor_f32(y)[i];
+  if (!(v == (float)(int64_t)v))
+    nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %g, not a whole number", (long long)i + 1,
+                   (double)v);
+  return (int64_t)v;
+}
+
+/* One-hot labels, as keras.utils.to_categorical: y's shape (less a trailing
+ * size-1 axis) plus one axis of `classes`, which defaults to max(y) + 1. */
+static int data_to_categorical(lua_State *L) {
+  nnc_tensor *y = nnc_lua_checktensorlike(L, 1, NNC_I32);
+  int64_t n = nnc_tensor_numel(y), max = -1;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t v = label_at(L, y, i);
+    if (v < 0)
+      nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %lld; labels count from 0",
+                     (long long)i + 1, (long long)v);
+    if (v > max) max = v;
+  }
+  lua_Integer classes = luaL_optinteger(L, 2, max + 1);
+  if (classes < 1)
+    nnc_lua_errorf(L, "data.to_categorical: classes is %lld, expected at least 1", (long long)classes);
+  int rank = y->rank > 1 && y->shape[y->rank - 1] == 1 ? y->rank - 1 : y->rank;
+  if (rank == NNC_MAX_RANK)
+    nnc_lua_errorf(L, "data.to_categorical: labels of rank %d leave no room for classes", rank);
+  int64_t shape[NNC_MAX_RANK];
+  memcpy(shape, y->shape, sizeof shape);
+  shape[rank] = classes;
+  nnc_tensor *out = nnc_lua_newtensor(L, NNC_F32, rank + 1, shape);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t v = label_at(L, y, i);
+    if (v >= classes)
+      nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %lld, outside 0..%lld for %lld classes",
+                     (long long)i + 1, (long long)v, (long long)classes - 1, (long long)classes);
+    nnc_tensor_f32(out)[i * classes + v] = 1.0f;
+  }
+  return 1;
+}
+
+int nnc_lua_open_data(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+      {"idx", data_idx},
+      {"fashion_mnist", data_fashion_mnist},
+      {"mnist", data_mnist},
+      {"to_categorical", data_to_categorical},
+      {"tensor", nnc_lua_tensor_from_table},
+      {"zeros", nnc_lua_tensor_zeros},
+      {"concat", nnc_lua_tensor_concat},
+      {NULL, NULL},
+  };
+  nnc_lua_open_tensor(L);
+  if (luaL_newmetatable(L, IDX_META)) {
+    lua_pushcfunction(L, idx_release);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  return 1;
+}
