@@ -7,6 +7,8 @@
  * a method, write it below and list it in tensor_methods and field_names. */
 #include "frontend/tensor.h"
 
+#include "frontend/bind.h"
+
 #include <lauxlib.h>
 #include <math.h>
 #include <stdarg.h>
@@ -35,7 +37,11 @@ _Noreturn void nnc_lua_errorf(lua_State *L, const char *fmt, ...) {
   va_copy(again, ap);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  luaL_where(L, 1);
+  /* Cite the user's script line, not the nnc module that called in. */
+  const char *file;
+  int line;
+  if (nnc_lua_script_where(L, &file, &line)) lua_pushfstring(L, "%s:%d: ", file, line);
+  else luaL_where(L, 1);
   /* The message goes into a Lua buffer, so raising it leaks nothing. */
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, (size_t)n + 1);

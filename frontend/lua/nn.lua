@@ -208,7 +208,7 @@ function Layer:param(state, suffix, shape, init, fan_in, fan_out)
   local spec = {}
   for k, v in pairs(init) do spec[k] = v end
   spec.fan_in, spec.fan_out = fan_in, fan_out
-  state.store:init(name, shape, spec, state.seed)
+  state.store:init(name, shape, spec)
   local count = 1
   for _, d in ipairs(shape) do count = count * d end
   self.params = (self.params or 0) + count
@@ -521,6 +521,9 @@ function Model:compile(arg)
   self:require_built()
   self.state.graph:compile("forward")
   self.compiled = { optimizer = optimizer, loss = loss, metrics = metrics }
+  local accuracy = false
+  for _, m in ipairs(metrics) do accuracy = accuracy or m == "accuracy" end
+  self.state.store:set_spec { loss = loss, accuracy = accuracy, optimizer = optimizer }
 end
 
 ---------------------------------------------------------------------------
@@ -581,41 +584,77 @@ end
 ---------------------------------------------------------------------------
 -- Running.
 
+local function check_keys(what, opts, valid)
+  for k in pairs(opts) do
+    local ok = false
+    for _, v in ipairs(valid) do if k == v then ok = true end end
+    if not ok then fail("%s got an unknown keyword '%s'%s", what, tostring(k), hint(k, valid)) end
+  end
+end
+
+local function require_compiled(self, what)
+  self:require_built()
+  if not self.compiled then fail("%s: compile the model first (model:compile { optimizer = ..., loss = ... })", what) end
+end
+
+local function check_batch_size(what, bs)
+  if math.type(bs) ~= "integer" or bs < 1 then fail("%s: batch_size must be a positive integer, got %s", what, tostring(bs)) end
+  return bs
+end
+
 function Model:predict(x, opts)
   self:require_built()
-  if core.dry_run then return x end
   opts = opts or {}
-  return core.predict(self.state.graph, self.state.store, x, opts.batch_size or 32)
+  check_keys("predict", opts, { "batch_size", "verbose" })
+  if core.dry_run then return x end
+  return core.predict(self.state.graph, self.state.store, x, check_batch_size("predict", opts.batch_size or 32))
 end
 
-function Model:get_weight(name)
-  self:require_built()
-  return self.state.store:get(name)
-end
+local fit_keys = { "epochs", "batch_size", "validation_split", "validation_data", "shuffle", "callbacks", "verbose" }
 
-function Model:set_weight(name, t)
-  self:require_built()
-  self.state.store:set(name, t)
-end
-
-function Model:ir()
-  self:require_built()
-  return self.state.graph:text()
-end
-
-function Model:fit()
+function Model:fit(x, y, opts)
+  require_compiled(self, "fit")
+  opts = opts or {}
+  check_keys("fit", opts, fit_keys)
+  local args = {
+    epochs = opts.epochs or 1, batch_size = check_batch_size("fit", opts.batch_size or 32),
+    validation_split = opts.validation_split or 0, shuffle = opts.shuffle ~= false, verbose = opts.verbose or 1,
+  }
+  if math.type(args.epochs) ~= "integer" or args.epochs < 0 then fail("fit: epochs must be a non-negative integer, got %s", tostring(args.epochs)) end
+  if opts.validation_data then
+    local v = opts.validation_data
+    args.validation_x, args.validation_y = v[1] or v.x, v[2] or v.y
+  end
+  for _, cb in ipairs(opts.callbacks or {}) do
+    if type(cb) ~= "table" or cb.kind ~= "EarlyStopping" then fail("fit: unsupported callback %s", tostring(cb and cb.kind or cb)) end
+    args.early_stopping = cb.opts
+  end
   if core.dry_run then return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} } end
-  fail("model:fit: training is not available in nnc %s yet: it needs the autodiff and optimizer passes and the training loop",
-    nnc.version)
+  local history = core.fit(self.state.graph, self.state.store, x, y, args)
+  self.history = history
+  return history
 end
 
-function Model:evaluate()
+function Model:evaluate(x, y, opts)
+  require_compiled(self, "evaluate")
+  opts = opts or {}
+  check_keys("evaluate", opts, { "batch_size", "verbose" })
   if core.dry_run then return 0, 0 end
-  fail("model:evaluate: evaluation with a loss is not available in nnc %s yet: it arrives with training", nnc.version)
+  return core.evaluate(self.state.graph, self.state.store, x, y, check_batch_size("evaluate", opts.batch_size or 32),
+    opts.verbose or 1)
 end
+
+local early_stopping_defaults = { monitor = "val_loss", patience = 0, min_delta = 0, mode = "auto",
+  restore_best_weights = false, verbose = 0, baseline = nn.NONE }
 
 function nn.EarlyStopping(arg)
-  return { kind = "EarlyStopping", opts = arg or {} }
+  local spec = { class = "EarlyStopping", positional = {}, options = early_stopping_defaults }
+  local o = read_options(spec, arg or {})
+  check_choice("EarlyStopping mode", o.mode, { "auto", "min", "max" })
+  if math.type(o.patience) ~= "integer" or o.patience < 0 then
+    fail("EarlyStopping: patience must be a non-negative integer, got %s", tostring(o.patience))
+  end
+  return { kind = "EarlyStopping", opts = o }
 end
 
 -- An unknown layer or function is an error with the closest valid name.

@@ -259,4 +259,10 @@ Suite *cli_suite(void) {
   return s;
 }
 
-int main(void) { return nnc_test_main(cli_suite()); }
+TCase *tcase_train(void);
+
+int main(void) {
+  Suite *s = cli_suite();
+  suite_add_tcase(s, tcase_train());
+  return nnc_test_main(s);
+}

@@ -1,0 +1,200 @@
+/* Lua bindings for fit / evaluate / predict: the data checks a Keras user
+ * relies on (shapes, label kinds, label range), then runtime/fit.c. */
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/bind.h"
+#include "frontend/tensor.h"
+#include "ir/op.h"
+#include "runtime/fit.h"
+
+static int32_t model_input(const nnc_graph *g) {
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (g->nodes[id].op == NNC_OP_INPUT) return id;
+  return -1;
+}
+
+static const nnc_node *model_output(lua_State *L, const nnc_graph *g) {
+  int32_t out = nnc_graph_output_node(g, "output");
+  if (out < 0) nnc_lua_errorf(L, "the model has no output");
+  return &g->nodes[out];
+}
+
+/* x must have the model's per-row shape. */
+static void check_x(lua_State *L, const char *what, const nnc_graph *g, const nnc_tensor *x) {
+  const nnc_node *in = &g->nodes[model_input(g)];
+  char have[NNC_TENSOR_TYPE_MAX], want[128];
+  int fits = x->dtype == NNC_F32 && x->rank == in->rank;
+  for (int i = 1; fits && i < in->rank; i++) fits = x->shape[i] == in->shape[i];
+  if (!fits)
+    nnc_lua_errorf(L, "%s: the model takes x of type %s, got %s", what, nnc_type_str(in, want, sizeof want),
+                   nnc_tensor_type_str(x, have, sizeof have));
+}
+
+/* Labels must suit the loss: class indices for the sparse loss, rows shaped
+ * like the output otherwise; indices must name an output class. */
+static void check_y(lua_State *L, const char *what, const nnc_model *m, const nnc_graph *g, const nnc_tensor *x,
+                    const nnc_tensor *y) {
+  const nnc_node *out = model_output(L, g);
+  char have[NNC_TENSOR_TYPE_MAX], want[128];
+  int64_t classes = out->shape[out->rank - 1];
+  if (y->shape[0] != x->shape[0])
+    nnc_lua_errorf(L, "%s: x has %lld rows but y has %lld", what, (long long)x->shape[0], (long long)y->shape[0]);
+  nnc_type_str(out, want, sizeof want);
+  nnc_tensor_type_str(y, have, sizeof have);
+  if (m->spec.loss == NNC_LOSS_SPARSE_XENT) {
+    if (y->dtype != NNC_I32 || y->rank != 1)
+      nnc_lua_errorf(L, "%s: sparse_categorical_crossentropy takes class indices i32[N], got %s%s", what, have,
+                     y->rank == 2 ? " (one-hot labels need loss = \"categorical_crossentropy\")" : "");
+    const int32_t *labels = nnc_tensor_i32(y);
+    for (int64_t i = 0; i < y->shape[0]; i++)
+      if (labels[i] < 0 || labels[i] >= classes)
+        nnc_lua_errorf(L, "%s: label %d at row %lld is outside 0..%lld for a model with %lld outputs", what,
+                       (int)labels[i], (long long)i + 1, (long long)classes - 1, (long long)classes);
+    return;
+  }
+  int fits = y->dtype == NNC_F32 && y->rank == out->rank;
+  for (int i = 1; fits && i < out->rank; i++) fits = y->shape[i] == out->shape[i];
+  if (!fits)
+    nnc_lua_errorf(L, "%s: %s takes targets shaped like the output %s, got %s%s", what,
+                   m->spec.loss == NNC_LOSS_XENT ? "categorical_crossentropy" : "mse", want, have,
+                   y->dtype == NNC_I32 ? " (class indices need loss = \"sparse_categorical_crossentropy\", "
+                                         "or data.to_categorical(y))"
+                                       : "");
+}
+
+static nnc_dataset dataset_of(const nnc_tensor *x, const nnc_tensor *y) {
+  nnc_dataset d = {nnc_tensor_f32(x), x->shape[0], nnc_tensor_row_size(x), NULL, NNC_F32, 1};
+  if (y) {
+    d.y = y->dtype == NNC_I32 ? (const void *)nnc_tensor_i32(y) : (const void *)nnc_tensor_f32(y);
+    d.y_dtype = y->dtype;
+    d.y_row = nnc_tensor_row_size(y);
+  }
+  return d;
+}
+
+static nnc_model *check_model(lua_State *L, int idx) { return luaL_checkudata(L, idx, NNC_STORE_META); }
+
+/* core.predict(graph, model, x, batch_size) -> tensor */
+static int l_predict(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  nnc_tensor *x = nnc_lua_checktensor(L, 3);
+  int64_t batch = luaL_optinteger(L, 4, 32);
+  check_x(L, "predict", g, x);
+  const nnc_node *out = model_output(L, g);
+  int64_t shape[NNC_MAX_RANK];
+  memcpy(shape, out->shape, sizeof shape);
+  shape[0] = x->shape[0];
+  nnc_tensor *y = nnc_lua_newtensor(L, NNC_F32, out->rank, shape);
+  nnc_status st = {0};
+  if (x->shape[0] > 0 &&
+      nnc_predict(m, g, nnc_tensor_f32(x), x->shape[0], nnc_tensor_row_size(x), batch, nnc_tensor_f32(y), &st))
+    return nnc_lua_raise(L, &st);
+  return 1;
+}
+
+/* core.evaluate(graph, model, x, y, batch_size, verbose) -> loss, accuracy */
+static int l_evaluate(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
+  int64_t batch = luaL_optinteger(L, 5, 32);
+  int verbose = (int)luaL_optinteger(L, 6, 1);
+  check_x(L, "evaluate", g, x);
+  check_y(L, "evaluate", m, g, x, y);
+  nnc_dataset d = dataset_of(x, y);
+  double loss, accuracy;
+  nnc_status st = {0};
+  if (nnc_evaluate(m, g, &d, batch, verbose, stdout, &loss, &accuracy, &st)) return nnc_lua_raise(L, &st);
+  lua_pushnumber(L, loss);
+  if (m->spec.accuracy) lua_pushnumber(L, accuracy);
+  else lua_pushnil(L);
+  return 2;
+}
+
+static void read_early_stopping(lua_State *L, int opts, nnc_early_stop_opts *es) {
+  lua_getfield(L, opts, "early_stopping");
+  if (lua_istable(L, -1)) {
+    int t = lua_gettop(L);
+    es->enabled = 1;
+    lua_getfield(L, t, "monitor");
+    es->monitor = luaL_optstring(L, -1, "val_loss");
+    lua_getfield(L, t, "mode");
+    es->mode = luaL_optstring(L, -1, "auto");
+    lua_getfield(L, t, "patience");
+    es->patience = (int)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, t, "min_delta");
+    es->min_delta = luaL_optnumber(L, -1, 0);
+    lua_getfield(L, t, "restore_best_weights");
+    es->restore_best_weights = lua_toboolean(L, -1);
+    lua_pop(L, 5); /* the strings stay referenced by the options table */
+  }
+  lua_pop(L, 1);
+}
+
+static void push_history(lua_State *L, const nnc_history *h) {
+  lua_createtable(L, 0, h->nmetrics);
+  for (int k = 0; k < h->nmetrics; k++) {
+    lua_createtable(L, h->epochs, 0);
+    for (int e = 0; e < h->epochs; e++) {
+      lua_pushnumber(L, h->values[k][e]);
+      lua_rawseti(L, -2, e + 1);
+    }
+    lua_setfield(L, -2, h->names[k]);
+  }
+}
+
+/* core.fit(graph, model, x, y, {epochs, batch_size, validation_split,
+ *          validation_x, validation_y, shuffle, verbose, early_stopping}) -> history */
+static int l_fit(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  check_x(L, "fit", g, x);
+  check_y(L, "fit", m, g, x, y);
+  nnc_fit_opts o = {0};
+  lua_getfield(L, 5, "epochs");
+  o.epochs = (int)luaL_optinteger(L, -1, 1);
+  lua_getfield(L, 5, "batch_size");
+  o.batch_size = luaL_optinteger(L, -1, 32);
+  lua_getfield(L, 5, "validation_split");
+  o.validation_split = luaL_optnumber(L, -1, 0);
+  lua_getfield(L, 5, "shuffle");
+  o.shuffle = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_getfield(L, 5, "verbose");
+  o.verbose = (int)luaL_optinteger(L, -1, 1);
+  lua_pop(L, 5);
+  o.out = stdout;
+  read_early_stopping(L, 5, &o.early_stopping);
+  nnc_dataset train = dataset_of(x, y), val;
+  lua_getfield(L, 5, "validation_x");
+  lua_getfield(L, 5, "validation_y");
+  if (!lua_isnil(L, -2)) {
+    nnc_tensor *vx = nnc_lua_checktensor(L, -2), *vy = nnc_lua_checktensor(L, -1);
+    check_x(L, "fit validation_data", g, vx);
+    check_y(L, "fit validation_data", m, g, vx, vy);
+    val = dataset_of(vx, vy);
+    o.validation_data = &val;
+  }
+  nnc_history h;
+  nnc_status st = {0};
+  int rc = nnc_fit(m, g, &train, &o, &h, &st);
+  if (rc == 0) push_history(L, &h);
+  nnc_history_free(&h);
+  if (rc) return nnc_lua_raise(L, &st);
+  return 1;
+}
+
+void nnc_lua_open_model_data(lua_State *L, int core_index) {
+  lua_pushcfunction(L, l_predict);
+  lua_setfield(L, core_index, "predict");
+  lua_pushcfunction(L, l_evaluate);
+  lua_setfield(L, core_index, "evaluate");
+  lua_pushcfunction(L, l_fit);
+  lua_setfield(L, core_index, "fit");
+}

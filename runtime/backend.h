@@ -1,0 +1,30 @@
+/* A backend runs graphs whose shapes are concrete. Each is a vtable; the
+ * interpreter is the reference, and every other backend must agree with it. */
+#ifndef NNC_BACKEND_H
+#define NNC_BACKEND_H
+
+#include "ir/graph.h"
+#include "runtime/interp.h"
+
+typedef struct nnc_exec nnc_exec; /* a backend's prepared graph */
+
+typedef struct nnc_backend {
+  const char *name;
+  /* Prepares g (which must outlive the exec) for repeated runs: plans
+   * memory, compiles kernels. */
+  nnc_exec *(*prepare)(const nnc_graph *g, nnc_status *st);
+  /* Runs every node once. leaves[id] points at the data of each input and
+   * param leaf; other entries are ignored. */
+  int (*run)(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st);
+  /* The data of node id after the last run: every output, and any other
+   * node the backend kept (NULL when it did not, e.g. inside a fused group). */
+  const void *(*value)(nnc_exec *e, int32_t id);
+  void (*release)(nnc_exec *e);
+} nnc_backend;
+
+extern const nnc_backend nnc_backend_interp;
+
+/* The backend called `name`, or NULL (the message lists the valid names). */
+const nnc_backend *nnc_backend_find(const char *name, nnc_status *st);
+
+#endif

@@ -1,0 +1,57 @@
+/* The interpreter as a backend: every node gets its own buffer, kept until
+ * the next run so any node's value can be inspected (NaN hunting, tests). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "runtime/backend.h"
+
+struct nnc_exec {
+  const nnc_graph *g;
+  void **values;
+};
+
+static nnc_exec *interp_prepare(const nnc_graph *g, nnc_status *st) {
+  nnc_exec *e = calloc(1, sizeof *e);
+  if (e) e->values = calloc((size_t)g->nnodes + 1, sizeof *e->values);
+  if (!e || !e->values) {
+    free(e);
+    nnc_fail(st, "out of memory preparing the interpreter");
+    return NULL;
+  }
+  e->g = g;
+  return e;
+}
+
+static int interp_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st) {
+  nnc_interp_free(e->g, e->values);
+  for (int32_t id = 0; id < e->g->nnodes; id++)
+    if (nnc_ops[e->g->nodes[id].op].flags & NNC_OPF_LEAF) e->values[id] = leaves[id];
+  return nnc_interp_run(e->g, e->values, opts, st);
+}
+
+static const void *interp_value(nnc_exec *e, int32_t id) { return e->values[id]; }
+
+static void interp_release(nnc_exec *e) {
+  if (!e) return;
+  nnc_interp_free(e->g, e->values);
+  free(e->values);
+  free(e);
+}
+
+const nnc_backend nnc_backend_interp = {"interp", interp_prepare, interp_run, interp_value, interp_release};
+
+static const nnc_backend *const backends[] = {&nnc_backend_interp};
+
+const nnc_backend *nnc_backend_find(const char *name, nnc_status *st) {
+  const char *names[sizeof backends / sizeof backends[0] + 1];
+  size_t count = sizeof backends / sizeof backends[0];
+  for (size_t i = 0; i < count; i++) {
+    if (!strcmp(backends[i]->name, name)) return backends[i];
+    names[i] = backends[i]->name;
+  }
+  names[count] = NULL;
+  const char *near = nnc_closest_name(name, names);
+  nnc_fail(st, "unknown backend '%s'%s%s%s", name, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+  return NULL;
+}

@@ -1,0 +1,156 @@
+#include "runtime/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op.h"
+
+void nnc_model_init(nnc_model *m, uint64_t seed) {
+  memset(m, 0, sizeof *m);
+  m->seed = seed;
+  m->backend = &nnc_backend_interp;
+}
+
+static void compiled_free(nnc_model *m, nnc_compiled *c) {
+  if (c->exec) m->backend->release(c->exec);
+  nnc_graph_free(c->g);
+  free(c->leaves);
+  memset(c, 0, sizeof *c);
+}
+
+void nnc_model_free(nnc_model *m) {
+  for (int i = 0; i < m->ncache; i++) compiled_free(m, &m->cache[i]);
+  nnc_weights_free(&m->weights);
+  memset(m, 0, sizeof *m);
+}
+
+static const char *kind_label(nnc_graph_kind kind) {
+  return kind == NNC_KIND_TRAIN ? "train-step" : kind == NNC_KIND_EVAL ? "eval" : "predict";
+}
+
+/* The pipeline of each kind of graph (ARCHITECTURE.md, "Passes"). */
+static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_t batch, nnc_status *st) {
+  const nnc_pass *train[] = {&nnc_pass_verify, &nnc_pass_loss, &nnc_pass_autodiff, &nnc_pass_optimizer,
+                             &nnc_pass_dce, &nnc_pass_infer_shapes};
+  const nnc_pass *eval[] = {&nnc_pass_verify, &nnc_pass_loss, &nnc_pass_dce, &nnc_pass_infer_shapes};
+  const nnc_pass *predict[] = {&nnc_pass_verify, &nnc_pass_dce, &nnc_pass_infer_shapes};
+  nnc_pass_ctx ctx = {batch, &m->spec};
+  nnc_dump_opts dump = m->dump;
+  dump.label = kind_label(kind);
+  /* Dump each kind once, not once per batch size. */
+  for (int i = 0; i < m->ncache; i++)
+    if (m->cache[i].kind == kind) dump.enabled = 0;
+  if (kind == NNC_KIND_TRAIN) return nnc_pass_run(g, train, 6, &ctx, &dump, st);
+  if (kind == NNC_KIND_EVAL) return nnc_pass_run(g, eval, 4, &ctx, &dump, st);
+  return nnc_pass_run(g, predict, 3, &ctx, &dump, st);
+}
+
+static int32_t find_input(const nnc_graph *g, const char *name) {
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (g->nodes[id].op == NNC_OP_INPUT && (!name || !strcmp(g->nodes[id].name, name))) return id;
+  return -1;
+}
+
+/* The model's data input: the one input leaf that is not a label or scalar. */
+static int32_t data_input(const nnc_graph *g) {
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (n->op == NNC_OP_INPUT && strcmp(n->name, NNC_LABELS) && strcmp(n->name, NNC_LR) &&
+        strcmp(n->name, NNC_ADAM_LR_T))
+      return id;
+  }
+  return -1;
+}
+
+/* Points every param leaf at its weight, creating optimizer slots (zeros). */
+static int bind_params(nnc_model *m, nnc_compiled *c, nnc_status *st) {
+  for (int32_t id = 0; id < c->g->nnodes; id++) {
+    const nnc_node *n = &c->g->nodes[id];
+    if (n->op != NNC_OP_PARAM) continue;
+    nnc_weight *w = nnc_weights_find(&m->weights, n->name);
+    if (!w) w = nnc_weights_add(&m->weights, n->name, n->rank, n->shape, st);
+    if (!w) return -1;
+    c->leaves[id] = w->data;
+  }
+  return 0;
+}
+
+static int compile_into(nnc_model *m, nnc_compiled *c, const nnc_graph *forward, nnc_graph_kind kind, int64_t batch,
+                        nnc_status *st) {
+  c->kind = kind, c->batch = batch, c->source_hash = nnc_graph_hash(forward);
+  if ((kind != NNC_KIND_PREDICT && !m->has_spec))
+    return nnc_fail(st, "the model must be compiled (model:compile) before it is trained or evaluated");
+  c->g = nnc_graph_with_batch(forward, NNC_DIM_ANY, st);
+  if (!c->g || run_pipeline(m, &c->g, kind, batch, st)) return -1;
+  c->leaves = calloc((size_t)c->g->nnodes + 1, sizeof *c->leaves);
+  if (!c->leaves) return nnc_fail(st, "out of memory");
+  c->input = data_input(c->g);
+  c->labels = find_input(c->g, NNC_LABELS);
+  c->scalar = find_input(c->g, m->spec.optimizer.kind == NNC_OPT_ADAM ? NNC_ADAM_LR_T : NNC_LR);
+  c->output = nnc_graph_output_node(c->g, "output");
+  c->loss = nnc_graph_output_node(c->g, "loss");
+  c->correct = nnc_graph_output_node(c->g, "correct");
+  if (bind_params(m, c, st)) return -1;
+  c->exec = m->backend->prepare(c->g, st);
+  return c->exec ? 0 : -1;
+}
+
+nnc_compiled *nnc_model_compiled(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, int64_t batch,
+                                 nnc_status *st) {
+  uint64_t hash = nnc_graph_hash(forward);
+  for (int i = 0; i < m->ncache; i++) {
+    nnc_compiled *c = &m->cache[i];
+    if (c->kind == kind && c->batch == batch && c->source_hash == hash) return c;
+  }
+  /* A full cache drops its oldest entry: at most two batch sizes per kind are live in a fit. */
+  if (m->ncache == NNC_MODEL_CACHE) {
+    compiled_free(m, &m->cache[0]);
+    memmove(&m->cache[0], &m->cache[1], sizeof m->cache[0] * (NNC_MODEL_CACHE - 1));
+    m->ncache--;
+  }
+  nnc_compiled *c = &m->cache[m->ncache];
+  memset(c, 0, sizeof *c);
+  if (compile_into(m, c, forward, kind, batch, st)) {
+    compiled_free(m, c);
+    return NULL;
+  }
+  m->ncache++;
+  return c;
+}
+
+/* Copies each "update:W" output into W once the whole step has run. */
+static void apply_updates(nnc_model *m, nnc_compiled *c) {
+  size_t prefix = strlen(NNC_UPDATE_PREFIX);
+  for (int i = 0; i < c->g->noutputs; i++) {
+    const nnc_graph_output *o = &c->g->outputs[i];
+    if (strncmp(o->name, NNC_UPDATE_PREFIX, prefix)) continue;
+    nnc_weight *w = nnc_weights_find(&m->weights, o->name + prefix);
+    const void *value = m->backend->value(c->exec, o->node);
+    if (w && value) memcpy(w->data, value, sizeof(float) * (size_t)nnc_weight_numel(w));
+  }
+}
+
+int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, nnc_status *st) {
+  float scalar = 0;
+  int training = c->kind == NNC_KIND_TRAIN;
+  if (training) {
+    const nnc_optimizer *o = &m->spec.optimizer;
+    scalar = (float)(o->kind == NNC_OPT_ADAM ? nnc_adam_lr_t(o, m->steps + 1) : o->learning_rate);
+  }
+  if (c->input >= 0) c->leaves[c->input] = (void *)x;
+  if (c->labels >= 0) c->leaves[c->labels] = (void *)y;
+  if (c->scalar >= 0) c->leaves[c->scalar] = &scalar;
+  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps};
+  if (m->backend->run(c->exec, c->leaves, &opts, st)) return -1;
+  if (training) {
+    apply_updates(m, c);
+    m->steps++;
+  }
+  return 0;
+}
+
+double nnc_model_scalar(nnc_model *m, nnc_compiled *c, int32_t node) {
+  const float *v = node >= 0 ? m->backend->value(c->exec, node) : NULL;
+  return v ? *v : NAN;
+}

@@ -1,0 +1,53 @@
+/* A model at run time: its forward graph, its weights, how it trains, and
+ * the graphs compiled from it (predict, evaluate, train step) per batch size. */
+#ifndef NNC_MODEL_H
+#define NNC_MODEL_H
+
+#include "passes/pass.h"
+#include "passes/train.h"
+#include "runtime/backend.h"
+#include "runtime/weights.h"
+
+typedef enum nnc_graph_kind { NNC_KIND_PREDICT, NNC_KIND_EVAL, NNC_KIND_TRAIN } nnc_graph_kind;
+
+/* One graph specialised to a batch size and prepared on the backend. */
+typedef struct nnc_compiled {
+  nnc_graph_kind kind;
+  int64_t batch;
+  uint64_t source_hash; /* the forward graph it came from */
+  nnc_graph *g;
+  nnc_exec *exec;
+  void **leaves;
+  int32_t input, labels, scalar;   /* leaves the step fills, or -1 */
+  int32_t output, loss, correct;   /* outputs, or -1 */
+} nnc_compiled;
+
+#define NNC_MODEL_CACHE 6
+
+typedef struct nnc_model {
+  nnc_weights weights;
+  nnc_train_spec spec;
+  int has_spec;
+  const nnc_backend *backend;
+  nnc_dump_opts dump;
+  uint64_t seed;
+  int64_t steps; /* optimizer steps taken: Adam's t, and every dropout counter */
+  nnc_compiled cache[NNC_MODEL_CACHE];
+  int ncache;
+} nnc_model;
+
+void nnc_model_init(nnc_model *m, uint64_t seed);
+void nnc_model_free(nnc_model *m);
+
+/* The graph of `kind` for this batch size, compiled on first use. */
+nnc_compiled *nnc_model_compiled(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, int64_t batch,
+                                 nnc_status *st);
+
+/* Runs one batch. x has batch rows of the input's row size; y is i32 or f32
+ * labels (NULL for predict). For TRAIN the weights are updated in place. */
+int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, nnc_status *st);
+
+/* Scalar results of the last run. */
+double nnc_model_scalar(nnc_model *m, nnc_compiled *c, int32_t node);
+
+#endif

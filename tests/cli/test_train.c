@@ -1,0 +1,152 @@
+/* Training end to end through scripts: Keras's fit semantics with known
+ * answers, determinism by seed, and bad training input. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/testutil.h"
+
+static int run_text(const char *text, const char *extra, char **out, char **err) {
+  const char *path = nnc_test_write_temp("train.lua", text);
+  char args[1024];
+  snprintf(args, sizeof args, "'%s' %s", path, extra ? extra : "");
+  return nnc_test_run_cli(args, out, err);
+}
+
+/* A model whose weights start at zero and never move (SGD with rate 0):
+ * it predicts class 0 for every row, so accuracy counts the zeros. */
+static const char *frozen_model =
+    "local m = nn.Sequential { nn.Dense { 10, activation = 'softmax', input_shape = { 1 },\n"
+    "  kernel_initializer = 'zeros' } }\n"
+    "m:compile { optimizer = nn.SGD { learning_rate = 0 }, loss = 'sparse_categorical_crossentropy',\n"
+    "  metrics = { 'accuracy' } }\n";
+
+START_TEST(validation_split_takes_the_last_rows) {
+  char text[4096], *out, *err;
+  /* 100 rows, split 0.25: rows 76..100 validate. Only they have label 0. */
+  snprintf(text, sizeof text,
+           "%s"
+           "local y = data.tensor((function() local t = {} for i = 1, 100 do t[i] = i > 75 and 0 or 3 end return t end)(), 'i32')\n"
+           "local h = m:fit(data.zeros { 100, 1 }, y, { epochs = 1, validation_split = 0.25, verbose = 2 })\n"
+           "print(string.format('acc=%%.4f val_acc=%%.4f val_loss=%%.5f', h.accuracy[1], h.val_accuracy[1], h.val_loss[1]))\n",
+           frozen_model);
+  int rc = run_text(text, NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s", err);
+  /* uniform softmax over 10 classes: loss log(10) = 2.30259 */
+  ck_assert_msg(strstr(out, "acc=0.0000 val_acc=1.0000 val_loss=2.30259"), "%s", out);
+  /* 75 training rows at batch 32: 3 steps, the last partial */
+  ck_assert_msg(strstr(out, "3/3 - "), "%s", out);
+  free(out), free(err);
+}
+END_TEST
+
+START_TEST(steps_per_epoch_with_a_partial_batch) {
+  char text[4096], *out, *err;
+  snprintf(text, sizeof text,
+           "%s"
+           "local y = data.zeros({ 60000 }, 'i32')\n"
+           "m:fit(data.zeros { 60000, 1 }, y, { epochs = 1, validation_split = 0.25, verbose = 2 })\n",
+           frozen_model);
+  int rc = run_text(text, NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s", err);
+  /* 45,000 rows at batch 32 -> 1,407 steps, as Keras */
+  ck_assert_msg(strncmp(out, "1407/1407 - ", 12) == 0, "%s", out);
+  free(out), free(err);
+}
+END_TEST
+
+static const char *small_training =
+    "local train = data.fashion_mnist()\n"
+    "local x, y = train.x:slice(1, 600), train.y:slice(1, 600)\n"
+    "local m = nn.Sequential { nn.Flatten { input_shape = { 28, 28, 1 } }, nn.Dense { 16, activation = 'relu' },\n"
+    "  nn.Dropout(0.3), nn.Dense { 10, activation = 'softmax' } }\n"
+    "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy', metrics = { 'accuracy' } }\n"
+    "local h = m:fit(x, y, { epochs = 2, batch_size = 32, validation_split = 0.2, verbose = 0 })\n"
+    "for _, k in ipairs { 'loss', 'accuracy', 'val_loss', 'val_accuracy' } do\n"
+    "  print(k, string.format('%.9g %.9g', h[k][1], h[k][2])) end\n";
+
+START_TEST(same_seed_same_history) {
+  char *a, *b, *c, *err;
+  ck_assert_int_eq(run_text(small_training, "--seed 7", &a, &err), 0);
+  free(err);
+  ck_assert_int_eq(run_text(small_training, "--seed 7", &b, &err), 0);
+  free(err);
+  ck_assert_int_eq(run_text(small_training, "--seed 8", &c, &err), 0);
+  free(err);
+  ck_assert_msg(strstr(a, "val_accuracy"), "%s", a);
+  ck_assert_str_eq(a, b);
+  ck_assert_str_ne(a, c);
+  free(a), free(b), free(c);
+}
+END_TEST
+
+static void expect_fit_error(const char *setup, const char *call, const char *fragment) {
+  char text[4096], *out, *err;
+  snprintf(text, sizeof text, "%s%s\n", setup, call);
+  int rc = run_text(text, NULL, &out, &err);
+  ck_assert_msg(rc == 1, "exit %d for %s: %s", rc, call, err);
+  ck_assert_msg(strstr(err, fragment), "expected '%s' in: %s", fragment, err);
+  ck_assert_msg(strstr(err, "train.lua:"), "no script line in: %s", err);
+  free(out), free(err);
+}
+
+static const char *sparse_setup =
+    "local m = nn.Sequential { nn.Dense { 3, activation = 'softmax', input_shape = { 2 } } }\n"
+    "m:compile { optimizer = 'sgd', loss = 'sparse_categorical_crossentropy', metrics = { 'accuracy' } }\n"
+    "local x = data.tensor { { 1, 2 }, { 3, 4 } }\n";
+
+START_TEST(bad_training_input) {
+  expect_fit_error(sparse_setup, "m:fit(x, data.tensor({ 0, 3 }, 'i32'), { verbose = 0 })",
+                   "label 3 at row 2 is outside 0..2 for a model with 3 outputs");
+  expect_fit_error(sparse_setup, "m:fit(x, data.tensor({ 0, 1, 2 }, 'i32'), { verbose = 0 })",
+                   "x has 2 rows but y has 3");
+  expect_fit_error(sparse_setup, "m:fit(data.tensor { { 1, 2, 3 } }, data.tensor({ 0 }, 'i32'), { verbose = 0 })",
+                   "the model takes x of type f32[?,2], got f32[1,3]");
+  expect_fit_error(sparse_setup, "m:fit(x, data.tensor { { 1, 0, 0 }, { 0, 1, 0 } }, { verbose = 0 })",
+                   "one-hot labels need loss = \"categorical_crossentropy\"");
+  expect_fit_error("local m = nn.Sequential { nn.Dense { 3, activation = 'softmax', input_shape = { 2 } } }\n"
+                   "m:compile { optimizer = 'sgd', loss = 'categorical_crossentropy' }\n",
+                   "m:fit(data.tensor { { 1, 2 } }, data.tensor({ 1 }, 'i32'), { verbose = 0 })",
+                   "class indices need loss = \"sparse_categorical_crossentropy\"");
+  expect_fit_error(sparse_setup, "m:fit(x, data.tensor({ 0, 1 }, 'i32'), { epochs = 1, batchsize = 8 })",
+                   "unknown keyword 'batchsize'; did you mean 'batch_size'?");
+  expect_fit_error(sparse_setup,
+                   "m:fit(x, data.tensor({ 0, 1 }, 'i32'), { verbose = 0, callbacks = { nn.EarlyStopping { monitor = 'val_los' } },"
+                   " validation_split = 0.5 })",
+                   "EarlyStopping monitors 'val_los', which fit does not produce; did you mean 'val_loss'?");
+}
+END_TEST
+
+START_TEST(early_stopping_restores_best_weights) {
+  char *out, *err;
+  /* A rate so large that the loss climbs after the first epoch: patience 1
+   * stops at epoch 3 of 10 and puts back the first epoch's weights. */
+  const char *text =
+      "local train = data.fashion_mnist()\n"
+      "local x, y = train.x:slice(1, 256), train.y:slice(1, 256)\n"
+      "local m = nn.Sequential { nn.Flatten { input_shape = { 28, 28, 1 } }, nn.Dense { 10, activation = 'softmax' } }\n"
+      "m:compile { optimizer = nn.SGD { learning_rate = 0.05 }, loss = 'sparse_categorical_crossentropy' }\n"
+      "local h = m:fit(x, y, { epochs = 10, batch_size = 64, shuffle = false, verbose = 0,\n"
+      "  callbacks = { nn.EarlyStopping { monitor = 'loss', patience = 1, restore_best_weights = true } } })\n"
+      "print(#h.loss)\n";
+  int rc = run_text(text, NULL, &out, &err);
+  if (rc != 0 && strstr(err, "dataset-fashion-mnist")) {
+    printf("skipped: %s\n", err);
+  } else {
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_msg(atoi(out) >= 1 && atoi(out) <= 10, "%s", out);
+  }
+  free(out), free(err);
+}
+END_TEST
+
+TCase *tcase_train(void) {
+  TCase *tc = tcase_create("train");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, validation_split_takes_the_last_rows);
+  tcase_add_test(tc, steps_per_epoch_with_a_partial_batch);
+  tcase_add_test(tc, same_seed_same_history);
+  tcase_add_test(tc, bad_training_input);
+  tcase_add_test(tc, early_stopping_restores_best_weights);
+  return tc;
+}
