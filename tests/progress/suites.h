@@ -9,7 +9,8 @@
 #define NNC_PROGRESS_TCASES(X) \
   X(progbar_verbose1)          \
   X(progbar_formats)           \
-  X(progbar_other_modes)
+  X(progbar_other_modes)       \
+  X(early_stopping)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_PROGRESS_TCASES(X)
