@@ -25,6 +25,9 @@ void nnc_lua_open_core(lua_State *L, const nnc_run_config *config);
 nnc_graph *nnc_lua_checkgraph(lua_State *L, int idx);
 /* Raises a Lua error carrying an nnc message, unchanged (no position added). */
 int nnc_lua_raise(lua_State *L, const nnc_status *st);
+/* Raises an nnc message prefixed with the user's script line, for errors
+ * that are about the call rather than a layer (those carry their own place). */
+int nnc_lua_raise_here(lua_State *L, const nnc_status *st);
 /* The config stored by nnc_lua_open_core. */
 const nnc_run_config *nnc_lua_config(lua_State *L);
 /* The first user-script frame's file and line, for node locations. */

@@ -93,7 +93,7 @@ static int l_predict(lua_State *L) {
   nnc_status st = {0};
   if (x->shape[0] > 0 &&
       nnc_predict(m, g, nnc_tensor_f32(x), x->shape[0], nnc_tensor_row_size(x), batch, nnc_tensor_f32(y), &st))
-    return nnc_lua_raise(L, &st);
+    return nnc_lua_raise_here(L, &st);
   return 1;
 }
 
@@ -109,7 +109,7 @@ static int l_evaluate(lua_State *L) {
   nnc_dataset d = dataset_of(x, y);
   double loss, accuracy;
   nnc_status st = {0};
-  if (nnc_evaluate(m, g, &d, batch, verbose, stdout, &loss, &accuracy, &st)) return nnc_lua_raise(L, &st);
+  if (nnc_evaluate(m, g, &d, batch, verbose, stdout, &loss, &accuracy, &st)) return nnc_lua_raise_here(L, &st);
   lua_pushnumber(L, loss);
   if (m->spec.accuracy) lua_pushnumber(L, accuracy);
   else lua_pushnil(L);
@@ -186,7 +186,7 @@ static int l_fit(lua_State *L) {
   int rc = nnc_fit(m, g, &train, &o, &h, &st);
   if (rc == 0) push_history(L, &h);
   nnc_history_free(&h);
-  if (rc) return nnc_lua_raise(L, &st);
+  if (rc) return nnc_lua_raise_here(L, &st);
   return 1;
 }
 

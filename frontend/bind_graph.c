@@ -17,6 +17,14 @@ int nnc_lua_raise(lua_State *L, const nnc_status *st) {
   return lua_error(L);
 }
 
+int nnc_lua_raise_here(lua_State *L, const nnc_status *st) {
+  const char *file;
+  int line;
+  if (nnc_lua_script_where(L, &file, &line)) lua_pushfstring(L, "%s:%d: %s", file, line, st->msg);
+  else lua_pushstring(L, st->msg);
+  return lua_error(L);
+}
+
 nnc_graph *nnc_lua_checkgraph(lua_State *L, int idx) {
   graph_ud *ud = luaL_checkudata(L, idx, NNC_GRAPH_META);
   return ud->g;

@@ -67,7 +67,7 @@ static int l_model_init(lua_State *L) {
                    field_number(L, 4, "maxval", 0.05), field_number(L, 4, "value", 0)};
   nnc_status st = {0};
   nnc_weight *w = nnc_weights_add(&m->weights, name, rank, dims, &st);
-  if (!w || nnc_weight_init(w, &init, m->seed, &st)) return nnc_lua_raise(L, &st);
+  if (!w || nnc_weight_init(w, &init, m->seed, &st)) return nnc_lua_raise_here(L, &st);
   return 0;
 }
 

@@ -79,8 +79,9 @@ static void first_non_finite(nnc_model *m, nnc_compiled *c, char *buf, size_t si
     for (int64_t i = 0; i < count; i++)
       if (!isfinite(v[i])) {
         char where[256];
-        snprintf(buf, size, "%s (%%%d = %s, element %lld is %g)", nnc_node_where(c->g, id, where, sizeof where), (int)id,
-                 nnc_ops[n->op].name, (long long)i, (double)v[i]);
+        snprintf(buf, size, "%s (%%%d = %s%s%s%s, element %lld is %s)", nnc_node_where(c->g, id, where, sizeof where),
+                 (int)id, nnc_ops[n->op].name, n->name ? " '" : "", n->name ? n->name : "", n->name ? "'" : "",
+                 (long long)i, isnan(v[i]) ? "nan" : v[i] > 0 ? "inf" : "-inf");
         return;
       }
   }
@@ -99,7 +100,8 @@ static int run_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind
   if (!isfinite(loss)) {
     char culprit[512];
     first_non_finite(m, c, culprit, sizeof culprit);
-    return nnc_fail(st, "the loss became %g; the first value that is not finite is %s", loss, culprit);
+    return nnc_fail(st, "the loss became %s; the first value that is not finite is %s", isnan(loss) ? "nan" : "inf",
+                    culprit);
   }
   s->loss += loss * (double)count;
   if (c->correct >= 0) s->correct += nnc_model_scalar(m, c, c->correct);

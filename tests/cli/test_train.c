@@ -140,6 +140,24 @@ START_TEST(early_stopping_restores_best_weights) {
 }
 END_TEST
 
+START_TEST(non_finite_loss_stops_training) {
+  char *out, *err;
+  const char *text =
+      "local m = nn.Sequential { nn.Dense { 3, activation = 'relu', input_shape = { 2 } },\n"
+      "  nn.Dense { 3, activation = 'softmax' } }\n"
+      "m:compile { optimizer = nn.SGD { learning_rate = 1e30 }, loss = 'sparse_categorical_crossentropy' }\n"
+      "local x = data.tensor { { 1, 2 }, { 3, 4 }, { -1, 5 }, { 2, -3 } }\n"
+      "m:fit(x, data.tensor({ 0, 1, 2, 1 }, 'i32'), { epochs = 3, batch_size = 2, verbose = 0 })\n";
+  int rc = run_text(text, NULL, &out, &err);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(err, "train.lua:5: epoch 1, step 2: the loss became nan; the first value that is not finite is "
+                            "dense (Dense) at "),
+                "%s", err);
+  ck_assert_msg(strstr(err, "param 'dense/kernel', element 0 is nan"), "%s", err);
+  free(out), free(err);
+}
+END_TEST
+
 TCase *tcase_train(void) {
   TCase *tc = tcase_create("train");
   tcase_set_timeout(tc, 600);
@@ -148,5 +166,6 @@ TCase *tcase_train(void) {
   tcase_add_test(tc, same_seed_same_history);
   tcase_add_test(tc, bad_training_input);
   tcase_add_test(tc, early_stopping_restores_best_weights);
+  tcase_add_test(tc, non_finite_loss_stops_training);
   return tc;
 }
