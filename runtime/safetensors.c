@@ -424,9 +424,7 @@ static int parse_entry(parser *p, nnc_safetensors_entry *e) {
 static int metadata_member(parser *p, const char *key, void *ctx) {
   nnc_safetensors_index *idx = ctx;
   skip_ws(p);
-  if (strcmp(key, "format") != 0 || peek(p) != '"') {
-    return skip_value(p, 1);
-  }
+  if (strcmp(key, "format") != 0 || peek(p) != '"') return skip_value(p, 1);
   if (idx->format) return syntax_error_at(p, p->key_at, "'format' appears twice in __metadata__");
   return parse_string(p, &idx->format);
 }
