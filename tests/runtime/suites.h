@@ -11,7 +11,8 @@
   X(ref_conv_pool_direct)     \
   X(ref_dropout)              \
   X(philox)                   \
-  X(shapes)
+  X(shapes)                   \
+  X(optimizers)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_RUNTIME_TCASES(X)
