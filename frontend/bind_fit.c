@@ -10,6 +10,7 @@
 #include "frontend/tensor.h"
 #include "ir/op.h"
 #include "runtime/fit.h"
+#include "runtime/safetensors.h"
 
 static int32_t model_input(const nnc_graph *g) {
   for (int32_t id = 0; id < g->nnodes; id++)
@@ -190,7 +191,90 @@ static int l_fit(lua_State *L) {
   return 1;
 }
 
+/* The model's weights (its forward graph's params, not optimizer slots)
+ * under Keras's variable names: "conv2d/kernel:0". */
+static nnc_named_tensor *model_tensors(lua_State *L, const nnc_graph *g, nnc_model *m, int *count) {
+  int n = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) n += g->nodes[id].op == NNC_OP_PARAM;
+  nnc_named_tensor *t = lua_newuserdatauv(L, sizeof *t * (size_t)(n ? n : 1), 0);
+  lua_newtable(L); /* keeps the name strings alive */
+  *count = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *p = &g->nodes[id];
+    if (p->op != NNC_OP_PARAM) continue;
+    nnc_weight *w = nnc_weights_find(&m->weights, p->name);
+    if (!w) nnc_lua_errorf(L, "the model has no value for weight '%s'", p->name);
+    lua_pushfstring(L, "%s:0", p->name);
+    t[*count].name = lua_tostring(L, -1);
+    lua_rawseti(L, -2, *count + 1);
+    t[*count].rank = w->rank;
+    memcpy(t[*count].shape, w->shape, sizeof w->shape);
+    t[*count].data = w->data;
+    (*count)++;
+  }
+  return t;
+}
+
+/* core.save_weights(graph, model, path) */
+static int l_save_weights(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  int count;
+  nnc_named_tensor *t = model_tensors(L, g, m, &count);
+  nnc_status st = {0};
+  if (nnc_safetensors_save(path, t, count, &st)) return nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
+static int by_offset(const void *a, const void *b) {
+  const nnc_safetensors_entry *x = a, *y = b;
+  return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+/* Keras's load_weights matches a file written by another model with the
+ * same layers (other names, e.g. dense_1 for dense) by order: when the
+ * names differ but the counts agree, take the file's names in file order. */
+static int match_by_order(lua_State *L, const char *path, nnc_named_tensor *t, int count, nnc_status *st) {
+  nnc_safetensors_index index;
+  if (nnc_safetensors_read_index(path, &index, st)) return -1;
+  int all_named = 1;
+  for (int i = 0; i < count && all_named; i++) {
+    int found = 0;
+    for (int j = 0; j < index.count && !found; j++) found = !strcmp(index.entries[j].name, t[i].name);
+    all_named = found;
+  }
+  if (!all_named && index.count == count) {
+    qsort(index.entries, (size_t)index.count, sizeof *index.entries, by_offset);
+    lua_newtable(L);
+    for (int i = 0; i < count; i++) {
+      lua_pushstring(L, index.entries[i].name);
+      t[i].name = lua_tostring(L, -1);
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  nnc_safetensors_index_free(&index);
+  return 0;
+}
+
+/* core.load_weights(graph, model, path): all or nothing. */
+static int l_load_weights(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  int count;
+  nnc_named_tensor *t = model_tensors(L, g, m, &count);
+  nnc_status st = {0};
+  if (match_by_order(L, path, t, count, &st)) return nnc_lua_raise_here(L, &st);
+  if (nnc_safetensors_load(path, t, count, &st)) return nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
 void nnc_lua_open_model_data(lua_State *L, int core_index) {
+  lua_pushcfunction(L, l_save_weights);
+  lua_setfield(L, core_index, "save_weights");
+  lua_pushcfunction(L, l_load_weights);
+  lua_setfield(L, core_index, "load_weights");
   lua_pushcfunction(L, l_predict);
   lua_setfield(L, core_index, "predict");
   lua_pushcfunction(L, l_evaluate);

@@ -644,6 +644,20 @@ function Model:evaluate(x, y, opts)
     opts.verbose or 1)
 end
 
+function Model:save_weights(path)
+  self:require_built()
+  if type(path) ~= "string" then fail("save_weights takes a file path") end
+  if core.dry_run then return end
+  core.save_weights(self.state.graph, self.state.store, path)
+end
+
+function Model:load_weights(path)
+  self:require_built()
+  if type(path) ~= "string" then fail("load_weights takes a file path") end
+  if core.dry_run then return end
+  core.load_weights(self.state.graph, self.state.store, path)
+end
+
 local early_stopping_defaults = { monitor = "val_loss", patience = 0, min_delta = 0, mode = "auto",
   restore_best_weights = false, verbose = 0, baseline = nn.NONE }
 

@@ -158,6 +158,73 @@ START_TEST(non_finite_loss_stops_training) {
 }
 END_TEST
 
+static const char *weights_setup =
+    "local function make()\n"
+    "  local m = nn.Sequential { nn.Conv2D { 3, 3, activation = 'relu', input_shape = { 6, 6, 1 } },\n"
+    "    nn.Flatten(), nn.Dense { 4, activation = 'softmax' } }\n"
+    "  m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy', metrics = { 'accuracy' } }\n"
+    "  return m\n"
+    "end\n"
+    "local x = data.zeros { 8, 6, 6, 1 } + 0.5\n"
+    "local y = data.tensor({ 0, 1, 2, 3, 0, 1, 2, 3 }, 'i32')\n"
+    "local m = make()\n"
+    "m:fit(x, y, { epochs = 2, batch_size = 4, verbose = 0 })\n";
+
+START_TEST(save_load_evaluate_bit_for_bit) {
+  char text[4096], *out, *err;
+  const char *path = nnc_test_write_temp("w.safetensors", "");
+  snprintf(text, sizeof text,
+           "%s"
+           "local l1 = m:evaluate(x, y, { verbose = 0 })\n"
+           "m:save_weights('%s')\n"
+           "local other = make()\n"
+           "other:load_weights('%s')\n"
+           "local l2 = other:evaluate(x, y, { verbose = 0 })\n"
+           "print(string.format('%%a %%a', l1, l2))\n",
+           weights_setup, path, path);
+  int rc = run_text(text, NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s", err);
+  char a[64], b[64];
+  ck_assert_int_eq(sscanf(out, "%63s %63s", a, b), 2);
+  ck_assert_str_eq(a, b);
+  free(out), free(err);
+  /* The header is JSON naming every weight under its Keras name. */
+  char *file = nnc_test_read_file(path);
+  ck_assert_ptr_nonnull(file);
+  const char *header = file + 8;
+  ck_assert_msg(header[0] == '{', "header starts with %c", header[0]);
+  const char *names[] = {"\"conv2d/kernel:0\"", "\"conv2d/bias:0\"", "\"dense/kernel:0\"", "\"dense/bias:0\"",
+                         "\"shape\":[3,3,1,3]", "\"shape\":[48,4]"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    ck_assert_msg(strstr(header, names[i]), "header lacks %s: %.300s", names[i], header);
+  free(file);
+}
+END_TEST
+
+START_TEST(bad_weights_files) {
+  char text[4096], *out, *err;
+  const char *corrupt = nnc_test_write_temp("corrupt.safetensors", "not a safetensors file at all");
+  /* A failed load leaves the weights as they were: the loss does not move. */
+  snprintf(text, sizeof text,
+           "%s"
+           "local before = m:evaluate(x, y, { verbose = 0 })\n"
+           "local ok, msg = pcall(m.load_weights, m, '%s')\n"
+           "print(ok, before == m:evaluate(x, y, { verbose = 0 }))\n"
+           "m:load_weights('%s')\n",
+           weights_setup, corrupt, corrupt);
+  int rc = run_text(text, NULL, &out, &err);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_str_eq(out, "false\ttrue\n");
+  ck_assert_msg(strstr(err, "train.lua:14: ") && strstr(err, "corrupt.safetensors"), "%s", err);
+  free(out), free(err);
+  snprintf(text, sizeof text, "%sm:save_weights('/nonexistent/dir/w.safetensors')\n", weights_setup);
+  rc = run_text(text, NULL, &out, &err);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(err, "train.lua:11: cannot write /nonexistent/dir/w.safetensors"), "%s", err);
+  free(out), free(err);
+}
+END_TEST
+
 TCase *tcase_train(void) {
   TCase *tc = tcase_create("train");
   tcase_set_timeout(tc, 600);
@@ -167,5 +234,7 @@ TCase *tcase_train(void) {
   tcase_add_test(tc, bad_training_input);
   tcase_add_test(tc, early_stopping_restores_best_weights);
   tcase_add_test(tc, non_finite_loss_stops_training);
+  tcase_add_test(tc, save_load_evaluate_bit_for_bit);
+  tcase_add_test(tc, bad_weights_files);
   return tc;
 }
