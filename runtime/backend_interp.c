@@ -40,18 +40,3 @@ static void interp_release(nnc_exec *e) {
 }
 
 const nnc_backend nnc_backend_interp = {"interp", interp_prepare, interp_run, interp_value, interp_release};
-
-static const nnc_backend *const backends[] = {&nnc_backend_interp};
-
-const nnc_backend *nnc_backend_find(const char *name, nnc_status *st) {
-  const char *names[sizeof backends / sizeof backends[0] + 1];
-  size_t count = sizeof backends / sizeof backends[0];
-  for (size_t i = 0; i < count; i++) {
-    if (!strcmp(backends[i]->name, name)) return backends[i];
-    names[i] = backends[i]->name;
-  }
-  names[count] = NULL;
-  const char *near = nnc_closest_name(name, names);
-  nnc_fail(st, "unknown backend '%s'%s%s%s", name, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
-  return NULL;
-}
