@@ -32,6 +32,7 @@ void nnc_graph_free(nnc_graph *g) {
   free(g->nodes);
   free(g->table);
   free(g->outputs);
+  free(g->groups);
   free(g);
 }
 
@@ -117,6 +118,7 @@ static int32_t table_find(const nnc_graph *g, const nnc_node *n) {
 static int build_node(nnc_graph *g, const nnc_node_spec *spec, nnc_node *n, nnc_status *st) {
   memset(n, 0, sizeof *n);
   n->loc = g->loc;
+  n->group = -1;
   if ((unsigned)spec->op >= NNC_OP_COUNT) return nnc_fail(st, "unknown op number %d", spec->op);
   const nnc_op_row *row = &nnc_ops[spec->op];
   n->op = spec->op;
@@ -186,6 +188,34 @@ int nnc_graph_add_output(nnc_graph *g, const char *role, int32_t node, nnc_statu
   g->outputs[g->noutputs].name = nnc_graph_str(g, role);
   g->outputs[g->noutputs].node = node;
   g->noutputs++;
+  return 0;
+}
+
+int nnc_graph_add_group(nnc_graph *g, const char *rule, const int32_t *members, int nmembers, nnc_status *st) {
+  if (nmembers < 1 || nmembers > NNC_MAX_GROUP) return nnc_fail(st, "a fused group has 1 to %d members", NNC_MAX_GROUP);
+  for (int i = 0; i < nmembers; i++) {
+    if (members[i] < 0 || members[i] >= g->nnodes) return nnc_fail(st, "fused group member %%%d does not exist", (int)members[i]);
+    if (g->nodes[members[i]].group >= 0) return nnc_fail(st, "%%%d is already in a fused group", (int)members[i]);
+  }
+  if (g->ngroups == g->groups_cap) {
+    g->groups_cap = g->groups_cap ? 2 * g->groups_cap : 16;
+    g->groups = xrealloc(g->groups, sizeof *g->groups * (size_t)g->groups_cap);
+  }
+  nnc_group *grp = &g->groups[g->ngroups];
+  grp->rule = nnc_graph_str(g, rule);
+  grp->nmembers = nmembers;
+  memcpy(grp->members, members, sizeof *members * (size_t)nmembers);
+  for (int i = 0; i < nmembers; i++) g->nodes[members[i]].group = g->ngroups;
+  return g->ngroups++;
+}
+
+/* Carries groups over to a copy whose node ids are map[old id]. */
+static int copy_groups(const nnc_graph *g, nnc_graph *out, const int32_t *map, nnc_status *st) {
+  for (int i = 0; i < g->ngroups; i++) {
+    int32_t members[NNC_MAX_GROUP];
+    for (int k = 0; k < g->groups[i].nmembers; k++) members[k] = map[g->groups[i].members[k]];
+    if (nnc_graph_add_group(out, g->groups[i].rule, members, g->groups[i].nmembers, st) < 0) return -1;
+  }
   return 0;
 }
 
@@ -307,7 +337,12 @@ nnc_graph *nnc_graph_with_batch(const nnc_graph *g, int64_t batch, nnc_status *s
   for (int i = 0; i < g->noutputs; i++)
     nnc_graph_add_output(out, g->outputs[i].name, map[g->outputs[i].node], st);
   out->loc = (nnc_loc){0};
+  int rc = copy_groups(g, out, map, st);
   free(map);
+  if (rc) {
+    nnc_graph_free(out);
+    return NULL;
+  }
   return out;
 }
 

@@ -31,7 +31,19 @@ typedef struct nnc_node {
   const char *name; /* leaves: unique name ("conv2d/kernel"); NULL otherwise */
   nnc_loc loc;
   uint64_t hash;
+  int32_t group; /* the fused group it belongs to, or -1; not part of its identity */
 } nnc_node;
+
+/* A fused group (passes/fuse.c): an anchor op and the epilogue ops applied
+ * to its result, run by a backend as one kernel. members[0] is the anchor;
+ * each later member consumes the one before it; only the last member's value
+ * is used outside the group. */
+#define NNC_MAX_GROUP 8
+typedef struct nnc_group {
+  const char *rule; /* the fusion rule that formed it (pooled) */
+  int nmembers;
+  int32_t members[NNC_MAX_GROUP];
+} nnc_group;
 
 /* What nnc_graph_add takes. dtype/rank/shape and name are read for leaves
  * only; every other node's type comes from shape inference. */
@@ -61,6 +73,8 @@ typedef struct nnc_graph {
   nnc_graph_output *outputs;
   int noutputs, outputs_cap;
   nnc_loc loc; /* stamped on nodes added from now on */
+  nnc_group *groups;
+  int ngroups, groups_cap;
 } nnc_graph;
 
 nnc_graph *nnc_graph_new(void);
@@ -80,6 +94,9 @@ void nnc_graph_set_loc(nnc_graph *g, const char *layer, const char *layer_type, 
 
 /* Returns a pooled copy of s owned by the graph (NULL stays NULL). */
 const char *nnc_graph_str(nnc_graph *g, const char *s);
+
+/* Records a fused group over existing nodes; returns its index or -1. */
+int nnc_graph_add_group(nnc_graph *g, const char *rule, const int32_t *members, int nmembers, nnc_status *st);
 
 int nnc_graph_add_output(nnc_graph *g, const char *role, int32_t node, nnc_status *st);
 /* The node id of an output role, or -1. */
