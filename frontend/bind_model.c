@@ -18,6 +18,7 @@ static int l_model_new(lua_State *L) {
   nnc_model *m = lua_newuserdatauv(L, sizeof *m, 0);
   nnc_model_init(m, nnc_lua_config(L)->seed);
   m->dump = nnc_lua_config(L)->dump;
+  m->no_fuse = nnc_lua_config(L)->no_fuse;
   luaL_setmetatable(L, NNC_STORE_META);
   return 1;
 }

@@ -15,6 +15,7 @@ static const char usage[] =
     "  --dump-ir=PASS     print the IR after one pass\n"
     "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
     "  --seed N           the seed of every random draw (default 1)\n"
+    "  --no-fuse          run every op on its own (results agree either way)\n"
     "  --dry-run          build and check the models and print their summaries,\n"
     "                     but train, evaluate and predict nothing\n"
     "\n"
@@ -36,6 +37,8 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     const char *a = argv[i];
     if (!strcmp(a, "--dry-run")) {
       args->config.dry_run = 1;
+    } else if (!strcmp(a, "--no-fuse")) {
+      args->config.no_fuse = 1;
     } else if (!strcmp(a, "--dump-ir")) {
       args->config.dump.enabled = 1;
     } else if (!strncmp(a, "--dump-ir=", 10)) {

@@ -33,6 +33,7 @@ void nnc_graph_free(nnc_graph *g) {
   free(g->table);
   free(g->outputs);
   free(g->groups);
+  free(g->offsets);
   free(g);
 }
 

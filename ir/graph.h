@@ -34,10 +34,13 @@ typedef struct nnc_node {
   int32_t group; /* the fused group it belongs to, or -1; not part of its identity */
 } nnc_node;
 
-/* A fused group (passes/fuse.c): an anchor op and the epilogue ops applied
- * to its result, run by a backend as one kernel. members[0] is the anchor;
- * each later member consumes the one before it; only the last member's value
- * is used outside the group. */
+/* A fused group (passes/fuse.c): nodes a backend runs as one kernel, when it
+ * reaches the last member. members are in node order; members[0] is the
+ * anchor (a conv2d or matmul for epilogue groups, or the first op of a
+ * pointwise group); every later member consumes an earlier one. A member
+ * whose value is used outside the group (or is an output) must be stored;
+ * the others may live only in registers. No node outside the group that
+ * lies between the first and last member reads a member. */
 #define NNC_MAX_GROUP 8
 typedef struct nnc_group {
   const char *rule; /* the fusion rule that formed it (pooled) */
@@ -75,6 +78,11 @@ typedef struct nnc_graph {
   nnc_loc loc; /* stamped on nodes added from now on */
   nnc_group *groups;
   int ngroups, groups_cap;
+  /* The memory plan (passes/plan_memory.c), NULL until planned: each
+   * computed node's byte offset in one arena (-1 for leaves). */
+  int64_t *offsets;
+  int64_t arena_bytes;        /* the arena's size: the peak of live intermediates */
+  int64_t intermediate_bytes; /* the sum of all intermediates, unplanned */
 } nnc_graph;
 
 nnc_graph *nnc_graph_new(void);

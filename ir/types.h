@@ -31,6 +31,7 @@ enum {
 enum {
   NNC_OPF_LEAF = 1 << 0,        /* input or parameter: no operands, typed by the spec */
   NNC_OPF_ELEMENTWISE = 1 << 1, /* output element i depends on input element i only */
+  NNC_OPF_UPDATE = 1 << 2,      /* elementwise but for a trailing f32[] scalar operand */
 };
 
 /* One flat struct for every op's attributes: small, hashable as bytes (the

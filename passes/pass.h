@@ -30,6 +30,8 @@ typedef struct nnc_dump_opts {
 
 extern const nnc_pass nnc_pass_verify;
 extern const nnc_pass nnc_pass_infer_shapes;
+extern const nnc_pass nnc_pass_fuse;        /* passes/fuse.c */
+extern const nnc_pass nnc_pass_plan_memory; /* passes/plan_memory.c */
 
 /* Runs the passes on *g. On failure the message names the pass. */
 int nnc_pass_run(nnc_graph **g, const nnc_pass *const *passes, int npasses, const nnc_pass_ctx *ctx,

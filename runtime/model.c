@@ -31,19 +31,22 @@ static const char *kind_label(nnc_graph_kind kind) {
 
 /* The pipeline of each kind of graph (ARCHITECTURE.md, "Passes"). */
 static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_t batch, nnc_status *st) {
-  const nnc_pass *train[] = {&nnc_pass_verify, &nnc_pass_loss, &nnc_pass_autodiff, &nnc_pass_optimizer,
-                             &nnc_pass_dce, &nnc_pass_infer_shapes};
-  const nnc_pass *eval[] = {&nnc_pass_verify, &nnc_pass_loss, &nnc_pass_dce, &nnc_pass_infer_shapes};
-  const nnc_pass *predict[] = {&nnc_pass_verify, &nnc_pass_dce, &nnc_pass_infer_shapes};
+  const nnc_pass *passes[10];
+  int n = 0;
+  passes[n++] = &nnc_pass_verify;
+  if (kind != NNC_KIND_PREDICT) passes[n++] = &nnc_pass_loss;
+  if (kind == NNC_KIND_TRAIN) passes[n++] = &nnc_pass_autodiff, passes[n++] = &nnc_pass_optimizer;
+  passes[n++] = &nnc_pass_dce;
+  if (!m->no_fuse) passes[n++] = &nnc_pass_fuse;
+  passes[n++] = &nnc_pass_infer_shapes;
+  passes[n++] = &nnc_pass_plan_memory;
   nnc_pass_ctx ctx = {batch, &m->spec};
   nnc_dump_opts dump = m->dump;
   dump.label = kind_label(kind);
   /* Dump each kind once, not once per batch size. */
   for (int i = 0; i < m->ncache; i++)
     if (m->cache[i].kind == kind) dump.enabled = 0;
-  if (kind == NNC_KIND_TRAIN) return nnc_pass_run(g, train, 6, &ctx, &dump, st);
-  if (kind == NNC_KIND_EVAL) return nnc_pass_run(g, eval, 4, &ctx, &dump, st);
-  return nnc_pass_run(g, predict, 3, &ctx, &dump, st);
+  return nnc_pass_run(g, passes, n, &ctx, &dump, st);
 }
 
 static int32_t find_input(const nnc_graph *g, const char *name) {

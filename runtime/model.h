@@ -32,6 +32,7 @@ typedef struct nnc_model {
   nnc_dump_opts dump;
   uint64_t seed;
   int64_t steps; /* optimizer steps taken: Adam's t, and every dropout counter */
+  int no_fuse;   /* --no-fuse: skip the fuse pass */
   nnc_compiled cache[NNC_MODEL_CACHE];
   int ncache;
 } nnc_model;

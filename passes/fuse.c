@@ -1,0 +1,132 @@
+/* The fuse pass: groups nodes that a backend runs as one kernel (see
+ * nnc_group in ir/graph.h). Rules, tried in this order:
+ *
+ *  epilogue   conv2d or matmul, then bias_add of its result, then an
+ *             activation (relu, sigmoid, tanh; softmax after matmul, the
+ *             Dense-softmax head at inference): the bias and activation are
+ *             applied to each output tile while it is still in cache, instead
+ *             of two more passes over memory.
+ *  grad-act   a gradient anchor (conv2d_grad_input, or the matmul that
+ *             computes dy @ w^T) followed by the previous layer's activation
+ *             gradient (relu_grad, ...): the backward twin of `epilogue`.
+ *  pointwise  a run of pointwise ops over tensors of one size (relu_grad,
+ *             dropout, add, and the optimizer updates: square, ema,
+ *             adam_update, ...): one loop instead of one pass per op, so a
+ *             parameter's whole optimizer update reads each value once.
+ *
+ * Softmax + cross-entropy in training needs no rule here: the loss pass
+ * already trains on xent_logits, the exact log-softmax of the logits, whose
+ * gradient op computes the softmax itself.
+ *
+ * An anchor's intermediate results must have no other reader, so nothing
+ * outside the group ever needs them; a pointwise group may export several
+ * members (an Adam update exports m, v and w). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "passes/pass.h"
+
+typedef struct uses {
+  int *count;     /* readers of each node, outputs included */
+  int32_t *first; /* the one reader, valid when count == 1 */
+} uses;
+
+static uses count_uses(const nnc_graph *g) {
+  uses u = {calloc((size_t)g->nnodes + 1, sizeof(int)), malloc(sizeof(int32_t) * ((size_t)g->nnodes + 1))};
+  if (!u.count || !u.first) abort();
+  for (int32_t id = 0; id < g->nnodes; id++)
+    for (int i = 0; i < g->nodes[id].nsrc; i++) {
+      int32_t s = g->nodes[id].src[i];
+      if (u.count[s]++ == 0) u.first[s] = id;
+    }
+  for (int i = 0; i < g->noutputs; i++) u.count[g->outputs[i].node] += 2; /* never fused away */
+  return u;
+}
+
+static int single_reader(const nnc_graph *g, const uses *u, int32_t id, nnc_op want) {
+  if (u->count[id] != 1) return -1;
+  int32_t r = u->first[id];
+  return g->nodes[r].op == want && g->nodes[r].group < 0 ? r : -1;
+}
+
+static int is_activation(nnc_op op, int allow_softmax) {
+  return op == NNC_OP_RELU || op == NNC_OP_SIGMOID || op == NNC_OP_TANH || (allow_softmax && op == NNC_OP_SOFTMAX);
+}
+
+static int is_activation_grad(nnc_op op) {
+  return op == NNC_OP_RELU_GRAD || op == NNC_OP_SIGMOID_GRAD || op == NNC_OP_TANH_GRAD;
+}
+
+/* conv2d/matmul -> bias_add -> activation. */
+static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, nnc_status *st) {
+  nnc_op op = g->nodes[id].op;
+  if (op != NNC_OP_CONV2D && op != NNC_OP_MATMUL) return 0;
+  int32_t members[3] = {id, single_reader(g, u, id, NNC_OP_BIAS_ADD), -1};
+  if (members[1] < 0 || g->nodes[members[1]].src[0] != id) return 0;
+  int n = 2;
+  if (u->count[members[1]] == 1) {
+    int32_t act = u->first[members[1]];
+    if (g->nodes[act].group < 0 && is_activation(g->nodes[act].op, op == NNC_OP_MATMUL)) members[n++] = act;
+  }
+  return nnc_graph_add_group(g, op == NNC_OP_CONV2D ? "conv2d+bias+act" : "matmul+bias+act", members, n, st) < 0 ? -1 : 1;
+}
+
+/* conv2d_grad_input / dy @ w^T -> activation gradient, reading it as dy. */
+static int rule_grad_act(nnc_graph *g, const uses *u, int32_t id, nnc_status *st) {
+  const nnc_node *n = &g->nodes[id];
+  int anchor = n->op == NNC_OP_CONV2D_GRAD_INPUT || (n->op == NNC_OP_MATMUL && n->attrs.trans_b);
+  if (!anchor || u->count[id] != 1) return 0;
+  int32_t r = u->first[id];
+  if (g->nodes[r].group >= 0 || !is_activation_grad(g->nodes[r].op) || g->nodes[r].src[1] != id) return 0;
+  int32_t members[2] = {id, r};
+  const char *rule = n->op == NNC_OP_MATMUL ? "matmul-grad+act-grad" : "conv2d-grad+act-grad";
+  return nnc_graph_add_group(g, rule, members, 2, st) < 0 ? -1 : 1;
+}
+
+static int is_pointwise(const nnc_node *n) {
+  return (nnc_ops[n->op].flags & (NNC_OPF_ELEMENTWISE | NNC_OPF_UPDATE)) != 0;
+}
+
+static int reads_any(const nnc_node *n, const int32_t *members, int count) {
+  for (int i = 0; i < n->nsrc; i++)
+    for (int k = 0; k < count; k++)
+      if (n->src[i] == members[k]) return 1;
+  return 0;
+}
+
+/* Grows a pointwise group from `id` over later pointwise readers of the same
+ * size, stopping where an outside node would read a member mid-group. */
+static int rule_pointwise(nnc_graph *g, int32_t id, nnc_status *st) {
+  const nnc_node *seed = &g->nodes[id];
+  if (!is_pointwise(seed)) return 0;
+  int64_t size = nnc_node_numel(seed);
+  int32_t members[NNC_MAX_GROUP] = {id};
+  int count = 1;
+  for (int32_t j = id + 1; j < g->nnodes && count < NNC_MAX_GROUP; j++) {
+    const nnc_node *n = &g->nodes[j];
+    if (!reads_any(n, members, count)) continue;
+    if (n->group >= 0 || !is_pointwise(n) || nnc_node_numel(n) != size) break; /* an outside reader ends it */
+    members[count++] = j;
+  }
+  if (count < 2) return 0;
+  return nnc_graph_add_group(g, "pointwise", members, count, st) < 0 ? -1 : 1;
+}
+
+static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
+  (void)ctx;
+  nnc_graph *g = *gp;
+  uses u = count_uses(g);
+  int rc = 0;
+  for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
+    if (g->nodes[id].group < 0) rc = rule_epilogue(g, &u, id, st);
+  for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
+    if (g->nodes[id].group < 0) rc = rule_grad_act(g, &u, id, st);
+  for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
+    if (g->nodes[id].group < 0) rc = rule_pointwise(g, id, st);
+  free(u.count);
+  free(u.first);
+  return rc < 0 ? -1 : 0;
+}
+
+const nnc_pass nnc_pass_fuse = {"fuse", run_fuse};

@@ -1,0 +1,87 @@
+/* The plan-memory pass: every computed node gets a byte offset in one arena,
+ * reused once its value is dead. A value is born when the backend runs its
+ * node (a fused group runs at its last member) and dies after its last
+ * reader runs; outputs live to the end. Offsets are placed first-fit in
+ * order of birth, 64-byte aligned. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "passes/pass.h"
+
+#define ALIGN 64
+
+typedef struct interval {
+  int32_t node;
+  int32_t born, dies;
+  int64_t offset, size;
+} interval;
+
+static int32_t run_position(const nnc_graph *g, int32_t id) {
+  int grp = g->nodes[id].group;
+  return grp < 0 ? id : g->groups[grp].members[g->groups[grp].nmembers - 1];
+}
+
+static int64_t aligned_size(const nnc_node *n) {
+  int64_t bytes = nnc_node_numel(n) * (int64_t)nnc_dtype_size(n->dtype);
+  return (bytes + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* The lowest offset where `size` bytes fit beside every interval alive during [born, dies]. */
+static int64_t first_fit(const interval *placed, int count, const interval *v) {
+  int64_t offset = 0;
+  for (int moved = 1; moved;) {
+    moved = 0;
+    for (int i = 0; i < count; i++) {
+      const interval *p = &placed[i];
+      int overlap_time = p->born <= v->dies && v->born <= p->dies;
+      int overlap_space = p->offset < offset + v->size && offset < p->offset + p->size;
+      if (overlap_time && overlap_space) offset = p->offset + p->size, moved = 1;
+    }
+  }
+  return offset;
+}
+
+static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
+  (void)ctx, (void)st;
+  nnc_graph *g = *gp;
+  interval *v = calloc((size_t)g->nnodes + 1, sizeof *v);
+  int32_t *slot = malloc(sizeof *slot * ((size_t)g->nnodes + 1));
+  free(g->offsets);
+  g->offsets = malloc(sizeof *g->offsets * ((size_t)g->nnodes + 1));
+  if (!v || !slot || !g->offsets) abort();
+  int count = 0;
+  g->intermediate_bytes = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    g->offsets[id] = -1;
+    slot[id] = -1;
+    if (nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF) continue;
+    interval it = {id, run_position(g, id), run_position(g, id), 0, aligned_size(&g->nodes[id])};
+    slot[id] = count;
+    v[count++] = it;
+    g->intermediate_bytes += it.size;
+  }
+  for (int32_t id = 0; id < g->nnodes; id++)
+    for (int i = 0; i < g->nodes[id].nsrc; i++) {
+      int32_t s = slot[g->nodes[id].src[i]];
+      if (s >= 0 && v[s].dies < run_position(g, id)) v[s].dies = run_position(g, id);
+    }
+  for (int i = 0; i < g->noutputs; i++)
+    if (slot[g->outputs[i].node] >= 0) v[slot[g->outputs[i].node]].dies = g->nnodes;
+  g->arena_bytes = 0;
+  for (int i = 0; i < count; i++) {
+    v[i].offset = first_fit(v, i, &v[i]);
+    g->offsets[v[i].node] = v[i].offset;
+    if (v[i].offset + v[i].size > g->arena_bytes) g->arena_bytes = v[i].offset + v[i].size;
+  }
+  if (getenv("NNC_DEBUG") && atoi(getenv("NNC_DEBUG")) >= 1)
+    fprintf(stderr, "plan-memory: arena %lld bytes for %lld bytes of intermediates (%.1f%%)\n",
+            (long long)g->arena_bytes, (long long)g->intermediate_bytes,
+            g->intermediate_bytes ? 100.0 * (double)g->arena_bytes / (double)g->intermediate_bytes : 0.0);
+  free(v);
+  free(slot);
+  return 0;
+}
+
+const nnc_pass nnc_pass_plan_memory = {"plan-memory", run_plan_memory};
