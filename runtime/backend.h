@@ -23,6 +23,8 @@ typedef struct nnc_backend {
 } nnc_backend;
 
 extern const nnc_backend nnc_backend_interp;
+/* runtime/cuda_emu.c: generated CUDA C run on the host */
+extern const nnc_backend nnc_backend_cuda_emu;
 
 /* The backend called `name`, or NULL (the message lists the valid names). */
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st);
