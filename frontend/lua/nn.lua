@@ -524,6 +524,7 @@ function Model:compile(arg)
   local accuracy = false
   for _, m in ipairs(metrics) do accuracy = accuracy or m == "accuracy" end
   self.state.store:set_spec { loss = loss, accuracy = accuracy, optimizer = optimizer }
+  nn._last_compiled = self
 end
 
 ---------------------------------------------------------------------------
@@ -669,6 +670,13 @@ function nn.EarlyStopping(arg)
     fail("EarlyStopping: patience must be a non-negative integer, got %s", tostring(o.patience))
   end
   return { kind = "EarlyStopping", opts = o }
+end
+
+-- nnc bench: time the script's last compiled model (the script ran dry).
+function nn._bench()
+  local model = rawget(nn, "_last_compiled")
+  if not model then error("nnc bench: the script compiles no model (model:compile)", 0) end
+  core.bench(model.state.graph, model.state.store)
 end
 
 -- An unknown layer or function is an error with the closest valid name.
