@@ -278,6 +278,30 @@ int nnc_infer_fail(const nnc_graph *g, const nnc_node *n, nnc_status *st, const 
   return nnc_fail(st, "%s: %s", loc_where(n, -1, where, sizeof where), what);
 }
 
+static int reads_member(const nnc_node *n, const nnc_group *grp, int upto) {
+  for (int i = 0; i < n->nsrc; i++)
+    for (int k = 0; k < upto; k++)
+      if (n->src[i] == grp->members[k]) return 1;
+  return 0;
+}
+
+/* The invariants of nnc_group (graph.h): members in order, each later one
+ * reading an earlier one, and no outsider reading a member mid-group. */
+static int verify_group(const nnc_graph *g, int index, nnc_status *st) {
+  const nnc_group *grp = &g->groups[index];
+  for (int k = 0; k < grp->nmembers; k++) {
+    int32_t id = grp->members[k];
+    if (id < 0 || id >= g->nnodes || g->nodes[id].group != index || (k && id <= grp->members[k - 1]))
+      return nnc_fail(st, "fused group %d (%s): member %d is out of order or not marked", index, grp->rule, k);
+    if (k && !reads_member(&g->nodes[id], grp, k))
+      return nnc_fail(st, "fused group %d (%s): %%%d reads no earlier member", index, grp->rule, (int)id);
+  }
+  for (int32_t id = grp->members[0] + 1; id < grp->members[grp->nmembers - 1]; id++)
+    if (g->nodes[id].group != index && reads_member(&g->nodes[id], grp, grp->nmembers))
+      return nnc_fail(st, "fused group %d (%s): %%%d reads a member before the group has run", index, grp->rule, (int)id);
+  return 0;
+}
+
 int nnc_graph_verify(const nnc_graph *g, nnc_status *st) {
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
@@ -308,6 +332,8 @@ int nnc_graph_verify(const nnc_graph *g, nnc_status *st) {
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i].node < 0 || g->outputs[i].node >= g->nnodes)
       return nnc_fail(st, "output '%s' refers to a missing node", g->outputs[i].name);
+  for (int i = 0; i < g->ngroups; i++)
+    if (verify_group(g, i, st)) return -1;
   return 0;
 }
 
