@@ -6,5 +6,6 @@
 #include <check.h>
 
 TCase *nnc_tcase_graph(void);
+TCase *nnc_tcase_strbuf(void);
 
 #endif
