@@ -7,5 +7,6 @@
 
 TCase *nnc_tcase_graph(void);
 TCase *nnc_tcase_strbuf(void);
+TCase *nnc_tcase_text(void);
 
 #endif
