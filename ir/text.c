@@ -611,11 +611,11 @@ static int parse_loc(parser *ps, nnc_loc *loc) {
   if (next(ps) || expect_punct(ps, '(') || expect_string(ps, "the layer name", &loc->layer)) return -1;
   int have_type = 0;
   while (is_punct(ps, ',') && !loc->file) {
-    const char *s;
+    const char *s = NULL;
     if (next(ps)) return -1;
     if (expect_string(ps, "a layer type or file name", &s)) return -1;
     if (is_punct(ps, ':')) {
-      int64_t line;
+      int64_t line = 0;
       if (next(ps) || expect_int(ps, "the line number", INT32_MIN, INT32_MAX, &line)) return -1;
       loc->file = s;
       loc->line = (int)line;
@@ -657,7 +657,7 @@ static int expect_ref(parser *ps, int32_t *out) {
 /* Counts past NNC_MAX_SRC so the arity message gives the real count. */
 static int parse_operand(parser *ps, void *ctx) {
   nnc_node_spec *spec = ctx;
-  int32_t ref;
+  int32_t ref = 0;
   if (expect_ref(ps, &ref)) return -1;
   if (spec->nsrc < NNC_MAX_SRC) spec->src[spec->nsrc] = ref;
   spec->nsrc++;
@@ -737,8 +737,8 @@ static int parse_node(parser *ps) {
 
 /* output "role" = %N */
 static int parse_output(parser *ps) {
-  const char *role;
-  int32_t node;
+  const char *role = NULL;
+  int32_t node = 0;
   if (next(ps)) return -1;
   token at = ps->tok;
   if (expect_string(ps, "the output's role", &role) || expect_punct(ps, '=') || expect_ref(ps, &node))
