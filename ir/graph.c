@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/attrs.h"
 #include "ir/op.h"
 
 static void *xrealloc(void *p, size_t size) {
@@ -119,25 +120,7 @@ static int32_t table_find(const nnc_graph *g, const nnc_node *n) {
 /* Only the attributes an op reads belong to its identity, in one spelling:
  * a relu built from a copy of a conv2d's attributes must still merge with
  * other relus, and the text form, which prints exactly these fields, must
- * describe the node completely. Booleans become 0/1 and pad same/valid,
- * which is how the ops read them. */
-static nnc_attrs used_attrs(const nnc_attrs *a, unsigned mask) {
-  nnc_attrs out;
-  memset(&out, 0, sizeof out);
-  if (mask & NNC_A_STRIDE) memcpy(out.stride, a->stride, sizeof out.stride);
-  if (mask & NNC_A_WINDOW) memcpy(out.window, a->window, sizeof out.window);
-  if (mask & NNC_A_PAD) out.pad = a->pad == NNC_PAD_SAME ? NNC_PAD_SAME : NNC_PAD_VALID;
-  if (mask & NNC_A_TRANS_A) out.trans_a = a->trans_a != 0;
-  if (mask & NNC_A_TRANS_B) out.trans_b = a->trans_b != 0;
-  if (mask & NNC_A_RATE) out.rate = a->rate;
-  if (mask & NNC_A_STREAM) out.stream = a->stream;
-  if (mask & NNC_A_SHAPE) {
-    out.shape_rank = a->shape_rank;
-    for (int i = 0; i < a->shape_rank && i < NNC_MAX_RANK; i++) out.shape[i] = a->shape[i];
-  }
-  return out;
-}
-
+ * describe the node completely (ir/attrs.c). */
 static int build_node(nnc_graph *g, const nnc_node_spec *spec, nnc_node *n, nnc_status *st) {
   memset(n, 0, sizeof *n);
   n->loc = g->loc;
@@ -145,7 +128,7 @@ static int build_node(nnc_graph *g, const nnc_node_spec *spec, nnc_node *n, nnc_
   if ((unsigned)spec->op >= NNC_OP_COUNT) return nnc_fail(st, "unknown op number %d", spec->op);
   const nnc_op_row *row = &nnc_ops[spec->op];
   n->op = spec->op;
-  n->attrs = used_attrs(&spec->attrs, row->attrs);
+  n->attrs = nnc_attrs_used(&spec->attrs, row->attrs);
   if (spec->nsrc != row->arity)
     return nnc_infer_fail(g, n, st, "%s takes %d operand(s), got %d", row->name, row->arity,
                           spec->nsrc);

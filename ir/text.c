@@ -1,7 +1,7 @@
 /* The text IR: a printer and a recursive-descent parser for the format in
- * ir/text.h. Both read attributes through attr_fields below, keyed by the
+ * ir/text.h. Both read attributes through nnc_attr_fields below, keyed by the
  * NNC_A_* bits of each op row, so a new op needs nothing here and a new
- * attribute needs one row in attr_fields (and a case if it has a new kind). */
+ * attribute needs one row in nnc_attr_fields (and a case if it has a new kind). */
 #include "ir/text.h"
 
 #include <ctype.h>
@@ -11,42 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/attrs.h"
 #include "ir/op.h"
 #include "ir/strbuf.h"
 
-typedef enum field_kind {
-  FIELD_PAIR,  /* [a,b] of int32 */
-  FIELD_PAD,   /* same | valid */
-  FIELD_BOOL,  /* 0 | 1 */
-  FIELD_FLOAT, /* %.9g, enough digits for a float to round-trip */
-  FIELD_INT,   /* int32 */
-  FIELD_SHAPE, /* [d,...]: shape_rank entries of shape */
-} field_kind;
-
-typedef struct attr_field {
-  unsigned bit; /* NNC_A_* */
-  const char *name;
-  field_kind kind;
-  size_t offset; /* of the field in nnc_attrs */
-} attr_field;
-
-/* Printed in this order, which reads naturally ("window, stride, pad"). */
-static const attr_field attr_fields[] = {
-    {NNC_A_WINDOW, "window", FIELD_PAIR, offsetof(nnc_attrs, window)},
-    {NNC_A_STRIDE, "stride", FIELD_PAIR, offsetof(nnc_attrs, stride)},
-    {NNC_A_PAD, "pad", FIELD_PAD, offsetof(nnc_attrs, pad)},
-    {NNC_A_TRANS_A, "trans_a", FIELD_BOOL, offsetof(nnc_attrs, trans_a)},
-    {NNC_A_TRANS_B, "trans_b", FIELD_BOOL, offsetof(nnc_attrs, trans_b)},
-    {NNC_A_RATE, "rate", FIELD_FLOAT, offsetof(nnc_attrs, rate)},
-    {NNC_A_STREAM, "stream", FIELD_INT, offsetof(nnc_attrs, stream)},
-    {NNC_A_SHAPE, "shape", FIELD_SHAPE, offsetof(nnc_attrs, shape)},
-};
-enum { NFIELDS = sizeof attr_fields / sizeof attr_fields[0] };
-
-/* Where a field lives: int32_t or float by its kind (FIELD_SHAPE uses
+/* Where a field lives: int32_t or float by its kind (NNC_FIELD_SHAPE uses
  * shape_rank and shape by name). */
-static void *field_at(nnc_attrs *a, const attr_field *f) { return (char *)a + f->offset; }
-static const void *cfield_at(const nnc_attrs *a, const attr_field *f) { return (const char *)a + f->offset; }
+static void *field_at(nnc_attrs *a, const nnc_attr_field *f) { return (char *)a + f->offset; }
+static const void *cfield_at(const nnc_attrs *a, const nnc_attr_field *f) { return (const char *)a + f->offset; }
 
 /* Robust against a corrupted node, since dumps are how corruption is found. */
 static const char *op_name(nnc_op op) { return (unsigned)op < NNC_OP_COUNT ? nnc_ops[op].name : "?"; }
@@ -78,16 +50,16 @@ static void print_type(nnc_strbuf *b, nnc_dtype dtype, int rank, const int64_t *
   nnc_strbuf_appendc(b, ']');
 }
 
-static void print_attr(nnc_strbuf *b, const attr_field *f, const nnc_attrs *a) {
+static void print_attr(nnc_strbuf *b, const nnc_attr_field *f, const nnc_attrs *a) {
   const int32_t *v = cfield_at(a, f);
   nnc_strbuf_appendf(b, "%s=", f->name);
   switch (f->kind) {
-  case FIELD_PAIR: nnc_strbuf_appendf(b, "[%d,%d]", (int)v[0], (int)v[1]); break;
-  case FIELD_PAD: nnc_strbuf_append(b, *v == NNC_PAD_SAME ? "same" : "valid"); break;
-  case FIELD_BOOL:
-  case FIELD_INT: nnc_strbuf_appendf(b, "%d", (int)*v); break;
-  case FIELD_FLOAT: nnc_strbuf_appendf(b, "%.9g", (double)*(const float *)cfield_at(a, f)); break;
-  case FIELD_SHAPE:
+  case NNC_FIELD_PAIR: nnc_strbuf_appendf(b, "[%d,%d]", (int)v[0], (int)v[1]); break;
+  case NNC_FIELD_PAD: nnc_strbuf_append(b, *v == NNC_PAD_SAME ? "same" : "valid"); break;
+  case NNC_FIELD_BOOL:
+  case NNC_FIELD_INT: nnc_strbuf_appendf(b, "%d", (int)*v); break;
+  case NNC_FIELD_FLOAT: nnc_strbuf_appendf(b, "%.9g", (double)*(const float *)cfield_at(a, f)); break;
+  case NNC_FIELD_SHAPE:
     nnc_strbuf_appendc(b, '[');
     for (int i = 0; i < a->shape_rank && i < NNC_MAX_RANK; i++)
       nnc_strbuf_appendf(b, "%s%" PRId64, i ? "," : "", a->shape[i]);
@@ -104,10 +76,10 @@ static void print_attrs(nnc_strbuf *b, const nnc_node *n) {
     print_string(b, n->name);
     any = 1;
   }
-  for (int i = 0; i < NFIELDS; i++) {
-    if (!(mask & attr_fields[i].bit)) continue;
+  for (int i = 0; i < nnc_attr_field_count; i++) {
+    if (!(mask & nnc_attr_fields[i].bit)) continue;
     nnc_strbuf_append(b, any ? ", " : " {");
-    print_attr(b, &attr_fields[i], &n->attrs);
+    print_attr(b, &nnc_attr_fields[i], &n->attrs);
     any = 1;
   }
   if (any) nnc_strbuf_appendc(b, '}');
@@ -519,27 +491,27 @@ static int parse_pad(parser *ps, const char *what, int32_t *out) {
   return next(ps);
 }
 
-static int parse_attr_value(parser *ps, const attr_field *f, nnc_attrs *a) {
+static int parse_attr_value(parser *ps, const nnc_attr_field *f, nnc_attrs *a) {
   int32_t *v = field_at(a, f);
   int64_t list[NNC_MAX_RANK], value;
   int count;
   token start = ps->tok;
   switch (f->kind) {
-  case FIELD_PAIR:
+  case NNC_FIELD_PAIR:
     if ((count = parse_int_list(ps, f->name, 2, INT32_MIN, INT32_MAX, list)) < 0) return -1;
     if (count != 2) return FAIL_AT(ps, &start, "%s needs two entries, [a,b]", f->name);
     v[0] = (int32_t)list[0], v[1] = (int32_t)list[1];
     return 0;
-  case FIELD_PAD: return parse_pad(ps, f->name, v);
-  case FIELD_BOOL:
-  case FIELD_INT:
-    if (expect_int(ps, f->name, f->kind == FIELD_BOOL ? 0 : INT32_MIN, f->kind == FIELD_BOOL ? 1 : INT32_MAX,
+  case NNC_FIELD_PAD: return parse_pad(ps, f->name, v);
+  case NNC_FIELD_BOOL:
+  case NNC_FIELD_INT:
+    if (expect_int(ps, f->name, f->kind == NNC_FIELD_BOOL ? 0 : INT32_MIN, f->kind == NNC_FIELD_BOOL ? 1 : INT32_MAX,
                    &value))
       return -1;
     *v = (int32_t)value;
     return 0;
-  case FIELD_FLOAT: return expect_float(ps, f->name, field_at(a, f));
-  case FIELD_SHAPE:
+  case NNC_FIELD_FLOAT: return expect_float(ps, f->name, field_at(a, f));
+  case NNC_FIELD_SHAPE:
     if ((count = parse_int_list(ps, f->name, NNC_MAX_RANK, INT64_MIN, INT64_MAX, a->shape)) < 0) return -1;
     a->shape_rank = count;
     return 0;
@@ -551,13 +523,13 @@ static int parse_attr_value(parser *ps, const attr_field *f, nnc_attrs *a) {
 static void attr_choices(nnc_op op, const char **choices) {
   int n = 0;
   if (op_is_leaf(op)) choices[n++] = "name";
-  for (int i = 0; i < NFIELDS; i++)
-    if (op_attrs(op) & attr_fields[i].bit) choices[n++] = attr_fields[i].name;
+  for (int i = 0; i < nnc_attr_field_count; i++)
+    if (op_attrs(op) & nnc_attr_fields[i].bit) choices[n++] = nnc_attr_fields[i].name;
   choices[n] = NULL;
 }
 
 static int unknown_attr(parser *ps, nnc_op op, const token *at, const char *name) {
-  const char *choices[NFIELDS + 2];
+  const char *choices[nnc_attr_field_count + 2];
   attr_choices(op, choices);
   char hint[64];
   return FAIL_AT(ps, at, "%s has no attribute '%s'%s", op_name(op), name,
@@ -578,10 +550,10 @@ static int parse_attr(parser *ps, void *ctx) {
   token at = ps->tok;
   if (at.kind != TOK_IDENT) return fail_found(ps, "expected an attribute name");
   ident_text(ps, name, sizeof name);
-  const attr_field *f = NULL;
-  for (int i = 0; i < NFIELDS; i++)
-    if ((op_attrs(spec->op) & attr_fields[i].bit) && strcmp(attr_fields[i].name, name) == 0)
-      f = &attr_fields[i];
+  const nnc_attr_field *f = NULL;
+  for (int i = 0; i < nnc_attr_field_count; i++)
+    if ((op_attrs(spec->op) & nnc_attr_fields[i].bit) && strcmp(nnc_attr_fields[i].name, name) == 0)
+      f = &nnc_attr_fields[i];
   int is_name = op_is_leaf(spec->op) && strcmp(name, "name") == 0;
   if (!f && !is_name) return unknown_attr(ps, spec->op, &at, name);
   unsigned bit = f ? f->bit : SEEN_NAME;
@@ -600,9 +572,9 @@ static int parse_attrs(parser *ps, const token *optok, nnc_node_spec *spec) {
   unsigned seen = set.seen;
   if (op_is_leaf(spec->op) && !(seen & SEEN_NAME))
     return FAIL_AT(ps, optok, "%s needs attribute 'name'", op_name(spec->op));
-  for (int i = 0; i < NFIELDS; i++)
-    if ((op_attrs(spec->op) & attr_fields[i].bit) && !(seen & attr_fields[i].bit))
-      return FAIL_AT(ps, optok, "%s needs attribute '%s'", op_name(spec->op), attr_fields[i].name);
+  for (int i = 0; i < nnc_attr_field_count; i++)
+    if ((op_attrs(spec->op) & nnc_attr_fields[i].bit) && !(seen & nnc_attr_fields[i].bit))
+      return FAIL_AT(ps, optok, "%s needs attribute '%s'", op_name(spec->op), nnc_attr_fields[i].name);
   return 0;
 }
 
