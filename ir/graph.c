@@ -290,16 +290,14 @@ static int reads_member(const nnc_node *n, const nnc_group *grp, int upto) {
   return 0;
 }
 
-/* The invariants of nnc_group (graph.h): members in order, each later one
- * reading an earlier one, and no outsider reading a member mid-group. */
+/* The invariants of nnc_group (graph.h): members in order, and no outsider
+ * reading a member before the group has run. */
 static int verify_group(const nnc_graph *g, int index, nnc_status *st) {
   const nnc_group *grp = &g->groups[index];
   for (int k = 0; k < grp->nmembers; k++) {
     int32_t id = grp->members[k];
     if (id < 0 || id >= g->nnodes || g->nodes[id].group != index || (k && id <= grp->members[k - 1]))
       return nnc_fail(st, "fused group %d (%s): member %d is out of order or not marked", index, grp->rule, k);
-    if (k && !reads_member(&g->nodes[id], grp, k))
-      return nnc_fail(st, "fused group %d (%s): %%%d reads no earlier member", index, grp->rule, (int)id);
   }
   for (int32_t id = grp->members[0] + 1; id < grp->members[grp->nmembers - 1]; id++)
     if (g->nodes[id].group != index && reads_member(&g->nodes[id], grp, grp->nmembers))

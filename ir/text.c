@@ -100,11 +100,13 @@ static void print_loc(nnc_strbuf *b, const nnc_loc *l) {
   nnc_strbuf_appendc(b, ')');
 }
 
-static void print_node(nnc_strbuf *b, const nnc_graph *g, int32_t id) {
+/* num[id] is the node's printed number: its place in print order, which
+ * moves a fused group's members together (see nnc_graph_to_text). */
+static void print_node(nnc_strbuf *b, const nnc_graph *g, int32_t id, const int32_t *num, const char *indent) {
   const nnc_node *n = &g->nodes[id];
-  nnc_strbuf_appendf(b, "  %%%d = %s(", (int)id, op_name(n->op));
+  nnc_strbuf_appendf(b, "%s%%%d = %s(", indent, (int)num[id], op_name(n->op));
   for (int i = 0; i < n->nsrc && i < NNC_MAX_SRC; i++)
-    nnc_strbuf_appendf(b, "%s%%%d", i ? ", " : "", (int)n->src[i]);
+    nnc_strbuf_appendf(b, "%s%%%d", i ? ", " : "", (int)num[n->src[i]]);
   nnc_strbuf_appendc(b, ')');
   print_attrs(b, n);
   nnc_strbuf_append(b, " : ");
@@ -113,17 +115,56 @@ static void print_node(nnc_strbuf *b, const nnc_graph *g, int32_t id) {
   nnc_strbuf_appendc(b, '\n');
 }
 
+static int group_of(const nnc_graph *g, int32_t id) {
+  return g->nodes[id].group >= 0 && g->nodes[id].group < g->ngroups ? g->nodes[id].group : -1;
+}
+
+static int is_last_member(const nnc_graph *g, int32_t id) {
+  const nnc_group *grp = &g->groups[group_of(g, id)];
+  return grp->members[grp->nmembers - 1] == id;
+}
+
+/* Print order: nodes in id order, except that a fused group's members are
+ * printed together where its last member stands (where it runs), indented
+ * under `fused "rule" {`. Numbering follows print order, so the text reads
+ * back into the same graph and prints identically. */
+static void number_nodes(const nnc_graph *g, int32_t *num) {
+  int32_t next_num = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    int grp = group_of(g, id);
+    if (grp < 0) num[id] = next_num++;
+    else if (is_last_member(g, id))
+      for (int k = 0; k < g->groups[grp].nmembers; k++) num[g->groups[grp].members[k]] = next_num++;
+  }
+}
+
 char *nnc_graph_to_text(const nnc_graph *g) {
   nnc_strbuf b;
   nnc_strbuf_init(&b);
+  int32_t *num = malloc(sizeof *num * ((size_t)g->nnodes + 1));
+  if (!num) abort();
+  number_nodes(g, num);
   nnc_strbuf_append(&b, "graph {\n");
-  for (int32_t id = 0; id < g->nnodes; id++) print_node(&b, g, id);
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    int grp = group_of(g, id);
+    if (grp < 0) {
+      print_node(&b, g, id, num, "  ");
+      continue;
+    }
+    if (!is_last_member(g, id)) continue;
+    nnc_strbuf_append(&b, "  fused ");
+    print_string(&b, g->groups[grp].rule ? g->groups[grp].rule : "");
+    nnc_strbuf_append(&b, " {\n");
+    for (int k = 0; k < g->groups[grp].nmembers; k++) print_node(&b, g, g->groups[grp].members[k], num, "    ");
+    nnc_strbuf_append(&b, "  }\n");
+  }
   for (int i = 0; i < g->noutputs; i++) {
     nnc_strbuf_append(&b, "  output ");
     print_string(&b, g->outputs[i].name);
-    nnc_strbuf_appendf(&b, " = %%%d\n", (int)g->outputs[i].node);
+    nnc_strbuf_appendf(&b, " = %%%d\n", (int)num[g->outputs[i].node]);
   }
   nnc_strbuf_append(&b, "}\n");
+  free(num);
   return nnc_strbuf_take(&b);
 }
 
@@ -719,6 +760,29 @@ static int parse_output(parser *ps) {
   return 0;
 }
 
+/* fused "rule" { %N = ... } : the nodes inside form one group. */
+static int parse_group(parser *ps) {
+  const char *rule = NULL;
+  if (next(ps)) return -1;
+  token at = ps->tok;
+  if (expect_string(ps, "the fusion rule", &rule)) return -1;
+  char *rule_copy = strdup(rule);
+  int32_t members[NNC_MAX_GROUP];
+  int count = 0, rc = expect_punct(ps, '{');
+  while (rc == 0 && !is_punct(ps, '}')) {
+    if (ps->tok.kind != TOK_REF) rc = fail_found(ps, "expected a node (%%N = ...) or '}' in a fused group");
+    else if (count == NNC_MAX_GROUP) rc = FAIL_AT(ps, &ps->tok, "a fused group has at most %d members", NNC_MAX_GROUP);
+    else {
+      members[count++] = ps->g->nnodes;
+      rc = parse_node(ps);
+    }
+  }
+  if (rc == 0 && (rc = next(ps)) == 0 && nnc_graph_add_group(ps->g, rule_copy, members, count, ps->st) < 0)
+    rc = fail_graph(ps, &at);
+  free(rule_copy);
+  return rc;
+}
+
 static int parse_graph(parser *ps) {
   if (next(ps)) return -1;
   if (!is_word(ps, "graph")) return fail_found(ps, "expected 'graph'");
@@ -727,11 +791,13 @@ static int parse_graph(parser *ps) {
     int rc;
     if (ps->tok.kind == TOK_REF) rc = parse_node(ps);
     else if (is_word(ps, "output")) rc = parse_output(ps);
+    else if (is_word(ps, "fused")) rc = parse_group(ps);
     else rc = fail_found(ps, "expected a node (%%N = ...), an output or '}'");
     if (rc) return -1;
   }
   if (next(ps)) return -1;
   if (ps->tok.kind != TOK_EOF) return fail_found(ps, "expected the end of input after the graph");
+  if (nnc_graph_verify(ps->g, ps->st)) return fail_pos(ps, ps->tok.line, ps->tok.col, "%s", ps->st->msg);
   /* Nodes added later by passes must not inherit the last line's place. */
   nnc_graph_set_loc(ps->g, NULL, NULL, NULL, 0);
   return 0;

@@ -103,7 +103,7 @@ typedef struct operand {
  * Attributes are not the zero defaults, so each is seen to print. */
 typedef struct op_case {
   nnc_op op;
-  operand src[2];
+  operand src[4];
   const char *line; /* the op's node as printed */
   nnc_attrs attrs;
 } op_case;
@@ -145,6 +145,60 @@ static const op_case op_cases[] = {
      .attrs = {.rate = 0.1f, .stream = 7}},
     {.op = NNC_OP_ADD, .src = {F32(2, 3), F32(2, 3)}, .line = "  %2 = add(%0, %1) : f32[2,3]"},
     {.op = NNC_OP_MUL, .src = {F32(ANY, 3), F32(ANY, 3)}, .line = "  %2 = mul(%0, %1) : f32[?,3]"},
+    {.op = NNC_OP_BIAS_GRAD, .src = {F32(ANY, 4, 4, 3)}, .line = "  %1 = bias_grad(%0) : f32[3]"},
+    {.op = NNC_OP_CONV2D_GRAD_INPUT,
+     .src = {F32(ANY, 4, 8, 4), F32(3, 3, 3, 4)},
+     .line = "  %2 = conv2d_grad_input(%0, %1) {stride=[2,1], pad=same, shape=[8,8,3]} : f32[?,8,8,3]",
+     .attrs = {.stride = {2, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {8, 8, 3}}},
+    {.op = NNC_OP_CONV2D_GRAD_KERNEL,
+     .src = {F32(ANY, 8, 8, 3), F32(ANY, 6, 6, 4)},
+     .line = "  %2 = conv2d_grad_kernel(%0, %1) {stride=[1,1], pad=valid, shape=[3,3]} : f32[3,3,3,4]",
+     .attrs = {.stride = {1, 1}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {3, 3}}},
+    {.op = NNC_OP_MAX_POOL_GRAD,
+     .src = {F32(ANY, 8, 8, 3), F32(ANY, 4, 4, 3)},
+     .line = "  %2 = max_pool_grad(%0, %1) {window=[2,2], stride=[2,2], pad=valid} : f32[?,8,8,3]",
+     .attrs = {.window = {2, 2}, .stride = {2, 2}, .pad = NNC_PAD_VALID}},
+    {.op = NNC_OP_AVG_POOL_GRAD,
+     .src = {F32(ANY, 4, 4, 3)},
+     .line = "  %1 = avg_pool_grad(%0) {window=[2,2], stride=[2,2], pad=valid, shape=[8,8]} : f32[?,8,8,3]",
+     .attrs = {.window = {2, 2}, .stride = {2, 2}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {8, 8}}},
+    {.op = NNC_OP_RELU_GRAD, .src = {F32(ANY, 10), F32(ANY, 10)}, .line = "  %2 = relu_grad(%0, %1) : f32[?,10]"},
+    {.op = NNC_OP_SIGMOID_GRAD, .src = {F32(2, 3), F32(2, 3)}, .line = "  %2 = sigmoid_grad(%0, %1) : f32[2,3]"},
+    {.op = NNC_OP_TANH_GRAD, .src = {F32(2, 3), F32(2, 3)}, .line = "  %2 = tanh_grad(%0, %1) : f32[2,3]"},
+    {.op = NNC_OP_SOFTMAX_GRAD, .src = {F32(2, 3), F32(2, 3)}, .line = "  %2 = softmax_grad(%0, %1) : f32[2,3]"},
+    {.op = NNC_OP_XENT_LOGITS,
+     .src = {F32(ANY, 10), {NNC_I32, 1, {ANY}}},
+     .line = "  %2 = xent_logits(%0, %1) : f32[]"},
+    {.op = NNC_OP_XENT_LOGITS_GRAD,
+     .src = {F32(ANY, 10), {NNC_I32, 1, {ANY}}},
+     .line = "  %2 = xent_logits_grad(%0, %1) : f32[?,10]"},
+    {.op = NNC_OP_XENT_PROBS, .src = {F32(4, 10), F32(4, 10)}, .line = "  %2 = xent_probs(%0, %1) : f32[]"},
+    {.op = NNC_OP_XENT_PROBS_GRAD, .src = {F32(4, 10), F32(4, 10)}, .line = "  %2 = xent_probs_grad(%0, %1) : f32[4,10]"},
+    {.op = NNC_OP_MSE, .src = {F32(4, 2), F32(4, 2)}, .line = "  %2 = mse(%0, %1) : f32[]"},
+    {.op = NNC_OP_MSE_GRAD, .src = {F32(4, 2), F32(4, 2)}, .line = "  %2 = mse_grad(%0, %1) : f32[4,2]"},
+    {.op = NNC_OP_CORRECT, .src = {F32(ANY, 10), {NNC_I32, 1, {ANY}}}, .line = "  %2 = correct(%0, %1) : f32[]"},
+    {.op = NNC_OP_SQUARE, .src = {F32(3, 4)}, .line = "  %1 = square(%0) : f32[3,4]"},
+    {.op = NNC_OP_EMA,
+     .src = {F32(3, 4), F32(3, 4)},
+     .line = "  %2 = ema(%0, %1) {alpha=0.100000001} : f32[3,4]",
+     .attrs = {.alpha = 0.1f}},
+    {.op = NNC_OP_ADAM_UPDATE,
+     .src = {F32(3), F32(3), F32(3), {NNC_F32, 0, {0}}},
+     .line = "  %4 = adam_update(%0, %1, %2, %3) {eps=1.00000001e-07} : f32[3]",
+     .attrs = {.eps = 1e-7f}},
+    {.op = NNC_OP_RMSPROP_UPDATE,
+     .src = {F32(3), F32(3), F32(3), {NNC_F32, 0, {0}}},
+     .line = "  %4 = rmsprop_update(%0, %1, %2, %3) {eps=1.00000001e-07} : f32[3]",
+     .attrs = {.eps = 1e-7f}},
+    {.op = NNC_OP_SGD_UPDATE, .src = {F32(3), F32(3), {NNC_F32, 0, {0}}}, .line = "  %3 = sgd_update(%0, %1, %2) : f32[3]"},
+    {.op = NNC_OP_MOMENTUM_VELOCITY,
+     .src = {F32(3), F32(3), {NNC_F32, 0, {0}}},
+     .line = "  %3 = momentum_velocity(%0, %1, %2) {alpha=0.899999976} : f32[3]",
+     .attrs = {.alpha = 0.9f}},
+    {.op = NNC_OP_NESTEROV_UPDATE,
+     .src = {F32(3), F32(3), F32(3), {NNC_F32, 0, {0}}},
+     .line = "  %4 = nesterov_update(%0, %1, %2, %3) {alpha=0.899999976} : f32[3]",
+     .attrs = {.alpha = 0.9f}},
 };
 enum { NCASES = sizeof op_cases / sizeof op_cases[0] };
 
@@ -155,9 +209,10 @@ static nnc_graph *build_case(const op_case *c) {
     output(g, "out", leaf(g, c->op, "leaf", s[0].dtype, s[0].rank, s[0].shape));
     return g;
   }
-  int32_t src[2];
+  int32_t src[4];
+  static const char *const names[4] = {"s0", "s1", "s2", "s3"};
   for (int i = 0; i < nnc_ops[c->op].arity; i++)
-    src[i] = leaf(g, NNC_OP_INPUT, i ? "s1" : "s0", s[i].dtype, s[i].rank, s[i].shape);
+    src[i] = leaf(g, NNC_OP_INPUT, names[i], s[i].dtype, s[i].rank, s[i].shape);
   output(g, "out", node(g, c->op, src, &c->attrs));
   return g;
 }
