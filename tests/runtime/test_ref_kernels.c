@@ -312,6 +312,15 @@ static const float cgi_valid[] = {1, 4, 4, 6, 20, 16, 9, 24, 16};
  *   (1,0) puts 3*w00 = 3 on (2,0) and 3*w01 = 6 on (2,1) (row 3 is padding)
  *   (1,1) puts 4*w00 = 4 on (2,2) */
 static const float cgi_same_s2[] = {1, 2, 2, 3, 4, 6, 3, 6, 4};
+/* Same padding with a 3x3 kernel of ones pads one row/column on each side, so
+ * the padding comes before too. Input (r,c) feeds the outputs whose window
+ * covers it, the 3x3 neighbourhood of (r,c) inside the image; with dy = img3,
+ * dx[r,c] is that neighbourhood's sum of dy, as in conv_same3:
+ *   12 21 16 / 27 45 33 / 24 39 28
+ * and conv2d_grad_kernel of x = img3 with dy = ones gives, for tap (i,j), the
+ * sum of x over the rows/columns shifted by i-1, j-1 and clipped to the image:
+ *   dw00 = x[0..1][0..1] = 1+2+4+5 = 12, dw11 = all = 45, dw22 = x[1..2][1..2] = 28, ...
+ * the same table. */
 /* conv_mc's kernel, strides (1,2), dy[y,x,o] = o+1 everywhere: input column
  * 2x+j, channel c gets sum_o (o+1) * w[0,j,c,o]:
  *   j0 c0: 1*1 + 2*-1 + 3*0 = -1     j0 c1: 3*10 = 30
@@ -499,6 +508,9 @@ static const train_kat train_kats[] = {
     {.what = "conv2d_grad_input same stride 2", .op = NNC_OP_CONV2D_GRAD_INPUT,
      .attrs = {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {3, 3, 1}}, .nsrc = 2,
      .src = {{4, {1, 2, 2, 1}, k22}, {4, {2, 2, 1, 1}, k22}}, .want = {4, {1, 3, 3, 1}, cgi_same_s2}},
+    {.what = "conv2d_grad_input same 3x3, padding on both sides", .op = NNC_OP_CONV2D_GRAD_INPUT,
+     .attrs = {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {3, 3, 1}}, .nsrc = 2,
+     .src = {{4, {1, 3, 3, 1}, img3}, {4, {3, 3, 1, 1}, ones9}}, .want = {4, {1, 3, 3, 1}, conv_same3}},
     {.what = "conv2d_grad_input channels, stride (1,2)", .op = NNC_OP_CONV2D_GRAD_INPUT,
      .attrs = {.stride = {1, 2}, .pad = NNC_PAD_VALID, .shape_rank = 3, .shape = {2, 4, 2}}, .nsrc = 2,
      .src = {{4, {1, 2, 2, 3}, dy_o123}, {4, {1, 2, 2, 3}, conv_mc_w}}, .want = {4, {1, 2, 4, 2}, cgi_mc}},
@@ -509,6 +521,9 @@ static const train_kat train_kats[] = {
     {.what = "conv2d_grad_kernel same stride 2", .op = NNC_OP_CONV2D_GRAD_KERNEL,
      .attrs = {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {2, 2}}, .nsrc = 2,
      .src = {{4, {1, 3, 3, 1}, img3}, {4, {1, 2, 2, 1}, k22}}, .want = {4, {2, 2, 1, 1}, cgk_same_s2}},
+    {.what = "conv2d_grad_kernel same 3x3, padding on both sides", .op = NNC_OP_CONV2D_GRAD_KERNEL,
+     .attrs = {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}}, .nsrc = 2,
+     .src = {{4, {1, 3, 3, 1}, img3}, {4, {1, 3, 3, 1}, ones9}}, .want = {4, {3, 3, 1, 1}, conv_same3}},
     {.what = "conv2d_grad_kernel channels, stride (1,2)", .op = NNC_OP_CONV2D_GRAD_KERNEL,
      .attrs = {.stride = {1, 2}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {1, 2}}, .nsrc = 2,
      .src = {{4, {1, 2, 4, 2}, conv_mc_x}, {4, {1, 2, 2, 3}, dy_o123}}, .want = {4, {1, 2, 2, 3}, cgk_mc}},
