@@ -8,7 +8,9 @@
 
 #define NNC_PASSES_TCASES(X) \
   X(autodiff_ops)            \
-  X(autodiff_graphs)
+  X(autodiff_graphs)         \
+  X(fuse)                    \
+  X(plan_memory)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_PASSES_TCASES(X)
