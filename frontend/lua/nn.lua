@@ -630,7 +630,10 @@ function Model:fit(x, y, opts)
     if type(cb) ~= "table" or cb.kind ~= "EarlyStopping" then fail("fit: unsupported callback %s", tostring(cb and cb.kind or cb)) end
     args.early_stopping = cb.opts
   end
-  if core.dry_run then return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} } end
+  if core.dry_run then
+    if not core.bench_mode then core.compile_graphs(self.state.graph, self.state.store, args.batch_size) end
+    return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} }
+  end
   local history = core.fit(self.state.graph, self.state.store, x, y, args)
   self.history = history
   return history
