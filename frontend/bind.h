@@ -18,6 +18,11 @@ typedef struct nnc_run_config {
   int debug;   /* NNC_DEBUG level */
   int dry_run; /* build and check models, but train and run nothing */
   int no_fuse; /* --no-fuse */
+  struct {
+    int enabled;               /* nnc bench: run the script dry, then time its last compiled model */
+    long long batch, infer_batch;
+    int steps;
+  } bench;
 } nnc_run_config;
 
 /* Pushes the `core` table the Lua modules are built on. */

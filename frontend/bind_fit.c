@@ -9,6 +9,7 @@
 #include "frontend/bind.h"
 #include "frontend/tensor.h"
 #include "ir/op.h"
+#include "runtime/bench.h"
 #include "runtime/fit.h"
 #include "runtime/safetensors.h"
 
@@ -270,7 +271,34 @@ static int l_load_weights(lua_State *L) {
   return 0;
 }
 
+/* core.compile_graphs(graph, model, batch): builds the train-step and eval
+ * graphs without running them, so --dry-run checks and dumps every pass. */
+static int l_compile_graphs(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  int64_t batch = luaL_optinteger(L, 3, 32);
+  nnc_status st = {0};
+  if (!nnc_model_compiled(m, g, NNC_KIND_TRAIN, batch, &st) || !nnc_model_compiled(m, g, NNC_KIND_EVAL, batch, &st))
+    return nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
+/* core.bench(graph, model): nnc bench's measurements, on stdout. */
+static int l_bench(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  const nnc_run_config *c = nnc_lua_config(L);
+  nnc_bench_opts o = {c->bench.batch, c->bench.infer_batch, c->bench.steps, stdout};
+  nnc_status st = {0};
+  if (nnc_bench(m, g, &o, &st)) return nnc_lua_raise(L, &st);
+  return 0;
+}
+
 void nnc_lua_open_model_data(lua_State *L, int core_index) {
+  lua_pushcfunction(L, l_bench);
+  lua_setfield(L, core_index, "bench");
+  lua_pushcfunction(L, l_compile_graphs);
+  lua_setfield(L, core_index, "compile_graphs");
   lua_pushcfunction(L, l_save_weights);
   lua_setfield(L, core_index, "save_weights");
   lua_pushcfunction(L, l_load_weights);

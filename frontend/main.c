@@ -8,6 +8,8 @@
 
 static const char usage[] =
     "usage: nnc SCRIPT [--name value ...]   run a model script\n"
+    "       nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--no-fuse]\n"
+    "                                      time the script's model: train step and inference\n"
     "       nnc --help | --version\n"
     "\n"
     "Options read by nnc itself (the rest go to nnc.option in the script):\n"
@@ -28,14 +30,46 @@ static int known_pass(const char *name) {
 }
 
 /* Splits nnc's own flags from the script's options. */
+static int parse_count(const char *flag, const char *text, long long *out, nnc_status *st) {
+  char *end;
+  *out = strtoll(text, &end, 10);
+  if (*end || !*text || *out < 1) return nnc_fail(st, "%s expects a positive integer, got '%s'", flag, text);
+  return 0;
+}
+
+/* nnc bench's own flags; returns 1 when argv[i] was one (and its value). */
+static int parse_bench_flag(int argc, char **argv, int *i, nnc_run_config *c, nnc_status *st, int *rc) {
+  const char *a = argv[*i];
+  long long value;
+  if (!c->bench.enabled || (strcmp(a, "--batch") && strcmp(a, "--infer-batch") && strcmp(a, "--steps"))) return 0;
+  if (*i + 1 >= argc) return *rc = nnc_fail(st, "%s needs a value", a), 1;
+  if ((*rc = parse_count(a, argv[++*i], &value, st))) return 1;
+  if (!strcmp(a, "--batch")) c->bench.batch = value;
+  else if (!strcmp(a, "--infer-batch")) c->bench.infer_batch = value;
+  else c->bench.steps = (int)value;
+  return 1;
+}
+
 static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, nnc_status *st) {
+  if (!strcmp(argv[1], "bench")) {
+    if (argc < 3) return nnc_fail(st, "usage: nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--no-fuse]");
+    args->config.bench.enabled = 1;
+    args->config.bench.batch = 32;
+    args->config.bench.infer_batch = 256;
+    args->config.bench.steps = 10;
+    args->config.dry_run = 1;
+    argv++, argc--;
+  }
   args->path = argv[1];
   args->config.seed = 1;
   const char *debug = getenv("NNC_DEBUG");
   args->config.debug = debug ? atoi(debug) : 0;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--dry-run")) {
+    int rc = 0;
+    if (parse_bench_flag(argc, argv, &i, &args->config, st, &rc)) {
+      if (rc) return rc;
+    } else if (!strcmp(a, "--dry-run")) {
       args->config.dry_run = 1;
     } else if (!strcmp(a, "--no-fuse")) {
       args->config.no_fuse = 1;
@@ -70,7 +104,7 @@ int main(int argc, char **argv) {
     printf("nnc %s\n", NNC_VERSION);
     return 0;
   }
-  if (argv[1][0] == '-') {
+  if (argv[1][0] == '-' && strcmp(argv[1], "-")) {
     fprintf(stderr, "nnc: unknown option '%s'\n%s", argv[1], usage);
     return 1;
   }

@@ -107,6 +107,10 @@ static int message_handler(lua_State *L) {
 int nnc_script_run(const nnc_script_args *args, nnc_status *st) {
   lua_State *L = nnc_script_state(args, st);
   if (!L) return -1;
+  if (args->config.bench.enabled) {
+    /* The benchmark's report is the output: the script's own prints would bury it. */
+    luaL_dostring(L, "print = function() end");
+  }
   lua_pushcfunction(L, message_handler);
   int rc = luaL_loadfile(L, args->path);
   if (rc == LUA_ERRFILE) {
@@ -116,6 +120,13 @@ int nnc_script_run(const nnc_script_args *args, nnc_status *st) {
   } else if (lua_pcall(L, 0, 0, 1) != LUA_OK) {
     nnc_fail(st, "%s", lua_tostring(L, -1));
     rc = -1;
+  } else if (args->config.bench.enabled) {
+    lua_getglobal(L, "nn");
+    lua_getfield(L, -1, "_bench");
+    if (lua_pcall(L, 0, 0, 1) != LUA_OK) {
+      nnc_fail(st, "%s", lua_tostring(L, -1));
+      rc = -1;
+    }
   }
   lua_close(L);
   return rc == LUA_OK ? 0 : -1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/attrs.h"
 #include "ir/op.h"
 
 static void *xrealloc(void *p, size_t size) {
@@ -116,6 +117,10 @@ static int32_t table_find(const nnc_graph *g, const nnc_node *n) {
   return -1;
 }
 
+/* Only the attributes an op reads belong to its identity, in one spelling:
+ * a relu built from a copy of a conv2d's attributes must still merge with
+ * other relus, and the text form, which prints exactly these fields, must
+ * describe the node completely (ir/attrs.c). */
 static int build_node(nnc_graph *g, const nnc_node_spec *spec, nnc_node *n, nnc_status *st) {
   memset(n, 0, sizeof *n);
   n->loc = g->loc;
@@ -123,7 +128,7 @@ static int build_node(nnc_graph *g, const nnc_node_spec *spec, nnc_node *n, nnc_
   if ((unsigned)spec->op >= NNC_OP_COUNT) return nnc_fail(st, "unknown op number %d", spec->op);
   const nnc_op_row *row = &nnc_ops[spec->op];
   n->op = spec->op;
-  n->attrs = spec->attrs;
+  n->attrs = nnc_attrs_used(&spec->attrs, row->attrs);
   if (spec->nsrc != row->arity)
     return nnc_infer_fail(g, n, st, "%s takes %d operand(s), got %d", row->name, row->arity,
                           spec->nsrc);
@@ -278,6 +283,28 @@ int nnc_infer_fail(const nnc_graph *g, const nnc_node *n, nnc_status *st, const 
   return nnc_fail(st, "%s: %s", loc_where(n, -1, where, sizeof where), what);
 }
 
+static int reads_member(const nnc_node *n, const nnc_group *grp, int upto) {
+  for (int i = 0; i < n->nsrc; i++)
+    for (int k = 0; k < upto; k++)
+      if (n->src[i] == grp->members[k]) return 1;
+  return 0;
+}
+
+/* The invariants of nnc_group (graph.h): members in order, and no outsider
+ * reading a member before the group has run. */
+static int verify_group(const nnc_graph *g, int index, nnc_status *st) {
+  const nnc_group *grp = &g->groups[index];
+  for (int k = 0; k < grp->nmembers; k++) {
+    int32_t id = grp->members[k];
+    if (id < 0 || id >= g->nnodes || g->nodes[id].group != index || (k && id <= grp->members[k - 1]))
+      return nnc_fail(st, "fused group %d (%s): member %d is out of order or not marked", index, grp->rule, k);
+  }
+  for (int32_t id = grp->members[0] + 1; id < grp->members[grp->nmembers - 1]; id++)
+    if (g->nodes[id].group != index && reads_member(&g->nodes[id], grp, grp->nmembers))
+      return nnc_fail(st, "fused group %d (%s): %%%d reads a member before the group has run", index, grp->rule, (int)id);
+  return 0;
+}
+
 int nnc_graph_verify(const nnc_graph *g, nnc_status *st) {
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
@@ -308,6 +335,8 @@ int nnc_graph_verify(const nnc_graph *g, nnc_status *st) {
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i].node < 0 || g->outputs[i].node >= g->nnodes)
       return nnc_fail(st, "output '%s' refers to a missing node", g->outputs[i].name);
+  for (int i = 0; i < g->ngroups; i++)
+    if (verify_group(g, i, st)) return -1;
   return 0;
 }
 

@@ -35,9 +35,10 @@ typedef struct nnc_node {
 } nnc_node;
 
 /* A fused group (passes/fuse.c): nodes a backend runs as one kernel, when it
- * reaches the last member. members are in node order; members[0] is the
- * anchor (a conv2d or matmul for epilogue groups, or the first op of a
- * pointwise group); every later member consumes an earlier one. A member
+ * reaches the last member. members are in node order. In an epilogue group
+ * members[0] is the anchor (a conv2d, matmul or gradient) and each later
+ * member consumes the one before; a "pointwise" group is a set of
+ * same-sized pointwise ops that feed each other (one loop). A member
  * whose value is used outside the group (or is an output) must be stored;
  * the others may live only in registers. No node outside the group that
  * lies between the first and last member reads a member. */

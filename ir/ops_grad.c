@@ -33,6 +33,15 @@ static int mismatch(const nnc_graph *g, nnc_node *n, nnc_status *st, const nnc_n
                         nnc_type_str(b, tb, sizeof tb));
 }
 
+/* Every operand of the window and bias gradients is f32. */
+static int expect_f32(const nnc_graph *g, nnc_node *n, nnc_status *st) {
+  char t[128];
+  for (int i = 0; i < n->nsrc; i++)
+    if (SRC(g, n, i)->dtype != NNC_F32)
+      return nnc_infer_fail(g, n, st, "operand %d must be f32, got %s", i, nnc_type_str(SRC(g, n, i), t, sizeof t));
+  return 0;
+}
+
 /* The (y, dy) ops: the gradient has the output's type. */
 static int infer_pointwise_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *y = SRC(g, n, 0), *dy = SRC(g, n, 1);
@@ -49,6 +58,7 @@ int nnc_infer_max_pool_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *x = SRC(g, n, 0), *dy = SRC(g, n, 1);
   nnc_node fwd = *n;
   fwd.nsrc = 1;
+  if (expect_f32(g, n, st)) return -1;
   if (x->rank != 4 || nnc_infer_max_pool(g, &fwd, st)) return mismatch(g, n, st, x, dy);
   if (!same_shapes(&fwd, dy)) return mismatch(g, n, st, x, dy);
   copy_type(n, x);
@@ -58,16 +68,22 @@ int nnc_infer_max_pool_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
 int nnc_infer_bias_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *dy = SRC(g, n, 0);
   if (dy->rank < 1) return nnc_infer_fail(g, n, st, "bias_grad needs at least one axis");
+  if (expect_f32(g, n, st)) return -1;
   n->dtype = NNC_F32;
   n->rank = 1;
   n->shape[0] = dy->shape[dy->rank - 1];
   return 0;
 }
 
-/* The forward window's output size must equal dy's: one check for both directions. */
+/* The forward window's output size must equal dy's: one check for both
+ * directions. Sizes are checked first, as the forward ops check them: a zero
+ * stride would divide by zero. */
 static int check_window_grad(const nnc_graph *g, nnc_node *n, nnc_status *st, const nnc_node *dy, int64_t h,
-                             int64_t w, int kh, int kw) {
+                             int64_t w, int kh, int kw, const char *what) {
   const nnc_attrs *a = &n->attrs;
+  if (kh < 1 || kw < 1 || a->stride[0] < 1 || a->stride[1] < 1)
+    return nnc_infer_fail(g, n, st, "%s %dx%d with strides %dx%d: sizes must be positive", what, kh, kw,
+                          a->stride[0], a->stride[1]);
   int64_t oh = nnc_window_out(h, kh, a->stride[0], (nnc_pad)a->pad);
   int64_t ow = nnc_window_out(w, kw, a->stride[1], (nnc_pad)a->pad);
   char t[128];
@@ -80,8 +96,10 @@ static int check_window_grad(const nnc_graph *g, nnc_node *n, nnc_status *st, co
 int nnc_infer_conv2d_grad_input(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *dy = SRC(g, n, 0), *w = SRC(g, n, 1);
   const nnc_attrs *a = &n->attrs;
+  if (expect_f32(g, n, st)) return -1;
   if (a->shape_rank != 3 || w->rank != 4 || w->shape[2] != a->shape[2]) return mismatch(g, n, st, dy, w);
-  if (check_window_grad(g, n, st, dy, a->shape[0], a->shape[1], (int)w->shape[0], (int)w->shape[1])) return -1;
+  if (check_window_grad(g, n, st, dy, a->shape[0], a->shape[1], (int)w->shape[0], (int)w->shape[1], "kernel"))
+    return -1;
   if (dy->shape[3] != w->shape[3]) return mismatch(g, n, st, dy, w);
   n->dtype = NNC_F32;
   n->rank = 4;
@@ -93,8 +111,10 @@ int nnc_infer_conv2d_grad_input(const nnc_graph *g, nnc_node *n, nnc_status *st)
 int nnc_infer_conv2d_grad_kernel(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *x = SRC(g, n, 0), *dy = SRC(g, n, 1);
   const nnc_attrs *a = &n->attrs;
+  if (expect_f32(g, n, st)) return -1;
   if (a->shape_rank != 2 || x->rank != 4) return mismatch(g, n, st, x, dy);
-  if (check_window_grad(g, n, st, dy, x->shape[1], x->shape[2], (int)a->shape[0], (int)a->shape[1])) return -1;
+  if (check_window_grad(g, n, st, dy, x->shape[1], x->shape[2], (int)a->shape[0], (int)a->shape[1], "kernel"))
+    return -1;
   n->dtype = NNC_F32;
   n->rank = 4;
   n->shape[0] = a->shape[0];
@@ -107,8 +127,9 @@ int nnc_infer_conv2d_grad_kernel(const nnc_graph *g, nnc_node *n, nnc_status *st
 int nnc_infer_avg_pool_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *dy = SRC(g, n, 0);
   const nnc_attrs *a = &n->attrs;
+  if (expect_f32(g, n, st)) return -1;
   if (a->shape_rank != 2) return nnc_infer_fail(g, n, st, "avg_pool_grad needs the input's [H,W] as shape");
-  if (check_window_grad(g, n, st, dy, a->shape[0], a->shape[1], a->window[0], a->window[1])) return -1;
+  if (check_window_grad(g, n, st, dy, a->shape[0], a->shape[1], a->window[0], a->window[1], "pool")) return -1;
   n->dtype = NNC_F32;
   n->rank = 4;
   n->shape[0] = dy->shape[0];

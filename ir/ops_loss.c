@@ -4,8 +4,11 @@
  *   xent_logits(z, y)         cross-entropy of softmax(z), by exact log-softmax
  *   xent_logits_grad(z, y)    its gradient wrt z: (softmax(z) * sum(y) - y) / B
  *   xent_probs(p, y)          cross-entropy of probabilities, clipped as Keras does
+ *                             (one-hot: divide by the row sum, then clip; sparse:
+ *                             clip, then divide by the clipped row's sum)
  *   mse(p, y), and *_grad     gradients of the mean loss wrt the prediction
- *   correct(p, y)             how many rows are predicted right, as f32[]
+ *   correct(p, y)             how many rows are predicted right, as f32[]: a single
+ *                             column is thresholded at 0.5, wider rows use the argmax
  * Updates (scalars are f32[] operands fed each step):
  *   square(g)                               g * g
  *   ema(a, b) {alpha}                       a + (b - a) * alpha
@@ -28,7 +31,10 @@ static int labels_fit(const nnc_node *p, const nnc_node *y) {
 static int check_labels(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *p = SRC(g, n, 0), *y = SRC(g, n, 1);
   char tp[128], ty[128];
-  if (p->dtype != NNC_F32 || !labels_fit(p, y))
+  if (p->dtype != NNC_F32)
+    return nnc_infer_fail(g, n, st, "predictions must be f32, got %s", nnc_type_str(p, tp, sizeof tp));
+  if (p->rank < 1) return nnc_infer_fail(g, n, st, "predictions %s need a batch axis", nnc_type_str(p, tp, sizeof tp));
+  if (!labels_fit(p, y))
     return nnc_infer_fail(g, n, st, "labels %s do not fit predictions %s (sparse labels are i32[batch], one-hot labels "
                           "have the predictions' shape)", nnc_type_str(y, ty, sizeof ty), nnc_type_str(p, tp, sizeof tp));
   return 0;
@@ -86,6 +92,8 @@ static int infer_update(const nnc_graph *g, nnc_node *n, nnc_status *st, int has
   const nnc_node *w = SRC(g, n, 0);
   int tensors = n->nsrc - has_scalar;
   char ta[128], tb[128];
+  if (w->dtype != NNC_F32)
+    return nnc_infer_fail(g, n, st, "operand 0 must be f32, got %s", nnc_type_str(w, ta, sizeof ta));
   for (int i = 1; i < tensors; i++) {
     const nnc_node *o = SRC(g, n, i);
     if (o->dtype != NNC_F32 || o->rank != w->rank || memcmp(o->shape, w->shape, sizeof o->shape[0] * (size_t)o->rank))

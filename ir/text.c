@@ -1,4 +1,822 @@
+/* The text IR: a printer and a recursive-descent parser for the format in
+ * ir/text.h. Both read attributes through nnc_attr_fields below, keyed by the
+ * NNC_A_* bits of each op row, so a new op needs nothing here and a new
+ * attribute needs one row in nnc_attr_fields (and a case if it has a new kind). */
 #include "ir/text.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-char *nnc_graph_to_text(const nnc_graph *g) { (void)g; return strdup("graph {}\n"); }
+
+#include "ir/attrs.h"
+#include "ir/op.h"
+#include "ir/strbuf.h"
+
+/* Where a field lives: int32_t or float by its kind (NNC_FIELD_SHAPE uses
+ * shape_rank and shape by name). */
+static void *field_at(nnc_attrs *a, const nnc_attr_field *f) { return (char *)a + f->offset; }
+static const void *cfield_at(const nnc_attrs *a, const nnc_attr_field *f) { return (const char *)a + f->offset; }
+
+/* Robust against a corrupted node, since dumps are how corruption is found. */
+static const char *op_name(nnc_op op) { return (unsigned)op < NNC_OP_COUNT ? nnc_ops[op].name : "?"; }
+static unsigned op_attrs(nnc_op op) { return (unsigned)op < NNC_OP_COUNT ? nnc_ops[op].attrs : 0; }
+static int op_is_leaf(nnc_op op) { return (unsigned)op < NNC_OP_COUNT && (nnc_ops[op].flags & NNC_OPF_LEAF); }
+
+/* ---- printing ---- */
+
+static void print_string(nnc_strbuf *b, const char *s) {
+  nnc_strbuf_appendc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\') nnc_strbuf_appendf(b, "\\%c", *p);
+    else if (*p == '\n') nnc_strbuf_append(b, "\\n");
+    else if (*p == '\t') nnc_strbuf_append(b, "\\t");
+    /* Other control bytes would break the one-node-a-line layout. */
+    else if (*p < 0x20 || *p == 0x7f) nnc_strbuf_appendf(b, "\\x%02x", *p);
+    else nnc_strbuf_appendc(b, (char)*p);
+  }
+  nnc_strbuf_appendc(b, '"');
+}
+
+static void print_type(nnc_strbuf *b, nnc_dtype dtype, int rank, const int64_t *shape) {
+  nnc_strbuf_appendf(b, "%s[", nnc_dtype_name(dtype));
+  for (int i = 0; i < rank && i < NNC_MAX_RANK; i++) {
+    if (i) nnc_strbuf_appendc(b, ',');
+    if (shape[i] == NNC_DIM_ANY) nnc_strbuf_appendc(b, '?');
+    else nnc_strbuf_appendf(b, "%" PRId64, shape[i]);
+  }
+  nnc_strbuf_appendc(b, ']');
+}
+
+static void print_attr(nnc_strbuf *b, const nnc_attr_field *f, const nnc_attrs *a) {
+  const int32_t *v = cfield_at(a, f);
+  nnc_strbuf_appendf(b, "%s=", f->name);
+  switch (f->kind) {
+  case NNC_FIELD_PAIR: nnc_strbuf_appendf(b, "[%d,%d]", (int)v[0], (int)v[1]); break;
+  case NNC_FIELD_PAD: nnc_strbuf_append(b, *v == NNC_PAD_SAME ? "same" : "valid"); break;
+  case NNC_FIELD_BOOL:
+  case NNC_FIELD_INT: nnc_strbuf_appendf(b, "%d", (int)*v); break;
+  case NNC_FIELD_FLOAT: nnc_strbuf_appendf(b, "%.9g", (double)*(const float *)cfield_at(a, f)); break;
+  case NNC_FIELD_SHAPE:
+    nnc_strbuf_appendc(b, '[');
+    for (int i = 0; i < a->shape_rank && i < NNC_MAX_RANK; i++)
+      nnc_strbuf_appendf(b, "%s%" PRId64, i ? "," : "", a->shape[i]);
+    nnc_strbuf_appendc(b, ']');
+    break;
+  }
+}
+
+static void print_attrs(nnc_strbuf *b, const nnc_node *n) {
+  unsigned mask = op_attrs(n->op);
+  int any = 0;
+  if (n->name) {
+    nnc_strbuf_append(b, " {name=");
+    print_string(b, n->name);
+    any = 1;
+  }
+  for (int i = 0; i < nnc_attr_field_count; i++) {
+    if (!(mask & nnc_attr_fields[i].bit)) continue;
+    nnc_strbuf_append(b, any ? ", " : " {");
+    print_attr(b, &nnc_attr_fields[i], &n->attrs);
+    any = 1;
+  }
+  if (any) nnc_strbuf_appendc(b, '}');
+}
+
+static void print_loc(nnc_strbuf *b, const nnc_loc *l) {
+  nnc_strbuf_append(b, " loc(");
+  print_string(b, l->layer);
+  if (l->layer_type) {
+    nnc_strbuf_append(b, ", ");
+    print_string(b, l->layer_type);
+  }
+  if (l->file) {
+    nnc_strbuf_append(b, ", ");
+    print_string(b, l->file);
+    nnc_strbuf_appendf(b, ":%d", l->line);
+  }
+  nnc_strbuf_appendc(b, ')');
+}
+
+/* num[id] is the node's printed number: its place in print order, which
+ * moves a fused group's members together (see nnc_graph_to_text). */
+static void print_node(nnc_strbuf *b, const nnc_graph *g, int32_t id, const int32_t *num, const char *indent) {
+  const nnc_node *n = &g->nodes[id];
+  nnc_strbuf_appendf(b, "%s%%%d = %s(", indent, (int)num[id], op_name(n->op));
+  for (int i = 0; i < n->nsrc && i < NNC_MAX_SRC; i++)
+    nnc_strbuf_appendf(b, "%s%%%d", i ? ", " : "", (int)num[n->src[i]]);
+  nnc_strbuf_appendc(b, ')');
+  print_attrs(b, n);
+  nnc_strbuf_append(b, " : ");
+  print_type(b, n->dtype, n->rank, n->shape);
+  if (n->loc.layer) print_loc(b, &n->loc);
+  nnc_strbuf_appendc(b, '\n');
+}
+
+static int group_of(const nnc_graph *g, int32_t id) {
+  return g->nodes[id].group >= 0 && g->nodes[id].group < g->ngroups ? g->nodes[id].group : -1;
+}
+
+static int is_last_member(const nnc_graph *g, int32_t id) {
+  const nnc_group *grp = &g->groups[group_of(g, id)];
+  return grp->members[grp->nmembers - 1] == id;
+}
+
+/* Print order: nodes in id order, except that a fused group's members are
+ * printed together where its last member stands (where it runs), indented
+ * under `fused "rule" {`. Numbering follows print order, so the text reads
+ * back into the same graph and prints identically. */
+static void number_nodes(const nnc_graph *g, int32_t *num) {
+  int32_t next_num = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    int grp = group_of(g, id);
+    if (grp < 0) num[id] = next_num++;
+    else if (is_last_member(g, id))
+      for (int k = 0; k < g->groups[grp].nmembers; k++) num[g->groups[grp].members[k]] = next_num++;
+  }
+}
+
+char *nnc_graph_to_text(const nnc_graph *g) {
+  nnc_strbuf b;
+  nnc_strbuf_init(&b);
+  int32_t *num = malloc(sizeof *num * ((size_t)g->nnodes + 1));
+  if (!num) abort();
+  number_nodes(g, num);
+  nnc_strbuf_append(&b, "graph {\n");
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    int grp = group_of(g, id);
+    if (grp < 0) {
+      print_node(&b, g, id, num, "  ");
+      continue;
+    }
+    if (!is_last_member(g, id)) continue;
+    nnc_strbuf_append(&b, "  fused ");
+    print_string(&b, g->groups[grp].rule ? g->groups[grp].rule : "");
+    nnc_strbuf_append(&b, " {\n");
+    for (int k = 0; k < g->groups[grp].nmembers; k++) print_node(&b, g, g->groups[grp].members[k], num, "    ");
+    nnc_strbuf_append(&b, "  }\n");
+  }
+  for (int i = 0; i < g->noutputs; i++) {
+    nnc_strbuf_append(&b, "  output ");
+    print_string(&b, g->outputs[i].name);
+    nnc_strbuf_appendf(&b, " = %%%d\n", (int)num[g->outputs[i].node]);
+  }
+  nnc_strbuf_append(&b, "}\n");
+  free(num);
+  return nnc_strbuf_take(&b);
+}
+
+int nnc_graph_print(const nnc_graph *g, FILE *f) {
+  char *text = nnc_graph_to_text(g);
+  size_t len = strlen(text);
+  int ok = fwrite(text, 1, len, f) == len;
+  free(text);
+  return ok ? 0 : -1;
+}
+
+/* ---- lexing ---- */
+
+typedef enum tok_kind { TOK_EOF, TOK_IDENT, TOK_NUMBER, TOK_STRING, TOK_REF, TOK_PUNCT } tok_kind;
+
+typedef struct token {
+  tok_kind kind;
+  const char *start; /* into the source text, which outlives the parse */
+  size_t len;
+  int line, col; /* 1-based; col counts bytes */
+  int64_t ref;   /* TOK_REF: the node number */
+} token;
+
+typedef struct parser {
+  const char *filename;
+  const char *p;          /* next unread byte */
+  const char *line_start; /* first byte of the current line */
+  int line;
+  token tok;         /* the one token of lookahead */
+  nnc_strbuf string; /* TOK_STRING: the decoded text of tok */
+  nnc_graph *g;
+  nnc_status *st;
+} parser;
+
+static int fail_pos(parser *ps, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_pos(parser *ps, int line, int col, const char *fmt, ...) {
+  char what[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return nnc_fail(ps->st, "%s:%d:%d: error: %s", ps->filename, line, col, what);
+}
+
+#define FAIL_AT(ps, t, ...) fail_pos((ps), (t)->line, (t)->col, __VA_ARGS__)
+
+/* Puts the place in front of a message from the graph (shape errors). */
+static int fail_graph(parser *ps, const token *t) {
+  return nnc_fail_prefix(ps->st, "%s:%d:%d: error: ", ps->filename, t->line, t->col);
+}
+
+/* "'conv2d'" or "end of input", for "expected X, found Y". */
+static const char *describe(const token *t, char *buf, size_t size) {
+  if (t->kind == TOK_EOF) return "end of input";
+  int len = t->len > 24 ? 24 : (int)t->len;
+  snprintf(buf, size, "'%.*s%s'", len, t->start, t->len > 24 ? "..." : "");
+  return buf;
+}
+
+/* Fails at the current token, saying what it is: "..., found 'x'". */
+static int fail_found(parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_found(parser *ps, const char *fmt, ...) {
+  char what[512], buf[64];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return FAIL_AT(ps, &ps->tok, "%s, found %s", what, describe(&ps->tok, buf, sizeof buf));
+}
+
+static int is_ident_start(char c) { return isalpha((unsigned char)c) || c == '_'; }
+static int is_ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static void skip_space_and_comments(parser *ps) {
+  for (;;) {
+    char c = *ps->p;
+    if (c == '\n') {
+      ps->p++;
+      ps->line++;
+      ps->line_start = ps->p;
+    } else if (c == ' ' || c == '\t' || c == '\r') {
+      ps->p++;
+    } else if (c == '/' && ps->p[1] == '/') {
+      while (*ps->p && *ps->p != '\n') ps->p++;
+    } else {
+      return;
+    }
+  }
+}
+
+static int hex_value(char c) {
+  if (is_digit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* One escape after the backslash at ps->p; appends the byte it stands for. */
+static int lex_escape(parser *ps) {
+  const char *at = ps->p;
+  int col = (int)(at - ps->line_start) + 1;
+  char c = at[1];
+  if (c == '"' || c == '\\') nnc_strbuf_appendc(&ps->string, c);
+  else if (c == 'n') nnc_strbuf_appendc(&ps->string, '\n');
+  else if (c == 't') nnc_strbuf_appendc(&ps->string, '\t');
+  else if (c == 'x') {
+    int hi = hex_value(at[2]), lo = hi < 0 ? -1 : hex_value(at[3]);
+    if (lo < 0) return fail_pos(ps, ps->line, col, "\\x needs two hex digits");
+    if (hi == 0 && lo == 0) return fail_pos(ps, ps->line, col, "a string cannot contain \\x00");
+    nnc_strbuf_appendc(&ps->string, (char)(hi * 16 + lo));
+    ps->p += 2;
+  } else if (c == 0 || c == '\n') {
+    return FAIL_AT(ps, &ps->tok, "unterminated string");
+  } else {
+    return fail_pos(ps, ps->line, col, "unknown escape '\\%c' (use \\\" \\\\ \\n \\t or \\xHH)", c);
+  }
+  ps->p += 2;
+  return 0;
+}
+
+static int lex_string(parser *ps) {
+  token *t = &ps->tok;
+  nnc_strbuf_free(&ps->string);
+  ps->p++;
+  for (;;) {
+    char c = *ps->p;
+    if (c == 0 || c == '\n') return FAIL_AT(ps, t, "unterminated string");
+    if (c == '"') break;
+    if (c == '\\') {
+      if (lex_escape(ps)) return -1;
+      continue;
+    }
+    nnc_strbuf_appendc(&ps->string, c);
+    ps->p++;
+  }
+  ps->p++;
+  t->kind = TOK_STRING;
+  return 0;
+}
+
+static int starts_number(const char *p) {
+  if (*p == '-') p++;
+  return is_digit(*p) || (*p == '.' && is_digit(p[1]));
+}
+
+/* -?digits[.digits][e[+-]digits]; whether it is an integer is the caller's
+ * business, so "1.5" where a size belongs gets a message about sizes. */
+static void lex_number(parser *ps) {
+  const char *p = ps->p;
+  if (*p == '-') p++;
+  while (is_digit(*p)) p++;
+  if (*p == '.') {
+    p++;
+    while (is_digit(*p)) p++;
+  }
+  if ((*p == 'e' || *p == 'E') && (is_digit(p[1]) || ((p[1] == '+' || p[1] == '-') && is_digit(p[2])))) {
+    p += 2;
+    while (is_digit(*p)) p++;
+  }
+  ps->p = p;
+  ps->tok.kind = TOK_NUMBER;
+}
+
+static int lex_ref(parser *ps) {
+  token *t = &ps->tok;
+  const char *p = ps->p + 1;
+  if (!is_digit(*p)) return FAIL_AT(ps, t, "expected a node number after '%%'");
+  int64_t value = 0;
+  for (; is_digit(*p); p++) {
+    value = value * 10 + (*p - '0');
+    if (value > INT32_MAX) return FAIL_AT(ps, t, "node number is too large");
+  }
+  ps->p = p;
+  t->kind = TOK_REF;
+  t->ref = value;
+  return 0;
+}
+
+/* Reads the next token into ps->tok. */
+static int next(parser *ps) {
+  skip_space_and_comments(ps);
+  token *t = &ps->tok;
+  const char *p = ps->p;
+  t->start = p;
+  t->line = ps->line;
+  t->col = (int)(p - ps->line_start) + 1;
+  int rc = 0;
+  if (*p == 0) {
+    t->kind = TOK_EOF;
+  } else if (is_ident_start(*p)) {
+    while (is_ident_char(*ps->p)) ps->p++;
+    t->kind = TOK_IDENT;
+  } else if (starts_number(p)) {
+    lex_number(ps);
+  } else if (*p == '%') {
+    rc = lex_ref(ps);
+  } else if (*p == '"') {
+    rc = lex_string(ps);
+  } else if (strchr("{}()[],=:?", *p)) {
+    ps->p++;
+    t->kind = TOK_PUNCT;
+  } else if (isprint((unsigned char)*p)) {
+    return FAIL_AT(ps, t, "unexpected character '%c'", *p);
+  } else {
+    return FAIL_AT(ps, t, "unexpected byte 0x%02x", (unsigned char)*p);
+  }
+  t->len = (size_t)(ps->p - t->start);
+  return rc;
+}
+
+/* ---- token helpers ---- */
+
+static int is_punct(const parser *ps, char c) { return ps->tok.kind == TOK_PUNCT && *ps->tok.start == c; }
+
+static int is_word(const parser *ps, const char *word) {
+  return ps->tok.kind == TOK_IDENT && ps->tok.len == strlen(word) &&
+         memcmp(ps->tok.start, word, ps->tok.len) == 0;
+}
+
+static int expect_punct(parser *ps, char c) {
+  if (!is_punct(ps, c)) return fail_found(ps, "expected '%c'", c);
+  return next(ps);
+}
+
+/* OPEN item, ... CLOSE (possibly empty). A comma must be followed by an
+ * item, so "(%0, )" is a missing operand rather than one operand. */
+typedef int list_item_fn(parser *ps, void *ctx);
+static int parse_list(parser *ps, char open, char close, list_item_fn *item, void *ctx) {
+  if (expect_punct(ps, open)) return -1;
+  if (!is_punct(ps, close))
+    for (;;) {
+      if (item(ps, ctx)) return -1;
+      if (!is_punct(ps, ',')) break;
+      if (next(ps)) return -1;
+    }
+  return expect_punct(ps, close);
+}
+
+/* " (did you mean 'x'?)" when some choice is close to name, else "". */
+static const char *did_you_mean(const char *name, const char *const *choices, char *buf, size_t size) {
+  const char *hint = nnc_closest_name(name, choices);
+  if (!hint) return "";
+  snprintf(buf, size, " (did you mean '%s'?)", hint);
+  return buf;
+}
+
+/* The current identifier as a C string in buf (truncated, which only makes
+ * a lookup fail and the message shorter). */
+static const char *ident_text(const parser *ps, char *buf, size_t size) {
+  size_t len = ps->tok.len < size - 1 ? ps->tok.len : size - 1;
+  memcpy(buf, ps->tok.start, len);
+  buf[len] = 0;
+  return buf;
+}
+
+/* A string token, pooled in the graph. */
+static int expect_string(parser *ps, const char *what, const char **out) {
+  if (ps->tok.kind != TOK_STRING) return fail_found(ps, "expected %s (a quoted string)", what);
+  *out = nnc_graph_str(ps->g, nnc_strbuf_str(&ps->string));
+  return next(ps);
+}
+
+/* The current token as an integer in [lo, hi], without a message, so each
+ * caller can say what it expected. */
+static int token_int(const parser *ps, int64_t lo, int64_t hi, int64_t *out) {
+  const token *t = &ps->tok;
+  char num[32], *end = num;
+  long long value = 0;
+  if (t->kind != TOK_NUMBER || t->len >= sizeof num) return -1;
+  memcpy(num, t->start, t->len);
+  num[t->len] = 0;
+  errno = 0;
+  value = strtoll(num, &end, 10);
+  if (end == num || *end || errno || value < lo || value > hi) return -1;
+  *out = value;
+  return 0;
+}
+
+/* An integer in [lo, hi]; `what` names it in the message. */
+static int expect_int(parser *ps, const char *what, int64_t lo, int64_t hi, int64_t *out) {
+  if (token_int(ps, lo, hi, out) == 0) return next(ps);
+  if (lo == 0 && hi == 1) return fail_found(ps, "%s must be 0 or 1", what);
+  return fail_found(ps, "%s must be an integer from %" PRId64 " to %" PRId64, what, lo, hi);
+}
+
+static int expect_float(parser *ps, const char *what, float *out) {
+  char num[64];
+  const token *t = &ps->tok;
+  char *end = num;
+  if (t->kind == TOK_NUMBER && t->len < sizeof num) {
+    memcpy(num, t->start, t->len);
+    num[t->len] = 0;
+    *out = strtof(num, &end);
+  }
+  if (end == num || *end) return fail_found(ps, "%s must be a number", what);
+  return next(ps);
+}
+
+/* ---- types, attributes, locations ---- */
+
+typedef struct tensor_type {
+  nnc_dtype dtype;
+  int rank;
+  int64_t shape[NNC_MAX_RANK];
+} tensor_type;
+
+static int parse_dtype(parser *ps, nnc_dtype *out) {
+  static const char *const names[] = {"f32", "i32", NULL};
+  static const nnc_dtype dtypes[] = {NNC_F32, NNC_I32};
+  char buf[64];
+  if (ps->tok.kind != TOK_IDENT) return fail_found(ps, "expected a type such as f32[2,3]");
+  for (int i = 0; names[i]; i++)
+    if (is_word(ps, names[i])) {
+      *out = dtypes[i];
+      return next(ps);
+    }
+  char hint[64];
+  ident_text(ps, buf, sizeof buf);
+  return FAIL_AT(ps, &ps->tok, "unknown element type '%s'%s", buf, did_you_mean(buf, names, hint, sizeof hint));
+}
+
+static int parse_dim(parser *ps, void *ctx) {
+  tensor_type *ty = ctx;
+  if (ty->rank == NNC_MAX_RANK) return FAIL_AT(ps, &ps->tok, "a type has at most %d dimensions", NNC_MAX_RANK);
+  if (is_punct(ps, '?')) ty->shape[ty->rank] = NNC_DIM_ANY;
+  else if (token_int(ps, 0, INT64_MAX, &ty->shape[ty->rank]))
+    return fail_found(ps, "a dimension is a size or '?'");
+  ty->rank++;
+  return next(ps);
+}
+
+/* dtype[d,...] where each d is a size or `?`. */
+static int parse_type(parser *ps, tensor_type *ty) {
+  memset(ty, 0, sizeof *ty);
+  if (parse_dtype(ps, &ty->dtype)) return -1;
+  return parse_list(ps, '[', ']', parse_dim, ty);
+}
+
+typedef struct int_list {
+  const char *what; /* the attribute, for messages */
+  int max;
+  int64_t lo, hi;
+  int64_t *values;
+  int count;
+} int_list;
+
+static int parse_int_item(parser *ps, void *ctx) {
+  int_list *l = ctx;
+  if (l->count == l->max) return FAIL_AT(ps, &ps->tok, "%s has at most %d entries", l->what, l->max);
+  return expect_int(ps, l->what, l->lo, l->hi, &l->values[l->count++]);
+}
+
+/* [a, b, ...] of at most `max` integers in [lo, hi]; returns the count. */
+static int parse_int_list(parser *ps, const char *what, int max, int64_t lo, int64_t hi, int64_t *values) {
+  int_list l = {what, max, lo, hi, values, 0};
+  return parse_list(ps, '[', ']', parse_int_item, &l) ? -1 : l.count;
+}
+
+static int parse_pad(parser *ps, const char *what, int32_t *out) {
+  if (is_word(ps, "same")) *out = NNC_PAD_SAME;
+  else if (is_word(ps, "valid")) *out = NNC_PAD_VALID;
+  else return fail_found(ps, "%s must be same or valid", what);
+  return next(ps);
+}
+
+static int parse_attr_value(parser *ps, const nnc_attr_field *f, nnc_attrs *a) {
+  int32_t *v = field_at(a, f);
+  int64_t list[NNC_MAX_RANK], value;
+  int count;
+  token start = ps->tok;
+  switch (f->kind) {
+  case NNC_FIELD_PAIR:
+    if ((count = parse_int_list(ps, f->name, 2, INT32_MIN, INT32_MAX, list)) < 0) return -1;
+    if (count != 2) return FAIL_AT(ps, &start, "%s needs two entries, [a,b]", f->name);
+    v[0] = (int32_t)list[0], v[1] = (int32_t)list[1];
+    return 0;
+  case NNC_FIELD_PAD: return parse_pad(ps, f->name, v);
+  case NNC_FIELD_BOOL:
+  case NNC_FIELD_INT:
+    if (expect_int(ps, f->name, f->kind == NNC_FIELD_BOOL ? 0 : INT32_MIN, f->kind == NNC_FIELD_BOOL ? 1 : INT32_MAX,
+                   &value))
+      return -1;
+    *v = (int32_t)value;
+    return 0;
+  case NNC_FIELD_FLOAT: return expect_float(ps, f->name, field_at(a, f));
+  case NNC_FIELD_SHAPE:
+    if ((count = parse_int_list(ps, f->name, NNC_MAX_RANK, INT64_MIN, INT64_MAX, a->shape)) < 0) return -1;
+    a->shape_rank = count;
+    return 0;
+  }
+  return 0;
+}
+
+/* Which attributes this op takes, as names for "did you mean". */
+static void attr_choices(nnc_op op, const char **choices) {
+  int n = 0;
+  if (op_is_leaf(op)) choices[n++] = "name";
+  for (int i = 0; i < nnc_attr_field_count; i++)
+    if (op_attrs(op) & nnc_attr_fields[i].bit) choices[n++] = nnc_attr_fields[i].name;
+  choices[n] = NULL;
+}
+
+static int unknown_attr(parser *ps, nnc_op op, const token *at, const char *name) {
+  const char *choices[nnc_attr_field_count + 2];
+  attr_choices(op, choices);
+  char hint[64];
+  return FAIL_AT(ps, at, "%s has no attribute '%s'%s", op_name(op), name,
+                 did_you_mean(name, choices, hint, sizeof hint));
+}
+
+typedef struct attr_set {
+  nnc_node_spec *spec;
+  unsigned seen; /* NNC_A_* bits given so far, and SEEN_NAME */
+} attr_set;
+#define SEEN_NAME (1u << 31)
+
+/* One name=value; a repeat is an error rather than a silent overwrite. */
+static int parse_attr(parser *ps, void *ctx) {
+  nnc_node_spec *spec = ((attr_set *)ctx)->spec;
+  unsigned *seen = &((attr_set *)ctx)->seen;
+  char name[64];
+  token at = ps->tok;
+  if (at.kind != TOK_IDENT) return fail_found(ps, "expected an attribute name");
+  ident_text(ps, name, sizeof name);
+  const nnc_attr_field *f = NULL;
+  for (int i = 0; i < nnc_attr_field_count; i++)
+    if ((op_attrs(spec->op) & nnc_attr_fields[i].bit) && strcmp(nnc_attr_fields[i].name, name) == 0)
+      f = &nnc_attr_fields[i];
+  int is_name = op_is_leaf(spec->op) && strcmp(name, "name") == 0;
+  if (!f && !is_name) return unknown_attr(ps, spec->op, &at, name);
+  unsigned bit = f ? f->bit : SEEN_NAME;
+  if (*seen & bit) return FAIL_AT(ps, &at, "attribute '%s' is given twice", name);
+  *seen |= bit;
+  if (next(ps) || expect_punct(ps, '=')) return -1;
+  if (is_name) return expect_string(ps, "the leaf's name", &spec->name);
+  return parse_attr_value(ps, f, &spec->attrs);
+}
+
+/* {a=..., b=...}, optional; every attribute the op takes must be present,
+ * since the printer always writes them all and a default would hide typos. */
+static int parse_attrs(parser *ps, const token *optok, nnc_node_spec *spec) {
+  attr_set set = {spec, 0};
+  if (is_punct(ps, '{') && parse_list(ps, '{', '}', parse_attr, &set)) return -1;
+  unsigned seen = set.seen;
+  if (op_is_leaf(spec->op) && !(seen & SEEN_NAME))
+    return FAIL_AT(ps, optok, "%s needs attribute 'name'", op_name(spec->op));
+  for (int i = 0; i < nnc_attr_field_count; i++)
+    if ((op_attrs(spec->op) & nnc_attr_fields[i].bit) && !(seen & nnc_attr_fields[i].bit))
+      return FAIL_AT(ps, optok, "%s needs attribute '%s'", op_name(spec->op), nnc_attr_fields[i].name);
+  return 0;
+}
+
+/* loc(LAYER[, TYPE][, FILE:LINE]): a string followed by ':' is the file. */
+static int parse_loc(parser *ps, nnc_loc *loc) {
+  if (next(ps) || expect_punct(ps, '(') || expect_string(ps, "the layer name", &loc->layer)) return -1;
+  int have_type = 0;
+  while (is_punct(ps, ',') && !loc->file) {
+    const char *s = NULL;
+    if (next(ps)) return -1;
+    if (expect_string(ps, "a layer type or file name", &s)) return -1;
+    if (is_punct(ps, ':')) {
+      int64_t line = 0;
+      if (next(ps) || expect_int(ps, "the line number", INT32_MIN, INT32_MAX, &line)) return -1;
+      loc->file = s;
+      loc->line = (int)line;
+    } else if (!have_type) {
+      loc->layer_type = s;
+      have_type = 1;
+    } else {
+      return fail_found(ps, "expected ':' and a line number after the file name");
+    }
+  }
+  return expect_punct(ps, ')');
+}
+
+/* ---- lines ---- */
+
+static int parse_op(parser *ps, nnc_op *op) {
+  char name[64];
+  if (ps->tok.kind != TOK_IDENT) return fail_found(ps, "expected an op name");
+  *op = nnc_op_by_name(ident_text(ps, name, sizeof name));
+  if (*op == NNC_OP_COUNT) {
+    const char *names[NNC_OP_COUNT + 1];
+    for (int i = 0; i < NNC_OP_COUNT; i++) names[i] = nnc_ops[i].name;
+    names[NNC_OP_COUNT] = NULL;
+    char hint[64];
+    return FAIL_AT(ps, &ps->tok, "unknown op '%s'%s", name, did_you_mean(name, names, hint, sizeof hint));
+  }
+  return next(ps);
+}
+
+/* A %N that names an existing node. */
+static int expect_ref(parser *ps, int32_t *out) {
+  const token *t = &ps->tok;
+  if (t->kind != TOK_REF) return fail_found(ps, "expected a node (%%N)");
+  if (t->ref >= ps->g->nnodes) return FAIL_AT(ps, t, "%%%d is used before it is defined", (int)t->ref);
+  *out = (int32_t)t->ref;
+  return next(ps);
+}
+
+/* Counts past NNC_MAX_SRC so the arity message gives the real count. */
+static int parse_operand(parser *ps, void *ctx) {
+  nnc_node_spec *spec = ctx;
+  int32_t ref = 0;
+  if (expect_ref(ps, &ref)) return -1;
+  if (spec->nsrc < NNC_MAX_SRC) spec->src[spec->nsrc] = ref;
+  spec->nsrc++;
+  return 0;
+}
+
+/* (%a, %b): the count is checked against the op's arity. */
+static int parse_operands(parser *ps, const token *optok, nnc_node_spec *spec) {
+  if (parse_list(ps, '(', ')', parse_operand, spec)) return -1;
+  int arity = nnc_ops[spec->op].arity;
+  if (spec->nsrc != arity)
+    return FAIL_AT(ps, optok, "%s takes %d operand%s, found %d", op_name(spec->op), arity,
+                   arity == 1 ? "" : "s", spec->nsrc);
+  return 0;
+}
+
+static int same_type(const nnc_node *n, const tensor_type *ty) {
+  return n->dtype == ty->dtype && n->rank == ty->rank &&
+         memcmp(n->shape, ty->shape, sizeof ty->shape[0] * (size_t)ty->rank) == 0;
+}
+
+static int type_mismatch(parser *ps, const token *at, const nnc_node *n, const tensor_type *ty) {
+  nnc_strbuf written, inferred;
+  nnc_strbuf_init(&written);
+  nnc_strbuf_init(&inferred);
+  print_type(&written, ty->dtype, ty->rank, ty->shape);
+  print_type(&inferred, n->dtype, n->rank, n->shape);
+  FAIL_AT(ps, at, "type %s does not match the inferred type %s", nnc_strbuf_str(&written),
+          nnc_strbuf_str(&inferred));
+  nnc_strbuf_free(&written);
+  nnc_strbuf_free(&inferred);
+  return -1;
+}
+
+typedef struct node_line {
+  token def, op, type; /* where to point messages */
+  nnc_node_spec spec;
+  tensor_type ty;
+  nnc_loc loc;
+} node_line;
+
+/* Adds the parsed line; the graph re-infers its type, which must match. */
+static int add_node(parser *ps, node_line *ln) {
+  int32_t want = ps->g->nnodes;
+  if (op_is_leaf(ln->spec.op)) {
+    ln->spec.dtype = ln->ty.dtype;
+    ln->spec.rank = ln->ty.rank;
+    memcpy(ln->spec.shape, ln->ty.shape, sizeof ln->spec.shape);
+  }
+  nnc_graph_set_loc(ps->g, ln->loc.layer, ln->loc.layer_type, ln->loc.file, ln->loc.line);
+  int32_t id = nnc_graph_add(ps->g, &ln->spec, ps->st);
+  if (id < 0) return fail_graph(ps, &ln->op);
+  if (id != want)
+    return FAIL_AT(ps, &ln->def, "%%%d repeats %%%d; the graph merges identical nodes, so use %%%d",
+                   (int)want, (int)id, (int)id);
+  if (!same_type(&ps->g->nodes[id], &ln->ty)) return type_mismatch(ps, &ln->type, &ps->g->nodes[id], &ln->ty);
+  return 0;
+}
+
+/* %N = op(operands) {attrs} : type loc(...) */
+static int parse_node(parser *ps) {
+  node_line ln;
+  memset(&ln, 0, sizeof ln);
+  ln.def = ps->tok;
+  if (ln.def.ref != ps->g->nnodes)
+    return FAIL_AT(ps, &ln.def, "expected %%%d: nodes are numbered in order from %%0", ps->g->nnodes);
+  if (next(ps) || expect_punct(ps, '=')) return -1;
+  ln.op = ps->tok;
+  if (parse_op(ps, &ln.spec.op) || parse_operands(ps, &ln.op, &ln.spec) ||
+      parse_attrs(ps, &ln.op, &ln.spec) || expect_punct(ps, ':'))
+    return -1;
+  ln.type = ps->tok;
+  if (parse_type(ps, &ln.ty)) return -1;
+  if (is_word(ps, "loc") && parse_loc(ps, &ln.loc)) return -1;
+  return add_node(ps, &ln);
+}
+
+/* output "role" = %N */
+static int parse_output(parser *ps) {
+  const char *role = NULL;
+  int32_t node = 0;
+  if (next(ps)) return -1;
+  token at = ps->tok;
+  if (expect_string(ps, "the output's role", &role) || expect_punct(ps, '=') || expect_ref(ps, &node))
+    return -1;
+  if (nnc_graph_add_output(ps->g, role, node, ps->st)) return fail_graph(ps, &at);
+  return 0;
+}
+
+/* fused "rule" { %N = ... } : the nodes inside form one group. */
+static int parse_group(parser *ps) {
+  const char *rule = NULL;
+  if (next(ps)) return -1;
+  token at = ps->tok;
+  if (expect_string(ps, "the fusion rule", &rule)) return -1;
+  char *rule_copy = strdup(rule);
+  int32_t members[NNC_MAX_GROUP];
+  int count = 0, rc = expect_punct(ps, '{');
+  while (rc == 0 && !is_punct(ps, '}')) {
+    if (ps->tok.kind != TOK_REF) rc = fail_found(ps, "expected a node (%%N = ...) or '}' in a fused group");
+    else if (count == NNC_MAX_GROUP) rc = FAIL_AT(ps, &ps->tok, "a fused group has at most %d members", NNC_MAX_GROUP);
+    else {
+      members[count++] = ps->g->nnodes;
+      rc = parse_node(ps);
+    }
+  }
+  if (rc == 0 && (rc = next(ps)) == 0 && nnc_graph_add_group(ps->g, rule_copy, members, count, ps->st) < 0)
+    rc = fail_graph(ps, &at);
+  free(rule_copy);
+  return rc;
+}
+
+static int parse_graph(parser *ps) {
+  if (next(ps)) return -1;
+  if (!is_word(ps, "graph")) return fail_found(ps, "expected 'graph'");
+  if (next(ps) || expect_punct(ps, '{')) return -1;
+  while (!is_punct(ps, '}')) {
+    int rc;
+    if (ps->tok.kind == TOK_REF) rc = parse_node(ps);
+    else if (is_word(ps, "output")) rc = parse_output(ps);
+    else if (is_word(ps, "fused")) rc = parse_group(ps);
+    else rc = fail_found(ps, "expected a node (%%N = ...), an output or '}'");
+    if (rc) return -1;
+  }
+  if (next(ps)) return -1;
+  if (ps->tok.kind != TOK_EOF) return fail_found(ps, "expected the end of input after the graph");
+  if (nnc_graph_verify(ps->g, ps->st)) return fail_pos(ps, ps->tok.line, ps->tok.col, "%s", ps->st->msg);
+  /* Nodes added later by passes must not inherit the last line's place. */
+  nnc_graph_set_loc(ps->g, NULL, NULL, NULL, 0);
+  return 0;
+}
+
+nnc_graph *nnc_graph_parse(const char *text, const char *filename, nnc_status *st) {
+  parser ps;
+  memset(&ps, 0, sizeof ps);
+  ps.filename = filename ? filename : "<string>";
+  ps.p = ps.line_start = text;
+  ps.line = 1;
+  ps.g = nnc_graph_new();
+  ps.st = st;
+  nnc_strbuf_init(&ps.string);
+  int rc = parse_graph(&ps);
+  nnc_strbuf_free(&ps.string);
+  if (rc) {
+    nnc_graph_free(ps.g);
+    return NULL;
+  }
+  return ps.g;
+}

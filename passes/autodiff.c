@@ -1,5 +1,6 @@
 #include "passes/autodiff.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,24 +12,43 @@ static nnc_grad_fn *const grad_rules[NNC_OP_COUNT] = {
 #undef X
 };
 
-/* Marks nodes the loss depends on that themselves depend on some wrt node:
- * only those need a gradient. */
-static char *needed_nodes(const nnc_graph *g, int32_t loss, const int32_t *wrt, int nwrt) {
-  int32_t count = loss + 1;
-  char *from_wrt = calloc((size_t)count, 1), *to_loss = calloc((size_t)count, 1);
-  if (!from_wrt || !to_loss) abort();
-  for (int i = 0; i < nwrt; i++)
-    if (wrt[i] <= loss) from_wrt[wrt[i]] = 1;
-  for (int32_t id = 0; id < count; id++)
-    for (int i = 0; i < g->nodes[id].nsrc; i++)
-      if (from_wrt[g->nodes[id].src[i]]) from_wrt[id] = 1;
+/* Marks the nodes the loss depends on (itself included). */
+static char *reaching_loss(const nnc_graph *g, int32_t loss) {
+  char *to_loss = calloc((size_t)loss + 1, 1);
+  if (!to_loss) abort();
   to_loss[loss] = 1;
   for (int32_t id = loss; id >= 0; id--)
     if (to_loss[id])
       for (int i = 0; i < g->nodes[id].nsrc; i++) to_loss[g->nodes[id].src[i]] = 1;
-  for (int32_t id = 0; id < count; id++) from_wrt[id] &= to_loss[id];
-  free(to_loss);
+  return to_loss;
+}
+
+/* Marks nodes the loss depends on that themselves depend on some wrt node:
+ * only those need a gradient. */
+static char *needed_nodes(const nnc_graph *g, int32_t loss, const char *to_loss, const int32_t *wrt, int nwrt) {
+  char *from_wrt = calloc((size_t)loss + 1, 1);
+  if (!from_wrt) abort();
+  for (int i = 0; i < nwrt; i++)
+    if (wrt[i] <= loss) from_wrt[wrt[i]] = 1;
+  for (int32_t id = 0; id <= loss; id++)
+    for (int i = 0; i < g->nodes[id].nsrc; i++)
+      if (from_wrt[g->nodes[id].src[i]]) from_wrt[id] = 1;
+  for (int32_t id = 0; id <= loss; id++) from_wrt[id] &= to_loss[id];
   return from_wrt;
+}
+
+/* Says why node `id` got no gradient, naming a leaf by its name. */
+static int no_gradient(const nnc_graph *g, int32_t id, int reaches_loss, nnc_status *st) {
+  const nnc_node *n = &g->nodes[id];
+  char where[256], what[512];
+  nnc_node_where(g, id, where, sizeof where);
+  if (n->name && n->loc.layer) snprintf(what, sizeof what, "%s: %s '%s'", where, nnc_ops[n->op].name, n->name);
+  else if (n->name) snprintf(what, sizeof what, "%s '%s'", nnc_ops[n->op].name, n->name);
+  else snprintf(what, sizeof what, "%s", where);
+  if (reaches_loss)
+    return nnc_fail(st, "%s reaches the loss only through operands that take no gradient (labels, targets), so it "
+                    "has no gradient", what);
+  return nnc_fail(st, "%s does not affect the loss, so it has no gradient", what);
 }
 
 /* Sums gradient contributions from several consumers. */
@@ -65,7 +85,16 @@ static int backprop_node(nnc_graph *g, int32_t id, int32_t *grad, const char *ne
 }
 
 int nnc_autodiff(nnc_graph *g, int32_t loss, const int32_t *wrt, int nwrt, int32_t *grads, nnc_status *st) {
-  char *needed = needed_nodes(g, loss, wrt, nwrt);
+  char where[256], type[128];
+  if (loss < 0 || loss >= g->nnodes) return nnc_fail(st, "autodiff: the loss %%%d does not exist", (int)loss);
+  if (g->nodes[loss].rank != 0 || g->nodes[loss].dtype != NNC_F32)
+    return nnc_fail(st, "%s: the loss must be an f32[] scalar, got %s", nnc_node_where(g, loss, where, sizeof where),
+                    nnc_type_str(&g->nodes[loss], type, sizeof type));
+  for (int i = 0; i < nwrt; i++)
+    if (wrt[i] < 0 || wrt[i] >= g->nnodes)
+      return nnc_fail(st, "autodiff: gradient source %%%d does not exist", (int)wrt[i]);
+  char *to_loss = reaching_loss(g, loss);
+  char *needed = needed_nodes(g, loss, to_loss, wrt, nwrt);
   int32_t *grad = malloc(sizeof *grad * (size_t)(loss + 1));
   if (!grad) abort();
   for (int32_t id = 0; id <= loss; id++) grad[id] = -1;
@@ -78,11 +107,9 @@ int nnc_autodiff(nnc_graph *g, int32_t loss, const int32_t *wrt, int nwrt, int32
   g->loc = saved;
   for (int i = 0; i < nwrt && rc == 0; i++) {
     grads[i] = wrt[i] <= loss ? grad[wrt[i]] : -1;
-    if (grads[i] < 0) {
-      char where[256];
-      rc = nnc_fail(st, "%s does not affect the loss, so it has no gradient", nnc_node_where(g, wrt[i], where, sizeof where));
-    }
+    if (grads[i] < 0) rc = no_gradient(g, wrt[i], wrt[i] <= loss && to_loss[wrt[i]], st);
   }
+  free(to_loss);
   free(needed);
   free(grad);
   return rc;

@@ -20,7 +20,8 @@ typedef int nnc_grad_fn(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy,
 
 /* Adds to g the gradient of the scalar `loss` with respect to each node in
  * wrt; grads[i] receives the gradient node of wrt[i]. Every gradient is
- * checked to have its source's type. */
+ * checked to have its source's type. Fails, naming the node, when a wrt node
+ * has no gradient: it does not affect the loss, or reaches it only as labels. */
 int nnc_autodiff(nnc_graph *g, int32_t loss, const int32_t *wrt, int nwrt, int32_t *grads, nnc_status *st);
 
 #endif

@@ -95,22 +95,61 @@ static int reads_any(const nnc_node *n, const int32_t *members, int count) {
   return 0;
 }
 
-/* Grows a pointwise group from `id` over later pointwise readers of the same
- * size, stopping where an outside node would read a member mid-group. */
-static int rule_pointwise(nnc_graph *g, int32_t id, nnc_status *st) {
-  const nnc_node *seed = &g->nodes[id];
-  if (!is_pointwise(seed)) return 0;
-  int64_t size = nnc_node_numel(seed);
-  int32_t members[NNC_MAX_GROUP] = {id};
-  int count = 1;
-  for (int32_t j = id + 1; j < g->nnodes && count < NNC_MAX_GROUP; j++) {
-    const nnc_node *n = &g->nodes[j];
-    if (!reads_any(n, members, count)) continue;
-    if (n->group >= 0 || !is_pointwise(n) || nnc_node_numel(n) != size) break; /* an outside reader ends it */
-    members[count++] = j;
+static int32_t find_root(int32_t *parent, int32_t x) {
+  while (parent[x] != x) x = parent[x] = parent[parent[x]];
+  return x;
+}
+
+/* Joins ungrouped pointwise nodes of one size that feed each other: an Adam
+ * update's square, two emas and adam_update form one set. */
+static int32_t *pointwise_sets(const nnc_graph *g) {
+  int32_t *parent = malloc(sizeof *parent * ((size_t)g->nnodes + 1));
+  if (!parent) abort();
+  for (int32_t id = 0; id < g->nnodes; id++) parent[id] = id;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (n->group >= 0 || !is_pointwise(n)) continue;
+    for (int i = 0; i < n->nsrc; i++) {
+      const nnc_node *s = &g->nodes[n->src[i]];
+      if (s->group < 0 && is_pointwise(s) && nnc_node_numel(s) == nnc_node_numel(n))
+        parent[find_root(parent, n->src[i])] = find_root(parent, id);
+    }
   }
-  if (count < 2) return 0;
-  return nnc_graph_add_group(g, "pointwise", members, count, st) < 0 ? -1 : 1;
+  return parent;
+}
+
+/* Turns the set of `seed` (its smallest id) into groups in id order, cutting
+ * wherever an outside node would read a member before the group has run. */
+static int group_set(nnc_graph *g, int32_t *parent, int32_t seed, nnc_status *st) {
+  int32_t root = find_root(parent, seed), members[NNC_MAX_GROUP];
+  int count = 0;
+  for (int32_t id = seed; id <= g->nnodes; id++) {
+    int in_set = id < g->nnodes && g->nodes[id].group < 0 && find_root(parent, id) == root;
+    int cut = id == g->nnodes || count == NNC_MAX_GROUP ||
+              (!in_set && count && reads_any(&g->nodes[id], members, count));
+    if (cut) {
+      if (count >= 2 && nnc_graph_add_group(g, "pointwise", members, count, st) < 0) return -1;
+      count = 0;
+    }
+    if (in_set) members[count++] = id;
+    if (id == g->nnodes) break;
+  }
+  return 0;
+}
+
+static int rule_pointwise_all(nnc_graph *g, nnc_status *st) {
+  int32_t *parent = pointwise_sets(g);
+  int rc = 0;
+  for (int32_t id = 0; id < g->nnodes && rc == 0; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (n->group >= 0 || !is_pointwise(n) || find_root(parent, id) == id) continue;
+    /* Only the set's first node starts it: the others are reached from there. */
+    int first = 1;
+    for (int32_t j = 0; j < id && first; j++) first = !(g->nodes[j].group < 0 && is_pointwise(&g->nodes[j]) && find_root(parent, j) == find_root(parent, id));
+    if (first) rc = group_set(g, parent, id, st);
+  }
+  free(parent);
+  return rc;
 }
 
 static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
@@ -122,8 +161,7 @@ static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
     if (g->nodes[id].group < 0) rc = rule_epilogue(g, &u, id, st);
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
     if (g->nodes[id].group < 0) rc = rule_grad_act(g, &u, id, st);
-  for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
-    if (g->nodes[id].group < 0) rc = rule_pointwise(g, id, st);
+  if (rc >= 0) rc = rule_pointwise_all(g, st);
   free(u.count);
   free(u.first);
   return rc < 0 ? -1 : 0;

@@ -265,7 +265,9 @@ int nnc_fit(nnc_model *m, const nnc_graph *forward, const nnc_dataset *train, co
   const nnc_early_stop_opts *eo = &opts->early_stopping;
   if (eo->enabled) {
     if (monitored_column(history, eo->monitor) < 0) {
-      const char *near = nnc_closest_name(eo->monitor, history->names);
+      const char *names[NNC_MAX_METRICS + 1] = {0};
+      memcpy(names, history->names, sizeof history->names[0] * (size_t)history->nmetrics);
+      const char *near = nnc_closest_name(eo->monitor, names);
       return nnc_fail(st, "EarlyStopping monitors '%s', which fit does not produce%s%s%s", eo->monitor,
                       near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
     }

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ir/op.h"
 
@@ -30,7 +31,13 @@ int nnc_interp_run(const nnc_graph *g, void **values, const nnc_run_opts *opts, 
     const void *in[NNC_MAX_SRC];
     for (int i = 0; i < n->nsrc; i++) in[i] = values[n->src[i]];
     nnc_kernel_args k = {g, n, in, values[id], opts};
+    struct timespec t0, t1;
+    if (opts && opts->node_seconds) clock_gettime(CLOCK_MONOTONIC, &t0);
     nnc_ref_kernels[n->op](&k);
+    if (opts && opts->node_seconds) {
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      opts->node_seconds[id] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    }
   }
   return 0;
 }

@@ -10,6 +10,9 @@ typedef struct nnc_run_opts {
   int training;  /* dropout active */
   uint64_t seed; /* the run's seed */
   uint64_t step; /* the step number, part of every dropout counter */
+  /* Optional: per-node seconds, added to by backends that can time their
+   * work (a fused group's time goes to its last member). For nnc bench. */
+  double *node_seconds;
 } nnc_run_opts;
 
 /* What a reference kernel sees. Shapes come from the node and its operands. */

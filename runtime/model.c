@@ -144,7 +144,7 @@ int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, 
   if (c->input >= 0) c->leaves[c->input] = (void *)x;
   if (c->labels >= 0) c->leaves[c->labels] = (void *)y;
   if (c->scalar >= 0) c->leaves[c->scalar] = &scalar;
-  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps};
+  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile};
   if (m->backend->run(c->exec, c->leaves, &opts, st)) return -1;
   if (training) {
     apply_updates(m, c);

@@ -68,14 +68,19 @@ void nnc_ref_xent_logits_grad(const nnc_kernel_args *k) {
   }
 }
 
-/* Keras's probability cross-entropy: the categorical form divides by the
- * row sum first; both clip before the log. */
+/* Keras 2's probability cross-entropy takes two routes to the log. The
+ * categorical form divides by the row sum S first and then clips:
+ *   q_j = clip(p_j / S).
+ * The sparse form clips and then hands log(clip(p)) to a log-softmax
+ * (sparse_softmax_cross_entropy_with_logits), which renormalizes:
+ *   q_j = c_j / C, c_j = clip(p_j), C = sum_j c_j.
+ * For rows of probabilities that sum to one both are clip(p). */
 static float clipped(float q) { return q < KERAS_EPSILON ? KERAS_EPSILON : q > 1 - KERAS_EPSILON ? 1 - KERAS_EPSILON : q; }
 
+/* S for the categorical form, C for the sparse one. */
 static double row_sum(const float *p, int64_t width, int sparse) {
-  if (sparse) return 1.0;
   double s = 0;
-  for (int64_t j = 0; j < width; j++) s += p[j];
+  for (int64_t j = 0; j < width; j++) s += sparse ? clipped(p[j]) : p[j];
   return s;
 }
 
@@ -84,34 +89,42 @@ void nnc_ref_xent_probs(const nnc_kernel_args *k) {
   const float *p = k->in[0];
   double total = 0;
   for (int64_t b = 0; b < r.count; b++) {
-    double s = row_sum(p + b * r.width, r.width, r.sparse);
+    const float *row = p + b * r.width;
+    double s = row_sum(row, r.width, r.sparse);
     for (int64_t j = 0; j < r.width; j++) {
       float y = label_at(k, r, b, j);
-      if (y != 0) total -= y * log(clipped((float)(p[b * r.width + j] / s)));
+      double q = r.sparse ? clipped(row[j]) / s : clipped((float)(row[j] / s));
+      if (y != 0) total -= y * log(q);
     }
   }
   *(float *)k->out = (float)(total / (double)r.count);
 }
 
-/* d/dp_k of -sum_j y_j log clip(p_j / S): where q_k = p_k / S is inside the
- * clip range, (sum_j' y_j' - y_k / q_k) / S over the unclipped j'; clipped
- * entries pass no gradient, as tf.clip_by_value does. Sparse has S = 1. */
+/* The gradient wrt p_k; a clipped value passes no gradient through the clip,
+ * as tf.clip_by_value does.
+ * Categorical, L = -sum_j y_j log clip(p_j / S):
+ *   (Y - [q_k unclipped] y_k / q_k) / S, Y = sum of y_j over the unclipped q_j
+ *   (every p_k still reaches the loss through S).
+ * Sparse, L = -sum_j y_j (log c_j - log C):
+ *   [p_k unclipped] (Y / C - y_k / p_k), Y = sum_j y_j = 1. */
 void nnc_ref_xent_probs_grad(const nnc_kernel_args *k) {
   rows r = rows_of(k);
   const float *p = k->in[0];
   float *out = k->out;
   for (int64_t b = 0; b < r.count; b++) {
     const float *row = p + b * r.width;
-    double s = row_sum(row, r.width, r.sparse), yfree = 0;
+    double s = row_sum(row, r.width, r.sparse), weight = 0;
     for (int64_t j = 0; j < r.width; j++) {
-      float q = (float)(row[j] / s);
-      if (q == clipped(q)) yfree += label_at(k, r, b, j);
+      float q = r.sparse ? row[j] : (float)(row[j] / s);
+      if (r.sparse || q == clipped(q)) weight += label_at(k, r, b, j);
     }
     for (int64_t j = 0; j < r.width; j++) {
-      float q = (float)(row[j] / s);
-      double g = r.sparse ? 0 : yfree;
-      if (q == clipped(q)) g -= label_at(k, r, b, j) / q;
-      out[b * r.width + j] = (float)(g / s / (double)r.count);
+      float q = r.sparse ? row[j] : (float)(row[j] / s);
+      int inside = q == clipped(q);
+      double y = label_at(k, r, b, j), g;
+      if (r.sparse) g = inside ? weight / s - y / q : 0;
+      else g = (weight - (inside ? y / q : 0)) / s;
+      out[b * r.width + j] = (float)(g / (double)r.count);
     }
   }
 }
@@ -138,18 +151,21 @@ static int64_t argmax(const float *row, int64_t width) {
   return best;
 }
 
-/* Keras's "accuracy" follows the labels: indices compare with the argmax,
- * one-hot rows compare argmaxes, and a single output is thresholded at 0.5. */
+/* Keras's "accuracy" follows the shapes: a single output column is
+ * thresholded at 0.5 whatever the labels' type (binary accuracy), indices
+ * compare with the argmax, and one-hot rows compare argmaxes. */
 void nnc_ref_correct(const nnc_kernel_args *k) {
   rows r = rows_of(k);
   const float *p = k->in[0];
   double hits = 0;
   for (int64_t b = 0; b < r.count; b++) {
     const float *row = p + b * r.width;
-    if (r.sparse)
-      hits += argmax(row, r.width) == ((const int32_t *)k->in[1])[b];
+    if (r.width == 1 && r.sparse)
+      hits += (row[0] > 0.5f ? 1 : 0) == ((const int32_t *)k->in[1])[b];
     else if (r.width == 1)
       hits += (row[0] > 0.5f) == (((const float *)k->in[1])[b] > 0.5f);
+    else if (r.sparse)
+      hits += argmax(row, r.width) == ((const int32_t *)k->in[1])[b];
     else
       hits += argmax(row, r.width) == argmax((const float *)k->in[1] + b * r.width, r.width);
   }

@@ -524,6 +524,7 @@ function Model:compile(arg)
   local accuracy = false
   for _, m in ipairs(metrics) do accuracy = accuracy or m == "accuracy" end
   self.state.store:set_spec { loss = loss, accuracy = accuracy, optimizer = optimizer }
+  nn._last_compiled = self
 end
 
 ---------------------------------------------------------------------------
@@ -629,7 +630,10 @@ function Model:fit(x, y, opts)
     if type(cb) ~= "table" or cb.kind ~= "EarlyStopping" then fail("fit: unsupported callback %s", tostring(cb and cb.kind or cb)) end
     args.early_stopping = cb.opts
   end
-  if core.dry_run then return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} } end
+  if core.dry_run then
+    if not core.bench_mode then core.compile_graphs(self.state.graph, self.state.store, args.batch_size) end
+    return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} }
+  end
   local history = core.fit(self.state.graph, self.state.store, x, y, args)
   self.history = history
   return history
@@ -669,6 +673,13 @@ function nn.EarlyStopping(arg)
     fail("EarlyStopping: patience must be a non-negative integer, got %s", tostring(o.patience))
   end
   return { kind = "EarlyStopping", opts = o }
+end
+
+-- nnc bench: time the script's last compiled model (the script ran dry).
+function nn._bench()
+  local model = rawget(nn, "_last_compiled")
+  if not model then error("nnc bench: the script compiles no model (model:compile)", 0) end
+  core.bench(model.state.graph, model.state.store)
 end
 
 -- An unknown layer or function is an error with the closest valid name.

@@ -225,9 +225,27 @@ START_TEST(bad_weights_files) {
 }
 END_TEST
 
+/* The known answer: Keras reaches about 0.88 after 5 epochs. */
+START_TEST(mlp_reaches_keras_accuracy) {
+  char *out, *err;
+  int rc = nnc_test_run_cli("models/mlp.lua --epochs 5", &out, &err);
+  if (rc != 0 && strstr(err, "dataset-fashion-mnist")) {
+    printf("skipped: Fashion-MNIST is not installed\n");
+  } else {
+    ck_assert_msg(rc == 0, "%s", err);
+    const char *at = strstr(out, "test accuracy: ");
+    ck_assert_msg(at, "%s", out);
+    double accuracy = atof(at + strlen("test accuracy: "));
+    ck_assert_msg(accuracy >= 0.86, "test accuracy %.4f after 5 epochs", accuracy);
+    ck_assert_msg(strstr(out, "Epoch 5/5"), "%s", out);
+  }
+  free(out), free(err);
+}
+END_TEST
+
 TCase *tcase_train(void) {
   TCase *tc = tcase_create("train");
-  tcase_set_timeout(tc, 600);
+  tcase_set_timeout(tc, 1200);
   tcase_add_test(tc, validation_split_takes_the_last_rows);
   tcase_add_test(tc, steps_per_epoch_with_a_partial_batch);
   tcase_add_test(tc, same_seed_same_history);
@@ -236,5 +254,6 @@ TCase *tcase_train(void) {
   tcase_add_test(tc, non_finite_loss_stops_training);
   tcase_add_test(tc, save_load_evaluate_bit_for_bit);
   tcase_add_test(tc, bad_weights_files);
+  tcase_add_test(tc, mlp_reaches_keras_accuracy);
   return tc;
 }

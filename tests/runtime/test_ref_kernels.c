@@ -39,9 +39,10 @@ static int close_to(float got, double want) {
 
 /* Builds one input leaf per operand and a single `op` node on them, runs the
  * interpreter and returns a malloc'd copy of that node's output; its type goes
- * to *type. For a leaf op the graph is that leaf alone, bound to src[0]. */
-static float *run_op(nnc_op op, const nnc_attrs *attrs, const tensor *src, int nsrc,
-                     const nnc_run_opts *opts, tensor *type) {
+ * to *type. For a leaf op the graph is that leaf alone, bound to src[0].
+ * With `labels`, operand 1 is i32 with that data and src[1]'s shape. */
+static float *run_op_labels(nnc_op op, const nnc_attrs *attrs, const tensor *src, int nsrc,
+                            const int32_t *labels, const nnc_run_opts *opts, tensor *type) {
   nnc_status st = {0};
   nnc_graph *g = nnc_graph_new();
   int leaf = (nnc_ops[op].flags & NNC_OPF_LEAF) != 0;
@@ -50,7 +51,9 @@ static float *run_op(nnc_op op, const nnc_attrs *attrs, const tensor *src, int n
   for (int i = 0; i < nleaves; i++) {
     char name[16];
     snprintf(name, sizeof name, "x%d", i);
-    nnc_node_spec spec = {.op = leaf ? op : NNC_OP_INPUT, .name = name, .dtype = NNC_F32, .rank = src[i].rank};
+    int ints = labels && i == 1;
+    nnc_node_spec spec = {.op = leaf ? op : NNC_OP_INPUT, .name = name, .dtype = ints ? NNC_I32 : NNC_F32,
+                          .rank = src[i].rank};
     memcpy(spec.shape, src[i].shape, sizeof spec.shape);
     ids[i] = nnc_graph_add(g, &spec, &st);
     ck_assert_msg(ids[i] >= 0, "%s", st.msg);
@@ -58,7 +61,7 @@ static float *run_op(nnc_op op, const nnc_attrs *attrs, const tensor *src, int n
   int32_t id = leaf ? ids[0] : nnc_graph_op(g, op, ids, nsrc, attrs, &st);
   ck_assert_msg(id >= 0, "%s", st.msg);
   void **values = calloc((size_t)g->nnodes, sizeof *values);
-  for (int i = 0; i < nleaves; i++) values[ids[i]] = (void *)src[i].data;
+  for (int i = 0; i < nleaves; i++) values[ids[i]] = labels && i == 1 ? (void *)labels : (void *)src[i].data;
   ck_assert_msg(nnc_interp_run(g, values, opts, &st) == 0, "%s", st.msg);
   const nnc_node *n = &g->nodes[id];
   size_t bytes = (size_t)nnc_node_numel(n) * sizeof(float);
@@ -70,6 +73,11 @@ static float *run_op(nnc_op op, const nnc_attrs *attrs, const tensor *src, int n
   free(values);
   nnc_graph_free(g);
   return out;
+}
+
+static float *run_op(nnc_op op, const nnc_attrs *attrs, const tensor *src, int nsrc,
+                     const nnc_run_opts *opts, tensor *type) {
+  return run_op_labels(op, attrs, src, nsrc, NULL, opts, type);
 }
 
 /* ---- Known answers -------------------------------------------------------- */
@@ -270,20 +278,361 @@ static const kat kats[] = {
 
 #define NKATS ((int)(sizeof kats / sizeof kats[0]))
 
+/* ---- Known answers for the training ops -------------------------------------
+ *
+ * Gradients, losses, the accuracy metric and optimizer updates take up to four
+ * operands and sometimes i32 labels, so their cases have a table of their own
+ * (designated initializers; `labels` makes operand 1 i32). */
+
+typedef struct train_kat {
+  const char *what;
+  nnc_op op;
+  nnc_attrs attrs;
+  int nsrc;
+  tensor src[NNC_MAX_SRC];
+  const int32_t *labels; /* sparse labels: operand 1 is i32 with src[1]'s shape and these values */
+  tensor want;
+} train_kat;
+
+/* bias_grad sums dy over every axis but the last: x = 1..12 as [2,2,3] gives
+ * channel sums 1+4+7+10 = 22, 2+5+8+11 = 26, 3+6+9+12 = 30. */
+static const float bg_out[] = {22, 26, 30};
+
+/* conv2d_grad_input with dy = [[1,2],[3,4]] and w = k22 = [[1,2],[3,4]] (valid,
+ * 3x3 input): dx[r,c] = sum of dy[y,x] * w[r-y, c-x] over the taps in range
+ * (the full convolution):
+ *   dx00 = 1*1 = 1            dx01 = 1*2+2*1 = 4            dx02 = 2*2 = 4
+ *   dx10 = 1*3+3*1 = 6        dx11 = 1*4+2*3+3*2+4*1 = 20   dx12 = 2*4+4*2 = 16
+ *   dx20 = 3*3 = 9            dx21 = 3*4+4*3 = 24           dx22 = 4*4 = 16 */
+static const float cgi_valid[] = {1, 4, 4, 6, 20, 16, 9, 24, 16};
+/* The same dy and w, same padding, stride 2: out 2x2, pad_total (2-1)*2+2-3 = 1,
+ * all after, so output (y,x) reads rows 2y..2y+1 and columns 2x..2x+1:
+ *   (0,0) puts 1*w = 1,2,3,4 on (0,0),(0,1),(1,0),(1,1)
+ *   (0,1) puts 2*w00 = 2 on (0,2) and 2*w10 = 6 on (1,2) (column 3 is padding)
+ *   (1,0) puts 3*w00 = 3 on (2,0) and 3*w01 = 6 on (2,1) (row 3 is padding)
+ *   (1,1) puts 4*w00 = 4 on (2,2) */
+static const float cgi_same_s2[] = {1, 2, 2, 3, 4, 6, 3, 6, 4};
+/* Same padding with a 3x3 kernel of ones pads one row/column on each side, so
+ * the padding comes before too. Input (r,c) feeds the outputs whose window
+ * covers it, the 3x3 neighbourhood of (r,c) inside the image; with dy = img3,
+ * dx[r,c] is that neighbourhood's sum of dy, as in conv_same3:
+ *   12 21 16 / 27 45 33 / 24 39 28
+ * and conv2d_grad_kernel of x = img3 with dy = ones gives, for tap (i,j), the
+ * sum of x over the rows/columns shifted by i-1, j-1 and clipped to the image:
+ *   dw00 = x[0..1][0..1] = 1+2+4+5 = 12, dw11 = all = 45, dw22 = x[1..2][1..2] = 28, ...
+ * the same table. */
+/* conv_mc's kernel, strides (1,2), dy[y,x,o] = o+1 everywhere: input column
+ * 2x+j, channel c gets sum_o (o+1) * w[0,j,c,o]:
+ *   j0 c0: 1*1 + 2*-1 + 3*0 = -1     j0 c1: 3*10 = 30
+ *   j1 c0: 1*0 + 2*1 + 3*1 = 5       j1 c1: 3*10 = 30 */
+static const float dy_o123[] = {1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3};
+static const float cgi_mc[] = {-1, 30, 5, 30, -1, 30, 5, 30, /**/ -1, 30, 5, 30, -1, 30, 5, 30};
+
+/* conv2d_grad_kernel: dw[i,j] = sum over outputs of x[y*s+i-p, x*s+j-p] * dy[y,x].
+ * img3 (x[r,c] = 3r+c+1) with dy = [[1,2],[3,4]], valid:
+ *   dw00 = 1*1+2*2+4*3+5*4 = 37    dw01 = 2*1+3*2+5*3+6*4 = 47
+ *   dw10 = 4*1+5*2+7*3+8*4 = 67    dw11 = 5*1+6*2+8*3+9*4 = 77
+ * same, stride 2 (taps at rows/columns 2y+i, 2x+j; 3 is padding):
+ *   dw00 = x00*1+x02*2+x20*3+x22*4 = 1+6+21+36 = 64
+ *   dw01 = x01*1+x21*3 = 2+24 = 26     dw10 = x10*1+x12*2 = 4+12 = 16
+ *   dw11 = x11*1 = 5 */
+static const float cgk_valid[] = {37, 47, 67, 77};
+static const float cgk_same_s2[] = {64, 26, 16, 5};
+/* conv_mc_x with dy[y,x,o] = o+1, strides (1,2): dw[0,j,c,o] = (o+1) * sum
+ * of channel c over columns 2x+j of both rows:
+ *   j0: columns 0,2: c0 1+3+5+7 = 16, c1 1+0+3+4 = 8
+ *   j1: columns 1,3: c0 2+4+6+8 = 20, c1 2+5+0+4 = 11 */
+static const float cgk_mc[] = {16, 32, 48, 8, 16, 24, 20, 40, 60, 11, 22, 33};
+
+/* max_pool_grad routes dy to the tap the forward max chose. On img7x5 (2x2,
+ * stride 2, valid) the maxima are the blocks' bottom-right elements, at flat
+ * index (2y+1)*5 + 2x+1: 6, 8, 16, 18, 26, 28 receive dy = 1..6. */
+static const float dy_1to6[] = {1, 2, 3, 4, 5, 6};
+static const float mpg_floor[] = {0, 0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0,
+                                  4, 0, 0, 0, 0, 0, 0, 0, 5, 0, 6, 0, 0, 0, 0, 0, 0};
+/* On neg3 with same padding (see pool_max_same) the maxima are -1, -3, -7,
+ * -9 at (0,0), (0,2), (2,0), (2,2): never the padding. */
+static const float mpg_same[] = {1, 0, 2, 0, 0, 0, 3, 0, 4};
+/* x = [3,3,1,3,2], window 1x2 stride 1: windows (3,3) (3,1) (1,3) (3,2) pick
+ * indices 0 (a tie: the first), 1, 3, 3, so dy = [10,20,40,80] gives
+ * [10, 20, 0, 40+80, 0]. */
+static const float mpg_tie_x[] = {3, 3, 1, 3, 2};
+static const float mpg_tie_dy[] = {10, 20, 40, 80};
+static const float mpg_tie[] = {10, 20, 0, 120, 0};
+
+/* avg_pool_grad spreads dy over the taps inside the input. 2x2 stride 2 same
+ * on 3x3 with dy = [4,6,8,5]: 4/4 = 1 on the top-left block, 6/2 = 3 on (0,2)
+ * and (1,2), 8/2 = 4 on (2,0) and (2,1), 5/1 on (2,2). */
+static const float apg_same_dy[] = {4, 6, 8, 5};
+static const float apg_same[] = {1, 1, 3, 1, 1, 3, 4, 4, 5};
+/* 2x2 stride 1 valid on 3x3 with dy = [4,8,12,16]: each window adds dy/4 =
+ * 1,2,3,4 to its four taps; (r,c) sums the windows covering it:
+ *   1, 1+2, 2 / 1+3, 1+2+3+4, 2+4 / 3, 3+4, 4 */
+static const float apg_valid_dy[] = {4, 8, 12, 16};
+static const float apg_valid[] = {1, 3, 2, 4, 10, 6, 3, 7, 4};
+/* Two channels, one 2x2 window: dy = (4, 8) gives (1, 2) at each tap. */
+static const float apg_mc_dy[] = {4, 8};
+static const float apg_mc[] = {1, 2, 1, 2, 1, 2, 1, 2};
+
+/* Activation gradients from the output y:
+ *   relu:    dy where y > 0:           y [0,0.5,0,2], dy [1,-2,3,-4] -> [0,-2,0,-4]
+ *   sigmoid: dy*y*(1-y):               4*.5*.5 = 1, 2*.25*.75 = .375, 10*.9*.1 = .9
+ *   tanh:    dy*(1-y^2):               3*1 = 3, 4*.75 = 3, 2*.75 = 1.5, 7*0 = 0
+ *   softmax: y*(dy - sum(dy*y)) per row:
+ *     y [.2,.3,.5], dy [1,2,3]: sum .2+.6+1.5 = 2.3 -> [.2*-1.3, .3*-.3, .5*.7] = [-.26,-.09,.35]
+ *     y [.5,.5,0],  dy [1,0,5]: sum .5           -> [.5*.5, .5*-.5, 0] = [.25,-.25,0] */
+static const float rg_y[] = {0, 0.5f, 0, 2}, rg_dy[] = {1, -2, 3, -4}, rg_out[] = {0, -2, 0, -4};
+static const float sg_y[] = {0.5f, 0.25f, 0.9f}, sg_dy[] = {4, 2, 10}, sg_out[] = {1, 0.375f, 0.9f};
+static const float tg_y[] = {0, 0.5f, -0.5f, 1}, tg_dy[] = {3, 4, 2, 7}, tg_out[] = {3, 3, 1.5f, 0};
+static const float smg_y[] = {0.2f, 0.3f, 0.5f, 0.5f, 0.5f, 0};
+static const float smg_dy[] = {1, 2, 3, 1, 0, 5};
+static const float smg_out[] = {-0.26f, -0.09f, 0.35f, 0.25f, -0.25f, 0};
+
+/* Cross-entropy on logits. lse([1,2,3]) = 3 + log(1 + e^-1 + e^-2)
+ * = 3 + log(1.503214724) = 3.407605964, softmax = [0.0900305732, 0.244728471,
+ * 0.665240956]; [1000,1001,1002] has the same softmax (shifted by the max).
+ * Sparse, labels [2, 0]: (-(3 - 3.407605964) - (1 - 3.407605964)) / 2
+ *   = (0.407605964 + 2.407605964) / 2 = 1.407605964
+ * One-hot, z = [[1,2,3],[3,2,1]], y = [[0,1,0],[0,0,1]]:
+ *   (1.407605964 + 2.407605964) / 2 = 1.907605964 */
+static const int32_t xl_labels[] = {2, 0};
+static const float xl_z[] = {1, 2, 3, 1000, 1001, 1002};
+static const float xl_z2[] = {1, 2, 3, 3, 2, 1};
+static const float xl_onehot[] = {0, 1, 0, 0, 0, 1};
+static const float xl_sparse_loss[] = {1.407605964f};
+static const float xl_onehot_loss[] = {1.907605964f};
+/* The gradient (softmax * sum(y) - y) / B, B = 2:
+ *   sparse: [.0900305732, .244728471, .665240956 - 1] / 2, [.0900305732 - 1, .244728471, .665240956] / 2
+ *   one-hot: [.0900305732, .244728471 - 1, .665240956] / 2, [.665240956, .244728471, .0900305732 - 1] / 2
+ * Label weights summing to 2 (y = [1,0,1], B = 1) scale the softmax by 2:
+ *   [2*.0900305732 - 1, 2*.244728471, 2*.665240956 - 1] */
+static const float xlg_sparse[] = {0.0450152866f, 0.122364236f, -0.167379522f,
+                                   -0.454984713f, 0.122364236f, 0.332620478f};
+static const float xlg_onehot[] = {0.0450152866f, -0.377635764f, 0.332620478f,
+                                   0.332620478f,  0.122364236f,  -0.454984713f};
+static const float xlg_w2_y[] = {1, 0, 1};
+static const float xlg_w2[] = {-0.819938854f, 0.489456942f, 0.330481912f};
+
+/* Cross-entropy on probabilities, as Keras 2 computes it.
+ * Sparse: clip to [1e-7, 1-1e-7], then log-softmax (Keras feeds log(p) to
+ * sparse_softmax_cross_entropy_with_logits), i.e. -log(c_y / sum_j c_j):
+ *   [.2,.7,.1], label 1: -log(.7 / 1) = 0.356674944
+ *   [0,1,0],    label 0: -log(1e-7 / (1e-7 + (1-1e-7) + 1e-7)) = 16.1180957 (0 is clipped)
+ *   [.1,.2,.1], label 1: -log(.2 / .4) = log 2 = 0.693147181 (rows need not sum to 1)
+ *   mean (0.356674944 + 16.1180957 + 0.693147181) / 3 = 5.72263929
+ * Categorical: divide by the row sum first, then clip:
+ *   [1,2,1],    y [0,1,0]: -log(2/4) = 0.693147181
+ *   [.5,0,.5],  y [0,1,0]: -log(clip(0)) = -log(1e-7) = 16.1180957
+ *   mean 8.40562142 */
+static const float xp_sparse_p[] = {0.2f, 0.7f, 0.1f, 0, 1, 0, 0.1f, 0.2f, 0.1f};
+static const int32_t xp_sparse_labels[] = {1, 0, 1};
+static const float xp_sparse_loss[] = {5.72263929f};
+static const float xp_cat_p[] = {1, 2, 1, 0.5f, 0, 0.5f};
+static const float xp_cat_y[] = {0, 1, 0, 0, 1, 0};
+static const float xp_cat_loss[] = {8.40562142f};
+/* The gradients, B = 2; a clipped entry passes none (tf.clip_by_value).
+ * Sparse, L = -log c_y + log C, C = sum_j c_j: dL/dp_k = 1/C - [k = y]/c_y
+ * where p_k is not clipped:
+ *   [.2,.5,.3], label 1, C = 1:      [1, 1 - 1/.5, 1] / 2 = [.5, -.5, .5]
+ *   [0,.6,.4],  label 2, C = 1+1e-7: [0, 1/C, 1/C - 1/.4] / 2 = [0, .49999995, -.75000005]
+ * Categorical, L = -log(p_y / S): dL/dp_k = (1 - [k = y] S/p_y) / S (labels sum to 1):
+ *   [1,2,1], y [0,1,0], S = 4:       [1/4, 1/4 - 1/2, 1/4] / 2 = [.125, -.125, .125]
+ *   [.5,0,.5], y [0,1,0]: p_y/S = 0 is clipped, so the loss is flat: [0, 0, 0] */
+static const float xpg_sparse_p[] = {0.2f, 0.5f, 0.3f, 0, 0.6f, 0.4f};
+static const int32_t xpg_sparse_labels[] = {1, 2};
+static const float xpg_sparse[] = {0.5f, -0.5f, 0.5f, 0, 0.49999995f, -0.75000005f};
+static const float xpg_cat[] = {0.125f, -0.125f, 0.125f, 0, 0, 0};
+
+/* mse: p [1,2,3,4], y [0,2,5,3.5]: differences 1, 0, -2, .5; squares 1, 0, 4,
+ * .25; mean 5.25/4 = 1.3125. Gradient 2*diff/4 = [.5, 0, -1, .25]. */
+static const float mse_p[] = {1, 2, 3, 4}, mse_y[] = {0, 2, 5, 3.5f};
+static const float mse_loss[] = {1.3125f}, mse_g[] = {0.5f, 0, -1, 0.25f};
+
+/* correct counts the rows predicted right.
+ * Sparse, labels [1,0,1,0]: argmaxes 1; 0 (tie .5/.5, the first); 1 (tie
+ *   .4/.4, the first); 2 -> hits, hits, hits, miss = 3 (ties taking the last would give 1).
+ * One-hot: argmax 1 vs 1; 0 (tie) vs 0; 0 vs 2 -> 2.
+ * One column, thresholded at 0.5 (Keras's binary accuracy): p [.9,.2,.5,.7]
+ *   predicts 1, 0, 0 (.5 is not above), 1; f32 labels [1,0,1,0] -> 2 hits;
+ *   i32 labels [1,0,0,1] -> 4 hits (an argmax over one column would give 2). */
+static const float cor_sparse_p[] = {0.1f, 0.7f, 0.2f, 0.5f, 0.5f, 0, 0.2f, 0.4f, 0.4f, 0.3f, 0.3f, 0.4f};
+static const int32_t cor_sparse_labels[] = {1, 0, 1, 0};
+static const float cor_onehot_p[] = {0.2f, 0.5f, 0.3f, 0.4f, 0.4f, 0.2f, 0.6f, 0.3f, 0.1f};
+static const float cor_onehot_y[] = {0, 1, 0, 1, 0, 0, 0, 0, 1};
+static const float cor_col_p[] = {0.9f, 0.2f, 0.5f, 0.7f};
+static const float cor_col_y[] = {1, 0, 1, 0};
+static const int32_t cor_col_labels[] = {1, 0, 0, 1};
+static const float two[] = {2}, three[] = {3}, four[] = {4};
+
+/* Updates. square: [1,-2,.5] -> [1,4,.25].
+ * ema(a, b) = a + (b - a)*alpha, Keras's m += (g - m)(1 - beta1) with alpha = .1:
+ *   a [0,1,2,0], b [1,1,-2,4] -> [.1, 1, 2 - .4 = 1.6, .4] */
+static const float sq_x[] = {1, -2, 0.5f}, sq_out[] = {1, 4, 0.25f};
+static const float ema_a[] = {0, 1, 2, 0}, ema_b[] = {1, 1, -2, 4}, ema_out[] = {0.1f, 1, 1.6f, 0.4f};
+/* adam_update(w, m, v, lr_t) = w - lr_t*m/(sqrt(v) + eps), eps 1e-7, with
+ * Keras's first step: lr_t = 1e-3*sqrt(1 - .999)/(1 - .9) = 3.16227766e-4.
+ *   g = 2:  m = .1*2 = .2, v = .001*4 = .004: w = 1 - lr_t*.2/(.0632455532 + 1e-7)
+ *           = 1 - 1e-3*(1 - 1.58e-6) = 0.999000002
+ *   m = 1e-7, v = 1e-14: m/(1e-7 + 1e-7) = .5 (eps counts): 1 - .5*lr_t = 0.999841886
+ *   m = v = 0: the eps keeps 0/0 away: w stays 2
+ *   g = -1: m = -.1, v = .001: 1 + lr_t*.1/(.0316227766 + 1e-7) = 1.000999997 */
+static const float adam_w[] = {1, 1, 2, 1}, adam_m[] = {0.2f, 1e-7f, 0, -0.1f};
+static const float adam_v[] = {0.004f, 1e-14f, 0, 0.001f}, adam_lr[] = {3.16227766e-4f};
+static const float adam_out[] = {0.999000002f, 0.999841886f, 2, 1.000999997f};
+/* rmsprop_update(w, g, v, lr) = w - lr*g/sqrt(v + eps), eps inside the root, lr .01:
+ *   w 1,  g 2,    v .4 (Keras's first step, (1 - .9)*4): 1 - .01*2/sqrt(.4000001) = 0.968377227
+ *   w 0,  g 1e-3, v 0: -.01*1e-3/sqrt(1e-7) = -.0316227766 (eps outside would give -100)
+ *   w -1, g -.5,  v .25: -1 + .01*.5/sqrt(.2500001) = -0.990000002 */
+static const float rms_w[] = {1, 0, -1}, rms_g[] = {2, 1e-3f, -0.5f}, rms_v[] = {0.4f, 0, 0.25f};
+static const float lr_01[] = {0.01f};
+static const float rms_out[] = {0.968377227f, -0.0316227766f, -0.990000002f};
+/* sgd_update(w, g, lr) = w - lr*g, lr .01: [1 - .005, -2 + .01, .5 - .04] */
+static const float sgd_w[] = {1, -2, 0.5f}, sgd_g[] = {0.5f, -1, 4}, sgd_out[] = {0.995f, -1.99f, 0.46f};
+/* Keras SGD with momentum .9, lr .01: v = .9*v - lr*g, then w += v, or with
+ * Nesterov w += .9*v_new - lr*g.
+ *   momentum_velocity: v [0,1,-2], g [1,2,.5] -> [-.01, .9 - .02, -1.8 - .005] = [-.01, .88, -1.805]
+ *   nesterov_update: w [1,1,1] with that v: [1 - .009 - .01, 1 + .792 - .02, 1 - 1.6245 - .005]
+ *                                          = [.981, 1.772, -.6295] */
+static const float mom_v[] = {0, 1, -2}, mom_g[] = {1, 2, 0.5f}, mom_out[] = {-0.01f, 0.88f, -1.805f};
+static const float nest_w[] = {1, 1, 1}, nest_out[] = {0.981f, 1.772f, -0.6295f};
+
+#define SCALAR(p) {0, {0}, p}
+
+static const train_kat train_kats[] = {
+    {.what = "bias_grad", .op = NNC_OP_BIAS_GRAD, .nsrc = 1, .src = {{3, {2, 2, 3}, ba_x}},
+     .want = {1, {3}, bg_out}},
+
+    {.what = "conv2d_grad_input valid", .op = NNC_OP_CONV2D_GRAD_INPUT,
+     .attrs = {.stride = {1, 1}, .pad = NNC_PAD_VALID, .shape_rank = 3, .shape = {3, 3, 1}}, .nsrc = 2,
+     .src = {{4, {1, 2, 2, 1}, k22}, {4, {2, 2, 1, 1}, k22}}, .want = {4, {1, 3, 3, 1}, cgi_valid}},
+    {.what = "conv2d_grad_input same stride 2", .op = NNC_OP_CONV2D_GRAD_INPUT,
+     .attrs = {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {3, 3, 1}}, .nsrc = 2,
+     .src = {{4, {1, 2, 2, 1}, k22}, {4, {2, 2, 1, 1}, k22}}, .want = {4, {1, 3, 3, 1}, cgi_same_s2}},
+    {.what = "conv2d_grad_input same 3x3, padding on both sides", .op = NNC_OP_CONV2D_GRAD_INPUT,
+     .attrs = {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {3, 3, 1}}, .nsrc = 2,
+     .src = {{4, {1, 3, 3, 1}, img3}, {4, {3, 3, 1, 1}, ones9}}, .want = {4, {1, 3, 3, 1}, conv_same3}},
+    {.what = "conv2d_grad_input channels, stride (1,2)", .op = NNC_OP_CONV2D_GRAD_INPUT,
+     .attrs = {.stride = {1, 2}, .pad = NNC_PAD_VALID, .shape_rank = 3, .shape = {2, 4, 2}}, .nsrc = 2,
+     .src = {{4, {1, 2, 2, 3}, dy_o123}, {4, {1, 2, 2, 3}, conv_mc_w}}, .want = {4, {1, 2, 4, 2}, cgi_mc}},
+
+    {.what = "conv2d_grad_kernel valid", .op = NNC_OP_CONV2D_GRAD_KERNEL,
+     .attrs = {.stride = {1, 1}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {2, 2}}, .nsrc = 2,
+     .src = {{4, {1, 3, 3, 1}, img3}, {4, {1, 2, 2, 1}, k22}}, .want = {4, {2, 2, 1, 1}, cgk_valid}},
+    {.what = "conv2d_grad_kernel same stride 2", .op = NNC_OP_CONV2D_GRAD_KERNEL,
+     .attrs = {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {2, 2}}, .nsrc = 2,
+     .src = {{4, {1, 3, 3, 1}, img3}, {4, {1, 2, 2, 1}, k22}}, .want = {4, {2, 2, 1, 1}, cgk_same_s2}},
+    {.what = "conv2d_grad_kernel same 3x3, padding on both sides", .op = NNC_OP_CONV2D_GRAD_KERNEL,
+     .attrs = {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}}, .nsrc = 2,
+     .src = {{4, {1, 3, 3, 1}, img3}, {4, {1, 3, 3, 1}, ones9}}, .want = {4, {3, 3, 1, 1}, conv_same3}},
+    {.what = "conv2d_grad_kernel channels, stride (1,2)", .op = NNC_OP_CONV2D_GRAD_KERNEL,
+     .attrs = {.stride = {1, 2}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {1, 2}}, .nsrc = 2,
+     .src = {{4, {1, 2, 4, 2}, conv_mc_x}, {4, {1, 2, 2, 3}, dy_o123}}, .want = {4, {1, 2, 2, 3}, cgk_mc}},
+
+    {.what = "max_pool_grad valid floor", .op = NNC_OP_MAX_POOL_GRAD, .attrs = POOL(2, 2, 2, 2, NNC_PAD_VALID),
+     .nsrc = 2, .src = {{4, {1, 7, 5, 1}, img7x5}, {4, {1, 3, 2, 1}, dy_1to6}}, .want = {4, {1, 7, 5, 1}, mpg_floor}},
+    {.what = "max_pool_grad same never picks padding", .op = NNC_OP_MAX_POOL_GRAD,
+     .attrs = POOL(2, 2, 2, 2, NNC_PAD_SAME), .nsrc = 2, .src = {{4, {1, 3, 3, 1}, neg3}, {4, {1, 2, 2, 1}, k22}},
+     .want = {4, {1, 3, 3, 1}, mpg_same}},
+    {.what = "max_pool_grad ties take the first, overlaps add", .op = NNC_OP_MAX_POOL_GRAD,
+     .attrs = POOL(1, 2, 1, 1, NNC_PAD_VALID), .nsrc = 2,
+     .src = {{4, {1, 1, 5, 1}, mpg_tie_x}, {4, {1, 1, 4, 1}, mpg_tie_dy}}, .want = {4, {1, 1, 5, 1}, mpg_tie}},
+
+    {.what = "avg_pool_grad same stride 2", .op = NNC_OP_AVG_POOL_GRAD,
+     .attrs = {.window = {2, 2}, .stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}},
+     .nsrc = 1, .src = {{4, {1, 2, 2, 1}, apg_same_dy}}, .want = {4, {1, 3, 3, 1}, apg_same}},
+    {.what = "avg_pool_grad overlapping windows", .op = NNC_OP_AVG_POOL_GRAD,
+     .attrs = {.window = {2, 2}, .stride = {1, 1}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {3, 3}},
+     .nsrc = 1, .src = {{4, {1, 2, 2, 1}, apg_valid_dy}}, .want = {4, {1, 3, 3, 1}, apg_valid}},
+    {.what = "avg_pool_grad channels", .op = NNC_OP_AVG_POOL_GRAD,
+     .attrs = {.window = {2, 2}, .stride = {1, 1}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {2, 2}},
+     .nsrc = 1, .src = {{4, {1, 1, 1, 2}, apg_mc_dy}}, .want = {4, {1, 2, 2, 2}, apg_mc}},
+
+    {.what = "relu_grad", .op = NNC_OP_RELU_GRAD, .nsrc = 2, .src = {{2, {2, 2}, rg_y}, {2, {2, 2}, rg_dy}},
+     .want = {2, {2, 2}, rg_out}},
+    {.what = "sigmoid_grad", .op = NNC_OP_SIGMOID_GRAD, .nsrc = 2, .src = {{1, {3}, sg_y}, {1, {3}, sg_dy}},
+     .want = {1, {3}, sg_out}},
+    {.what = "tanh_grad", .op = NNC_OP_TANH_GRAD, .nsrc = 2, .src = {{1, {4}, tg_y}, {1, {4}, tg_dy}},
+     .want = {1, {4}, tg_out}},
+    {.what = "softmax_grad", .op = NNC_OP_SOFTMAX_GRAD, .nsrc = 2, .src = {{2, {2, 3}, smg_y}, {2, {2, 3}, smg_dy}},
+     .want = {2, {2, 3}, smg_out}},
+
+    {.what = "xent_logits sparse labels", .op = NNC_OP_XENT_LOGITS, .nsrc = 2,
+     .src = {{2, {2, 3}, xl_z}, {1, {2}, NULL}}, .labels = xl_labels, .want = SCALAR(xl_sparse_loss)},
+    {.what = "xent_logits one-hot labels", .op = NNC_OP_XENT_LOGITS, .nsrc = 2,
+     .src = {{2, {2, 3}, xl_z2}, {2, {2, 3}, xl_onehot}}, .want = SCALAR(xl_onehot_loss)},
+    {.what = "xent_logits_grad sparse labels", .op = NNC_OP_XENT_LOGITS_GRAD, .nsrc = 2,
+     .src = {{2, {2, 3}, xl_z}, {1, {2}, NULL}}, .labels = xl_labels, .want = {2, {2, 3}, xlg_sparse}},
+    {.what = "xent_logits_grad one-hot labels", .op = NNC_OP_XENT_LOGITS_GRAD, .nsrc = 2,
+     .src = {{2, {2, 3}, xl_z2}, {2, {2, 3}, xl_onehot}}, .want = {2, {2, 3}, xlg_onehot}},
+    {.what = "xent_logits_grad label weights summing to 2", .op = NNC_OP_XENT_LOGITS_GRAD, .nsrc = 2,
+     .src = {{2, {1, 3}, xl_z}, {2, {1, 3}, xlg_w2_y}}, .want = {2, {1, 3}, xlg_w2}},
+
+    {.what = "xent_probs sparse clips and renormalizes", .op = NNC_OP_XENT_PROBS, .nsrc = 2,
+     .src = {{2, {3, 3}, xp_sparse_p}, {1, {3}, NULL}}, .labels = xp_sparse_labels, .want = SCALAR(xp_sparse_loss)},
+    {.what = "xent_probs categorical renormalizes, then clips", .op = NNC_OP_XENT_PROBS, .nsrc = 2,
+     .src = {{2, {2, 3}, xp_cat_p}, {2, {2, 3}, xp_cat_y}}, .want = SCALAR(xp_cat_loss)},
+    {.what = "xent_probs_grad sparse", .op = NNC_OP_XENT_PROBS_GRAD, .nsrc = 2,
+     .src = {{2, {2, 3}, xpg_sparse_p}, {1, {2}, NULL}}, .labels = xpg_sparse_labels, .want = {2, {2, 3}, xpg_sparse}},
+    {.what = "xent_probs_grad categorical", .op = NNC_OP_XENT_PROBS_GRAD, .nsrc = 2,
+     .src = {{2, {2, 3}, xp_cat_p}, {2, {2, 3}, xp_cat_y}}, .want = {2, {2, 3}, xpg_cat}},
+
+    {.what = "mse", .op = NNC_OP_MSE, .nsrc = 2, .src = {{2, {2, 2}, mse_p}, {2, {2, 2}, mse_y}},
+     .want = SCALAR(mse_loss)},
+    {.what = "mse_grad", .op = NNC_OP_MSE_GRAD, .nsrc = 2, .src = {{2, {2, 2}, mse_p}, {2, {2, 2}, mse_y}},
+     .want = {2, {2, 2}, mse_g}},
+
+    {.what = "correct sparse, ties take the first", .op = NNC_OP_CORRECT, .nsrc = 2,
+     .src = {{2, {4, 3}, cor_sparse_p}, {1, {4}, NULL}}, .labels = cor_sparse_labels, .want = SCALAR(three)},
+    {.what = "correct one-hot", .op = NNC_OP_CORRECT, .nsrc = 2,
+     .src = {{2, {3, 3}, cor_onehot_p}, {2, {3, 3}, cor_onehot_y}}, .want = SCALAR(two)},
+    {.what = "correct one column, f32 labels", .op = NNC_OP_CORRECT, .nsrc = 2,
+     .src = {{2, {4, 1}, cor_col_p}, {2, {4, 1}, cor_col_y}}, .want = SCALAR(two)},
+    {.what = "correct one column, i32 labels", .op = NNC_OP_CORRECT, .nsrc = 2,
+     .src = {{2, {4, 1}, cor_col_p}, {1, {4}, NULL}}, .labels = cor_col_labels, .want = SCALAR(four)},
+
+    {.what = "square", .op = NNC_OP_SQUARE, .nsrc = 1, .src = {{1, {3}, sq_x}}, .want = {1, {3}, sq_out}},
+    {.what = "ema", .op = NNC_OP_EMA, .attrs = {.alpha = 0.1f}, .nsrc = 2, .src = {{1, {4}, ema_a}, {1, {4}, ema_b}},
+     .want = {1, {4}, ema_out}},
+    {.what = "adam_update", .op = NNC_OP_ADAM_UPDATE, .attrs = {.eps = 1e-7f}, .nsrc = 4,
+     .src = {{1, {4}, adam_w}, {1, {4}, adam_m}, {1, {4}, adam_v}, SCALAR(adam_lr)}, .want = {1, {4}, adam_out}},
+    {.what = "rmsprop_update", .op = NNC_OP_RMSPROP_UPDATE, .attrs = {.eps = 1e-7f}, .nsrc = 4,
+     .src = {{1, {3}, rms_w}, {1, {3}, rms_g}, {1, {3}, rms_v}, SCALAR(lr_01)}, .want = {1, {3}, rms_out}},
+    {.what = "sgd_update", .op = NNC_OP_SGD_UPDATE, .nsrc = 3,
+     .src = {{1, {3}, sgd_w}, {1, {3}, sgd_g}, SCALAR(lr_01)}, .want = {1, {3}, sgd_out}},
+    {.what = "momentum_velocity", .op = NNC_OP_MOMENTUM_VELOCITY, .attrs = {.alpha = 0.9f}, .nsrc = 3,
+     .src = {{1, {3}, mom_v}, {1, {3}, mom_g}, SCALAR(lr_01)}, .want = {1, {3}, mom_out}},
+    {.what = "nesterov_update", .op = NNC_OP_NESTEROV_UPDATE, .attrs = {.alpha = 0.9f}, .nsrc = 4,
+     .src = {{1, {3}, nest_w}, {1, {3}, mom_out}, {1, {3}, mom_g}, SCALAR(lr_01)}, .want = {1, {3}, nest_out}},
+};
+
+#define NTRAIN_KATS ((int)(sizeof train_kats / sizeof train_kats[0]))
+
+/* Runs one case and compares its type and every element with the answer. */
+static void check_answer(const char *what, nnc_op op, const nnc_attrs *attrs, int nsrc, const tensor *src,
+                         const int32_t *labels, const tensor *want, const nnc_run_opts *opts) {
+  ck_assert_msg(nsrc == nnc_ops[op].arity, "%s: case has %d operands, %s takes %d", what, nsrc, nnc_ops[op].name,
+                nnc_ops[op].arity);
+  tensor type;
+  float *out = run_op_labels(op, attrs, src, nsrc, labels, opts, &type);
+  ck_assert_msg(type.rank == want->rank, "%s: rank %d, want %d", what, type.rank, want->rank);
+  for (int i = 0; i < type.rank; i++)
+    ck_assert_msg(type.shape[i] == want->shape[i], "%s: axis %d has %lld, want %lld", what, i,
+                  (long long)type.shape[i], (long long)want->shape[i]);
+  for (int64_t i = 0; i < tensor_numel(want); i++)
+    ck_assert_msg(close_to(out[i], want->data[i]), "%s: element %lld is %.9g, want %.9g", what, (long long)i,
+                  (double)out[i], (double)want->data[i]);
+  free(out);
+}
+
 START_TEST(test_known_answer) {
   const kat *c = &kats[_i];
-  ck_assert_msg(c->nsrc == nnc_ops[c->op].arity, "%s: case has %d operands, %s takes %d", c->what, c->nsrc,
-                nnc_ops[c->op].name, nnc_ops[c->op].arity);
-  tensor type;
-  float *out = run_op(c->op, &c->attrs, c->src, c->nsrc, &c->opts, &type);
-  ck_assert_msg(type.rank == c->want.rank, "%s: rank %d, want %d", c->what, type.rank, c->want.rank);
-  for (int i = 0; i < type.rank; i++)
-    ck_assert_msg(type.shape[i] == c->want.shape[i], "%s: axis %d has %lld, want %lld", c->what, i,
-                  (long long)type.shape[i], (long long)c->want.shape[i]);
-  for (int64_t i = 0; i < tensor_numel(&c->want); i++)
-    ck_assert_msg(close_to(out[i], c->want.data[i]), "%s: element %lld is %.9g, want %.9g", c->what,
-                  (long long)i, (double)out[i], (double)c->want.data[i]);
-  free(out);
+  check_answer(c->what, c->op, &c->attrs, c->nsrc, c->src, NULL, &c->want, &c->opts);
+}
+END_TEST
+
+START_TEST(test_train_known_answer) {
+  const train_kat *c = &train_kats[_i];
+  check_answer(c->what, c->op, &c->attrs, c->nsrc, c->src, c->labels, &c->want, NULL);
 }
 END_TEST
 
@@ -292,6 +641,7 @@ START_TEST(test_every_op_has_a_known_answer) {
   for (int op = 0; op < NNC_OP_COUNT; op++) {
     int cases = 0;
     for (int i = 0; i < NKATS; i++) cases += kats[i].op == (nnc_op)op;
+    for (int i = 0; i < NTRAIN_KATS; i++) cases += train_kats[i].op == (nnc_op)op;
     ck_assert_msg(cases > 0, "op '%s' has no known-answer case in tests/runtime/test_ref_kernels.c",
                   nnc_ops[op].name);
   }
@@ -342,6 +692,7 @@ END_TEST
 TCase *tcase_ref_kernels(void) {
   TCase *tc = tcase_create("ref_kernels");
   tcase_add_loop_test(tc, test_known_answer, 0, NKATS);
+  tcase_add_loop_test(tc, test_train_known_answer, 0, NTRAIN_KATS);
   tcase_add_test(tc, test_every_op_has_a_known_answer);
   tcase_add_test(tc, test_unbound_leaf_fails);
   tcase_add_test(tc, test_softmax_rows_sum_to_one);

@@ -33,7 +33,7 @@ typedef struct shape_case {
   nnc_op op;
   nnc_attrs attrs;
   int nsrc;
-  const char *src[2]; /* operand types; for a leaf op, the leaf's own type */
+  const char *src[NNC_MAX_SRC]; /* operand types; for a leaf op, the leaf's own type */
   const char *want;   /* the output type, or the whole error message */
 } shape_case;
 
@@ -47,7 +47,8 @@ static int32_t add_case(nnc_graph *g, const shape_case *c, nnc_status *st) {
     return nnc_graph_add(g, &spec, st);
   }
   for (int i = 0; i < c->nsrc; i++) {
-    nnc_node_spec leaf = {.op = NNC_OP_INPUT, .name = i ? "x1" : "x0"};
+    static const char *const names[NNC_MAX_SRC] = {"x0", "x1", "x2", "x3"};
+    nnc_node_spec leaf = {.op = NNC_OP_INPUT, .name = names[i]};
     parse_type(c->src[i], &leaf);
     spec.src[i] = nnc_graph_add(g, &leaf, st);
     ck_assert_msg(spec.src[i] >= 0, "%s: operand %d: %s", c->what, i, st->msg);
@@ -61,6 +62,11 @@ static int32_t add_case(nnc_graph *g, const shape_case *c, nnc_status *st) {
 #define POOL(wh, ww, sh, sw, p) {.window = {wh, ww}, .stride = {sh, sw}, .pad = p}
 #define RESHAPE1(a) {.shape_rank = 1, .shape = {a}}
 #define RESHAPE2(a, b) {.shape_rank = 2, .shape = {a, b}}
+/* A window gradient's attributes: strides, padding and the forward input's
+ * [H,W,C] (conv2d_grad_input) or kernel's [kh,kw] (conv2d_grad_kernel). */
+#define GRAD_S(sh, sw, p, rank, a, b, c) {.stride = {sh, sw}, .pad = p, .shape_rank = rank, .shape = {a, b, c}}
+#define POOL_GRAD(wh, ww, sh, sw, p, h, w) \
+  {.window = {wh, ww}, .stride = {sh, sw}, .pad = p, .shape_rank = 2, .shape = {h, w}}
 
 static const shape_case typed[] = {
     {"input", NNC_OP_INPUT, NO_ATTRS, 0, {"f32[?,28,28,1]"}, "f32[?,28,28,1]"},
@@ -118,6 +124,63 @@ static const shape_case typed[] = {
     {"dropout rate 0", NNC_OP_DROPOUT, {.rate = 0}, 1, {"f32[?,128]"}, "f32[?,128]"},
     {"add", NNC_OP_ADD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[?,10]"},
     {"mul", NNC_OP_MUL, NO_ATTRS, 2, {"f32[4,3]", "f32[4,3]"}, "f32[4,3]"},
+
+    /* Gradients have the type of the forward operand they belong to. */
+    {"bias_grad", NNC_OP_BIAS_GRAD, NO_ATTRS, 1, {"f32[?,10]"}, "f32[10]"},
+    {"bias_grad rank 4", NNC_OP_BIAS_GRAD, NO_ATTRS, 1, {"f32[?,26,26,32]"}, "f32[32]"},
+    {"conv2d_grad_input valid", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(1, 1, NNC_PAD_VALID, 3, 28, 28, 1), 2,
+     {"f32[?,26,26,32]", "f32[3,3,1,32]"}, "f32[?,28,28,1]"},
+    {"conv2d_grad_input same stride 2", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(2, 2, NNC_PAD_SAME, 3, 28, 28, 1), 2,
+     {"f32[?,14,14,32]", "f32[3,3,1,32]"}, "f32[?,28,28,1]"},
+    /* 7x5 and 8x6 both give 4x3 with same padding, stride 2: the shape attribute decides. */
+    {"conv2d_grad_input 7x5 same stride 2", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(2, 2, NNC_PAD_SAME, 3, 7, 5, 3), 2,
+     {"f32[2,4,3,8]", "f32[3,2,3,8]"}, "f32[2,7,5,3]"},
+    {"conv2d_grad_input 8x6 same stride 2", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(2, 2, NNC_PAD_SAME, 3, 8, 6, 3), 2,
+     {"f32[2,4,3,8]", "f32[3,2,3,8]"}, "f32[2,8,6,3]"},
+    {"conv2d_grad_kernel valid", NNC_OP_CONV2D_GRAD_KERNEL, GRAD_S(1, 1, NNC_PAD_VALID, 2, 3, 3, 0), 2,
+     {"f32[?,28,28,1]", "f32[?,26,26,32]"}, "f32[3,3,1,32]"},
+    {"conv2d_grad_kernel 7x5 valid stride 2", NNC_OP_CONV2D_GRAD_KERNEL, GRAD_S(2, 2, NNC_PAD_VALID, 2, 3, 2, 0), 2,
+     {"f32[2,7,5,3]", "f32[2,3,2,8]"}, "f32[3,2,3,8]"},
+    {"max_pool_grad valid", NNC_OP_MAX_POOL_GRAD, POOL(2, 2, 2, 2, NNC_PAD_VALID), 2,
+     {"f32[?,7,5,4]", "f32[?,3,2,4]"}, "f32[?,7,5,4]"},
+    {"max_pool_grad same", NNC_OP_MAX_POOL_GRAD, POOL(2, 2, 2, 2, NNC_PAD_SAME), 2,
+     {"f32[?,7,5,4]", "f32[?,4,3,4]"}, "f32[?,7,5,4]"},
+    {"avg_pool_grad same", NNC_OP_AVG_POOL_GRAD, POOL_GRAD(3, 2, 3, 2, NNC_PAD_SAME, 7, 5), 1, {"f32[?,3,3,1]"},
+     "f32[?,7,5,1]"},
+    {"avg_pool_grad valid", NNC_OP_AVG_POOL_GRAD, POOL_GRAD(2, 2, 2, 2, NNC_PAD_VALID, 7, 5), 1, {"f32[?,3,2,4]"},
+     "f32[?,7,5,4]"},
+    {"relu_grad", NNC_OP_RELU_GRAD, NO_ATTRS, 2, {"f32[?,26,26,32]", "f32[?,26,26,32]"}, "f32[?,26,26,32]"},
+    {"sigmoid_grad", NNC_OP_SIGMOID_GRAD, NO_ATTRS, 2, {"f32[?,1]", "f32[?,1]"}, "f32[?,1]"},
+    {"tanh_grad", NNC_OP_TANH_GRAD, NO_ATTRS, 2, {"f32[?,5,3]", "f32[?,5,3]"}, "f32[?,5,3]"},
+    {"softmax_grad", NNC_OP_SOFTMAX_GRAD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[?,10]"},
+
+    /* Losses and the metric are scalars; labels are i32[batch] or the predictions' shape. */
+    {"xent_logits sparse", NNC_OP_XENT_LOGITS, NO_ATTRS, 2, {"f32[?,10]", "i32[?]"}, "f32[]"},
+    {"xent_logits one-hot", NNC_OP_XENT_LOGITS, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[]"},
+    {"xent_logits_grad sparse", NNC_OP_XENT_LOGITS_GRAD, NO_ATTRS, 2, {"f32[32,10]", "i32[32]"}, "f32[32,10]"},
+    {"xent_logits_grad one-hot", NNC_OP_XENT_LOGITS_GRAD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[?,10]"},
+    {"xent_probs sparse", NNC_OP_XENT_PROBS, NO_ATTRS, 2, {"f32[?,10]", "i32[?]"}, "f32[]"},
+    {"xent_probs one-hot", NNC_OP_XENT_PROBS, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[]"},
+    {"xent_probs_grad sparse", NNC_OP_XENT_PROBS_GRAD, NO_ATTRS, 2, {"f32[?,10]", "i32[?]"}, "f32[?,10]"},
+    {"xent_probs_grad one-hot", NNC_OP_XENT_PROBS_GRAD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[?,10]"},
+    {"mse", NNC_OP_MSE, NO_ATTRS, 2, {"f32[?,1]", "f32[?,1]"}, "f32[]"},
+    {"mse rank 3", NNC_OP_MSE, NO_ATTRS, 2, {"f32[?,5,3]", "f32[?,5,3]"}, "f32[]"},
+    {"mse_grad", NNC_OP_MSE_GRAD, NO_ATTRS, 2, {"f32[?,5,3]", "f32[?,5,3]"}, "f32[?,5,3]"},
+    {"correct sparse", NNC_OP_CORRECT, NO_ATTRS, 2, {"f32[?,10]", "i32[?]"}, "f32[]"},
+    {"correct one-hot", NNC_OP_CORRECT, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[]"},
+    {"correct one column", NNC_OP_CORRECT, NO_ATTRS, 2, {"f32[?,1]", "f32[?,1]"}, "f32[]"},
+
+    /* Updates have their first operand's type; learning rates are f32[]. */
+    {"square", NNC_OP_SQUARE, NO_ATTRS, 1, {"f32[3,3,1,32]"}, "f32[3,3,1,32]"},
+    {"ema", NNC_OP_EMA, {.alpha = 0.1f}, 2, {"f32[784,10]", "f32[784,10]"}, "f32[784,10]"},
+    {"adam_update", NNC_OP_ADAM_UPDATE, {.eps = 1e-7f}, 4, {"f32[784,10]", "f32[784,10]", "f32[784,10]", "f32[]"},
+     "f32[784,10]"},
+    {"rmsprop_update", NNC_OP_RMSPROP_UPDATE, {.eps = 1e-7f}, 4, {"f32[10]", "f32[10]", "f32[10]", "f32[]"},
+     "f32[10]"},
+    {"sgd_update", NNC_OP_SGD_UPDATE, NO_ATTRS, 3, {"f32[3,3,1,32]", "f32[3,3,1,32]", "f32[]"}, "f32[3,3,1,32]"},
+    {"momentum_velocity", NNC_OP_MOMENTUM_VELOCITY, {.alpha = 0.9f}, 3, {"f32[10]", "f32[10]", "f32[]"}, "f32[10]"},
+    {"nesterov_update", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f}, 4, {"f32[10]", "f32[10]", "f32[10]", "f32[]"},
+     "f32[10]"},
 };
 
 static const shape_case errors[] = {
@@ -200,6 +263,85 @@ static const shape_case errors[] = {
     {"add arity", NNC_OP_ADD, NO_ATTRS, 1, {"f32[3]"}, "add: add takes 2 operand(s), got 1"},
     {"relu i32", NNC_OP_RELU, NO_ATTRS, 1, {"i32[?,3]"}, "relu: expects f32, got i32[?,3]"},
     {"softmax scalar", NNC_OP_SOFTMAX, NO_ATTRS, 1, {"f32[]"}, "softmax: softmax needs at least one axis"},
+
+    {"bias_grad scalar", NNC_OP_BIAS_GRAD, NO_ATTRS, 1, {"f32[]"}, "bias_grad: bias_grad needs at least one axis"},
+    {"bias_grad i32", NNC_OP_BIAS_GRAD, NO_ATTRS, 1, {"i32[?,3]"}, "bias_grad: operand 0 must be f32, got i32[?,3]"},
+    {"conv2d_grad_input dy not the window output", NNC_OP_CONV2D_GRAD_INPUT,
+     GRAD_S(1, 1, NNC_PAD_VALID, 3, 28, 28, 1), 2, {"f32[?,25,26,32]", "f32[3,3,1,32]"},
+     "conv2d_grad_input: gradient f32[?,25,26,32] does not match a 28x28 input's window output 26x26"},
+    {"conv2d_grad_input output channels", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(1, 1, NNC_PAD_VALID, 3, 28, 28, 1), 2,
+     {"f32[?,26,26,16]", "f32[3,3,1,32]"}, "conv2d_grad_input: operands disagree: f32[?,26,26,16] and f32[3,3,1,32]"},
+    {"conv2d_grad_input input channels", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(1, 1, NNC_PAD_VALID, 3, 28, 28, 3), 2,
+     {"f32[?,26,26,32]", "f32[3,3,1,32]"}, "conv2d_grad_input: operands disagree: f32[?,26,26,32] and f32[3,3,1,32]"},
+    {"conv2d_grad_input without the input's shape", NNC_OP_CONV2D_GRAD_INPUT, VALID_S(1, 1), 2,
+     {"f32[?,26,26,32]", "f32[3,3,1,32]"}, "conv2d_grad_input: operands disagree: f32[?,26,26,32] and f32[3,3,1,32]"},
+    {"conv2d_grad_input stride 0", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(0, 1, NNC_PAD_SAME, 3, 28, 28, 1), 2,
+     {"f32[?,28,28,32]", "f32[3,3,1,32]"}, "conv2d_grad_input: kernel 3x3 with strides 0x1: sizes must be positive"},
+    {"conv2d_grad_input i32 kernel", NNC_OP_CONV2D_GRAD_INPUT, GRAD_S(1, 1, NNC_PAD_VALID, 3, 28, 28, 1), 2,
+     {"f32[?,26,26,32]", "i32[3,3,1,32]"}, "conv2d_grad_input: operand 1 must be f32, got i32[3,3,1,32]"},
+    {"conv2d_grad_kernel dy not the window output", NNC_OP_CONV2D_GRAD_KERNEL,
+     GRAD_S(1, 1, NNC_PAD_VALID, 2, 3, 3, 0), 2, {"f32[?,28,28,1]", "f32[?,27,26,32]"},
+     "conv2d_grad_kernel: gradient f32[?,27,26,32] does not match a 28x28 input's window output 26x26"},
+    {"conv2d_grad_kernel kernel 0", NNC_OP_CONV2D_GRAD_KERNEL, GRAD_S(1, 1, NNC_PAD_VALID, 2, 0, 3, 0), 2,
+     {"f32[?,28,28,1]", "f32[?,26,26,32]"}, "conv2d_grad_kernel: kernel 0x3 with strides 1x1: sizes must be positive"},
+    {"conv2d_grad_kernel rank 2 input", NNC_OP_CONV2D_GRAD_KERNEL, GRAD_S(1, 1, NNC_PAD_VALID, 2, 3, 3, 0), 2,
+     {"f32[?,784]", "f32[?,26,26,32]"}, "conv2d_grad_kernel: operands disagree: f32[?,784] and f32[?,26,26,32]"},
+    {"conv2d_grad_kernel i32 input", NNC_OP_CONV2D_GRAD_KERNEL, GRAD_S(1, 1, NNC_PAD_VALID, 2, 3, 3, 0), 2,
+     {"i32[?,28,28,1]", "f32[?,26,26,32]"}, "conv2d_grad_kernel: operand 0 must be f32, got i32[?,28,28,1]"},
+    {"max_pool_grad dy not the pool output", NNC_OP_MAX_POOL_GRAD, POOL(2, 2, 2, 2, NNC_PAD_VALID), 2,
+     {"f32[?,7,5,4]", "f32[?,3,3,4]"}, "max_pool_grad: operands disagree: f32[?,7,5,4] and f32[?,3,3,4]"},
+    {"max_pool_grad rank 3", NNC_OP_MAX_POOL_GRAD, POOL(2, 2, 2, 2, NNC_PAD_VALID), 2, {"f32[?,7,5]", "f32[?,3,2]"},
+     "max_pool_grad: operands disagree: f32[?,7,5] and f32[?,3,2]"},
+    {"max_pool_grad i32 dy", NNC_OP_MAX_POOL_GRAD, POOL(2, 2, 2, 2, NNC_PAD_VALID), 2,
+     {"f32[1,4,4,1]", "i32[1,2,2,1]"}, "max_pool_grad: operand 1 must be f32, got i32[1,2,2,1]"},
+    {"avg_pool_grad without the input's shape", NNC_OP_AVG_POOL_GRAD, POOL(2, 2, 2, 2, NNC_PAD_VALID), 1,
+     {"f32[?,3,2,4]"}, "avg_pool_grad: avg_pool_grad needs the input's [H,W] as shape"},
+    {"avg_pool_grad dy not the pool output", NNC_OP_AVG_POOL_GRAD, POOL_GRAD(2, 2, 2, 2, NNC_PAD_VALID, 7, 5), 1,
+     {"f32[?,4,2,4]"}, "avg_pool_grad: gradient f32[?,4,2,4] does not match a 7x5 input's window output 3x2"},
+    {"avg_pool_grad stride 0", NNC_OP_AVG_POOL_GRAD, POOL_GRAD(2, 2, 0, 2, NNC_PAD_SAME, 7, 5), 1, {"f32[?,4,3,4]"},
+     "avg_pool_grad: pool 2x2 with strides 0x2: sizes must be positive"},
+    {"relu_grad mismatch", NNC_OP_RELU_GRAD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,11]"},
+     "relu_grad: operands disagree: f32[?,10] and f32[?,11]"},
+    {"softmax_grad i32", NNC_OP_SOFTMAX_GRAD, NO_ATTRS, 2, {"f32[4]", "i32[4]"},
+     "softmax_grad: operands disagree: f32[4] and i32[4]"},
+
+    {"xent_logits sparse labels of rank 2", NNC_OP_XENT_LOGITS, NO_ATTRS, 2, {"f32[?,10]", "i32[?,10]"},
+     "xent_logits: labels i32[?,10] do not fit predictions f32[?,10] (sparse labels are i32[batch], one-hot labels "
+     "have the predictions' shape)"},
+    {"xent_logits one-hot width", NNC_OP_XENT_LOGITS, NO_ATTRS, 2, {"f32[4,10]", "f32[4,9]"},
+     "xent_logits: labels f32[4,9] do not fit predictions f32[4,10] (sparse labels are i32[batch], one-hot labels "
+     "have the predictions' shape)"},
+    {"xent_probs sparse batch", NNC_OP_XENT_PROBS, NO_ATTRS, 2, {"f32[4,10]", "i32[3]"},
+     "xent_probs: labels i32[3] do not fit predictions f32[4,10] (sparse labels are i32[batch], one-hot labels "
+     "have the predictions' shape)"},
+    {"xent_probs_grad sparse on rank 3", NNC_OP_XENT_PROBS_GRAD, NO_ATTRS, 2, {"f32[4,5,10]", "i32[4]"},
+     "xent_probs_grad: labels i32[4] do not fit predictions f32[4,5,10] (sparse labels are i32[batch], one-hot "
+     "labels have the predictions' shape)"},
+    {"xent_logits scalar predictions", NNC_OP_XENT_LOGITS, NO_ATTRS, 2, {"f32[]", "f32[]"},
+     "xent_logits: predictions f32[] need a batch axis"},
+    {"xent_logits_grad i32 predictions", NNC_OP_XENT_LOGITS_GRAD, NO_ATTRS, 2, {"i32[4,10]", "i32[4]"},
+     "xent_logits_grad: predictions must be f32, got i32[4,10]"},
+    {"mse i32 targets", NNC_OP_MSE, NO_ATTRS, 2, {"f32[4,1]", "i32[4]"}, "mse: mse needs f32 targets"},
+    {"mse shapes", NNC_OP_MSE, NO_ATTRS, 2, {"f32[4,2]", "f32[4,3]"},
+     "mse: labels f32[4,3] do not fit predictions f32[4,2] (sparse labels are i32[batch], one-hot labels have the "
+     "predictions' shape)"},
+    {"mse_grad i32 targets", NNC_OP_MSE_GRAD, NO_ATTRS, 2, {"f32[4,1]", "i32[4]"}, "mse_grad: mse needs f32 targets"},
+    {"correct labels", NNC_OP_CORRECT, NO_ATTRS, 2, {"f32[4,10]", "f32[10]"},
+     "correct: labels f32[10] do not fit predictions f32[4,10] (sparse labels are i32[batch], one-hot labels have "
+     "the predictions' shape)"},
+
+    {"square i32", NNC_OP_SQUARE, NO_ATTRS, 1, {"i32[3]"}, "square: operand 0 must be f32, got i32[3]"},
+    {"ema mismatch", NNC_OP_EMA, {.alpha = 0.1f}, 2, {"f32[3]", "f32[3,1]"}, "ema: operand 1 is f32[3,1], expected f32[3]"},
+    {"adam_update moment shape", NNC_OP_ADAM_UPDATE, {.eps = 1e-7f}, 4, {"f32[3]", "f32[4]", "f32[3]", "f32[]"},
+     "adam_update: operand 1 is f32[4], expected f32[3]"},
+    {"rmsprop_update i32 weights", NNC_OP_RMSPROP_UPDATE, {.eps = 1e-7f}, 4, {"i32[3]", "i32[3]", "i32[3]", "f32[]"},
+     "rmsprop_update: operand 0 must be f32, got i32[3]"},
+    {"sgd_update learning rate not a scalar", NNC_OP_SGD_UPDATE, NO_ATTRS, 3, {"f32[3]", "f32[3]", "f32[1]"},
+     "sgd_update: the last operand must be an f32[] scalar, got f32[1]"},
+    {"momentum_velocity i32 learning rate", NNC_OP_MOMENTUM_VELOCITY, {.alpha = 0.9f}, 3, {"f32[3]", "f32[3]", "i32[]"},
+     "momentum_velocity: the last operand must be an f32[] scalar, got i32[]"},
+    {"nesterov_update arity", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f}, 3, {"f32[3]", "f32[3]", "f32[]"},
+     "nesterov_update: nesterov_update takes 4 operand(s), got 3"},
 };
 
 #define NTYPED ((int)(sizeof typed / sizeof typed[0]))

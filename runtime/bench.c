@@ -1,0 +1,135 @@
+#include "runtime/bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ir/op.h"
+#include "runtime/rng.h"
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Random inputs and labels that fit the compiled graph. */
+typedef struct bench_data {
+  float *x;
+  void *y;
+} bench_data;
+
+static int make_data(const nnc_compiled *c, bench_data *d, nnc_status *st) {
+  const nnc_node *in = &c->g->nodes[c->input];
+  int64_t count = nnc_node_numel(in);
+  d->x = malloc(sizeof(float) * (size_t)count);
+  if (!d->x) return nnc_fail(st, "out of memory");
+  for (int64_t i = 0; i < count; i++) d->x[i] = nnc_rng_uniform(7, 1, (uint64_t)i);
+  d->y = NULL;
+  if (c->labels < 0) return 0;
+  const nnc_node *lab = &c->g->nodes[c->labels];
+  int64_t n = nnc_node_numel(lab), classes = c->g->nodes[c->output].shape[c->g->nodes[c->output].rank - 1];
+  d->y = calloc((size_t)n, 4);
+  if (!d->y) return nnc_fail(st, "out of memory");
+  for (int64_t i = 0; i < n; i++) {
+    int32_t label = (int32_t)(nnc_rng_uniform(7, 2, (uint64_t)i) * (float)classes);
+    if (lab->dtype == NNC_I32) ((int32_t *)d->y)[i] = label;
+    else ((float *)d->y)[i] = (i % classes) == label ? 1.0f : 0.0f;
+  }
+  return 0;
+}
+
+static double step_flops(const nnc_graph *g) {
+  double flops = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    nnc_cost c = {0, 0};
+    if (nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF) continue;
+    nnc_ops[g->nodes[id].op].cost(g, &g->nodes[id], &c);
+    flops += c.flops;
+  }
+  return flops;
+}
+
+/* One kernel per fused group and per computed node outside a group. */
+static int kernel_count(const nnc_graph *g) {
+  int count = g->ngroups;
+  for (int32_t id = 0; id < g->nnodes; id++)
+    count += g->nodes[id].group < 0 && !(nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF);
+  return count;
+}
+
+typedef struct hot {
+  int32_t node; /* the group's last member, or a lone node */
+  double seconds;
+} hot;
+
+static int by_time(const void *a, const void *b) {
+  double x = ((const hot *)a)->seconds, y = ((const hot *)b)->seconds;
+  return (x < y) - (x > y);
+}
+
+/* The ten most expensive kernels of a profiled run. */
+static void print_hot(FILE *out, const nnc_graph *g, const double *seconds, int steps) {
+  hot *h = calloc((size_t)g->nnodes + 1, sizeof *h);
+  if (!h) return;
+  int n = 0;
+  double total = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) total += seconds[id];
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    int grp = g->nodes[id].group;
+    int last = grp < 0 || g->groups[grp].members[g->groups[grp].nmembers - 1] == id;
+    if (!last || (nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF)) continue;
+    double sum = seconds[id];
+    if (grp >= 0) {
+      sum = 0;
+      for (int k = 0; k < g->groups[grp].nmembers; k++) sum += seconds[g->groups[grp].members[k]];
+    }
+    h[n++] = (hot){id, sum};
+  }
+  qsort(h, (size_t)n, sizeof *h, by_time);
+  for (int i = 0; i < n && i < 10; i++) {
+    const nnc_node *node = &g->nodes[h[i].node];
+    char where[256];
+    const char *what = node->group >= 0 ? g->groups[node->group].rule : nnc_ops[node->op].name;
+    fprintf(out, "  %5.1f%%  %8.3f ms  %-22s %s\n", total > 0 ? 100 * h[i].seconds / total : 0,
+            1e3 * h[i].seconds / steps, what, nnc_node_where(g, h[i].node, where, sizeof where));
+  }
+  free(h);
+}
+
+static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, int64_t batch,
+                      const nnc_bench_opts *o, nnc_status *st) {
+  nnc_compiled *c = nnc_model_compiled(m, forward, kind, batch, st);
+  bench_data d = {0};
+  if (!c || make_data(c, &d, st)) return -1;
+  int rc = 0;
+  for (int i = 0; i < 2 && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st); /* warm-up */
+  double start = now_seconds();
+  for (int i = 0; i < o->steps && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
+  double seconds = now_seconds() - start;
+  double *profile = calloc((size_t)c->g->nnodes + 1, sizeof *profile);
+  m->profile = profile;
+  for (int i = 0; i < o->steps && rc == 0 && profile; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
+  m->profile = NULL;
+  if (rc == 0) {
+    double per_step = seconds / o->steps;
+    fprintf(o->out,
+            "%-9s batch %4lld: %9.1f img/s  %8.2f ms/step  %7.1f GFLOP/s  %4d kernels/step  arena %.1f MB "
+            "(intermediates %.1f MB)\n",
+            kind == NNC_KIND_TRAIN ? "train" : "inference", (long long)batch, (double)batch / per_step,
+            1e3 * per_step, step_flops(c->g) / per_step / 1e9, kernel_count(c->g), (double)c->g->arena_bytes / 1e6,
+            (double)c->g->intermediate_bytes / 1e6);
+    fprintf(o->out, "  where the time goes (%s):\n", kind == NNC_KIND_TRAIN ? "train step" : "inference");
+    print_hot(o->out, c->g, profile, o->steps);
+  }
+  free(profile);
+  free(d.x);
+  free(d.y);
+  return rc;
+}
+
+int nnc_bench(nnc_model *m, const nnc_graph *forward, const nnc_bench_opts *o, nnc_status *st) {
+  fprintf(o->out, "backend %s, %s, %d timed steps\n", m->backend->name, m->no_fuse ? "unfused" : "fused", o->steps);
+  if (m->has_spec && bench_kind(m, forward, NNC_KIND_TRAIN, o->batch, o, st)) return -1;
+  return bench_kind(m, forward, NNC_KIND_PREDICT, o->infer_batch, o, st);
+}
