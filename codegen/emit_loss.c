@@ -87,18 +87,16 @@ int nnc_cuda_emit_xent_logits_grad(nnc_cuda_ctx *c, int32_t id) {
   return NNC_EMIT_OK;
 }
 
-/* Declares the row sum `s` of row pointer `pr` (1 for sparse labels, where
- * the categorical form's normalisation does not apply). */
-static void emit_row_sum(nnc_cuda_ctx *c, const rows *r) {
-  nnc_cuda_line(c, "double s = %s;", r->sparse ? "1.0" : "0.0");
-  if (!r->sparse) nnc_cuda_line(c, "for (nnc_i64 j = 0; j < %lldLL; j++) s += pr[j];", r->width);
-}
+/* Keras 2's probability cross-entropy takes two routes to the log
+ * (runtime/ref_loss.c): the categorical form divides by the row sum S and
+ * then clips, q_j = clip(p_j / S); the sparse form clips and renormalises,
+ * q_j = clip(p_j) / C with C the sum of the clipped row. */
+#define CLIP(x) "(" x " < " KERAS_EPSILON " ? " KERAS_EPSILON " : " x " > 1.0f - " KERAS_EPSILON " ? 1.0f - " KERAS_EPSILON " : " x ")"
 
-/* Declares q = p_j / s and its clipped value qc. */
-static void emit_clipped(nnc_cuda_ctx *c) {
-  nnc_cuda_line(c, "const float q = (float)(pr[j] / s);");
-  nnc_cuda_line(c, "const float qc = q < " KERAS_EPSILON " ? " KERAS_EPSILON " : q > 1.0f - " KERAS_EPSILON
-                   " ? 1.0f - " KERAS_EPSILON " : q;");
+/* Declares `s`, S or C of row pointer `pr`. */
+static void emit_row_sum(nnc_cuda_ctx *c, const rows *r) {
+  nnc_cuda_line(c, "double s = 0.0;");
+  nnc_cuda_line(c, "for (nnc_i64 j = 0; j < %lldLL; j++) s += %s;", r->width, r->sparse ? CLIP("pr[j]") : "pr[j]");
 }
 
 int nnc_cuda_emit_xent_probs(nnc_cuda_ctx *c, int32_t id) {
@@ -112,9 +110,9 @@ int nnc_cuda_emit_xent_probs(nnc_cuda_ctx *c, int32_t id) {
   emit_row_sum(c, &r);
   nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
   nnc_cuda_line(c, "const float yl = %s;", label_at(&r, "row", "j", label, sizeof label));
-  nnc_cuda_line(c, "if (yl == 0.0f) continue;");
-  emit_clipped(c);
-  nnc_cuda_line(c, "total -= yl * log((double)qc);");
+  if (r.sparse) nnc_cuda_line(c, "const double q = " CLIP("pr[j]") " / s;");
+  else nnc_cuda_line(c, "const float ps = (float)(pr[j] / s);"), nnc_cuda_line(c, "const double q = " CLIP("ps") ";");
+  nnc_cuda_line(c, "if (yl != 0.0f) total -= yl * log(q);");
   nnc_cuda_close(c);
   nnc_cuda_close(c);
   snprintf(value, sizeof value, "(float)(total / %lld.0)", r.count);
@@ -122,26 +120,34 @@ int nnc_cuda_emit_xent_probs(nnc_cuda_ctx *c, int32_t id) {
   return NNC_EMIT_OK;
 }
 
-/* Where q = p/S is inside the clip range: (sum of unclipped y - y_k / q_k) / S / B;
- * clipped entries pass no gradient. Sparse labels have S = 1 and no first term. */
+/* The gradient wrt p_k; a clipped value passes no gradient through the clip.
+ *   categorical: (Y - [q_k unclipped] y_k / q_k) / S, Y = sum of y over the unclipped q
+ *   sparse:      [p_k unclipped] (Y / C - y_k / p_k), Y = sum of y */
 int nnc_cuda_emit_xent_probs_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   rows r = rows_of(c, id);
   char label[160], index[64], value[96];
+  const char *q = r.sparse ? "const float q = pr[j];" : "const float q = (float)(pr[j] / s);";
   nnc_cuda_work(c, r.count);
   nnc_cuda_line(c, "const float *pr = %s + w * %lldLL;", r.p, r.width);
   emit_row_sum(c, &r);
-  nnc_cuda_line(c, "double yfree = 0.0;");
+  nnc_cuda_line(c, "double weight = 0.0;");
   nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
-  emit_clipped(c);
-  nnc_cuda_line(c, "if (q == qc) yfree += %s;", label_at(&r, "w", "j", label, sizeof label));
+  if (r.sparse) {
+    nnc_cuda_line(c, "weight += %s;", label_at(&r, "w", "j", label, sizeof label));
+  } else {
+    nnc_cuda_line(c, "%s", q);
+    nnc_cuda_line(c, "if (q == " CLIP("q") ") weight += %s;", label_at(&r, "w", "j", label, sizeof label));
+  }
   nnc_cuda_close(c);
   nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
-  emit_clipped(c);
-  nnc_cuda_line(c, "double gr = %s;", r.sparse ? "0.0" : "yfree");
-  nnc_cuda_line(c, "if (q == qc) gr -= %s / q;", label_at(&r, "w", "j", label, sizeof label));
+  nnc_cuda_line(c, "%s", q);
+  nnc_cuda_line(c, "const int inside = q == " CLIP("q") ";");
+  nnc_cuda_line(c, "const double yl = %s;", label_at(&r, "w", "j", label, sizeof label));
+  if (r.sparse) nnc_cuda_line(c, "const double gr = inside ? weight / s - yl / q : 0.0;");
+  else nnc_cuda_line(c, "const double gr = (weight - (inside ? yl / q : 0.0)) / s;");
   snprintf(index, sizeof index, "w * %lldLL + j", r.width);
-  snprintf(value, sizeof value, "(float)(gr / s / %lld.0)", r.count);
+  snprintf(value, sizeof value, "(float)(gr / %lld.0)", r.count);
   nnc_cuda_store(c, index, value);
   nnc_cuda_close(c);
   return NNC_EMIT_OK;

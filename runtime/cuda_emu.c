@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codegen/cuda.h"
@@ -168,7 +169,15 @@ static int emu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     if (e->debug >= 4)
       fprintf(stderr, "cuda-emu: launch %s <<<%u, %u>>> over %lld items\n", kn->name, kn->grid, kn->block,
               (long long)kn->work);
+    struct timespec t0, t1;
+    if (opts && opts->node_seconds) clock_gettime(CLOCK_MONOTONIC, &t0);
     launch(e, k, a.args);
+    if (opts && opts->node_seconds) {
+      /* A kernel's time goes to the last node it computes, as for a fused group. */
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      opts->node_seconds[kn->nodes[kn->nnodes - 1]] +=
+          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    }
   }
   return 0;
 }

@@ -65,7 +65,7 @@ static void check(builder *b, int kernels, int32_t register_only, double tol) {
   int n = b->g->noutputs;
   for (int i = 0; i < n; i++) outs[i] = b->g->outputs[i].node;
   float *want[8], *got[8];
-  nnc_run_opts opts = {1, 2024, 3};
+  nnc_run_opts opts = {.training = 1, .seed = 2024, .step = 3};
   harness_run(&nnc_backend_interp, b->g, b->data, &opts, outs, n, want);
   harness_run(&nnc_backend_cuda_emu, b->g, b->data, &opts, outs, n, got);
   for (int i = 0; i < n; i++) {

@@ -173,7 +173,7 @@ START_TEST(test_op_kernel) {
   void *data[8] = {0};
   int32_t result;
   nnc_graph *g = case_graph(c, data, &result);
-  nnc_run_opts opts = {c->training, 77, 5};
+  nnc_run_opts opts = {.training = c->training, .seed = 77, .step = 5};
   float *want, *got;
   harness_run(&nnc_backend_interp, g, data, &opts, &result, 1, &want);
   harness_run(&nnc_backend_cuda_emu, g, data, &opts, &result, 1, &got);
@@ -212,7 +212,7 @@ START_TEST(test_dropout_mask_follows_the_step) {
   int32_t result;
   nnc_graph *g = case_graph(c, data, &result);
   float *a, *b;
-  nnc_run_opts s1 = {1, 77, 1}, s2 = {1, 77, 2};
+  nnc_run_opts s1 = {.training = 1, .seed = 77, .step = 1}, s2 = {.training = 1, .seed = 77, .step = 2};
   harness_run(&nnc_backend_cuda_emu, g, data, &s1, &result, 1, &a);
   harness_run(&nnc_backend_cuda_emu, g, data, &s2, &result, 1, &b);
   int64_t count = nnc_node_numel(&g->nodes[result]), kept = 0, same = 0;
