@@ -23,6 +23,13 @@ typedef struct nnc_run_config {
     long long batch, infer_batch;
     int steps;
   } bench;
+  struct {
+    int enabled;         /* nnc check: run the script dry, then check its last compiled model */
+    const char *backend; /* the backend checked against interp */
+    long long batch;
+    int steps;
+    double tolerance;
+  } check;
 } nnc_run_config;
 
 /* Pushes the `core` table the Lua modules are built on. */
