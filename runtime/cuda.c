@@ -141,6 +141,7 @@ struct nnc_exec {
   float **mirror;         /* per node: host copy of a value, made on request */
   unsigned long long *mirror_run;
   unsigned long long runs;
+  int debug; /* NNC_DEBUG */
 };
 
 static void cuda_release(nnc_exec *e) {
@@ -235,6 +236,7 @@ static nnc_exec *cuda_prepare(const nnc_graph *g, nnc_status *st) {
     return NULL;
   }
   e->g = g;
+  e->debug = getenv("NNC_DEBUG") ? atoi(getenv("NNC_DEBUG")) : 0;
   if (prepare_on_device(e, st)) {
     cuda_release(e);
     return NULL;
@@ -256,6 +258,9 @@ static int cuda_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, 
     const nnc_cuda_kernel *kn = &e->prog.kernels[k];
     nnc_cuda_args a;
     nnc_cuda_args_fill(&a, kn, e->data, opts);
+    if (e->debug >= 4)
+      fprintf(stderr, "cuda: launch %s <<<%u, %u>>> over %lld items\n", kn->name, kn->grid, kn->block,
+              (long long)kn->work);
     CU(drv.api.launch(e->functions[k], kn->grid, 1, 1, kn->block, 1, 1, 0, e->stream, a.args, NULL), st);
   }
   CU(drv.api.stream_sync(e->stream), st);
