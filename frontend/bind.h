@@ -17,6 +17,7 @@ typedef struct nnc_run_config {
   unsigned long long seed;
   int debug;   /* NNC_DEBUG level */
   int dry_run; /* build and check models, but train and run nothing */
+  const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
 } nnc_run_config;
 
 /* Pushes the `core` table the Lua modules are built on. */
