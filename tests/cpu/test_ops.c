@@ -149,7 +149,7 @@ static void check_case(const op_case *c) {
     id = cputest_leaf(g, c->op, "x", c->src[0]);
   } else {
     for (int i = 0; i < c->nsrc; i++) {
-      char name[8];
+      char name[16];
       snprintf(name, sizeof name, "x%d", i);
       ids[i] = cputest_leaf(g, NNC_OP_INPUT, name, c->src[i]);
     }
@@ -198,7 +198,7 @@ static const int thread_counts[] = {1, 3};
 
 START_TEST(test_ops_with_threads) {
   char *saved = getenv("NNC_CPU_THREADS") ? strdup(getenv("NNC_CPU_THREADS")) : NULL;
-  char count[8];
+  char count[16];
   snprintf(count, sizeof count, "%d", thread_counts[_i]);
   setenv("NNC_CPU_THREADS", count, 1);
   for (int i = 0; i < NCASES; i++) check_case(&cases[i]);
