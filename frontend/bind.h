@@ -23,6 +23,7 @@ typedef struct nnc_run_config {
     long long batch, infer_batch;
     int steps;
   } bench;
+  const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
 } nnc_run_config;
 
 /* Pushes the `core` table the Lua modules are built on. */

@@ -5,6 +5,7 @@
 
 #include "frontend/script.h"
 #include "passes/pass.h"
+#include "runtime/backend.h"
 
 static const char usage[] =
     "usage: nnc SCRIPT [--name value ...]   run a model script\n"
@@ -18,6 +19,7 @@ static const char usage[] =
     "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
     "  --seed N           the seed of every random draw (default 1)\n"
     "  --no-fuse          run every op on its own (results agree either way)\n"
+    "  --backend NAME     where models run: cpu (default) or interp (the reference)\n"
     "  --dry-run          build and check the models and print their summaries,\n"
     "                     but train, evaluate and predict nothing\n"
     "\n"
@@ -62,6 +64,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
   }
   args->path = argv[1];
   args->config.seed = 1;
+  args->config.backend = "cpu";
   const char *debug = getenv("NNC_DEBUG");
   args->config.debug = debug ? atoi(debug) : 0;
   for (int i = 2; i < argc; i++) {
@@ -79,6 +82,10 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       if (!known_pass(a + 10)) return nnc_fail(st, "--dump-ir: no pass is named '%s'", a + 10);
       args->config.dump.enabled = 1;
       args->config.dump.only_pass = a + 10;
+    } else if (!strcmp(a, "--backend")) {
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      args->config.backend = argv[++i];
+      if (!nnc_backend_find(args->config.backend, st)) return -1;
     } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;
