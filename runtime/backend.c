@@ -4,7 +4,7 @@
 
 #include "runtime/backend.h"
 
-static const nnc_backend *const backends[] = {&nnc_backend_cpu, &nnc_backend_interp};
+static const nnc_backend *const backends[] = {&nnc_backend_cpu, &nnc_backend_interp, &nnc_backend_cuda_emu};
 
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st) {
   const char *names[sizeof backends / sizeof backends[0] + 1];

@@ -25,6 +25,8 @@ typedef struct nnc_backend {
 extern const nnc_backend nnc_backend_interp;
 /* BLAS GEMMs, fused epilogues and a thread pool (runtime/cpu_*.c): the default without a GPU. */
 extern const nnc_backend nnc_backend_cpu;
+/* runtime/cuda_emu.c: generated CUDA C run on the host */
+extern const nnc_backend nnc_backend_cuda_emu;
 
 /* The backend called `name`, or NULL (the message lists the valid names). */
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st);

@@ -216,7 +216,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
       e->data[s->out] = e->data[n->src[0]];
       continue;
     }
-    int timed = e->profile || opts->node_seconds;
+    int timed = e->profile || (opts && opts->node_seconds);
     double start = timed ? now() : 0;
     const void *in[NNC_MAX_SRC];
     for (int k = 0; k < n->nsrc; k++) in[k] = e->data[n->src[k]];
@@ -235,7 +235,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     if (timed) {
       double spent = now() - start;
       s->seconds += spent;
-      if (opts->node_seconds) opts->node_seconds[s->out] += spent;
+      if (opts && opts->node_seconds) opts->node_seconds[s->out] += spent;
     }
   }
   e->runs++;

@@ -1,0 +1,194 @@
+/* CUDA emitters for the gradient ops (definitions in ir/ops_grad.c).
+ *
+ * The reference kernels (runtime/ref_grad.c) scatter from each output
+ * position over the taps the forward op read; here every work item gathers
+ * instead, one element of the result each, so no two threads write one
+ * element and no atomics are needed. Where the reference adds terms into an
+ * element one by one (bias and pooling gradients), the gather visits them in
+ * the same order, so the float sums agree exactly. */
+#include <stdio.h>
+
+#include "codegen/cuda.h"
+#include "ir/op.h"
+
+#define NODE(c, id) (&nnc_cuda_graph(c)->nodes[id])
+
+typedef struct geometry {
+  long long batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw;
+} geometry;
+
+/* The forward window op's geometry: `in` is its input, `out` its output. */
+static geometry geometry_of(const nnc_node *in, const nnc_node *out, long long kh, long long kw,
+                            const nnc_attrs *a) {
+  geometry q = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2], out->shape[3],
+                kh, kw, a->stride[0], a->stride[1], 0, 0};
+  q.ph = nnc_window_pad_before(q.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
+  q.pw = nnc_window_pad_before(q.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
+  return q;
+}
+
+/* Work item w is input element (n, y, x, ch) of the forward op. */
+static void decode_input(nnc_cuda_ctx *c, const geometry *q) {
+  nnc_cuda_line(c, "const nnc_i64 ch = w %% %lldLL, x = (w / %lldLL) %% %lldLL, y = (w / %lldLL) %% %lldLL, n = w / %lldLL;",
+                q->ic, q->ic, q->iw, q->ic * q->iw, q->ih, q->ic * q->iw * q->ih);
+}
+
+/* Opens loops over the forward outputs (oy, ox) whose window holds input
+ * (y, x), in increasing oy then ox: tap i of window oy reads row
+ * oy*sh + i - ph, so oy rises as i falls. Two blocks to close. */
+static void open_windows_of_input(nnc_cuda_ctx *c, const geometry *q) {
+  nnc_cuda_open(c, "for (nnc_i64 i = %lldLL; i >= 0; i--) {", q->kh - 1);
+  nnc_cuda_line(c, "const nnc_i64 ty = y + %lldLL - i;", q->ph);
+  nnc_cuda_line(c, "if (ty < 0 || ty %% %lldLL != 0 || ty / %lldLL >= %lldLL) continue;", q->sh, q->sh, q->oh);
+  nnc_cuda_line(c, "const nnc_i64 oy = ty / %lldLL;", q->sh);
+  nnc_cuda_open(c, "for (nnc_i64 j = %lldLL; j >= 0; j--) {", q->kw - 1);
+  nnc_cuda_line(c, "const nnc_i64 tx = x + %lldLL - j;", q->pw);
+  nnc_cuda_line(c, "if (tx < 0 || tx %% %lldLL != 0 || tx / %lldLL >= %lldLL) continue;", q->sw, q->sw, q->ow);
+  nnc_cuda_line(c, "const nnc_i64 ox = tx / %lldLL;", q->sw);
+}
+
+/* The sum of dy over every axis but the last, row by row. */
+int nnc_cuda_emit_bias_grad(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  const nnc_node *n = NODE(c, id), *dy = nnc_cuda_src(c, id, 0);
+  long long width = n->shape[0], rows = width ? nnc_node_numel(dy) / width : 0;
+  nnc_cuda_work(c, width);
+  nnc_cuda_line(c, "float acc = 0.0f;");
+  nnc_cuda_line(c, "for (nnc_i64 r = 0; r < %lldLL; r++) acc += %s[r * %lldLL + w];", rows, nnc_cuda_buf(c, id, 0), width);
+  nnc_cuda_store(c, "w", "acc");
+  return NNC_EMIT_OK;
+}
+
+/* dx[n,y,x,c] = sum over the outputs (oy, ox) that read it through kernel
+ * tap (i, j) of sum_o dy[n,oy,ox,o] * w[i,j,c,o]. */
+int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  const nnc_node *n = NODE(c, id), *wn = nnc_cuda_src(c, id, 1);
+  geometry q = geometry_of(n, nnc_cuda_src(c, id, 0), wn->shape[0], wn->shape[1], &n->attrs);
+  const char *dy = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
+  nnc_cuda_work(c, nnc_node_numel(n));
+  decode_input(c, &q);
+  nnc_cuda_line(c, "float acc = 0.0f;");
+  open_windows_of_input(c, &q);
+  nnc_cuda_line(c, "const float *g = %s + ((n * %lldLL + oy) * %lldLL + ox) * %lldLL;", dy, q.oh, q.ow, q.oc);
+  nnc_cuda_line(c, "const float *k = %s + ((i * %lldLL + j) * %lldLL + ch) * %lldLL;", kern, q.kw, q.ic, q.oc);
+  nnc_cuda_line(c, "for (nnc_i64 o = 0; o < %lldLL; o++) acc += g[o] * k[o];", q.oc);
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  nnc_cuda_store(c, "w", "acc");
+  return NNC_EMIT_OK;
+}
+
+/* dw[i,j,c,o] = sum over n, oy, ox of x[n, oy*sh+i-ph, ox*sw+j-pw, c] * dy[n,oy,ox,o]. */
+int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  const nnc_node *n = NODE(c, id);
+  geometry q = geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
+  const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
+  nnc_cuda_work(c, nnc_node_numel(n));
+  nnc_cuda_line(c, "const nnc_i64 o = w %% %lldLL, ci = (w / %lldLL) %% %lldLL, j = (w / %lldLL) %% %lldLL, i = w / %lldLL;",
+                q.oc, q.oc, q.ic, q.oc * q.ic, q.kw, q.oc * q.ic * q.kw);
+  nnc_cuda_line(c, "float acc = 0.0f;");
+  nnc_cuda_open(c, "for (nnc_i64 n = 0; n < %lldLL; n++) {", q.batch);
+  nnc_cuda_open(c, "for (nnc_i64 oy = 0; oy < %lldLL; oy++) {", q.oh);
+  nnc_cuda_line(c, "const nnc_i64 iy = oy * %lldLL + i - %lldLL;", q.sh, q.ph);
+  nnc_cuda_line(c, "if (iy < 0 || iy >= %lldLL) continue;", q.ih);
+  nnc_cuda_open(c, "for (nnc_i64 ox = 0; ox < %lldLL; ox++) {", q.ow);
+  nnc_cuda_line(c, "const nnc_i64 ix = ox * %lldLL + j - %lldLL;", q.sw, q.pw);
+  nnc_cuda_line(c, "if (ix < 0 || ix >= %lldLL) continue;", q.iw);
+  nnc_cuda_line(c, "acc += %s[((n * %lldLL + iy) * %lldLL + ix) * %lldLL + ci] * %s[((n * %lldLL + oy) * %lldLL + ox) * %lldLL + o];",
+                x, q.ih, q.iw, q.ic, dy, q.oh, q.ow, q.oc);
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  nnc_cuda_store(c, "w", "acc");
+  return NNC_EMIT_OK;
+}
+
+/* dy goes to the first maximum of each window, in row-major window order
+ * (the tap the forward max picked, as runtime/ref_grad.c chooses it): each
+ * input element sums dy over the windows that chose it. */
+int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  const nnc_node *n = NODE(c, id);
+  geometry q = geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->attrs.window[0], n->attrs.window[1],
+                           &n->attrs);
+  const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
+  nnc_cuda_work(c, nnc_node_numel(n));
+  decode_input(c, &q);
+  nnc_cuda_line(c, "float acc = 0.0f;");
+  open_windows_of_input(c, &q);
+  nnc_cuda_line(c, "nnc_i64 best = -1;");
+  nnc_cuda_line(c, "float top = 0.0f;");
+  nnc_cuda_open(c, "for (nnc_i64 wi = 0; wi < %lldLL; wi++) {", q.kh);
+  nnc_cuda_line(c, "const nnc_i64 iy = oy * %lldLL + wi - %lldLL;", q.sh, q.ph);
+  nnc_cuda_line(c, "if (iy < 0 || iy >= %lldLL) continue;", q.ih);
+  nnc_cuda_open(c, "for (nnc_i64 wj = 0; wj < %lldLL; wj++) {", q.kw);
+  nnc_cuda_line(c, "const nnc_i64 ix = ox * %lldLL + wj - %lldLL;", q.sw, q.pw);
+  nnc_cuda_line(c, "if (ix < 0 || ix >= %lldLL) continue;", q.iw);
+  nnc_cuda_line(c, "const nnc_i64 at = ((n * %lldLL + iy) * %lldLL + ix) * %lldLL + ch;", q.ih, q.iw, q.ic);
+  nnc_cuda_line(c, "if (best < 0 || %s[at] > top) best = at, top = %s[at];", x, x);
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  nnc_cuda_line(c, "if (best == w) acc += %s[((n * %lldLL + oy) * %lldLL + ox) * %lldLL + ch];", dy, q.oh, q.ow, q.ic);
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  nnc_cuda_store(c, "w", "acc");
+  return NNC_EMIT_OK;
+}
+
+/* dy spread evenly over each window's taps inside the input. */
+int nnc_cuda_emit_avg_pool_grad(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  const nnc_node *n = NODE(c, id);
+  geometry q = geometry_of(n, nnc_cuda_src(c, id, 0), n->attrs.window[0], n->attrs.window[1], &n->attrs);
+  const char *dy = nnc_cuda_buf(c, id, 0);
+  nnc_cuda_work(c, nnc_node_numel(n));
+  decode_input(c, &q);
+  nnc_cuda_line(c, "float acc = 0.0f;");
+  open_windows_of_input(c, &q);
+  nnc_cuda_line(c, "int rows = 0, cols = 0;");
+  nnc_cuda_line(c, "for (nnc_i64 wi = 0; wi < %lldLL; wi++) rows += oy * %lldLL + wi - %lldLL >= 0 && oy * %lldLL + wi - %lldLL < %lldLL;",
+                q.kh, q.sh, q.ph, q.sh, q.ph, q.ih);
+  nnc_cuda_line(c, "for (nnc_i64 wj = 0; wj < %lldLL; wj++) cols += ox * %lldLL + wj - %lldLL >= 0 && ox * %lldLL + wj - %lldLL < %lldLL;",
+                q.kw, q.sw, q.pw, q.sw, q.pw, q.iw);
+  nnc_cuda_line(c, "acc += %s[((n * %lldLL + oy) * %lldLL + ox) * %lldLL + ch] / (float)(rows * cols);", dy, q.oh, q.ow,
+                q.ic);
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  nnc_cuda_store(c, "w", "acc");
+  return NNC_EMIT_OK;
+}
+
+/* The (y, dy) gradients of the activations, from their outputs y. */
+int nnc_cuda_emit_relu_grad(nnc_cuda_ctx *c, int32_t id) {
+  return nnc_cuda_pointwise(c, id, "%s > 0.0f ? %s : 0.0f", nnc_cuda_val(c, id, 0), nnc_cuda_val(c, id, 1));
+}
+
+int nnc_cuda_emit_sigmoid_grad(nnc_cuda_ctx *c, int32_t id) {
+  const char *y = nnc_cuda_val(c, id, 0);
+  return nnc_cuda_pointwise(c, id, "%s * %s * (1.0f - %s)", nnc_cuda_val(c, id, 1), y, y);
+}
+
+int nnc_cuda_emit_tanh_grad(nnc_cuda_ctx *c, int32_t id) {
+  const char *y = nnc_cuda_val(c, id, 0);
+  return nnc_cuda_pointwise(c, id, "%s * (1.0f - %s * %s)", nnc_cuda_val(c, id, 1), y, y);
+}
+
+/* y * (dy - sum(dy * y)) along the last axis, one row per work item. */
+int nnc_cuda_emit_softmax_grad(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  const nnc_node *n = NODE(c, id);
+  long long width = n->shape[n->rank - 1], rows = width ? nnc_node_numel(n) / width : 0;
+  nnc_cuda_work(c, rows);
+  nnc_cuda_line(c, "const float *yr = %s + w * %lldLL, *gr = %s + w * %lldLL;", nnc_cuda_buf(c, id, 0), width,
+                nnc_cuda_buf(c, id, 1), width);
+  nnc_cuda_line(c, "double dot = 0.0;");
+  nnc_cuda_line(c, "for (nnc_i64 j = 0; j < %lldLL; j++) dot += (double)gr[j] * yr[j];", width);
+  char index[64];
+  snprintf(index, sizeof index, "w * %lldLL + j", width);
+  nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", width);
+  nnc_cuda_store(c, index, "yr[j] * (float)(gr[j] - dot)");
+  nnc_cuda_close(c);
+  return NNC_EMIT_OK;
+}

@@ -1,0 +1,257 @@
+/* CUDA emitters for losses, the accuracy metric and the optimizer updates
+ * (definitions in ir/ops_loss.c, reference in runtime/ref_loss.c).
+ *
+ * A loss or metric is one number for the batch: a single work item sums it,
+ * in double as the reference does (a batch is small; the matmuls around it
+ * are not). Gradients of the losses take one row per work item. Whether the
+ * labels are class indices (i32) or one-hot rows (f32) is known when the
+ * kernel is generated, so each kernel reads them one way only.
+ *
+ * Math on doubles is written with explicit (double) operands: in CUDA C++,
+ * exp or log of a float would pick the float overload. */
+#include <stdio.h>
+
+#include "codegen/cuda.h"
+#include "ir/op.h"
+
+#define NODE(c, id) (&nnc_cuda_graph(c)->nodes[id])
+
+/* Keras clips probabilities to [eps, 1 - eps] before the log. */
+#define KERAS_EPSILON "1e-07f"
+
+typedef struct rows {
+  long long count, width;
+  int sparse;
+  const char *p, *y; /* buffer names of the predictions and labels */
+} rows;
+
+static rows rows_of(nnc_cuda_ctx *c, int32_t id) {
+  const nnc_node *p = nnc_cuda_src(c, id, 0);
+  rows r = {p->shape[0], p->shape[0] ? nnc_node_numel(p) / p->shape[0] : 0, nnc_cuda_src(c, id, 1)->dtype == NNC_I32,
+            nnc_cuda_buf(c, id, 0), nnc_cuda_buf(c, id, 1)};
+  return r;
+}
+
+/* The label weight of class `j` in row `b`, as a float expression. */
+static const char *label_at(const rows *r, const char *b, const char *j, char *buf, size_t size) {
+  if (r->sparse) snprintf(buf, size, "(%s[%s] == %s ? 1.0f : 0.0f)", r->y, b, j);
+  else snprintf(buf, size, "%s[%s * %lldLL + %s]", r->y, b, r->width, j);
+  return buf;
+}
+
+/* Declares `top` and `lse` for row pointer `zr`: log softmax(z)_j = z_j - top - lse. */
+static void emit_log_sum_exp(nnc_cuda_ctx *c, const rows *r) {
+  nnc_cuda_line(c, "float top = zr[0];");
+  nnc_cuda_line(c, "for (nnc_i64 j = 1; j < %lldLL; j++) top = zr[j] > top ? zr[j] : top;", r->width);
+  nnc_cuda_line(c, "double sum = 0.0;");
+  nnc_cuda_line(c, "for (nnc_i64 j = 0; j < %lldLL; j++) sum += exp((double)zr[j] - top);", r->width);
+  nnc_cuda_line(c, "const double lse = log(sum);");
+}
+
+int nnc_cuda_emit_xent_logits(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  rows r = rows_of(c, id);
+  char label[160];
+  nnc_cuda_work(c, 1);
+  nnc_cuda_line(c, "double total = 0.0;");
+  nnc_cuda_open(c, "for (nnc_i64 row = 0; row < %lldLL; row++) {", r.count);
+  nnc_cuda_line(c, "const float *zr = %s + row * %lldLL;", r.p, r.width);
+  emit_log_sum_exp(c, &r);
+  nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
+  nnc_cuda_line(c, "const float yl = %s;", label_at(&r, "row", "j", label, sizeof label));
+  nnc_cuda_line(c, "if (yl != 0.0f) total -= yl * ((double)zr[j] - top - lse);");
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  char value[96];
+  snprintf(value, sizeof value, "(float)(total / %lld.0)", r.count);
+  nnc_cuda_store(c, "0", value);
+  return NNC_EMIT_OK;
+}
+
+/* (softmax(z) * sum(y) - y) / B, one row per work item. */
+int nnc_cuda_emit_xent_logits_grad(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  rows r = rows_of(c, id);
+  char label[160], index[64], value[256];
+  nnc_cuda_work(c, r.count);
+  nnc_cuda_line(c, "const float *zr = %s + w * %lldLL;", r.p, r.width);
+  emit_log_sum_exp(c, &r);
+  nnc_cuda_line(c, "double ysum = 0.0;");
+  nnc_cuda_line(c, "for (nnc_i64 j = 0; j < %lldLL; j++) ysum += %s;", r.width, label_at(&r, "w", "j", label, sizeof label));
+  nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
+  nnc_cuda_line(c, "const double p = exp((double)zr[j] - top - lse);");
+  snprintf(index, sizeof index, "w * %lldLL + j", r.width);
+  snprintf(value, sizeof value, "(float)((p * ysum - %s) / %lld.0)", label_at(&r, "w", "j", label, sizeof label), r.count);
+  nnc_cuda_store(c, index, value);
+  nnc_cuda_close(c);
+  return NNC_EMIT_OK;
+}
+
+/* Keras 2's probability cross-entropy takes two routes to the log
+ * (runtime/ref_loss.c): the categorical form divides by the row sum S and
+ * then clips, q_j = clip(p_j / S); the sparse form clips and renormalises,
+ * q_j = clip(p_j) / C with C the sum of the clipped row. */
+#define CLIP(x) "(" x " < " KERAS_EPSILON " ? " KERAS_EPSILON " : " x " > 1.0f - " KERAS_EPSILON " ? 1.0f - " KERAS_EPSILON " : " x ")"
+
+/* Declares `s`, S or C of row pointer `pr`. */
+static void emit_row_sum(nnc_cuda_ctx *c, const rows *r) {
+  nnc_cuda_line(c, "double s = 0.0;");
+  nnc_cuda_line(c, "for (nnc_i64 j = 0; j < %lldLL; j++) s += %s;", r->width, r->sparse ? CLIP("pr[j]") : "pr[j]");
+}
+
+int nnc_cuda_emit_xent_probs(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  rows r = rows_of(c, id);
+  char label[160], value[96];
+  nnc_cuda_work(c, 1);
+  nnc_cuda_line(c, "double total = 0.0;");
+  nnc_cuda_open(c, "for (nnc_i64 row = 0; row < %lldLL; row++) {", r.count);
+  nnc_cuda_line(c, "const float *pr = %s + row * %lldLL;", r.p, r.width);
+  emit_row_sum(c, &r);
+  nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
+  nnc_cuda_line(c, "const float yl = %s;", label_at(&r, "row", "j", label, sizeof label));
+  if (r.sparse) nnc_cuda_line(c, "const double q = " CLIP("pr[j]") " / s;");
+  else nnc_cuda_line(c, "const float ps = (float)(pr[j] / s);"), nnc_cuda_line(c, "const double q = " CLIP("ps") ";");
+  nnc_cuda_line(c, "if (yl != 0.0f) total -= yl * log(q);");
+  nnc_cuda_close(c);
+  nnc_cuda_close(c);
+  snprintf(value, sizeof value, "(float)(total / %lld.0)", r.count);
+  nnc_cuda_store(c, "0", value);
+  return NNC_EMIT_OK;
+}
+
+/* The gradient wrt p_k; a clipped value passes no gradient through the clip.
+ *   categorical: (Y - [q_k unclipped] y_k / q_k) / S, Y = sum of y over the unclipped q
+ *   sparse:      [p_k unclipped] (Y / C - y_k / p_k), Y = sum of y */
+int nnc_cuda_emit_xent_probs_grad(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  rows r = rows_of(c, id);
+  char label[160], index[64], value[96];
+  const char *q = r.sparse ? "const float q = pr[j];" : "const float q = (float)(pr[j] / s);";
+  nnc_cuda_work(c, r.count);
+  nnc_cuda_line(c, "const float *pr = %s + w * %lldLL;", r.p, r.width);
+  emit_row_sum(c, &r);
+  nnc_cuda_line(c, "double weight = 0.0;");
+  nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
+  if (r.sparse) {
+    nnc_cuda_line(c, "weight += %s;", label_at(&r, "w", "j", label, sizeof label));
+  } else {
+    nnc_cuda_line(c, "%s", q);
+    nnc_cuda_line(c, "if (q == " CLIP("q") ") weight += %s;", label_at(&r, "w", "j", label, sizeof label));
+  }
+  nnc_cuda_close(c);
+  nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
+  nnc_cuda_line(c, "%s", q);
+  nnc_cuda_line(c, "const int inside = q == " CLIP("q") ";");
+  nnc_cuda_line(c, "const double yl = %s;", label_at(&r, "w", "j", label, sizeof label));
+  if (r.sparse) nnc_cuda_line(c, "const double gr = inside ? weight / s - yl / q : 0.0;");
+  else nnc_cuda_line(c, "const double gr = (weight - (inside ? yl / q : 0.0)) / s;");
+  snprintf(index, sizeof index, "w * %lldLL + j", r.width);
+  snprintf(value, sizeof value, "(float)(gr / %lld.0)", r.count);
+  nnc_cuda_store(c, index, value);
+  nnc_cuda_close(c);
+  return NNC_EMIT_OK;
+}
+
+int nnc_cuda_emit_mse(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  long long count = nnc_node_numel(nnc_cuda_src(c, id, 0));
+  const char *p = nnc_cuda_buf(c, id, 0), *y = nnc_cuda_buf(c, id, 1);
+  char value[96];
+  nnc_cuda_work(c, 1);
+  nnc_cuda_line(c, "double total = 0.0;");
+  nnc_cuda_open(c, "for (nnc_i64 i = 0; i < %lldLL; i++) {", count);
+  nnc_cuda_line(c, "const double d = (double)%s[i] - %s[i];", p, y);
+  nnc_cuda_line(c, "total += d * d;");
+  nnc_cuda_close(c);
+  snprintf(value, sizeof value, "(float)(total / %lld.0)", count);
+  nnc_cuda_store(c, "0", value);
+  return NNC_EMIT_OK;
+}
+
+int nnc_cuda_emit_mse_grad(nnc_cuda_ctx *c, int32_t id) {
+  long long count = nnc_node_numel(NODE(c, id));
+  return nnc_cuda_pointwise(c, id, "(float)(2.0 * ((double)%s - %s) / %lld.0)", nnc_cuda_val(c, id, 0),
+                            nnc_cuda_val(c, id, 1), count);
+}
+
+/* Declares `name`, the first index of the largest of `width` values at `row`. */
+static void emit_argmax(nnc_cuda_ctx *c, const char *name, const char *row, long long width) {
+  nnc_cuda_line(c, "nnc_i64 %s = 0;", name);
+  nnc_cuda_line(c, "for (nnc_i64 j = 1; j < %lldLL; j++) if (%s[j] > %s[%s]) %s = j;", width, row, row, name, name);
+}
+
+/* Rows predicted right, following the labels as Keras's "accuracy" does:
+ * indices against the argmax, one-hot rows by argmaxes, a single output
+ * thresholded at 0.5. */
+int nnc_cuda_emit_correct(nnc_cuda_ctx *c, int32_t id) {
+  if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
+  rows r = rows_of(c, id);
+  nnc_cuda_work(c, 1);
+  nnc_cuda_line(c, "double hits = 0.0;");
+  nnc_cuda_open(c, "for (nnc_i64 row = 0; row < %lldLL; row++) {", r.count);
+  nnc_cuda_line(c, "const float *pr = %s + row * %lldLL;", r.p, r.width);
+  if (r.sparse) {
+    emit_argmax(c, "best", "pr", r.width);
+    nnc_cuda_line(c, "hits += best == %s[row];", r.y);
+  } else if (r.width == 1) {
+    nnc_cuda_line(c, "hits += (pr[0] > 0.5f) == (%s[row] > 0.5f);", r.y);
+  } else {
+    nnc_cuda_line(c, "const float *yr = %s + row * %lldLL;", r.y, r.width);
+    emit_argmax(c, "best", "pr", r.width);
+    emit_argmax(c, "want", "yr", r.width);
+    nnc_cuda_line(c, "hits += best == want;");
+  }
+  nnc_cuda_close(c);
+  nnc_cuda_store(c, "0", "(float)hits");
+  return NNC_EMIT_OK;
+}
+
+/* ---- Optimizer updates: pointwise, with the step's scalar read from its
+ * f32[] operand. The expressions are the reference's, term for term. */
+
+static const char *scalar(nnc_cuda_ctx *c, int32_t id, char *buf, size_t size) {
+  snprintf(buf, size, "%s[0]", nnc_cuda_buf(c, id, NODE(c, id)->nsrc - 1));
+  return buf;
+}
+
+int nnc_cuda_emit_square(nnc_cuda_ctx *c, int32_t id) {
+  const char *a = nnc_cuda_val(c, id, 0);
+  return nnc_cuda_pointwise(c, id, "%s * %s", a, a);
+}
+
+int nnc_cuda_emit_ema(nnc_cuda_ctx *c, int32_t id) {
+  const char *a = nnc_cuda_val(c, id, 0), *b = nnc_cuda_val(c, id, 1);
+  return nnc_cuda_pointwise(c, id, "%s + (%s - %s) * %s", a, b, a, nnc_cuda_float(c, NODE(c, id)->attrs.alpha));
+}
+
+int nnc_cuda_emit_adam_update(nnc_cuda_ctx *c, int32_t id) {
+  char s[64];
+  return nnc_cuda_pointwise(c, id, "%s - %s * %s / (sqrtf(%s) + %s)", nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s),
+                            nnc_cuda_val(c, id, 1), nnc_cuda_val(c, id, 2), nnc_cuda_float(c, NODE(c, id)->attrs.eps));
+}
+
+int nnc_cuda_emit_rmsprop_update(nnc_cuda_ctx *c, int32_t id) {
+  char s[64];
+  return nnc_cuda_pointwise(c, id, "%s - %s * %s / sqrtf(%s + %s)", nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s),
+                            nnc_cuda_val(c, id, 1), nnc_cuda_val(c, id, 2), nnc_cuda_float(c, NODE(c, id)->attrs.eps));
+}
+
+int nnc_cuda_emit_sgd_update(nnc_cuda_ctx *c, int32_t id) {
+  char s[64];
+  return nnc_cuda_pointwise(c, id, "%s - %s * %s", nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s),
+                            nnc_cuda_val(c, id, 1));
+}
+
+int nnc_cuda_emit_momentum_velocity(nnc_cuda_ctx *c, int32_t id) {
+  char s[64];
+  return nnc_cuda_pointwise(c, id, "%s * %s - %s * %s", nnc_cuda_float(c, NODE(c, id)->attrs.alpha),
+                            nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s), nnc_cuda_val(c, id, 1));
+}
+
+int nnc_cuda_emit_nesterov_update(nnc_cuda_ctx *c, int32_t id) {
+  char s[64];
+  return nnc_cuda_pointwise(c, id, "%s + %s * %s - %s * %s", nnc_cuda_val(c, id, 0),
+                            nnc_cuda_float(c, NODE(c, id)->attrs.alpha), nnc_cuda_val(c, id, 1),
+                            scalar(c, id, s, sizeof s), nnc_cuda_val(c, id, 2));
+}

@@ -1,0 +1,204 @@
+/* NVRTC through dlopen (codegen/nvrtc.h). The few types and entry points
+ * nnc needs are declared here, from NVRTC's documented C API, so that no
+ * CUDA header is needed to build. */
+#include "codegen/nvrtc.h"
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cache.h"
+#include "ir/strbuf.h"
+
+typedef int nvrtc_result; /* nvrtcResult: NVRTC_SUCCESS is 0 */
+typedef struct nvrtc_program_s *nvrtc_program;
+
+typedef struct nvrtc_api {
+  nvrtc_result (*version)(int *major, int *minor);
+  const char *(*error_string)(nvrtc_result r);
+  nvrtc_result (*create)(nvrtc_program *p, const char *src, const char *name, int nheaders,
+                         const char *const *headers, const char *const *include_names);
+  nvrtc_result (*destroy)(nvrtc_program *p);
+  nvrtc_result (*compile)(nvrtc_program p, int nopts, const char *const *opts);
+  nvrtc_result (*ptx_size)(nvrtc_program p, size_t *size);
+  nvrtc_result (*ptx)(nvrtc_program p, char *out);
+  nvrtc_result (*cubin_size)(nvrtc_program p, size_t *size);
+  nvrtc_result (*cubin)(nvrtc_program p, char *out);
+  nvrtc_result (*log_size)(nvrtc_program p, size_t *size);
+  nvrtc_result (*log)(nvrtc_program p, char *out);
+} nvrtc_api;
+
+/* Entry points by name, in the order of nvrtc_api's members. */
+static const char *const entry_names[] = {
+    "nvrtcVersion",     "nvrtcGetErrorString", "nvrtcCreateProgram", "nvrtcDestroyProgram",
+    "nvrtcCompileProgram", "nvrtcGetPTXSize",  "nvrtcGetPTX",        "nvrtcGetCUBINSize",
+    "nvrtcGetCUBIN",    "nvrtcGetProgramLogSize", "nvrtcGetProgramLog",
+};
+
+static struct {
+  int tried, ok;
+  void *handle;
+  nvrtc_api api;
+  int major, minor;
+  char why[1024];
+} nvrtc;
+
+static int last_cached;
+
+int nnc_nvrtc_last_was_cached(void) { return last_cached; }
+
+static void try_open(const char *path, nnc_strbuf *tried) {
+  if (nvrtc.handle) return;
+  nvrtc.handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!nvrtc.handle) nnc_strbuf_appendf(tried, "%s%s", tried->len ? ", " : "", path);
+}
+
+static void load(void) {
+  nvrtc.tried = 1;
+  nnc_strbuf tried;
+  nnc_strbuf_init(&tried);
+  char path[2048];
+  const char *env = getenv("NNC_NVRTC"), *home = getenv("CUDA_HOME");
+  if (env && *env) try_open(env, &tried);
+  try_open("libnvrtc.so.13", &tried);
+  try_open("libnvrtc.so", &tried);
+  if (home && *home) {
+    snprintf(path, sizeof path, "%s/lib64/libnvrtc.so", home);
+    try_open(path, &tried);
+  }
+  try_open("/usr/local/cuda/lib64/libnvrtc.so.13", &tried);
+  try_open("/usr/local/cuda/lib64/libnvrtc.so", &tried);
+  if (!nvrtc.handle) {
+    snprintf(nvrtc.why, sizeof nvrtc.why, "NVRTC is not available (tried %s)", nnc_strbuf_str(&tried));
+    nnc_strbuf_free(&tried);
+    return;
+  }
+  nnc_strbuf_free(&tried);
+  /* nvrtc_api is a row of function pointers, filled in entry_names' order. */
+  _Static_assert(sizeof(nvrtc_api) == sizeof entry_names, "one name per entry point");
+  for (size_t i = 0; i < sizeof entry_names / sizeof entry_names[0]; i++) {
+    void *sym = dlsym(nvrtc.handle, entry_names[i]);
+    memcpy((char *)&nvrtc.api + i * sizeof sym, &sym, sizeof sym);
+    if (!sym) {
+      snprintf(nvrtc.why, sizeof nvrtc.why, "the NVRTC library found has no %s", entry_names[i]);
+      return;
+    }
+  }
+  if (nvrtc.api.version(&nvrtc.major, &nvrtc.minor) != 0) {
+    snprintf(nvrtc.why, sizeof nvrtc.why, "nvrtcVersion failed");
+    return;
+  }
+  nvrtc.ok = 1;
+}
+
+int nnc_nvrtc_open(int *major, int *minor, nnc_status *st) {
+  if (!nvrtc.tried) load();
+  if (!nvrtc.ok) return nnc_fail(st, "%s", nvrtc.why);
+  if (major) *major = nvrtc.major;
+  if (minor) *minor = nvrtc.minor;
+  return 0;
+}
+
+void nnc_cuda_binary_free(nnc_cuda_binary *b) {
+  free(b->data);
+  b->data = NULL;
+  b->size = 0;
+}
+
+/* sm_NN[a] or compute_NN[a]. */
+static int valid_arch(const char *arch) {
+  const char *p = !strncmp(arch, "sm_", 3) ? arch + 3 : !strncmp(arch, "compute_", 8) ? arch + 8 : NULL;
+  if (!p || !isdigit((unsigned char)*p)) return 0;
+  while (isdigit((unsigned char)*p)) p++;
+  return !*p || (p[0] == 'a' && !p[1]);
+}
+
+/* The last `max` bytes' worth of whole lines are less useful than the first
+ * errors: show the head of the log. */
+static void log_excerpt(const char *log, char *out, size_t max) {
+  size_t len = strlen(log);
+  while (len && (log[len - 1] == '\n' || log[len - 1] == ' ')) len--;
+  if (len < max) snprintf(out, max, "%.*s", (int)len, log);
+  else snprintf(out, max, "%.*s\n...", (int)(max - 8), log);
+}
+
+static int compile_failure(const char *name, const char *source, const char *opts_text, const char *what,
+                           const char *log, nnc_status *st) {
+  char dir[2048], path[2400], excerpt[800];
+  snprintf(path, sizeof path, "%s/%s.cu", nnc_scratch_dir(dir, sizeof dir), name);
+  int kept = nnc_write_file_atomic(path, source, strlen(source)) == 0;
+  log_excerpt(log && *log ? log : "(NVRTC gave no log)", excerpt, sizeof excerpt);
+  return nnc_fail(st, "NVRTC could not compile kernel %s (%s; options: %s):\n%s\n%s%s", name, what, opts_text, excerpt,
+                  kept ? "the source is in " : "the source could not be saved to ", path);
+}
+
+int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nnc_cuda_binary *out,
+                      nnc_status *st) {
+  memset(out, 0, sizeof *out);
+  last_cached = 0;
+  if (!valid_arch(arch))
+    return nnc_fail(st, "'%s' is not a CUDA target: expected sm_NN or compute_NN (e.g. %s)", arch,
+                    NNC_CUDA_DEFAULT_ARCH);
+  if (nnc_nvrtc_open(NULL, NULL, st)) return -1;
+  char arch_opt[64];
+  snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
+  const char *opts[] = {arch_opt};
+  int nopts = (int)(sizeof opts / sizeof opts[0]);
+  int cubin = !strncmp(arch, "sm_", 3);
+
+  nnc_hasher h;
+  char key[33], file[600];
+  char version[32];
+  snprintf(version, sizeof version, "%d.%d", nvrtc.major, nvrtc.minor);
+  nnc_hasher_init(&h);
+  nnc_hasher_str(&h, "nvrtc kernel, v1");
+  nnc_hasher_str(&h, version);
+  nnc_hasher_str(&h, arch);
+  for (int i = 0; i < nopts; i++) nnc_hasher_str(&h, opts[i]);
+  nnc_hasher_str(&h, source);
+  nnc_hasher_hex(&h, key);
+  snprintf(file, sizeof file, "%.400s-%s.%s", name, key, cubin ? "cubin" : "ptx");
+  out->data = nnc_cache_read(file, &out->size);
+  if (out->data) {
+    out->is_cubin = cubin;
+    last_cached = 1;
+    return 0;
+  }
+
+  nvrtc_program prog = NULL;
+  char unit[512];
+  snprintf(unit, sizeof unit, "%.400s.cu", name);
+  nvrtc_result r = nvrtc.api.create(&prog, source, unit, 0, NULL, NULL);
+  if (r != 0) return nnc_fail(st, "NVRTC could not create a program for kernel %s: %s", name, nvrtc.api.error_string(r));
+  r = nvrtc.api.compile(prog, nopts, opts);
+  size_t log_size = 0;
+  char *log = NULL;
+  if (nvrtc.api.log_size(prog, &log_size) == 0 && log_size > 0 && (log = malloc(log_size + 1)) != NULL) {
+    if (nvrtc.api.log(prog, log) != 0) log[0] = 0;
+    log[log_size] = 0;
+  }
+  int rc = 0;
+  if (r != 0) {
+    rc = compile_failure(name, source, arch_opt, nvrtc.api.error_string(r), log, st);
+  } else {
+    size_t size = 0;
+    r = cubin ? nvrtc.api.cubin_size(prog, &size) : nvrtc.api.ptx_size(prog, &size);
+    out->data = r == 0 ? malloc(size + 1) : NULL;
+    if (out->data) r = cubin ? nvrtc.api.cubin(prog, out->data) : nvrtc.api.ptx(prog, out->data);
+    if (r != 0 || !out->data) {
+      rc = nnc_fail(st, "NVRTC compiled kernel %s but gave no %s: %s", name, cubin ? "CUBIN" : "PTX",
+                    nvrtc.api.error_string(r));
+      nnc_cuda_binary_free(out);
+    } else {
+      ((char *)out->data)[size] = 0;
+      out->size = size;
+      out->is_cubin = cubin;
+      nnc_cache_write(file, out->data, out->size);
+    }
+  }
+  free(log);
+  nvrtc.api.destroy(&prog);
+  return rc;
+}

@@ -1,0 +1,38 @@
+/* NVRTC, CUDA's run-time compiler, opened with dlopen so that nnc builds and
+ * runs without CUDA: libnvrtc.so.13 or libnvrtc.so from the loader's path,
+ * $NNC_NVRTC (a file), $CUDA_HOME/lib64 or /usr/local/cuda/lib64.
+ *
+ * Compiled kernels are cached on disk (codegen/cache.h) under a key of the
+ * source, the options, the target architecture and NVRTC's version. */
+#ifndef NNC_CODEGEN_NVRTC_H
+#define NNC_CODEGEN_NVRTC_H
+
+#include <stddef.h>
+
+#include "ir/status.h"
+
+/* The default target: Hopper (H100). */
+#define NNC_CUDA_DEFAULT_ARCH "sm_90"
+
+typedef struct nnc_cuda_binary {
+  void *data;
+  size_t size;
+  int is_cubin; /* 1: CUBIN (an sm_XX target); 0: NUL-terminated PTX (compute_XX) */
+} nnc_cuda_binary;
+
+/* Opens NVRTC once per process. 0 with its version, or -1 with a one-line
+ * reason naming what was tried. */
+int nnc_nvrtc_open(int *major, int *minor, nnc_status *st);
+
+/* Compiles `source`, a translation unit that defines kernel `name`, for
+ * `arch` ("sm_90": CUBIN; "compute_90": PTX). A failure names the kernel and
+ * the options, shows NVRTC's log and writes the source to <name>.cu in the
+ * cache folder (or the temporary folder), whose path it gives. */
+int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nnc_cuda_binary *out,
+                      nnc_status *st);
+void nnc_cuda_binary_free(nnc_cuda_binary *b);
+
+/* Whether the last nnc_nvrtc_compile was answered from the cache (tests). */
+int nnc_nvrtc_last_was_cached(void);
+
+#endif

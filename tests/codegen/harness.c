@@ -1,0 +1,101 @@
+#include "tests/codegen/harness.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cuda.h"
+#include "codegen/nvrtc.h"
+#include "ir/op.h"
+#include "runtime/rng.h"
+
+void harness_fill(void *data, int64_t count, int64_t width, data_kind kind, uint32_t seed) {
+  float *f = data;
+  int32_t *ints = data;
+  for (int64_t i = 0; i < count; i++) {
+    float u = nnc_rng_uniform(1234, seed, (uint64_t)i);
+    switch (kind) {
+    case DATA_RANDOM: f[i] = 2.0f * u - 1.0f; break;
+    case DATA_POSITIVE: f[i] = u + 0.01f; break;
+    case DATA_UNIT: f[i] = 0.02f + 0.96f * u; break;
+    case DATA_TIES: f[i] = floorf(u * 3.0f) - 1.0f; break;
+    case DATA_CLASSES: ints[i] = (int32_t)(u * (float)width); break;
+    case DATA_BINARY: f[i] = u < 0.5f ? 0.0f : 1.0f; break;
+    case DATA_ONEHOT:
+    case DATA_PROBS: f[i] = 0; break;
+    }
+  }
+  if (kind == DATA_ONEHOT)
+    for (int64_t r = 0; r < count / width; r++)
+      f[r * width + (int64_t)(nnc_rng_uniform(1234, seed + 1, (uint64_t)r) * (float)width)] = 1.0f;
+  if (kind == DATA_PROBS)
+    for (int64_t r = 0; r < count / width; r++) {
+      double sum = 0;
+      for (int64_t j = 0; j < width; j++) {
+        float u = nnc_rng_uniform(1234, seed, (uint64_t)(r * width + j));
+        f[r * width + j] = j == r % width ? 0.0f : u; /* one zero per row, below the clip */
+        sum += f[r * width + j];
+      }
+      for (int64_t j = 0; j < width; j++) f[r * width + j] = (float)(f[r * width + j] / sum);
+    }
+}
+
+void harness_run(const nnc_backend *b, const nnc_graph *g, void *const *leaves, const nnc_run_opts *opts,
+                 const int32_t *nodes, int count, float **out) {
+  nnc_status st = {0};
+  nnc_exec *e = b->prepare(g, &st);
+  ck_assert_msg(e, "%s: %s", b->name, st.msg);
+  ck_assert_msg(b->run(e, leaves, opts, &st) == 0, "%s: %s", b->name, st.msg);
+  for (int i = 0; i < count; i++) {
+    const void *v = b->value(e, nodes[i]);
+    ck_assert_msg(v, "%s kept no value for %%%d", b->name, (int)nodes[i]);
+    size_t bytes = (size_t)nnc_node_numel(&g->nodes[nodes[i]]) * sizeof(float);
+    out[i] = malloc(bytes ? bytes : 1);
+    memcpy(out[i], v, bytes);
+  }
+  b->release(e);
+}
+
+double harness_rel_error(const float *got, const float *want, int64_t count, double floor) {
+  double scale = floor, worst = 0;
+  for (int64_t i = 0; i < count; i++)
+    if (fabs(want[i]) > scale) scale = fabs(want[i]);
+  for (int64_t i = 0; i < count; i++) {
+    if (isnan(got[i]) != isnan(want[i])) return INFINITY;
+    if (isnan(want[i])) continue;
+    double d = fabs((double)got[i] - want[i]) / scale;
+    if (d > worst) worst = d;
+  }
+  return worst;
+}
+
+int harness_nvrtc_ready(void) {
+  static int said;
+  nnc_status st = {0};
+  int major, minor;
+  if (nnc_nvrtc_open(&major, &minor, &st) == 0) return 1;
+  if (!said++) printf("codegen: skipping NVRTC compilation: %s\n", st.msg);
+  return 0;
+}
+
+void harness_nvrtc_compile_all(const nnc_graph *g) {
+  if (!harness_nvrtc_ready()) return;
+  nnc_status st = {0};
+  nnc_cuda_program p;
+  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  for (int i = 0; i < p.count; i++) {
+    const nnc_cuda_kernel *k = &p.kernels[i];
+    nnc_strbuf unit;
+    nnc_strbuf_init(&unit);
+    nnc_cuda_render_unit(&k, 1, &unit);
+    nnc_cuda_binary bin;
+    int rc = nnc_nvrtc_compile(k->name, nnc_strbuf_str(&unit), NNC_CUDA_DEFAULT_ARCH, &bin, &st);
+    nnc_strbuf_free(&unit);
+    ck_assert_msg(rc == 0, "%s", st.msg);
+    ck_assert_msg(bin.is_cubin && bin.size > 0, "no CUBIN for %s", k->name);
+    nnc_cuda_binary_free(&bin);
+  }
+  nnc_cuda_program_free(&p);
+}

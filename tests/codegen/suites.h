@@ -1,0 +1,19 @@
+/* The codegen area's test cases: generated CUDA C per op row and per fused
+ * group, NVRTC compilation and its cache, and training on cuda-emu. Each
+ * file defines `TCase *tcase_<name>(void)`; list each here once. */
+#ifndef NNC_TESTS_CODEGEN_SUITES_H
+#define NNC_TESTS_CODEGEN_SUITES_H
+
+#include <check.h>
+
+#define NNC_CODEGEN_TCASES(X) \
+  X(op_kernels)               \
+  X(fused_kernels)            \
+  X(nvrtc)                    \
+  X(emu_training)
+
+#define X(name) TCase *tcase_##name(void);
+NNC_CODEGEN_TCASES(X)
+#undef X
+
+#endif

@@ -1,0 +1,256 @@
+/* Every op row's generated kernel, driven by the op table: each row needs at
+ * least one case in `cases` below (test_every_op_has_a_case walks ir/ops.def,
+ * so a new row without one fails the suite). A case is the op, its
+ * attributes and its operands' types and data; the test builds the one-op
+ * graph, runs it on the interpreter and on cuda-emu, and compares within
+ * the case's tolerance, relative to the largest expected magnitude. Then
+ * each kernel must compile under NVRTC for sm_90 (skipped, with the reason
+ * printed, when libnvrtc cannot be opened).
+ *
+ * Tolerances: 0 where the kernel computes exactly what the reference does
+ * (elementwise ops, dropout, sums taken in the same order); about 1e-6 where
+ * the reference sums in double and the kernel in float. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cuda.h"
+#include "ir/op.h"
+#include "tests/codegen/harness.h"
+#include "tests/codegen/suites.h"
+
+typedef struct operand {
+  nnc_dtype dtype;
+  int rank;
+  int64_t shape[4];
+  data_kind data;
+  int64_t width; /* DATA_CLASSES: how many classes */
+} operand;
+
+typedef struct op_case {
+  const char *what;
+  nnc_op op;
+  nnc_attrs attrs;
+  operand src[4]; /* a leaf op's case describes the leaf in src[0] */
+  double tol;
+  int training;
+} op_case;
+
+#define F(r, kind, ...) {NNC_F32, r, {__VA_ARGS__}, kind, 0}
+#define CLASSES(n, w) {NNC_I32, 1, {n}, DATA_CLASSES, w}
+#define SCALAR {NNC_F32, 0, {0}, DATA_POSITIVE, 0}
+#define R DATA_RANDOM
+#define P DATA_POSITIVE
+
+static const op_case cases[] = {
+    {"input leaf", NNC_OP_INPUT, {.pad = 0}, {F(2, R, 3, 4)}, 0, 0},
+    {"param leaf", NNC_OP_PARAM, {.pad = 0}, {F(1, R, 7)}, 0, 0},
+    {"matmul", NNC_OP_MATMUL, {.pad = 0}, {F(2, R, 33, 70), F(2, R, 70, 130)}, 2e-6, 0},
+    {"matmul trans_a", NNC_OP_MATMUL, {.trans_a = 1}, {F(2, R, 7, 5), F(2, R, 7, 6)}, 1e-6, 0},
+    {"matmul trans_b", NNC_OP_MATMUL, {.trans_b = 1}, {F(2, R, 5, 7), F(2, R, 6, 7)}, 1e-6, 0},
+    {"matmul rank 3", NNC_OP_MATMUL, {.pad = 0}, {F(3, R, 2, 3, 7), F(2, R, 7, 4)}, 1e-6, 0},
+    {"bias_add", NNC_OP_BIAS_ADD, {.pad = 0}, {F(2, R, 4, 6), F(1, R, 6)}, 0, 0},
+    {"bias_add NHWC", NNC_OP_BIAS_ADD, {.pad = 0}, {F(4, R, 2, 3, 3, 5), F(1, R, 5)}, 0, 0},
+    {"conv2d same", NNC_OP_CONV2D, {.stride = {1, 1}, .pad = NNC_PAD_SAME},
+     {F(4, R, 2, 9, 9, 3), F(4, R, 3, 3, 3, 5)}, 1e-6, 0},
+    {"conv2d valid stride 2", NNC_OP_CONV2D, {.stride = {2, 2}, .pad = NNC_PAD_VALID},
+     {F(4, R, 2, 9, 8, 2), F(4, R, 3, 2, 2, 4)}, 1e-6, 0},
+    {"conv2d same stride 2, even kernel", NNC_OP_CONV2D, {.stride = {2, 2}, .pad = NNC_PAD_SAME},
+     {F(4, R, 1, 7, 6, 2), F(4, R, 4, 4, 2, 3)}, 1e-6, 0},
+    {"max_pool valid", NNC_OP_MAX_POOL, {.window = {2, 2}, .stride = {2, 2}}, {F(4, R, 2, 7, 7, 3)}, 0, 0},
+    {"max_pool same 3x3/2", NNC_OP_MAX_POOL, {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME},
+     {F(4, R, 2, 7, 7, 3)}, 0, 0},
+    {"avg_pool valid", NNC_OP_AVG_POOL, {.window = {2, 2}, .stride = {2, 2}}, {F(4, R, 2, 7, 7, 3)}, 1e-7, 0},
+    {"avg_pool same 3x3/2", NNC_OP_AVG_POOL, {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME},
+     {F(4, R, 2, 7, 7, 3)}, 1e-7, 0},
+    {"reshape", NNC_OP_RESHAPE, {.shape_rank = 1, .shape = {12}}, {F(3, R, 2, 3, 4)}, 0, 0},
+    {"relu", NNC_OP_RELU, {.pad = 0}, {F(2, R, 3, 50)}, 0, 0},
+    {"sigmoid", NNC_OP_SIGMOID, {.pad = 0}, {F(2, R, 3, 50)}, 0, 0},
+    {"tanh", NNC_OP_TANH, {.pad = 0}, {F(2, R, 3, 50)}, 0, 0},
+    {"softmax", NNC_OP_SOFTMAX, {.pad = 0}, {F(2, R, 6, 10)}, 0, 0},
+    {"dropout, training", NNC_OP_DROPOUT, {.rate = 0.3f, .stream = 99}, {F(2, R, 40, 300)}, 0, 1},
+    {"dropout, inference", NNC_OP_DROPOUT, {.rate = 0.3f, .stream = 99}, {F(2, R, 4, 30)}, 0, 0},
+    {"add", NNC_OP_ADD, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"mul", NNC_OP_MUL, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"bias_grad", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(4, R, 2, 3, 4, 5)}, 0, 0},
+    {"conv2d_grad_input same", NNC_OP_CONV2D_GRAD_INPUT,
+     {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {9, 9, 3}},
+     {F(4, R, 2, 9, 9, 5), F(4, R, 3, 3, 3, 5)}, 1e-6, 0},
+    {"conv2d_grad_input valid stride 2", NNC_OP_CONV2D_GRAD_INPUT,
+     {.stride = {2, 2}, .pad = NNC_PAD_VALID, .shape_rank = 3, .shape = {9, 8, 2}},
+     {F(4, R, 2, 4, 4, 4), F(4, R, 3, 2, 2, 4)}, 1e-6, 0},
+    {"conv2d_grad_input same stride 2, even kernel", NNC_OP_CONV2D_GRAD_INPUT,
+     {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {7, 6, 2}},
+     {F(4, R, 1, 4, 3, 3), F(4, R, 4, 4, 2, 3)}, 1e-6, 0},
+    {"conv2d_grad_kernel same", NNC_OP_CONV2D_GRAD_KERNEL,
+     {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}},
+     {F(4, R, 2, 9, 9, 3), F(4, R, 2, 9, 9, 5)}, 1e-6, 0},
+    {"conv2d_grad_kernel valid stride 2", NNC_OP_CONV2D_GRAD_KERNEL,
+     {.stride = {2, 2}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {3, 2}},
+     {F(4, R, 2, 9, 8, 2), F(4, R, 2, 4, 4, 4)}, 1e-6, 0},
+    {"max_pool_grad valid", NNC_OP_MAX_POOL_GRAD, {.window = {2, 2}, .stride = {2, 2}},
+     {F(4, R, 2, 7, 7, 3), F(4, R, 2, 3, 3, 3)}, 0, 0},
+    {"max_pool_grad same 3x3/2, tied maxima", NNC_OP_MAX_POOL_GRAD,
+     {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME},
+     {F(4, DATA_TIES, 2, 7, 7, 3), F(4, R, 2, 4, 4, 3)}, 0, 0},
+    {"avg_pool_grad valid", NNC_OP_AVG_POOL_GRAD, {.window = {2, 2}, .stride = {2, 2}, .shape_rank = 2, .shape = {7, 7}},
+     {F(4, R, 2, 3, 3, 3)}, 0, 0},
+    {"avg_pool_grad same 3x3/2", NNC_OP_AVG_POOL_GRAD,
+     {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {7, 7}},
+     {F(4, R, 2, 4, 4, 3)}, 0, 0},
+    {"relu_grad", NNC_OP_RELU_GRAD, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"sigmoid_grad", NNC_OP_SIGMOID_GRAD, {.pad = 0}, {F(2, DATA_UNIT, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"tanh_grad", NNC_OP_TANH_GRAD, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"softmax_grad", NNC_OP_SOFTMAX_GRAD, {.pad = 0}, {F(2, DATA_PROBS, 6, 10), F(2, R, 6, 10)}, 0, 0},
+    {"xent_logits sparse", NNC_OP_XENT_LOGITS, {.pad = 0}, {F(2, R, 5, 7), CLASSES(5, 7)}, 0, 0},
+    {"xent_logits one-hot", NNC_OP_XENT_LOGITS, {.pad = 0}, {F(2, R, 5, 7), F(2, DATA_ONEHOT, 5, 7)}, 0, 0},
+    {"xent_logits soft labels", NNC_OP_XENT_LOGITS, {.pad = 0}, {F(2, R, 5, 7), F(2, DATA_PROBS, 5, 7)}, 0, 0},
+    {"xent_logits_grad sparse", NNC_OP_XENT_LOGITS_GRAD, {.pad = 0}, {F(2, R, 5, 7), CLASSES(5, 7)}, 0, 0},
+    {"xent_logits_grad soft labels", NNC_OP_XENT_LOGITS_GRAD, {.pad = 0}, {F(2, R, 5, 7), F(2, DATA_PROBS, 5, 7)}, 0, 0},
+    {"xent_probs sparse", NNC_OP_XENT_PROBS, {.pad = 0}, {F(2, DATA_PROBS, 5, 7), CLASSES(5, 7)}, 0, 0},
+    {"xent_probs one-hot", NNC_OP_XENT_PROBS, {.pad = 0}, {F(2, DATA_PROBS, 5, 7), F(2, DATA_ONEHOT, 5, 7)}, 0, 0},
+    {"xent_probs_grad sparse", NNC_OP_XENT_PROBS_GRAD, {.pad = 0}, {F(2, DATA_PROBS, 5, 7), CLASSES(5, 7)}, 0, 0},
+    {"xent_probs_grad one-hot, unnormalised", NNC_OP_XENT_PROBS_GRAD, {.pad = 0},
+     {F(2, DATA_POSITIVE, 5, 7), F(2, DATA_ONEHOT, 5, 7)}, 0, 0},
+    {"mse", NNC_OP_MSE, {.pad = 0}, {F(2, R, 4, 6), F(2, R, 4, 6)}, 0, 0},
+    {"mse_grad", NNC_OP_MSE_GRAD, {.pad = 0}, {F(2, R, 4, 6), F(2, R, 4, 6)}, 0, 0},
+    {"correct sparse", NNC_OP_CORRECT, {.pad = 0}, {F(2, R, 60, 5), CLASSES(60, 5)}, 0, 0},
+    {"correct one-hot", NNC_OP_CORRECT, {.pad = 0}, {F(2, R, 60, 5), F(2, DATA_ONEHOT, 60, 5)}, 0, 0},
+    {"correct single output", NNC_OP_CORRECT, {.pad = 0}, {F(2, DATA_UNIT, 60, 1), F(2, DATA_BINARY, 60, 1)}, 0, 0},
+    {"square", NNC_OP_SQUARE, {.pad = 0}, {F(2, R, 3, 40)}, 0, 0},
+    {"ema", NNC_OP_EMA, {.alpha = 0.1f}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"adam_update", NNC_OP_ADAM_UPDATE, {.eps = 1e-7f}, {F(2, R, 3, 40), F(2, R, 3, 40), F(2, P, 3, 40), SCALAR}, 0, 0},
+    {"rmsprop_update", NNC_OP_RMSPROP_UPDATE, {.eps = 1e-7f},
+     {F(2, R, 3, 40), F(2, R, 3, 40), F(2, P, 3, 40), SCALAR}, 0, 0},
+    {"sgd_update", NNC_OP_SGD_UPDATE, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40), SCALAR}, 0, 0},
+    {"momentum_velocity", NNC_OP_MOMENTUM_VELOCITY, {.alpha = 0.9f}, {F(2, R, 3, 40), F(2, R, 3, 40), SCALAR}, 0, 0},
+    {"nesterov_update", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f},
+     {F(2, R, 3, 40), F(2, R, 3, 40), F(2, R, 3, 40), SCALAR}, 0, 0},
+};
+
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+START_TEST(test_every_op_has_a_case) {
+  char missing[1024] = "";
+  for (int op = 0; op < NNC_OP_COUNT; op++) {
+    int found = 0;
+    for (int i = 0; i < NCASES; i++) found |= cases[i].op == (nnc_op)op;
+    if (!found) snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", nnc_ops[op].name);
+  }
+  ck_assert_msg(!missing[0], "ops with no case in tests/codegen/test_ops.c:%s", missing);
+}
+END_TEST
+
+/* The case's graph: one input per operand (or the leaf itself), the op, an output. */
+static nnc_graph *case_graph(const op_case *c, void **data, int32_t *result) {
+  nnc_status st = {0};
+  nnc_graph *g = nnc_graph_new();
+  int leaf = (nnc_ops[c->op].flags & NNC_OPF_LEAF) != 0;
+  int n = leaf ? 1 : nnc_ops[c->op].arity;
+  int32_t ids[NNC_MAX_SRC];
+  for (int i = 0; i < n; i++) {
+    const operand *o = &c->src[i];
+    char name[16];
+    snprintf(name, sizeof name, "x%d", i);
+    nnc_node_spec spec = {.op = leaf ? c->op : NNC_OP_INPUT, .name = name, .dtype = o->dtype, .rank = o->rank};
+    memcpy(spec.shape, o->shape, sizeof o->shape);
+    ids[i] = nnc_graph_add(g, &spec, &st);
+    ck_assert_msg(ids[i] >= 0, "%s: %s", c->what, st.msg);
+    int64_t count = nnc_node_numel(&g->nodes[ids[i]]);
+    int64_t width = o->dtype == NNC_I32 ? o->width : o->rank ? o->shape[o->rank - 1] : 1;
+    data[ids[i]] = malloc((size_t)(count ? count : 1) * 4);
+    harness_fill(data[ids[i]], count, width, o->data, (uint32_t)(100 + i));
+  }
+  *result = leaf ? ids[0] : nnc_graph_op(g, c->op, ids, n, &c->attrs, &st);
+  ck_assert_msg(*result >= 0, "%s: %s", c->what, st.msg);
+  ck_assert_int_eq(nnc_graph_add_output(g, "output", *result, &st), 0);
+  return g;
+}
+
+START_TEST(test_op_kernel) {
+  const op_case *c = &cases[_i];
+  void *data[8] = {0};
+  int32_t result;
+  nnc_graph *g = case_graph(c, data, &result);
+  nnc_run_opts opts = {.training = c->training, .seed = 77, .step = 5};
+  float *want, *got;
+  harness_run(&nnc_backend_interp, g, data, &opts, &result, 1, &want);
+  harness_run(&nnc_backend_cuda_emu, g, data, &opts, &result, 1, &got);
+  int64_t count = nnc_node_numel(&g->nodes[result]);
+  double err = harness_rel_error(got, want, count, 1e-30);
+  if (!(err <= c->tol)) {
+    nnc_status st = {0};
+    nnc_cuda_program p;
+    if (nnc_cuda_generate(g, &p, &st) == 0 && p.count) fprintf(stderr, "%s\n", p.kernels[0].source);
+    nnc_cuda_program_free(&p);
+  }
+  ck_assert_msg(err <= c->tol, "%s: cuda-emu differs from interp by %.3g (relative), tolerance %.3g", c->what, err,
+                c->tol);
+  /* Leaves run no kernel; everything else runs exactly one. */
+  nnc_status st = {0};
+  nnc_cuda_program p;
+  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_int_eq(p.count, (nnc_ops[c->op].flags & NNC_OPF_LEAF) ? 0 : 1);
+  nnc_cuda_program_free(&p);
+  harness_nvrtc_compile_all(g);
+  free(want);
+  free(got);
+  for (int i = 0; i < 8; i++) free(data[i]);
+  nnc_graph_free(g);
+}
+END_TEST
+
+/* A dropout mask drawn by cuda-emu is the interpreter's, element for
+ * element, across steps (already exact above); here also that it changes
+ * with the step and keeps about 1 - rate of the values. */
+START_TEST(test_dropout_mask_follows_the_step) {
+  const op_case *c = NULL;
+  for (int i = 0; i < NCASES; i++)
+    if (cases[i].op == NNC_OP_DROPOUT && cases[i].training) c = &cases[i];
+  void *data[2] = {0};
+  int32_t result;
+  nnc_graph *g = case_graph(c, data, &result);
+  float *a, *b;
+  nnc_run_opts s1 = {.training = 1, .seed = 77, .step = 1}, s2 = {.training = 1, .seed = 77, .step = 2};
+  harness_run(&nnc_backend_cuda_emu, g, data, &s1, &result, 1, &a);
+  harness_run(&nnc_backend_cuda_emu, g, data, &s2, &result, 1, &b);
+  int64_t count = nnc_node_numel(&g->nodes[result]), kept = 0, same = 0;
+  for (int64_t i = 0; i < count; i++) kept += a[i] != 0, same += (a[i] != 0) == (b[i] != 0);
+  ck_assert_msg(fabs((double)kept / (double)count - 0.7) < 0.03, "kept %lld of %lld", (long long)kept, (long long)count);
+  ck_assert_msg(same < count, "the mask did not change with the step");
+  free(a), free(b), free(data[0]);
+  nnc_graph_free(g);
+}
+END_TEST
+
+/* Every kernel text starts with the header STYLE.md asks for. */
+START_TEST(test_kernel_header) {
+  void *data[4] = {0};
+  int32_t result;
+  nnc_graph *g = case_graph(&cases[2], data, &result);
+  nnc_status st = {0};
+  nnc_cuda_program p;
+  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  char hash[32];
+  snprintf(hash, sizeof hash, "graph %016llx", (unsigned long long)nnc_graph_hash(g));
+  const char *src = p.kernels[0].source;
+  ck_assert_msg(!strncmp(src, "/* generated by nnc", 19), "%s", src);
+  ck_assert_msg(strstr(src, hash), "%s", src);
+  ck_assert_msg(strstr(src, "%2 = matmul(%0, %1) : f32[33,130]"), "%s", src);
+  ck_assert_msg(strstr(src, "NNC_KERNEL void nnc_2_matmul(float *NNC_RESTRICT b2, const float *NNC_RESTRICT b0"), "%s", src);
+  nnc_cuda_program_free(&p);
+  for (int i = 0; i < 4; i++) free(data[i]);
+  nnc_graph_free(g);
+}
+END_TEST
+
+TCase *tcase_op_kernels(void) {
+  TCase *tc = tcase_create("op_kernels");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_every_op_has_a_case);
+  tcase_add_loop_test(tc, test_op_kernel, 0, NCASES);
+  tcase_add_test(tc, test_dropout_mask_follows_the_step);
+  tcase_add_test(tc, test_kernel_header);
+  return tc;
+}
