@@ -40,13 +40,16 @@ int64_t nnc_cpu_grain(int64_t n, int per_thread, int64_t min_grain);
 /* ---- Kernels --------------------------------------------------------------- */
 
 /* The members of a fused group after its anchor, applied in order to each
- * finished tile of the anchor's output: rows of `cols` values whose last
- * axis is the output's last axis, so bias and row softmax see whole rows. */
+ * finished tile of the anchor's output: whole rows of `cols` values (the
+ * output's last axis), so bias and row softmax see complete rows. */
 #define NNC_CPU_MAX_EPILOGUE (NNC_MAX_GROUP - 1)
 typedef struct nnc_cpu_epilogue {
   int count;
   nnc_op op[NNC_CPU_MAX_EPILOGUE];
-  const float *bias[NNC_CPU_MAX_EPILOGUE]; /* bias_add's vector, else NULL */
+  /* bias_add: the bias vector; an activation gradient (relu_grad, ...): the
+   * activation's output y, shaped like the anchor's output, whose gradient
+   * the anchor computed; otherwise NULL. */
+  const float *operand[NNC_CPU_MAX_EPILOGUE];
 } nnc_cpu_epilogue;
 
 typedef struct nnc_cpu_args {
@@ -57,17 +60,22 @@ typedef struct nnc_cpu_args {
 } nnc_cpu_args;
 
 typedef void nnc_cpu_fn(const nnc_cpu_args *a);
+/* An elementwise kernel on elements [begin, end) only. */
+typedef void nnc_cpu_range_fn(const nnc_cpu_args *a, int64_t begin, int64_t end);
 /* Floats of per-thread scratch a kernel needs for node n. */
 typedef size_t nnc_cpu_scratch_fn(const nnc_graph *g, const nnc_node *n);
 
 typedef struct nnc_cpu_kernel {
   nnc_cpu_fn *run;
   nnc_cpu_scratch_fn *scratch; /* optional */
-  int anchor;                  /* takes an epilogue (conv2d, matmul) */
+  int anchor;                  /* applies a fused epilogue (conv2d, matmul, conv2d_grad_input) */
+  nnc_cpu_range_fn *range;     /* elementwise ops: lets a pointwise group run block by block */
 } nnc_cpu_kernel;
 
-/* Applies e to rows [0, rows) of y (row stride cols), in place. */
-void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *y, int64_t rows, int64_t cols);
+/* Applies e to rows [row0, row0 + rows) of out (row stride cols), in place. */
+void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0, int64_t rows, int64_t cols);
+/* Whether op can be an epilogue member: how it reads the member before it. */
+int nnc_cpu_epilogue_op(nnc_op op);
 /* Softmax of each row of x into y (y may be x). */
 void nnc_cpu_softmax_rows(const float *x, float *y, int64_t rows, int64_t cols);
 

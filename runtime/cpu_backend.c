@@ -3,13 +3,17 @@
  *
  * prepare() turns the graph into a list of steps and allocates every buffer
  * once: one per value that a step writes, reused by every run. A reshape is
- * an alias of its operand. A fused group whose anchor has a GEMM kernel and
- * whose members are epilogue ops (bias_add, relu, sigmoid, tanh, softmax,
- * each consuming the one before) runs as one step: the anchor's kernel
- * writes straight into the last member's buffer and applies the members to
- * each output tile; the members before the last have no buffer and value()
- * answers NULL for them. Any other group runs its members one by one, and
- * an op with no specialised kernel runs the interpreter's reference kernel,
+ * an alias of its operand. Fused groups (ir/graph.h) run as one step:
+ *  - an anchor with a GEMM kernel (conv2d, matmul, conv2d_grad_input) whose
+ *    later members are epilogue ops, each reading the one before (bias_add,
+ *    relu, sigmoid, tanh, softmax, and the activation gradients): the
+ *    anchor's kernel writes straight into the last member's buffer and
+ *    applies the members to each output tile; the members before the last
+ *    have no buffer and value() answers NULL for them;
+ *  - elementwise ops of one size (an optimizer update, dropout and relu_grad
+ *    chains): every member on one block of elements before the next block;
+ *  - any other group runs its members one by one.
+ * An op with no specialised kernel runs the interpreter's reference kernel,
  * so every graph the interpreter runs, this backend runs.
  *
  * NNC_DEBUG=1 or more: when an exec is released, print the time its steps
@@ -54,11 +58,19 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_NESTEROV_UPDATE] = &nnc_cpu_nesterov_update,
 };
 
+/* How a step runs. */
+typedef enum step_kind {
+  STEP_NODE,    /* one node's kernel (or the reference kernel) */
+  STEP_ALIAS,   /* a reshape: its value is its operand's */
+  STEP_FUSED,   /* a group's anchor kernel with the other members as its epilogue */
+  STEP_BLOCKED, /* a group of elementwise ops, all members on one block of elements at a time */
+} step_kind;
+
 typedef struct step {
-  int32_t node;  /* whose kernel runs: the node, or a fused group's anchor */
-  int32_t out;   /* whose buffer it writes: the node, or the group's last member */
-  int32_t group; /* the fused group, or -1 */
-  int alias;     /* a reshape: its value is its operand's */
+  step_kind kind;
+  int32_t node;   /* whose kernel runs: the node, or the group's anchor (first member) */
+  int32_t out;    /* whose buffer it writes: the node, or the group's last member */
+  int32_t group;  /* STEP_FUSED and STEP_BLOCKED: the group */
   double seconds; /* summed over runs, when profiling */
 } step;
 
@@ -71,27 +83,38 @@ struct nnc_exec {
   int nsteps;
   float *scratch;
   size_t scratch_floats; /* per thread */
+  size_t bytes;          /* buffers and scratch */
   int threads;
   int profile;
   int64_t runs;
 };
 
-/* A group runs fused when its anchor takes an epilogue, each later member
- * is an epilogue op on the one before, and nothing outside the group reads
- * a member other than the last. */
-static int fusable(const nnc_graph *g, const nnc_group *grp, const int *uses) {
+/* Whether member m reads the member before it (prev) the way an epilogue
+ * step does: bias_add and the activations as operand 0, the activation
+ * gradients as dy (operand 1), with y from outside the group. */
+static int reads_as_epilogue(const nnc_node *m, int32_t prev) {
+  if (!nnc_cpu_epilogue_op(m->op)) return 0;
+  if (m->op == NNC_OP_RELU_GRAD || m->op == NNC_OP_SIGMOID_GRAD || m->op == NNC_OP_TANH_GRAD)
+    return m->src[1] == prev && m->src[0] != prev;
+  return m->src[0] == prev && (m->op != NNC_OP_BIAS_ADD || m->src[1] != prev);
+}
+
+/* STEP_FUSED when the anchor takes an epilogue and every later member is
+ * an epilogue op on the one before, which nothing else reads; STEP_BLOCKED
+ * when every member is elementwise over one element count and nothing
+ * outside reads a member before the group's last one has run (the group
+ * runs there); otherwise the members run one by one (STEP_NODE). */
+static step_kind group_kind(const nnc_graph *g, const nnc_group *grp, const int *uses, int read_early) {
   const nnc_node *anchor = &g->nodes[grp->members[0]];
-  if (grp->nmembers < 2 || !kernels[anchor->op] || !kernels[anchor->op]->anchor) return 0;
-  for (int i = 1; i < grp->nmembers; i++) {
-    int32_t prev = grp->members[i - 1];
+  int fused = grp->nmembers > 1 && kernels[anchor->op] && kernels[anchor->op]->anchor, blocked = grp->nmembers > 1;
+  for (int i = 0; i < grp->nmembers; i++) {
     const nnc_node *m = &g->nodes[grp->members[i]];
-    if (grp->members[i] <= prev || m->src[0] != prev || uses[prev] != 1 || m->dtype != NNC_F32) return 0;
-    if (m->op == NNC_OP_BIAS_ADD && m->src[1] == prev) return 0;
-    if (m->op != NNC_OP_BIAS_ADD && m->op != NNC_OP_RELU && m->op != NNC_OP_SIGMOID && m->op != NNC_OP_TANH &&
-        m->op != NNC_OP_SOFTMAX)
-      return 0;
+    if (i > 0 && grp->members[i] <= grp->members[i - 1]) return STEP_NODE;
+    if (m->dtype != NNC_F32 || nnc_node_numel(m) != nnc_node_numel(anchor)) fused = blocked = 0;
+    if (!kernels[m->op] || !kernels[m->op]->range) blocked = 0;
+    if (i > 0 && (uses[grp->members[i - 1]] != 1 || !reads_as_epilogue(m, grp->members[i - 1]))) fused = 0;
   }
-  return 1;
+  return fused ? STEP_FUSED : blocked && !read_early ? STEP_BLOCKED : STEP_NODE;
 }
 
 static void *alloc_buffer(size_t bytes) {
@@ -99,46 +122,57 @@ static void *alloc_buffer(size_t bytes) {
   return posix_memalign(&p, 64, bytes ? bytes : 1) ? NULL : p;
 }
 
-static void cpu_release(nnc_exec *e);
-
+/* The steps in node order, a group's at its last member; a buffer for
+ * every value a step writes (a fused group's inner members have none). */
 static int plan_steps(nnc_exec *e, nnc_status *st) {
   const nnc_graph *g = e->g;
   int *uses = calloc((size_t)g->nnodes + 1, sizeof *uses);
-  int *fused = calloc((size_t)g->ngroups + 1, sizeof *fused);
-  if (!uses || !fused) {
-    free(uses), free(fused);
+  int *read_early = calloc((size_t)g->ngroups + 1, sizeof *read_early);
+  step_kind *kind = calloc((size_t)g->ngroups + 1, sizeof *kind);
+  if (!uses || !read_early || !kind) {
+    free(uses), free(read_early), free(kind);
     return nnc_fail(st, "out of memory preparing the cpu backend");
   }
   for (int32_t id = 0; id < g->nnodes; id++)
-    for (int i = 0; i < g->nodes[id].nsrc; i++) uses[g->nodes[id].src[i]]++;
+    for (int i = 0; i < g->nodes[id].nsrc; i++) {
+      int32_t src = g->nodes[id].src[i], grp = g->nodes[src].group;
+      uses[src]++;
+      if (grp >= 0 && g->nodes[id].group != grp && id < g->groups[grp].members[g->groups[grp].nmembers - 1])
+        read_early[grp] = 1;
+    }
   for (int i = 0; i < g->noutputs; i++) uses[g->outputs[i].node]++;
-  for (int i = 0; i < g->ngroups; i++) fused[i] = fusable(g, &g->groups[i], uses);
-  for (int32_t id = 0; id < g->nnodes; id++) {
+  for (int i = 0; i < g->ngroups; i++) kind[i] = group_kind(g, &g->groups[i], uses, read_early[i]);
+  int rc = 0;
+  for (int32_t id = 0; id < g->nnodes && rc == 0; id++) {
     const nnc_node *n = &g->nodes[id];
     if (nnc_ops[n->op].flags & NNC_OPF_LEAF) {
       e->kept[id] = 1;
       continue;
     }
-    step s = {id, id, -1, n->op == NNC_OP_RESHAPE, 0};
-    if (n->group >= 0 && fused[n->group]) {
-      const nnc_group *grp = &g->groups[n->group];
-      if (id != grp->members[grp->nmembers - 1]) continue;
-      s.node = grp->members[0], s.group = n->group;
+    step s = {n->op == NNC_OP_RESHAPE ? STEP_ALIAS : STEP_NODE, id, id, -1, 0};
+    step_kind gk = n->group >= 0 ? kind[n->group] : STEP_NODE;
+    const nnc_group *grp = gk != STEP_NODE ? &g->groups[n->group] : NULL;
+    int last = grp && id == grp->members[grp->nmembers - 1];
+    if (last) s = (step){gk, grp->members[0], id, n->group, 0};
+    if (gk != STEP_FUSED || last) {
+      e->kept[id] = 1;
+      size_t bytes = s.kind == STEP_ALIAS ? 0 : (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype);
+      e->bytes += bytes;
+      if (bytes && !(e->owned[id] = alloc_buffer(bytes))) {
+        char where[256];
+        rc = nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
+      }
     }
-    e->kept[id] = 1;
-    if (!s.alias && !(e->owned[id] = alloc_buffer((size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype)))) {
-      char where[256];
-      free(uses), free(fused);
-      return nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
-    }
-    const nnc_cpu_kernel *k = kernels[g->nodes[s.node].op];
-    size_t scratch = k && k->scratch ? k->scratch(g, &g->nodes[s.node]) : 0;
+    const nnc_cpu_kernel *k = kernels[n->op];
+    size_t scratch = k && k->scratch ? k->scratch(g, n) : 0;
     if (scratch > e->scratch_floats) e->scratch_floats = scratch;
-    e->steps[e->nsteps++] = s;
+    if (!grp || last) e->steps[e->nsteps++] = s;
   }
-  free(uses), free(fused);
-  return 0;
+  free(uses), free(read_early), free(kind);
+  return rc;
 }
+
+static void cpu_release(nnc_exec *e);
 
 static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
   char where[256], type[128];
@@ -173,6 +207,7 @@ static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
   }
   if (e->scratch_floats) {
     e->scratch_floats = (e->scratch_floats + 15) & ~(size_t)15; /* each thread's area on its own cache lines */
+    e->bytes += sizeof(float) * e->scratch_floats * (size_t)e->threads;
     e->scratch = alloc_buffer(sizeof(float) * e->scratch_floats * (size_t)e->threads);
     if (!e->scratch) {
       nnc_fail(st, "out of memory for the cpu backend's scratch");
@@ -191,14 +226,57 @@ static double now(void) {
 
 /* The epilogue of a fused group: its members after the anchor. */
 static void epilogue_of(const nnc_exec *e, int32_t group, nnc_cpu_epilogue *ep) {
-  ep->count = 0;
-  if (group < 0) return;
   const nnc_group *grp = &e->g->groups[group];
+  ep->count = 0;
   for (int i = 1; i < grp->nmembers; i++) {
     const nnc_node *m = &e->g->nodes[grp->members[i]];
     ep->op[ep->count] = m->op;
-    ep->bias[ep->count++] = m->op == NNC_OP_BIAS_ADD ? e->data[m->src[1]] : NULL;
+    ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD ? e->data[m->src[1]]
+                               : m->nsrc > 1            ? e->data[m->src[0]]
+                                                        : NULL;
   }
+}
+
+/* A node's kernel arguments, its operands and output taken from e->data. */
+typedef struct bound {
+  const void *in[NNC_MAX_SRC];
+  nnc_cpu_args args;
+} bound;
+
+static void bind_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *opts, const nnc_cpu_epilogue *ep,
+                      bound *b) {
+  const nnc_node *n = &e->g->nodes[id];
+  for (int k = 0; k < n->nsrc; k++) b->in[k] = e->data[n->src[k]];
+  e->data[out] = e->owned[out];
+  b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats};
+}
+
+/* STEP_BLOCKED: blocks of BLOCK elements, every member on a block before
+ * the next block, so what one member writes the next reads from cache. */
+#define BLOCK 4096
+
+typedef struct blocked_task {
+  int count;
+  bound members[NNC_MAX_GROUP];
+} blocked_task;
+
+static void blocked_chunk(void *ctx, int64_t begin, int64_t end, int thread) {
+  const blocked_task *t = ctx;
+  (void)thread;
+  for (int64_t b = begin; b < end; b += BLOCK)
+    for (int m = 0; m < t->count; m++) {
+      const nnc_cpu_args *a = &t->members[m].args;
+      kernels[a->k.n->op]->range(a, b, b + BLOCK < end ? b + BLOCK : end);
+    }
+}
+
+static void run_blocked(nnc_exec *e, const step *s, const nnc_run_opts *opts) {
+  const nnc_group *grp = &e->g->groups[s->group];
+  blocked_task t;
+  t.count = grp->nmembers;
+  for (int m = 0; m < grp->nmembers; m++) bind_node(e, grp->members[m], grp->members[m], opts, NULL, &t.members[m]);
+  int64_t count = nnc_node_numel(&e->g->nodes[s->out]);
+  nnc_cpu_parallel(count, (nnc_cpu_grain(count, 2, 8 * BLOCK) + BLOCK - 1) / BLOCK * BLOCK, blocked_chunk, &t);
 }
 
 static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st) {
@@ -212,25 +290,30 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
   for (int i = 0; i < e->nsteps; i++) {
     step *s = &e->steps[i];
     const nnc_node *n = &g->nodes[s->node];
-    if (s->alias) {
-      e->data[s->out] = e->data[n->src[0]];
-      continue;
-    }
     int timed = e->profile || (opts && opts->node_seconds);
     double start = timed ? now() : 0;
-    const void *in[NNC_MAX_SRC];
-    for (int k = 0; k < n->nsrc; k++) in[k] = e->data[n->src[k]];
-    e->data[s->out] = e->owned[s->out];
-    nnc_cpu_epilogue ep;
-    epilogue_of(e, s->group, &ep);
-    nnc_cpu_args args = {{g, n, in, e->data[s->out], opts}, &ep, e->scratch, e->scratch_floats};
-    const nnc_cpu_kernel *k = kernels[n->op];
-    if (k) {
-      k->run(&args);
-    } else {
-      /* The reference kernels may count on zeroed outputs, as the interpreter's are. */
-      memset(args.k.out, 0, (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype));
-      nnc_ref_kernels[n->op](&args.k);
+    nnc_cpu_epilogue ep = {0};
+    bound b;
+    switch (s->kind) {
+    case STEP_ALIAS:
+      e->data[s->out] = e->data[n->src[0]];
+      break;
+    case STEP_BLOCKED:
+      run_blocked(e, s, opts);
+      break;
+    case STEP_FUSED:
+      epilogue_of(e, s->group, &ep);
+      /* fall through */
+    case STEP_NODE:
+      bind_node(e, s->node, s->out, opts, &ep, &b);
+      if (kernels[n->op]) {
+        kernels[n->op]->run(&b.args);
+      } else {
+        /* The reference kernels may count on zeroed outputs, as the interpreter's are. */
+        memset(b.args.k.out, 0, (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype));
+        nnc_ref_kernels[n->op](&b.args.k);
+      }
+      break;
     }
     if (timed) {
       double spent = now() - start;
@@ -246,7 +329,6 @@ static const void *cpu_value(nnc_exec *e, int32_t id) {
   return id >= 0 && id < e->g->nnodes && e->kept[id] ? e->data[id] : NULL;
 }
 
-/* The time by op (fused groups by their rule), largest first. */
 static void print_profile(const nnc_exec *e) {
   if (!e->runs) return;
   struct row {
@@ -258,6 +340,7 @@ static void print_profile(const nnc_exec *e) {
   double total = 0;
   for (int i = 0; i < e->nsteps; i++) {
     const step *s = &e->steps[i];
+    if (s->kind == STEP_ALIAS) continue;
     const char *name = s->group >= 0 ? e->g->groups[s->group].rule : nnc_ops[e->g->nodes[s->node].op].name;
     int r = 0;
     while (r < nrows && strcmp(rows[r].name, name)) r++;
@@ -273,8 +356,8 @@ static void print_profile(const nnc_exec *e) {
         struct row t = rows[a];
         rows[a] = rows[b], rows[b] = t;
       }
-  fprintf(stderr, "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads\n", (long long)e->runs,
-          e->g->nnodes, 1e3 * total / (double)e->runs, e->threads);
+  fprintf(stderr, "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads, %.1f MB of buffers\n",
+          (long long)e->runs, e->g->nnodes, 1e3 * total / (double)e->runs, e->threads, (double)e->bytes / 1e6);
   for (int r = 0; r < nrows; r++)
     fprintf(stderr, "  %-20s %3d nodes %9.3f ms/run %5.1f%%\n", rows[r].name, rows[r].count,
             1e3 * rows[r].seconds / (double)e->runs, total > 0 ? 100 * rows[r].seconds / total : 0);

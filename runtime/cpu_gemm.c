@@ -14,7 +14,8 @@
  * The M rows are cut into chunks (a multiple of the thread count, each
  * im2col tile at most COL_BUDGET floats) and each thread takes a chunk at a
  * time: im2col, one single-threaded sgemm, then the fused epilogue while
- * the output tile is still in cache. conv2d_grad_input's chunks are whole
+ * the output tile is still in cache (conv2d_grad_input's epilogue is the
+ * previous layer's activation gradient). conv2d_grad_input's chunks are whole
  * images, since col2im of neighbouring rows adds into the same input
  * pixels; conv2d_grad_kernel gives each thread a fixed share of the chunks
  * and adds the partial kernels in a fixed order, so every run gives the
@@ -69,7 +70,7 @@ static void mm_part(void *ctx, int64_t first, int64_t last, int thread) {
       const float *a = t->ta ? t->a + b : t->a + b * t->k;
       sgemm(t->ta, t->tb, e - b, t->n, t->k, a, t->ta ? t->m : t->k, t->b, t->tb ? t->k : t->n, 0.0f,
             t->c + b * t->n, t->n);
-      if (t->ep && t->ep->count) nnc_cpu_epilogue_apply(t->ep, t->c + b * t->n, e - b, t->n);
+      if (t->ep && t->ep->count) nnc_cpu_epilogue_apply(t->ep, t->c, b, e - b, t->n);
     } else {
       part_range(t->n, t->parts, p, &b, &e);
       if (e <= b) continue;
@@ -83,7 +84,7 @@ static void mm_part(void *ctx, int64_t first, int64_t last, int thread) {
 static void mm_epilogue_rows(void *ctx, int64_t begin, int64_t end, int thread) {
   const mm_task *t = ctx;
   (void)thread;
-  nnc_cpu_epilogue_apply(t->ep, t->c + begin * t->n, end - begin, t->n);
+  nnc_cpu_epilogue_apply(t->ep, t->c, begin, end - begin, t->n);
 }
 
 static void run_matmul(const nnc_cpu_args *args) {
@@ -104,7 +105,7 @@ static void run_matmul(const nnc_cpu_args *args) {
     nnc_cpu_parallel(t.m, nnc_cpu_grain(t.m, 1, 64), mm_epilogue_rows, &t);
 }
 
-const nnc_cpu_kernel nnc_cpu_matmul = {run_matmul, NULL, 1};
+const nnc_cpu_kernel nnc_cpu_matmul = {.run = run_matmul, .anchor = 1};
 
 /* ---- convolution ------------------------------------------------------------ */
 
@@ -228,7 +229,7 @@ static void conv_forward_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
     if (!q->direct) im2col(q, t->x, r0, r1, thread_col(t, thread));
     sgemm(0, 0, r1 - r0, q->oc, q->k, a, q->k, t->w, q->oc, 0.0f, t->out + r0 * q->oc, q->oc);
     if (t->args->epilogue && t->args->epilogue->count)
-      nnc_cpu_epilogue_apply(t->args->epilogue, t->out + r0 * q->oc, r1 - r0, q->oc);
+      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, r0, r1 - r0, q->oc);
   }
 }
 
@@ -238,15 +239,17 @@ static void conv_grad_input_chunk(void *ctx, int64_t c0, int64_t c1, int thread)
   for (int64_t c = c0; c < c1; c++) {
     int64_t r0, r1;
     chunk_rows(&t->p, c, &r0, &r1);
+    int64_t n0 = r0 / q->pixels, n1 = r1 / q->pixels, image = q->ih * q->iw;
     if (q->direct) {
       sgemm(0, 1, r1 - r0, q->k, q->oc, t->dy + r0 * q->oc, q->oc, t->w, q->oc, 0.0f, t->out + r0 * q->k, q->k);
-      continue;
+    } else {
+      float *col = thread_col(t, thread);
+      sgemm(0, 1, r1 - r0, q->k, q->oc, t->dy + r0 * q->oc, q->oc, t->w, q->oc, 0.0f, col, q->k);
+      memset(t->out + n0 * image * q->ic, 0, sizeof(float) * (size_t)((n1 - n0) * image * q->ic));
+      col2im(q, col, r0, r1, t->out);
     }
-    float *col = thread_col(t, thread);
-    sgemm(0, 1, r1 - r0, q->k, q->oc, t->dy + r0 * q->oc, q->oc, t->w, q->oc, 0.0f, col, q->k);
-    int64_t image_floats = q->ih * q->iw * q->ic;
-    memset(t->out + r0 / q->pixels * image_floats, 0, sizeof(float) * (size_t)((r1 - r0) / q->pixels * image_floats));
-    col2im(q, col, r0, r1, t->out);
+    if (t->args->epilogue && t->args->epilogue->count)
+      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, n0 * image, (n1 - n0) * image, q->ic);
   }
 }
 
@@ -322,6 +325,6 @@ static void run_conv2d_grad_kernel(const nnc_cpu_args *a) {
   nnc_cpu_parallel(count, nnc_cpu_grain(count, 1, 4096), conv_sum_partials, &t);
 }
 
-const nnc_cpu_kernel nnc_cpu_conv2d = {run_conv2d, conv2d_scratch, 1};
-const nnc_cpu_kernel nnc_cpu_conv2d_grad_input = {run_conv2d_grad_input, grad_input_scratch, 0};
-const nnc_cpu_kernel nnc_cpu_conv2d_grad_kernel = {run_conv2d_grad_kernel, grad_kernel_scratch, 0};
+const nnc_cpu_kernel nnc_cpu_conv2d = {.run = run_conv2d, .scratch = conv2d_scratch, .anchor = 1};
+const nnc_cpu_kernel nnc_cpu_conv2d_grad_input = {.run = run_conv2d_grad_input, .scratch = grad_input_scratch, .anchor = 1};
+const nnc_cpu_kernel nnc_cpu_conv2d_grad_kernel = {.run = run_conv2d_grad_kernel, .scratch = grad_kernel_scratch};

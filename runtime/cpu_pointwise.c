@@ -19,7 +19,7 @@
 /* Elements per chunk: below about 2 x this an op runs on one thread. */
 #define GRAIN (1 << 15)
 
-typedef void range_fn(const nnc_cpu_args *x, int64_t begin, int64_t end);
+typedef nnc_cpu_range_fn range_fn;
 
 typedef struct map_task {
   const nnc_cpu_args *args;
@@ -54,7 +54,7 @@ static void run_map(const nnc_cpu_args *x, int64_t count, range_fn *range) {
     for (int64_t i = begin; i < end; i++) out[i] = (expr);                                 \
   }                                                                                        \
   static void run_##name(const nnc_cpu_args *x) { run_map(x, nnc_node_numel(x->k.n), name##_range); } \
-  const nnc_cpu_kernel nnc_cpu_##name = {run_##name, NULL, 0};
+  const nnc_cpu_kernel nnc_cpu_##name = {.run = run_##name, .range = name##_range};
 
 POINTWISE(relu, a[i] > 0 ? a[i] : 0.0f)
 POINTWISE(sigmoid, 1.0f / (1.0f + expf(-a[i])))
@@ -90,7 +90,7 @@ static void run_bias_add(const nnc_cpu_args *x) {
   nnc_cpu_parallel(rows, nnc_cpu_grain(rows, 2, GRAIN / c + 1), map_chunk, &t);
 }
 
-const nnc_cpu_kernel nnc_cpu_bias_add = {run_bias_add, NULL, 0};
+const nnc_cpu_kernel nnc_cpu_bias_add = {.run = run_bias_add};
 
 /* bias_grad: thread-sized parts of the rows each sum into their own
  * partial (part p's lives in thread p's scratch), added in part order. */
@@ -129,42 +129,64 @@ static size_t bias_grad_scratch(const nnc_graph *g, const nnc_node *n) {
   return (size_t)n->shape[0];
 }
 
-const nnc_cpu_kernel nnc_cpu_bias_grad = {run_bias_grad, bias_grad_scratch, 0};
+const nnc_cpu_kernel nnc_cpu_bias_grad = {.run = run_bias_grad, .scratch = bias_grad_scratch};
 
 /* ---- dropout ----------------------------------------------------------------- */
 
 /* Philox-4x32-10 on LANES consecutive counters at once, keeping word 0 of
- * each block: the same numbers as nnc_philox (runtime/rng.c), in a form the
- * compiler vectorises. Element i of step s draws counter s * count + i on
- * the node's stream, as the reference does, so the masks agree. */
+ * each block: the same numbers as nnc_philox (runtime/rng.c). Element i of
+ * step s draws counter s * count + i on the node's stream, as the reference
+ * does, so the masks agree. The rounds run on vectors of 16 words (GCC
+ * vector extensions: AVX-512 or AVX2 where compiled for them, plain code
+ * otherwise); a 32x32 -> 64-bit product is a 64-bit lane multiply of the
+ * even and the odd words. */
 #define LANES 16
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
+#define LOW32 UINT64_C(0xffffffff)
+
+typedef uint32_t u32v __attribute__((vector_size(4 * LANES)));
+typedef uint64_t u64v __attribute__((vector_size(4 * LANES)));
+
+/* hi and lo words of each lane's x * m (little-endian lanes). */
+#define MULHILO(x, m, hi, lo)                                                   \
+  do {                                                                          \
+    u64v w_ = (u64v)(x), m_ = (u64v){0} + (uint64_t)(m);                        \
+    u64v even_ = (w_ & LOW32) * m_, odd_ = (w_ >> 32) * m_;                     \
+    (lo) = (u32v)((even_ & LOW32) | (odd_ << 32));                              \
+    (hi) = (u32v)((even_ >> 32) | (odd_ & ~LOW32));                             \
+  } while (0)
 
 static void philox_lanes(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t word0[LANES]) {
-  uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
+  u32v c0, c1, c2 = (u32v){0} + stream, c3 = (u32v){0};
   for (int l = 0; l < LANES; l++) {
     uint64_t at = counter + (uint64_t)l;
-    c0[l] = (uint32_t)at, c1[l] = (uint32_t)(at >> 32), c2[l] = stream, c3[l] = 0;
+    c0[l] = (uint32_t)at, c1[l] = (uint32_t)(at >> 32);
   }
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int round = 0; round < 10; round++) {
-    for (int l = 0; l < LANES; l++) {
-      uint64_t p0 = (uint64_t)PHILOX_M0 * c0[l], p1 = (uint64_t)PHILOX_M1 * c2[l];
-      uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
-      c0[l] = n0, c1[l] = (uint32_t)p1, c2[l] = n2, c3[l] = (uint32_t)p0;
-    }
+    u32v hi0, lo0, hi1, lo1;
+    MULHILO(c0, PHILOX_M0, hi0, lo0);
+    MULHILO(c2, PHILOX_M1, hi1, lo1);
+    c0 = hi1 ^ c1 ^ k0, c2 = hi0 ^ c3 ^ k1;
+    c1 = lo1, c3 = lo0;
     k0 += PHILOX_W0, k1 += PHILOX_W1;
   }
-  memcpy(word0, c0, sizeof c0);
+  memcpy(word0, &c0, sizeof c0);
 }
 
+/* Inverted dropout: kept values are scaled by 1 / (1 - rate); outside
+ * training (or at rate 0) a copy. */
 static void dropout_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
   const float *in = x->k.in[0];
   float *out = x->k.out;
   float rate = x->k.n->attrs.rate, scale = 1.0f / (1.0f - rate);
+  if (!x->k.opts || !x->k.opts->training || rate == 0.0f) {
+    memcpy(out + begin, in + begin, sizeof(float) * (size_t)(end - begin));
+    return;
+  }
   uint64_t base = x->k.opts->step * (uint64_t)nnc_node_numel(x->k.n);
   uint32_t stream = (uint32_t)x->k.n->attrs.stream;
   for (int64_t i = begin; i < end; i += LANES) {
@@ -178,18 +200,14 @@ static void dropout_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
   }
 }
 
+/* Philox is compute-bound: finer chunks than the memory-bound ops, whole blocks of lanes. */
 static void run_dropout(const nnc_cpu_args *x) {
   int64_t count = nnc_node_numel(x->k.n);
-  if (!x->k.opts || !x->k.opts->training || x->k.n->attrs.rate == 0.0f) {
-    memcpy(x->k.out, x->k.in[0], sizeof(float) * (size_t)count);
-    return;
-  }
-  /* Chunks are whole blocks of lanes; Philox is compute-bound, so split finer. */
   map_task t = {x, dropout_range};
   nnc_cpu_parallel(count, (nnc_cpu_grain(count, 2, GRAIN / 8) + LANES - 1) / LANES * LANES, map_chunk, &t);
 }
 
-const nnc_cpu_kernel nnc_cpu_dropout = {run_dropout, NULL, 0};
+const nnc_cpu_kernel nnc_cpu_dropout = {.run = run_dropout, .range = dropout_range};
 
 /* ---- softmax and the logits cross-entropy --------------------------------------- */
 
@@ -220,7 +238,7 @@ static void run_softmax(const nnc_cpu_args *x) {
   nnc_cpu_parallel(rows, nnc_cpu_grain(rows, 2, GRAIN / 8 / c + 1), map_chunk, &t);
 }
 
-const nnc_cpu_kernel nnc_cpu_softmax = {run_softmax, NULL, 0};
+const nnc_cpu_kernel nnc_cpu_softmax = {.run = run_softmax};
 
 /* Row b's log-sum-exp after the shift by its maximum (returned in *top),
  * and the weight of its labels: 1 for a class index, the row sum for
@@ -264,7 +282,7 @@ static void run_xent_logits(const nnc_cpu_args *x) {
   *(float *)x->k.out = (float)(total / (double)rows);
 }
 
-const nnc_cpu_kernel nnc_cpu_xent_logits = {run_xent_logits, NULL, 0};
+const nnc_cpu_kernel nnc_cpu_xent_logits = {.run = run_xent_logits};
 
 /* (softmax(z) * sum(y) - y) / batch, row by row. */
 static void xent_logits_grad_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
@@ -290,19 +308,25 @@ static void run_xent_logits_grad(const nnc_cpu_args *x) {
   nnc_cpu_parallel(rows, nnc_cpu_grain(rows, 2, GRAIN / 8 / width + 1), map_chunk, &t);
 }
 
-const nnc_cpu_kernel nnc_cpu_xent_logits_grad = {run_xent_logits_grad, NULL, 0};
+const nnc_cpu_kernel nnc_cpu_xent_logits_grad = {.run = run_xent_logits_grad};
 
 /* ---- the fused epilogue ------------------------------------------------------------ */
 
-/* Row by row, every step on a row before the next row, so the row stays in L1. */
-void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *y, int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows; r++) {
-    float *restrict v = y + r * cols;
+int nnc_cpu_epilogue_op(nnc_op op) {
+  return op == NNC_OP_BIAS_ADD || op == NNC_OP_RELU || op == NNC_OP_SIGMOID || op == NNC_OP_TANH ||
+         op == NNC_OP_SOFTMAX || op == NNC_OP_RELU_GRAD || op == NNC_OP_SIGMOID_GRAD || op == NNC_OP_TANH_GRAD;
+}
+
+/* Row by row, every step on a row before the next row, so the row stays in
+ * L1. The activation gradients read the anchor's result as dy. */
+void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0, int64_t rows, int64_t cols) {
+  for (int64_t r = row0; r < row0 + rows; r++) {
+    float *restrict v = out + r * cols;
     for (int s = 0; s < e->count; s++) {
-      const float *restrict bias = e->bias[s];
+      const float *restrict b = e->operand[s], *restrict y = b ? b + r * cols : NULL;
       switch (e->op[s]) {
       case NNC_OP_BIAS_ADD:
-        for (int64_t j = 0; j < cols; j++) v[j] += bias[j];
+        for (int64_t j = 0; j < cols; j++) v[j] += b[j];
         break;
       case NNC_OP_RELU:
         for (int64_t j = 0; j < cols; j++) v[j] = v[j] > 0 ? v[j] : 0.0f;
@@ -315,6 +339,15 @@ void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *y, int64_t rows, i
         break;
       case NNC_OP_SOFTMAX:
         nnc_cpu_softmax_rows(v, v, 1, cols);
+        break;
+      case NNC_OP_RELU_GRAD:
+        for (int64_t j = 0; j < cols; j++) v[j] = y[j] > 0 ? v[j] : 0.0f;
+        break;
+      case NNC_OP_SIGMOID_GRAD:
+        for (int64_t j = 0; j < cols; j++) v[j] = v[j] * y[j] * (1.0f - y[j]);
+        break;
+      case NNC_OP_TANH_GRAD:
+        for (int64_t j = 0; j < cols; j++) v[j] = v[j] * (1.0f - y[j] * y[j]);
         break;
       default:
         break;

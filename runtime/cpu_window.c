@@ -144,7 +144,7 @@ static size_t max_pool_grad_scratch(const nnc_graph *g, const nnc_node *n) {
   return 2 * (size_t)SRC(g, n, 0)->shape[3];
 }
 
-const nnc_cpu_kernel nnc_cpu_max_pool = {run_max_pool, NULL, 0};
-const nnc_cpu_kernel nnc_cpu_avg_pool = {run_avg_pool, NULL, 0};
-const nnc_cpu_kernel nnc_cpu_max_pool_grad = {run_max_pool_grad, max_pool_grad_scratch, 0};
-const nnc_cpu_kernel nnc_cpu_avg_pool_grad = {run_avg_pool_grad, NULL, 0};
+const nnc_cpu_kernel nnc_cpu_max_pool = {.run = run_max_pool};
+const nnc_cpu_kernel nnc_cpu_avg_pool = {.run = run_avg_pool};
+const nnc_cpu_kernel nnc_cpu_max_pool_grad = {.run = run_max_pool_grad, .scratch = max_pool_grad_scratch};
+const nnc_cpu_kernel nnc_cpu_avg_pool_grad = {.run = run_avg_pool_grad};

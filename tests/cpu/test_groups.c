@@ -4,8 +4,9 @@
  * nnc_graph_add_group, as the pass would.
  *
  * A group whose anchor is a GEMM and whose members are epilogue ops runs
- * as one kernel: only the last member has a value. Any other group runs
- * its members in order, and every value stays available. */
+ * as one kernel: only the last member has a value. A group of elementwise
+ * ops runs block by block and keeps every member's value, as does any
+ * other group, whose members run in order. */
 #include "ir/op.h"
 #include "tests/cpu/suites.h"
 
@@ -107,6 +108,68 @@ static int relu_grad_into_matmul(nnc_graph *g, int32_t *m) {
   return 2;
 }
 
+/* conv2d_grad_input then relu_grad reading it as dy: the backward epilogue. */
+static int conv_grad_input_relu_grad(nnc_graph *g, int32_t *m) {
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "dy", "f32[5,13,11,9]"), cputest_leaf(g, NNC_OP_PARAM, "w", "f32[3,3,6,9]")};
+  nnc_attrs a = {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {13, 11, 6}};
+  m[0] = cputest_op(g, NNC_OP_CONV2D_GRAD_INPUT, src, 2, &a);
+  src[0] = cputest_leaf(g, NNC_OP_INPUT, "y", "f32[5,13,11,6]"), src[1] = m[0];
+  m[1] = cputest_op(g, NNC_OP_RELU_GRAD, src, 2, NULL);
+  return 2;
+}
+
+/* dy @ w^T then tanh_grad: a dense layer's input gradient. */
+static int matmul_tanh_grad(nnc_graph *g, int32_t *m) {
+  nnc_attrs t = {.trans_b = 1};
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "dy", "f32[30,40]"), cputest_leaf(g, NNC_OP_PARAM, "w", "f32[300,40]")};
+  m[0] = cputest_op(g, NNC_OP_MATMUL, src, 2, &t);
+  src[0] = cputest_leaf(g, NNC_OP_INPUT, "y", "f32[30,300]"), src[1] = m[0];
+  m[1] = cputest_op(g, NNC_OP_TANH_GRAD, src, 2, NULL);
+  m[2] = then(g, NNC_OP_SIGMOID, m[1], NULL);
+  return 3;
+}
+
+/* An Adam update: square, two emas and adam_update, read by each other out
+ * of order (m[1] does not read m[0]) and all exported. */
+static int adam_update(nnc_graph *g, int32_t *m) {
+  const char *big = "f32[70001]";
+  int32_t grad = cputest_leaf(g, NNC_OP_INPUT, "g", big), w = cputest_leaf(g, NNC_OP_PARAM, "w", big);
+  int32_t mom = cputest_leaf(g, NNC_OP_PARAM, "m", big), var = cputest_leaf(g, NNC_OP_PARAM, "v", big);
+  int32_t lr = cputest_leaf(g, NNC_OP_INPUT, "lr", "f32[]");
+  m[0] = cputest_op(g, NNC_OP_SQUARE, &grad, 1, NULL);
+  nnc_attrs b1 = {.alpha = 0.1f}, b2 = {.alpha = 0.001f}, eps = {.eps = 1e-7f};
+  int32_t src[4] = {mom, grad};
+  m[1] = cputest_op(g, NNC_OP_EMA, src, 2, &b1);
+  src[0] = var, src[1] = m[0];
+  m[2] = cputest_op(g, NNC_OP_EMA, src, 2, &b2);
+  int32_t upd[4] = {w, m[1], m[2], lr};
+  m[3] = cputest_op(g, NNC_OP_ADAM_UPDATE, upd, 4, &eps);
+  nnc_status st = {0};
+  ck_assert_int_eq(nnc_graph_add_output(g, "update:m", m[1], &st), 0);
+  ck_assert_int_eq(nnc_graph_add_output(g, "update:v", m[2], &st), 0);
+  return 4;
+}
+
+/* relu_grad, then dropout of it: a backward elementwise chain with a mask. */
+static int relu_grad_dropout(nnc_graph *g, int32_t *m) {
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "y", "f32[9,1001]"), cputest_leaf(g, NNC_OP_INPUT, "dy", "f32[9,1001]")};
+  m[0] = cputest_op(g, NNC_OP_RELU_GRAD, src, 2, NULL);
+  nnc_attrs d = {.rate = 0.5f, .stream = 3};
+  m[1] = cputest_op(g, NNC_OP_DROPOUT, &m[0], 1, &d);
+  return 2;
+}
+
+/* A node outside the group reads its first member before the last member
+ * exists: the group cannot wait for its last member, so it runs in order. */
+static int pointwise_read_early(nnc_graph *g, int32_t *m) {
+  int32_t a = cputest_leaf(g, NNC_OP_INPUT, "a", "f32[50000]");
+  m[0] = cputest_op(g, NNC_OP_SQUARE, &a, 1, NULL);
+  int32_t early = cputest_op(g, NNC_OP_RELU, &m[0], 1, NULL);
+  int32_t src[2] = {m[0], early};
+  m[1] = cputest_op(g, NNC_OP_MUL, src, 2, NULL);
+  return 2;
+}
+
 typedef struct group_case {
   const char *what;
   build_fn *build;
@@ -124,6 +187,11 @@ static const group_case cases[] = {
     {"an intermediate used outside", intermediate_used_outside, 0},
     {"elementwise chain", elementwise_chain, 0},
     {"relu_grad into matmul", relu_grad_into_matmul, 0},
+    {"conv2d_grad_input+relu_grad", conv_grad_input_relu_grad, 1},
+    {"matmul+tanh_grad+sigmoid", matmul_tanh_grad, 1},
+    {"adam update", adam_update, 0},
+    {"relu_grad+dropout", relu_grad_dropout, 0},
+    {"pointwise read early", pointwise_read_early, 0},
 };
 
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
@@ -137,8 +205,9 @@ START_TEST(test_group_agrees) {
   ck_assert_int_ge(nnc_graph_add_group(g, "test", m, count, &st), 0);
   ck_assert_int_eq(nnc_graph_add_output(g, "output", m[count - 1], &st), 0);
   void **leaves = cputest_leaves(g, 0, 10);
-  nnc_exec *want = cputest_run(&nnc_backend_interp, g, leaves, NULL);
-  nnc_exec *got = cputest_run(&nnc_backend_cpu, g, leaves, NULL);
+  nnc_run_opts opts = {.training = 1, .seed = 8, .step = 2};
+  nnc_exec *want = cputest_run(&nnc_backend_interp, g, leaves, &opts);
+  nnc_exec *got = cputest_run(&nnc_backend_cpu, g, leaves, &opts);
   int32_t last = m[count - 1];
   const float *v = nnc_backend_cpu.value(got, last);
   ck_assert_msg(v != NULL, "%s: no value for the group's result", c->what);
