@@ -75,6 +75,20 @@ void nnc_cuda_render_unit(const nnc_cuda_kernel *const *kernels, int count, nnc_
  * args are as for cuLaunchKernel (a pointer to each parameter). */
 void nnc_cuda_render_host_launcher(const nnc_cuda_kernel *k, nnc_strbuf *out);
 
+/* Process-wide settings, from the command line or the environment:
+ *   target   --arch, else $NNC_CUDA_ARCH; NULL when neither is given (the
+ *            cuda backend then targets its device, compile-only uses sm_90)
+ *   dump     --dump-kernels DIR, else $NNC_DUMP_KERNELS: where backends
+ *            write each kernel they prepare (nnc_cuda_dump_program) */
+void nnc_cuda_set_arch(const char *arch);
+const char *nnc_cuda_arch(void);
+void nnc_cuda_set_dump_dir(const char *dir);
+const char *nnc_cuda_dump_dir(void);
+/* When a dump folder is set, writes each kernel of p as
+ * DIR/<graph hash>/<name>.cu: the prelude, the launch configuration and its
+ * parameters, and the kernel, so the file compiles on its own. */
+int nnc_cuda_dump_program(const nnc_cuda_program *p, const nnc_graph *g, nnc_status *st);
+
 /* ---- For the emitters (codegen/emit_*.c) ------------------------------- */
 
 typedef struct nnc_cuda_ctx nnc_cuda_ctx;

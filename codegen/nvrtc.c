@@ -108,7 +108,7 @@ void nnc_cuda_binary_free(nnc_cuda_binary *b) {
 }
 
 /* sm_NN[a] or compute_NN[a]. */
-static int valid_arch(const char *arch) {
+int nnc_nvrtc_valid_arch(const char *arch) {
   const char *p = !strncmp(arch, "sm_", 3) ? arch + 3 : !strncmp(arch, "compute_", 8) ? arch + 8 : NULL;
   if (!p || !isdigit((unsigned char)*p)) return 0;
   while (isdigit((unsigned char)*p)) p++;
@@ -138,7 +138,7 @@ int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nn
                       nnc_status *st) {
   memset(out, 0, sizeof *out);
   last_cached = 0;
-  if (!valid_arch(arch))
+  if (!nnc_nvrtc_valid_arch(arch))
     return nnc_fail(st, "'%s' is not a CUDA target: expected sm_NN or compute_NN (e.g. %s)", arch,
                     NNC_CUDA_DEFAULT_ARCH);
   if (nnc_nvrtc_open(NULL, NULL, st)) return -1;

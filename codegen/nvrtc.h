@@ -32,6 +32,9 @@ int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nn
                       nnc_status *st);
 void nnc_cuda_binary_free(nnc_cuda_binary *b);
 
+/* 1 for a target NVRTC can be asked for: sm_NN or compute_NN (an "a" suffix allowed). */
+int nnc_nvrtc_valid_arch(const char *arch);
+
 /* Whether the last nnc_nvrtc_compile was answered from the cache (tests). */
 int nnc_nvrtc_last_was_cached(void);
 

@@ -24,6 +24,13 @@ typedef struct nnc_run_config {
     int steps;
   } bench;
   const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
+  struct {
+    int enabled;         /* nnc check: run the script dry, then check its last compiled model */
+    const char *backend; /* the backend checked against interp */
+    long long batch;
+    int steps;
+    double tolerance;
+  } check;
 } nnc_run_config;
 
 /* Pushes the `core` table the Lua modules are built on. */

@@ -10,6 +10,7 @@
 #include "frontend/tensor.h"
 #include "ir/op.h"
 #include "runtime/bench.h"
+#include "runtime/check.h"
 #include "runtime/fit.h"
 #include "runtime/safetensors.h"
 
@@ -294,9 +295,26 @@ static int l_bench(lua_State *L) {
   return 0;
 }
 
+/* core.check(graph, model): nnc check's report on stdout; an error past the tolerance. */
+static int l_check(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  const nnc_run_config *c = nnc_lua_config(L);
+  nnc_status st = {0};
+  fflush(stdout);
+  const nnc_backend *b = nnc_backend_select(c->check.backend, stderr, &st);
+  if (!b) return nnc_lua_raise(L, &st);
+  nnc_check_opts o = {b, c->check.steps, c->check.batch, c->check.tolerance, stdout};
+  nnc_check_result r;
+  if (nnc_check(m, g, &o, &r, &st)) return nnc_lua_raise(L, &st);
+  return 0;
+}
+
 void nnc_lua_open_model_data(lua_State *L, int core_index) {
   lua_pushcfunction(L, l_bench);
   lua_setfield(L, core_index, "bench");
+  lua_pushcfunction(L, l_check);
+  lua_setfield(L, core_index, "check");
   lua_pushcfunction(L, l_compile_graphs);
   lua_setfield(L, core_index, "compile_graphs");
   lua_pushcfunction(L, l_save_weights);

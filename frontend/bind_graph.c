@@ -281,5 +281,7 @@ void nnc_lua_open_core(lua_State *L, const nnc_run_config *config) {
   lua_setfield(L, -2, "dry_run");
   lua_pushboolean(L, config->bench.enabled);
   lua_setfield(L, -2, "bench_mode");
+  lua_pushboolean(L, config->check.enabled);
+  lua_setfield(L, -2, "check_mode");
   nnc_lua_open_weights(L, lua_gettop(L));
 }

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/cuda.h"
+#include "codegen/nvrtc.h"
 #include "frontend/script.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
@@ -11,6 +13,9 @@ static const char usage[] =
     "usage: nnc SCRIPT [--name value ...]   run a model script\n"
     "       nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--no-fuse]\n"
     "                                      time the script's model: train step and inference\n"
+    "       nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--no-fuse]\n"
+    "                                      train the script's model on a backend (default cuda)\n"
+    "                                      and on interp from one seed; compare losses and weights\n"
     "       nnc --help | --version\n"
     "\n"
     "Options read by nnc itself (the rest go to nnc.option in the script):\n"
@@ -19,11 +24,14 @@ static const char usage[] =
     "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
     "  --seed N           the seed of every random draw (default 1)\n"
     "  --no-fuse          run every op on its own (results agree either way)\n"
-    "  --backend NAME     where models run: cpu (default) or interp (the reference)\n"
+    "  --backend NAME     where models run: cpu (default), interp (the reference), cuda, cuda-emu\n"
+    "  --arch SM          CUDA target of generated kernels, e.g. sm_90 (default: the GPU's)\n"
+    "  --dump-kernels DIR write each generated CUDA kernel to DIR/<graph>/<kernel>.cu\n"
     "  --dry-run          build and check the models and print their summaries,\n"
     "                     but train, evaluate and predict nothing\n"
     "\n"
-    "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail).\n";
+    "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail),\n"
+    "NNC_NOCACHE=1 (compile kernels afresh), NNC_CC (cuda-emu's C compiler).\n";
 
 static int known_pass(const char *name) {
   for (const char *const *p = nnc_pass_names; *p; p++)
@@ -52,6 +60,28 @@ static int parse_bench_flag(int argc, char **argv, int *i, nnc_run_config *c, nn
   return 1;
 }
 
+/* nnc check's own flags; returns 1 when argv[i] was one (and its value). */
+static int parse_check_flag(int argc, char **argv, int *i, nnc_run_config *c, nnc_status *st, int *rc) {
+  const char *a = argv[*i];
+  long long value;
+  if (!c->check.enabled || (strcmp(a, "--backend") && strcmp(a, "--steps") && strcmp(a, "--batch") && strcmp(a, "--tol")))
+    return 0;
+  if (*i + 1 >= argc) return *rc = nnc_fail(st, "%s needs a value", a), 1;
+  const char *v = argv[++*i];
+  if (!strcmp(a, "--backend")) {
+    c->check.backend = v;
+    if (!nnc_backend_find(v, st)) *rc = -1;
+  } else if (!strcmp(a, "--tol")) {
+    char *end;
+    c->check.tolerance = strtod(v, &end);
+    if (*end || !*v || !(c->check.tolerance >= 0)) *rc = nnc_fail(st, "--tol expects a non-negative number, got '%s'", v);
+  } else if ((*rc = parse_count(a, v, &value, st)) == 0) {
+    if (!strcmp(a, "--steps")) c->check.steps = (int)value;
+    else c->check.batch = value;
+  }
+  return 1;
+}
+
 static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, nnc_status *st) {
   if (!strcmp(argv[1], "bench")) {
     if (argc < 3) return nnc_fail(st, "usage: nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--no-fuse]");
@@ -59,6 +89,16 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     args->config.bench.batch = 32;
     args->config.bench.infer_batch = 256;
     args->config.bench.steps = 10;
+    args->config.dry_run = 1;
+    argv++, argc--;
+  } else if (!strcmp(argv[1], "check")) {
+    if (argc < 3)
+      return nnc_fail(st, "usage: nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--no-fuse]");
+    args->config.check.enabled = 1;
+    args->config.check.backend = "cuda";
+    args->config.check.steps = 5;
+    args->config.check.batch = 32;
+    args->config.check.tolerance = 1e-4;
     args->config.dry_run = 1;
     argv++, argc--;
   }
@@ -70,8 +110,16 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     int rc = 0;
-    if (parse_bench_flag(argc, argv, &i, &args->config, st, &rc)) {
+    if (parse_bench_flag(argc, argv, &i, &args->config, st, &rc) ||
+        parse_check_flag(argc, argv, &i, &args->config, st, &rc)) {
       if (rc) return rc;
+    } else if (!strcmp(a, "--arch") || !strcmp(a, "--dump-kernels")) {
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      const char *v = argv[++i];
+      if (a[2] == 'd') nnc_cuda_set_dump_dir(v);
+      else if (!nnc_nvrtc_valid_arch(v))
+        return nnc_fail(st, "--arch expects a CUDA target such as sm_90 or compute_90, got '%s'", v);
+      else nnc_cuda_set_arch(v);
     } else if (!strcmp(a, "--dry-run")) {
       args->config.dry_run = 1;
     } else if (!strcmp(a, "--no-fuse")) {

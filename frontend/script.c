@@ -119,8 +119,8 @@ static int message_handler(lua_State *L) {
 int nnc_script_run(const nnc_script_args *args, nnc_status *st) {
   lua_State *L = nnc_script_state(args, st);
   if (!L) return -1;
-  if (args->config.bench.enabled) {
-    /* The benchmark's report is the output: the script's own prints would bury it. */
+  if (args->config.bench.enabled || args->config.check.enabled) {
+    /* The report is the output: the script's own prints would bury it. */
     luaL_dostring(L, "print = function() end");
   }
   lua_pushcfunction(L, message_handler);
@@ -132,9 +132,9 @@ int nnc_script_run(const nnc_script_args *args, nnc_status *st) {
   } else if (lua_pcall(L, 0, 0, 1) != LUA_OK) {
     nnc_fail(st, "%s", lua_tostring(L, -1));
     rc = -1;
-  } else if (args->config.bench.enabled) {
+  } else if (args->config.bench.enabled || args->config.check.enabled) {
     lua_getglobal(L, "nn");
-    lua_getfield(L, -1, "_bench");
+    lua_getfield(L, -1, args->config.bench.enabled ? "_bench" : "_check");
     if (lua_pcall(L, 0, 0, 1) != LUA_OK) {
       nnc_fail(st, "%s", lua_tostring(L, -1));
       rc = -1;

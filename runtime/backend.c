@@ -4,7 +4,8 @@
 
 #include "runtime/backend.h"
 
-static const nnc_backend *const backends[] = {&nnc_backend_cpu, &nnc_backend_interp, &nnc_backend_cuda_emu};
+static const nnc_backend *const backends[] = {&nnc_backend_cpu, &nnc_backend_interp, &nnc_backend_cuda,
+                                              &nnc_backend_cuda_emu};
 
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st) {
   const char *names[sizeof backends / sizeof backends[0] + 1];
@@ -21,4 +22,22 @@ const nnc_backend *nnc_backend_find(const char *name, nnc_status *st) {
   nnc_fail(st, "unknown backend '%s'%s%s%s (backends: %s)", name, near ? "; did you mean '" : "", near ? near : "",
            near ? "'?" : "", valid);
   return NULL;
+}
+
+const nnc_backend *nnc_backend_select(const char *name, FILE *note, nnc_status *st) {
+  const nnc_backend *b = nnc_backend_find(name, st);
+  if (!b) return NULL;
+  nnc_graph *empty = nnc_graph_new();
+  nnc_status why = {0};
+  nnc_exec *e = b->prepare(empty, &why);
+  if (e) b->release(e);
+  nnc_graph_free(empty);
+  if (e) return b;
+  nnc_status ignore = {0};
+  const nnc_backend *fallback = nnc_backend_find("cpu", &ignore);
+  if (!fallback) fallback = &nnc_backend_interp;
+  char *nl = strchr(why.msg, '\n');
+  if (nl) *nl = 0; /* one line */
+  if (note) fprintf(note, "nnc: %s cannot run here: %s; using %s\n", b->name, why.msg, fallback->name);
+  return fallback;
 }

@@ -3,6 +3,8 @@
 #ifndef NNC_BACKEND_H
 #define NNC_BACKEND_H
 
+#include <stdio.h>
+
 #include "ir/graph.h"
 #include "runtime/interp.h"
 
@@ -25,10 +27,18 @@ typedef struct nnc_backend {
 extern const nnc_backend nnc_backend_interp;
 /* BLAS GEMMs, fused epilogues and a thread pool (runtime/cpu_*.c): the default without a GPU. */
 extern const nnc_backend nnc_backend_cpu;
-/* runtime/cuda_emu.c: generated CUDA C run on the host */
+/* runtime/cuda.c: the generated CUDA C on a GPU, through NVRTC and the driver API */
+extern const nnc_backend nnc_backend_cuda;
+/* runtime/cuda_emu.c: the same generated CUDA C, compiled and run on the host */
 extern const nnc_backend nnc_backend_cuda_emu;
 
 /* The backend called `name`, or NULL (the message lists the valid names). */
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st);
+
+/* The backend called `name` if it can run here, which it shows by preparing
+ * an empty graph (cuda finds its driver and GPU that way). If it cannot, one
+ * line on `note` says why, and the result is cpu, or interp where cpu is not
+ * registered. NULL only for an unknown name. */
+const nnc_backend *nnc_backend_select(const char *name, FILE *note, nnc_status *st);
 
 #endif

@@ -99,7 +99,8 @@ static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) {
   e->threads = env_int("NNC_EMU_THREADS", cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus);
   if (e->threads < 1) e->threads = 1;
   e->debug = env_int("NNC_DEBUG", 0);
-  if (nnc_cuda_generate(g, &e->prog, st) || nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
+  if (nnc_cuda_generate(g, &e->prog, st) || nnc_cuda_dump_program(&e->prog, g, st) ||
+      nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
       load_kernels(e, st)) {
     emu_release(e);
     return NULL;

@@ -631,7 +631,9 @@ function Model:fit(x, y, opts)
     args.early_stopping = cb.opts
   end
   if core.dry_run then
-    if not core.bench_mode then core.compile_graphs(self.state.graph, self.state.store, args.batch_size) end
+    if not (core.bench_mode or core.check_mode) then
+      core.compile_graphs(self.state.graph, self.state.store, args.batch_size)
+    end
     return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} }
   end
   local history = core.fit(self.state.graph, self.state.store, x, y, args)
@@ -680,6 +682,12 @@ function nn._bench()
   local model = rawget(nn, "_last_compiled")
   if not model then error("nnc bench: the script compiles no model (model:compile)", 0) end
   core.bench(model.state.graph, model.state.store)
+end
+
+function nn._check()
+  local model = rawget(nn, "_last_compiled")
+  if not model then error("nnc check: the script compiles no model (model:compile)", 0) end
+  core.check(model.state.graph, model.state.store)
 end
 
 -- An unknown layer or function is an error with the closest valid name.

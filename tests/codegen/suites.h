@@ -10,7 +10,8 @@
   X(op_kernels)               \
   X(fused_kernels)            \
   X(nvrtc)                    \
-  X(emu_training)
+  X(emu_training)             \
+  X(cli)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_CODEGEN_TCASES(X)

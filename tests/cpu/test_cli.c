@@ -44,7 +44,7 @@ END_TEST
 START_TEST(test_unknown_backend) {
   char *out, *err;
   ck_assert_int_eq(nnc_test_run_cli("models/mlp.lua --backend gpu", &out, &err), 1);
-  ck_assert_str_eq(err, "nnc: error: unknown backend 'gpu'; did you mean 'cpu'? (backends: cpu, interp, cuda-emu)\n");
+  ck_assert_str_eq(err, "nnc: error: unknown backend 'gpu'; did you mean 'cpu'? (backends: cpu, interp, cuda, cuda-emu)\n");
   free(out), free(err);
   ck_assert_int_eq(nnc_test_run_cli("models/mlp.lua --backend", &out, &err), 1);
   ck_assert_str_eq(err, "nnc: error: --backend needs a value\n");

@@ -230,7 +230,7 @@ START_TEST(test_find_by_name) {
   ck_assert_ptr_eq(nnc_backend_find("cpu", &st), &nnc_backend_cpu);
   ck_assert_ptr_eq(nnc_backend_find("interp", &st), &nnc_backend_interp);
   ck_assert_ptr_null(nnc_backend_find("cpus", &st));
-  ck_assert_str_eq(st.msg, "unknown backend 'cpus'; did you mean 'cpu'? (backends: cpu, interp, cuda-emu)");
+  ck_assert_str_eq(st.msg, "unknown backend 'cpus'; did you mean 'cpu'? (backends: cpu, interp, cuda, cuda-emu)");
 }
 END_TEST
 

@@ -1,0 +1,73 @@
+/* Settings shared by the CUDA backends, and --dump-kernels. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "codegen/cache.h"
+#include "codegen/cuda.h"
+#include "ir/op.h"
+
+static const char *arch_setting, *dump_setting;
+
+void nnc_cuda_set_arch(const char *arch) { arch_setting = arch; }
+void nnc_cuda_set_dump_dir(const char *dir) { dump_setting = dir; }
+
+static const char *setting(const char *set, const char *env) {
+  if (set) return set;
+  const char *v = getenv(env);
+  return v && *v ? v : NULL;
+}
+
+const char *nnc_cuda_arch(void) { return setting(arch_setting, "NNC_CUDA_ARCH"); }
+const char *nnc_cuda_dump_dir(void) { return setting(dump_setting, "NNC_DUMP_KERNELS"); }
+
+static int make_dir(const char *path, nnc_status *st) {
+  if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+  return nnc_fail(st, "--dump-kernels: cannot make %s: %s", path, strerror(errno));
+}
+
+/* The launch and what each parameter is, as a comment. */
+static void append_launch(nnc_strbuf *b, const nnc_graph *g, const nnc_cuda_kernel *k) {
+  nnc_strbuf_appendf(b, "/* launch: %s<<<%u, %u>>>(", k->name, k->grid, k->block);
+  for (int i = 0; i < k->nargs; i++) {
+    const nnc_cuda_arg *a = &k->args[i];
+    char type[128];
+    nnc_strbuf_append(b, i ? ",\n *     " : "\n *     ");
+    switch (a->kind) {
+    case NNC_CUDA_ARG_OUT:
+    case NNC_CUDA_ARG_IN:
+      nnc_strbuf_appendf(b, "b%d: %s %%%d %s", (int)a->node, a->kind == NNC_CUDA_ARG_OUT ? "writes" : "reads",
+                         (int)a->node, nnc_type_str(&g->nodes[a->node], type, sizeof type));
+      break;
+    case NNC_CUDA_ARG_SEED: nnc_strbuf_append(b, "nnc_seed: the run's seed"); break;
+    case NNC_CUDA_ARG_STEP: nnc_strbuf_append(b, "nnc_step: the step number"); break;
+    case NNC_CUDA_ARG_TRAINING: nnc_strbuf_append(b, "nnc_training: 1 in a train step"); break;
+    }
+  }
+  nnc_strbuf_append(b, ") */\n");
+}
+
+int nnc_cuda_dump_program(const nnc_cuda_program *p, const nnc_graph *g, nnc_status *st) {
+  const char *dir = nnc_cuda_dump_dir();
+  if (!dir || p->count == 0) return 0;
+  char sub[2400];
+  snprintf(sub, sizeof sub, "%s/%016llx", dir, (unsigned long long)p->graph_hash);
+  if (make_dir(dir, st) || make_dir(sub, st)) return -1;
+  for (int i = 0; i < p->count; i++) {
+    const nnc_cuda_kernel *k = &p->kernels[i];
+    nnc_strbuf text;
+    nnc_strbuf_init(&text);
+    nnc_strbuf_append(&text, nnc_cuda_prelude());
+    nnc_strbuf_append(&text, "\n");
+    append_launch(&text, g, k);
+    nnc_strbuf_append(&text, k->source);
+    char path[2900];
+    snprintf(path, sizeof path, "%s/%s.cu", sub, k->name);
+    int rc = nnc_write_file_atomic(path, nnc_strbuf_str(&text), text.len);
+    nnc_strbuf_free(&text);
+    if (rc) return nnc_fail(st, "--dump-kernels: cannot write %s: %s", path, strerror(errno));
+  }
+  return 0;
+}
