@@ -23,6 +23,7 @@ typedef struct nnc_run_config {
     long long batch, infer_batch;
     int steps;
   } bench;
+  const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
   struct {
     int enabled;         /* nnc check: run the script dry, then check its last compiled model */
     const char *backend; /* the backend checked against interp */

@@ -15,10 +15,15 @@
 static nnc_model *check_model(lua_State *L, int idx) { return luaL_checkudata(L, idx, NNC_STORE_META); }
 
 static int l_model_new(lua_State *L) {
+  const nnc_run_config *config = nnc_lua_config(L);
+  const nnc_backend *backend = NULL;
+  nnc_status st = {0};
+  if (config->backend && !(backend = nnc_backend_find(config->backend, &st))) return nnc_lua_raise_here(L, &st);
   nnc_model *m = lua_newuserdatauv(L, sizeof *m, 0);
-  nnc_model_init(m, nnc_lua_config(L)->seed);
-  m->dump = nnc_lua_config(L)->dump;
-  m->no_fuse = nnc_lua_config(L)->no_fuse;
+  nnc_model_init(m, config->seed);
+  m->dump = config->dump;
+  if (backend) m->backend = backend;
+  m->no_fuse = config->no_fuse;
   luaL_setmetatable(L, NNC_STORE_META);
   return 1;
 }

@@ -24,6 +24,7 @@ static const char usage[] =
     "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
     "  --seed N           the seed of every random draw (default 1)\n"
     "  --no-fuse          run every op on its own (results agree either way)\n"
+    "  --backend NAME     where models run: cpu (default), interp (the reference), cuda, cuda-emu\n"
     "  --arch SM          CUDA target of generated kernels, e.g. sm_90 (default: the GPU's)\n"
     "  --dump-kernels DIR write each generated CUDA kernel to DIR/<graph>/<kernel>.cu\n"
     "  --dry-run          build and check the models and print their summaries,\n"
@@ -103,6 +104,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
   }
   args->path = argv[1];
   args->config.seed = 1;
+  args->config.backend = "cpu";
   const char *debug = getenv("NNC_DEBUG");
   args->config.debug = debug ? atoi(debug) : 0;
   for (int i = 2; i < argc; i++) {
@@ -128,6 +130,10 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       if (!known_pass(a + 10)) return nnc_fail(st, "--dump-ir: no pass is named '%s'", a + 10);
       args->config.dump.enabled = 1;
       args->config.dump.only_pass = a + 10;
+    } else if (!strcmp(a, "--backend")) {
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      args->config.backend = argv[++i];
+      if (!nnc_backend_find(args->config.backend, st)) return -1;
     } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;

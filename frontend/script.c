@@ -6,6 +6,7 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "frontend/lua_sources.h"
 #include "frontend/tensor.h"
@@ -31,6 +32,15 @@ static int l_option(lua_State *L) {
       return luaL_error(L, "option --%s expects true or false, got '%s'", name, given);
     lua_pushboolean(L, on);
   }
+  return 1;
+}
+
+/* nnc.clock(): seconds on a monotonic wall clock, for timing steps
+ * (os.clock is processor time, which counts every thread). */
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + 1e-9 * (lua_Number)ts.tv_nsec);
   return 1;
 }
 
@@ -83,6 +93,8 @@ lua_State *nnc_script_state(const nnc_script_args *args, nnc_status *st) {
   lua_createtable(L, 0, 4);
   lua_pushcfunction(L, l_option);
   lua_setfield(L, -2, "option");
+  lua_pushcfunction(L, l_clock);
+  lua_setfield(L, -2, "clock");
   lua_pushstring(L, NNC_VERSION);
   lua_setfield(L, -2, "version");
   lua_setglobal(L, "nnc");

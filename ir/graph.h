@@ -80,7 +80,8 @@ typedef struct nnc_graph {
   nnc_group *groups;
   int ngroups, groups_cap;
   /* The memory plan (passes/plan_memory.c), NULL until planned: each
-   * computed node's byte offset in one arena (-1 for leaves). */
+   * stored node's byte offset in one arena (-1 for leaves and for values
+   * internal to a fused group). */
   int64_t *offsets;
   int64_t arena_bytes;        /* the arena's size: the peak of live intermediates */
   int64_t intermediate_bytes; /* the sum of all intermediates, unplanned */

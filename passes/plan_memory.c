@@ -1,5 +1,6 @@
-/* The plan-memory pass: every computed node gets a byte offset in one arena,
- * reused once its value is dead. A value is born when the backend runs its
+/* The plan-memory pass: every stored value gets a byte offset in one arena,
+ * reused once the value is dead (values internal to a fused group are not
+ * stored; their offset is -1, as a leaf's). A value is born when the backend runs its
  * node (a fused group runs at its last member) and dies after its last
  * reader runs; outputs live to the end. Offsets are placed first-fit in
  * order of birth, 64-byte aligned. */
@@ -43,6 +44,20 @@ static int64_t first_fit(const interval *placed, int count, const interval *v) {
   return offset;
 }
 
+/* A group member that nothing outside its group reads is never stored: the
+ * group's kernel keeps it in registers (nnc_group in ir/graph.h). */
+static char *exported_members(const nnc_graph *g) {
+  char *exported = calloc((size_t)g->nnodes + 1, 1);
+  if (!exported) abort();
+  for (int32_t id = 0; id < g->nnodes; id++)
+    for (int i = 0; i < g->nodes[id].nsrc; i++) {
+      int32_t s = g->nodes[id].src[i];
+      if (g->nodes[s].group < 0 || g->nodes[s].group != g->nodes[id].group) exported[s] = 1;
+    }
+  for (int i = 0; i < g->noutputs; i++) exported[g->outputs[i].node] = 1;
+  return exported;
+}
+
 static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
   (void)ctx, (void)st;
   nnc_graph *g = *gp;
@@ -52,16 +67,20 @@ static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *
   g->offsets = malloc(sizeof *g->offsets * ((size_t)g->nnodes + 1));
   if (!v || !slot || !g->offsets) abort();
   int count = 0;
+  char *exported = exported_members(g);
   g->intermediate_bytes = 0;
   for (int32_t id = 0; id < g->nnodes; id++) {
     g->offsets[id] = -1;
     slot[id] = -1;
     if (nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF) continue;
+    /* The sum counts every intermediate, as an unfused, unplanned run stores them. */
+    g->intermediate_bytes += aligned_size(&g->nodes[id]);
+    if (g->nodes[id].group >= 0 && !exported[id]) continue;
     interval it = {id, run_position(g, id), run_position(g, id), 0, aligned_size(&g->nodes[id])};
     slot[id] = count;
     v[count++] = it;
-    g->intermediate_bytes += it.size;
   }
+  free(exported);
   for (int32_t id = 0; id < g->nnodes; id++)
     for (int i = 0; i < g->nodes[id].nsrc; i++) {
       int32_t s = slot[g->nodes[id].src[i]];

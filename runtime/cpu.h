@@ -1,0 +1,94 @@
+/* The CPU backend's insides, shared by its files:
+ *   cpu_backend.c     the vtable: buffers, the schedule, fused groups, dispatch
+ *   cpu_pool.c        the thread pool every kernel splits its work over
+ *   cpu_gemm.c        matmul and convolution (forward and both gradients) on BLAS
+ *   cpu_window.c      max/avg pooling and their gradients
+ *   cpu_pointwise.c   elementwise ops, bias, dropout, softmax, losses, updates
+ *
+ * Adding a specialised kernel: write an nnc_cpu_fn in the file of its family,
+ * declare it below and name it in the op table of cpu_backend.c. An op
+ * without an entry runs the interpreter's reference kernel, so every op works
+ * and a kernel can be added one at a time. Results must agree with the
+ * reference kernels (tests/cpu checks every op row). */
+#ifndef NNC_CPU_H
+#define NNC_CPU_H
+
+#include "runtime/backend.h"
+
+/* ---- Thread pool (cpu_pool.c) -------------------------------------------- */
+
+/* The most threads a pool runs. */
+#define NNC_CPU_MAX_THREADS 64
+
+/* Work on items [begin, end) as pool thread `thread` (0 is the caller). */
+typedef void nnc_cpu_task(void *ctx, int64_t begin, int64_t end, int thread);
+
+/* Starts the shared pool on first use (NNC_CPU_THREADS threads, default one
+ * per online CPU) and counts a user; returns the thread count or -1. */
+int nnc_cpu_pool_acquire(nnc_status *st);
+/* Drops a user; the last one stops the threads. */
+void nnc_cpu_pool_release(void);
+/* Threads in the pool, the caller included (1 when no pool is running). */
+int nnc_cpu_threads(void);
+/* Runs task over [0, n) in chunks of `grain` items, handed out in order to
+ * whichever thread is free, the caller included; returns when all are done.
+ * Work of one chunk or less runs on the caller alone. Tasks must not nest. */
+void nnc_cpu_parallel(int64_t n, int64_t grain, nnc_cpu_task *task, void *ctx);
+/* A grain that gives each thread about `per_thread` chunks of [0, n). */
+int64_t nnc_cpu_grain(int64_t n, int per_thread, int64_t min_grain);
+
+/* ---- Kernels --------------------------------------------------------------- */
+
+/* The members of a fused group after its anchor, applied in order to each
+ * finished tile of the anchor's output: whole rows of `cols` values (the
+ * output's last axis), so bias and row softmax see complete rows. */
+#define NNC_CPU_MAX_EPILOGUE (NNC_MAX_GROUP - 1)
+typedef struct nnc_cpu_epilogue {
+  int count;
+  nnc_op op[NNC_CPU_MAX_EPILOGUE];
+  /* bias_add: the bias vector; an activation gradient (relu_grad, ...): the
+   * activation's output y, shaped like the anchor's output, whose gradient
+   * the anchor computed; otherwise NULL. */
+  const float *operand[NNC_CPU_MAX_EPILOGUE];
+} nnc_cpu_epilogue;
+
+typedef struct nnc_cpu_args {
+  nnc_kernel_args k;                /* the node, its operands and its output, as the reference sees them */
+  const nnc_cpu_epilogue *epilogue; /* anchors only: applied to the output (count 0 for none) */
+  float *scratch;                   /* nnc_cpu_threads() areas of scratch_floats each */
+  size_t scratch_floats;
+} nnc_cpu_args;
+
+typedef void nnc_cpu_fn(const nnc_cpu_args *a);
+/* An elementwise kernel on elements [begin, end) only. */
+typedef void nnc_cpu_range_fn(const nnc_cpu_args *a, int64_t begin, int64_t end);
+/* Floats of per-thread scratch a kernel needs for node n. */
+typedef size_t nnc_cpu_scratch_fn(const nnc_graph *g, const nnc_node *n);
+
+typedef struct nnc_cpu_kernel {
+  nnc_cpu_fn *run;
+  nnc_cpu_scratch_fn *scratch; /* optional */
+  int anchor;                  /* applies a fused epilogue (conv2d, matmul, conv2d_grad_input) */
+  nnc_cpu_range_fn *range;     /* elementwise ops: lets a pointwise group run block by block */
+} nnc_cpu_kernel;
+
+/* Applies e to rows [row0, row0 + rows) of out (row stride cols), in place. */
+void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0, int64_t rows, int64_t cols);
+/* Whether op can be an epilogue member: how it reads the member before it. */
+int nnc_cpu_epilogue_op(nnc_op op);
+/* Softmax of each row of x into y (y may be x). */
+void nnc_cpu_softmax_rows(const float *x, float *y, int64_t rows, int64_t cols);
+
+#define NNC_CPU_KERNELS(X)                                                              \
+  X(matmul) X(conv2d) X(conv2d_grad_input) X(conv2d_grad_kernel)                        \
+  X(max_pool) X(avg_pool) X(max_pool_grad) X(avg_pool_grad)                             \
+  X(bias_add) X(bias_grad) X(relu) X(sigmoid) X(tanh) X(add) X(mul)                     \
+  X(relu_grad) X(sigmoid_grad) X(tanh_grad) X(softmax) X(dropout)                        \
+  X(xent_logits) X(xent_logits_grad) X(square) X(ema) X(adam_update) X(rmsprop_update)  \
+  X(sgd_update) X(momentum_velocity) X(nesterov_update)
+
+#define X(name) extern const nnc_cpu_kernel nnc_cpu_##name;
+NNC_CPU_KERNELS(X)
+#undef X
+
+#endif

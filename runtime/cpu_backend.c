@@ -1,0 +1,380 @@
+/* The CPU backend: GEMM-based kernels on BLAS, fused epilogues and a thread
+ * pool; nnc's default where there is no GPU.
+ *
+ * prepare() turns the graph into a list of steps and allocates every buffer
+ * once: one per value that a step writes, reused by every run. A reshape is
+ * an alias of its operand. Fused groups (ir/graph.h) run as one step:
+ *  - an anchor with a GEMM kernel (conv2d, matmul, conv2d_grad_input) whose
+ *    later members are epilogue ops, each reading the one before (bias_add,
+ *    relu, sigmoid, tanh, softmax, and the activation gradients): the
+ *    anchor's kernel writes straight into the last member's buffer and
+ *    applies the members to each output tile; the members before the last
+ *    have no buffer and value() answers NULL for them;
+ *  - elementwise ops of one size (an optimizer update, dropout and relu_grad
+ *    chains): every member on one block of elements before the next block;
+ *  - any other group runs its members one by one.
+ * An op with no specialised kernel runs the interpreter's reference kernel,
+ * so every graph the interpreter runs, this backend runs.
+ *
+ * NNC_DEBUG=1 or more: when an exec is released, print the time its steps
+ * took, summed by op over every run, to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ir/op.h"
+#include "runtime/cpu.h"
+
+static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
+    [NNC_OP_MATMUL] = &nnc_cpu_matmul,
+    [NNC_OP_CONV2D] = &nnc_cpu_conv2d,
+    [NNC_OP_CONV2D_GRAD_INPUT] = &nnc_cpu_conv2d_grad_input,
+    [NNC_OP_CONV2D_GRAD_KERNEL] = &nnc_cpu_conv2d_grad_kernel,
+    [NNC_OP_MAX_POOL] = &nnc_cpu_max_pool,
+    [NNC_OP_AVG_POOL] = &nnc_cpu_avg_pool,
+    [NNC_OP_MAX_POOL_GRAD] = &nnc_cpu_max_pool_grad,
+    [NNC_OP_AVG_POOL_GRAD] = &nnc_cpu_avg_pool_grad,
+    [NNC_OP_BIAS_ADD] = &nnc_cpu_bias_add,
+    [NNC_OP_BIAS_GRAD] = &nnc_cpu_bias_grad,
+    [NNC_OP_RELU] = &nnc_cpu_relu,
+    [NNC_OP_SIGMOID] = &nnc_cpu_sigmoid,
+    [NNC_OP_TANH] = &nnc_cpu_tanh,
+    [NNC_OP_ADD] = &nnc_cpu_add,
+    [NNC_OP_MUL] = &nnc_cpu_mul,
+    [NNC_OP_RELU_GRAD] = &nnc_cpu_relu_grad,
+    [NNC_OP_SIGMOID_GRAD] = &nnc_cpu_sigmoid_grad,
+    [NNC_OP_TANH_GRAD] = &nnc_cpu_tanh_grad,
+    [NNC_OP_SOFTMAX] = &nnc_cpu_softmax,
+    [NNC_OP_DROPOUT] = &nnc_cpu_dropout,
+    [NNC_OP_XENT_LOGITS] = &nnc_cpu_xent_logits,
+    [NNC_OP_XENT_LOGITS_GRAD] = &nnc_cpu_xent_logits_grad,
+    [NNC_OP_SQUARE] = &nnc_cpu_square,
+    [NNC_OP_EMA] = &nnc_cpu_ema,
+    [NNC_OP_ADAM_UPDATE] = &nnc_cpu_adam_update,
+    [NNC_OP_RMSPROP_UPDATE] = &nnc_cpu_rmsprop_update,
+    [NNC_OP_SGD_UPDATE] = &nnc_cpu_sgd_update,
+    [NNC_OP_MOMENTUM_VELOCITY] = &nnc_cpu_momentum_velocity,
+    [NNC_OP_NESTEROV_UPDATE] = &nnc_cpu_nesterov_update,
+};
+
+/* How a step runs. */
+typedef enum step_kind {
+  STEP_NODE,    /* one node's kernel (or the reference kernel) */
+  STEP_ALIAS,   /* a reshape: its value is its operand's */
+  STEP_FUSED,   /* a group's anchor kernel with the other members as its epilogue */
+  STEP_BLOCKED, /* a group of elementwise ops, all members on one block of elements at a time */
+} step_kind;
+
+typedef struct step {
+  step_kind kind;
+  int32_t node;   /* whose kernel runs: the node, or the group's anchor (first member) */
+  int32_t out;    /* whose buffer it writes: the node, or the group's last member */
+  int32_t group;  /* STEP_FUSED and STEP_BLOCKED: the group */
+  double seconds; /* summed over runs, when profiling */
+} step;
+
+struct nnc_exec {
+  const nnc_graph *g;
+  void **data;         /* each node's value during and after a run */
+  void **owned;        /* the buffers this exec allocated */
+  unsigned char *kept; /* value() answers for the node */
+  step *steps;
+  int nsteps;
+  float *scratch;
+  size_t scratch_floats; /* per thread */
+  size_t bytes;          /* buffers and scratch */
+  int threads;
+  int profile;
+  int64_t runs;
+};
+
+/* Whether member m reads the member before it (prev) the way an epilogue
+ * step does: bias_add and the activations as operand 0, the activation
+ * gradients as dy (operand 1), with y from outside the group. */
+static int reads_as_epilogue(const nnc_node *m, int32_t prev) {
+  if (!nnc_cpu_epilogue_op(m->op)) return 0;
+  if (m->op == NNC_OP_RELU_GRAD || m->op == NNC_OP_SIGMOID_GRAD || m->op == NNC_OP_TANH_GRAD)
+    return m->src[1] == prev && m->src[0] != prev;
+  return m->src[0] == prev && (m->op != NNC_OP_BIAS_ADD || m->src[1] != prev);
+}
+
+/* STEP_FUSED when the anchor takes an epilogue and every later member is
+ * an epilogue op on the one before, which nothing else reads; STEP_BLOCKED
+ * when every member is elementwise over one element count and nothing
+ * outside reads a member before the group's last one has run (the group
+ * runs there); otherwise the members run one by one (STEP_NODE). */
+static step_kind group_kind(const nnc_graph *g, const nnc_group *grp, const int *uses, int read_early) {
+  const nnc_node *anchor = &g->nodes[grp->members[0]];
+  int fused = grp->nmembers > 1 && kernels[anchor->op] && kernels[anchor->op]->anchor, blocked = grp->nmembers > 1;
+  for (int i = 0; i < grp->nmembers; i++) {
+    const nnc_node *m = &g->nodes[grp->members[i]];
+    if (i > 0 && grp->members[i] <= grp->members[i - 1]) return STEP_NODE;
+    if (m->dtype != NNC_F32 || nnc_node_numel(m) != nnc_node_numel(anchor)) fused = blocked = 0;
+    if (!kernels[m->op] || !kernels[m->op]->range) blocked = 0;
+    if (i > 0 && (uses[grp->members[i - 1]] != 1 || !reads_as_epilogue(m, grp->members[i - 1]))) fused = 0;
+  }
+  return fused ? STEP_FUSED : blocked && !read_early ? STEP_BLOCKED : STEP_NODE;
+}
+
+static void *alloc_buffer(size_t bytes) {
+  void *p = NULL;
+  return posix_memalign(&p, 64, bytes ? bytes : 1) ? NULL : p;
+}
+
+/* The steps in node order, a group's at its last member; a buffer for
+ * every value a step writes (a fused group's inner members have none). */
+static int plan_steps(nnc_exec *e, nnc_status *st) {
+  const nnc_graph *g = e->g;
+  int *uses = calloc((size_t)g->nnodes + 1, sizeof *uses);
+  int *read_early = calloc((size_t)g->ngroups + 1, sizeof *read_early);
+  step_kind *kind = calloc((size_t)g->ngroups + 1, sizeof *kind);
+  if (!uses || !read_early || !kind) {
+    free(uses), free(read_early), free(kind);
+    return nnc_fail(st, "out of memory preparing the cpu backend");
+  }
+  for (int32_t id = 0; id < g->nnodes; id++)
+    for (int i = 0; i < g->nodes[id].nsrc; i++) {
+      int32_t src = g->nodes[id].src[i], grp = g->nodes[src].group;
+      uses[src]++;
+      if (grp >= 0 && g->nodes[id].group != grp && id < g->groups[grp].members[g->groups[grp].nmembers - 1])
+        read_early[grp] = 1;
+    }
+  for (int i = 0; i < g->noutputs; i++) uses[g->outputs[i].node]++;
+  for (int i = 0; i < g->ngroups; i++) kind[i] = group_kind(g, &g->groups[i], uses, read_early[i]);
+  int rc = 0;
+  for (int32_t id = 0; id < g->nnodes && rc == 0; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) {
+      e->kept[id] = 1;
+      continue;
+    }
+    step s = {n->op == NNC_OP_RESHAPE ? STEP_ALIAS : STEP_NODE, id, id, -1, 0};
+    step_kind gk = n->group >= 0 ? kind[n->group] : STEP_NODE;
+    const nnc_group *grp = gk != STEP_NODE ? &g->groups[n->group] : NULL;
+    int last = grp && id == grp->members[grp->nmembers - 1];
+    if (last) s = (step){gk, grp->members[0], id, n->group, 0};
+    if (gk != STEP_FUSED || last) {
+      e->kept[id] = 1;
+      size_t bytes = s.kind == STEP_ALIAS ? 0 : (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype);
+      e->bytes += bytes;
+      if (bytes && !(e->owned[id] = alloc_buffer(bytes))) {
+        char where[256];
+        rc = nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
+      }
+    }
+    const nnc_cpu_kernel *k = kernels[n->op];
+    size_t scratch = k && k->scratch ? k->scratch(g, n) : 0;
+    if (scratch > e->scratch_floats) e->scratch_floats = scratch;
+    if (!grp || last) e->steps[e->nsteps++] = s;
+  }
+  free(uses), free(read_early), free(kind);
+  return rc;
+}
+
+static void cpu_release(nnc_exec *e);
+
+static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
+  char where[256], type[128];
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
+    for (int i = 0; i < n->rank; i++)
+      if (n->shape[i] < 0) {
+        nnc_fail(st, "%s: type %s is not concrete", nnc_node_where(g, id, where, sizeof where),
+                 nnc_type_str(n, type, sizeof type));
+        return NULL;
+      }
+  }
+  nnc_exec *e = calloc(1, sizeof *e);
+  if (!e) {
+    nnc_fail(st, "out of memory preparing the cpu backend");
+    return NULL;
+  }
+  e->g = g;
+  e->threads = nnc_cpu_pool_acquire(st);
+  size_t count = (size_t)g->nnodes + 1;
+  e->data = calloc(count, sizeof *e->data);
+  e->owned = calloc(count, sizeof *e->owned);
+  e->kept = calloc(count, 1);
+  e->steps = calloc(count, sizeof *e->steps);
+  const char *debug = getenv("NNC_DEBUG");
+  e->profile = debug && atoi(debug) > 0;
+  if (!e->data || !e->owned || !e->kept || !e->steps || plan_steps(e, st)) {
+    if (!st->failed) nnc_fail(st, "out of memory preparing the cpu backend");
+    cpu_release(e);
+    return NULL;
+  }
+  if (e->scratch_floats) {
+    e->scratch_floats = (e->scratch_floats + 15) & ~(size_t)15; /* each thread's area on its own cache lines */
+    e->bytes += sizeof(float) * e->scratch_floats * (size_t)e->threads;
+    e->scratch = alloc_buffer(sizeof(float) * e->scratch_floats * (size_t)e->threads);
+    if (!e->scratch) {
+      nnc_fail(st, "out of memory for the cpu backend's scratch");
+      cpu_release(e);
+      return NULL;
+    }
+  }
+  return e;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The epilogue of a fused group: its members after the anchor. */
+static void epilogue_of(const nnc_exec *e, int32_t group, nnc_cpu_epilogue *ep) {
+  const nnc_group *grp = &e->g->groups[group];
+  ep->count = 0;
+  for (int i = 1; i < grp->nmembers; i++) {
+    const nnc_node *m = &e->g->nodes[grp->members[i]];
+    ep->op[ep->count] = m->op;
+    ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD ? e->data[m->src[1]]
+                               : m->nsrc > 1            ? e->data[m->src[0]]
+                                                        : NULL;
+  }
+}
+
+/* A node's kernel arguments, its operands and output taken from e->data. */
+typedef struct bound {
+  const void *in[NNC_MAX_SRC];
+  nnc_cpu_args args;
+} bound;
+
+static void bind_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *opts, const nnc_cpu_epilogue *ep,
+                      bound *b) {
+  const nnc_node *n = &e->g->nodes[id];
+  for (int k = 0; k < n->nsrc; k++) b->in[k] = e->data[n->src[k]];
+  e->data[out] = e->owned[out];
+  b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats};
+}
+
+/* STEP_BLOCKED: blocks of BLOCK elements, every member on a block before
+ * the next block, so what one member writes the next reads from cache. */
+#define BLOCK 4096
+
+typedef struct blocked_task {
+  int count;
+  bound members[NNC_MAX_GROUP];
+} blocked_task;
+
+static void blocked_chunk(void *ctx, int64_t begin, int64_t end, int thread) {
+  const blocked_task *t = ctx;
+  (void)thread;
+  for (int64_t b = begin; b < end; b += BLOCK)
+    for (int m = 0; m < t->count; m++) {
+      const nnc_cpu_args *a = &t->members[m].args;
+      kernels[a->k.n->op]->range(a, b, b + BLOCK < end ? b + BLOCK : end);
+    }
+}
+
+static void run_blocked(nnc_exec *e, const step *s, const nnc_run_opts *opts) {
+  const nnc_group *grp = &e->g->groups[s->group];
+  blocked_task t;
+  t.count = grp->nmembers;
+  for (int m = 0; m < grp->nmembers; m++) bind_node(e, grp->members[m], grp->members[m], opts, NULL, &t.members[m]);
+  int64_t count = nnc_node_numel(&e->g->nodes[s->out]);
+  nnc_cpu_parallel(count, (nnc_cpu_grain(count, 2, 8 * BLOCK) + BLOCK - 1) / BLOCK * BLOCK, blocked_chunk, &t);
+}
+
+static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st) {
+  const nnc_graph *g = e->g;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (!(nnc_ops[n->op].flags & NNC_OPF_LEAF)) continue;
+    if (!leaves[id]) return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
+    e->data[id] = leaves[id];
+  }
+  for (int i = 0; i < e->nsteps; i++) {
+    step *s = &e->steps[i];
+    const nnc_node *n = &g->nodes[s->node];
+    int timed = e->profile || (opts && opts->node_seconds);
+    double start = timed ? now() : 0;
+    nnc_cpu_epilogue ep = {0};
+    bound b;
+    switch (s->kind) {
+    case STEP_ALIAS:
+      e->data[s->out] = e->data[n->src[0]];
+      break;
+    case STEP_BLOCKED:
+      run_blocked(e, s, opts);
+      break;
+    case STEP_FUSED:
+      epilogue_of(e, s->group, &ep);
+      /* fall through */
+    case STEP_NODE:
+      bind_node(e, s->node, s->out, opts, &ep, &b);
+      if (kernels[n->op]) {
+        kernels[n->op]->run(&b.args);
+      } else {
+        /* The reference kernels may count on zeroed outputs, as the interpreter's are. */
+        memset(b.args.k.out, 0, (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype));
+        nnc_ref_kernels[n->op](&b.args.k);
+      }
+      break;
+    }
+    if (timed) {
+      double spent = now() - start;
+      s->seconds += spent;
+      if (opts && opts->node_seconds) opts->node_seconds[s->out] += spent;
+    }
+  }
+  e->runs++;
+  return 0;
+}
+
+static const void *cpu_value(nnc_exec *e, int32_t id) {
+  return id >= 0 && id < e->g->nnodes && e->kept[id] ? e->data[id] : NULL;
+}
+
+static void print_profile(const nnc_exec *e) {
+  if (!e->runs) return;
+  struct row {
+    const char *name;
+    double seconds;
+    int count;
+  } rows[NNC_OP_COUNT + 64];
+  int nrows = 0;
+  double total = 0;
+  for (int i = 0; i < e->nsteps; i++) {
+    const step *s = &e->steps[i];
+    if (s->kind == STEP_ALIAS) continue;
+    const char *name = s->group >= 0 ? e->g->groups[s->group].rule : nnc_ops[e->g->nodes[s->node].op].name;
+    int r = 0;
+    while (r < nrows && strcmp(rows[r].name, name)) r++;
+    if (r == nrows) {
+      if (nrows == (int)(sizeof rows / sizeof rows[0])) continue;
+      rows[nrows++] = (struct row){name, 0, 0};
+    }
+    rows[r].seconds += s->seconds, rows[r].count++, total += s->seconds;
+  }
+  for (int a = 0; a < nrows; a++)
+    for (int b = a + 1; b < nrows; b++)
+      if (rows[b].seconds > rows[a].seconds) {
+        struct row t = rows[a];
+        rows[a] = rows[b], rows[b] = t;
+      }
+  fprintf(stderr, "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads, %.1f MB of buffers\n",
+          (long long)e->runs, e->g->nnodes, 1e3 * total / (double)e->runs, e->threads, (double)e->bytes / 1e6);
+  for (int r = 0; r < nrows; r++)
+    fprintf(stderr, "  %-20s %3d nodes %9.3f ms/run %5.1f%%\n", rows[r].name, rows[r].count,
+            1e3 * rows[r].seconds / (double)e->runs, total > 0 ? 100 * rows[r].seconds / total : 0);
+}
+
+static void cpu_release(nnc_exec *e) {
+  if (!e) return;
+  if (e->profile) print_profile(e);
+  if (e->owned)
+    for (int32_t id = 0; id < e->g->nnodes; id++) free(e->owned[id]);
+  free(e->owned);
+  free(e->data);
+  free(e->kept);
+  free(e->steps);
+  free(e->scratch);
+  if (e->threads > 0) nnc_cpu_pool_release();
+  free(e);
+}
+
+const nnc_backend nnc_backend_cpu = {"cpu", cpu_prepare, cpu_run, cpu_value, cpu_release};

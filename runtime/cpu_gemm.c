@@ -1,0 +1,330 @@
+/* Matmul and convolution on BLAS: the ops where nearly all the FLOPs are.
+ *
+ * Convolution is a GEMM on the im2col matrix: row r holds the kh x kw x ic
+ * patch under output pixel r (zeros over the padding), in the order of the
+ * HWIO kernel's rows, so with M = batch * oh * ow pixels, K = kh * kw * ic
+ * and N = oc:
+ *   conv2d              y[M,N]  = col(x)[M,K] * w[K,N]
+ *   conv2d_grad_kernel  dw[K,N] = col(x)^T * dy[M,N]
+ *   conv2d_grad_input   dx      = col2im(dy[M,N] * w^T), the transpose of im2col
+ * NHWC makes a patch row a few contiguous runs of the input (one per kernel
+ * row), copied with memcpy. A 1x1 stride-1 unpadded convolution needs no
+ * im2col: the input is its own.
+ *
+ * The M rows are cut into chunks (a multiple of the thread count, each
+ * im2col tile at most COL_BUDGET floats) and each thread takes a chunk at a
+ * time: im2col, one single-threaded sgemm, then the fused epilogue while
+ * the output tile is still in cache (conv2d_grad_input's epilogue is the
+ * previous layer's activation gradient). conv2d_grad_input's chunks are whole
+ * images, since col2im of neighbouring rows adds into the same input
+ * pixels; conv2d_grad_kernel gives each thread a fixed share of the chunks
+ * and adds the partial kernels in a fixed order, so every run gives the
+ * same sums. */
+#include <cblas.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "runtime/cpu.h"
+
+#define SRC(g, n, i) (&(g)->nodes[(n)->src[i]])
+
+/* Largest im2col tile per thread, in floats (4 MB). */
+#define COL_BUDGET (1 << 20)
+/* Below this many multiply-adds a matmul runs on the calling thread. */
+#define SMALL_GEMM (1 << 16)
+
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                  int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
+              (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+/* ---- matmul ---------------------------------------------------------------- */
+
+/* out[rows, cols] = A[rows, inner] * B[inner, cols], with the reference's
+ * conventions: a rank > 2 A is a stack of rows; trans_a means A is stored
+ * [inner, rows], trans_b that B is stored [cols, inner]. The larger of rows
+ * and cols is split between the threads. */
+typedef struct mm_task {
+  const float *a, *b;
+  float *c;
+  int ta, tb, split_rows;
+  int64_t m, n, k, parts;
+  const nnc_cpu_epilogue *ep;
+} mm_task;
+
+/* Part p of [0, size), cut at multiples of 8 so vector loops stay aligned. */
+static void part_range(int64_t size, int64_t parts, int64_t p, int64_t *begin, int64_t *end) {
+  *begin = p == 0 ? 0 : (size * p / parts) & ~(int64_t)7;
+  *end = p == parts - 1 ? size : (size * (p + 1) / parts) & ~(int64_t)7;
+}
+
+static void mm_part(void *ctx, int64_t first, int64_t last, int thread) {
+  const mm_task *t = ctx;
+  (void)thread;
+  for (int64_t p = first; p < last; p++) {
+    int64_t b, e;
+    if (t->split_rows) {
+      part_range(t->m, t->parts, p, &b, &e);
+      if (e <= b) continue;
+      const float *a = t->ta ? t->a + b : t->a + b * t->k;
+      sgemm(t->ta, t->tb, e - b, t->n, t->k, a, t->ta ? t->m : t->k, t->b, t->tb ? t->k : t->n, 0.0f,
+            t->c + b * t->n, t->n);
+      if (t->ep && t->ep->count) nnc_cpu_epilogue_apply(t->ep, t->c, b, e - b, t->n);
+    } else {
+      part_range(t->n, t->parts, p, &b, &e);
+      if (e <= b) continue;
+      const float *bp = t->tb ? t->b + b * t->k : t->b + b;
+      sgemm(t->ta, t->tb, t->m, e - b, t->k, t->a, t->ta ? t->m : t->k, bp, t->tb ? t->k : t->n, 0.0f, t->c + b,
+            t->n);
+    }
+  }
+}
+
+static void mm_epilogue_rows(void *ctx, int64_t begin, int64_t end, int thread) {
+  const mm_task *t = ctx;
+  (void)thread;
+  nnc_cpu_epilogue_apply(t->ep, t->c, begin, end - begin, t->n);
+}
+
+static void run_matmul(const nnc_cpu_args *args) {
+  const nnc_kernel_args *k = &args->k;
+  const nnc_node *b = SRC(k->g, k->n, 1);
+  mm_task t = {k->in[0], k->in[1], k->out, k->n->attrs.trans_a, k->n->attrs.trans_b, 1, 0, 0, 0, 1, args->epilogue};
+  t.n = k->n->shape[k->n->rank - 1];
+  t.m = nnc_node_numel(k->n) / t.n;
+  t.k = t.tb ? b->shape[1] : b->shape[0];
+  int threads = nnc_cpu_threads();
+  if (threads > 1 && t.m * t.n * t.k >= SMALL_GEMM) {
+    t.split_rows = t.m >= t.n;
+    int64_t split = t.split_rows ? t.m : t.n;
+    t.parts = split >= 16 * threads ? threads : split >= 16 ? split / 8 : 1;
+  }
+  nnc_cpu_parallel(t.parts, 1, mm_part, &t);
+  if (!t.split_rows && args->epilogue && args->epilogue->count)
+    nnc_cpu_parallel(t.m, nnc_cpu_grain(t.m, 1, 64), mm_epilogue_rows, &t);
+}
+
+const nnc_cpu_kernel nnc_cpu_matmul = {.run = run_matmul, .anchor = 1};
+
+/* ---- convolution ------------------------------------------------------------ */
+
+typedef struct conv_geom {
+  int64_t batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw;
+  int64_t k;      /* kh * kw * ic: one im2col row */
+  int64_t pixels; /* oh * ow: output rows per image */
+  int direct;     /* 1x1, stride 1, unpadded: the input is its own im2col */
+} conv_geom;
+
+static conv_geom geometry(const nnc_node *in, const nnc_node *out, int64_t kh, int64_t kw, const nnc_attrs *a) {
+  conv_geom q = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2], out->shape[3],
+                 kh, kw, a->stride[0], a->stride[1], 0, 0, 0, 0, 0};
+  q.ph = nnc_window_pad_before(q.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
+  q.pw = nnc_window_pad_before(q.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
+  q.k = kh * kw * q.ic;
+  q.pixels = q.oh * q.ow;
+  q.direct = kh == 1 && kw == 1 && q.sh == 1 && q.sw == 1 && q.ph == 0 && q.pw == 0 && q.oh == q.ih && q.ow == q.iw;
+  return q;
+}
+
+/* How a convolution's M rows are cut: `units` of `unit_rows` rows each
+ * (1, or whole images for col2im), in `chunks` chunks. */
+typedef struct conv_plan {
+  conv_geom q;
+  int64_t units, unit_rows, chunks;
+  size_t col_floats;   /* im2col tile per thread */
+  size_t extra_floats; /* a partial kernel per thread (conv2d_grad_kernel) */
+} conv_plan;
+
+static conv_plan plan_of(conv_geom q, int whole_images, int partial_kernel) {
+  conv_plan p = {q, 0, whole_images ? q.pixels : 1, 0, 0, 0};
+  p.units = q.batch * q.pixels / p.unit_rows;
+  int64_t unit_floats = p.unit_rows * q.k, threads = nnc_cpu_threads();
+  int64_t per_chunk = COL_BUDGET / unit_floats > 0 ? COL_BUDGET / unit_floats : 1;
+  p.chunks = (p.units + per_chunk - 1) / per_chunk;
+  p.chunks = (p.chunks + threads - 1) / threads * threads;
+  if (p.chunks > p.units) p.chunks = p.units;
+  p.col_floats = q.direct ? 0 : (size_t)((p.units + p.chunks - 1) / p.chunks * unit_floats);
+  p.extra_floats = partial_kernel ? (size_t)(q.k * q.oc) : 0;
+  return p;
+}
+
+/* Rows [r0, r1) of chunk c. */
+static void chunk_rows(const conv_plan *p, int64_t c, int64_t *r0, int64_t *r1) {
+  *r0 = p->units * c / p->chunks * p->unit_rows;
+  *r1 = p->units * (c + 1) / p->chunks * p->unit_rows;
+}
+
+/* Walks rows [r0, r1) of the im2col matrix, calling `copy` for each kernel
+ * row's run of taps that lands inside the input: `taps` taps starting at
+ * tap j0 of kernel row i, whose input pixels are contiguous from `at`
+ * (taps are consecutive input pixels whatever the stride). Runs over the
+ * padding are left to the caller: im2col zeroes them, col2im skips them. */
+#define FOR_EACH_RUN(q, r0, r1, BODY)                                                  \
+  do {                                                                                 \
+    int64_t n_ = (r0) / (q)->pixels, y_ = (r0) % (q)->pixels / (q)->ow;                \
+    int64_t x_ = (r0) % (q)->ow;                                                       \
+    for (int64_t r = (r0); r < (r1); r++) {                                            \
+      int64_t ix0 = x_ * (q)->sw - (q)->pw;                                            \
+      int64_t j0 = ix0 < 0 ? -ix0 : 0;                                                 \
+      int64_t j1 = (q)->iw - ix0 < (q)->kw ? (q)->iw - ix0 : (q)->kw;                  \
+      for (int64_t i = 0; i < (q)->kh; i++) {                                          \
+        int64_t iy = y_ * (q)->sh + i - (q)->ph;                                       \
+        int inside = iy >= 0 && iy < (q)->ih && j1 > j0;                               \
+        int64_t at = inside ? ((n_ * (q)->ih + iy) * (q)->iw + ix0 + j0) * (q)->ic : 0; \
+        BODY                                                                           \
+      }                                                                                \
+      if (++x_ == (q)->ow) {                                                           \
+        x_ = 0;                                                                        \
+        if (++y_ == (q)->oh) y_ = 0, n_++;                                             \
+      }                                                                                \
+    }                                                                                  \
+  } while (0)
+
+static void im2col(const conv_geom *q, const float *x, int64_t r0, int64_t r1, float *col) {
+  int64_t run = q->kw * q->ic;
+  FOR_EACH_RUN(q, r0, r1, {
+    float *dst = col + (r - r0) * q->k + i * run;
+    if (!inside) {
+      memset(dst, 0, sizeof(float) * (size_t)run);
+    } else {
+      memset(dst, 0, sizeof(float) * (size_t)(j0 * q->ic));
+      memcpy(dst + j0 * q->ic, x + at, sizeof(float) * (size_t)((j1 - j0) * q->ic));
+      memset(dst + j1 * q->ic, 0, sizeof(float) * (size_t)((q->kw - j1) * q->ic));
+    }
+  });
+}
+
+static void col2im(const conv_geom *q, const float *col, int64_t r0, int64_t r1, float *dx) {
+  int64_t run = q->kw * q->ic;
+  FOR_EACH_RUN(q, r0, r1, {
+    if (inside) {
+      const float *s = col + (r - r0) * q->k + i * run + j0 * q->ic;
+      float *d = dx + at;
+      int64_t count = (j1 - j0) * q->ic;
+      for (int64_t t = 0; t < count; t++) d[t] += s[t];
+    }
+  });
+}
+
+typedef struct conv_task {
+  conv_plan p;
+  const float *x, *w, *dy;
+  float *out;
+  const nnc_cpu_args *args;
+  int touched[NNC_CPU_MAX_THREADS]; /* conv2d_grad_kernel: which parts hold a partial sum */
+} conv_task;
+
+static float *thread_col(const conv_task *t, int thread) {
+  return t->args->scratch + (size_t)thread * t->args->scratch_floats;
+}
+
+static void conv_forward_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
+  const conv_task *t = ctx;
+  const conv_geom *q = &t->p.q;
+  for (int64_t c = c0; c < c1; c++) {
+    int64_t r0, r1;
+    chunk_rows(&t->p, c, &r0, &r1);
+    const float *a = q->direct ? t->x + r0 * q->k : thread_col(t, thread);
+    if (!q->direct) im2col(q, t->x, r0, r1, thread_col(t, thread));
+    sgemm(0, 0, r1 - r0, q->oc, q->k, a, q->k, t->w, q->oc, 0.0f, t->out + r0 * q->oc, q->oc);
+    if (t->args->epilogue && t->args->epilogue->count)
+      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, r0, r1 - r0, q->oc);
+  }
+}
+
+static void conv_grad_input_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
+  const conv_task *t = ctx;
+  const conv_geom *q = &t->p.q;
+  for (int64_t c = c0; c < c1; c++) {
+    int64_t r0, r1;
+    chunk_rows(&t->p, c, &r0, &r1);
+    int64_t n0 = r0 / q->pixels, n1 = r1 / q->pixels, image = q->ih * q->iw;
+    if (q->direct) {
+      sgemm(0, 1, r1 - r0, q->k, q->oc, t->dy + r0 * q->oc, q->oc, t->w, q->oc, 0.0f, t->out + r0 * q->k, q->k);
+    } else {
+      float *col = thread_col(t, thread);
+      sgemm(0, 1, r1 - r0, q->k, q->oc, t->dy + r0 * q->oc, q->oc, t->w, q->oc, 0.0f, col, q->k);
+      memset(t->out + n0 * image * q->ic, 0, sizeof(float) * (size_t)((n1 - n0) * image * q->ic));
+      col2im(q, col, r0, r1, t->out);
+    }
+    if (t->args->epilogue && t->args->epilogue->count)
+      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, n0 * image, (n1 - n0) * image, q->ic);
+  }
+}
+
+/* Part p of the threads' fixed share of the chunks sums into partial p
+ * (kept after the im2col tile in thread p's scratch), whichever thread runs
+ * it, so the sum is the same in every run. */
+static void conv_grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread) {
+  conv_task *t = ctx;
+  const conv_geom *q = &t->p.q;
+  float *col = thread_col(t, thread);
+  int64_t parts = nnc_cpu_threads();
+  for (int64_t p = p0; p < p1; p++) {
+    float *partial = thread_col(t, (int)p) + t->p.col_floats;
+    for (int64_t c = t->p.chunks * p / parts; c < t->p.chunks * (p + 1) / parts; c++) {
+      int64_t r0, r1;
+      chunk_rows(&t->p, c, &r0, &r1);
+      const float *a = q->direct ? t->x + r0 * q->k : col;
+      if (!q->direct) im2col(q, t->x, r0, r1, col);
+      sgemm(1, 0, q->k, q->oc, r1 - r0, a, q->k, t->dy + r0 * q->oc, q->oc, t->touched[p] ? 1.0f : 0.0f, partial,
+            q->oc);
+      t->touched[p] = 1;
+    }
+  }
+}
+
+/* dw = the sum of the partial kernels of the threads that took a chunk. */
+static void conv_sum_partials(void *ctx, int64_t begin, int64_t end, int thread) {
+  const conv_task *t = ctx;
+  (void)thread;
+  memset(t->out + begin, 0, sizeof(float) * (size_t)(end - begin));
+  for (int s = 0; s < nnc_cpu_threads(); s++) {
+    if (!t->touched[s]) continue; /* the part had no chunk */
+    const float *partial = thread_col(t, s) + t->p.col_floats;
+    for (int64_t i = begin; i < end; i++) t->out[i] += partial[i];
+  }
+}
+
+static conv_plan conv2d_plan(const nnc_graph *g, const nnc_node *n) {
+  const nnc_node *w = SRC(g, n, 1);
+  return plan_of(geometry(SRC(g, n, 0), n, w->shape[0], w->shape[1], &n->attrs), 0, 0);
+}
+
+static conv_plan grad_input_plan(const nnc_graph *g, const nnc_node *n) {
+  const nnc_node *w = SRC(g, n, 1);
+  return plan_of(geometry(n, SRC(g, n, 0), w->shape[0], w->shape[1], &n->attrs), 1, 0);
+}
+
+static conv_plan grad_kernel_plan(const nnc_graph *g, const nnc_node *n) {
+  return plan_of(geometry(SRC(g, n, 0), SRC(g, n, 1), n->attrs.shape[0], n->attrs.shape[1], &n->attrs), 0, 1);
+}
+
+static size_t conv2d_scratch(const nnc_graph *g, const nnc_node *n) { return conv2d_plan(g, n).col_floats; }
+static size_t grad_input_scratch(const nnc_graph *g, const nnc_node *n) { return grad_input_plan(g, n).col_floats; }
+static size_t grad_kernel_scratch(const nnc_graph *g, const nnc_node *n) {
+  conv_plan p = grad_kernel_plan(g, n);
+  return p.col_floats + p.extra_floats;
+}
+
+static void run_conv2d(const nnc_cpu_args *a) {
+  conv_task t = {.p = conv2d_plan(a->k.g, a->k.n), .x = a->k.in[0], .w = a->k.in[1], .out = a->k.out, .args = a};
+  nnc_cpu_parallel(t.p.chunks, 1, conv_forward_chunk, &t);
+}
+
+static void run_conv2d_grad_input(const nnc_cpu_args *a) {
+  conv_task t = {.p = grad_input_plan(a->k.g, a->k.n), .dy = a->k.in[0], .w = a->k.in[1], .out = a->k.out, .args = a};
+  nnc_cpu_parallel(t.p.chunks, 1, conv_grad_input_chunk, &t);
+}
+
+static void run_conv2d_grad_kernel(const nnc_cpu_args *a) {
+  conv_task t = {.p = grad_kernel_plan(a->k.g, a->k.n), .x = a->k.in[0], .dy = a->k.in[1], .out = a->k.out, .args = a};
+  nnc_cpu_parallel(nnc_cpu_threads(), 1, conv_grad_kernel_part, &t);
+  int64_t count = t.p.q.k * t.p.q.oc;
+  nnc_cpu_parallel(count, nnc_cpu_grain(count, 1, 4096), conv_sum_partials, &t);
+}
+
+const nnc_cpu_kernel nnc_cpu_conv2d = {.run = run_conv2d, .scratch = conv2d_scratch, .anchor = 1};
+const nnc_cpu_kernel nnc_cpu_conv2d_grad_input = {.run = run_conv2d_grad_input, .scratch = grad_input_scratch, .anchor = 1};
+const nnc_cpu_kernel nnc_cpu_conv2d_grad_kernel = {.run = run_conv2d_grad_kernel, .scratch = grad_kernel_scratch};
