@@ -132,8 +132,9 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       args->config.dump.only_pass = a + 10;
     } else if (!strcmp(a, "--backend")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
-      args->config.backend = argv[++i];
-      if (!nnc_backend_find(args->config.backend, st)) return -1;
+      const nnc_backend *b = nnc_backend_select(argv[++i], stderr, st);
+      if (!b) return -1;
+      args->config.backend = b->name; /* cpu in place of a cuda that cannot run here */
     } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;

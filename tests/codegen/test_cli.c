@@ -126,6 +126,39 @@ START_TEST(test_bad_arch_and_backend) {
 }
 END_TEST
 
+/* A script's fit, evaluate and predict on cuda-emu print what interp prints
+ * (to the digits shown), and --backend cuda without a GPU falls back with one line. */
+static const char *fit_script =
+    "local x = data.tensor((function() local t = {} for i = 1, 48 * 16 do t[i] = (i * 37 % 101) / 101 end return t end)())\n"
+    "x = x:reshape { 48, 4, 4, 1 }\n"
+    "local y = data.tensor((function() local t = {} for i = 1, 48 do t[i] = i % 3 end return t end)(), 'i32')\n"
+    "local m = nn.Sequential { nn.Conv2D { 3, 2, activation = 'relu', input_shape = { 4, 4, 1 } }, nn.Flatten(),\n"
+    "  nn.Dropout(0.2), nn.Dense { 3, activation = 'softmax' } }\n"
+    "m:compile { optimizer = 'rmsprop', loss = 'sparse_categorical_crossentropy', metrics = { 'accuracy' } }\n"
+    "local h = m:fit(x, y, { epochs = 2, batch_size = 16, verbose = 0 })\n"
+    "local loss, acc = m:evaluate(x, y, { verbose = 0 })\n"
+    "print(string.format('%.5f %.5f %.5f %.4f', h.loss[1], h.loss[2], loss, acc))\n";
+
+START_TEST(test_fit_on_cuda_emu_and_fallback) {
+  const char *path = nnc_test_write_temp("fit.lua", fit_script);
+  char args[1024], *ref, *emu, *gpu, *err;
+  snprintf(args, sizeof args, "'%s' --backend interp", path);
+  ck_assert_msg(nnc_test_run_cli(args, &ref, &err) == 0, "%s", err);
+  free(err);
+  snprintf(args, sizeof args, "'%s' --backend cuda-emu", path);
+  ck_assert_msg(nnc_test_run_cli(args, &emu, &err) == 0, "%s", err);
+  free(err);
+  ck_assert_str_eq(emu, ref);
+  snprintf(args, sizeof args, "'%s' --backend cuda", path);
+  ck_assert_msg(nnc_test_run_cli(args, &gpu, &err) == 0, "%s", err);
+  if (strstr(err, "cannot run here"))
+    ck_assert_msg(!strncmp(err, "nnc: cuda cannot run here: ", 27) && strchr(err, '\n') == err + strlen(err) - 1,
+                  "%s", err);
+  ck_assert_msg(strlen(gpu) == strlen(ref), "%s vs %s", gpu, ref);
+  free(ref), free(emu), free(gpu), free(err);
+}
+END_TEST
+
 TCase *tcase_cli(void) {
   TCase *tc = tcase_create("cli");
   tcase_set_timeout(tc, 600);
@@ -134,5 +167,6 @@ TCase *tcase_cli(void) {
   tcase_add_test(tc, test_check_cuda_or_fallback);
   tcase_add_test(tc, test_dump_kernels);
   tcase_add_test(tc, test_bad_arch_and_backend);
+  tcase_add_test(tc, test_fit_on_cuda_emu_and_fallback);
   return tc;
 }
