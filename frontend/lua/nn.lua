@@ -650,6 +650,17 @@ function Model:evaluate(x, y, opts)
     opts.verbose or 1)
 end
 
+-- One weight by its name ("conv2d/kernel"), as a copy; set_weight writes one.
+function Model:get_weight(name)
+  self:require_built()
+  return self.state.store:get(name)
+end
+
+function Model:set_weight(name, t)
+  self:require_built()
+  self.state.store:set(name, t)
+end
+
 function Model:save_weights(path)
   self:require_built()
   if type(path) ~= "string" then fail("save_weights takes a file path") end
