@@ -304,7 +304,15 @@ static int l_check(lua_State *L) {
   fflush(stdout);
   const nnc_backend *b = nnc_backend_select(c->check.backend, stderr, &st);
   if (!b) return nnc_lua_raise(L, &st);
-  nnc_check_opts o = {b, c->check.steps, c->check.batch, c->check.tolerance, stdout};
+  nnc_check_opts o = {b, c->check.steps, c->check.batch, c->check.tolerance, stdout, NULL};
+  nnc_tensor *x = nnc_lua_totensor(L, 3), *y = nnc_lua_totensor(L, 4);
+  nnc_dataset data;
+  if (x && y) {
+    check_x(L, "check", g, x);
+    check_y(L, "check", m, g, x, y);
+    data = dataset_of(x, y);
+    o.data = &data;
+  }
   nnc_check_result r;
   if (nnc_check(m, g, &o, &r, &st)) return nnc_lua_raise(L, &st);
   return 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "runtime/fit.h"
 #include "runtime/rng.h"
 
 /* A model like m's, with its own copy of the weights, on backend b. */
@@ -41,6 +42,19 @@ static int make_batch(const nnc_compiled *c, const nnc_train_spec *spec, int ste
   return 0;
 }
 
+/* Step s's batch from the data, rows s*batch.. wrapping around. */
+static int data_batch(const nnc_dataset *d, int64_t batch, int step, float **x, void **y, nnc_status *st) {
+  *x = malloc(sizeof(float) * (size_t)(batch * d->x_row));
+  *y = malloc(4 * (size_t)(batch * d->y_row));
+  if (!*x || !*y) return nnc_fail(st, "out of memory");
+  for (int64_t r = 0; r < batch; r++) {
+    int64_t row = ((int64_t)step * batch + r) % d->rows;
+    memcpy(*x + r * d->x_row, d->x + row * d->x_row, sizeof(float) * (size_t)d->x_row);
+    memcpy((char *)*y + 4 * r * d->y_row, (const char *)d->y + 4 * row * d->y_row, 4 * (size_t)d->y_row);
+  }
+  return 0;
+}
+
 /* max|a - b| / max|b| over one tensor. */
 static double tensor_diff(const float *a, const float *b, int64_t count) {
   double worst = 0, scale = 0;
@@ -62,7 +76,7 @@ static int run_steps(nnc_model *ref, nnc_model *test, const nnc_graph *forward, 
     if (!b) return nnc_fail_prefix(st, "%s: ", test->backend->name);
     float *x;
     void *y;
-    int rc = make_batch(a, &ref->spec, s, &x, &y, st);
+    int rc = o->data ? data_batch(o->data, o->batch, s, &x, &y, st) : make_batch(a, &ref->spec, s, &x, &y, st);
     if (rc == 0 && nnc_model_run(ref, a, x, y, st)) rc = nnc_fail_prefix(st, "interp: ");
     if (rc == 0 && nnc_model_run(test, b, x, y, st)) rc = nnc_fail_prefix(st, "%s: ", test->backend->name);
     free(x);
@@ -91,8 +105,9 @@ int nnc_check(const nnc_model *m, const nnc_graph *forward, const nnc_check_opts
   if (rc == 0) rc = clone(&test, m, o->backend, st);
   else nnc_model_init(&test, m->seed);
   if (rc == 0) {
-    fprintf(o->out, "check: %s against interp, %d train steps of batch %lld from seed %llu, %s\n", o->backend->name,
-            o->steps, (long long)o->batch, (unsigned long long)m->seed, m->no_fuse ? "unfused" : "fused");
+    fprintf(o->out, "check: %s against interp, %d train steps of batch %lld from seed %llu on %s, %s\n",
+            o->backend->name, o->steps, (long long)o->batch, (unsigned long long)m->seed,
+            o->data ? "the script's training data" : "synthetic data", m->no_fuse ? "unfused" : "fused");
     rc = run_steps(&ref, &test, forward, o, r, st);
   }
   if (rc == 0) {

@@ -1,6 +1,7 @@
 /* nnc check: a backend against the interpreter on one model. Both start
  * from the script's weights and seed, train the same number of steps on the
- * same synthetic batches (so dropout draws the same masks), and the largest
+ * same batches (the script's training data in row order, or synthetic
+ * ones), so dropout draws the same masks, and the largest
  * relative differences in the losses and in the weights are reported:
  *   loss    |loss_b - loss_interp| / |loss_interp|, the worst step
  *   weights max|w_b - w_interp| / max|w_interp| per tensor (optimizer
@@ -19,6 +20,7 @@ typedef struct nnc_check_opts {
   int64_t batch;
   double tolerance; /* for both differences */
   FILE *out;
+  const struct nnc_dataset *data; /* the script's training data: batches in row order; NULL: synthetic batches */
 } nnc_check_opts;
 
 typedef struct nnc_check_result {

@@ -634,6 +634,8 @@ function Model:fit(x, y, opts)
     if not (core.bench_mode or core.check_mode) then
       core.compile_graphs(self.state.graph, self.state.store, args.batch_size)
     end
+    -- nnc check trains on the script's own data when it has some.
+    self.check_data = { x = x, y = y }
     return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} }
   end
   local history = core.fit(self.state.graph, self.state.store, x, y, args)
@@ -698,7 +700,8 @@ end
 function nn._check()
   local model = rawget(nn, "_last_compiled")
   if not model then error("nnc check: the script compiles no model (model:compile)", 0) end
-  core.check(model.state.graph, model.state.store)
+  local d = model.check_data or {}
+  core.check(model.state.graph, model.state.store, d.x, d.y)
 end
 
 -- An unknown layer or function is an error with the closest valid name.
