@@ -243,6 +243,26 @@ START_TEST(mlp_reaches_keras_accuracy) {
 }
 END_TEST
 
+/* The same generated CUDA C, run on the host, trains each shipped model as
+ * the interpreter does: the script's data, its seed, its dropout masks. */
+START_TEST(check_models_on_cuda_emu) {
+  const char *models[] = {"mlp", "cnn", "vgg_fashion"};
+  for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+    char args[256], *out, *err;
+    snprintf(args, sizeof args, "check models/%s.lua --backend cuda-emu --steps 2", models[i]);
+    int rc = nnc_test_run_cli(args, &out, &err);
+    if (rc != 0 && strstr(err, "dataset-fashion-mnist")) {
+      printf("skipped: Fashion-MNIST is not installed\n");
+    } else {
+      ck_assert_msg(rc == 0, "%s: %s%s", models[i], out, err);
+      ck_assert_msg(strstr(out, "on the script's training data"), "%s", out);
+      ck_assert_msg(strstr(out, "\nCHECK cuda-emu 2 "), "%s", out);
+    }
+    free(out), free(err);
+  }
+}
+END_TEST
+
 TCase *tcase_train(void) {
   TCase *tc = tcase_create("train");
   tcase_set_timeout(tc, 1200);
@@ -255,5 +275,6 @@ TCase *tcase_train(void) {
   tcase_add_test(tc, save_load_evaluate_bit_for_bit);
   tcase_add_test(tc, bad_weights_files);
   tcase_add_test(tc, mlp_reaches_keras_accuracy);
+  tcase_add_test(tc, check_models_on_cuda_emu);
   return tc;
 }
