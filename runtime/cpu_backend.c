@@ -17,7 +17,9 @@
  * so every graph the interpreter runs, this backend runs.
  *
  * NNC_DEBUG=1 or more: when an exec is released, print the time its steps
- * took, summed by op over every run, to stderr. */
+ * took, summed by op over every run, to stderr. NNC_CPU_POISON=1 fills every
+ * buffer with NaN when it is allocated, so a kernel that leaves part of its
+ * output unwritten shows in the tests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,8 @@ static int plan_steps(nnc_exec *e, nnc_status *st) {
       if (bytes && !(e->owned[id] = alloc_buffer(bytes))) {
         char where[256];
         rc = nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
+      } else if (bytes && getenv("NNC_CPU_POISON")) {
+        memset(e->owned[id], 0xff, bytes);
       }
     }
     const nnc_cpu_kernel *k = kernels[n->op];
