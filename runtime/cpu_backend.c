@@ -17,7 +17,9 @@
  * so every graph the interpreter runs, this backend runs.
  *
  * NNC_DEBUG=1 or more: when an exec is released, print the time its steps
- * took, summed by op over every run, to stderr. */
+ * took, summed by op over every run, to stderr (2 or more: and each step's). NNC_CPU_POISON=1 fills every
+ * buffer with NaN when it is allocated, so a kernel that leaves part of its
+ * output unwritten shows in the tests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,8 @@ static int plan_steps(nnc_exec *e, nnc_status *st) {
       if (bytes && !(e->owned[id] = alloc_buffer(bytes))) {
         char where[256];
         rc = nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
+      } else if (bytes && getenv("NNC_CPU_POISON")) {
+        memset(e->owned[id], 0xff, bytes);
       }
     }
     const nnc_cpu_kernel *k = kernels[n->op];
@@ -199,7 +203,7 @@ static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
   e->kept = calloc(count, 1);
   e->steps = calloc(count, sizeof *e->steps);
   const char *debug = getenv("NNC_DEBUG");
-  e->profile = debug && atoi(debug) > 0;
+  e->profile = debug ? atoi(debug) : 0;
   if (!e->data || !e->owned || !e->kept || !e->steps || plan_steps(e, st)) {
     if (!st->failed) nnc_fail(st, "out of memory preparing the cpu backend");
     cpu_release(e);
@@ -361,6 +365,16 @@ static void print_profile(const nnc_exec *e) {
   for (int r = 0; r < nrows; r++)
     fprintf(stderr, "  %-20s %3d nodes %9.3f ms/run %5.1f%%\n", rows[r].name, rows[r].count,
             1e3 * rows[r].seconds / (double)e->runs, total > 0 ? 100 * rows[r].seconds / total : 0);
+  if (e->profile < 2) return;
+  for (int i = 0; i < e->nsteps; i++) {
+    const step *s = &e->steps[i];
+    const nnc_node *n = &e->g->nodes[s->out];
+    char type[128];
+    if (s->kind != STEP_ALIAS)
+      fprintf(stderr, "  %%%-5d %-20s %-24s %9.3f ms/run\n", (int)s->out,
+              s->group >= 0 ? e->g->groups[s->group].rule : nnc_ops[n->op].name, nnc_type_str(n, type, sizeof type),
+              1e3 * s->seconds / (double)e->runs);
+  }
 }
 
 static void cpu_release(nnc_exec *e) {

@@ -159,12 +159,12 @@ typedef uint64_t u64v __attribute__((vector_size(4 * LANES)));
     (hi) = (u32v)((even_ >> 32) | (odd_ & ~LOW32));                             \
   } while (0)
 
-static void philox_lanes(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t word0[LANES]) {
-  u32v c0, c1, c2 = (u32v){0} + stream, c3 = (u32v){0};
-  for (int l = 0; l < LANES; l++) {
-    uint64_t at = counter + (uint64_t)l;
-    c0[l] = (uint32_t)at, c1[l] = (uint32_t)(at >> 32);
-  }
+static void philox_lanes(uint64_t seed, uint32_t stream, uint64_t counter, u32v *word0) {
+  _Static_assert(LANES == 16, "iota below has 16 lanes");
+  const u32v iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  uint32_t lo = (uint32_t)counter, hi = (uint32_t)(counter >> 32);
+  u32v c0 = lo + iota, c2 = (u32v){0} + stream, c3 = (u32v){0};
+  u32v c1 = hi - (u32v)(c0 < lo); /* carry into the high word where the low one wrapped */
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int round = 0; round < 10; round++) {
     u32v hi0, lo0, hi1, lo1;
@@ -174,11 +174,12 @@ static void philox_lanes(uint64_t seed, uint32_t stream, uint64_t counter, uint3
     c1 = lo1, c3 = lo0;
     k0 += PHILOX_W0, k1 += PHILOX_W1;
   }
-  memcpy(word0, &c0, sizeof c0);
+  *word0 = c0;
 }
 
 /* Inverted dropout: kept values are scaled by 1 / (1 - rate); outside
- * training (or at rate 0) a copy. */
+ * training (or at rate 0) a copy. u = (r >> 8) / 2^24 is exact in float,
+ * so the comparison with the rate is the reference's. */
 static void dropout_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
   const float *in = x->k.in[0];
   float *out = x->k.out;
@@ -187,15 +188,21 @@ static void dropout_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
     memcpy(out + begin, in + begin, sizeof(float) * (size_t)(end - begin));
     return;
   }
+  typedef float f32v __attribute__((vector_size(4 * LANES)));
+  typedef int32_t i32v __attribute__((vector_size(4 * LANES)));
   uint64_t base = x->k.opts->step * (uint64_t)nnc_node_numel(x->k.n);
   uint32_t stream = (uint32_t)x->k.n->attrs.stream;
   for (int64_t i = begin; i < end; i += LANES) {
-    uint32_t r[LANES];
-    philox_lanes(x->k.opts->seed, stream, base + (uint64_t)i, r);
-    int64_t lanes = end - i < LANES ? end - i : LANES;
-    for (int64_t l = 0; l < lanes; l++) {
-      float u = (float)(r[l] >> 8) * (1.0f / 16777216.0f);
-      out[i + l] = u >= rate ? in[i + l] * scale : 0.0f;
+    u32v r;
+    philox_lanes(x->k.opts->seed, stream, base + (uint64_t)i, &r);
+    f32v u = __builtin_convertvector((i32v)(r >> 8), f32v) * (1.0f / 16777216.0f);
+    if (end - i >= LANES) {
+      f32v v;
+      memcpy(&v, in + i, sizeof v);
+      v = (f32v)((i32v)(u >= rate) & (i32v)(v * scale));
+      memcpy(out + i, &v, sizeof v);
+    } else {
+      for (int64_t l = 0; l < end - i; l++) out[i + l] = u[l] >= rate ? in[i + l] * scale : 0.0f;
     }
   }
 }

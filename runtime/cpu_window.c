@@ -73,17 +73,32 @@ static void pool_rows(void *ctx, int64_t begin, int64_t end, int thread) {
   }
 }
 
+/* Whether input row (or column) i lies in some window of an axis with
+ * `out` windows of `k` taps every `stride`, starting at -pad. */
+static int covered(int64_t i, int64_t out, int64_t k, int64_t stride, int64_t pad) {
+  int64_t from = i + pad;
+  return from / stride < out && from % stride < k;
+}
+
 /* Images [begin, end) of the gradient: max routes dy to the first maximum
  * of each window in row-major tap order (the one the forward op kept);
- * average spreads dy / taps over the window. */
+ * average spreads dy / taps over the window. When windows do not overlap
+ * (stride >= window, the common 2x2 pool) each input pixel gets at most one
+ * value, stored directly, and only pixels no window covers are zeroed;
+ * otherwise the image is zeroed and the windows add into it. */
 static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) {
   const pool_task *t = ctx;
   const window *w = &t->w;
   float *best = t->args->scratch + (size_t)thread * t->args->scratch_floats;
   int32_t *arg = (int32_t *)(best + w->c);
-  size_t image = (size_t)(w->ih * w->iw * w->c);
-  memset(t->out + (size_t)begin * image, 0, sizeof(float) * image * (size_t)(end - begin));
-  for (int64_t n = begin; n < end; n++)
+  int disjoint = w->sh >= w->kh && w->sw >= w->kw;
+  size_t image = (size_t)(w->ih * w->iw * w->c), pixel = sizeof(float) * (size_t)w->c;
+  if (!disjoint) memset(t->out + (size_t)begin * image, 0, sizeof(float) * image * (size_t)(end - begin));
+  for (int64_t n = begin; n < end; n++) {
+    for (int64_t iy = 0; iy < w->ih && disjoint; iy++)
+      for (int64_t ix = 0; ix < w->iw; ix++)
+        if (!covered(iy, w->oh, w->kh, w->sh, w->ph) || !covered(ix, w->ow, w->kw, w->sw, w->pw))
+          memset(t->out + ((n * w->ih + iy) * w->iw + ix) * w->c, 0, pixel);
     for (int64_t oy = 0; oy < w->oh; oy++)
       for (int64_t ox = 0; ox < w->ow; ox++) {
         const float *g = t->dy + ((n * w->oh + oy) * w->ow + ox) * w->c;
@@ -104,12 +119,17 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
         for (int64_t i = i0; i < i1; i++)
           for (int64_t j = j0; j < j1; j++, tap++) {
             float *d = t->out + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
-            if (t->is_max)
+            if (t->is_max && disjoint)
+              for (int64_t ch = 0; ch < w->c; ch++) d[ch] = arg[ch] == tap ? g[ch] : 0.0f;
+            else if (t->is_max)
               for (int64_t ch = 0; ch < w->c; ch++) d[ch] += arg[ch] == tap ? g[ch] : 0.0f;
+            else if (disjoint)
+              for (int64_t ch = 0; ch < w->c; ch++) d[ch] = g[ch] / taps;
             else
               for (int64_t ch = 0; ch < w->c; ch++) d[ch] += g[ch] / taps;
           }
       }
+  }
 }
 
 static void run_pool(const nnc_cpu_args *a, int is_max) {
