@@ -39,6 +39,40 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *
               (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
 }
 
+/* For a few taps (a first layer on 1 or 3 channels: K = 9 or 27) plain
+ * loops beat BLAS, whose packing and setup then cost more than the
+ * multiply-adds. C[m,n] = A[m,k] * B[k,n]: */
+#define SMALL_K 32
+
+static void small_nn(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+  for (int64_t r = 0; r < m; r++) {
+    const float *ar = a + r * k;
+    int64_t j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16) { /* 16 sums held in registers across the k taps */
+      float acc[16] = {0};
+      for (int64_t p = 0; p < k; p++)
+        for (int j = 0; j < 16; j++) acc[j] += ar[p] * b[p * n + j0 + j];
+      memcpy(c + r * n + j0, acc, sizeof acc);
+    }
+    for (int64_t j = j0; j < n; j++) {
+      float sum = 0;
+      for (int64_t p = 0; p < k; p++) sum += ar[p] * b[p * n + j];
+      c[r * n + j] = sum;
+    }
+  }
+}
+
+/* C[k,n] = beta * C + A^T * B for A[m,k], B[m,n] (beta 0 or 1). */
+static void small_tn(int64_t k, int64_t n, int64_t m, const float *a, const float *b, float beta, float *c) {
+  if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)(k * n));
+  for (int64_t r = 0; r < m; r++)
+    for (int64_t p = 0; p < k; p++) {
+      const float av = a[r * k + p], *restrict br = b + r * n;
+      float *restrict cp = c + p * n;
+      for (int64_t j = 0; j < n; j++) cp[j] += av * br[j];
+    }
+}
+
 /* ---- matmul ---------------------------------------------------------------- */
 
 /* out[rows, cols] = A[rows, inner] * B[inner, cols], with the reference's
@@ -181,16 +215,30 @@ static void chunk_rows(const conv_plan *p, int64_t c, int64_t *r0, int64_t *r1) 
     }                                                                                  \
   } while (0)
 
+/* Runs are a few floats for a layer on few channels: a call to memcpy or
+ * memset would cost more than the copy. */
+static void copy_floats(float *restrict dst, const float *restrict src, int64_t count) {
+  if (count >= 32) memcpy(dst, src, sizeof(float) * (size_t)count);
+  else
+    for (int64_t i = 0; i < count; i++) dst[i] = src[i];
+}
+
+static void zero_floats(float *dst, int64_t count) {
+  if (count >= 32) memset(dst, 0, sizeof(float) * (size_t)count);
+  else
+    for (int64_t i = 0; i < count; i++) dst[i] = 0.0f;
+}
+
 static void im2col(const conv_geom *q, const float *x, int64_t r0, int64_t r1, float *col) {
   int64_t run = q->kw * q->ic;
   FOR_EACH_RUN(q, r0, r1, {
     float *dst = col + (r - r0) * q->k + i * run;
     if (!inside) {
-      memset(dst, 0, sizeof(float) * (size_t)run);
+      zero_floats(dst, run);
     } else {
-      memset(dst, 0, sizeof(float) * (size_t)(j0 * q->ic));
-      memcpy(dst + j0 * q->ic, x + at, sizeof(float) * (size_t)((j1 - j0) * q->ic));
-      memset(dst + j1 * q->ic, 0, sizeof(float) * (size_t)((q->kw - j1) * q->ic));
+      zero_floats(dst, j0 * q->ic);
+      copy_floats(dst + j0 * q->ic, x + at, (j1 - j0) * q->ic);
+      zero_floats(dst + j1 * q->ic, (q->kw - j1) * q->ic);
     }
   });
 }
@@ -227,7 +275,8 @@ static void conv_forward_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
     chunk_rows(&t->p, c, &r0, &r1);
     const float *a = q->direct ? t->x + r0 * q->k : thread_col(t, thread);
     if (!q->direct) im2col(q, t->x, r0, r1, thread_col(t, thread));
-    sgemm(0, 0, r1 - r0, q->oc, q->k, a, q->k, t->w, q->oc, 0.0f, t->out + r0 * q->oc, q->oc);
+    if (q->k <= SMALL_K) small_nn(r1 - r0, q->oc, q->k, a, t->w, t->out + r0 * q->oc);
+    else sgemm(0, 0, r1 - r0, q->oc, q->k, a, q->k, t->w, q->oc, 0.0f, t->out + r0 * q->oc, q->oc);
     if (t->args->epilogue && t->args->epilogue->count)
       nnc_cpu_epilogue_apply(t->args->epilogue, t->out, r0, r1 - r0, q->oc);
   }
@@ -268,8 +317,9 @@ static void conv_grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread)
       chunk_rows(&t->p, c, &r0, &r1);
       const float *a = q->direct ? t->x + r0 * q->k : col;
       if (!q->direct) im2col(q, t->x, r0, r1, col);
-      sgemm(1, 0, q->k, q->oc, r1 - r0, a, q->k, t->dy + r0 * q->oc, q->oc, t->touched[p] ? 1.0f : 0.0f, partial,
-            q->oc);
+      float beta = t->touched[p] ? 1.0f : 0.0f;
+      if (q->k <= SMALL_K) small_tn(q->k, q->oc, r1 - r0, a, t->dy + r0 * q->oc, beta, partial);
+      else sgemm(1, 0, q->k, q->oc, r1 - r0, a, q->k, t->dy + r0 * q->oc, q->oc, beta, partial, q->oc);
       t->touched[p] = 1;
     }
   }
