@@ -20,6 +20,7 @@
  * took, summed by op over every run, to stderr (2 or more: and each step's). NNC_CPU_POISON=1 fills every
  * buffer with NaN when it is allocated, so a kernel that leaves part of its
  * output unwritten shows in the tests. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,8 +361,10 @@ static void print_profile(const nnc_exec *e) {
         struct row t = rows[a];
         rows[a] = rows[b], rows[b] = t;
       }
-  fprintf(stderr, "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads, %.1f MB of buffers\n",
-          (long long)e->runs, e->g->nnodes, 1e3 * total / (double)e->runs, e->threads, (double)e->bytes / 1e6);
+  fprintf(stderr,
+          "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads, %.1f MB of buffers, OpenBLAS %s kernels\n",
+          (long long)e->runs, e->g->nnodes, 1e3 * total / (double)e->runs, e->threads, (double)e->bytes / 1e6,
+          openblas_get_corename());
   for (int r = 0; r < nrows; r++)
     fprintf(stderr, "  %-20s %3d nodes %9.3f ms/run %5.1f%%\n", rows[r].name, rows[r].count,
             1e3 * rows[r].seconds / (double)e->runs, total > 0 ? 100 * rows[r].seconds / total : 0);
