@@ -145,4 +145,13 @@ int nnc_cuda_pointwise(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) __attr
 /* Fails generation with a message naming the node. */
 int nnc_cuda_fail(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* NHWC window geometry, as literals for the kernel text, shared by the
+ * convolution and pooling emitters and their gradients (codegen/emit_nn.c):
+ * `in` is the forward op's input, `out` its output. */
+typedef struct nnc_cuda_geometry {
+  long long batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw;
+} nnc_cuda_geometry;
+nnc_cuda_geometry nnc_cuda_geometry_of(const nnc_node *in, const nnc_node *out, long long kh, long long kw,
+                                       const nnc_attrs *a);
+
 #endif

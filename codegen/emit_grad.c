@@ -13,22 +13,9 @@
 
 #define NODE(c, id) (&nnc_cuda_graph(c)->nodes[id])
 
-typedef struct geometry {
-  long long batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw;
-} geometry;
-
-/* The forward window op's geometry: `in` is its input, `out` its output. */
-static geometry geometry_of(const nnc_node *in, const nnc_node *out, long long kh, long long kw,
-                            const nnc_attrs *a) {
-  geometry q = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2], out->shape[3],
-                kh, kw, a->stride[0], a->stride[1], 0, 0};
-  q.ph = nnc_window_pad_before(q.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
-  q.pw = nnc_window_pad_before(q.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
-  return q;
-}
 
 /* Work item w is input element (n, y, x, ch) of the forward op. */
-static void decode_input(nnc_cuda_ctx *c, const geometry *q) {
+static void decode_input(nnc_cuda_ctx *c, const nnc_cuda_geometry *q) {
   nnc_cuda_line(c, "const nnc_i64 ch = w %% %lldLL, x = (w / %lldLL) %% %lldLL, y = (w / %lldLL) %% %lldLL, n = w / %lldLL;",
                 q->ic, q->ic, q->iw, q->ic * q->iw, q->ih, q->ic * q->iw * q->ih);
 }
@@ -36,7 +23,7 @@ static void decode_input(nnc_cuda_ctx *c, const geometry *q) {
 /* Opens loops over the forward outputs (oy, ox) whose window holds input
  * (y, x), in increasing oy then ox: tap i of window oy reads row
  * oy*sh + i - ph, so oy rises as i falls. Two blocks to close. */
-static void open_windows_of_input(nnc_cuda_ctx *c, const geometry *q) {
+static void open_windows_of_input(nnc_cuda_ctx *c, const nnc_cuda_geometry *q) {
   nnc_cuda_open(c, "for (nnc_i64 i = %lldLL; i >= 0; i--) {", q->kh - 1);
   nnc_cuda_line(c, "const nnc_i64 ty = y + %lldLL - i;", q->ph);
   nnc_cuda_line(c, "if (ty < 0 || ty %% %lldLL != 0 || ty / %lldLL >= %lldLL) continue;", q->sh, q->sh, q->oh);
@@ -64,7 +51,7 @@ int nnc_cuda_emit_bias_grad(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id), *wn = nnc_cuda_src(c, id, 1);
-  geometry q = geometry_of(n, nnc_cuda_src(c, id, 0), wn->shape[0], wn->shape[1], &n->attrs);
+  nnc_cuda_geometry q = nnc_cuda_geometry_of(n, nnc_cuda_src(c, id, 0), wn->shape[0], wn->shape[1], &n->attrs);
   const char *dy = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
   nnc_cuda_work(c, nnc_node_numel(n));
   decode_input(c, &q);
@@ -83,7 +70,7 @@ int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
-  geometry q = geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
+  nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
   const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
   nnc_cuda_work(c, nnc_node_numel(n));
   nnc_cuda_line(c, "const nnc_i64 o = w %% %lldLL, ci = (w / %lldLL) %% %lldLL, j = (w / %lldLL) %% %lldLL, i = w / %lldLL;",
@@ -111,7 +98,7 @@ int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
-  geometry q = geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->attrs.window[0], n->attrs.window[1],
+  nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->attrs.window[0], n->attrs.window[1],
                            &n->attrs);
   const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
   nnc_cuda_work(c, nnc_node_numel(n));
@@ -141,7 +128,7 @@ int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_avg_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
-  geometry q = geometry_of(n, nnc_cuda_src(c, id, 0), n->attrs.window[0], n->attrs.window[1], &n->attrs);
+  nnc_cuda_geometry q = nnc_cuda_geometry_of(n, nnc_cuda_src(c, id, 0), n->attrs.window[0], n->attrs.window[1], &n->attrs);
   const char *dy = nnc_cuda_buf(c, id, 0);
   nnc_cuda_work(c, nnc_node_numel(n));
   decode_input(c, &q);

@@ -319,20 +319,16 @@ static int l_check(lua_State *L) {
 }
 
 void nnc_lua_open_model_data(lua_State *L, int core_index) {
-  lua_pushcfunction(L, l_bench);
-  lua_setfield(L, core_index, "bench");
-  lua_pushcfunction(L, l_check);
-  lua_setfield(L, core_index, "check");
-  lua_pushcfunction(L, l_compile_graphs);
-  lua_setfield(L, core_index, "compile_graphs");
-  lua_pushcfunction(L, l_save_weights);
-  lua_setfield(L, core_index, "save_weights");
-  lua_pushcfunction(L, l_load_weights);
-  lua_setfield(L, core_index, "load_weights");
-  lua_pushcfunction(L, l_predict);
-  lua_setfield(L, core_index, "predict");
-  lua_pushcfunction(L, l_evaluate);
-  lua_setfield(L, core_index, "evaluate");
-  lua_pushcfunction(L, l_fit);
-  lua_setfield(L, core_index, "fit");
+  static const luaL_Reg functions[] = {{"bench", l_bench},
+                                       {"check", l_check},
+                                       {"compile_graphs", l_compile_graphs},
+                                       {"save_weights", l_save_weights},
+                                       {"load_weights", l_load_weights},
+                                       {"predict", l_predict},
+                                       {"evaluate", l_evaluate},
+                                       {"fit", l_fit},
+                                       {NULL, NULL}};
+  lua_pushvalue(L, core_index);
+  luaL_setfuncs(L, functions, 0);
+  lua_pop(L, 1);
 }
