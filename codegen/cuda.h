@@ -26,9 +26,10 @@
 typedef enum nnc_cuda_arg_kind {
   NNC_CUDA_ARG_OUT,      /* float *: a node's buffer, written */
   NNC_CUDA_ARG_IN,       /* const float * (const int * for i32): a node's buffer */
-  NNC_CUDA_ARG_SEED,     /* unsigned long long: nnc_run_opts.seed */
-  NNC_CUDA_ARG_STEP,     /* unsigned long long: nnc_run_opts.step */
-  NNC_CUDA_ARG_TRAINING, /* int: nnc_run_opts.training */
+  /* const nnc_run_consts *: the run's seed, step and training flag, read
+   * from device memory so that a step captured as a CUDA graph sees each
+   * run's values (a by-value parameter would be frozen at the capture). */
+  NNC_CUDA_ARG_RUN,
 } nnc_cuda_arg_kind;
 
 typedef struct nnc_cuda_arg {
@@ -136,7 +137,7 @@ void nnc_cuda_close(nnc_cuda_ctx *c);
  * float expression); the epilogue members are applied and every stored
  * member is written. */
 void nnc_cuda_store(nnc_cuda_ctx *c, const char *index, const char *value);
-/* The kernel takes the run's seed, step and training flag (as nnc_seed,
+/* The kernel reads the run's seed, step and training flag (as nnc_seed,
  * nnc_step, nnc_training). */
 void nnc_cuda_use_rng(nnc_cuda_ctx *c);
 /* Pointwise ops: node id's value at element e is the formatted expression;

@@ -41,9 +41,7 @@ static void append_launch(nnc_strbuf *b, const nnc_graph *g, const nnc_cuda_kern
       nnc_strbuf_appendf(b, "b%d: %s %%%d %s", (int)a->node, a->kind == NNC_CUDA_ARG_OUT ? "writes" : "reads",
                          (int)a->node, nnc_type_str(&g->nodes[a->node], type, sizeof type));
       break;
-    case NNC_CUDA_ARG_SEED: nnc_strbuf_append(b, "nnc_seed: the run's seed"); break;
-    case NNC_CUDA_ARG_STEP: nnc_strbuf_append(b, "nnc_step: the step number"); break;
-    case NNC_CUDA_ARG_TRAINING: nnc_strbuf_append(b, "nnc_training: 1 in a train step"); break;
+    case NNC_CUDA_ARG_RUN: nnc_strbuf_append(b, "nnc_run: the run's seed, step number and training flag"); break;
     }
   }
   nnc_strbuf_append(b, ") */\n");

@@ -370,9 +370,7 @@ static const char *arg_decl(const nnc_graph *g, const nnc_cuda_arg *a, char *buf
     snprintf(buf, size, "const %s *NNC_RESTRICT b%d", g->nodes[a->node].dtype == NNC_I32 ? "int" : "float",
              (int)a->node);
     break;
-  case NNC_CUDA_ARG_SEED: snprintf(buf, size, "nnc_u64 nnc_seed"); break;
-  case NNC_CUDA_ARG_STEP: snprintf(buf, size, "nnc_u64 nnc_step"); break;
-  case NNC_CUDA_ARG_TRAINING: snprintf(buf, size, "int nnc_training"); break;
+  case NNC_CUDA_ARG_RUN: snprintf(buf, size, "const nnc_run_consts *NNC_RESTRICT nnc_run"); break;
   }
   return buf;
 }
@@ -411,11 +409,7 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
     if (!c.failed) nnc_cuda_fail(&c, anchor, "emitter failed");
     return -1;
   }
-  if (c.uses_rng) {
-    add_arg(&c, NNC_CUDA_ARG_SEED, -1);
-    add_arg(&c, NNC_CUDA_ARG_STEP, -1);
-    add_arg(&c, NNC_CUDA_ARG_TRAINING, -1);
-  }
+  if (c.uses_rng) add_arg(&c, NNC_CUDA_ARG_RUN, -1);
 
   nnc_strbuf name, src;
   nnc_strbuf_init(&name);
@@ -442,6 +436,9 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
     nnc_strbuf_appendf(&src, "%s%s", i ? ", " : "", arg_decl(g, &c.args[i], decl, sizeof decl));
   }
   nnc_strbuf_append(&src, ") {\n");
+  if (c.uses_rng)
+    nnc_strbuf_append(&src, "  const nnc_u64 nnc_seed = nnc_run->seed, nnc_step = nnc_run->step;\n"
+                            "  const int nnc_training = nnc_run->training;\n");
   nnc_strbuf_appendf(&src,
                      "  for (nnc_i64 w = (nnc_i64)blockIdx.x * blockDim.x + threadIdx.x; w < %lldLL;"
                      " w += (nnc_i64)blockDim.x * gridDim.x) {\n",
@@ -558,6 +555,8 @@ static const char common_code[] =
     "typedef unsigned int nnc_u32;\n"
     "typedef unsigned long long nnc_u64;\n"
     "typedef long long nnc_i64;\n"
+    "/* The run's constants, in device memory (runtime/cuda_layout.h, nnc_cuda_run_consts). */\n"
+    "typedef struct nnc_run_consts { nnc_u64 seed, step; int training; } nnc_run_consts;\n"
     "\n"
     "/* Philox-4x32-10 on counter {counter lo, counter hi, stream, 0} under key\n"
     " * {seed lo, seed hi}; word 0 of the result (runtime/rng.c, nnc_philox). */\n"
@@ -630,9 +629,9 @@ void nnc_cuda_render_host_launcher(const nnc_cuda_kernel *k, nnc_strbuf *out) {
     switch (a->kind) {
     case NNC_CUDA_ARG_OUT: nnc_strbuf_appendf(out, "  float *a%d = *(float *const *)args[%d];\n", i, i); break;
     case NNC_CUDA_ARG_IN: nnc_strbuf_appendf(out, "  const void *a%d = *(const void *const *)args[%d];\n", i, i); break;
-    case NNC_CUDA_ARG_SEED:
-    case NNC_CUDA_ARG_STEP: nnc_strbuf_appendf(out, "  nnc_u64 a%d = *(const nnc_u64 *)args[%d];\n", i, i); break;
-    case NNC_CUDA_ARG_TRAINING: nnc_strbuf_appendf(out, "  int a%d = *(const int *)args[%d];\n", i, i); break;
+    case NNC_CUDA_ARG_RUN:
+      nnc_strbuf_appendf(out, "  const nnc_run_consts *a%d = *(const nnc_run_consts *const *)args[%d];\n", i, i);
+      break;
     }
   }
   nnc_strbuf_append(out,

@@ -204,7 +204,7 @@ static nnc_named_tensor *model_tensors(lua_State *L, const nnc_graph *g, nnc_mod
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *p = &g->nodes[id];
     if (p->op != NNC_OP_PARAM) continue;
-    nnc_weight *w = nnc_weights_find(&m->weights, p->name);
+    nnc_weight *w = nnc_weights_find(nnc_model_weights(m), p->name);
     if (!w) nnc_lua_errorf(L, "the model has no value for weight '%s'", p->name);
     lua_pushfstring(L, "%s:0", p->name);
     t[*count].name = lua_tostring(L, -1);
@@ -268,7 +268,9 @@ static int l_load_weights(lua_State *L) {
   nnc_named_tensor *t = model_tensors(L, g, m, &count);
   nnc_status st = {0};
   if (match_by_order(L, path, t, count, &st)) return nnc_lua_raise_here(L, &st);
-  if (nnc_safetensors_load(path, t, count, &st)) return nnc_lua_raise_here(L, &st);
+  int rc = nnc_safetensors_load(path, t, count, &st);
+  nnc_model_weights_changed(m); /* all or nothing, but say so either way */
+  if (rc) return nnc_lua_raise_here(L, &st);
   return 0;
 }
 

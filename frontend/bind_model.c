@@ -74,12 +74,13 @@ static int l_model_init(lua_State *L) {
   nnc_status st = {0};
   nnc_weight *w = nnc_weights_add(&m->weights, name, rank, dims, &st);
   if (!w || nnc_weight_init(w, &init, m->seed, &st)) return nnc_lua_raise_here(L, &st);
+  nnc_model_weights_changed(m);
   return 0;
 }
 
 static nnc_weight *check_weight(lua_State *L, nnc_model *m, int idx) {
   const char *name = luaL_checkstring(L, idx);
-  nnc_weight *w = nnc_weights_find(&m->weights, name);
+  nnc_weight *w = nnc_weights_find(nnc_model_weights(m), name);
   if (!w) nnc_lua_errorf(L, "the model has no weight named '%s'", name);
   return w;
 }
@@ -94,12 +95,14 @@ static int l_model_get(lua_State *L) {
 
 /* model:set(name, tensor) */
 static int l_model_set(lua_State *L) {
-  nnc_weight *w = check_weight(L, check_model(L, 1), 2);
+  nnc_model *m = check_model(L, 1);
+  nnc_weight *w = check_weight(L, m, 2);
   nnc_tensor *t = nnc_lua_checktensor(L, 3);
   char have[NNC_TENSOR_TYPE_MAX];
   if (t->dtype != NNC_F32 || t->rank != w->rank || memcmp(t->shape, w->shape, sizeof(int64_t) * (size_t)w->rank))
     nnc_lua_errorf(L, "weight '%s' cannot take a tensor of type %s", w->name, nnc_tensor_type_str(t, have, sizeof have));
   memcpy(w->data, nnc_tensor_f32(t), sizeof(float) * (size_t)nnc_weight_numel(w));
+  nnc_model_weights_changed(m);
   return 0;
 }
 

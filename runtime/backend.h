@@ -22,6 +22,8 @@ typedef struct nnc_backend {
    * node the backend kept (NULL when it did not, e.g. inside a fused group). */
   const void *(*value)(nnc_exec *e, int32_t id);
   void (*release)(nnc_exec *e);
+  /* 1 when the backend honours nnc_run_opts.keep_updates. */
+  int keeps_updates;
 } nnc_backend;
 
 extern const nnc_backend nnc_backend_interp;

@@ -9,14 +9,14 @@
 #include "runtime/rng.h"
 
 /* A model like m's, with its own copy of the weights, on backend b. */
-static int clone(nnc_model *out, const nnc_model *m, const nnc_backend *b, nnc_status *st) {
+static int clone(nnc_model *out, nnc_model *m, const nnc_backend *b, nnc_status *st) {
   nnc_model_init(out, m->seed);
   out->backend = b;
   out->spec = m->spec;
   out->has_spec = m->has_spec;
   out->no_fuse = m->no_fuse;
   out->steps = m->steps;
-  return nnc_weights_copy(&out->weights, &m->weights, st);
+  return nnc_weights_copy(&out->weights, nnc_model_weights(m), st);
 }
 
 /* Step s's batch: inputs uniform in [0, 1), labels that fit the loss. */
@@ -88,15 +88,16 @@ static int run_steps(nnc_model *ref, nnc_model *test, const nnc_graph *forward, 
     fprintf(o->out, "step %d: loss %.9g on %s, %.9g on interp: relative difference %.3g\n", s + 1, lb,
             test->backend->name, la, d);
   }
+  nnc_model_weights(ref);
   for (int i = 0; i < ref->weights.count; i++) {
-    const nnc_weight *w = &ref->weights.items[i], *v = nnc_weights_find(&test->weights, w->name);
+    const nnc_weight *w = &ref->weights.items[i], *v = nnc_weights_find(nnc_model_weights(test), w->name);
     double d = v ? tensor_diff(v->data, w->data, nnc_weight_numel(w)) : INFINITY;
     if (!(d <= r->weight_diff)) r->weight_diff = d, snprintf(r->worst_weight, sizeof r->worst_weight, "%s", w->name);
   }
   return 0;
 }
 
-int nnc_check(const nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, nnc_check_result *r,
+int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, nnc_check_result *r,
               nnc_status *st) {
   memset(r, 0, sizeof *r);
   if (!m->has_spec) return nnc_fail(st, "nnc check trains the model: compile it (model:compile) first");

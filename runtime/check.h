@@ -32,7 +32,7 @@ typedef struct nnc_check_result {
 /* Runs the check on m's model (its weights, spec and seed are copied, not
  * changed). Fails, after printing the report, when a difference exceeds the
  * tolerance. */
-int nnc_check(const nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, nnc_check_result *r,
+int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, nnc_check_result *r,
               nnc_status *st);
 
 #endif

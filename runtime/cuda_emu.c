@@ -1,122 +1,174 @@
-/* The cuda-emu backend: the kernels the cuda backend would launch, generated
- * by codegen/ as the same CUDA C text, compiled by the host C compiler with
- * the prelude's host definitions into one shared object per graph, loaded
- * with dlopen and run over their launch grids on the CPU. It proves the
- * generated kernels right where no GPU exists.
+/* The host as an nnc_cuda_device, for the cuda-emu backend: the kernels the
+ * cuda backend would launch, as the same CUDA C text, compiled by the host C
+ * compiler with the prelude's host definitions into one shared object per
+ * program, loaded with dlopen and run over their launch grids on the CPU.
+ * Device memory is host memory; the stream runs each call as it is made;
+ * a capture records the calls and a replay makes them again, with the
+ * parameter values of the capture, as a CUDA graph does.
  *
  * Each kernel's blocks are shared out among host threads (NNC_EMU_THREADS,
- * default: the processors, at most 8); the threads of one block run one
- * after another, which is faithful for kernels without barriers, and nnc's
- * kernels have none. */
+ * default: the processors, at most 8); the threads of one block run as the
+ * launcher generated for the kernel runs them (codegen/cuda_emit.c). */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "codegen/cuda.h"
 #include "codegen/host_cc.h"
-#include "ir/op.h"
-#include "runtime/backend.h"
-#include "runtime/cuda_layout.h"
+#include "runtime/cuda_device.h"
 
 typedef void emu_launch_fn(void *const *args, unsigned grid, unsigned block, unsigned first, unsigned last);
 
-struct nnc_exec {
-  const nnc_graph *g;
-  nnc_cuda_program prog;
-  nnc_cuda_layout layout;
+static int threads(void) {
+  static int n;
+  if (n) return n;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const char *v = getenv("NNC_EMU_THREADS");
+  int want = v && *v ? atoi(v) : cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+  n = want < 1 ? 1 : want > 64 ? 64 : want;
+  return n;
+}
+
+static int host_open(char *why, size_t size) {
+  (void)why, (void)size;
+  return 0;
+}
+
+static const char *host_name(void) { return "the host (cuda-emu)"; }
+
+struct nnc_cuda_module {
   void *so;
-  emu_launch_fn **launch; /* per kernel */
-  char *arena;
-  void **data; /* per node: its address, leaves included */
-  int threads;
-  int debug;
 };
 
-static void emu_release(nnc_exec *e) {
-  if (!e) return;
-  if (e->so) dlclose(e->so);
-  nnc_cuda_program_free(&e->prog);
-  nnc_cuda_layout_free(&e->layout);
-  free(e->launch);
-  free(e->arena);
-  free(e->data);
-  free(e);
+static void host_unload(nnc_cuda_module *m) {
+  if (!m) return;
+  if (m->so) dlclose(m->so);
+  free(m);
 }
 
-static int env_int(const char *name, int fallback) {
-  const char *v = getenv(name);
-  return v && *v ? atoi(v) : fallback;
-}
-
-/* Compiles every kernel of the program into one object and finds each launcher. */
-static int load_kernels(nnc_exec *e, nnc_status *st) {
-  const nnc_cuda_program *p = &e->prog;
+static int compile_program(const nnc_cuda_program *p, nnc_host_so *so, nnc_status *st) {
   const nnc_cuda_kernel **ks = malloc(sizeof *ks * ((size_t)p->count + 1));
   if (!ks) return nnc_fail(st, "out of memory");
-  for (int i = 0; i < p->count; i++) ks[i] = &p->kernels[i];
+  int n = 0;
+  for (int i = 0; i < p->count; i++)
+    if (p->kernels[i].source) ks[n++] = &p->kernels[i];
   nnc_strbuf src;
   nnc_strbuf_init(&src);
-  nnc_cuda_render_unit(ks, p->count, &src);
-  for (int i = 0; i < p->count; i++) nnc_cuda_render_host_launcher(ks[i], &src);
+  nnc_cuda_render_unit(ks, n, &src);
+  for (int i = 0; i < n; i++) nnc_cuda_render_host_launcher(ks[i], &src);
   free(ks);
   char what[64];
   snprintf(what, sizeof what, "nnc-graph-%016llx", (unsigned long long)p->graph_hash);
-  nnc_host_so so;
-  int rc = nnc_host_compile(what, nnc_strbuf_str(&src), &so, st);
+  int rc = nnc_host_compile(what, nnc_strbuf_str(&src), so, st);
   nnc_strbuf_free(&src);
-  if (rc) return -1;
-  e->so = dlopen(so.path, RTLD_NOW | RTLD_LOCAL);
-  const char *why = e->so ? NULL : dlerror();
-  if (!e->so) {
-    nnc_fail(st, "cuda-emu cannot load %s: %s", so.path, why ? why : "unknown error");
-    nnc_host_so_cleanup(&so);
-    return -1;
-  }
+  return rc;
+}
+
+/* One object for the whole program, then each kernel's launcher. */
+static int host_load(const nnc_cuda_program *p, nnc_cuda_module **out, void **fns, nnc_status *st) {
+  nnc_cuda_module *m = calloc(1, sizeof *m);
+  if (!m) return nnc_fail(st, "out of memory");
+  *out = m;
+  nnc_host_so so;
+  if (compile_program(p, &so, st)) return -1;
+  m->so = dlopen(so.path, RTLD_NOW | RTLD_LOCAL);
+  const char *why = m->so ? NULL : dlerror();
+  if (!m->so) nnc_fail(st, "cuda-emu cannot load %s: %s", so.path, why ? why : "unknown error");
   nnc_host_so_cleanup(&so);
-  e->launch = calloc((size_t)p->count + 1, sizeof *e->launch);
-  if (!e->launch) return nnc_fail(st, "out of memory");
+  if (!m->so) return -1;
   for (int i = 0; i < p->count; i++) {
+    if (!p->kernels[i].source) continue;
     char sym[512];
     snprintf(sym, sizeof sym, "%s_emu", p->kernels[i].name);
-    *(void **)&e->launch[i] = dlsym(e->so, sym);
-    if (!e->launch[i]) return nnc_fail(st, "cuda-emu: the compiled object has no %s", sym);
+    fns[i] = dlsym(m->so, sym);
+    if (!fns[i]) return nnc_fail(st, "cuda-emu: the compiled object has no %s", sym);
   }
   return 0;
 }
 
-static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) {
-  nnc_exec *e = calloc(1, sizeof *e);
-  if (!e) {
-    nnc_fail(st, "out of memory preparing cuda-emu");
-    return NULL;
+static int host_alloc(nnc_devptr *p, size_t bytes, nnc_status *st) {
+  size_t size = (bytes + 63) / 64 * 64;
+  void *q = aligned_alloc(64, size ? size : 64);
+  if (!q) return nnc_fail(st, "cuda-emu: out of memory for %zu bytes of device memory", bytes);
+  /* Fresh device memory holds garbage; NaN makes a read before a write show. */
+  memset(q, 0xff, size ? size : 64);
+  *p = (nnc_devptr)(uintptr_t)q;
+  return 0;
+}
+
+static void host_free(nnc_devptr p) { free((void *)(uintptr_t)p); }
+
+/* A recorded call: a launch (fn set) or a copy between device addresses.
+ * Copies from the host are not recorded: cuda.c makes them outside capture. */
+typedef struct call {
+  void *fn;
+  const nnc_cuda_kernel *k;
+  int nargs;
+  void *values[NNC_CUDA_MAX_ARGS]; /* every parameter is an address (runtime/cuda_layout.h) */
+  nnc_devptr dst, src;
+  size_t bytes;
+} call;
+
+struct nnc_cuda_capture {
+  call *calls;
+  int count, cap;
+};
+
+struct nnc_cuda_stream {
+  nnc_cuda_capture *capture; /* non-NULL while capturing */
+};
+
+static int host_stream_create(nnc_cuda_stream **s, nnc_status *st) {
+  *s = calloc(1, sizeof **s);
+  return *s ? 0 : nnc_fail(st, "out of memory");
+}
+
+static void host_graph_destroy(nnc_cuda_capture *g) {
+  if (g) free(g->calls), free(g);
+}
+
+static void host_stream_destroy(nnc_cuda_stream *s) {
+  if (s) host_graph_destroy(s->capture), free(s);
+}
+
+static int host_sync(nnc_cuda_stream *s, nnc_status *st) {
+  (void)s, (void)st;
+  return 0;
+}
+
+static int record(nnc_cuda_capture *g, const call *c, nnc_status *st) {
+  if (g->count == g->cap) {
+    int cap = g->cap ? 2 * g->cap : 64;
+    call *calls = realloc(g->calls, sizeof *calls * (size_t)cap);
+    if (!calls) return nnc_fail(st, "out of memory");
+    g->calls = calls, g->cap = cap;
   }
-  e->g = g;
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  e->threads = env_int("NNC_EMU_THREADS", cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus);
-  if (e->threads < 1) e->threads = 1;
-  e->debug = env_int("NNC_DEBUG", 0);
-  if (nnc_cuda_generate(g, &e->prog, st) || nnc_cuda_dump_program(&e->prog, g, st) ||
-      nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
-      load_kernels(e, st)) {
-    emu_release(e);
-    return NULL;
+  g->calls[g->count++] = *c;
+  return 0;
+}
+
+static int host_to_device(nnc_devptr dst, const void *src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
+  if (s->capture) return nnc_fail(st, "cuda-emu: a copy from the host cannot be captured");
+  memcpy((void *)(uintptr_t)dst, src, bytes);
+  return 0;
+}
+
+static int host_to_host(void *dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
+  if (s->capture) return nnc_fail(st, "cuda-emu: a copy to the host cannot be captured");
+  memcpy(dst, (const void *)(uintptr_t)src, bytes);
+  return 0;
+}
+
+static int host_copy(nnc_devptr dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
+  if (s->capture) {
+    call c = {.dst = dst, .src = src, .bytes = bytes};
+    return record(s->capture, &c, st);
   }
-  size_t bytes = (size_t)(e->layout.bytes ? e->layout.bytes : 64);
-  e->arena = aligned_alloc(64, (bytes + 63) / 64 * 64);
-  e->data = calloc((size_t)g->nnodes + 1, sizeof *e->data);
-  if (!e->arena || !e->data) {
-    nnc_fail(st, "out of memory for the cuda-emu arena (%zu bytes)", bytes);
-    emu_release(e);
-    return NULL;
-  }
-  memset(e->arena, 0, bytes);
-  for (int32_t id = 0; id < g->nnodes; id++)
-    if (e->layout.offset[id] >= 0) e->data[id] = e->arena + e->layout.offset[id];
-  return e;
+  memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, bytes);
+  return 0;
 }
 
 typedef struct slice {
@@ -132,18 +184,16 @@ static void *run_slice(void *arg) {
 }
 
 /* Runs the blocks of one launch, shared out among host threads. */
-static void launch(nnc_exec *e, int k, void *const *args) {
-  const nnc_cuda_kernel *kn = &e->prog.kernels[k];
-  unsigned parts = (unsigned)e->threads;
-  if (parts > kn->grid) parts = kn->grid;
-  if (parts > 64) parts = 64;
-  if (kn->work < 4096) parts = 1; /* not worth a thread */
+static void run_blocks(emu_launch_fn *fn, const nnc_cuda_kernel *k, void *const *args) {
+  unsigned parts = (unsigned)threads();
+  if (parts > k->grid) parts = k->grid;
+  if (k->work < 4096) parts = 1; /* not worth a thread */
   slice slices[64];
   pthread_t tids[64];
   int started[64] = {0};
   for (unsigned i = 0; i < parts; i++) {
-    slice s = {e->launch[k], args, kn->grid, kn->block, (unsigned)((uint64_t)kn->grid * i / parts),
-               (unsigned)((uint64_t)kn->grid * (i + 1) / parts)};
+    slice s = {fn, args, k->grid, k->block, (unsigned)((uint64_t)k->grid * i / parts),
+               (unsigned)((uint64_t)k->grid * (i + 1) / parts)};
     slices[i] = s;
   }
   for (unsigned i = 1; i < parts; i++) {
@@ -155,38 +205,62 @@ static void launch(nnc_exec *e, int k, void *const *args) {
     if (started[i]) pthread_join(tids[i], NULL);
 }
 
-static int emu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st) {
-  const nnc_graph *g = e->g;
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    const nnc_node *n = &g->nodes[id];
-    if (!(nnc_ops[n->op].flags & NNC_OPF_LEAF)) continue;
-    if (!leaves[id]) return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
-    e->data[id] = leaves[id];
+static void replay_launch(const call *c) {
+  void *args[NNC_CUDA_MAX_ARGS];
+  for (int i = 0; i < c->nargs; i++) args[i] = (void *)&c->values[i];
+  run_blocks((emu_launch_fn *)c->fn, c->k, args);
+}
+
+static int host_launch(void *fn, const nnc_cuda_kernel *k, void **args, nnc_cuda_stream *s, nnc_status *st) {
+  if (s->capture) {
+    call c = {.fn = fn, .k = k, .nargs = k->nargs};
+    for (int i = 0; i < k->nargs; i++) memcpy(&c.values[i], args[i], sizeof c.values[i]);
+    return record(s->capture, &c, st);
   }
-  for (int k = 0; k < e->prog.count; k++) {
-    const nnc_cuda_kernel *kn = &e->prog.kernels[k];
-    nnc_cuda_args a;
-    nnc_cuda_args_fill(&a, kn, e->data, opts);
-    if (e->debug >= 4)
-      fprintf(stderr, "cuda-emu: launch %s <<<%u, %u>>> over %lld items\n", kn->name, kn->grid, kn->block,
-              (long long)kn->work);
-    struct timespec t0, t1;
-    if (opts && opts->node_seconds) clock_gettime(CLOCK_MONOTONIC, &t0);
-    launch(e, k, a.args);
-    if (opts && opts->node_seconds) {
-      /* A kernel's time goes to the last node it computes, as for a fused group. */
-      clock_gettime(CLOCK_MONOTONIC, &t1);
-      opts->node_seconds[kn->nodes[kn->nnodes - 1]] +=
-          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    }
+  run_blocks((emu_launch_fn *)fn, k, args);
+  return 0;
+}
+
+static int host_begin_capture(nnc_cuda_stream *s, nnc_status *st) {
+  if (s->capture) return nnc_fail(st, "cuda-emu: the stream is already capturing");
+  s->capture = calloc(1, sizeof *s->capture);
+  return s->capture ? 0 : nnc_fail(st, "out of memory");
+}
+
+static int host_end_capture(nnc_cuda_stream *s, nnc_cuda_capture **g, nnc_status *st) {
+  if (!s->capture) return nnc_fail(st, "cuda-emu: the stream is not capturing");
+  *g = s->capture;
+  s->capture = NULL;
+  return 0;
+}
+
+static int host_replay(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st) {
+  if (s->capture) return nnc_fail(st, "cuda-emu: a graph cannot be replayed into a capture");
+  for (int i = 0; i < g->count; i++) {
+    const call *c = &g->calls[i];
+    if (c->fn) replay_launch(c);
+    else memmove((void *)(uintptr_t)c->dst, (const void *)(uintptr_t)c->src, c->bytes);
   }
   return 0;
 }
 
-static const void *emu_value(nnc_exec *e, int32_t id) {
-  if (id < 0 || id >= e->g->nnodes) return NULL;
-  if (nnc_ops[e->g->nodes[id].op].flags & NNC_OPF_LEAF) return e->data[id];
-  return e->layout.intact[id] ? e->data[id] : NULL;
-}
-
-const nnc_backend nnc_backend_cuda_emu = {"cuda-emu", emu_prepare, emu_run, emu_value, emu_release};
+const nnc_cuda_device nnc_cuda_host_device = {
+    .backend = "cuda-emu",
+    .open = host_open,
+    .name = host_name,
+    .load = host_load,
+    .unload = host_unload,
+    .alloc = host_alloc,
+    .free = host_free,
+    .stream_create = host_stream_create,
+    .stream_destroy = host_stream_destroy,
+    .sync = host_sync,
+    .to_device = host_to_device,
+    .to_host = host_to_host,
+    .copy = host_copy,
+    .launch = host_launch,
+    .begin_capture = host_begin_capture,
+    .end_capture = host_end_capture,
+    .replay = host_replay,
+    .graph_destroy = host_graph_destroy,
+};

@@ -57,20 +57,15 @@ void nnc_cuda_layout_free(nnc_cuda_layout *l) {
   memset(l, 0, sizeof *l);
 }
 
-void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, const nnc_run_opts *opts) {
-  a->seed = opts ? opts->seed : 0;
-  a->step = opts ? opts->step : 0;
-  a->training = opts ? opts->training : 0;
+nnc_cuda_run_consts nnc_cuda_run_consts_of(const nnc_run_opts *opts) {
+  nnc_cuda_run_consts rc = {0, 0, 0};
+  if (opts) rc.seed = opts->seed, rc.step = opts->step, rc.training = opts->training;
+  return rc;
+}
+
+void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, void *run) {
   for (int i = 0; i < k->nargs; i++) {
-    switch (k->args[i].kind) {
-    case NNC_CUDA_ARG_OUT:
-    case NNC_CUDA_ARG_IN:
-      a->ptrs[i] = data[k->args[i].node];
-      a->args[i] = &a->ptrs[i];
-      break;
-    case NNC_CUDA_ARG_SEED: a->args[i] = &a->seed; break;
-    case NNC_CUDA_ARG_STEP: a->args[i] = &a->step; break;
-    case NNC_CUDA_ARG_TRAINING: a->args[i] = &a->training; break;
-    }
+    a->ptrs[i] = k->args[i].kind == NNC_CUDA_ARG_RUN ? run : data[k->args[i].node];
+    a->args[i] = &a->ptrs[i];
   }
 }

@@ -17,16 +17,26 @@ typedef struct nnc_cuda_layout {
 int nnc_cuda_layout_init(nnc_cuda_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st);
 void nnc_cuda_layout_free(nnc_cuda_layout *l);
 
-/* Kernel k's parameter values, for cuLaunchKernel-style args: ptrs[i] is
- * the device (or host) address of buffer i; args[i] points at the value. */
-typedef struct nnc_cuda_args {
-  void *ptrs[NNC_CUDA_MAX_ARGS];
+/* The kernels' nnc_run_consts (codegen/cuda_emit.c's prelude), as the
+ * device holds it: written before each run, read by the kernels that draw
+ * random numbers. */
+typedef struct nnc_cuda_run_consts {
   unsigned long long seed, step;
   int training;
+} nnc_cuda_run_consts;
+
+nnc_cuda_run_consts nnc_cuda_run_consts_of(const nnc_run_opts *opts);
+
+/* Kernel k's parameter values, for cuLaunchKernel-style args: ptrs[i] is
+ * the device address parameter i carries; args[i] points at it. Every
+ * parameter is an address, so a recorded launch is its addresses. */
+typedef struct nnc_cuda_args {
+  void *ptrs[NNC_CUDA_MAX_ARGS];
   void *args[NNC_CUDA_MAX_ARGS];
 } nnc_cuda_args;
 
-/* data[id] is each node's address (leaves and stored nodes). */
-void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, const nnc_run_opts *opts);
+/* data[id] is each node's address (leaves and stored nodes); run is the
+ * device address of the run's nnc_cuda_run_consts. */
+void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, void *run);
 
 #endif

@@ -247,8 +247,8 @@ static int fit_epochs(fit_state *f, nnc_history *h, nnc_early_stopping *es, nnc_
     if (rc) return -1;
     if (monitor < 0) continue;
     int stop = nnc_early_stopping_on_epoch(es, epoch, values[monitor], NULL);
-    if (es->snapshot && nnc_weights_copy(best, &f->m->weights, st)) return -1;
-    if (es->restore) nnc_weights_restore(&f->m->weights, best);
+    if (es->snapshot && nnc_weights_copy(best, nnc_model_weights(f->m), st)) return -1;
+    if (es->restore) nnc_weights_restore(nnc_model_weights(f->m), best), nnc_model_weights_changed(f->m);
     if (stop) break;
   }
   return 0;

@@ -13,6 +13,14 @@ typedef struct nnc_run_opts {
   /* Optional: per-node seconds, added to by backends that can time their
    * work (a fused group's time goes to its last member). For nnc bench. */
   double *node_seconds;
+  /* Nonzero: the PARAM leaves hold this version of the model's weights. A
+   * backend with memory of its own copies a param in only when its version
+   * or its host address changed since the last copy. */
+  uint64_t params_version;
+  /* Backends with keeps_updates: after the run, each "update:W" output
+   * replaces W in the backend's own memory, so that the next run (same
+   * params_version) starts from the updated weights without a copy. */
+  int keep_updates;
 } nnc_run_opts;
 
 /* What a reference kernel sees. Shapes come from the node and its operands. */

@@ -10,9 +10,24 @@ void nnc_model_init(nnc_model *m, uint64_t seed) {
   memset(m, 0, sizeof *m);
   m->seed = seed;
   m->backend = &nnc_backend_interp;
+  m->weights_version = 1;
 }
 
+static void apply_updates(nnc_model *m, nnc_compiled *c);
+
+nnc_weights *nnc_model_weights(nnc_model *m) {
+  if (m->holder) {
+    apply_updates(m, m->holder);
+    m->holder = NULL;
+    nnc_model_weights_changed(m);
+  }
+  return &m->weights;
+}
+
+void nnc_model_weights_changed(nnc_model *m) { m->weights_version++; }
+
 static void compiled_free(nnc_model *m, nnc_compiled *c) {
+  if (m->holder == c) nnc_model_weights(m);
   if (c->exec) m->backend->release(c->exec);
   nnc_graph_free(c->g);
   free(c->leaves);
@@ -111,6 +126,7 @@ nnc_compiled *nnc_model_compiled(nnc_model *m, const nnc_graph *forward, nnc_gra
     compiled_free(m, &m->cache[0]);
     memmove(&m->cache[0], &m->cache[1], sizeof m->cache[0] * (NNC_MODEL_CACHE - 1));
     m->ncache--;
+    if (m->holder) m->holder--; /* it moved down with the others */
   }
   nnc_compiled *c = &m->cache[m->ncache];
   memset(c, 0, sizeof *c);
@@ -144,10 +160,14 @@ int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, 
   if (c->input >= 0) c->leaves[c->input] = (void *)x;
   if (c->labels >= 0) c->leaves[c->labels] = (void *)y;
   if (c->scalar >= 0) c->leaves[c->scalar] = &scalar;
-  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile};
+  /* Another graph's backend may hold the newest weights. */
+  if (m->holder && m->holder != c) nnc_model_weights(m);
+  int keep = training && m->backend->keeps_updates;
+  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile, m->weights_version, keep};
   if (m->backend->run(c->exec, c->leaves, &opts, st)) return -1;
   if (training) {
-    apply_updates(m, c);
+    if (keep) m->holder = c;
+    else apply_updates(m, c);
     m->steps++;
   }
   return 0;

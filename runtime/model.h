@@ -36,6 +36,11 @@ typedef struct nnc_model {
   double *profile; /* when set, per-node seconds of the graph being run (nnc bench) */
   nnc_compiled cache[NNC_MODEL_CACHE];
   int ncache;
+  /* The host weights' version, bumped whenever they change on the host
+   * (nnc_run_opts.params_version), and the compiled graph whose backend
+   * holds newer weights than the host's, or NULL (keep_updates). */
+  uint64_t weights_version;
+  nnc_compiled *holder;
 } nnc_model;
 
 void nnc_model_init(nnc_model *m, uint64_t seed);
@@ -48,6 +53,12 @@ nnc_compiled *nnc_model_compiled(nnc_model *m, const nnc_graph *forward, nnc_gra
 /* Runs one batch. x has batch rows of the input's row size; y is i32 or f32
  * labels (NULL for predict). For TRAIN the weights are updated in place. */
 int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, nnc_status *st);
+
+/* The host weights, current: a backend that kept a train step's updates
+ * on its device hands them back first. Call before reading m->weights. */
+nnc_weights *nnc_model_weights(nnc_model *m);
+/* After writing m->weights on the host, so that backends copy them in again. */
+void nnc_model_weights_changed(nnc_model *m);
 
 /* Scalar results of the last run. */
 double nnc_model_scalar(nnc_model *m, nnc_compiled *c, int32_t node);

@@ -54,6 +54,26 @@ START_TEST(test_check_cuda_emu) {
 END_TEST
 
 /* Past the tolerance the report is still printed, and nnc exits 1. */
+/* From the second step on, the train step runs as one captured graph; the
+ * run's seed and step come from device memory, so the replayed dropout
+ * masks still change every step and match interp's. NNC_CUDA_GRAPH=0
+ * launches kernel by kernel and must give the same numbers. */
+START_TEST(test_check_cuda_emu_graph_capture) {
+  char *out, *err, *plain_out, *plain_err;
+  setenv("NNC_DEBUG", "1", 1);
+  int rc = run_check("--backend cuda-emu --steps 3 --batch 8", &out, &err);
+  setenv("NNC_CUDA_GRAPH", "0", 1);
+  int plain_rc = run_check("--backend cuda-emu --steps 3 --batch 8", &plain_out, &plain_err);
+  unsetenv("NNC_CUDA_GRAPH");
+  unsetenv("NNC_DEBUG");
+  ck_assert_msg(rc == 0 && plain_rc == 0, "%s%s%s%s", out, err, plain_out, plain_err);
+  ck_assert_msg(strstr(err, "cuda-emu: captured") != NULL, "no graph was captured:\n%s", err);
+  ck_assert_msg(strstr(plain_err, "captured") == NULL, "NNC_CUDA_GRAPH=0 still captured:\n%s", plain_err);
+  ck_assert_str_eq(last_line(out), last_line(plain_out));
+  free(out), free(err), free(plain_out), free(plain_err);
+}
+END_TEST
+
 START_TEST(test_check_fails_past_tolerance) {
   char *out, *err;
   int rc = run_check("--backend cuda-emu --steps 2 --batch 8 --tol 0 --no-fuse", &out, &err);
@@ -163,6 +183,7 @@ TCase *tcase_cli(void) {
   TCase *tc = tcase_create("cli");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_check_cuda_emu);
+  tcase_add_test(tc, test_check_cuda_emu_graph_capture);
   tcase_add_test(tc, test_check_fails_past_tolerance);
   tcase_add_test(tc, test_check_cuda_or_fallback);
   tcase_add_test(tc, test_dump_kernels);

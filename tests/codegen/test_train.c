@@ -116,7 +116,7 @@ static void compare(nnc_model *ref, const history *href, nnc_model *got, const h
   }
   ck_assert_int_eq(got->weights.count, ref->weights.count);
   for (int i = 0; i < ref->weights.count; i++) {
-    const nnc_weight *w = &ref->weights.items[i], *v = nnc_weights_find(&got->weights, w->name);
+    const nnc_weight *w = &ref->weights.items[i], *v = nnc_weights_find(nnc_model_weights(got), w->name);
     ck_assert_msg(v, "%s: no weight %s", what, w->name);
     double worst = 0;
     for (int64_t k = 0; k < nnc_weight_numel(w); k++) {
@@ -177,10 +177,71 @@ START_TEST(test_conv_net_predict_agrees) {
 }
 END_TEST
 
+/* Weights stay on the device between train steps (keep_updates) and are
+ * handed back when anything else needs them: an evaluation graph, a read on
+ * the host, a write on the host. Interleaving all three with train steps
+ * must give what the interpreter gives, which keeps its weights on the host. */
+static void interleaved(nnc_model *m, const nnc_backend *b, const nnc_graph *g, double *out) {
+  nnc_status st = {0};
+  nnc_model_init(m, 17);
+  m->backend = b;
+  m->spec.loss = NNC_LOSS_SPARSE_XENT;
+  m->spec.accuracy = 1;
+  m->spec.optimizer = (nnc_optimizer){NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7};
+  m->has_spec = 1;
+  init_weights(m, g);
+  static float x[BATCH * SIDE * SIDE];
+  static int32_t y[BATCH];
+  int k = 0;
+  for (int s = 0; s < 6; s++) {
+    harness_fill(x, BATCH * SIDE * SIDE, SIDE, DATA_RANDOM, (uint32_t)(700 + s));
+    harness_fill(y, BATCH, CLASSES, DATA_CLASSES, (uint32_t)(800 + s));
+    nnc_compiled *t = nnc_model_compiled(m, g, NNC_KIND_TRAIN, BATCH, &st);
+    ck_assert_msg(t && nnc_model_run(m, t, x, y, &st) == 0, "%s: %s", b->name, st.msg);
+    out[k++] = nnc_model_scalar(m, t, t->loss);
+    if (s == 2) { /* evaluate: another graph reads the trained weights */
+      nnc_compiled *e = nnc_model_compiled(m, g, NNC_KIND_EVAL, BATCH, &st);
+      ck_assert_msg(e && nnc_model_run(m, e, x, y, &st) == 0, "%s: %s", b->name, st.msg);
+      out[k++] = nnc_model_scalar(m, e, e->loss);
+    }
+    if (s == 3) { /* change a weight on the host, as model:set does */
+      nnc_weight *w = nnc_weights_find(nnc_model_weights(m), "dense/bias");
+      ck_assert_ptr_nonnull(w);
+      for (int64_t i = 0; i < nnc_weight_numel(w); i++) w->data[i] *= 0.5f;
+      nnc_model_weights_changed(m);
+    }
+  }
+}
+
+START_TEST(test_weights_stay_on_device_correctly) {
+  nnc_graph *g = conv_net();
+  nnc_model ref, emu;
+  double lref[7], lemu[7];
+  interleaved(&ref, &nnc_backend_interp, g, lref);
+  interleaved(&emu, &nnc_backend_cuda_emu, g, lemu);
+  ck_assert_msg(emu.holder != NULL, "the last train step's weights should still be on the device");
+  for (int i = 0; i < 7; i++)
+    ck_assert_msg(fabs(lemu[i] - lref[i]) <= 1e-5 * fabs(lref[i]), "run %d: loss %.9g, interp %.9g", i, lemu[i],
+                  lref[i]);
+  nnc_weights *we = nnc_model_weights(&emu);
+  ck_assert_ptr_null(emu.holder);
+  for (int i = 0; i < ref.weights.count; i++) {
+    const nnc_weight *w = &ref.weights.items[i], *v = nnc_weights_find(we, w->name);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_msg(harness_rel_error(v->data, w->data, nnc_weight_numel(w), 1e-3) < 1e-4, "weight %s differs",
+                  w->name);
+  }
+  nnc_model_free(&ref);
+  nnc_model_free(&emu);
+  nnc_graph_free(g);
+}
+END_TEST
+
 TCase *tcase_emu_training(void) {
   TCase *tc = tcase_create("emu_training");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_conv_net_train_steps_agree);
   tcase_add_test(tc, test_conv_net_predict_agrees);
+  tcase_add_test(tc, test_weights_stay_on_device_correctly);
   return tc;
 }

@@ -1,0 +1,54 @@
+/* The device under the cuda backends, as a table of the operations
+ * runtime/cuda.c needs: the CUDA driver on a GPU (runtime/cuda_driver.c,
+ * opened with dlopen), or the host pretending to be one (runtime/cuda_emu.c).
+ * Both backends run the same host code over it, so everything cuda.c does
+ * (the arena, copies, launches, weights kept on the device, graph capture)
+ * is exercised by cuda-emu where no GPU exists.
+ *
+ * Device addresses are integers, as the driver's CUdeviceptr; on the host
+ * device they are plain pointers. Every call returns 0 or fails `st` with a
+ * message naming the call. */
+#ifndef NNC_CUDA_DEVICE_H
+#define NNC_CUDA_DEVICE_H
+
+#include <stddef.h>
+
+#include "codegen/cuda.h"
+
+typedef unsigned long long nnc_devptr;
+typedef struct nnc_cuda_stream nnc_cuda_stream; /* opaque to cuda.c */
+typedef struct nnc_cuda_capture nnc_cuda_capture;   /* a captured run, replayed whole */
+typedef struct nnc_cuda_module nnc_cuda_module; /* a program's loaded kernels */
+
+typedef struct nnc_cuda_device {
+  const char *backend; /* "cuda", "cuda-emu": for messages */
+  /* Opens the device once per process; on failure `why` says, in a line, why. */
+  int (*open)(char *why, size_t size);
+  const char *(*name)(void); /* "NVIDIA H100 80GB HBM3 (sm_90)" */
+  /* Compiles and loads every generated kernel of p; fns[k] is kernel k's
+   * handle (library steps have none). */
+  int (*load)(const nnc_cuda_program *p, nnc_cuda_module **m, void **fns, nnc_status *st);
+  void (*unload)(nnc_cuda_module *m);
+  int (*alloc)(nnc_devptr *p, size_t bytes, nnc_status *st);
+  void (*free)(nnc_devptr p);
+  int (*stream_create)(nnc_cuda_stream **s, nnc_status *st);
+  void (*stream_destroy)(nnc_cuda_stream *s);
+  int (*sync)(nnc_cuda_stream *s, nnc_status *st);
+  int (*to_device)(nnc_devptr dst, const void *src, size_t bytes, nnc_cuda_stream *s, nnc_status *st);
+  int (*to_host)(void *dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st);
+  int (*copy)(nnc_devptr dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st);
+  /* args as for cuLaunchKernel: a pointer to each parameter's value. */
+  int (*launch)(void *fn, const nnc_cuda_kernel *k, void **args, nnc_cuda_stream *s, nnc_status *st);
+  /* Capture: the launches and copies between begin and end become one
+   * graph that replay runs again with the same parameters. A device that
+   * cannot capture returns 1 from begin, and cuda.c launches as before. */
+  int (*begin_capture)(nnc_cuda_stream *s, nnc_status *st);
+  int (*end_capture)(nnc_cuda_stream *s, nnc_cuda_capture **g, nnc_status *st);
+  int (*replay)(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st);
+  void (*graph_destroy)(nnc_cuda_capture *g);
+} nnc_cuda_device;
+
+extern const nnc_cuda_device nnc_cuda_driver_device; /* runtime/cuda_driver.c */
+extern const nnc_cuda_device nnc_cuda_host_device;   /* runtime/cuda_emu.c */
+
+#endif

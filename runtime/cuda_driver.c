@@ -1,0 +1,304 @@
+/* The CUDA driver as an nnc_cuda_device: libcuda opened with dlopen
+ * (libcuda.so.1), one device's primary context, kernels compiled by NVRTC
+ * for the device's architecture (or --arch) and loaded one module each.
+ *
+ * The few driver types and entry points used are declared here from the
+ * driver API's documentation; no CUDA header is included. */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/nvrtc.h"
+#include "runtime/cuda_device.h"
+
+typedef int cu_result; /* CUresult: CUDA_SUCCESS is 0 */
+typedef int cu_device;
+typedef struct cu_context_s *cu_context;
+typedef struct cu_module_s *cu_module;
+typedef struct cu_function_s *cu_function;
+typedef struct cu_stream_s *cu_stream;
+typedef struct cu_graph_s *cu_graph;
+typedef struct cu_graph_exec_s *cu_graph_exec;
+
+enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76 }; /* CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_* */
+enum { CU_CAPTURE_THREAD_LOCAL = 1 };                 /* CU_STREAM_CAPTURE_MODE_THREAD_LOCAL */
+
+typedef struct cu_api {
+  cu_result (*init)(unsigned flags);
+  cu_result (*error_string)(cu_result r, const char **s);
+  cu_result (*device_count)(int *n);
+  cu_result (*device_get)(cu_device *d, int ordinal);
+  cu_result (*device_attribute)(int *v, int attr, cu_device d);
+  cu_result (*device_name)(char *name, int len, cu_device d);
+  cu_result (*primary_retain)(cu_context *c, cu_device d);
+  cu_result (*ctx_set_current)(cu_context c);
+  cu_result (*module_load_data)(cu_module *m, const void *image);
+  cu_result (*module_unload)(cu_module m);
+  cu_result (*module_function)(cu_function *f, cu_module m, const char *name);
+  cu_result (*mem_alloc)(nnc_devptr *p, size_t bytes);
+  cu_result (*mem_free)(nnc_devptr p);
+  cu_result (*copy_to_device)(nnc_devptr dst, const void *src, size_t bytes, cu_stream s);
+  cu_result (*copy_to_host)(void *dst, nnc_devptr src, size_t bytes, cu_stream s);
+  cu_result (*copy_on_device)(nnc_devptr dst, nnc_devptr src, size_t bytes, cu_stream s);
+  cu_result (*stream_create)(cu_stream *s, unsigned flags);
+  cu_result (*stream_destroy)(cu_stream s);
+  cu_result (*stream_sync)(cu_stream s);
+  cu_result (*launch)(cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                      unsigned shared, cu_stream s, void **params, void **extra);
+  cu_result (*begin_capture)(cu_stream s, int mode);
+  cu_result (*end_capture)(cu_stream s, cu_graph *g);
+  cu_result (*instantiate)(cu_graph_exec *x, cu_graph g, unsigned long long flags);
+  cu_result (*graph_launch)(cu_graph_exec x, cu_stream s);
+  cu_result (*graph_exec_destroy)(cu_graph_exec x);
+  cu_result (*graph_destroy)(cu_graph g);
+} cu_api;
+
+/* Entry points in the order of cu_api's members (the _v2 names are what the
+ * driver's header maps the plain names to). */
+static const char *const entry_names[] = {
+    "cuInit",           "cuGetErrorString",     "cuDeviceGetCount",       "cuDeviceGet",
+    "cuDeviceGetAttribute", "cuDeviceGetName",  "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent",
+    "cuModuleLoadData", "cuModuleUnload",       "cuModuleGetFunction",    "cuMemAlloc_v2",
+    "cuMemFree_v2",     "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",   "cuMemcpyDtoDAsync_v2",
+    "cuStreamCreate",   "cuStreamDestroy_v2",   "cuStreamSynchronize",    "cuLaunchKernel",
+    "cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags", "cuGraphLaunch",
+    "cuGraphExecDestroy", "cuGraphDestroy",
+};
+
+/* The driver and one device's primary context, opened once per process. */
+static struct {
+  int tried, ok;
+  void *lib;
+  cu_api api;
+  cu_device device;
+  cu_context context;
+  char arch[32];
+  char name[192];
+  char why[512];
+} drv;
+
+static const char *cu_error(cu_result r) {
+  const char *s = NULL;
+  if (drv.api.error_string && drv.api.error_string(r, &s) == 0 && s) return s;
+  return "unknown CUDA error";
+}
+
+/* Checks a driver call, naming the call and the place (STYLE.md 16). */
+#define CU(call, st)                                                                                \
+  do {                                                                                              \
+    cu_result r_ = (call);                                                                          \
+    if (r_ != 0) return nnc_fail(st, "CUDA: %s failed at %s:%d: %s (%d)", #call, __FILE__, __LINE__, \
+                                 cu_error(r_), r_);                                                 \
+  } while (0)
+
+static int find_entry_points(void) {
+  _Static_assert(sizeof(cu_api) == sizeof entry_names, "one name per entry point");
+  for (size_t i = 0; i < sizeof entry_names / sizeof entry_names[0]; i++) {
+    void *sym = dlsym(drv.lib, entry_names[i]);
+    memcpy((char *)&drv.api + i * sizeof sym, &sym, sizeof sym);
+    if (!sym) {
+      snprintf(drv.why, sizeof drv.why, "the CUDA driver has no %s (too old?)", entry_names[i]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void open_driver(void) {
+  drv.tried = 1;
+  drv.lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!drv.lib) drv.lib = dlopen("libcuda.so", RTLD_NOW | RTLD_LOCAL);
+  if (!drv.lib) {
+    snprintf(drv.why, sizeof drv.why, "no CUDA driver (libcuda.so.1 cannot be opened)");
+    return;
+  }
+  if (find_entry_points()) return;
+  int count = 0, major = 0, minor = 0;
+  cu_result r = drv.api.init(0);
+  if (r == 0) r = drv.api.device_count(&count);
+  if (r != 0 || count == 0) {
+    snprintf(drv.why, sizeof drv.why, "no usable GPU (%s)", r ? cu_error(r) : "the driver sees no device");
+    return;
+  }
+  const char *ordinal = getenv("NNC_CUDA_DEVICE");
+  char model[128] = "";
+  r = drv.api.device_get(&drv.device, ordinal ? atoi(ordinal) : 0);
+  if (r == 0) r = drv.api.device_attribute(&major, CU_ATTR_CC_MAJOR, drv.device);
+  if (r == 0) r = drv.api.device_attribute(&minor, CU_ATTR_CC_MINOR, drv.device);
+  if (r == 0) r = drv.api.device_name(model, (int)sizeof model, drv.device);
+  if (r == 0) r = drv.api.primary_retain(&drv.context, drv.device);
+  if (r != 0) {
+    snprintf(drv.why, sizeof drv.why, "the GPU cannot be used (%s)", cu_error(r));
+    return;
+  }
+  snprintf(drv.arch, sizeof drv.arch, "sm_%d%d", major, minor);
+  snprintf(drv.name, sizeof drv.name, "%s (%s)", model, drv.arch);
+  drv.ok = 1;
+}
+
+static int drv_open(char *why, size_t size) {
+  if (!drv.tried) open_driver();
+  if (!drv.ok) snprintf(why, size, "%s", drv.why);
+  return drv.ok ? 0 : -1;
+}
+
+static const char *drv_name(void) { return drv.name; }
+
+/* Every call below runs on the calling thread; the context must be its own. */
+static int current(nnc_status *st) {
+  CU(drv.api.ctx_set_current(drv.context), st);
+  return 0;
+}
+
+struct nnc_cuda_module {
+  int count;
+  cu_module modules[]; /* one per kernel; NULL for library steps */
+};
+
+static void drv_unload(nnc_cuda_module *m) {
+  if (!m) return;
+  if (drv.ok && drv.api.ctx_set_current(drv.context) == 0)
+    for (int i = 0; i < m->count; i++)
+      if (m->modules[i]) drv.api.module_unload(m->modules[i]);
+  free(m);
+}
+
+static int load_kernel(const nnc_cuda_kernel *k, const char *arch, cu_module *mod, void **fn, nnc_status *st) {
+  nnc_strbuf unit;
+  nnc_strbuf_init(&unit);
+  nnc_cuda_render_unit(&k, 1, &unit);
+  nnc_cuda_binary bin;
+  int rc = nnc_nvrtc_compile(k->name, nnc_strbuf_str(&unit), arch, &bin, st);
+  nnc_strbuf_free(&unit);
+  if (rc) return -1;
+  cu_result r = drv.api.module_load_data(mod, bin.data);
+  nnc_cuda_binary_free(&bin);
+  if (r != 0)
+    return nnc_fail(st, "CUDA: cannot load kernel %s compiled for %s on %s: %s", k->name, arch, drv.name,
+                    cu_error(r));
+  cu_function f = NULL;
+  CU(drv.api.module_function(&f, *mod, k->name), st);
+  *fn = f;
+  return 0;
+}
+
+static int drv_load(const nnc_cuda_program *p, nnc_cuda_module **out, void **fns, nnc_status *st) {
+  const char *arch = nnc_cuda_arch() ? nnc_cuda_arch() : drv.arch;
+  nnc_cuda_module *m = calloc(1, sizeof *m + sizeof(cu_module) * ((size_t)p->count + 1));
+  if (!m) return nnc_fail(st, "out of memory");
+  m->count = p->count;
+  *out = m;
+  if (current(st)) return -1;
+  for (int i = 0; i < p->count; i++)
+    if (p->kernels[i].source && load_kernel(&p->kernels[i], arch, &m->modules[i], &fns[i], st)) return -1;
+  return 0;
+}
+
+static int drv_alloc(nnc_devptr *p, size_t bytes, nnc_status *st) {
+  if (current(st)) return -1;
+  CU(drv.api.mem_alloc(p, bytes ? bytes : 256), st);
+  return 0;
+}
+
+static void drv_free(nnc_devptr p) {
+  if (p && drv.api.ctx_set_current(drv.context) == 0) drv.api.mem_free(p);
+}
+
+static int drv_stream_create(nnc_cuda_stream **s, nnc_status *st) {
+  cu_stream cs = NULL;
+  if (current(st)) return -1;
+  CU(drv.api.stream_create(&cs, 0), st);
+  *s = (nnc_cuda_stream *)cs;
+  return 0;
+}
+
+static void drv_stream_destroy(nnc_cuda_stream *s) {
+  if (s && drv.api.ctx_set_current(drv.context) == 0) drv.api.stream_sync((cu_stream)s), drv.api.stream_destroy((cu_stream)s);
+}
+
+static int drv_sync(nnc_cuda_stream *s, nnc_status *st) {
+  CU(drv.api.stream_sync((cu_stream)s), st);
+  return 0;
+}
+
+static int drv_to_device(nnc_devptr dst, const void *src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
+  CU(drv.api.copy_to_device(dst, src, bytes, (cu_stream)s), st);
+  return 0;
+}
+
+static int drv_to_host(void *dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
+  CU(drv.api.copy_to_host(dst, src, bytes, (cu_stream)s), st);
+  return 0;
+}
+
+static int drv_copy(nnc_devptr dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
+  CU(drv.api.copy_on_device(dst, src, bytes, (cu_stream)s), st);
+  return 0;
+}
+
+static int drv_launch(void *fn, const nnc_cuda_kernel *k, void **args, nnc_cuda_stream *s, nnc_status *st) {
+  CU(drv.api.launch((cu_function)fn, k->grid, 1, 1, k->block, 1, 1, 0, (cu_stream)s, args, NULL), st);
+  return 0;
+}
+
+/* Thread-local capture mode: another thread's unrelated CUDA calls (none in
+ * nnc today) cannot invalidate the capture. */
+static int drv_begin_capture(nnc_cuda_stream *s, nnc_status *st) {
+  (void)st;
+  return drv.api.begin_capture((cu_stream)s, CU_CAPTURE_THREAD_LOCAL) == 0 ? 0 : 1;
+}
+
+struct nnc_cuda_capture {
+  cu_graph graph;
+  cu_graph_exec exec;
+};
+
+static void drv_graph_destroy(nnc_cuda_capture *g) {
+  if (!g) return;
+  if (drv.api.ctx_set_current(drv.context) == 0) {
+    if (g->exec) drv.api.graph_exec_destroy(g->exec);
+    if (g->graph) drv.api.graph_destroy(g->graph);
+  }
+  free(g);
+}
+
+static int drv_end_capture(nnc_cuda_stream *s, nnc_cuda_capture **out, nnc_status *st) {
+  nnc_cuda_capture *g = calloc(1, sizeof *g);
+  if (!g) return nnc_fail(st, "out of memory");
+  cu_result r = drv.api.end_capture((cu_stream)s, &g->graph);
+  if (r == 0) r = drv.api.instantiate(&g->exec, g->graph, 0);
+  if (r != 0) {
+    drv_graph_destroy(g);
+    return nnc_fail(st, "CUDA: capturing the step as a graph failed: %s (%d)", cu_error(r), r);
+  }
+  *out = g;
+  return 0;
+}
+
+static int drv_replay(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st) {
+  CU(drv.api.graph_launch(g->exec, (cu_stream)s), st);
+  return 0;
+}
+
+const nnc_cuda_device nnc_cuda_driver_device = {
+    .backend = "cuda",
+    .open = drv_open,
+    .name = drv_name,
+    .load = drv_load,
+    .unload = drv_unload,
+    .alloc = drv_alloc,
+    .free = drv_free,
+    .stream_create = drv_stream_create,
+    .stream_destroy = drv_stream_destroy,
+    .sync = drv_sync,
+    .to_device = drv_to_device,
+    .to_host = drv_to_host,
+    .copy = drv_copy,
+    .launch = drv_launch,
+    .begin_capture = drv_begin_capture,
+    .end_capture = drv_end_capture,
+    .replay = drv_replay,
+    .graph_destroy = drv_graph_destroy,
+};
