@@ -24,6 +24,8 @@ typedef struct nnc_backend {
   void (*release)(nnc_exec *e);
   /* 1 when the backend honours nnc_run_opts.keep_updates. */
   int keeps_updates;
+  /* Optional: the kernels (and library calls) one run of e launches. */
+  int (*launches)(const nnc_exec *e);
 } nnc_backend;
 
 extern const nnc_backend nnc_backend_interp;

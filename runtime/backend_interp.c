@@ -39,4 +39,4 @@ static void interp_release(nnc_exec *e) {
   free(e);
 }
 
-const nnc_backend nnc_backend_interp = {"interp", interp_prepare, interp_run, interp_value, interp_release, 0};
+const nnc_backend nnc_backend_interp = {"interp", interp_prepare, interp_run, interp_value, interp_release, 0, NULL};

@@ -394,4 +394,4 @@ static void cpu_release(nnc_exec *e) {
   free(e);
 }
 
-const nnc_backend nnc_backend_cpu = {"cpu", cpu_prepare, cpu_run, cpu_value, cpu_release, 0};
+const nnc_backend nnc_backend_cpu = {"cpu", cpu_prepare, cpu_run, cpu_value, cpu_release, 0, NULL};

@@ -261,8 +261,10 @@ static const void *value(nnc_exec *e, int32_t id) {
   return e->layout.intact[id] ? mirror(e, id, p) : NULL;
 }
 
+static int launches(const nnc_exec *e) { return e->prog.count; }
+
 static nnc_exec *cuda_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_driver_device, g, st); }
 static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_host_device, g, st); }
 
-const nnc_backend nnc_backend_cuda = {"cuda", cuda_prepare, run, value, release, 1};
-const nnc_backend nnc_backend_cuda_emu = {"cuda-emu", emu_prepare, run, value, release, 1};
+const nnc_backend nnc_backend_cuda = {"cuda", cuda_prepare, run, value, release, 1, launches};
+const nnc_backend nnc_backend_cuda_emu = {"cuda-emu", emu_prepare, run, value, release, 1, launches};
