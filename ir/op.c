@@ -31,6 +31,14 @@ int64_t nnc_window_out(int64_t in, int window, int stride, nnc_pad pad) {
   return (in - window) / stride + 1;
 }
 
+nnc_window nnc_window_of(const nnc_node *in, const nnc_node *out, int64_t kh, int64_t kw, const nnc_attrs *a) {
+  nnc_window w = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2], out->shape[3],
+                  kh, kw, a->stride[0], a->stride[1], 0, 0};
+  w.ph = nnc_window_pad_before(w.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
+  w.pw = nnc_window_pad_before(w.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
+  return w;
+}
+
 /* Keras (TensorFlow) splits `same` padding with the odd extra at the end. */
 int64_t nnc_window_pad_before(int64_t in, int window, int stride, nnc_pad pad) {
   if (pad != NNC_PAD_SAME) return 0;

@@ -36,4 +36,16 @@ int64_t nnc_window_out(int64_t in, int window, int stride, nnc_pad pad);
 /* Padding before the first element for `same` (the odd extra goes after). */
 int64_t nnc_window_pad_before(int64_t in, int window, int stride, nnc_pad pad);
 
+/* The geometry of a convolution or pooling window, NHWC in and out, for
+ * every kernel that walks one (reference, cpu, generated CUDA). long long,
+ * so that the CUDA emitters print the fields with %lld as they are. */
+typedef struct nnc_window {
+  long long batch, ih, iw, ic, oh, ow, oc;
+  long long kh, kw, sh, sw, ph, pw;
+} nnc_window;
+
+/* `in` is the forward op's input and `out` its output; kh x kw is the
+ * kernel or pooling window; a holds stride and padding. */
+nnc_window nnc_window_of(const nnc_node *in, const nnc_node *out, int64_t kh, int64_t kw, const nnc_attrs *a);
+
 #endif

@@ -17,24 +17,12 @@ void nnc_ref_bias_grad(const nnc_kernel_args *k) {
   for (int64_t i = 0; i < count; i++) out[i % c] += dy[i];
 }
 
-typedef struct geometry {
-  int64_t batch, ih, iw, ic, oh, ow, oc;
-  int64_t kh, kw, sh, sw, ph, pw;
-} geometry;
-
-static geometry geometry_of(const nnc_node *in, const nnc_node *out, int64_t kh, int64_t kw, const nnc_attrs *a) {
-  geometry q = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2], out->shape[3],
-                kh, kw, a->stride[0], a->stride[1], 0, 0};
-  q.ph = nnc_window_pad_before(q.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
-  q.pw = nnc_window_pad_before(q.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
-  return q;
-}
 
 /* dx[n,iy,ix,c] += dy[n,y,x,o] * w[i,j,c,o] for every tap (iy, ix) that
  * output (y, x) read through kernel position (i, j). */
 void nnc_ref_conv2d_grad_input(const nnc_kernel_args *k) {
   const nnc_node *w = SRC(k, 1);
-  geometry q = geometry_of(k->n, SRC(k, 0), w->shape[0], w->shape[1], &k->n->attrs);
+  nnc_window q = nnc_window_of(k->n, SRC(k, 0), w->shape[0], w->shape[1], &k->n->attrs);
   const float *dy = k->in[0], *kern = k->in[1];
   float *dx = k->out;
   memset(dx, 0, sizeof(float) * (size_t)nnc_node_numel(k->n));
@@ -57,7 +45,7 @@ void nnc_ref_conv2d_grad_input(const nnc_kernel_args *k) {
 /* dw[i,j,c,o] = sum over n, y, x of x[n, y*s+i-p, x*s+j-p, c] * dy[n,y,x,o]. */
 void nnc_ref_conv2d_grad_kernel(const nnc_kernel_args *k) {
   const nnc_attrs *a = &k->n->attrs;
-  geometry q = geometry_of(SRC(k, 0), SRC(k, 1), a->shape[0], a->shape[1], a);
+  nnc_window q = nnc_window_of(SRC(k, 0), SRC(k, 1), a->shape[0], a->shape[1], a);
   const float *x = k->in[0], *dy = k->in[1];
   float *dw = k->out;
   for (int64_t i = 0; i < q.kh; i++)
@@ -78,7 +66,7 @@ void nnc_ref_conv2d_grad_kernel(const nnc_kernel_args *k) {
 
 /* Routes each output's gradient to the tap the forward max chose: the
  * first maximum in row-major window order, as ref_nn.c's pool picks it. */
-static void pool_grad(const nnc_kernel_args *k, const float *x, const float *dy, geometry q, int is_max) {
+static void pool_grad(const nnc_kernel_args *k, const float *x, const float *dy, nnc_window q, int is_max) {
   float *dx = k->out;
   memset(dx, 0, sizeof(float) * (size_t)nnc_node_numel(k->n));
   for (int64_t n = 0; n < q.batch; n++)
@@ -104,12 +92,12 @@ static void pool_grad(const nnc_kernel_args *k, const float *x, const float *dy,
 
 void nnc_ref_max_pool_grad(const nnc_kernel_args *k) {
   const nnc_attrs *a = &k->n->attrs;
-  pool_grad(k, k->in[0], k->in[1], geometry_of(SRC(k, 0), SRC(k, 1), a->window[0], a->window[1], a), 1);
+  pool_grad(k, k->in[0], k->in[1], nnc_window_of(SRC(k, 0), SRC(k, 1), a->window[0], a->window[1], a), 1);
 }
 
 void nnc_ref_avg_pool_grad(const nnc_kernel_args *k) {
   const nnc_attrs *a = &k->n->attrs;
-  pool_grad(k, NULL, k->in[0], geometry_of(k->n, SRC(k, 0), a->window[0], a->window[1], a), 0);
+  pool_grad(k, NULL, k->in[0], nnc_window_of(k->n, SRC(k, 0), a->window[0], a->window[1], a), 0);
 }
 
 #define POINTWISE_GRAD(name, expr)                         \

@@ -35,27 +35,15 @@ void nnc_ref_bias_add(const nnc_kernel_args *k) {
   for (int64_t i = 0; i < count; i++) out[i] = x[i] + b[i % c];
 }
 
-/* Geometry shared by convolution and pooling: NHWC in, NHWC out. */
-typedef struct window {
-  int64_t batch, ih, iw, ic, oh, ow;
-  int64_t kh, kw, sh, sw, ph, pw;
-} window;
-
-static window window_of(const nnc_kernel_args *k, int64_t kh, int64_t kw) {
-  const nnc_node *x = SRC(k, 0);
-  const nnc_attrs *a = &k->n->attrs;
-  window w = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], k->n->shape[1], k->n->shape[2],
-              kh, kw, a->stride[0], a->stride[1], 0, 0};
-  w.ph = nnc_window_pad_before(w.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
-  w.pw = nnc_window_pad_before(w.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
-  return w;
+static nnc_window window_of(const nnc_kernel_args *k, int64_t kh, int64_t kw) {
+  return nnc_window_of(SRC(k, 0), k->n, kh, kw, &k->n->attrs);
 }
 
 /* out[n,y,x,o] = sum_{i,j,c} in[n, y*sh+i-ph, x*sw+j-pw, c] * w[i,j,c,o],
  * where taps outside the input read zero (the padding). */
 void nnc_ref_conv2d(const nnc_kernel_args *k) {
   const nnc_node *wn = SRC(k, 1);
-  window w = window_of(k, wn->shape[0], wn->shape[1]);
+  nnc_window w = window_of(k, wn->shape[0], wn->shape[1]);
   int64_t oc = wn->shape[3];
   const float *in = k->in[0], *kern = k->in[1];
   float *out = k->out;
@@ -80,7 +68,7 @@ void nnc_ref_conv2d(const nnc_kernel_args *k) {
  * and is not counted in an average, as in Keras. The max starts from -inf,
  * so a window of -inf pools to -inf as in TensorFlow. */
 static void pool(const nnc_kernel_args *k, int is_max) {
-  window w = window_of(k, k->n->attrs.window[0], k->n->attrs.window[1]);
+  nnc_window w = window_of(k, k->n->attrs.window[0], k->n->attrs.window[1]);
   const float *in = k->in[0];
   float *out = k->out;
   for (int64_t n = 0; n < w.batch; n++)
