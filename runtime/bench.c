@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "codegen/cuda.h"
 #include "ir/op.h"
 #include "runtime/rng.h"
 
@@ -50,8 +51,19 @@ static double step_flops(const nnc_graph *g) {
   return flops;
 }
 
-/* One kernel per fused group and per computed node outside a group. */
-static int kernel_count(const nnc_graph *g) {
+/* Launches per step. On the GPU backends, the program's: its kernels and
+ * its library calls (--lower). Elsewhere one per fused group and per computed
+ * node outside a group. */
+static int kernel_count(const nnc_model *m, const nnc_graph *g) {
+  if (m->backend == &nnc_backend_cuda || m->backend == &nnc_backend_cuda_emu) {
+    nnc_cuda_program p;
+    nnc_status st = {0};
+    if (nnc_cuda_generate(g, &p, &st) == 0) {
+      int launches = nnc_cuda_program_launches(&p);
+      nnc_cuda_program_free(&p);
+      return launches;
+    }
+  }
   int count = g->ngroups;
   for (int32_t id = 0; id < g->nnodes; id++)
     count += g->nodes[id].group < 0 && !(nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF);
@@ -117,7 +129,7 @@ static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kin
             "%-9s batch %4lld: %9.1f img/s  %8.2f ms/step  %7.1f GFLOP/s  %4d kernels/step  arena %.1f MB "
             "(intermediates %.1f MB)\n",
             kind == NNC_KIND_TRAIN ? "train" : "inference", (long long)batch, (double)batch / per_step,
-            1e3 * per_step, step_flops(c->g) / per_step / 1e9, kernel_count(c->g), (double)c->g->arena_bytes / 1e6,
+            1e3 * per_step, step_flops(c->g) / per_step / 1e9, kernel_count(m, c->g), (double)c->g->arena_bytes / 1e6,
             (double)c->g->intermediate_bytes / 1e6);
     fprintf(o->out, "  where the time goes (%s):\n", kind == NNC_KIND_TRAIN ? "train step" : "inference");
     print_hot(o->out, c->g, profile, o->steps);

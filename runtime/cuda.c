@@ -19,6 +19,7 @@
 #include "ir/op.h"
 #include "runtime/backend.h"
 #include "runtime/cuda_layout.h"
+#include "runtime/cuda_lib.h"
 
 typedef int cu_result; /* CUresult: CUDA_SUCCESS is 0 */
 typedef int cu_device;
@@ -142,13 +143,16 @@ struct nnc_exec {
   unsigned long long *mirror_run;
   unsigned long long runs;
   int debug; /* NNC_DEBUG */
+  nnc_cuda_lib *lib; /* library steps (--lower), on the real cuBLAS/cuDNN */
 };
 
 static void cuda_release(nnc_exec *e) {
   if (!e) return;
   if (drv.ok) {
     drv.api.ctx_set_current(drv.context);
-    if (e->stream) drv.api.stream_sync(e->stream), drv.api.stream_destroy(e->stream);
+    if (e->stream) drv.api.stream_sync(e->stream);
+    nnc_cuda_lib_close(e->lib);
+    if (e->stream) drv.api.stream_destroy(e->stream);
     for (int i = 0; e->modules && i < e->prog.count; i++)
       if (e->modules[i]) drv.api.module_unload(e->modules[i]);
     if (e->arena) drv.api.mem_free(e->arena);
@@ -172,6 +176,7 @@ static int load_kernels(nnc_exec *e, nnc_status *st) {
   if (!e->modules || !e->functions) return nnc_fail(st, "out of memory");
   for (int i = 0; i < e->prog.count; i++) {
     const nnc_cuda_kernel *k = &e->prog.kernels[i];
+    if (k->lib != NNC_LOWER_NNC) continue;
     nnc_strbuf unit;
     nnc_strbuf_init(&unit);
     nnc_cuda_render_unit(&k, 1, &unit);
@@ -215,13 +220,26 @@ static int allocate(nnc_exec *e, nnc_status *st) {
   return 0;
 }
 
+/* Library scratch, as device addresses. */
+static void *device_alloc(void *ctx, size_t bytes) {
+  (void)ctx;
+  cu_deviceptr p = 0;
+  return drv.api.mem_alloc(&p, bytes) == 0 ? (void *)(uintptr_t)p : NULL;
+}
+
+static void device_release(void *ctx, void *p) {
+  (void)ctx;
+  drv.api.mem_free((cu_deviceptr)(uintptr_t)p);
+}
+
 static int prepare_on_device(nnc_exec *e, nnc_status *st) {
   CU(drv.api.ctx_set_current(drv.context), st);
   if (nnc_cuda_generate(e->g, &e->prog, st) || nnc_cuda_dump_program(&e->prog, e->g, st) ||
       nnc_cuda_layout_init(&e->layout, e->g, &e->prog, st) || load_kernels(e, st) || allocate(e, st))
     return -1;
   CU(drv.api.stream_create(&e->stream, 0), st);
-  return 0;
+  nnc_cuda_lib_memory memory = {device_alloc, device_release, NULL};
+  return (e->lib = nnc_cuda_lib_open(e->g, &e->prog, 0, e->stream, &memory, st)) ? 0 : -1;
 }
 
 static nnc_exec *cuda_prepare(const nnc_graph *g, nnc_status *st) {
@@ -261,6 +279,10 @@ static int cuda_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, 
     if (e->debug >= 4)
       fprintf(stderr, "cuda: launch %s <<<%u, %u>>> over %lld items\n", kn->name, kn->grid, kn->block,
               (long long)kn->work);
+    if (kn->lib != NNC_LOWER_NNC) {
+      if (nnc_cuda_lib_run(e->lib, kn, e->data, st)) return -1;
+      continue;
+    }
     CU(drv.api.launch(e->functions[k], kn->grid, 1, 1, kn->block, 1, 1, 0, e->stream, a.args, NULL), st);
   }
   CU(drv.api.stream_sync(e->stream), st);

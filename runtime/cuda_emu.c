@@ -21,6 +21,7 @@
 #include "ir/op.h"
 #include "runtime/backend.h"
 #include "runtime/cuda_layout.h"
+#include "runtime/cuda_lib.h"
 
 typedef void emu_launch_fn(void *const *args, unsigned grid, unsigned block, unsigned first, unsigned last);
 
@@ -30,6 +31,7 @@ struct nnc_exec {
   nnc_cuda_layout layout;
   void *so;
   emu_launch_fn **launch; /* per kernel */
+  nnc_cuda_lib *lib;      /* library steps, on the emulated cuBLAS/cuDNN */
   char *arena;
   void **data; /* per node: its address, leaves included */
   int threads;
@@ -39,6 +41,7 @@ struct nnc_exec {
 static void emu_release(nnc_exec *e) {
   if (!e) return;
   if (e->so) dlclose(e->so);
+  nnc_cuda_lib_close(e->lib);
   nnc_cuda_program_free(&e->prog);
   nnc_cuda_layout_free(&e->layout);
   free(e->launch);
@@ -57,11 +60,13 @@ static int load_kernels(nnc_exec *e, nnc_status *st) {
   const nnc_cuda_program *p = &e->prog;
   const nnc_cuda_kernel **ks = malloc(sizeof *ks * ((size_t)p->count + 1));
   if (!ks) return nnc_fail(st, "out of memory");
-  for (int i = 0; i < p->count; i++) ks[i] = &p->kernels[i];
+  int nks = 0;
+  for (int i = 0; i < p->count; i++)
+    if (p->kernels[i].lib == NNC_LOWER_NNC) ks[nks++] = &p->kernels[i];
   nnc_strbuf src;
   nnc_strbuf_init(&src);
-  nnc_cuda_render_unit(ks, p->count, &src);
-  for (int i = 0; i < p->count; i++) nnc_cuda_render_host_launcher(ks[i], &src);
+  nnc_cuda_render_unit(ks, nks, &src);
+  for (int i = 0; i < nks; i++) nnc_cuda_render_host_launcher(ks[i], &src);
   free(ks);
   char what[64];
   snprintf(what, sizeof what, "nnc-graph-%016llx", (unsigned long long)p->graph_hash);
@@ -80,6 +85,7 @@ static int load_kernels(nnc_exec *e, nnc_status *st) {
   e->launch = calloc((size_t)p->count + 1, sizeof *e->launch);
   if (!e->launch) return nnc_fail(st, "out of memory");
   for (int i = 0; i < p->count; i++) {
+    if (p->kernels[i].lib != NNC_LOWER_NNC) continue;
     char sym[512];
     snprintf(sym, sizeof sym, "%s_emu", p->kernels[i].name);
     *(void **)&e->launch[i] = dlsym(e->so, sym);
@@ -101,7 +107,7 @@ static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) {
   e->debug = env_int("NNC_DEBUG", 0);
   if (nnc_cuda_generate(g, &e->prog, st) || nnc_cuda_dump_program(&e->prog, g, st) ||
       nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
-      load_kernels(e, st)) {
+      load_kernels(e, st) || !(e->lib = nnc_cuda_lib_open(g, &e->prog, 1, NULL, NULL, st))) {
     emu_release(e);
     return NULL;
   }
@@ -172,7 +178,11 @@ static int emu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
               (long long)kn->work);
     struct timespec t0, t1;
     if (opts && opts->node_seconds) clock_gettime(CLOCK_MONOTONIC, &t0);
-    launch(e, k, a.args);
+    if (kn->lib != NNC_LOWER_NNC) {
+      if (nnc_cuda_lib_run(e->lib, kn, e->data, st)) return -1;
+    } else {
+      launch(e, k, a.args);
+    }
     if (opts && opts->node_seconds) {
       /* A kernel's time goes to the last node it computes, as for a fused group. */
       clock_gettime(CLOCK_MONOTONIC, &t1);
