@@ -47,14 +47,14 @@ static void describe_gemm(nnc_strbuf *t, const nnc_cuda_lib_call *c, const nnc_n
                      " * 1 call on the stream (column-major, so out^T = op(B)^T op(A)^T):\n"
                      " *   cublasSgemm_v2(%s, %s, m=%lld, n=%lld, k=%lld, alpha=1, B=b%d ld=%lld, A=b%d ld=%lld,\n"
                      " *                  beta=0, C=b%d ld=%lld)\n",
-                     op_name(c->trans_b), op_name(c->trans_a), c->n, c->m, c->k, (int)n->src[1], c->ldb,
-                     (int)n->src[0], c->lda, (int)id, c->n);
+                     op_name(c->trans_b), op_name(c->trans_a), c->n, c->m, c->k, (int)n->src[1], c->ldb, (int)n->src[0],
+                     c->lda, (int)id, c->n);
 }
 
 /* The cuDNN entry point and fixed algorithm of each convolution op (see
  * runtime/cuda_lib.c for why these algorithms). */
 static const char *conv_call(nnc_op op) {
-  return op == NNC_OP_CONV2D             ? "cudnnConvolutionForward, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM"
+  return op == NNC_OP_CONV2D              ? "cudnnConvolutionForward, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM"
          : op == NNC_OP_CONV2D_GRAD_INPUT ? "cudnnConvolutionBackwardData, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1"
                                           : "cudnnConvolutionBackwardFilter, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1";
 }
@@ -69,17 +69,20 @@ static void describe_conv(nnc_strbuf *t, const nnc_cuda_lib_call *c, const nnc_n
   if (c->op != NNC_OP_CONV2D_GRAD_KERNEL)
     nnc_strbuf_appendf(t, " *   cublasSgeam: kernel b%d HWIO -> KRSC scratch ([%lld x %lld] transposed)\n",
                        (int)n->src[1], q->kh * q->kw * q->ic, q->oc);
+  char out[64];
+  if (c->op == NNC_OP_CONV2D_GRAD_KERNEL)
+    snprintf(out, sizeof out, "the filter gradient to KRSC scratch");
+  else
+    snprintf(out, sizeof out, "b%d", (int)id);
   nnc_strbuf_appendf(t,
                      " *   %s,\n"
                      " *     CUDNN_CROSS_CORRELATION, float, pad [%lld,%lld], stride [%lld,%lld], dilation [1,1]:\n"
-                     " *     %s; alpha=1, beta=0, writes %s\n",
-                     conv_call(c->op), q->ph, q->pw, q->sh, q->sw, shapes,
-                     c->op == NNC_OP_CONV2D_GRAD_KERNEL ? "the filter to KRSC scratch" : "");
+                     " *     %s;\n"
+                     " *     alpha=1, beta=0, writes %s\n",
+                     conv_call(c->op), q->ph, q->pw, q->sh, q->sw, shapes, out);
   if (c->op == NNC_OP_CONV2D_GRAD_KERNEL)
     nnc_strbuf_appendf(t, " *   cublasSgeam: KRSC scratch -> b%d HWIO ([%lld x %lld] transposed)\n", (int)id, q->oc,
                        q->kh * q->kw * q->ic);
-  else
-    nnc_strbuf_appendf(t, " *   (y/dx is b%d)\n", (int)id);
 }
 
 int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_cuda_kernel *k, nnc_status *st) {
@@ -102,8 +105,10 @@ int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_cuda_ke
                      nnc_strbuf_str(&name));
   nnc_strbuf_appendf(&text, " *   %%%d = %s(%%%d, %%%d) : %s  %s\n", (int)id, nnc_ops[n->op].name, (int)n->src[0],
                      (int)n->src[1], nnc_type_str(n, type, sizeof type), nnc_node_where(g, id, where, sizeof where));
-  if (c.lib == NNC_LOWER_CUBLAS) describe_gemm(&text, &c, n, id);
-  else describe_conv(&text, &c, n, id);
+  if (c.lib == NNC_LOWER_CUBLAS)
+    describe_gemm(&text, &c, n, id);
+  else
+    describe_conv(&text, &c, n, id);
   nnc_strbuf_append(&text, " */\n");
   k->name = nnc_strbuf_take(&name);
   k->call = nnc_strbuf_take(&text);

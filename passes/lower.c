@@ -40,8 +40,9 @@ static int parse_part(const char *part, size_t len, nnc_lower_lib *next, nnc_sta
   if (k == NKINDS)
     return nnc_fail(st, "--lower: unknown op kind '%.*s' (expected conv or matmul, as in conv=cudnn,matmul=cublas)",
                     (int)klen, part);
-  if (!eq) return nnc_fail(st, "--lower: '%.*s' needs a library, as in %s=%s", (int)len, part, kinds[k].name,
-                           lib_names[kinds[k].lib]);
+  if (!eq)
+    return nnc_fail(st, "--lower: '%.*s' needs a library, as in %s=%s", (int)len, part, kinds[k].name,
+                    lib_names[kinds[k].lib]);
   const char *lib = eq + 1;
   size_t llen = len - klen - 1;
   for (int l = 0; l < (int)(sizeof lib_names / sizeof lib_names[0]); l++)

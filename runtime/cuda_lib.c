@@ -32,17 +32,35 @@ typedef struct entry {
   int lib; /* 0 cuBLAS, 1 cuDNN */
 } entry;
 
-#define E(name, lib) {#name, offsetof(nnc_cuda_lib_api, name), lib}
+#define E(name, lib)                                                                                                   \
+  { #name, offsetof(nnc_cuda_lib_api, name), lib }
 static const entry entries[] = {
-    E(cublasCreate_v2, 0), E(cublasDestroy_v2, 0), E(cublasSetStream_v2, 0), E(cublasGetStatusString, 0),
-    E(cublasSgemm_v2, 0), E(cublasSgeam, 0), E(cudnnCreate, 1), E(cudnnDestroy, 1), E(cudnnSetStream, 1),
-    E(cudnnGetErrorString, 1), E(cudnnCreateTensorDescriptor, 1), E(cudnnSetTensor4dDescriptor, 1),
-    E(cudnnDestroyTensorDescriptor, 1), E(cudnnCreateFilterDescriptor, 1), E(cudnnSetFilter4dDescriptor, 1),
-    E(cudnnDestroyFilterDescriptor, 1), E(cudnnCreateConvolutionDescriptor, 1),
-    E(cudnnSetConvolution2dDescriptor, 1), E(cudnnDestroyConvolutionDescriptor, 1),
-    E(cudnnGetConvolutionForwardWorkspaceSize, 1), E(cudnnConvolutionForward, 1),
-    E(cudnnGetConvolutionBackwardDataWorkspaceSize, 1), E(cudnnConvolutionBackwardData, 1),
-    E(cudnnGetConvolutionBackwardFilterWorkspaceSize, 1), E(cudnnConvolutionBackwardFilter, 1),
+    E(cublasCreate_v2, 0),
+    E(cublasDestroy_v2, 0),
+    E(cublasSetStream_v2, 0),
+    E(cublasGetStatusString, 0),
+    E(cublasSgemm_v2, 0),
+    E(cublasSgeam, 0),
+    E(cudnnCreate, 1),
+    E(cudnnDestroy, 1),
+    E(cudnnSetStream, 1),
+    E(cudnnGetErrorString, 1),
+    E(cudnnCreateTensorDescriptor, 1),
+    E(cudnnSetTensor4dDescriptor, 1),
+    E(cudnnDestroyTensorDescriptor, 1),
+    E(cudnnCreateFilterDescriptor, 1),
+    E(cudnnSetFilter4dDescriptor, 1),
+    E(cudnnDestroyFilterDescriptor, 1),
+    E(cudnnCreateConvolutionDescriptor, 1),
+    E(cudnnSetConvolution2dDescriptor, 1),
+    E(cudnnSetConvolutionMathType, 1),
+    E(cudnnDestroyConvolutionDescriptor, 1),
+    E(cudnnGetConvolutionForwardWorkspaceSize, 1),
+    E(cudnnConvolutionForward, 1),
+    E(cudnnGetConvolutionBackwardDataWorkspaceSize, 1),
+    E(cudnnConvolutionBackwardData, 1),
+    E(cudnnGetConvolutionBackwardFilterWorkspaceSize, 1),
+    E(cudnnConvolutionBackwardFilter, 1),
 };
 #undef E
 _Static_assert(sizeof entries / sizeof entries[0] == sizeof(nnc_cuda_lib_api) / sizeof(void (*)(void)),
@@ -63,8 +81,8 @@ static void open_real(int lib) {
   real.tried[lib] = 1;
   for (int i = 0; i < 2 && !real.handle[lib]; i++) real.handle[lib] = dlopen(lib_files[lib][i], RTLD_NOW | RTLD_LOCAL);
   if (!real.handle[lib]) {
-    snprintf(real.why[lib], sizeof real.why[lib], "%s cannot be opened (%s or %s)", lib_titles[lib],
-             lib_files[lib][0], lib_files[lib][1]);
+    snprintf(real.why[lib], sizeof real.why[lib], "%s cannot be opened (%s or %s)", lib_titles[lib], lib_files[lib][0],
+             lib_files[lib][1]);
     return;
   }
   for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
@@ -117,32 +135,48 @@ static const float one = 1.0f, zero = 0.0f;
 static int blas_fail(nnc_cuda_lib *l, int32_t id, const char *call, cublas_status s, nnc_status *st) {
   char where[256];
   const char *text = l->api->cublasGetStatusString ? l->api->cublasGetStatusString(s) : NULL;
-  return nnc_fail(st, "cuBLAS: %s failed for %s: %s (%d)", call, id >= 0 ? nnc_node_where(l->g, id, where, sizeof where) : "the program",
+  return nnc_fail(st, "cuBLAS: %s failed for %s: %s (%d)", call,
+                  id >= 0 ? nnc_node_where(l->g, id, where, sizeof where) : "the program",
                   text ? text : "unknown status", s);
 }
 
 static int dnn_fail(nnc_cuda_lib *l, int32_t id, const char *call, cudnn_status s, nnc_status *st) {
   char where[256];
   const char *text = l->api->cudnnGetErrorString ? l->api->cudnnGetErrorString(s) : NULL;
-  return nnc_fail(st, "cuDNN: %s failed for %s: %s (%d)", call, id >= 0 ? nnc_node_where(l->g, id, where, sizeof where) : "the program",
+  return nnc_fail(st, "cuDNN: %s failed for %s: %s (%d)", call,
+                  id >= 0 ? nnc_node_where(l->g, id, where, sizeof where) : "the program",
                   text ? text : "unknown status", s);
 }
 
-#define BLAS(l, id, call, st)                                                     \
-  do {                                                                             \
-    cublas_status s_ = (l)->api->call;                                             \
-    if (s_ != 0) return blas_fail(l, id, #call, s_, st);                           \
+/* Calls entry point `name` of the table; a failure names it and node id. */
+#define BLAS(l, id, st, name, ...)                                                                                     \
+  do {                                                                                                                 \
+    cublas_status s_ = (l)->api->name(__VA_ARGS__);                                                                    \
+    if (s_ != 0) return blas_fail(l, id, #name, s_, st);                                                               \
   } while (0)
-#define DNN(l, id, call, st)                                                      \
-  do {                                                                             \
-    cudnn_status s_ = (l)->api->call;                                              \
-    if (s_ != 0) return dnn_fail(l, id, #call, s_, st);                            \
+#define DNN(l, id, st, name, ...)                                                                                      \
+  do {                                                                                                                 \
+    cudnn_status s_ = (l)->api->name(__VA_ARGS__);                                                                     \
+    if (s_ != 0) return dnn_fail(l, id, #name, s_, st);                                                                \
   } while (0)
 
 static int fits_int(const nnc_cuda_lib_call *c) {
   const nnc_cuda_geometry *q = &c->q;
-  long long dims[] = {c->m, c->n, c->k, c->lda, c->ldb, q->batch, q->ih, q->iw, q->ic, q->oh, q->ow, q->oc,
-                      q->kh * q->kw * q->ic, q->batch * q->ih * q->iw * q->ic, q->batch * q->oh * q->ow * q->oc};
+  long long dims[] = {c->m,
+                      c->n,
+                      c->k,
+                      c->lda,
+                      c->ldb,
+                      q->batch,
+                      q->ih,
+                      q->iw,
+                      q->ic,
+                      q->oh,
+                      q->ow,
+                      q->oc,
+                      q->kh * q->kw * q->ic,
+                      q->batch * q->ih * q->iw * q->ic,
+                      q->batch * q->oh * q->ow * q->oc};
   for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
     if (dims[i] > INT_MAX) return 0;
   return 1;
@@ -151,28 +185,31 @@ static int fits_int(const nnc_cuda_lib_call *c) {
 /* The step's cuDNN descriptors and workspace size. */
 static int describe_conv(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *st) {
   const nnc_cuda_geometry *q = &s->call.q;
-  DNN(l, id, cudnnCreateTensorDescriptor(&s->x), st);
-  DNN(l, id, cudnnCreateTensorDescriptor(&s->y), st);
-  DNN(l, id, cudnnCreateFilterDescriptor(&s->w), st);
-  DNN(l, id, cudnnCreateConvolutionDescriptor(&s->conv), st);
-  DNN(l, id, cudnnSetTensor4dDescriptor(s->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)q->batch, (int)q->ic,
-                                        (int)q->ih, (int)q->iw), st);
-  DNN(l, id, cudnnSetTensor4dDescriptor(s->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)q->batch, (int)q->oc,
-                                        (int)q->oh, (int)q->ow), st);
-  DNN(l, id, cudnnSetFilter4dDescriptor(s->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)q->oc, (int)q->ic, (int)q->kh,
-                                        (int)q->kw), st);
-  DNN(l, id, cudnnSetConvolution2dDescriptor(s->conv, (int)q->ph, (int)q->pw, (int)q->sh, (int)q->sw, 1, 1,
-                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), st);
+  DNN(l, id, st, cudnnCreateTensorDescriptor, &s->x);
+  DNN(l, id, st, cudnnCreateTensorDescriptor, &s->y);
+  DNN(l, id, st, cudnnCreateFilterDescriptor, &s->w);
+  DNN(l, id, st, cudnnCreateConvolutionDescriptor, &s->conv);
+  DNN(l, id, st, cudnnSetTensor4dDescriptor, s->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)q->batch, (int)q->ic,
+      (int)q->ih, (int)q->iw);
+  DNN(l, id, st, cudnnSetTensor4dDescriptor, s->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int)q->batch, (int)q->oc,
+      (int)q->oh, (int)q->ow);
+  DNN(l, id, st, cudnnSetFilter4dDescriptor, s->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int)q->oc, (int)q->ic,
+      (int)q->kh, (int)q->kw);
+  DNN(l, id, st, cudnnSetConvolution2dDescriptor, s->conv, (int)q->ph, (int)q->pw, (int)q->sh, (int)q->sw, 1, 1,
+      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
+  /* Float results, as nnc's kernels give: cuDNN would otherwise be free to
+   * round inputs to TF32 on tensor cores (Ampere and later). */
+  DNN(l, id, st, cudnnSetConvolutionMathType, s->conv, CUDNN_FMA_MATH);
   s->filter_bytes = ((size_t)(q->oc * q->kh * q->kw * q->ic) * sizeof(float) + 255) / 256 * 256;
   if (s->call.op == NNC_OP_CONV2D)
-    DNN(l, id, cudnnGetConvolutionForwardWorkspaceSize(l->dnn, s->x, s->w, s->conv, s->y,
-                                                       CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &s->workspace_bytes), st);
+    DNN(l, id, st, cudnnGetConvolutionForwardWorkspaceSize, l->dnn, s->x, s->w, s->conv, s->y,
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &s->workspace_bytes);
   else if (s->call.op == NNC_OP_CONV2D_GRAD_INPUT)
-    DNN(l, id, cudnnGetConvolutionBackwardDataWorkspaceSize(l->dnn, s->w, s->y, s->conv, s->x,
-                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, &s->workspace_bytes), st);
+    DNN(l, id, st, cudnnGetConvolutionBackwardDataWorkspaceSize, l->dnn, s->w, s->y, s->conv, s->x,
+        CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, &s->workspace_bytes);
   else
-    DNN(l, id, cudnnGetConvolutionBackwardFilterWorkspaceSize(l->dnn, s->x, s->y, s->conv, s->w,
-                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, &s->workspace_bytes), st);
+    DNN(l, id, st, cudnnGetConvolutionBackwardFilterWorkspaceSize, l->dnn, s->x, s->y, s->conv, s->w,
+        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, &s->workspace_bytes);
   return 0;
 }
 
@@ -202,11 +239,11 @@ static int open_handles(nnc_cuda_lib *l, int used, int emulated, void *stream, n
     if (!real.ok[lib]) return nnc_fail(st, "--lower needs %s: %s", lib_titles[lib], real.why[lib]);
   }
   l->api = emulated ? &nnc_cuda_lib_emulated : &real.api;
-  BLAS(l, -1, cublasCreate_v2(&l->blas), st);
-  BLAS(l, -1, cublasSetStream_v2(l->blas, (cuda_stream)stream), st);
+  BLAS(l, -1, st, cublasCreate_v2, &l->blas);
+  BLAS(l, -1, st, cublasSetStream_v2, l->blas, (cuda_stream)stream);
   if (used & 2) {
-    DNN(l, -1, cudnnCreate(&l->dnn), st);
-    DNN(l, -1, cudnnSetStream(l->dnn, (cuda_stream)stream), st);
+    DNN(l, -1, st, cudnnCreate, &l->dnn);
+    DNN(l, -1, st, cudnnSetStream, l->dnn, (cuda_stream)stream);
   }
   return 0;
 }
@@ -220,8 +257,8 @@ static int prepare_steps(nnc_cuda_lib *l, nnc_status *st) {
     nnc_cuda_lib_call_of(l->g, k->nodes[0], &s->call);
     if (!fits_int(&s->call)) {
       char where[256];
-      return nnc_fail(st, "--lower: %s is too large for %s's int sizes", nnc_node_where(l->g, k->nodes[0], where, sizeof where),
-                      nnc_lower_name(k->lib));
+      return nnc_fail(st, "--lower: %s is too large for %s's int sizes",
+                      nnc_node_where(l->g, k->nodes[0], where, sizeof where), nnc_lower_name(k->lib));
     }
     if (k->lib == NNC_LOWER_CUDNN && describe_conv(l, k->nodes[0], s, st)) return -1;
     if (s->filter_bytes + s->workspace_bytes > scratch) scratch = s->filter_bytes + s->workspace_bytes;
@@ -255,8 +292,8 @@ nnc_cuda_lib *nnc_cuda_lib_open(const nnc_graph *g, const nnc_cuda_program *p, i
  * `to` = from^T is rows x cols with leading dimension rows. */
 static int transpose(nnc_cuda_lib *l, int32_t id, const float *from, long long rows, long long cols, float *to,
                      nnc_status *st) {
-  BLAS(l, id, cublasSgeam(l->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)cols, &one, from, (int)cols, &zero, to,
-                          (int)rows, to, (int)rows), st);
+  BLAS(l, id, st, cublasSgeam, l->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)cols, &one, from, (int)cols, &zero,
+       to, (int)rows, to, (int)rows);
   return 0;
 }
 
@@ -269,9 +306,9 @@ int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *dat
   const float *a = data[n->src[0]], *b = data[n->src[1]];
   if (k->lib == NNC_LOWER_CUBLAS) {
     /* Row-major out = op(A) op(B) is column-major out^T = op(B)^T op(A)^T. */
-    BLAS(l, id, cublasSgemm_v2(l->blas, c->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, c->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                               (int)c->n, (int)c->m, (int)c->k, &one, b, (int)c->ldb, a, (int)c->lda, &zero, out,
-                               (int)c->n), st);
+    BLAS(l, id, st, cublasSgemm_v2, l->blas, c->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+         c->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, (int)c->n, (int)c->m, (int)c->k, &one, b, (int)c->ldb, a, (int)c->lda,
+         &zero, out, (int)c->n);
     return 0;
   }
   const nnc_cuda_geometry *q = &c->q;
@@ -280,16 +317,15 @@ int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *dat
   void *ws = (char *)l->scratch + s->filter_bytes;
   if (c->op == NNC_OP_CONV2D) {
     if (transpose(l, id, b, rsc, q->oc, krsc, st)) return -1;
-    DNN(l, id, cudnnConvolutionForward(l->dnn, &one, s->x, a, s->w, krsc, s->conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
-                                       ws, s->workspace_bytes, &zero, s->y, out), st);
+    DNN(l, id, st, cudnnConvolutionForward, l->dnn, &one, s->x, a, s->w, krsc, s->conv,
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, ws, s->workspace_bytes, &zero, s->y, out);
   } else if (c->op == NNC_OP_CONV2D_GRAD_INPUT) {
     if (transpose(l, id, b, rsc, q->oc, krsc, st)) return -1;
-    DNN(l, id, cudnnConvolutionBackwardData(l->dnn, &one, s->w, krsc, s->y, a, s->conv, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
-                                            ws, s->workspace_bytes, &zero, s->x, out), st);
+    DNN(l, id, st, cudnnConvolutionBackwardData, l->dnn, &one, s->w, krsc, s->y, a, s->conv,
+        CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, s->workspace_bytes, &zero, s->x, out);
   } else {
-    DNN(l, id, cudnnConvolutionBackwardFilter(l->dnn, &one, s->x, a, s->y, b, s->conv,
-                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, s->workspace_bytes, &zero, s->w,
-                                              krsc), st);
+    DNN(l, id, st, cudnnConvolutionBackwardFilter, l->dnn, &one, s->x, a, s->y, b, s->conv,
+        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, s->workspace_bytes, &zero, s->w, krsc);
     if (transpose(l, id, krsc, q->oc, rsc, out, st)) return -1;
   }
   return 0;

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-typedef int cublas_status;  /* cublasStatus_t: CUBLAS_STATUS_SUCCESS = 0 */
-typedef int cudnn_status;   /* cudnnStatus_t: CUDNN_STATUS_SUCCESS = 0 */
+typedef int cublas_status; /* cublasStatus_t: CUBLAS_STATUS_SUCCESS = 0 */
+typedef int cudnn_status;  /* cudnnStatus_t: CUDNN_STATUS_SUCCESS = 0 */
 typedef struct cublas_context *cublas_handle;
 typedef struct cudnn_context *cudnn_handle;
 typedef struct cudnn_tensor_struct *cudnn_tensor_desc;
@@ -22,16 +22,19 @@ enum {
   CUBLAS_OP_N = 0,
   CUBLAS_OP_T = 1,
   CUBLAS_STATUS_NOT_INITIALIZED = 1,
+  CUBLAS_STATUS_ALLOC_FAILED = 3,
   CUBLAS_STATUS_INVALID_VALUE = 7,
   CUDNN_DATA_FLOAT = 0,
   CUDNN_TENSOR_NHWC = 1, /* for filters: KRSC */
   CUDNN_CROSS_CORRELATION = 1,
+  CUDNN_FMA_MATH = 3, /* cudnnMathType_t: plain float FMA, no TF32 tensor cores */
   CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM = 0,
   CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 = 1,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 = 1,
   CUDNN_STATUS_BAD_PARAM = 2000,
   CUDNN_STATUS_BAD_PARAM_NULL_POINTER = 2002,
   CUDNN_STATUS_NOT_SUPPORTED = 3000,
+  CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED = 4003,
 };
 
 typedef struct nnc_cuda_lib_api {
@@ -40,9 +43,9 @@ typedef struct nnc_cuda_lib_api {
   cublas_status (*cublasDestroy_v2)(cublas_handle handle);
   cublas_status (*cublasSetStream_v2)(cublas_handle handle, cuda_stream stream);
   const char *(*cublasGetStatusString)(cublas_status status);
-  cublas_status (*cublasSgemm_v2)(cublas_handle handle, int transa, int transb, int m, int n, int k,
-                                  const float *alpha, const float *A, int lda, const float *B, int ldb,
-                                  const float *beta, float *C, int ldc);
+  cublas_status (*cublasSgemm_v2)(cublas_handle handle, int transa, int transb, int m, int n, int k, const float *alpha,
+                                  const float *A, int lda, const float *B, int ldb, const float *beta, float *C,
+                                  int ldc);
   cublas_status (*cublasSgeam)(cublas_handle handle, int transa, int transb, int m, int n, const float *alpha,
                                const float *A, int lda, const float *beta, const float *B, int ldb, float *C, int ldc);
   /* cuDNN */
@@ -61,6 +64,7 @@ typedef struct nnc_cuda_lib_api {
   cudnn_status (*cudnnCreateConvolutionDescriptor)(cudnn_conv_desc *desc);
   cudnn_status (*cudnnSetConvolution2dDescriptor)(cudnn_conv_desc desc, int pad_h, int pad_w, int u, int v,
                                                   int dilation_h, int dilation_w, int mode, int compute_type);
+  cudnn_status (*cudnnSetConvolutionMathType)(cudnn_conv_desc desc, int math_type);
   cudnn_status (*cudnnDestroyConvolutionDescriptor)(cudnn_conv_desc desc);
   cudnn_status (*cudnnGetConvolutionForwardWorkspaceSize)(cudnn_handle handle, const cudnn_tensor_desc x,
                                                           const cudnn_filter_desc w, const cudnn_conv_desc conv,
@@ -77,12 +81,10 @@ typedef struct nnc_cuda_lib_api {
                                                const cudnn_conv_desc conv, int algo, void *workspace, size_t bytes,
                                                const void *beta, const cudnn_tensor_desc dx_desc, void *dx);
   cudnn_status (*cudnnGetConvolutionBackwardFilterWorkspaceSize)(cudnn_handle handle, const cudnn_tensor_desc x,
-                                                                 const cudnn_tensor_desc dy,
-                                                                 const cudnn_conv_desc conv,
+                                                                 const cudnn_tensor_desc dy, const cudnn_conv_desc conv,
                                                                  const cudnn_filter_desc dw, int algo, size_t *bytes);
-  cudnn_status (*cudnnConvolutionBackwardFilter)(cudnn_handle handle, const void *alpha,
-                                                 const cudnn_tensor_desc x_desc, const void *x,
-                                                 const cudnn_tensor_desc dy_desc, const void *dy,
+  cudnn_status (*cudnnConvolutionBackwardFilter)(cudnn_handle handle, const void *alpha, const cudnn_tensor_desc x_desc,
+                                                 const void *x, const cudnn_tensor_desc dy_desc, const void *dy,
                                                  const cudnn_conv_desc conv, int algo, void *workspace, size_t bytes,
                                                  const void *beta, const cudnn_filter_desc dw_desc, void *dw);
 } nnc_cuda_lib_api;

@@ -21,7 +21,7 @@ struct cublas_context {
 
 static cublas_status emu_cublas_create(cublas_handle *h) {
   *h = calloc(1, sizeof **h);
-  return *h ? 0 : 3; /* CUBLAS_STATUS_ALLOC_FAILED */
+  return *h ? 0 : CUBLAS_STATUS_ALLOC_FAILED;
 }
 
 static cublas_status emu_cublas_destroy(cublas_handle h) {
@@ -36,7 +36,11 @@ static cublas_status emu_cublas_set_stream(cublas_handle h, cuda_stream s) {
 }
 
 static const char *emu_cublas_string(cublas_status s) {
-  return s == 0 ? "CUBLAS_STATUS_SUCCESS" : s == 1 ? "CUBLAS_STATUS_NOT_INITIALIZED" : s == 3 ? "CUBLAS_STATUS_ALLOC_FAILED" : s == 7 ? "CUBLAS_STATUS_INVALID_VALUE" : "CUBLAS_STATUS_UNKNOWN";
+  return s == 0                               ? "CUBLAS_STATUS_SUCCESS"
+         : s == CUBLAS_STATUS_NOT_INITIALIZED ? "CUBLAS_STATUS_NOT_INITIALIZED"
+         : s == CUBLAS_STATUS_ALLOC_FAILED    ? "CUBLAS_STATUS_ALLOC_FAILED"
+         : s == CUBLAS_STATUS_INVALID_VALUE   ? "CUBLAS_STATUS_INVALID_VALUE"
+                                              : "CUBLAS_STATUS_UNKNOWN";
 }
 
 /* Element (i, j) of op(X), X column-major with leading dimension ld. */
@@ -91,12 +95,12 @@ struct cudnn_filter_struct {
   int set, k, c, h, w;
 };
 struct cudnn_conv_struct {
-  int set, pad_h, pad_w, u, v;
+  int set, pad_h, pad_w, u, v, math;
 };
 
 static cudnn_status emu_cudnn_create(cudnn_handle *h) {
   *h = calloc(1, sizeof **h);
-  return *h ? 0 : 4001;
+  return *h ? 0 : CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
 }
 
 static cudnn_status emu_cudnn_destroy(cudnn_handle h) {
@@ -111,18 +115,24 @@ static cudnn_status emu_cudnn_set_stream(cudnn_handle h, cuda_stream s) {
 }
 
 static const char *emu_cudnn_string(cudnn_status s) {
-  return s == 0 ? "CUDNN_STATUS_SUCCESS" : s == CUDNN_STATUS_BAD_PARAM ? "CUDNN_STATUS_BAD_PARAM" : s == CUDNN_STATUS_BAD_PARAM_NULL_POINTER ? "CUDNN_STATUS_BAD_PARAM_NULL_POINTER" : s == CUDNN_STATUS_NOT_SUPPORTED ? "CUDNN_STATUS_NOT_SUPPORTED" : "CUDNN_STATUS_INTERNAL_ERROR";
+  return s == 0                                     ? "CUDNN_STATUS_SUCCESS"
+         : s == CUDNN_STATUS_BAD_PARAM              ? "CUDNN_STATUS_BAD_PARAM"
+         : s == CUDNN_STATUS_BAD_PARAM_NULL_POINTER ? "CUDNN_STATUS_BAD_PARAM_NULL_POINTER"
+         : s == CUDNN_STATUS_NOT_SUPPORTED          ? "CUDNN_STATUS_NOT_SUPPORTED"
+         : s == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED
+             ? "CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED"
+             : "CUDNN_STATUS_INTERNAL_ERROR";
 }
 
 /* One create/destroy pair per descriptor kind. */
-#define DESCRIPTOR(kind, type)                                                       \
-  static cudnn_status emu_create_##kind(type *d) {                                  \
-    *d = calloc(1, sizeof **d);                                                     \
-    return *d ? 0 : 4001;                                                           \
-  }                                                                                 \
-  static cudnn_status emu_destroy_##kind(type d) {                                  \
-    free(d);                                                                        \
-    return 0;                                                                       \
+#define DESCRIPTOR(kind, type)                                                                                         \
+  static cudnn_status emu_create_##kind(type *d) {                                                                     \
+    *d = calloc(1, sizeof **d);                                                                                        \
+    return *d ? 0 : CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;                                                \
+  }                                                                                                                    \
+  static cudnn_status emu_destroy_##kind(type d) {                                                                     \
+    free(d);                                                                                                           \
+    return 0;                                                                                                          \
   }
 DESCRIPTOR(tensor, cudnn_tensor_desc)
 DESCRIPTOR(filter, cudnn_filter_desc)
@@ -152,7 +162,15 @@ static cudnn_status emu_set_conv(cudnn_conv_desc d, int pad_h, int pad_w, int u,
   if (pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dil_h <= 0 || dil_w <= 0) return CUDNN_STATUS_BAD_PARAM;
   if (dil_h != 1 || dil_w != 1 || mode != CUDNN_CROSS_CORRELATION || compute != CUDNN_DATA_FLOAT)
     return CUDNN_STATUS_NOT_SUPPORTED;
-  *d = (struct cudnn_conv_struct){1, pad_h, pad_w, u, v};
+  *d = (struct cudnn_conv_struct){1, pad_h, pad_w, u, v, 0};
+  return 0;
+}
+
+/* The emulation computes in float with double sums, i.e. FMA math. */
+static cudnn_status emu_set_math(cudnn_conv_desc d, int math) {
+  if (!d) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (math < 0 || math > CUDNN_FMA_MATH) return CUDNN_STATUS_BAD_PARAM;
+  d->math = math;
   return 0;
 }
 
@@ -229,9 +247,12 @@ static void conv_pass(const conv_walk *q, int pass, const float *x, const float 
             for (int k = 0; k < K; k++) {
               size_t wi = (((size_t)k * R + r) * S + s) * C;
               for (int c = 0; c < C; c++) {
-                if (pass == FWD) acc[yi + k] += (double)x[xi + c] * w[wi + c];
-                else if (pass == BWD_DATA) acc[xi + c] += (double)y[yi + k] * w[wi + c];
-                else acc[wi + c] += (double)x[xi + c] * y[yi + k];
+                if (pass == FWD)
+                  acc[yi + k] += (double)x[xi + c] * w[wi + c];
+                else if (pass == BWD_DATA)
+                  acc[xi + c] += (double)y[yi + k] * w[wi + c];
+                else
+                  acc[wi + c] += (double)x[xi + c] * y[yi + k];
               }
             }
           }
@@ -244,7 +265,7 @@ static cudnn_status run_pass(const conv_walk *q, int pass, const float *x, const
                              size_t count, const void *alpha, const void *beta) {
   if (!alpha || !beta || !out) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   double *acc = calloc(count ? count : 1, sizeof *acc);
-  if (!acc) return 4001;
+  if (!acc) return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
   conv_pass(q, pass, x, w, y, acc);
   blend(out, acc, count, alpha, beta);
   free(acc);
@@ -303,6 +324,7 @@ const nnc_cuda_lib_api nnc_cuda_lib_emulated = {
     .cudnnDestroyFilterDescriptor = emu_destroy_filter,
     .cudnnCreateConvolutionDescriptor = emu_create_conv,
     .cudnnSetConvolution2dDescriptor = emu_set_conv,
+    .cudnnSetConvolutionMathType = emu_set_math,
     .cudnnDestroyConvolutionDescriptor = emu_destroy_conv,
     .cudnnGetConvolutionForwardWorkspaceSize = emu_fwd_ws,
     .cudnnConvolutionForward = emu_fwd,
