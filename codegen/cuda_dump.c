@@ -57,12 +57,16 @@ int nnc_cuda_dump_program(const nnc_cuda_program *p, const nnc_graph *g, nnc_sta
     const nnc_cuda_kernel *k = &p->kernels[i];
     nnc_strbuf text;
     nnc_strbuf_init(&text);
-    nnc_strbuf_append(&text, nnc_cuda_prelude());
-    nnc_strbuf_append(&text, "\n");
-    append_launch(&text, g, k);
-    nnc_strbuf_append(&text, k->source);
+    if (k->lib != NNC_LOWER_NNC) {
+      nnc_strbuf_append(&text, k->call);
+    } else {
+      nnc_strbuf_append(&text, nnc_cuda_prelude());
+      nnc_strbuf_append(&text, "\n");
+      append_launch(&text, g, k);
+      nnc_strbuf_append(&text, k->source);
+    }
     char path[2900];
-    snprintf(path, sizeof path, "%s/%s.cu", sub, k->name);
+    snprintf(path, sizeof path, "%s/%s.%s", sub, k->name, k->lib != NNC_LOWER_NNC ? "txt" : "cu");
     int rc = nnc_write_file_atomic(path, nnc_strbuf_str(&text), text.len);
     nnc_strbuf_free(&text);
     if (rc) return nnc_fail(st, "--dump-kernels: cannot write %s: %s", path, strerror(errno));

@@ -6,6 +6,7 @@
 #include "codegen/cuda.h"
 #include "codegen/nvrtc.h"
 #include "frontend/script.h"
+#include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
 
@@ -27,6 +28,9 @@ static const char usage[] =
     "  --backend NAME     where models run: cpu (default), interp (the reference), cuda, cuda-emu\n"
     "  --arch SM          CUDA target of generated kernels, e.g. sm_90 (default: the GPU's)\n"
     "  --dump-kernels DIR write each generated CUDA kernel to DIR/<graph>/<kernel>.cu\n"
+    "  --lower SPEC       on cuda/cuda-emu, run op kinds as library calls:\n"
+    "                     conv=cudnn, matmul=cublas, or both comma-separated\n"
+    "                     (default: nnc's own kernels; also $NNC_LOWER)\n"
     "  --dry-run          build and check the models and print their summaries,\n"
     "                     but train, evaluate and predict nothing\n"
     "\n"
@@ -82,7 +86,17 @@ static int parse_check_flag(int argc, char **argv, int *i, nnc_run_config *c, nn
   return 1;
 }
 
+/* Status of a bad --lower or $NNC_LOWER: a usage error. */
+enum { BAD_LOWER = 2 };
+
 static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, nnc_status *st) {
+  const char *lower_env = getenv("NNC_LOWER");
+  if (lower_env && *lower_env && nnc_lower_set(lower_env, st)) {
+    char msg[sizeof st->msg];
+    snprintf(msg, sizeof msg, "%s", st->msg);
+    nnc_fail(st, "$NNC_LOWER: %s", msg);
+    return BAD_LOWER;
+  }
   if (!strcmp(argv[1], "bench")) {
     if (argc < 3) return nnc_fail(st, "usage: nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--no-fuse]");
     args->config.bench.enabled = 1;
@@ -120,6 +134,10 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       else if (!nnc_nvrtc_valid_arch(v))
         return nnc_fail(st, "--arch expects a CUDA target such as sm_90 or compute_90, got '%s'", v);
       else nnc_cuda_set_arch(v);
+    } else if (!strcmp(a, "--lower")) {
+      if (i + 1 >= argc) return nnc_fail(st, "--lower needs a value, e.g. conv=cudnn,matmul=cublas"), BAD_LOWER;
+      nnc_lower_reset(); /* the command line wins over $NNC_LOWER */
+      if (nnc_lower_set(argv[++i], st)) return BAD_LOWER;
     } else if (!strcmp(a, "--dry-run")) {
       args->config.dry_run = 1;
     } else if (!strcmp(a, "--no-fuse")) {
@@ -172,5 +190,5 @@ int main(int argc, char **argv) {
   free(script_opts);
   fflush(stdout);
   if (rc) fprintf(stderr, "nnc: error: %s\n", st.msg);
-  return rc ? 1 : 0;
+  return rc == BAD_LOWER ? BAD_LOWER : rc ? 1 : 0;
 }

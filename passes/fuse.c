@@ -14,6 +14,12 @@
  *             adam_update, ...): one loop instead of one pass per op, so a
  *             parameter's whole optimizer update reads each value once.
  *
+ * With --lower (nnc_pass_ctx.lower), a node that runs as a cuBLAS or cuDNN
+ * call (passes/lower.h) anchors no epilogue or grad-act group: the library
+ * writes the plain product, so its bias_add and activation (or the
+ * activation gradient) fuse by the pointwise rule instead, bias_add counting
+ * as pointwise in x.
+ *
  * Softmax + cross-entropy in training needs no rule here: the loss pass
  * already trains on xent_logits, the exact log-softmax of the logits, whose
  * gradient op computes the softmax itself.
@@ -25,6 +31,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "passes/lower.h"
 #include "passes/pass.h"
 
 typedef struct uses {
@@ -85,7 +92,7 @@ static int rule_grad_act(nnc_graph *g, const uses *u, int32_t id, nnc_status *st
 }
 
 static int is_pointwise(const nnc_node *n) {
-  return (nnc_ops[n->op].flags & (NNC_OPF_ELEMENTWISE | NNC_OPF_UPDATE)) != 0;
+  return (nnc_ops[n->op].flags & (NNC_OPF_ELEMENTWISE | NNC_OPF_UPDATE)) != 0 || n->op == NNC_OP_BIAS_ADD;
 }
 
 static int reads_any(const nnc_node *n, const int32_t *members, int count) {
@@ -152,15 +159,19 @@ static int rule_pointwise_all(nnc_graph *g, nnc_status *st) {
   return rc;
 }
 
+/* Whether id may anchor an epilogue or grad-act group. */
+static int may_anchor(const nnc_graph *g, int32_t id, const nnc_pass_ctx *ctx) {
+  return g->nodes[id].group < 0 && !(ctx->lower && nnc_lower_node(g, id) != NNC_LOWER_NNC);
+}
+
 static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
-  (void)ctx;
   nnc_graph *g = *gp;
   uses u = count_uses(g);
   int rc = 0;
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
-    if (g->nodes[id].group < 0) rc = rule_epilogue(g, &u, id, st);
+    if (may_anchor(g, id, ctx)) rc = rule_epilogue(g, &u, id, st);
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
-    if (g->nodes[id].group < 0) rc = rule_grad_act(g, &u, id, st);
+    if (may_anchor(g, id, ctx)) rc = rule_grad_act(g, &u, id, st);
   if (rc >= 0) rc = rule_pointwise_all(g, st);
   free(u.count);
   free(u.first);

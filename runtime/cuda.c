@@ -14,7 +14,12 @@
  * From the second run on, the kernels of a run (and the update copies) are
  * captured once as a CUDA graph and replayed as one launch; NNC_CUDA_GRAPH=0
  * turns that off, and a run that times each kernel (nnc bench's profile)
- * launches them one by one. */
+ * launches them one by one. So does a program with library steps (--lower):
+ * the emulated libraries run at once rather than on the stream, and their
+ * capture on a GPU is unproven.
+ *
+ * Library steps (cuBLAS, cuDNN) run through runtime/cuda_lib.c, on the real
+ * libraries for cuda and on their host emulation for cuda-emu. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,7 @@
 #include "runtime/backend.h"
 #include "runtime/cuda_device.h"
 #include "runtime/cuda_layout.h"
+#include "runtime/cuda_lib.h"
 
 struct nnc_exec {
   const nnc_cuda_device *dev;
@@ -34,6 +40,7 @@ struct nnc_exec {
   nnc_cuda_module *module;
   void **fns; /* per kernel: the device's handle */
   nnc_cuda_stream *stream;
+  nnc_cuda_lib *lib; /* the program's library steps (--lower) */
   nnc_devptr arena, leaf_arena, run_consts;
   int64_t *leaf_offset;     /* per node: offset in leaf_arena, or -1 */
   int32_t *update_of;       /* per param leaf: the "update:" output that replaces it, or -1 */
@@ -57,6 +64,8 @@ static int is_leaf(const nnc_node *n) { return (nnc_ops[n->op].flags & NNC_OPF_L
 static void release(nnc_exec *e) {
   if (!e) return;
   const nnc_cuda_device *d = e->dev;
+  if (e->stream) d->sync(e->stream, &(nnc_status){0});
+  nnc_cuda_lib_close(e->lib);
   if (e->stream) d->stream_destroy(e->stream);
   d->graph_destroy(e->graph);
   d->unload(e->module);
@@ -117,6 +126,25 @@ static int allocate(nnc_exec *e, nnc_status *st) {
   return 0;
 }
 
+/* Library scratch (transposed filters, workspaces) in device memory. */
+static void *lib_alloc(void *ctx, size_t bytes) {
+  const nnc_cuda_device *d = ctx;
+  nnc_devptr p = 0;
+  nnc_status st = {0};
+  return d->alloc(&p, bytes, &st) == 0 ? (void *)(uintptr_t)p : NULL;
+}
+
+static void lib_release(void *ctx, void *p) { ((const nnc_cuda_device *)ctx)->free((nnc_devptr)(uintptr_t)p); }
+
+static int open_lib(nnc_exec *e, nnc_status *st) {
+  nnc_cuda_lib_memory memory = {lib_alloc, lib_release, (void *)e->dev};
+  e->lib = nnc_cuda_lib_open(e->g, &e->prog, e->dev->emulated, e->dev->raw_stream(e->stream),
+                             e->dev->emulated ? NULL : &memory, st);
+  for (int k = 0; k < e->prog.count; k++)
+    if (e->prog.kernels[k].lib != NNC_LOWER_NNC) e->no_graph = 1;
+  return e->lib ? 0 : -1;
+}
+
 static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, nnc_status *st) {
   char why[512];
   if (d->open(why, sizeof why)) {
@@ -135,7 +163,8 @@ static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, nnc_statu
   if (nnc_cuda_generate(g, &e->prog, st) || nnc_cuda_dump_program(&e->prog, g, st) ||
       nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
       !(e->fns = calloc((size_t)e->prog.count + 1, sizeof *e->fns)) ||
-      d->load(&e->prog, &e->module, e->fns, st) || allocate(e, st) || d->stream_create(&e->stream, st)) {
+      d->load(&e->prog, &e->module, e->fns, st) || allocate(e, st) || d->stream_create(&e->stream, st) ||
+      open_lib(e, st)) {
     if (!st->failed) nnc_fail(st, "out of memory preparing %s", d->backend);
     release(e);
     return NULL;
@@ -180,7 +209,9 @@ static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) 
             (long long)kn->work);
   double *timing = opts ? opts->node_seconds : NULL;
   double t0 = timing ? seconds() : 0;
-  if (e->dev->launch(e->fns[k], kn, a.args, e->stream, st)) return -1;
+  if (kn->lib != NNC_LOWER_NNC ? nnc_cuda_lib_run(e->lib, kn, e->data, st)
+                               : e->dev->launch(e->fns[k], kn, a.args, e->stream, st))
+    return -1;
   if (timing) {
     if (e->dev->sync(e->stream, st)) return -1;
     timing[kn->nodes[kn->nnodes - 1]] += seconds() - t0;
@@ -261,7 +292,7 @@ static const void *value(nnc_exec *e, int32_t id) {
   return e->layout.intact[id] ? mirror(e, id, p) : NULL;
 }
 
-static int launches(const nnc_exec *e) { return e->prog.count; }
+static int launches(const nnc_exec *e) { return nnc_cuda_program_launches(&e->prog); }
 
 static nnc_exec *cuda_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_driver_device, g, st); }
 static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_host_device, g, st); }

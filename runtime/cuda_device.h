@@ -22,6 +22,7 @@ typedef struct nnc_cuda_module nnc_cuda_module; /* a program's loaded kernels */
 
 typedef struct nnc_cuda_device {
   const char *backend; /* "cuda", "cuda-emu": for messages */
+  int emulated;        /* the host: library steps use the emulated cuBLAS/cuDNN */
   /* Opens the device once per process; on failure `why` says, in a line, why. */
   int (*open)(char *why, size_t size);
   const char *(*name)(void); /* "NVIDIA H100 80GB HBM3 (sm_90)" */
@@ -33,6 +34,7 @@ typedef struct nnc_cuda_device {
   void (*free)(nnc_devptr p);
   int (*stream_create)(nnc_cuda_stream **s, nnc_status *st);
   void (*stream_destroy)(nnc_cuda_stream *s);
+  void *(*raw_stream)(nnc_cuda_stream *s); /* the driver's CUstream, for cuBLAS/cuDNN */
   int (*sync)(nnc_cuda_stream *s, nnc_status *st);
   int (*to_device)(nnc_devptr dst, const void *src, size_t bytes, nnc_cuda_stream *s, nnc_status *st);
   int (*to_host)(void *dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st);

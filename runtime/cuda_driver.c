@@ -218,6 +218,8 @@ static void drv_stream_destroy(nnc_cuda_stream *s) {
   if (s && drv.api.ctx_set_current(drv.context) == 0) drv.api.stream_sync((cu_stream)s), drv.api.stream_destroy((cu_stream)s);
 }
 
+static void *drv_raw_stream(nnc_cuda_stream *s) { return s; }
+
 static int drv_sync(nnc_cuda_stream *s, nnc_status *st) {
   CU(drv.api.stream_sync((cu_stream)s), st);
   return 0;
@@ -284,6 +286,7 @@ static int drv_replay(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st) {
 
 const nnc_cuda_device nnc_cuda_driver_device = {
     .backend = "cuda",
+    .emulated = 0,
     .open = drv_open,
     .name = drv_name,
     .load = drv_load,
@@ -292,6 +295,7 @@ const nnc_cuda_device nnc_cuda_driver_device = {
     .free = drv_free,
     .stream_create = drv_stream_create,
     .stream_destroy = drv_stream_destroy,
+    .raw_stream = drv_raw_stream,
     .sync = drv_sync,
     .to_device = drv_to_device,
     .to_host = drv_to_host,

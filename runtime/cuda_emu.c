@@ -134,6 +134,11 @@ static void host_stream_destroy(nnc_cuda_stream *s) {
   if (s) host_graph_destroy(s->capture), free(s);
 }
 
+static void *host_raw_stream(nnc_cuda_stream *s) {
+  (void)s;
+  return NULL;
+}
+
 static int host_sync(nnc_cuda_stream *s, nnc_status *st) {
   (void)s, (void)st;
   return 0;
@@ -246,6 +251,7 @@ static int host_replay(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st) 
 
 const nnc_cuda_device nnc_cuda_host_device = {
     .backend = "cuda-emu",
+    .emulated = 1,
     .open = host_open,
     .name = host_name,
     .load = host_load,
@@ -254,6 +260,7 @@ const nnc_cuda_device nnc_cuda_host_device = {
     .free = host_free,
     .stream_create = host_stream_create,
     .stream_destroy = host_stream_destroy,
+    .raw_stream = host_raw_stream,
     .sync = host_sync,
     .to_device = host_to_device,
     .to_host = host_to_host,

@@ -55,7 +55,9 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   if (!m->no_fuse) passes[n++] = &nnc_pass_fuse;
   passes[n++] = &nnc_pass_infer_shapes;
   passes[n++] = &nnc_pass_plan_memory;
-  nnc_pass_ctx ctx = {batch, &m->spec};
+  /* Only the GPU backends run library lowerings; elsewhere fusion is as usual. */
+  int gpu = m->backend == &nnc_backend_cuda || m->backend == &nnc_backend_cuda_emu;
+  nnc_pass_ctx ctx = {batch, &m->spec, gpu};
   nnc_dump_opts dump = m->dump;
   dump.label = kind_label(kind);
   /* Dump each kind once, not once per batch size. */

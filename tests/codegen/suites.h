@@ -11,6 +11,7 @@
   X(fused_kernels)            \
   X(nvrtc)                    \
   X(emu_training)             \
+  X(lowering)                 \
   X(cli)
 
 #define X(name) TCase *tcase_##name(void);

@@ -4,15 +4,17 @@
 #include <string.h>
 
 #include "ir/text.h"
+#include "passes/lower.h"
 #include "passes/pass.h"
 #include "tests/passes/suites.h"
 
-/* Parses `in`, runs fuse (and the verifier), and compares the printed result. */
-static void expect_fused(const char *in, const char *want) {
+/* Parses `in`, runs fuse (and the verifier) for a backend that honours
+ * --lower or not, and compares the printed result. */
+static void expect_fused_for(const char *in, const char *want, int lower) {
   nnc_status st = {0};
   nnc_graph *g = nnc_graph_parse(in, "in.ir", &st);
   ck_assert_msg(g, "%s", st.msg);
-  nnc_pass_ctx ctx = {NNC_DIM_ANY, NULL};
+  nnc_pass_ctx ctx = {NNC_DIM_ANY, NULL, lower};
   const nnc_pass *passes[] = {&nnc_pass_fuse};
   ck_assert_msg(nnc_pass_run(&g, passes, 1, &ctx, NULL, &st) == 0, "%s", st.msg);
   char *text = nnc_graph_to_text(g);
@@ -25,6 +27,8 @@ static void expect_fused(const char *in, const char *want) {
   free(text), free(text2);
   nnc_graph_free(g), nnc_graph_free(again);
 }
+
+static void expect_fused(const char *in, const char *want) { expect_fused_for(in, want, 0); }
 
 START_TEST(conv_bias_relu) {
   expect_fused("graph {\n"
@@ -203,6 +207,147 @@ START_TEST(malformed_group_is_an_error) {
 }
 END_TEST
 
+/* --lower: a convolution that cuDNN runs writes the plain result, so it
+ * anchors nothing; its bias_add and relu form a pointwise group. The same
+ * graph for a backend without lowerings keeps the epilogue. */
+static const char lowered_conv_in[] = "graph {\n"
+                                      "  %0 = input() {name=\"x\"} : f32[?,6,6,1]\n"
+                                      "  %1 = param() {name=\"k\"} : f32[3,3,1,4]\n"
+                                      "  %2 = conv2d(%0, %1) {stride=[1,1], pad=same} : f32[?,6,6,4]\n"
+                                      "  %3 = param() {name=\"b\"} : f32[4]\n"
+                                      "  %4 = bias_add(%2, %3) : f32[?,6,6,4]\n"
+                                      "  %5 = relu(%4) : f32[?,6,6,4]\n"
+                                      "  output \"output\" = %5\n"
+                                      "}\n";
+
+START_TEST(lowered_conv_anchors_nothing) {
+  ck_assert_int_eq(nnc_lower_set("conv=cudnn", &(nnc_status){0}), 0);
+  expect_fused_for(lowered_conv_in,
+                   "graph {\n"
+                   "  %0 = input() {name=\"x\"} : f32[?,6,6,1]\n"
+                   "  %1 = param() {name=\"k\"} : f32[3,3,1,4]\n"
+                   "  %2 = conv2d(%0, %1) {stride=[1,1], pad=same} : f32[?,6,6,4]\n"
+                   "  %3 = param() {name=\"b\"} : f32[4]\n"
+                   "  fused \"pointwise\" {\n"
+                   "    %4 = bias_add(%2, %3) : f32[?,6,6,4]\n"
+                   "    %5 = relu(%4) : f32[?,6,6,4]\n"
+                   "  }\n"
+                   "  output \"output\" = %5\n"
+                   "}\n",
+                   1);
+  /* cpu and interp fuse as always. */
+  expect_fused_for(lowered_conv_in,
+                   "graph {\n"
+                   "  %0 = input() {name=\"x\"} : f32[?,6,6,1]\n"
+                   "  %1 = param() {name=\"k\"} : f32[3,3,1,4]\n"
+                   "  %2 = param() {name=\"b\"} : f32[4]\n"
+                   "  fused \"conv2d+bias+act\" {\n"
+                   "    %3 = conv2d(%0, %1) {stride=[1,1], pad=same} : f32[?,6,6,4]\n"
+                   "    %4 = bias_add(%3, %2) : f32[?,6,6,4]\n"
+                   "    %5 = relu(%4) : f32[?,6,6,4]\n"
+                   "  }\n"
+                   "  output \"output\" = %5\n"
+                   "}\n",
+                   0);
+  nnc_lower_reset();
+}
+END_TEST
+
+/* A "same" convolution with lopsided padding (stride 2 over an even size)
+ * is one cuDNN cannot compute, so it keeps nnc's kernel and its epilogue. */
+START_TEST(lowered_conv_with_lopsided_padding_keeps_its_epilogue) {
+  ck_assert_int_eq(nnc_lower_set("conv=cudnn", &(nnc_status){0}), 0);
+  expect_fused_for("graph {\n"
+                   "  %0 = input() {name=\"x\"} : f32[?,6,6,1]\n"
+                   "  %1 = param() {name=\"k\"} : f32[3,3,1,4]\n"
+                   "  %2 = conv2d(%0, %1) {stride=[2,2], pad=same} : f32[?,3,3,4]\n"
+                   "  %3 = param() {name=\"b\"} : f32[4]\n"
+                   "  %4 = bias_add(%2, %3) : f32[?,3,3,4]\n"
+                   "  output \"output\" = %4\n"
+                   "}\n",
+                   "graph {\n"
+                   "  %0 = input() {name=\"x\"} : f32[?,6,6,1]\n"
+                   "  %1 = param() {name=\"k\"} : f32[3,3,1,4]\n"
+                   "  %2 = param() {name=\"b\"} : f32[4]\n"
+                   "  fused \"conv2d+bias+act\" {\n"
+                   "    %3 = conv2d(%0, %1) {stride=[2,2], pad=same} : f32[?,3,3,4]\n"
+                   "    %4 = bias_add(%3, %2) : f32[?,3,3,4]\n"
+                   "  }\n"
+                   "  output \"output\" = %4\n"
+                   "}\n",
+                   1);
+  nnc_lower_reset();
+}
+END_TEST
+
+/* matmul=cublas: the backward dy @ w^T anchors no grad-act group either;
+ * the activation gradient joins the pointwise ops after it. Convolutions
+ * are untouched by a matmul-only setting. */
+START_TEST(lowered_matmul_anchors_no_grad_act) {
+  ck_assert_int_eq(nnc_lower_set("matmul=cublas", &(nnc_status){0}), 0);
+  expect_fused_for("graph {\n"
+                   "  %0 = input() {name=\"dy\"} : f32[?,3]\n"
+                   "  %1 = param() {name=\"w\"} : f32[8,3]\n"
+                   "  %2 = input() {name=\"y\"} : f32[?,8]\n"
+                   "  %3 = matmul(%0, %1) {trans_a=0, trans_b=1} : f32[?,8]\n"
+                   "  %4 = relu_grad(%2, %3) : f32[?,8]\n"
+                   "  %5 = mul(%4, %4) : f32[?,8]\n"
+                   "  output \"dx\" = %5\n"
+                   "}\n",
+                   "graph {\n"
+                   "  %0 = input() {name=\"dy\"} : f32[?,3]\n"
+                   "  %1 = param() {name=\"w\"} : f32[8,3]\n"
+                   "  %2 = input() {name=\"y\"} : f32[?,8]\n"
+                   "  %3 = matmul(%0, %1) {trans_a=0, trans_b=1} : f32[?,8]\n"
+                   "  fused \"pointwise\" {\n"
+                   "    %4 = relu_grad(%2, %3) : f32[?,8]\n"
+                   "    %5 = mul(%4, %4) : f32[?,8]\n"
+                   "  }\n"
+                   "  output \"dx\" = %5\n"
+                   "}\n",
+                   1);
+  expect_fused_for(lowered_conv_in,
+                   "graph {\n"
+                   "  %0 = input() {name=\"x\"} : f32[?,6,6,1]\n"
+                   "  %1 = param() {name=\"k\"} : f32[3,3,1,4]\n"
+                   "  %2 = param() {name=\"b\"} : f32[4]\n"
+                   "  fused \"conv2d+bias+act\" {\n"
+                   "    %3 = conv2d(%0, %1) {stride=[1,1], pad=same} : f32[?,6,6,4]\n"
+                   "    %4 = bias_add(%3, %2) : f32[?,6,6,4]\n"
+                   "    %5 = relu(%4) : f32[?,6,6,4]\n"
+                   "  }\n"
+                   "  output \"output\" = %5\n"
+                   "}\n",
+                   1);
+  nnc_lower_reset();
+}
+END_TEST
+
+/* The --lower spec: parts, defaults, and errors that name what is wrong. */
+START_TEST(lower_spec_parsing) {
+  nnc_status st = {0};
+  ck_assert_int_eq(nnc_lower_set("conv=cudnn,matmul=cublas", &st), 0);
+  ck_assert_int_eq(nnc_lower_for_op(NNC_OP_CONV2D_GRAD_KERNEL), NNC_LOWER_CUDNN);
+  ck_assert_int_eq(nnc_lower_for_op(NNC_OP_MATMUL), NNC_LOWER_CUBLAS);
+  ck_assert_int_eq(nnc_lower_for_op(NNC_OP_BIAS_ADD), NNC_LOWER_NNC);
+  ck_assert_int_eq(nnc_lower_set("matmul=nnc", &st), 0);
+  ck_assert_int_eq(nnc_lower_for_op(NNC_OP_MATMUL), NNC_LOWER_NNC);
+  ck_assert_int_eq(nnc_lower_for_op(NNC_OP_CONV2D), NNC_LOWER_CUDNN);
+  ck_assert_int_eq(nnc_lower_set("pool=cudnn", &st), -1);
+  ck_assert_msg(strstr(st.msg, "unknown op kind 'pool'"), "%s", st.msg);
+  ck_assert_int_eq(nnc_lower_set("conv=cublas", &st), -1);
+  ck_assert_msg(strstr(st.msg, "conv cannot be lowered to cublas"), "%s", st.msg);
+  ck_assert_int_eq(nnc_lower_set("matmul=mkl", &st), -1);
+  ck_assert_msg(strstr(st.msg, "unknown library 'mkl'"), "%s", st.msg);
+  ck_assert_int_eq(nnc_lower_set("conv", &st), -1);
+  ck_assert_int_eq(nnc_lower_set("", &st), -1);
+  /* A failed spec leaves the setting as it was. */
+  ck_assert_int_eq(nnc_lower_for_op(NNC_OP_CONV2D), NNC_LOWER_CUDNN);
+  nnc_lower_reset();
+  ck_assert_int_eq(nnc_lower_for_op(NNC_OP_CONV2D), NNC_LOWER_NNC);
+}
+END_TEST
+
 TCase *tcase_fuse(void) {
   TCase *tc = tcase_create("fuse");
   tcase_add_test(tc, conv_bias_relu);
@@ -212,5 +357,9 @@ TCase *tcase_fuse(void) {
   tcase_add_test(tc, optimizer_update_is_one_group);
   tcase_add_test(tc, pointwise_chain_cut_by_an_outside_reader);
   tcase_add_test(tc, malformed_group_is_an_error);
+  tcase_add_test(tc, lowered_conv_anchors_nothing);
+  tcase_add_test(tc, lowered_conv_with_lopsided_padding_keeps_its_epilogue);
+  tcase_add_test(tc, lowered_matmul_anchors_no_grad_act);
+  tcase_add_test(tc, lower_spec_parsing);
   return tc;
 }
