@@ -268,6 +268,8 @@ static int cuda_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, 
   return 0;
 }
 
+static int64_t cuda_arena_bytes(nnc_exec *e) { return e->layout.bytes; }
+
 static const void *cuda_value(nnc_exec *e, int32_t id) {
   if (id < 0 || id >= e->g->nnodes) return NULL;
   if (e->leaf_offset[id] >= 0) return e->host_leaf[id];
@@ -283,4 +285,4 @@ static const void *cuda_value(nnc_exec *e, int32_t id) {
   return e->mirror[id];
 }
 
-const nnc_backend nnc_backend_cuda = {"cuda", cuda_prepare, cuda_run, cuda_value, cuda_release};
+const nnc_backend nnc_backend_cuda = {"cuda", cuda_prepare, cuda_run, cuda_value, cuda_arena_bytes, cuda_release};

@@ -183,10 +183,12 @@ static int emu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
   return 0;
 }
 
+static int64_t emu_arena_bytes(nnc_exec *e) { return e->layout.bytes; }
+
 static const void *emu_value(nnc_exec *e, int32_t id) {
   if (id < 0 || id >= e->g->nnodes) return NULL;
   if (nnc_ops[e->g->nodes[id].op].flags & NNC_OPF_LEAF) return e->data[id];
   return e->layout.intact[id] ? e->data[id] : NULL;
 }
 
-const nnc_backend nnc_backend_cuda_emu = {"cuda-emu", emu_prepare, emu_run, emu_value, emu_release};
+const nnc_backend nnc_backend_cuda_emu = {"cuda-emu", emu_prepare, emu_run, emu_value, emu_arena_bytes, emu_release};
