@@ -1,25 +1,36 @@
 /* The CPU backend: GEMM-based kernels on BLAS, fused epilogues and a thread
  * pool; nnc's default where there is no GPU.
  *
- * prepare() turns the graph into a list of steps and allocates every buffer
- * once: one per value that a step writes, reused by every run. A reshape is
- * an alias of its operand. Fused groups (ir/graph.h) run as one step:
+ * prepare() turns the graph into a list of steps and allocates one arena,
+ * reused by every run: each value a step stores sits at the offset the
+ * memory plan (passes/plan_memory.c) gives it, through runtime/arena_layout.c,
+ * which also checks the plan against the steps. The plan counts on a group
+ * running at its last member and on values inside a group not being
+ * stored, so every group runs as one step at its last member. A reshape
+ * copies its operand (whose bytes the plan may give away). Fused groups
+ * (ir/graph.h) run as:
  *  - an anchor with a GEMM kernel (conv2d, matmul, conv2d_grad_input) whose
  *    later members are epilogue ops, each reading the one before (bias_add,
  *    relu, sigmoid, tanh, softmax, and the activation gradients): the
- *    anchor's kernel writes straight into the last member's buffer and
+ *    anchor's kernel writes straight into the last member's bytes and
  *    applies the members to each output tile; the members before the last
- *    have no buffer and value() answers NULL for them;
+ *    are not stored and value() answers NULL for them;
  *  - elementwise ops of one size (an optimizer update, dropout and relu_grad
  *    chains): every member on one block of elements before the next block;
- *  - any other group runs its members one by one.
- * An op with no specialised kernel runs the interpreter's reference kernel,
- * so every graph the interpreter runs, this backend runs.
+ *    a member the plan does not store lives one block at a time in the
+ *    thread's scratch;
+ *  - any other group runs its members one by one; those the plan does not
+ *    store get room after the plan's part of the arena, shared by all such
+ *    groups, since only their own step reads them.
+ * value() answers for a value until a later step reuses its bytes. An op
+ * with no specialised kernel runs the interpreter's reference kernel, so
+ * every graph the interpreter runs, this backend runs.
  *
- * NNC_DEBUG=1 or more: when an exec is released, print the time its steps
- * took, summed by op over every run, to stderr (2 or more: and each step's). NNC_CPU_POISON=1 fills every
- * buffer with NaN when it is allocated, so a kernel that leaves part of its
- * output unwritten shows in the tests. */
+ * NNC_DEBUG=1 or more: when an exec is released, print the arena and the
+ * time its steps took, summed by op over every run, to stderr (2 or more:
+ * and each step's). NNC_CPU_POISON=1 fills the arena and scratch with NaN
+ * before every run, so a kernel that leaves part of its output unwritten,
+ * or reads a value whose bytes were reused, shows in the tests. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
