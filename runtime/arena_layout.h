@@ -8,12 +8,13 @@
  * step to the last step that reads it (outputs to the end), both included,
  * so a step's operands never share bytes with what it writes.
  *
- * The plan's values sit at the plan's offsets, [0, planned). A value the
- * plan does not store (inside a fused group) but the backend does is read
- * only by its own step, so those share one area after the plan's, sized for
- * the step that needs most. If the plan does not fit the schedule (two
- * values live at once would share bytes) it is not used: every value gets
- * its own slot, as it does when there is no plan. */
+ * The plan's values sit at the plan's offsets, [0, planned). Values the
+ * plan does not store (inside a fused group) but the backend does come
+ * after: those that only their own step reads share one area, sized for the
+ * step that needs most; any other (a group the backend splits into several
+ * kernels) gets a slot of its own. If the plan does not fit the schedule
+ * (two values live at once would share bytes) it is not used: every value
+ * gets its own slot, as it does when there is no plan. */
 #ifndef NNC_ARENA_LAYOUT_H
 #define NNC_ARENA_LAYOUT_H
 
