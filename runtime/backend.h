@@ -21,6 +21,9 @@ typedef struct nnc_backend {
   /* The data of node id after the last run: every output, and any other
    * node the backend kept (NULL when it did not, e.g. inside a fused group). */
   const void *(*value)(nnc_exec *e, int32_t id);
+  /* Bytes the backend holds for the values it computes (its arena), or -1
+   * where it keeps no arena. */
+  int64_t (*arena_bytes)(nnc_exec *e);
   void (*release)(nnc_exec *e);
   /* 1 when the backend honours nnc_run_opts.keep_updates. */
   int keeps_updates;

@@ -32,6 +32,12 @@ static int interp_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts
 
 static const void *interp_value(nnc_exec *e, int32_t id) { return e->values[id]; }
 
+/* One buffer per value, no arena. */
+static int64_t interp_arena_bytes(nnc_exec *e) {
+  (void)e;
+  return -1;
+}
+
 static void interp_release(nnc_exec *e) {
   if (!e) return;
   nnc_interp_free(e->g, e->values);
@@ -39,4 +45,11 @@ static void interp_release(nnc_exec *e) {
   free(e);
 }
 
-const nnc_backend nnc_backend_interp = {"interp", interp_prepare, interp_run, interp_value, interp_release, 0, NULL};
+const nnc_backend nnc_backend_interp = {
+    .name = "interp",
+    .prepare = interp_prepare,
+    .run = interp_run,
+    .value = interp_value,
+    .arena_bytes = interp_arena_bytes,
+    .release = interp_release,
+};

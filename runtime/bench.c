@@ -116,12 +116,16 @@ static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kin
   m->profile = NULL;
   if (rc == 0) {
     double per_step = seconds / o->steps;
+    /* The arena the backend runs in, and the plan's for comparison. */
+    int64_t arena = m->backend->arena_bytes(c->exec);
+    char used[64] = "none";
+    if (arena >= 0) snprintf(used, sizeof used, "%.1f MB", (double)arena / 1e6);
     fprintf(o->out,
-            "%-9s batch %4lld: %9.1f img/s  %8.2f ms/step  %7.1f GFLOP/s  %4d kernels/step  arena %.1f MB "
-            "(intermediates %.1f MB)\n",
+            "%-9s batch %4lld: %9.1f img/s  %8.2f ms/step  %7.1f GFLOP/s  %4d kernels/step  arena %s "
+            "(plan %.1f MB, intermediates %.1f MB)\n",
             kind == NNC_KIND_TRAIN ? "train" : "inference", (long long)batch, (double)batch / per_step,
-            1e3 * per_step, step_flops(c->g) / per_step / 1e9, kernel_count(m, c), (double)c->g->arena_bytes / 1e6,
-            (double)c->g->intermediate_bytes / 1e6);
+            1e3 * per_step, step_flops(c->g) / per_step / 1e9, kernel_count(m, c), used,
+            (double)c->g->arena_bytes / 1e6, (double)c->g->intermediate_bytes / 1e6);
     fprintf(o->out, "  where the time goes (%s):\n", kind == NNC_KIND_TRAIN ? "train step" : "inference");
     print_hot(o->out, c->g, profile, o->steps);
   }

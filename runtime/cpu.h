@@ -1,5 +1,5 @@
 /* The CPU backend's insides, shared by its files:
- *   cpu_backend.c     the vtable: buffers, the schedule, fused groups, dispatch
+ *   cpu_backend.c     the vtable: the arena, the schedule, fused groups, dispatch
  *   cpu_pool.c        the thread pool every kernel splits its work over
  *   cpu_gemm.c        matmul and convolution (forward and both gradients) on BLAS
  *   cpu_window.c      max/avg pooling and their gradients
@@ -57,6 +57,10 @@ typedef struct nnc_cpu_args {
   const nnc_cpu_epilogue *epilogue; /* anchors only: applied to the output (count 0 for none) */
   float *scratch;                   /* nnc_cpu_threads() areas of scratch_floats each */
   size_t scratch_floats;
+  /* Range kernels: element 0 of in and out is element `first` of the node's
+   * value (a pointwise group runs on one block at a time); only an op whose
+   * result depends on the position, dropout's mask, needs it. */
+  int64_t first;
 } nnc_cpu_args;
 
 typedef void nnc_cpu_fn(const nnc_cpu_args *a);
@@ -85,7 +89,7 @@ void nnc_cpu_softmax_rows(const float *x, float *y, int64_t rows, int64_t cols);
   X(bias_add) X(bias_grad) X(relu) X(sigmoid) X(tanh) X(add) X(mul)                     \
   X(relu_grad) X(sigmoid_grad) X(tanh_grad) X(softmax) X(dropout)                        \
   X(xent_logits) X(xent_logits_grad) X(square) X(ema) X(adam_update) X(rmsprop_update)  \
-  X(sgd_update) X(momentum_velocity) X(nesterov_update)
+  X(sgd_update) X(momentum_velocity) X(nesterov_update) X(reshape)
 
 #define X(name) extern const nnc_cpu_kernel nnc_cpu_##name;
 NNC_CPU_KERNELS(X)

@@ -1,25 +1,36 @@
 /* The CPU backend: GEMM-based kernels on BLAS, fused epilogues and a thread
  * pool; nnc's default where there is no GPU.
  *
- * prepare() turns the graph into a list of steps and allocates every buffer
- * once: one per value that a step writes, reused by every run. A reshape is
- * an alias of its operand. Fused groups (ir/graph.h) run as one step:
+ * prepare() turns the graph into a list of steps and allocates one arena,
+ * reused by every run: each value a step stores sits at the offset the
+ * memory plan (passes/plan_memory.c) gives it, through runtime/arena_layout.c,
+ * which also checks the plan against the steps. The plan counts on a group
+ * running at its last member and on values inside a group not being
+ * stored, so every group runs as one step at its last member. A reshape
+ * copies its operand (whose bytes the plan may give away). Fused groups
+ * (ir/graph.h) run as:
  *  - an anchor with a GEMM kernel (conv2d, matmul, conv2d_grad_input) whose
  *    later members are epilogue ops, each reading the one before (bias_add,
  *    relu, sigmoid, tanh, softmax, and the activation gradients): the
- *    anchor's kernel writes straight into the last member's buffer and
+ *    anchor's kernel writes straight into the last member's bytes and
  *    applies the members to each output tile; the members before the last
- *    have no buffer and value() answers NULL for them;
+ *    are not stored and value() answers NULL for them;
  *  - elementwise ops of one size (an optimizer update, dropout and relu_grad
  *    chains): every member on one block of elements before the next block;
- *  - any other group runs its members one by one.
- * An op with no specialised kernel runs the interpreter's reference kernel,
- * so every graph the interpreter runs, this backend runs.
+ *    a member the plan does not store lives one block at a time in the
+ *    thread's scratch;
+ *  - any other group runs its members one by one; those the plan does not
+ *    store get room after the plan's part of the arena, shared by all such
+ *    groups, since only their own step reads them.
+ * value() answers for a value until a later step reuses its bytes. An op
+ * with no specialised kernel runs the interpreter's reference kernel, so
+ * every graph the interpreter runs, this backend runs.
  *
- * NNC_DEBUG=1 or more: when an exec is released, print the time its steps
- * took, summed by op over every run, to stderr (2 or more: and each step's). NNC_CPU_POISON=1 fills every
- * buffer with NaN when it is allocated, so a kernel that leaves part of its
- * output unwritten shows in the tests. */
+ * NNC_DEBUG=1 or more: when an exec is released, print the arena and the
+ * time its steps took, summed by op over every run, to stderr (2 or more:
+ * and each step's). NNC_CPU_POISON=1 fills the arena and scratch with NaN
+ * before every run, so a kernel that leaves part of its output unwritten,
+ * or reads a value whose bytes were reused, shows in the tests. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +38,11 @@
 #include <time.h>
 
 #include "ir/op.h"
+#include "runtime/arena_layout.h"
 #include "runtime/cpu.h"
+
+/* Elements per block of a pointwise group (STEP_BLOCKED). */
+#define BLOCK 4096
 
 static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_MATMUL] = &nnc_cpu_matmul,
@@ -59,36 +74,38 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_SGD_UPDATE] = &nnc_cpu_sgd_update,
     [NNC_OP_MOMENTUM_VELOCITY] = &nnc_cpu_momentum_velocity,
     [NNC_OP_NESTEROV_UPDATE] = &nnc_cpu_nesterov_update,
+    [NNC_OP_RESHAPE] = &nnc_cpu_reshape,
 };
 
 /* How a step runs. */
 typedef enum step_kind {
   STEP_NODE,    /* one node's kernel (or the reference kernel) */
-  STEP_ALIAS,   /* a reshape: its value is its operand's */
   STEP_FUSED,   /* a group's anchor kernel with the other members as its epilogue */
   STEP_BLOCKED, /* a group of elementwise ops, all members on one block of elements at a time */
+  STEP_SERIAL,  /* any other group: its members' kernels one after another */
 } step_kind;
 
 typedef struct step {
   step_kind kind;
   int32_t node;   /* whose kernel runs: the node, or the group's anchor (first member) */
-  int32_t out;    /* whose buffer it writes: the node, or the group's last member */
-  int32_t group;  /* STEP_FUSED and STEP_BLOCKED: the group */
+  int32_t out;    /* whose value it writes last: the node, or the group's last member */
+  int32_t group;  /* grouped kinds: the group */
   double seconds; /* summed over runs, when profiling */
 } step;
 
 struct nnc_exec {
   const nnc_graph *g;
-  void **data;         /* each node's value during and after a run */
-  void **owned;        /* the buffers this exec allocated */
-  unsigned char *kept; /* value() answers for the node */
+  void **data;            /* each node's value: leaves during a run, stored nodes in the arena */
+  nnc_arena_layout layout;
+  unsigned char *arena;
+  signed char *block_slot; /* STEP_BLOCKED members not stored: their block in a thread's scratch, else -1 */
   step *steps;
   int nsteps;
   float *scratch;
   size_t scratch_floats; /* per thread */
-  size_t bytes;          /* buffers and scratch */
   int threads;
   int profile;
+  int poison;
   int64_t runs;
 };
 
@@ -104,12 +121,15 @@ static int reads_as_epilogue(const nnc_node *m, int32_t prev) {
 
 /* STEP_FUSED when the anchor takes an epilogue and every later member is
  * an epilogue op on the one before, which nothing else reads; STEP_BLOCKED
- * when every member is elementwise over one element count and nothing
- * outside reads a member before the group's last one has run (the group
- * runs there); otherwise the members run one by one (STEP_NODE). */
+ * when every member is elementwise over one element count; otherwise
+ * STEP_SERIAL. All three run at the group's last member, as the memory plan
+ * assumes. A group that something outside reads before its last member
+ * (which the fuse pass never forms) cannot wait for it: its members run one
+ * by one where they are (STEP_NODE). */
 static step_kind group_kind(const nnc_graph *g, const nnc_group *grp, const int *uses, int read_early) {
   const nnc_node *anchor = &g->nodes[grp->members[0]];
   int fused = grp->nmembers > 1 && kernels[anchor->op] && kernels[anchor->op]->anchor, blocked = grp->nmembers > 1;
+  if (read_early) return STEP_NODE;
   for (int i = 0; i < grp->nmembers; i++) {
     const nnc_node *m = &g->nodes[grp->members[i]];
     if (i > 0 && grp->members[i] <= grp->members[i - 1]) return STEP_NODE;
@@ -117,7 +137,7 @@ static step_kind group_kind(const nnc_graph *g, const nnc_group *grp, const int 
     if (!kernels[m->op] || !kernels[m->op]->range) blocked = 0;
     if (i > 0 && (uses[grp->members[i - 1]] != 1 || !reads_as_epilogue(m, grp->members[i - 1]))) fused = 0;
   }
-  return fused ? STEP_FUSED : blocked && !read_early ? STEP_BLOCKED : STEP_NODE;
+  return fused ? STEP_FUSED : blocked ? STEP_BLOCKED : STEP_SERIAL;
 }
 
 static void *alloc_buffer(size_t bytes) {
@@ -125,9 +145,20 @@ static void *alloc_buffer(size_t bytes) {
   return posix_memalign(&p, 64, bytes ? bytes : 1) ? NULL : p;
 }
 
-/* The steps in node order, a group's at its last member; a buffer for
- * every value a step writes (a fused group's inner members have none). */
-static int plan_steps(nnc_exec *e, nnc_status *st) {
+/* Which of its group's members a step writes to memory. A fused group:
+ * only the last, the anchor's kernel keeps the others in its tile. A
+ * blocked group: the ones the plan stores (all without a plan); the others
+ * live one block at a time in a thread's scratch. */
+static int writes_whole(const nnc_graph *g, step_kind kind, const nnc_group *grp, int32_t id) {
+  if (kind == STEP_FUSED) return id == grp->members[grp->nmembers - 1];
+  if (kind == STEP_BLOCKED) return !g->offsets || g->offsets[id] >= 0;
+  return 1;
+}
+
+/* The steps in node order, a group's at its last member (a read-early
+ * group's members each at their own); for each node, its step and whether
+ * the step stores it. */
+static int plan_steps(nnc_exec *e, int32_t *step_of, unsigned char *stored, nnc_status *st) {
   const nnc_graph *g = e->g;
   int *uses = calloc((size_t)g->nnodes + 1, sizeof *uses);
   int *read_early = calloc((size_t)g->ngroups + 1, sizeof *read_early);
@@ -145,36 +176,49 @@ static int plan_steps(nnc_exec *e, nnc_status *st) {
     }
   for (int i = 0; i < g->noutputs; i++) uses[g->outputs[i].node]++;
   for (int i = 0; i < g->ngroups; i++) kind[i] = group_kind(g, &g->groups[i], uses, read_early[i]);
-  int rc = 0;
-  for (int32_t id = 0; id < g->nnodes && rc == 0; id++) {
+  for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
-    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) {
-      e->kept[id] = 1;
-      continue;
-    }
-    step s = {n->op == NNC_OP_RESHAPE ? STEP_ALIAS : STEP_NODE, id, id, -1, 0};
+    step_of[id] = -1, stored[id] = 0, e->block_slot[id] = -1;
+    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
+    step s = {STEP_NODE, id, id, -1, 0};
     step_kind gk = n->group >= 0 ? kind[n->group] : STEP_NODE;
     const nnc_group *grp = gk != STEP_NODE ? &g->groups[n->group] : NULL;
-    int last = grp && id == grp->members[grp->nmembers - 1];
-    if (last) s = (step){gk, grp->members[0], id, n->group, 0};
-    if (gk != STEP_FUSED || last) {
-      e->kept[id] = 1;
-      size_t bytes = s.kind == STEP_ALIAS ? 0 : (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype);
-      e->bytes += bytes;
-      if (bytes && !(e->owned[id] = alloc_buffer(bytes))) {
-        char where[256];
-        rc = nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
-      } else if (bytes && getenv("NNC_CPU_POISON")) {
-        memset(e->owned[id], 0xff, bytes);
-      }
-    }
+    if (grp) s = (step){gk, grp->members[0], grp->members[grp->nmembers - 1], n->group, 0};
+    stored[id] = (unsigned char)writes_whole(g, gk, grp, id);
     const nnc_cpu_kernel *k = kernels[n->op];
     size_t scratch = k && k->scratch ? k->scratch(g, n) : 0;
     if (scratch > e->scratch_floats) e->scratch_floats = scratch;
-    if (!grp || last) e->steps[e->nsteps++] = s;
+    if (grp && id != s.out) continue;
+    step_of[id] = e->nsteps;
+    e->steps[e->nsteps++] = s;
+  }
+  /* A group's members run at its step; a blocked group's unstored ones get BLOCK floats each of scratch. */
+  for (int i = 0; i < e->nsteps; i++) {
+    const step *s = &e->steps[i];
+    if (s->group < 0) continue;
+    const nnc_group *grp = &g->groups[s->group];
+    int slots = 0;
+    for (int m = 0; m < grp->nmembers; m++) {
+      step_of[grp->members[m]] = i;
+      if (!stored[grp->members[m]]) e->block_slot[grp->members[m]] = (signed char)(s->kind == STEP_BLOCKED ? slots++ : -1);
+    }
+    if ((size_t)slots * BLOCK > e->scratch_floats) e->scratch_floats = (size_t)slots * BLOCK;
   }
   free(uses), free(read_early), free(kind);
-  return rc;
+  return 0;
+}
+
+/* The arena: every stored value where the layout puts it. */
+static int place_values(nnc_exec *e, const int32_t *step_of, const unsigned char *stored, nnc_status *st) {
+  const nnc_graph *g = e->g;
+  if (nnc_arena_layout_init(&e->layout, g, step_of, stored, st)) return -1;
+  if (!(e->arena = alloc_buffer((size_t)e->layout.bytes)))
+    return nnc_fail(st, "out of memory for the cpu backend's %.1f MB arena", (double)e->layout.bytes / 1e6);
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (e->layout.offset[id] >= 0) e->data[id] = e->arena + e->layout.offset[id];
+  if (e->profile && e->layout.plan_unfit)
+    fprintf(stderr, "nnc cpu: the memory plan does not fit this graph's schedule; one slot per value instead\n");
+  return 0;
 }
 
 static void cpu_release(nnc_exec *e);
@@ -200,25 +244,25 @@ static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
   e->threads = nnc_cpu_pool_acquire(st);
   size_t count = (size_t)g->nnodes + 1;
   e->data = calloc(count, sizeof *e->data);
-  e->owned = calloc(count, sizeof *e->owned);
-  e->kept = calloc(count, 1);
+  e->block_slot = calloc(count, 1);
   e->steps = calloc(count, sizeof *e->steps);
+  int32_t *step_of = calloc(count, sizeof *step_of);
+  unsigned char *stored = calloc(count, 1);
   const char *debug = getenv("NNC_DEBUG");
   e->profile = debug ? atoi(debug) : 0;
-  if (!e->data || !e->owned || !e->kept || !e->steps || plan_steps(e, st)) {
+  e->poison = getenv("NNC_CPU_POISON") != NULL;
+  int rc = !e->data || !e->block_slot || !e->steps || !step_of || !stored || plan_steps(e, step_of, stored, st) ||
+           place_values(e, step_of, stored, st);
+  free(step_of), free(stored);
+  if (rc == 0 && e->scratch_floats) {
+    e->scratch_floats = (e->scratch_floats + 15) & ~(size_t)15; /* each thread's area on its own cache lines */
+    e->scratch = alloc_buffer(sizeof(float) * e->scratch_floats * (size_t)e->threads);
+    if (!e->scratch) rc = nnc_fail(st, "out of memory for the cpu backend's scratch");
+  }
+  if (rc) {
     if (!st->failed) nnc_fail(st, "out of memory preparing the cpu backend");
     cpu_release(e);
     return NULL;
-  }
-  if (e->scratch_floats) {
-    e->scratch_floats = (e->scratch_floats + 15) & ~(size_t)15; /* each thread's area on its own cache lines */
-    e->bytes += sizeof(float) * e->scratch_floats * (size_t)e->threads;
-    e->scratch = alloc_buffer(sizeof(float) * e->scratch_floats * (size_t)e->threads);
-    if (!e->scratch) {
-      nnc_fail(st, "out of memory for the cpu backend's scratch");
-      cpu_release(e);
-      return NULL;
-    }
   }
   return e;
 }
@@ -252,36 +296,69 @@ static void bind_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *
                       bound *b) {
   const nnc_node *n = &e->g->nodes[id];
   for (int k = 0; k < n->nsrc; k++) b->in[k] = e->data[n->src[k]];
-  e->data[out] = e->owned[out];
-  b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats};
+  b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats, 0};
 }
 
-/* STEP_BLOCKED: blocks of BLOCK elements, every member on a block before
- * the next block, so what one member writes the next reads from cache. */
-#define BLOCK 4096
+/* Node id's kernel, writing the value of out (id itself, or the last member of its fused group). */
+static void run_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *opts, const nnc_cpu_epilogue *ep) {
+  const nnc_node *n = &e->g->nodes[id];
+  bound b;
+  bind_node(e, id, out, opts, ep, &b);
+  if (kernels[n->op]) {
+    kernels[n->op]->run(&b.args);
+  } else {
+    /* The reference kernels may count on zeroed outputs, as the interpreter's are. */
+    memset(b.args.k.out, 0, (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype));
+    nnc_ref_kernels[n->op](&b.args.k);
+  }
+}
 
+/* STEP_BLOCKED: every member on a block of elements before the next block,
+ * so what one member writes the next reads from cache. Each block runs on
+ * views of its elements: a stored value's slice, or for a member the plan
+ * does not store, its block in the thread's scratch. */
 typedef struct blocked_task {
-  int count;
+  const nnc_exec *e;
+  const nnc_group *grp;
+  int64_t elements;
   bound members[NNC_MAX_GROUP];
 } blocked_task;
 
+static void run_block(const blocked_task *t, int64_t b, int64_t len, int thread) {
+  const nnc_graph *g = t->e->g;
+  const nnc_group *grp = t->grp;
+  float *scratch = t->e->scratch + (size_t)thread * t->e->scratch_floats;
+  void *view[NNC_MAX_GROUP];
+  for (int m = 0; m < grp->nmembers; m++) {
+    int slot = t->e->block_slot[grp->members[m]];
+    view[m] = slot >= 0 ? (void *)(scratch + (size_t)slot * BLOCK) : (void *)((float *)t->members[m].args.k.out + b);
+  }
+  for (int m = 0; m < grp->nmembers; m++) {
+    const nnc_node *n = t->members[m].args.k.n;
+    const void *in[NNC_MAX_SRC];
+    for (int k = 0; k < n->nsrc; k++) {
+      int j = 0;
+      while (j < m && grp->members[j] != n->src[k]) j++;
+      in[k] = j < m                                               ? view[j]
+              : nnc_node_numel(&g->nodes[n->src[k]]) == t->elements ? (const void *)((const float *)t->members[m].in[k] + b)
+                                                                  : t->members[m].in[k]; /* a scalar */
+    }
+    nnc_cpu_args a = t->members[m].args;
+    a.k.in = in, a.k.out = view[m], a.first = b;
+    kernels[n->op]->range(&a, 0, len);
+  }
+}
+
 static void blocked_chunk(void *ctx, int64_t begin, int64_t end, int thread) {
   const blocked_task *t = ctx;
-  (void)thread;
-  for (int64_t b = begin; b < end; b += BLOCK)
-    for (int m = 0; m < t->count; m++) {
-      const nnc_cpu_args *a = &t->members[m].args;
-      kernels[a->k.n->op]->range(a, b, b + BLOCK < end ? b + BLOCK : end);
-    }
+  for (int64_t b = begin; b < end; b += BLOCK) run_block(t, b, b + BLOCK < end ? BLOCK : end - b, thread);
 }
 
 static void run_blocked(nnc_exec *e, const step *s, const nnc_run_opts *opts) {
   const nnc_group *grp = &e->g->groups[s->group];
-  blocked_task t;
-  t.count = grp->nmembers;
+  blocked_task t = {.e = e, .grp = grp, .elements = nnc_node_numel(&e->g->nodes[s->out])};
   for (int m = 0; m < grp->nmembers; m++) bind_node(e, grp->members[m], grp->members[m], opts, NULL, &t.members[m]);
-  int64_t count = nnc_node_numel(&e->g->nodes[s->out]);
-  nnc_cpu_parallel(count, (nnc_cpu_grain(count, 2, 8 * BLOCK) + BLOCK - 1) / BLOCK * BLOCK, blocked_chunk, &t);
+  nnc_cpu_parallel(t.elements, (nnc_cpu_grain(t.elements, 2, 8 * BLOCK) + BLOCK - 1) / BLOCK * BLOCK, blocked_chunk, &t);
 }
 
 static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st) {
@@ -292,32 +369,28 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     if (!leaves[id]) return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
     e->data[id] = leaves[id];
   }
+  if (e->poison) {
+    memset(e->arena, 0xff, (size_t)e->layout.bytes);
+    if (e->scratch) memset(e->scratch, 0xff, sizeof(float) * e->scratch_floats * (size_t)e->threads);
+  }
   for (int i = 0; i < e->nsteps; i++) {
     step *s = &e->steps[i];
-    const nnc_node *n = &g->nodes[s->node];
     int timed = e->profile || (opts && opts->node_seconds);
     double start = timed ? now() : 0;
     nnc_cpu_epilogue ep = {0};
-    bound b;
     switch (s->kind) {
-    case STEP_ALIAS:
-      e->data[s->out] = e->data[n->src[0]];
-      break;
     case STEP_BLOCKED:
       run_blocked(e, s, opts);
+      break;
+    case STEP_SERIAL:
+      for (int m = 0; m < g->groups[s->group].nmembers; m++)
+        run_node(e, g->groups[s->group].members[m], g->groups[s->group].members[m], opts, &ep);
       break;
     case STEP_FUSED:
       epilogue_of(e, s->group, &ep);
       /* fall through */
     case STEP_NODE:
-      bind_node(e, s->node, s->out, opts, &ep, &b);
-      if (kernels[n->op]) {
-        kernels[n->op]->run(&b.args);
-      } else {
-        /* The reference kernels may count on zeroed outputs, as the interpreter's are. */
-        memset(b.args.k.out, 0, (size_t)nnc_node_numel(n) * nnc_dtype_size(n->dtype));
-        nnc_ref_kernels[n->op](&b.args.k);
-      }
+      run_node(e, s->node, s->out, opts, &ep);
       break;
     }
     if (timed) {
@@ -331,8 +404,11 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
 }
 
 static const void *cpu_value(nnc_exec *e, int32_t id) {
-  return id >= 0 && id < e->g->nnodes && e->kept[id] ? e->data[id] : NULL;
+  if (id < 0 || id >= e->g->nnodes) return NULL;
+  return (nnc_ops[e->g->nodes[id].op].flags & NNC_OPF_LEAF) || e->layout.intact[id] ? e->data[id] : NULL;
 }
+
+static int64_t cpu_arena_bytes(nnc_exec *e) { return e->layout.bytes; }
 
 static void print_profile(const nnc_exec *e) {
   if (!e->runs) return;
@@ -345,7 +421,6 @@ static void print_profile(const nnc_exec *e) {
   double total = 0;
   for (int i = 0; i < e->nsteps; i++) {
     const step *s = &e->steps[i];
-    if (s->kind == STEP_ALIAS) continue;
     const char *name = s->group >= 0 ? e->g->groups[s->group].rule : nnc_ops[e->g->nodes[s->node].op].name;
     int r = 0;
     while (r < nrows && strcmp(rows[r].name, name)) r++;
@@ -361,10 +436,14 @@ static void print_profile(const nnc_exec *e) {
         struct row t = rows[a];
         rows[a] = rows[b], rows[b] = t;
       }
+  const nnc_arena_layout *l = &e->layout;
   fprintf(stderr,
-          "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads, %.1f MB of buffers, OpenBLAS %s kernels\n",
-          (long long)e->runs, e->g->nnodes, 1e3 * total / (double)e->runs, e->threads, (double)e->bytes / 1e6,
-          openblas_get_corename());
+          "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads, OpenBLAS %s kernels\n"
+          "  arena %.1f MB (%.1f MB as planned, %.1f MB %s), scratch %.1f MB\n",
+          (long long)e->runs, e->g->nnodes, 1e3 * total / (double)e->runs, e->threads, openblas_get_corename(),
+          (double)l->bytes / 1e6, (double)l->planned / 1e6, (double)(l->bytes - l->planned) / 1e6,
+          l->planned ? "for values the plan keeps inside groups" : "unplanned",
+          (double)(sizeof(float) * e->scratch_floats * (size_t)e->threads) / 1e6);
   for (int r = 0; r < nrows; r++)
     fprintf(stderr, "  %-20s %3d nodes %9.3f ms/run %5.1f%%\n", rows[r].name, rows[r].count,
             1e3 * rows[r].seconds / (double)e->runs, total > 0 ? 100 * rows[r].seconds / total : 0);
@@ -373,8 +452,7 @@ static void print_profile(const nnc_exec *e) {
     const step *s = &e->steps[i];
     const nnc_node *n = &e->g->nodes[s->out];
     char type[128];
-    if (s->kind != STEP_ALIAS)
-      fprintf(stderr, "  %%%-5d %-20s %-24s %9.3f ms/run\n", (int)s->out,
+    fprintf(stderr, "  %%%-5d %-20s %-24s %9.3f ms/run\n", (int)s->out,
               s->group >= 0 ? e->g->groups[s->group].rule : nnc_ops[n->op].name, nnc_type_str(n, type, sizeof type),
               1e3 * s->seconds / (double)e->runs);
   }
@@ -383,15 +461,21 @@ static void print_profile(const nnc_exec *e) {
 static void cpu_release(nnc_exec *e) {
   if (!e) return;
   if (e->profile) print_profile(e);
-  if (e->owned)
-    for (int32_t id = 0; id < e->g->nnodes; id++) free(e->owned[id]);
-  free(e->owned);
+  nnc_arena_layout_free(&e->layout);
+  free(e->arena);
   free(e->data);
-  free(e->kept);
+  free(e->block_slot);
   free(e->steps);
   free(e->scratch);
   if (e->threads > 0) nnc_cpu_pool_release();
   free(e);
 }
 
-const nnc_backend nnc_backend_cpu = {"cpu", cpu_prepare, cpu_run, cpu_value, cpu_release, 0, NULL};
+const nnc_backend nnc_backend_cpu = {
+    .name = "cpu",
+    .prepare = cpu_prepare,
+    .run = cpu_run,
+    .value = cpu_value,
+    .arena_bytes = cpu_arena_bytes,
+    .release = cpu_release,
+};

@@ -73,6 +73,14 @@ POINTWISE(sgd_update, a[i] - s * b[i])
 POINTWISE(momentum_velocity, alpha * a[i] - s * b[i])
 
 
+/* A reshape is a copy: the memory plan gives it bytes of its own, and may
+ * reuse its operand's once it has run. */
+static void run_reshape(const nnc_cpu_args *x) {
+  memcpy(x->k.out, x->k.in[0], (size_t)nnc_node_numel(x->k.n) * nnc_dtype_size(x->k.n->dtype));
+}
+
+const nnc_cpu_kernel nnc_cpu_reshape = {.run = run_reshape};
+
 /* ---- bias ------------------------------------------------------------------ */
 
 static void bias_add_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
@@ -190,7 +198,7 @@ static void dropout_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
   }
   typedef float f32v __attribute__((vector_size(4 * LANES)));
   typedef int32_t i32v __attribute__((vector_size(4 * LANES)));
-  uint64_t base = x->k.opts->step * (uint64_t)nnc_node_numel(x->k.n);
+  uint64_t base = x->k.opts->step * (uint64_t)nnc_node_numel(x->k.n) + (uint64_t)x->first;
   uint32_t stream = (uint32_t)x->k.n->attrs.stream;
   for (int64_t i = begin; i < end; i += LANES) {
     u32v r;

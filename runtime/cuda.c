@@ -297,5 +297,26 @@ static int launches(const nnc_exec *e) { return nnc_cuda_program_launches(&e->pr
 static nnc_exec *cuda_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_driver_device, g, st); }
 static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_host_device, g, st); }
 
-const nnc_backend nnc_backend_cuda = {"cuda", cuda_prepare, run, value, release, 1, launches};
-const nnc_backend nnc_backend_cuda_emu = {"cuda-emu", emu_prepare, run, value, release, 1, launches};
+static int64_t arena_bytes(nnc_exec *e) { return e->layout.bytes; }
+
+const nnc_backend nnc_backend_cuda = {
+    .name = "cuda",
+    .prepare = cuda_prepare,
+    .run = run,
+    .value = value,
+    .arena_bytes = arena_bytes,
+    .release = release,
+    .keeps_updates = 1,
+    .launches = launches,
+};
+
+const nnc_backend nnc_backend_cuda_emu = {
+    .name = "cuda-emu",
+    .prepare = emu_prepare,
+    .run = run,
+    .value = value,
+    .arena_bytes = arena_bytes,
+    .release = release,
+    .keeps_updates = 1,
+    .launches = launches,
+};

@@ -1,18 +1,13 @@
 /* Where the generated kernels' buffers live, for cuda and cuda-emu alike:
- * one arena, laid out by the memory plan (passes/plan_memory.c) when the
- * graph has one, else one slot per stored node. Also which values are still
- * whole after a run, since a planned arena reuses dead values' space. */
+ * the arena of runtime/arena_layout.h, one step per kernel. */
 #ifndef NNC_CUDA_LAYOUT_H
 #define NNC_CUDA_LAYOUT_H
 
 #include "codegen/cuda.h"
+#include "runtime/arena_layout.h"
 #include "runtime/interp.h"
 
-typedef struct nnc_cuda_layout {
-  int64_t bytes;         /* the arena's size */
-  int64_t *offset;       /* per node: byte offset of a stored node, or -1 */
-  unsigned char *intact; /* per node: its buffer still holds its value after a run */
-} nnc_cuda_layout;
+typedef nnc_arena_layout nnc_cuda_layout;
 
 int nnc_cuda_layout_init(nnc_cuda_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st);
 void nnc_cuda_layout_free(nnc_cuda_layout *l);

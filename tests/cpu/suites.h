@@ -13,6 +13,7 @@
   X(cpu_threads)          \
   X(cpu_groups)           \
   X(cpu_train)            \
+  X(cpu_arena)            \
   X(cpu_cli)
 
 #define X(name) TCase *tcase_##name(void);

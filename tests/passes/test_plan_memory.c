@@ -64,6 +64,27 @@ static void check_no_overlap(const nnc_graph *g) {
   free(dies);
 }
 
+static int share_bytes(const nnc_graph *g, int32_t a, int32_t b) {
+  int64_t sa = nnc_node_numel(&g->nodes[a]) * 4, sb = nnc_node_numel(&g->nodes[b]) * 4;
+  return g->offsets[a] >= 0 && g->offsets[b] >= 0 && g->offsets[a] < g->offsets[b] + sb &&
+         g->offsets[b] < g->offsets[a] + sa;
+}
+
+/* What lets a backend's kernels read operands while writing results: no
+ * stored result of a node (of its whole group, which runs as one kernel)
+ * shares bytes with any operand of the node (of any member). */
+static void check_operands_apart(const nnc_graph *g) {
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    int grp = g->nodes[id].group, count = grp < 0 ? 1 : g->groups[grp].nmembers;
+    for (int r = 0; r < count; r++) {
+      int32_t reader = grp < 0 ? id : g->groups[grp].members[r];
+      for (int i = 0; i < g->nodes[reader].nsrc; i++)
+        ck_assert_msg(!share_bytes(g, id, g->nodes[reader].src[i]) || g->nodes[reader].src[i] == id,
+                      "%%%d is written over its operand %%%d", (int)id, (int)g->nodes[reader].src[i]);
+    }
+  }
+}
+
 /* A small CNN's train step through the whole pipeline, fused and not. */
 START_TEST(training_graph_plan_is_sound) {
   for (int fused = 0; fused <= 1; fused++) {
@@ -95,6 +116,7 @@ START_TEST(training_graph_plan_is_sound) {
     ck_assert_msg(rc == 0, "%s", st.msg);
     ck_assert_int_eq(g->ngroups > 0, fused);
     ck_assert(g->arena_bytes < g->intermediate_bytes);
+    check_operands_apart(g);
     check_no_overlap(g);
     nnc_graph_free(g);
   }
