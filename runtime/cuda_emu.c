@@ -5,9 +5,11 @@
  * generated kernels right where no GPU exists.
  *
  * Each kernel's blocks are shared out among host threads (NNC_EMU_THREADS,
- * default: the processors, at most 8); the threads of one block run one
- * after another, which is faithful for kernels without barriers, and nnc's
- * kernels have none. */
+ * default: the processors, at most 8), each running one block at a time, so
+ * a host thread's __shared__ arrays are its block's. The threads of a block
+ * run one after another, which is faithful for kernels without barriers;
+ * those of a cooperative kernel each run on a stack of their own and hand
+ * over at __syncthreads (the prelude's host support, codegen/cuda_prelude.c). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -137,7 +139,8 @@ static void launch(nnc_exec *e, int k, void *const *args) {
   unsigned parts = (unsigned)e->threads;
   if (parts > kn->grid) parts = kn->grid;
   if (parts > 64) parts = 64;
-  if (kn->work < 4096) parts = 1; /* not worth a thread */
+  int64_t threads = kn->cooperative ? kn->work * kn->block : kn->work;
+  if (threads < 4096) parts = 1; /* not worth a host thread */
   slice slices[64];
   pthread_t tids[64];
   int started[64] = {0};
