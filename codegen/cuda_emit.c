@@ -15,6 +15,10 @@
  *     }
  *   }
  *
+ * Cooperative anchors (nnc_cuda_work_blocks: the tiled GEMM of
+ * codegen/cuda_gemm.c) hand each work item to a whole block instead, with
+ * `w` running over blockIdx.x; the store is the same.
+ *
  * Buffers are named b<id> and values v<id> after their node. Adding an op
  * means adding its emitter (codegen/emit_*.c); nothing here lists ops. */
 #include <math.h>

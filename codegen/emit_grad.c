@@ -1,11 +1,14 @@
 /* CUDA emitters for the gradient ops (definitions in ir/ops_grad.c).
  *
  * The reference kernels (runtime/ref_grad.c) scatter from each output
- * position over the taps the forward op read; here every work item gathers
- * instead, one element of the result each, so no two threads write one
- * element and no atomics are needed. Where the reference adds terms into an
- * element one by one (bias and pooling gradients), the gather visits them in
- * the same order, so the float sums agree exactly. */
+ * position over the taps the forward op read; here each element of the
+ * result gathers instead, so no two threads write one element and no
+ * atomics are needed. The convolution gradients are GEMMs over views of
+ * their operands (codegen/cuda_gemm.c). The bias and pooling gradients stay
+ * direct, one element per work item: a column sum or a window of a few taps
+ * reads nothing another thread could share through a tile. Where the
+ * reference adds terms into an element one by one, the gather visits them
+ * in the same order, so the float sums agree exactly. */
 #include <stdio.h>
 
 #include "codegen/cuda.h"
