@@ -5,8 +5,9 @@
  * chosen with -DNNC_EMU_UCONTEXT through NNC_CC); and threads that disagree
  * about a barrier stop the process with a message instead of hanging.
  * Under ASan the swapcontext case prints ASan's one-line notice that it
- * does not fully support swapcontext: the fibers run only uninstrumented
- * code, which is the case that notice does not concern. */
+ * does not fully support swapcontext; the false reports it warns of would
+ * come from instrumented code on a fiber's stack, and only the kernel's
+ * object, built without sanitizers, runs there. */
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
