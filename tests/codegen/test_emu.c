@@ -3,7 +3,8 @@
  * __syncthreads, several times, in blocks of a size that is no power of two,
  * with both ways of switching threads (the x86-64 switch and swapcontext,
  * chosen with -DNNC_EMU_UCONTEXT through NNC_CC); and threads that disagree
- * about a barrier stop the process with a message instead of hanging.
+ * about a barrier, or overrun their stacks, stop the process with a message
+ * instead of hanging or corrupting memory unseen.
  * Under ASan the swapcontext case prints ASan's one-line notice that it
  * does not fully support swapcontext; the false reports it warns of would
  * come from instrumented code on a fiber's stack, and only the kernel's
@@ -46,6 +47,19 @@ static const char disagreeing_kernel[] =
     "  if (threadIdx.x == 0) return;\n"
     "  __syncthreads();\n"
     "  out[threadIdx.x] = x[threadIdx.x];\n"
+    "}\n";
+
+/* Thread 1 needs more than its 64 KiB stack; thread 0 has returned, so
+ * only its dead stack is overwritten. The frame is a function of its own so
+ * that the other threads do not reserve it too (host only). */
+static const char overrunning_kernel[] =
+    "__attribute__((noinline)) static float nnc_test_deep(float v) {\n"
+    "  volatile char big[66000];\n"
+    "  for (int i = 0; i < 66000; i++) big[i] = (char)i;\n"
+    "  return v + big[7];\n"
+    "}\n"
+    "NNC_KERNEL void nnc_test_exchange(float *NNC_RESTRICT out, const float *NNC_RESTRICT x) {\n"
+    "  if (threadIdx.x == 1) out[0] = nnc_test_deep(x[0]);\n"
     "}\n";
 
 static void expected(const float *x, float *out) {
@@ -120,9 +134,11 @@ END_TEST
 START_TEST(test_barrier_exchange_ucontext) { run_exchange("-DNNC_EMU_UCONTEXT"); }
 END_TEST
 
-START_TEST(test_barrier_disagreement_aborts) {
+/* Runs one block of `threads` threads of `kernel` in a child process, which
+ * must abort with `message` on stderr. */
+static void expect_abort(const char *kernel, unsigned threads, const char *message) {
   void *so;
-  emu_launch_fn *fn = load(disagreeing_kernel, "", &so);
+  emu_launch_fn *fn = load(kernel, "", &so);
   char log[] = "/tmp/nnc-barrier-XXXXXX";
   int fd = mkstemp(log);
   ck_assert_int_ge(fd, 0);
@@ -135,7 +151,7 @@ START_TEST(test_barrier_disagreement_aborts) {
     float *po = out;
     const float *px = x;
     void *args[2] = {&po, &px};
-    fn(args, 1, 8, 0, 1);
+    fn(args, 1, threads, 0, 1);
     _exit(0);
   }
   int status;
@@ -147,8 +163,15 @@ START_TEST(test_barrier_disagreement_aborts) {
   remove(log);
   dlclose(so);
   ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %d, stderr: %s", status, text);
-  ck_assert_msg(strstr(text, "thread 1 waits at __syncthreads but thread 0 returned"), "stderr: %s", text);
+  ck_assert_msg(strstr(text, message), "stderr: %s", text);
 }
+
+START_TEST(test_barrier_disagreement_aborts) {
+  expect_abort(disagreeing_kernel, 8, "thread 1 waits at __syncthreads but thread 0 returned");
+}
+END_TEST
+
+START_TEST(test_stack_overrun_aborts) { expect_abort(overrunning_kernel, 4, "thread 1 of block 0 overran its"); }
 END_TEST
 
 TCase *tcase_emu_barriers(void) {
@@ -157,5 +180,6 @@ TCase *tcase_emu_barriers(void) {
   tcase_add_test(tc, test_barrier_exchange);
   tcase_add_test(tc, test_barrier_exchange_ucontext);
   tcase_add_test(tc, test_barrier_disagreement_aborts);
+  tcase_add_test(tc, test_stack_overrun_aborts);
   return tc;
 }
