@@ -54,8 +54,9 @@ typedef struct nnc_cuda_kernel {
   nnc_cuda_arg args[NNC_CUDA_MAX_ARGS];
   int nnodes;
   int32_t nodes[NNC_MAX_GROUP]; /* the nodes it computes, anchor first */
-  int64_t work;                 /* work items; one thread runs one at a time */
+  int64_t work;                 /* work items; one thread (a block, if cooperative) runs one at a time */
   unsigned grid, block;         /* 1-D launch: blocks and threads per block */
+  int cooperative;              /* a block's threads share each work item and meet at __syncthreads */
 } nnc_cuda_kernel;
 
 typedef struct nnc_cuda_program {
@@ -84,8 +85,10 @@ void nnc_cuda_render_unit(const nnc_cuda_kernel *const *kernels, int count, nnc_
 
 /* cuda-emu: appends a host function `void <name>_emu(void *const *args,
  * unsigned grid, unsigned block, unsigned first, unsigned last)` that runs
- * blocks [first, last) of the launch, every thread of a block in turn;
- * args are as for cuLaunchKernel (a pointer to each parameter). */
+ * blocks [first, last) of the launch on the calling host thread: every
+ * thread of a block in turn, or, for a cooperative kernel, each thread on
+ * its own stack, switching to the next at every __syncthreads; args are as
+ * for cuLaunchKernel (a pointer to each parameter). */
 void nnc_cuda_render_host_launcher(const nnc_cuda_kernel *k, nnc_strbuf *out);
 
 /* Process-wide settings, from the command line or the environment:
@@ -141,6 +144,10 @@ const char *nnc_cuda_float(nnc_cuda_ctx *c, float v);
 
 /* Anchors: the number of work items (the body runs with nnc_i64 `w`). */
 void nnc_cuda_work(nnc_cuda_ctx *c, int64_t items);
+/* Anchors whose threads cooperate: `items` work items, each run by a whole
+ * block of `threads` threads (the body runs with nnc_i64 `w`, the same in
+ * every thread of the block, and may use __shared__ and __syncthreads). */
+void nnc_cuda_work_blocks(nnc_cuda_ctx *c, int64_t items, unsigned threads);
 /* Appends one line of body, indented to the current depth. */
 void nnc_cuda_line(nnc_cuda_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A line ending in '{' that opens a block, and the '}' that closes it. */
@@ -158,6 +165,21 @@ void nnc_cuda_use_rng(nnc_cuda_ctx *c);
 int nnc_cuda_pointwise(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Fails generation with a message naming the node. */
 int nnc_cuda_fail(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* GEMM-shaped anchors (codegen/cuda_gemm.c): the m x n result, stored row
+ * major, is out[row, col] = sum over k of A(row, k) * B(k, col), summed in
+ * increasing k, computed by tiles staged in shared memory. `a` and `b` are
+ * float expressions of one element of each operand in the nnc_i64 names
+ * `row` and `col` (its coordinates in that operand, m x k and k x n); they
+ * are read only inside those bounds and say how the operand is viewed:
+ * plain, transposed, or an im2col view of an NHWC tensor (the prelude's
+ * nnc_im2col and friends). Each result element goes to nnc_cuda_store, so
+ * the unit's epilogue runs on the registers before the store. */
+typedef struct nnc_cuda_gemm {
+  long long m, n, k;
+  const char *a, *b;
+} nnc_cuda_gemm;
+int nnc_cuda_gemm_emit(nnc_cuda_ctx *c, const nnc_cuda_gemm *gemm);
 
 /* NHWC window geometry, as literals for the kernel text, shared by the
  * convolution and pooling emitters and their gradients (codegen/emit_nn.c):

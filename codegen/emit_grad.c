@@ -1,11 +1,14 @@
 /* CUDA emitters for the gradient ops (definitions in ir/ops_grad.c).
  *
  * The reference kernels (runtime/ref_grad.c) scatter from each output
- * position over the taps the forward op read; here every work item gathers
- * instead, one element of the result each, so no two threads write one
- * element and no atomics are needed. Where the reference adds terms into an
- * element one by one (bias and pooling gradients), the gather visits them in
- * the same order, so the float sums agree exactly. */
+ * position over the taps the forward op read; here each element of the
+ * result gathers instead, so no two threads write one element and no
+ * atomics are needed. The convolution gradients are GEMMs over views of
+ * their operands (codegen/cuda_gemm.c). The bias and pooling gradients stay
+ * direct, one element per work item: a column sum or a window of a few taps
+ * reads nothing another thread could share through a tile. Where the
+ * reference adds terms into an element one by one, the gather visits them
+ * in the same order, so the float sums agree exactly. */
 #include <stdio.h>
 
 #include "codegen/cuda.h"
@@ -47,49 +50,39 @@ int nnc_cuda_emit_bias_grad(nnc_cuda_ctx *c, int32_t id) {
 }
 
 /* dx[n,y,x,c] = sum over the outputs (oy, ox) that read it through kernel
- * tap (i, j) of sum_o dy[n,oy,ox,o] * w[i,j,c,o]. */
+ * tap (i, j) of sum_o dy[n,oy,ox,o] * w[i,j,c,o]: an implicit GEMM over
+ * rows = input pixels and k = (tap, o), taps in decreasing order as the
+ * gather visits them (nnc_im2col_grad, nnc_kernel_flipped in the prelude). */
 int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id), *wn = nnc_cuda_src(c, id, 1);
   nnc_cuda_geometry q = nnc_cuda_geometry_of(n, nnc_cuda_src(c, id, 0), wn->shape[0], wn->shape[1], &n->attrs);
   const char *dy = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
-  nnc_cuda_work(c, nnc_node_numel(n));
-  decode_input(c, &q);
-  nnc_cuda_line(c, "float acc = 0.0f;");
-  open_windows_of_input(c, &q);
-  nnc_cuda_line(c, "const float *g = %s + ((n * %lldLL + oy) * %lldLL + ox) * %lldLL;", dy, q.oh, q.ow, q.oc);
-  nnc_cuda_line(c, "const float *k = %s + ((i * %lldLL + j) * %lldLL + ch) * %lldLL;", kern, q.kw, q.ic, q.oc);
-  nnc_cuda_line(c, "for (nnc_i64 o = 0; o < %lldLL; o++) acc += g[o] * k[o];", q.oc);
-  nnc_cuda_close(c);
-  nnc_cuda_close(c);
-  nnc_cuda_store(c, "w", "acc");
-  return NNC_EMIT_OK;
+  char ea[320], eb[192];
+  snprintf(ea, sizeof ea,
+           "nnc_im2col_grad(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, "
+           "%lldLL)",
+           dy, q.ih, q.iw, q.oh, q.ow, q.oc, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw);
+  snprintf(eb, sizeof eb, "nnc_kernel_flipped(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL)", kern, q.kh, q.kw, q.ic,
+           q.oc);
+  nnc_cuda_gemm gemm = {q.batch * q.ih * q.iw, q.ic, q.kh * q.kw * q.oc, ea, eb};
+  return nnc_cuda_gemm_emit(c, &gemm);
 }
 
-/* dw[i,j,c,o] = sum over n, oy, ox of x[n, oy*sh+i-ph, ox*sw+j-pw, c] * dy[n,oy,ox,o]. */
+/* dw[i,j,c,o] = sum over n, oy, ox of x[n, oy*sh+i-ph, ox*sw+j-pw, c] * dy[n,oy,ox,o]:
+ * the transposed im2col view of x (rows: taps, k: output pixels) times dy
+ * as a pixels x oc matrix. */
 int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
   nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
   const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
-  nnc_cuda_work(c, nnc_node_numel(n));
-  nnc_cuda_line(c, "const nnc_i64 o = w %% %lldLL, ci = (w / %lldLL) %% %lldLL, j = (w / %lldLL) %% %lldLL, i = w / %lldLL;",
-                q.oc, q.oc, q.ic, q.oc * q.ic, q.kw, q.oc * q.ic * q.kw);
-  nnc_cuda_line(c, "float acc = 0.0f;");
-  nnc_cuda_open(c, "for (nnc_i64 n = 0; n < %lldLL; n++) {", q.batch);
-  nnc_cuda_open(c, "for (nnc_i64 oy = 0; oy < %lldLL; oy++) {", q.oh);
-  nnc_cuda_line(c, "const nnc_i64 iy = oy * %lldLL + i - %lldLL;", q.sh, q.ph);
-  nnc_cuda_line(c, "if (iy < 0 || iy >= %lldLL) continue;", q.ih);
-  nnc_cuda_open(c, "for (nnc_i64 ox = 0; ox < %lldLL; ox++) {", q.ow);
-  nnc_cuda_line(c, "const nnc_i64 ix = ox * %lldLL + j - %lldLL;", q.sw, q.pw);
-  nnc_cuda_line(c, "if (ix < 0 || ix >= %lldLL) continue;", q.iw);
-  nnc_cuda_line(c, "acc += %s[((n * %lldLL + iy) * %lldLL + ix) * %lldLL + ci] * %s[((n * %lldLL + oy) * %lldLL + ox) * %lldLL + o];",
-                x, q.ih, q.iw, q.ic, dy, q.oh, q.ow, q.oc);
-  nnc_cuda_close(c);
-  nnc_cuda_close(c);
-  nnc_cuda_close(c);
-  nnc_cuda_store(c, "w", "acc");
-  return NNC_EMIT_OK;
+  char ea[256], eb[128];
+  snprintf(ea, sizeof ea, "nnc_im2col(%s, col, row, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
+           x, q.ih, q.iw, q.ic, q.oh, q.ow, q.kw, q.sh, q.sw, q.ph, q.pw);
+  snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", dy, q.oc);
+  nnc_cuda_gemm gemm = {q.kh * q.kw * q.ic, q.oc, q.batch * q.oh * q.ow, ea, eb};
+  return nnc_cuda_gemm_emit(c, &gemm);
 }
 
 /* dy goes to the first maximum of each window, in row-major window order

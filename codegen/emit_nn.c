@@ -1,7 +1,9 @@
 /* CUDA emitters for the layer ops: matmul, bias_add, conv2d and pooling.
- * Direct kernels, one output element per work item, with the sizes baked
- * in as constants; the sums are the reference's (runtime/ref_nn.c), taken in
- * the same order but in float. */
+ * matmul and conv2d are GEMMs (codegen/cuda_gemm.c); pooling is a direct
+ * kernel, one output element per work item, as a window of a few taps has
+ * nothing to share between threads. Sizes are baked in as constants; the
+ * sums are the reference's (runtime/ref_nn.c), taken in the same order but
+ * in float. */
 #include <stdio.h>
 
 #include "codegen/cuda.h"
@@ -9,7 +11,9 @@
 
 #define NODE(c, id) (&nnc_cuda_graph(c)->nodes[id])
 
-/* out[r, j] = sum_p A[r, p] * B[p, j], with A and B optionally transposed. */
+/* out[r, j] = sum_p A[r, p] * B[p, j], with A and B optionally transposed:
+ * a transposed operand is the same GEMM operand read with its strides
+ * swapped. */
 int nnc_cuda_emit_matmul(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id), *a = nnc_cuda_src(c, id, 0), *b = nnc_cuda_src(c, id, 1);
@@ -18,17 +22,13 @@ int nnc_cuda_emit_matmul(nnc_cuda_ctx *c, int32_t id) {
   long long inner = n->attrs.trans_b ? b->shape[1] : b->shape[0];
   long long a_cols = a->shape[a->rank - 1];
   const char *A = nnc_cuda_buf(c, id, 0), *B = nnc_cuda_buf(c, id, 1);
-  char ia[96], ib[96];
-  if (n->attrs.trans_a) snprintf(ia, sizeof ia, "p * %lldLL + r", a_cols);
-  else snprintf(ia, sizeof ia, "r * %lldLL + p", inner);
-  if (n->attrs.trans_b) snprintf(ib, sizeof ib, "j * %lldLL + p", inner);
-  else snprintf(ib, sizeof ib, "p * %lldLL + j", cols);
-  nnc_cuda_work(c, rows * cols);
-  nnc_cuda_line(c, "const nnc_i64 r = w / %lldLL, j = w %% %lldLL;", cols, cols);
-  nnc_cuda_line(c, "float acc = 0.0f;");
-  nnc_cuda_line(c, "for (nnc_i64 p = 0; p < %lldLL; p++) acc += %s[%s] * %s[%s];", inner, A, ia, B, ib);
-  nnc_cuda_store(c, "w", "acc");
-  return NNC_EMIT_OK;
+  char ea[128], eb[128];
+  if (n->attrs.trans_a) snprintf(ea, sizeof ea, "%s[col * %lldLL + row]", A, a_cols);
+  else snprintf(ea, sizeof ea, "%s[row * %lldLL + col]", A, inner);
+  if (n->attrs.trans_b) snprintf(eb, sizeof eb, "%s[col * %lldLL + row]", B, inner);
+  else snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", B, cols);
+  nnc_cuda_gemm gemm = {rows, cols, inner, ea, eb};
+  return nnc_cuda_gemm_emit(c, &gemm);
 }
 
 /* x + b along the last axis: pointwise in x, so it can follow an anchor. */
@@ -54,29 +54,20 @@ static void decode_nhwc(nnc_cuda_ctx *c, long long h, long long wd, long long ch
                 ch, ch, wd, ch * wd, h, ch * wd * h);
 }
 
-/* out[n,y,x,o] = sum_{i,j,c} in[n, y*sh+i-ph, x*sw+j-pw, c] * w[i,j,c,o];
- * taps outside the input read zero (the padding). */
+/* out[n,y,x,o] = sum_{i,j,c} in[n, y*sh+i-ph, x*sw+j-pw, c] * w[i,j,c,o]:
+ * an implicit GEMM of the input's im2col view (rows: output pixels,
+ * columns: taps, read in place) and the kernel as a (kh*kw*ic) x oc matrix. */
 int nnc_cuda_emit_conv2d(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id), *wn = nnc_cuda_src(c, id, 1);
   nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), n, wn->shape[0], wn->shape[1], &n->attrs);
   const char *in = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
-  nnc_cuda_work(c, nnc_node_numel(n));
-  decode_nhwc(c, q.oh, q.ow, q.oc);
-  nnc_cuda_line(c, "float acc = 0.0f;");
-  nnc_cuda_open(c, "for (nnc_i64 i = 0; i < %lldLL; i++) {", q.kh);
-  nnc_cuda_line(c, "const nnc_i64 iy = y * %lldLL + i - %lldLL;", q.sh, q.ph);
-  nnc_cuda_line(c, "if (iy < 0 || iy >= %lldLL) continue;", q.ih);
-  nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", q.kw);
-  nnc_cuda_line(c, "const nnc_i64 ix = x * %lldLL + j - %lldLL;", q.sw, q.pw);
-  nnc_cuda_line(c, "if (ix < 0 || ix >= %lldLL) continue;", q.iw);
-  nnc_cuda_line(c, "const float *tap = %s + ((n * %lldLL + iy) * %lldLL + ix) * %lldLL;", in, q.ih, q.iw, q.ic);
-  nnc_cuda_line(c, "const float *k = %s + (i * %lldLL + j) * %lldLL + ch;", kern, q.kw, q.ic * q.oc);
-  nnc_cuda_line(c, "for (nnc_i64 ci = 0; ci < %lldLL; ci++) acc += tap[ci] * k[ci * %lldLL];", q.ic, q.oc);
-  nnc_cuda_close(c);
-  nnc_cuda_close(c);
-  nnc_cuda_store(c, "w", "acc");
-  return NNC_EMIT_OK;
+  char ea[256], eb[128];
+  snprintf(ea, sizeof ea, "nnc_im2col(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
+           in, q.ih, q.iw, q.ic, q.oh, q.ow, q.kw, q.sh, q.sw, q.ph, q.pw);
+  snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", kern, q.oc);
+  nnc_cuda_gemm gemm = {q.batch * q.oh * q.ow, q.oc, q.kh * q.kw * q.ic, ea, eb};
+  return nnc_cuda_gemm_emit(c, &gemm);
 }
 
 /* Pooling over the taps inside the input: padding never wins a max and is

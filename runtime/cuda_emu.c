@@ -7,8 +7,11 @@
  * parameter values of the capture, as a CUDA graph does.
  *
  * Each kernel's blocks are shared out among host threads (NNC_EMU_THREADS,
- * default: the processors, at most 8); the threads of one block run as the
- * launcher generated for the kernel runs them (codegen/cuda_emit.c). */
+ * default: the processors, at most 8), each running one block at a time, so
+ * a host thread's __shared__ arrays are its block's. The threads of a block
+ * run one after another, which is faithful for kernels without barriers;
+ * those of a cooperative kernel each run on a stack of their own and hand
+ * over at __syncthreads (the prelude's host support, codegen/cuda_prelude.c). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -192,7 +195,8 @@ static void *run_slice(void *arg) {
 static void run_blocks(emu_launch_fn *fn, const nnc_cuda_kernel *k, void *const *args) {
   unsigned parts = (unsigned)threads();
   if (parts > k->grid) parts = k->grid;
-  if (k->work < 4096) parts = 1; /* not worth a thread */
+  int64_t items = k->cooperative ? k->work * k->block : k->work;
+  if (items < 4096) parts = 1; /* not worth a host thread */
   slice slices[64];
   pthread_t tids[64];
   int started[64] = {0};

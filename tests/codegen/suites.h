@@ -1,6 +1,7 @@
 /* The codegen area's test cases: generated CUDA C per op row and per fused
- * group, NVRTC compilation and its cache, and training on cuda-emu. Each
- * file defines `TCase *tcase_<name>(void)`; list each here once. */
+ * group, cuda-emu's barriers, NVRTC compilation and its cache, and training
+ * on cuda-emu. Each file defines `TCase *tcase_<name>(void)`; list each
+ * here once. */
 #ifndef NNC_TESTS_CODEGEN_SUITES_H
 #define NNC_TESTS_CODEGEN_SUITES_H
 
@@ -9,6 +10,7 @@
 #define NNC_CODEGEN_TCASES(X) \
   X(op_kernels)               \
   X(fused_kernels)            \
+  X(emu_barriers)             \
   X(nvrtc)                    \
   X(emu_training)             \
   X(lowering)                 \

@@ -50,6 +50,13 @@ static const op_case cases[] = {
     {"matmul trans_a", NNC_OP_MATMUL, {.trans_a = 1}, {F(2, R, 7, 5), F(2, R, 7, 6)}, 1e-6, 0},
     {"matmul trans_b", NNC_OP_MATMUL, {.trans_b = 1}, {F(2, R, 5, 7), F(2, R, 6, 7)}, 1e-6, 0},
     {"matmul rank 3", NNC_OP_MATMUL, {.pad = 0}, {F(3, R, 2, 3, 7), F(2, R, 7, 4)}, 1e-6, 0},
+    /* GEMM tiles are 64 x 64 with K steps of 16: edges in every dimension,
+     * several tiles each way, and K shorter than a step. */
+    {"matmul 33x17, K=7", NNC_OP_MATMUL, {.pad = 0}, {F(2, R, 33, 7), F(2, R, 7, 17)}, 1e-6, 0},
+    {"matmul trans_a 130x70, K=33", NNC_OP_MATMUL, {.trans_a = 1}, {F(2, R, 33, 130), F(2, R, 33, 70)}, 2e-6, 0},
+    {"matmul trans_b 70x130, K=33", NNC_OP_MATMUL, {.trans_b = 1}, {F(2, R, 70, 33), F(2, R, 130, 33)}, 2e-6, 0},
+    {"matmul trans_a trans_b 65x66, K=17", NNC_OP_MATMUL, {.trans_a = 1, .trans_b = 1},
+     {F(2, R, 17, 65), F(2, R, 66, 17)}, 2e-6, 0},
     {"bias_add", NNC_OP_BIAS_ADD, {.pad = 0}, {F(2, R, 4, 6), F(1, R, 6)}, 0, 0},
     {"bias_add NHWC", NNC_OP_BIAS_ADD, {.pad = 0}, {F(4, R, 2, 3, 3, 5), F(1, R, 5)}, 0, 0},
     {"conv2d same", NNC_OP_CONV2D, {.stride = {1, 1}, .pad = NNC_PAD_SAME},
@@ -58,6 +65,8 @@ static const op_case cases[] = {
      {F(4, R, 2, 9, 8, 2), F(4, R, 3, 2, 2, 4)}, 1e-6, 0},
     {"conv2d same stride 2, even kernel", NNC_OP_CONV2D, {.stride = {2, 2}, .pad = NNC_PAD_SAME},
      {F(4, R, 1, 7, 6, 2), F(4, R, 4, 4, 2, 3)}, 1e-6, 0},
+    {"conv2d same stride 2, several tiles", NNC_OP_CONV2D, {.stride = {2, 2}, .pad = NNC_PAD_SAME},
+     {F(4, R, 3, 13, 11, 5), F(4, R, 3, 3, 5, 70)}, 2e-6, 0},
     {"max_pool valid", NNC_OP_MAX_POOL, {.window = {2, 2}, .stride = {2, 2}}, {F(4, R, 2, 7, 7, 3)}, 0, 0},
     {"max_pool same 3x3/2", NNC_OP_MAX_POOL, {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME},
      {F(4, R, 2, 7, 7, 3)}, 0, 0},
@@ -83,12 +92,18 @@ static const op_case cases[] = {
     {"conv2d_grad_input same stride 2, even kernel", NNC_OP_CONV2D_GRAD_INPUT,
      {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {7, 6, 2}},
      {F(4, R, 1, 4, 3, 3), F(4, R, 4, 4, 2, 3)}, 1e-6, 0},
+    {"conv2d_grad_input same stride 2, several tiles", NNC_OP_CONV2D_GRAD_INPUT,
+     {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {13, 11, 70}},
+     {F(4, R, 3, 7, 6, 9), F(4, R, 3, 3, 70, 9)}, 2e-6, 0},
     {"conv2d_grad_kernel same", NNC_OP_CONV2D_GRAD_KERNEL,
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}},
      {F(4, R, 2, 9, 9, 3), F(4, R, 2, 9, 9, 5)}, 1e-6, 0},
     {"conv2d_grad_kernel valid stride 2", NNC_OP_CONV2D_GRAD_KERNEL,
      {.stride = {2, 2}, .pad = NNC_PAD_VALID, .shape_rank = 2, .shape = {3, 2}},
      {F(4, R, 2, 9, 8, 2), F(4, R, 2, 4, 4, 4)}, 1e-6, 0},
+    {"conv2d_grad_kernel same stride 2, several tiles", NNC_OP_CONV2D_GRAD_KERNEL,
+     {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}},
+     {F(4, R, 3, 13, 11, 30), F(4, R, 3, 7, 6, 70)}, 2e-6, 0},
     {"max_pool_grad valid", NNC_OP_MAX_POOL_GRAD, {.window = {2, 2}, .stride = {2, 2}},
      {F(4, R, 2, 7, 7, 3), F(4, R, 2, 3, 3, 3)}, 0, 0},
     {"max_pool_grad same 3x3/2, tied maxima", NNC_OP_MAX_POOL_GRAD,
@@ -192,6 +207,10 @@ START_TEST(test_op_kernel) {
   nnc_cuda_program p;
   ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
   ck_assert_int_eq(p.count, (nnc_ops[c->op].flags & NNC_OPF_LEAF) ? 0 : 1);
+  /* cuda-emu runs a kernel's threads as fibers exactly when it may wait. */
+  for (int k = 0; k < p.count; k++)
+    ck_assert_msg(p.kernels[k].cooperative == (strstr(p.kernels[k].source, "__syncthreads") != NULL),
+                  "%s: %s is %scooperative", c->what, p.kernels[k].name, p.kernels[k].cooperative ? "" : "not ");
   nnc_cuda_program_free(&p);
   harness_nvrtc_compile_all(g);
   free(want);

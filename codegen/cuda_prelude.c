@@ -1,0 +1,365 @@
+/* What the generated kernels stand on, for both targets: the prelude (the
+ * names that differ between CUDA and the host, the Philox generator, the
+ * tensor views GEMM-shaped kernels read through), the translation unit, and
+ * cuda-emu's launchers, which run a kernel's blocks on the host: thread
+ * after thread, or, for cooperative kernels, each thread on its own stack so
+ * that __syncthreads can be honoured.
+ *
+ * A name a kernel needs on both targets goes in target_defs; a device
+ * function both share goes in common_code. */
+#include <stdio.h>
+
+#include "codegen/cuda.h"
+
+/* What differs between the targets is this table: a name the kernels use,
+ * its CUDA definition (NULL: CUDA's own), and the host's. */
+typedef struct target_def {
+  const char *name, *cuda, *host;
+} target_def;
+
+static const target_def target_defs[] = {
+    {"NNC_KERNEL", "extern \"C\" __global__", "static"},
+    {"NNC_DEVICE", "static __device__ __forceinline__", "static inline"},
+    {"NNC_RESTRICT", "__restrict__", "restrict"},
+    {"NNC_INF", "__int_as_float(0x7f800000)", "INFINITY"},
+    /* Register tiles must be unrolled to stay in registers on the GPU. */
+    {"NNC_UNROLL", "_Pragma(\"unroll\")", ""},
+    /* The high word of a 32x32-bit product (Philox). */
+    {"nnc_mulhi(a, b)", "__umulhi((a), (b))", "((nnc_u32)(((nnc_u64)(a) * (nnc_u64)(b)) >> 32))"},
+    /* CUDA's own names, emulated on the host. A block runs on one host
+     * thread at a time and each host thread runs one block at a time, so a
+     * host thread's own copy of a __shared__ array is the block's. */
+    {"__global__", NULL, ""},
+    {"__device__", NULL, ""},
+    {"__forceinline__", NULL, "inline"},
+    {"__shared__", NULL, "static _Thread_local"},
+    {"__syncthreads()", NULL, "nnc_emu_syncthreads()"},
+    {"atomicAdd(p, v)", NULL, "nnc_emu_atomic_add((p), (v))"},
+};
+
+/* Host-only support for the names above.
+ *
+ * Cooperative kernels run each CUDA thread of a block on its own stack (a
+ * fiber). At __syncthreads a thread hands over to the next, and the last
+ * one back to the first, so every thread of the block has reached the
+ * barrier before any passes it; when the last thread returns, the block is
+ * done. Threads must all wait at the same barriers, as CUDA requires; a
+ * block whose threads disagree (one returns while thread 0 waits) aborts
+ * with a message rather than deadlocking.
+ *
+ * On x86-64 the switch saves only what the ABI asks a callee to keep (six
+ * registers, MXCSR and the x87 control word): swapcontext also saves the
+ * signal mask with a system call, which costs microseconds, and a tiled
+ * kernel switches at every K step of every thread. Other hosts, or
+ * -DNNC_EMU_UCONTEXT, use swapcontext. Fiber code runs only inside this
+ * uninstrumented object, so sanitizers in the host program see heap memory
+ * used as stacks and nothing else. */
+static const char host_support[] =
+    "#include <math.h>\n"
+    "#include <stdint.h>\n"
+    "#include <stdio.h>\n"
+    "#include <stdlib.h>\n"
+    "#include <string.h>\n"
+    "typedef struct nnc_dim3 { unsigned x, y, z; } nnc_dim3;\n"
+    "static _Thread_local nnc_dim3 blockIdx, threadIdx, blockDim, gridDim;\n"
+    "\n"
+    "#define NNC_EMU_STACK (64 * 1024)\n"
+    "static void nnc_emu_fiber_main(void);\n"
+    "#if defined(__x86_64__) && !defined(NNC_EMU_UCONTEXT)\n"
+    "typedef struct nnc_emu_ctx { void *sp; } nnc_emu_ctx;\n"
+    "/* Saves the callee-saved state on this stack, its address in *from, and\n"
+    " * resumes the stack saved in *to. */\n"
+    "__attribute__((visibility(\"hidden\"))) void nnc_emu_switch(nnc_emu_ctx *from, nnc_emu_ctx *to);\n"
+    "__asm__(\".pushsection .text\\n\"\n"
+    "        \".globl nnc_emu_switch\\n.hidden nnc_emu_switch\\n.type nnc_emu_switch, @function\\n\"\n"
+    "        \"nnc_emu_switch:\\n\"\n"
+    "        \"  pushq %rbp\\n  pushq %rbx\\n  pushq %r12\\n  pushq %r13\\n  pushq %r14\\n  pushq %r15\\n\"\n"
+    "        \"  subq $8, %rsp\\n  stmxcsr (%rsp)\\n  fnstcw 4(%rsp)\\n\"\n"
+    "        \"  movq %rsp, (%rdi)\\n  movq (%rsi), %rsp\\n\"\n"
+    "        \"  ldmxcsr (%rsp)\\n  fldcw 4(%rsp)\\n  addq $8, %rsp\\n\"\n"
+    "        \"  popq %r15\\n  popq %r14\\n  popq %r13\\n  popq %r12\\n  popq %rbx\\n  popq %rbp\\n\"\n"
+    "        \"  ret\\n.size nnc_emu_switch, .-nnc_emu_switch\\n.popsection\\n\");\n"
+    "/* A stack that nnc_emu_switch resumes into nnc_emu_fiber_main, aligned as\n"
+    " * if it had been called (which never returns). */\n"
+    "static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {\n"
+    "  void **sp = (void **)((uintptr_t)(stack + size) & ~(uintptr_t)15);\n"
+    "  *--sp = 0;\n"
+    "  *--sp = (void *)nnc_emu_fiber_main;\n"
+    "  for (int i = 0; i < 6; i++) *--sp = 0;\n"
+    "  --sp;\n"
+    "  unsigned mxcsr;\n"
+    "  unsigned short fpcw;\n"
+    "  __asm__ volatile(\"stmxcsr %0\" : \"=m\"(mxcsr));\n"
+    "  __asm__ volatile(\"fnstcw %0\" : \"=m\"(fpcw));\n"
+    "  memcpy(sp, &mxcsr, 4);\n"
+    "  memcpy((char *)sp + 4, &fpcw, 2);\n"
+    "  c->sp = sp;\n"
+    "}\n"
+    "#else\n"
+    "#include <ucontext.h>\n"
+    "typedef struct nnc_emu_ctx { ucontext_t uc; } nnc_emu_ctx;\n"
+    "static void nnc_emu_switch(nnc_emu_ctx *from, nnc_emu_ctx *to) { swapcontext(&from->uc, &to->uc); }\n"
+    "static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {\n"
+    "  getcontext(&c->uc);\n"
+    "  c->uc.uc_stack.ss_sp = stack;\n"
+    "  c->uc.uc_stack.ss_size = size;\n"
+    "  c->uc.uc_link = NULL;\n"
+    "  makecontext(&c->uc, nnc_emu_fiber_main, 0);\n"
+    "}\n"
+    "#endif\n"
+    "\n"
+    "typedef void nnc_emu_thread_fn(void *const *args);\n"
+    "enum { NNC_EMU_AT_BARRIER = 1, NNC_EMU_RETURNED = 2 };\n"
+    "/* One cooperative block in flight on this host thread: ctx[t] is CUDA\n"
+    " * thread t's saved state, ctx[threads] the launcher's. */\n"
+    "typedef struct nnc_emu_block {\n"
+    "  nnc_emu_thread_fn *fn;\n"
+    "  void *const *args;\n"
+    "  unsigned threads, current;\n"
+    "  int thread0; /* what thread 0 did last: NNC_EMU_AT_BARRIER or NNC_EMU_RETURNED */\n"
+    "  char *stacks;\n"
+    "  nnc_emu_ctx *ctx;\n"
+    "} nnc_emu_block;\n"
+    "static _Thread_local nnc_emu_block *nnc_emu_now;\n"
+    "\n"
+    "/* Thread `me` has reached a barrier or returned: on to the next thread. */\n"
+    "static void nnc_emu_hand_over(nnc_emu_block *b, unsigned me, int what) {\n"
+    "  if (me == 0) b->thread0 = what;\n"
+    "  else if (b->thread0 != what) {\n"
+    "    fprintf(stderr, \"nnc: cuda-emu: in block %u, thread %u %s but thread 0 %s\\n\", blockIdx.x, me,\n"
+    "            what == NNC_EMU_RETURNED ? \"returned\" : \"waits at __syncthreads\",\n"
+    "            b->thread0 == NNC_EMU_RETURNED ? \"returned\" : \"waits at __syncthreads\");\n"
+    "    abort();\n"
+    "  }\n"
+    "  unsigned next = me + 1 < b->threads ? me + 1 : what == NNC_EMU_RETURNED ? b->threads : 0;\n"
+    "  b->current = next;\n"
+    "  nnc_emu_switch(&b->ctx[me], &b->ctx[next]);\n"
+    "  threadIdx.x = me;\n"
+    "}\n"
+    "\n"
+    "static void nnc_emu_fiber_main(void) {\n"
+    "  nnc_emu_block *b = nnc_emu_now;\n"
+    "  unsigned me = b->current;\n"
+    "  threadIdx.x = me;\n"
+    "  b->fn(b->args);\n"
+    "  nnc_emu_hand_over(b, me, NNC_EMU_RETURNED);\n"
+    "  abort(); /* a returned thread is never resumed */\n"
+    "}\n"
+    "\n"
+    "static void nnc_emu_syncthreads(void) {\n"
+    "  if (nnc_emu_now) nnc_emu_hand_over(nnc_emu_now, threadIdx.x, NNC_EMU_AT_BARRIER);\n"
+    "  else if (blockDim.x * blockDim.y * blockDim.z > 1) {\n"
+    "    fprintf(stderr, \"nnc: cuda-emu: a kernel not marked cooperative waits at __syncthreads\\n\");\n"
+    "    abort();\n"
+    "  }\n"
+    "}\n"
+    "\n"
+    "/* Each stack starts with a marker that a thread running past its stack\n"
+    " * would overwrite first; checked after every block. */\n"
+    "static const unsigned long long nnc_emu_marker = 0x6e6e632d73746b21ull;\n"
+    "static void nnc_emu_check_stacks(const nnc_emu_block *b) {\n"
+    "  for (unsigned t = 0; t < b->threads; t++)\n"
+    "    if (memcmp(b->stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker)) {\n"
+    "      fprintf(stderr, \"nnc: cuda-emu: thread %u of block %u overran its %d-byte stack\\n\", t, blockIdx.x,\n"
+    "              NNC_EMU_STACK);\n"
+    "      abort();\n"
+    "    }\n"
+    "}\n"
+    "\n"
+    "/* Runs blocks [first, last), each as `threads` fibers calling fn(args). */\n"
+    "static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, unsigned threads, unsigned first,\n"
+    "                                    unsigned last) {\n"
+    "  nnc_emu_block b = {fn, args, threads, 0, 0, NULL, NULL};\n"
+    "  b.stacks = malloc((size_t)threads * NNC_EMU_STACK);\n"
+    "  b.ctx = malloc(sizeof *b.ctx * ((size_t)threads + 1));\n"
+    "  if (!b.stacks || !b.ctx) {\n"
+    "    fprintf(stderr, \"nnc: cuda-emu: out of memory for %u thread stacks\\n\", threads);\n"
+    "    abort();\n"
+    "  }\n"
+    "  nnc_emu_now = &b;\n"
+    "  for (unsigned bx = first; bx < last; bx++) {\n"
+    "    blockIdx.x = bx;\n"
+    "    for (unsigned t = 0; t < threads; t++) {\n"
+    "      memcpy(b.stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker);\n"
+    "      nnc_emu_ctx_init(&b.ctx[t], b.stacks + (size_t)t * NNC_EMU_STACK, NNC_EMU_STACK);\n"
+    "    }\n"
+    "    b.current = 0;\n"
+    "    nnc_emu_switch(&b.ctx[threads], &b.ctx[0]);\n"
+    "    nnc_emu_check_stacks(&b);\n"
+    "  }\n"
+    "  nnc_emu_now = NULL;\n"
+    "  threadIdx.x = 0;\n"
+    "  free(b.ctx);\n"
+    "  free(b.stacks);\n"
+    "}\n"
+    "\n"
+    "/* Blocks may run on several host threads at once. */\n"
+    "static float nnc_emu_atomic_add(float *p, float v) {\n"
+    "  unsigned *bits = (unsigned *)p, seen = __atomic_load_n(bits, __ATOMIC_RELAXED), want;\n"
+    "  float old;\n"
+    "  do {\n"
+    "    union { unsigned u; float f; } a, b;\n"
+    "    a.u = seen;\n"
+    "    old = a.f;\n"
+    "    b.f = old + v;\n"
+    "    want = b.u;\n"
+    "  } while (!__atomic_compare_exchange_n(bits, &seen, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));\n"
+    "  return old;\n"
+    "}\n";
+
+/* Shared by both targets: integer types, Philox-4x32-10 exactly as
+ * runtime/rng.c computes it (so dropout masks agree bit for bit), and the
+ * NHWC views that convolutions read as GEMM operands without an im2col
+ * buffer. The views' sizes are literals at every call, so they fold. */
+static const char common_code[] =
+    "typedef unsigned int nnc_u32;\n"
+    "typedef unsigned long long nnc_u64;\n"
+    "typedef long long nnc_i64;\n"
+    "/* The run's constants, in device memory (runtime/cuda_layout.h, nnc_cuda_run_consts). */\n"
+    "typedef struct nnc_run_consts { nnc_u64 seed, step; int training; } nnc_run_consts;\n"
+    "\n"
+    "/* Philox-4x32-10 on counter {counter lo, counter hi, stream, 0} under key\n"
+    " * {seed lo, seed hi}; word 0 of the result (runtime/rng.c, nnc_philox). */\n"
+    "NNC_DEVICE nnc_u32 nnc_philox_word0(nnc_u64 seed, nnc_u32 stream, nnc_u64 counter) {\n"
+    "  nnc_u32 c0 = (nnc_u32)counter, c1 = (nnc_u32)(counter >> 32), c2 = stream, c3 = 0u;\n"
+    "  nnc_u32 k0 = (nnc_u32)seed, k1 = (nnc_u32)(seed >> 32);\n"
+    "  for (int round = 0; round < 10; round++) {\n"
+    "    nnc_u32 hi0 = nnc_mulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;\n"
+    "    nnc_u32 hi1 = nnc_mulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;\n"
+    "    nnc_u32 n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;\n"
+    "    c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;\n"
+    "    k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;\n"
+    "  }\n"
+    "  return c0;\n"
+    "}\n"
+    "\n"
+    "/* Uniform in [0, 1) from 24 bits (nnc_rng_uniform). */\n"
+    "NNC_DEVICE float nnc_uniform(nnc_u64 seed, nnc_u32 stream, nnc_u64 counter) {\n"
+    "  return (float)(nnc_philox_word0(seed, stream, counter) >> 8) * (1.0f / 16777216.0f);\n"
+    "}\n"
+    "\n"
+    "/* Inverted dropout of one element (runtime/ref_elementwise.c). */\n"
+    "NNC_DEVICE float nnc_dropout(float x, nnc_u64 seed, nnc_u32 stream, nnc_u64 counter, float rate, float scale) {\n"
+    "  return nnc_uniform(seed, stream, counter) >= rate ? x * scale : 0.0f;\n"
+    "}\n"
+    "\n"
+    "/* Element (r, p) of the im2col matrix of x [*, ih, iw, ic] under a window\n"
+    " * of kw columns with strides (sh, sw) and padding (ph, pw) before: row r is\n"
+    " * output pixel (n, oy, ox) of [*, oh, ow], column p is tap (i, j, c), in\n"
+    " * the reference's order; taps in the padding read zero. */\n"
+    "NNC_DEVICE float nnc_im2col(const float *x, nnc_i64 r, nnc_i64 p, nnc_i64 ih, nnc_i64 iw, nnc_i64 ic, nnc_i64 oh,\n"
+    "                            nnc_i64 ow, nnc_i64 kw, nnc_i64 sh, nnc_i64 sw, nnc_i64 ph, nnc_i64 pw) {\n"
+    "  const nnc_i64 c = p % ic, j = p / ic % kw, i = p / ic / kw;\n"
+    "  const nnc_i64 ox = r % ow, oy = r / ow % oh, n = r / ow / oh;\n"
+    "  const nnc_i64 y = oy * sh + i - ph, xx = ox * sw + j - pw;\n"
+    "  return y >= 0 && y < ih && xx >= 0 && xx < iw ? x[((n * ih + y) * iw + xx) * ic + c] : 0.0f;\n"
+    "}\n"
+    "\n"
+    "/* The gradient of a convolution's input as a GEMM: row r is input pixel\n"
+    " * (n, y, x) of [*, ih, iw]; column p is (ti, tj, o) for kernel tap\n"
+    " * (i, j) = (kh-1-ti, kw-1-tj), so taps come in decreasing order, the\n"
+    " * order in which the outputs reading (y, x) rise. Element (r, p) is\n"
+    " * dy[n, oy, ox, o] of the output whose window reads (y, x) through tap\n"
+    " * (i, j), or zero where the stride skips it or it lies outside. */\n"
+    "NNC_DEVICE float nnc_im2col_grad(const float *dy, nnc_i64 r, nnc_i64 p, nnc_i64 ih, nnc_i64 iw, nnc_i64 oh,\n"
+    "                                 nnc_i64 ow, nnc_i64 oc, nnc_i64 kh, nnc_i64 kw, nnc_i64 sh, nnc_i64 sw, nnc_i64 ph,\n"
+    "                                 nnc_i64 pw) {\n"
+    "  const nnc_i64 o = p % oc, j = kw - 1 - p / oc % kw, i = kh - 1 - p / oc / kw;\n"
+    "  const nnc_i64 x = r % iw, y = r / iw % ih, n = r / iw / ih;\n"
+    "  const nnc_i64 ty = y + ph - i, tx = x + pw - j;\n"
+    "  if (ty < 0 || tx < 0 || ty % sh != 0 || tx % sw != 0 || ty / sh >= oh || tx / sw >= ow) return 0.0f;\n"
+    "  return dy[((n * oh + ty / sh) * ow + tx / sw) * oc + o];\n"
+    "}\n"
+    "\n"
+    "/* The kernel w [kh, kw, ic, oc] as the matching operand: row p is\n"
+    " * (ti, tj, o) as in nnc_im2col_grad, column c the input channel. */\n"
+    "NNC_DEVICE float nnc_kernel_flipped(const float *w, nnc_i64 p, nnc_i64 c, nnc_i64 kh, nnc_i64 kw, nnc_i64 ic,\n"
+    "                                    nnc_i64 oc) {\n"
+    "  const nnc_i64 o = p % oc, j = kw - 1 - p / oc % kw, i = kh - 1 - p / oc / kw;\n"
+    "  return w[((i * kw + j) * ic + c) * oc + o];\n"
+    "}\n";
+
+static void render_defs(nnc_strbuf *b, int host) {
+  for (size_t i = 0; i < sizeof target_defs / sizeof target_defs[0]; i++) {
+    const target_def *d = &target_defs[i];
+    const char *def = host ? d->host : d->cuda;
+    if (def) nnc_strbuf_appendf(b, "#define %s %s\n", d->name, def);
+  }
+}
+
+const char *nnc_cuda_prelude(void) {
+  static char *prelude;
+  if (prelude) return prelude;
+  nnc_strbuf b;
+  nnc_strbuf_init(&b);
+  nnc_strbuf_append(&b,
+                    "/* generated by nnc: the kernel prelude. NVRTC reads the CUDA branch; cuda-emu\n"
+                    " * compiles the same text with the host C compiler. */\n"
+                    "#if defined(__CUDACC__)\n");
+  render_defs(&b, 0);
+  nnc_strbuf_append(&b, "#else\n");
+  render_defs(&b, 1);
+  nnc_strbuf_append(&b, host_support);
+  nnc_strbuf_append(&b, "#endif\n");
+  nnc_strbuf_append(&b, common_code);
+  /* Built once and kept for the process: a benign race would build it twice. */
+  prelude = nnc_strbuf_take(&b);
+  return prelude;
+}
+
+void nnc_cuda_render_unit(const nnc_cuda_kernel *const *kernels, int count, nnc_strbuf *out) {
+  nnc_strbuf_append(out, nnc_cuda_prelude());
+  for (int i = 0; i < count; i++) {
+    nnc_strbuf_append(out, "\n");
+    nnc_strbuf_append(out, kernels[i]->source);
+  }
+}
+
+/* Each kernel parameter as a local a<i>, read from cuLaunchKernel-style args. */
+static void render_unpack(const nnc_cuda_kernel *k, nnc_strbuf *out) {
+  for (int i = 0; i < k->nargs; i++) {
+    switch (k->args[i].kind) {
+    case NNC_CUDA_ARG_OUT: nnc_strbuf_appendf(out, "  float *a%d = *(float *const *)args[%d];\n", i, i); break;
+    case NNC_CUDA_ARG_IN: nnc_strbuf_appendf(out, "  const void *a%d = *(const void *const *)args[%d];\n", i, i); break;
+    case NNC_CUDA_ARG_RUN:
+      nnc_strbuf_appendf(out, "  const nnc_run_consts *a%d = *(const nnc_run_consts *const *)args[%d];\n", i, i);
+      break;
+    }
+  }
+}
+
+static void render_invoke(const nnc_cuda_kernel *k, const char *indent, nnc_strbuf *out) {
+  nnc_strbuf_appendf(out, "%s%s(", indent, k->name);
+  for (int i = 0; i < k->nargs; i++) nnc_strbuf_appendf(out, "%sa%d", i ? ", " : "", i);
+  nnc_strbuf_append(out, ");\n");
+}
+
+void nnc_cuda_render_host_launcher(const nnc_cuda_kernel *k, nnc_strbuf *out) {
+  if (k->cooperative) {
+    nnc_strbuf_appendf(out, "\n/* cuda-emu: one thread of %s */\nstatic void %s_thread(void *const *args) {\n", k->name,
+                       k->name);
+    render_unpack(k, out);
+    render_invoke(k, "  ", out);
+    nnc_strbuf_append(out, "}\n");
+  }
+  nnc_strbuf_appendf(out,
+                     "\n/* cuda-emu: blocks [first, last) of %s's launch */\n"
+                     "void %s_emu(void *const *args, unsigned grid, unsigned block, unsigned first, unsigned last) {\n"
+                     "  gridDim.x = grid, gridDim.y = gridDim.z = 1;\n"
+                     "  blockDim.x = block, blockDim.y = blockDim.z = 1;\n"
+                     "  blockIdx.y = blockIdx.z = threadIdx.y = threadIdx.z = 0;\n",
+                     k->name, k->name);
+  if (k->cooperative) {
+    nnc_strbuf_appendf(out, "  nnc_emu_run_cooperative(%s_thread, args, block, first, last);\n}\n", k->name);
+    return;
+  }
+  /* Without barriers the threads of a block may run one after another. */
+  render_unpack(k, out);
+  nnc_strbuf_append(out,
+                    "  for (unsigned bx = first; bx < last; bx++) {\n"
+                    "    blockIdx.x = bx;\n"
+                    "    for (unsigned tx = 0; tx < block; tx++) {\n"
+                    "      threadIdx.x = tx;\n");
+  render_invoke(k, "      ", out);
+  nnc_strbuf_append(out, "    }\n  }\n}\n");
+}
