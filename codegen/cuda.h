@@ -2,7 +2,8 @@
  * __global__ kernel per unit of work, rendered as text from the IR.
  *
  * A unit is a node on its own or a segment of a fused group: an anchor (any
- * op) followed by the group members that can be applied to each of the
+ * op), optionally preceded by a prologue (an elementwise member that only
+ * the anchor reads, computed where the anchor reads it), followed by the group members that can be applied to each of the
  * anchor's output elements before the store (bias_add, activations,
  * elementwise chains, optimizer updates). A member that cannot (softmax
  * after matmul+bias) starts the group's next unit. Kernels run in the order
@@ -44,7 +45,7 @@ typedef struct nnc_cuda_kernel {
   int nargs;
   nnc_cuda_arg args[NNC_CUDA_MAX_ARGS];
   int nnodes;
-  int32_t nodes[NNC_MAX_GROUP]; /* the nodes it computes, anchor first */
+  int32_t nodes[NNC_MAX_GROUP]; /* the nodes it computes in node order: its prologue, anchor, epilogue */
   int64_t work;                 /* work items; one thread runs one at a time */
   unsigned grid, block;         /* 1-D launch: blocks and threads per block */
 } nnc_cuda_kernel;
@@ -122,6 +123,12 @@ int nnc_cuda_is_epilogue(const nnc_cuda_ctx *c);
  * either a register of this kernel ("v3") or a read ("b3[e]"). */
 const char *nnc_cuda_buf(nnc_cuda_ctx *c, int32_t id, int i);
 const char *nnc_cuda_val(nnc_cuda_ctx *c, int32_t id, int i);
+/* Anchors: operand i's value at element `index` (a short nnc_i64
+ * expression), read by index. Where the operand is the unit's prologue (a
+ * group member before the anchor, as pool-grad's dropout) its expression is
+ * written here, in lines that declare e and v<operand>: call it in a block
+ * of its own, and only where the value is needed. */
+const char *nnc_cuda_load(nnc_cuda_ctx *c, int32_t id, int i, const char *index);
 /* A float as a literal both languages read back exactly ("0.5f", "1e-07f"). */
 const char *nnc_cuda_float(nnc_cuda_ctx *c, float v);
 

@@ -93,8 +93,11 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
   int32_t *arg = (int32_t *)(best + w->c);
   int disjoint = w->sh >= w->kh && w->sw >= w->kw;
   size_t image = (size_t)(w->ih * w->iw * w->c), pixel = sizeof(float) * (size_t)w->c;
+  const nnc_cpu_epilogue *ep = t->args->epilogue;
+  int64_t dy_image = w->oh * w->ow * w->c;
   if (!disjoint) memset(t->out + (size_t)begin * image, 0, sizeof(float) * image * (size_t)(end - begin));
   for (int64_t n = begin; n < end; n++) {
+    if (ep && ep->prologue) ep->prologue_range(ep->prologue, n * dy_image, (n + 1) * dy_image);
     for (int64_t iy = 0; iy < w->ih && disjoint; iy++)
       for (int64_t ix = 0; ix < w->iw; ix++)
         if (!covered(iy, w->oh, w->kh, w->sh, w->ph) || !covered(ix, w->ow, w->kw, w->sw, w->pw))
@@ -129,6 +132,7 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
               for (int64_t ch = 0; ch < w->c; ch++) d[ch] += g[ch] / taps;
           }
       }
+    if (ep && ep->count) nnc_cpu_epilogue_apply(ep, t->out, n * w->ih * w->iw, w->ih * w->iw, w->c);
   }
 }
 
@@ -166,5 +170,8 @@ static size_t max_pool_grad_scratch(const nnc_graph *g, const nnc_node *n) {
 
 const nnc_cpu_kernel nnc_cpu_max_pool = {.run = run_max_pool};
 const nnc_cpu_kernel nnc_cpu_avg_pool = {.run = run_avg_pool};
-const nnc_cpu_kernel nnc_cpu_max_pool_grad = {.run = run_max_pool_grad, .scratch = max_pool_grad_scratch};
+/* An anchor of the pool-grad rule: the dropout gradient before it runs on
+ * each image's dy, the activation gradient after it on each finished image. */
+const nnc_cpu_kernel nnc_cpu_max_pool_grad = {
+    .run = run_max_pool_grad, .scratch = max_pool_grad_scratch, .anchor = 1, .prologue = 1};
 const nnc_cpu_kernel nnc_cpu_avg_pool_grad = {.run = run_avg_pool_grad};
