@@ -80,6 +80,32 @@ static int covered(int64_t i, int64_t out, int64_t k, int64_t stride, int64_t pa
   return from / stride < out && from % stride < k;
 }
 
+/* Folds tap `tap` (row s) into each channel's running maximum and its
+ * tap; a first tap starts them. Strictly greater: the first maximum wins.
+ * restrict lets the compiler vectorise the channels. */
+static void argmax_tap(const float *restrict s, float *restrict best, int32_t *restrict arg, int32_t tap, int64_t c) {
+  if (tap == 0) {
+    memcpy(best, s, sizeof(float) * (size_t)c);
+    memset(arg, 0, sizeof(int32_t) * (size_t)c);
+    return;
+  }
+  for (int64_t ch = 0; ch < c; ch++) {
+    int better = s[ch] > best[ch];
+    best[ch] = better ? s[ch] : best[ch];
+    arg[ch] = better ? tap : arg[ch];
+  }
+}
+
+/* dy routed to the channels whose maximum is at tap `tap`: stored, or added
+ * where windows overlap. */
+static void route_tap(const float *restrict g, const int32_t *restrict arg, float *restrict d, int32_t tap, int64_t c,
+                      int add) {
+  if (add)
+    for (int64_t ch = 0; ch < c; ch++) d[ch] += arg[ch] == tap ? g[ch] : 0.0f;
+  else
+    for (int64_t ch = 0; ch < c; ch++) d[ch] = arg[ch] == tap ? g[ch] : 0.0f;
+}
+
 /* Images [begin, end) of the gradient: max routes dy to the first maximum
  * of each window in row-major tap order (the one the forward op kept);
  * average spreads dy / taps over the window. When windows do not overlap
@@ -112,20 +138,14 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
         for (int64_t i = i0; i < i1 && t->is_max; i++)
           for (int64_t j = j0; j < j1; j++, tap++) {
             const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
-            for (int64_t ch = 0; ch < w->c; ch++) {
-              int better = tap == 0 || s[ch] > best[ch];
-              best[ch] = better ? s[ch] : best[ch];
-              arg[ch] = better ? tap : arg[ch];
-            }
+            argmax_tap(s, best, arg, tap, w->c);
           }
         tap = 0;
         for (int64_t i = i0; i < i1; i++)
           for (int64_t j = j0; j < j1; j++, tap++) {
             float *d = t->out + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
-            if (t->is_max && disjoint)
-              for (int64_t ch = 0; ch < w->c; ch++) d[ch] = arg[ch] == tap ? g[ch] : 0.0f;
-            else if (t->is_max)
-              for (int64_t ch = 0; ch < w->c; ch++) d[ch] += arg[ch] == tap ? g[ch] : 0.0f;
+            if (t->is_max)
+              route_tap(g, arg, d, tap, w->c, !disjoint);
             else if (disjoint)
               for (int64_t ch = 0; ch < w->c; ch++) d[ch] = g[ch] / taps;
             else
