@@ -2,10 +2,11 @@
  * __global__ kernel per unit of work, rendered as text from the IR.
  *
  * A unit is a node on its own or a segment of a fused group: an anchor (any
- * op), optionally preceded by a prologue (an elementwise member that only
- * the anchor reads, computed where the anchor reads it), followed by the group members that can be applied to each of the
+ * op) followed by the group members that can be applied to each of the
  * anchor's output elements before the store (bias_add, activations,
- * elementwise chains, optimizer updates). A member that cannot (softmax
+ * elementwise chains, optimizer updates), and possibly preceded by a
+ * prologue: an elementwise member that only the anchor reads, computed
+ * where the anchor reads it (pool-grad's dropout). A member that cannot (softmax
  * after matmul+bias) starts the group's next unit. Kernels run in the order
  * of the program: a group's units at its last member, as passes/plan_memory.c
  * assumes.

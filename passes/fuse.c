@@ -102,7 +102,8 @@ static int rule_pool_grad(nnc_graph *g, const uses *u, int32_t id, nnc_status *s
   int32_t members[3];
   int count = 0;
   int32_t dy = n->src[1];
-  if (g->nodes[dy].op == NNC_OP_DROPOUT && g->nodes[dy].group < 0 && single_reader(g, u, dy, NNC_OP_MAX_POOL_GRAD) == id && n->src[0] != dy)
+  if (g->nodes[dy].op == NNC_OP_DROPOUT && g->nodes[dy].group < 0 && n->src[0] != dy &&
+      single_reader(g, u, dy, NNC_OP_MAX_POOL_GRAD) == id)
     members[count++] = dy;
   members[count++] = id;
   if (u->count[id] == 1) {

@@ -113,8 +113,9 @@ static int prologue_count(const nnc_graph *g, const nnc_group *grp, const int *u
          a->src[1] == grp->members[0] && a->src[0] != grp->members[0] && uses[grp->members[0]] == 1;
 }
 
-/* STEP_FUSED when the anchor (after its prologue, if any) takes an epilogue and every later member is
- * an epilogue op on the one before, which nothing else reads; STEP_BLOCKED
+/* STEP_FUSED when the anchor (after its prologue, if any) takes an
+ * epilogue and every later member is an epilogue op on the one before,
+ * which nothing else reads; STEP_BLOCKED
  * when every member is elementwise over one element count and nothing
  * outside reads a member before the group's last one has run (the group
  * runs there); otherwise the members run one by one (STEP_NODE). */
