@@ -4,7 +4,9 @@
  * A unit is a node on its own or a segment of a fused group: an anchor (any
  * op) followed by the group members that can be applied to each of the
  * anchor's output elements before the store (bias_add, activations,
- * elementwise chains, optimizer updates). A member that cannot (softmax
+ * elementwise chains, optimizer updates), and possibly preceded by a
+ * prologue: an elementwise member that only the anchor reads, computed
+ * where the anchor reads it (pool-grad's dropout). A member that cannot (softmax
  * after matmul+bias) starts the group's next unit. Kernels run in the order
  * of the program: a group's units at its last member, as passes/plan_memory.c
  * assumes.
@@ -53,7 +55,7 @@ typedef struct nnc_cuda_kernel {
   int nargs;
   nnc_cuda_arg args[NNC_CUDA_MAX_ARGS];
   int nnodes;
-  int32_t nodes[NNC_MAX_GROUP]; /* the nodes it computes, anchor first */
+  int32_t nodes[NNC_MAX_GROUP]; /* the nodes it computes in node order: its prologue, anchor, epilogue */
   int64_t work;                 /* work items; one thread (a block, if cooperative) runs one at a time */
   unsigned grid, block;         /* 1-D launch: blocks and threads per block */
   int cooperative;              /* a block's threads share each work item and meet at __syncthreads */
@@ -139,6 +141,12 @@ int nnc_cuda_is_epilogue(const nnc_cuda_ctx *c);
  * either a register of this kernel ("v3") or a read ("b3[e]"). */
 const char *nnc_cuda_buf(nnc_cuda_ctx *c, int32_t id, int i);
 const char *nnc_cuda_val(nnc_cuda_ctx *c, int32_t id, int i);
+/* Anchors: operand i's value at element `index` (a short nnc_i64
+ * expression), read by index. Where the operand is the unit's prologue (a
+ * group member before the anchor, as pool-grad's dropout) its expression is
+ * written here, in lines that declare e and v<operand>: call it in a block
+ * of its own, and only where the value is needed. */
+const char *nnc_cuda_load(nnc_cuda_ctx *c, int32_t id, int i, const char *index);
 /* A float as a literal both languages read back exactly ("0.5f", "1e-07f"). */
 const char *nnc_cuda_float(nnc_cuda_ctx *c, float v);
 

@@ -42,6 +42,10 @@ enum { ROLE_ANCHOR, ROLE_EPILOGUE };
 typedef struct unit {
   int n;
   int32_t members[NNC_MAX_GROUP];
+  /* A group member before the anchor that computes one of its operands
+   * (pool-grad's dropout): no buffer, evaluated where the anchor reads it
+   * (nnc_cuda_load); -1 for none. */
+  int32_t prologue;
   const char *rule; /* the fusion rule, or NULL */
 } unit;
 
@@ -95,6 +99,7 @@ int nnc_cuda_fail(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) {
 }
 
 static int in_unit(const nnc_cuda_ctx *c, int32_t id) {
+  if (c->u->prologue == id) return 1;
   for (int k = 0; k < c->u->n; k++)
     if (c->u->members[k] == id) return 1;
   return 0;
@@ -132,6 +137,28 @@ const char *nnc_cuda_val(nnc_cuda_ctx *c, int32_t id, int i) {
   } else {
     snprintf(name, 64, "%s[e]", nnc_cuda_buf(c, id, i));
   }
+  return name;
+}
+
+static int emit_member(nnc_cuda_ctx *c, int32_t id);
+
+const char *nnc_cuda_load(nnc_cuda_ctx *c, int32_t id, int i, const char *index) {
+  int32_t s = c->g->nodes[id].src[i];
+  if (s != c->u->prologue) {
+    const char *buf = nnc_cuda_buf(c, id, i);
+    char *name = next_name(c);
+    snprintf(name, 64, "%s[%s]", buf, index);
+    return name;
+  }
+  /* The prologue is elementwise: its value at element `index` is its
+   * epilogue expression with e bound to that element. */
+  nnc_cuda_line(c, "const nnc_i64 e = %s;", index);
+  int live = c->live[s];
+  c->live[s] = 0;
+  if (emit_member(c, s) != NNC_EMIT_OK && !c->failed) nnc_cuda_fail(c, s, "cannot be applied as a prologue");
+  c->live[s] = (unsigned char)live;
+  char *name = next_name(c);
+  snprintf(name, 64, "v%d", (int)s);
   return name;
 }
 
@@ -262,6 +289,31 @@ static int joins_as_epilogue(const nnc_graph *g, const unit *u, int32_t id, unsi
   return rc == NNC_EMIT_OK && !c.failed;
 }
 
+/* Whether members[0] of a group can be the prologue of the anchor
+ * members[1]: elementwise, read by nothing but the anchor, and the anchor's
+ * emitter reads it through nnc_cuda_load. */
+static int takes_prologue(const nnc_graph *g, const int32_t *members, int count, unsigned char *live) {
+  int32_t p = members[0], a = members[1];
+  if (count < 2 || !(nnc_ops[g->nodes[p].op].flags & NNC_OPF_ELEMENTWISE) || g->nodes[p].dtype != NNC_F32) return 0;
+  for (int i = 0; i < g->noutputs; i++)
+    if (g->outputs[i].node == p) return 0;
+  for (int32_t id = p + 1; id < g->nnodes; id++)
+    for (int i = 0; i < g->nodes[id].nsrc; i++)
+      if (g->nodes[id].src[i] == p && id != a) return 0;
+  unit trial = {.n = 1, .members = {a}, .prologue = p};
+  unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
+  if (!stored) abort();
+  nnc_cuda_ctx c;
+  nnc_status scratch = {0};
+  ctx_init(&c, g, stored, &trial, live, &scratch);
+  c.role = ROLE_ANCHOR;
+  int rc = emitters[g->nodes[a].op](&c, a);
+  for (int32_t id = 0; id < g->nnodes; id++) live[id] = 0;
+  nnc_strbuf_free(&c.body);
+  free(stored);
+  return rc == NNC_EMIT_OK && !c.failed;
+}
+
 static int compare_ids(const void *a, const void *b) {
   int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
   return x < y ? -1 : x > y;
@@ -275,6 +327,7 @@ static unit *plan_units(const nnc_graph *g, int *count, unsigned char *live) {
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *node = &g->nodes[id];
     if (nnc_ops[node->op].flags & NNC_OPF_LEAF) continue;
+    units[n].prologue = -1;
     if (node->group < 0) {
       units[n].n = 1;
       units[n].members[0] = id;
@@ -286,14 +339,18 @@ static unit *plan_units(const nnc_graph *g, int *count, unsigned char *live) {
     memcpy(members, grp->members, sizeof members[0] * (size_t)grp->nmembers);
     qsort(members, (size_t)grp->nmembers, sizeof members[0], compare_ids);
     if (members[grp->nmembers - 1] != id) continue; /* the group runs at its last member */
-    /* A library step computes its node alone; the members after it start anew. */
+    /* A library step computes its node alone; the members after it start
+     * anew. A prologue joins the unit of the anchor after it. */
+    int lowered_anchor = nnc_lower_node(g, members[1]) != NNC_LOWER_NNC;
+    int first = !lowered_anchor && takes_prologue(g, members, grp->nmembers, live);
     unit *cur = NULL;
-    for (int k = 0; k < grp->nmembers; k++) {
+    for (int k = first; k < grp->nmembers; k++) {
       int lowered = nnc_lower_node(g, members[k]) != NNC_LOWER_NNC;
       if (!cur || lowered || nnc_lower_node(g, cur->members[0]) != NNC_LOWER_NNC ||
           !joins_as_epilogue(g, cur, members[k], live)) {
         cur = &units[n++];
         cur->rule = lowered ? NULL : grp->rule;
+        cur->prologue = k == first && first ? members[0] : -1;
       }
       cur->members[cur->n++] = members[k];
     }
@@ -311,6 +368,7 @@ static unsigned char *plan_stores(const nnc_graph *g, const unit *units, int cou
   for (int32_t id = 0; id < g->nnodes; id++) unit_of[id] = -1;
   for (int i = 0; i < count; i++) {
     for (int k = 0; k < units[i].n; k++) unit_of[units[i].members[k]] = i;
+    if (units[i].prologue >= 0) unit_of[units[i].prologue] = i;
     stored[units[i].members[units[i].n - 1]] = 1;
   }
   for (int32_t id = 0; id < g->nnodes; id++)
@@ -434,6 +492,7 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
   nnc_strbuf_init(&name);
   nnc_strbuf_init(&src);
   nnc_strbuf_appendf(&name, "nnc_%d", (int)anchor);
+  if (u->prologue >= 0) nnc_strbuf_appendf(&name, "_%s", nnc_ops[g->nodes[u->prologue].op].name);
   for (int i = 0; i < u->n; i++) nnc_strbuf_appendf(&name, "_%s", nnc_ops[g->nodes[u->members[i]].op].name);
   memset(k, 0, sizeof *k);
   k->work = c.work;
@@ -447,6 +506,7 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
     append_comment_safe(&src, u->rule);
     nnc_strbuf_append(&src, "):\n");
   }
+  if (u->prologue >= 0) append_node_line(&src, g, u->prologue, 0);
   for (int i = 0; i < u->n; i++) append_node_line(&src, g, u->members[i], stored[u->members[i]]);
   nnc_strbuf_appendf(&src, " * %lld work items%s; launch %u blocks of %u threads */\n", (long long)k->work,
                      k->cooperative ? ", one per block" : "", k->grid, k->block);
@@ -476,8 +536,8 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
   k->source = nnc_strbuf_take(&src);
   k->nargs = c.nargs;
   memcpy(k->args, c.args, sizeof k->args);
-  k->nnodes = u->n;
-  memcpy(k->nodes, u->members, sizeof k->nodes);
+  if (u->prologue >= 0) k->nodes[k->nnodes++] = u->prologue;
+  for (int i = 0; i < u->n; i++) k->nodes[k->nnodes++] = u->members[i];
   return 0;
 }
 

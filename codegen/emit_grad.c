@@ -93,7 +93,7 @@ int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   const nnc_node *n = NODE(c, id);
   nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->attrs.window[0], n->attrs.window[1],
                            &n->attrs);
-  const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
+  const char *x = nnc_cuda_buf(c, id, 0);
   nnc_cuda_work(c, nnc_node_numel(n));
   decode_input(c, &q);
   nnc_cuda_line(c, "float acc = 0.0f;");
@@ -110,7 +110,11 @@ int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   nnc_cuda_line(c, "if (best < 0 || %s[at] > top) best = at, top = %s[at];", x, x);
   nnc_cuda_close(c);
   nnc_cuda_close(c);
-  nnc_cuda_line(c, "if (best == w) acc += %s[((n * %lldLL + oy) * %lldLL + ox) * %lldLL + ch];", dy, q.oh, q.ow, q.ic);
+  /* dy through nnc_cuda_load: pool-grad's dropout is drawn only for the windows this element won. */
+  nnc_cuda_open(c, "if (best == w) {");
+  nnc_cuda_line(c, "const nnc_i64 at_dy = ((n * %lldLL + oy) * %lldLL + ox) * %lldLL + ch;", q.oh, q.ow, q.ic);
+  nnc_cuda_line(c, "acc += %s;", nnc_cuda_load(c, id, 1, "at_dy"));
+  nnc_cuda_close(c);
   nnc_cuda_close(c);
   nnc_cuda_close(c);
   nnc_cuda_store(c, "w", "acc");

@@ -9,6 +9,17 @@
  *  grad-act   a gradient anchor (conv2d_grad_input, or the matmul that
  *             computes dy @ w^T) followed by the previous layer's activation
  *             gradient (relu_grad, ...): the backward twin of `epilogue`.
+ *  pool-grad  max_pool_grad, then the activation gradient that reads its
+ *             result as dy (relu_grad, ...), with the dropout gradient that
+ *             feeds it dy when there is one: dropout -> max_pool_grad ->
+ *             relu_grad after every conv block that ends in MaxPooling and
+ *             Dropout. The dropout runs as a prologue on each image's dy and
+ *             the activation gradient on each finished image, so dy, the
+ *             routed gradient and the masked one are each touched while in
+ *             cache rather than in three passes. (Folding the bias_grad that
+ *             follows into these groups was measured and left out: on the
+ *             cpu backend a bias_grad re-reads a tensor just written, from
+ *             cache, and costs under 0.5% of a VGG train step.)
  *  pointwise  a run of pointwise ops over tensors of one size (relu_grad,
  *             dropout, add, and the optimizer updates: square, ema,
  *             adam_update, ...): one loop instead of one pass per op, so a
@@ -89,6 +100,26 @@ static int rule_grad_act(nnc_graph *g, const uses *u, int32_t id, nnc_status *st
   int32_t members[2] = {id, r};
   const char *rule = n->op == NNC_OP_MATMUL ? "matmul-grad+act-grad" : "conv2d-grad+act-grad";
   return nnc_graph_add_group(g, rule, members, 2, st) < 0 ? -1 : 1;
+}
+
+/* [dropout ->] max_pool_grad -> activation gradient, reading it as dy. */
+static int rule_pool_grad(nnc_graph *g, const uses *u, int32_t id, nnc_status *st) {
+  const nnc_node *n = &g->nodes[id];
+  if (n->op != NNC_OP_MAX_POOL_GRAD) return 0;
+  int32_t members[3];
+  int count = 0;
+  int32_t dy = n->src[1];
+  if (g->nodes[dy].op == NNC_OP_DROPOUT && g->nodes[dy].group < 0 && n->src[0] != dy &&
+      single_reader(g, u, dy, NNC_OP_MAX_POOL_GRAD) == id)
+    members[count++] = dy;
+  members[count++] = id;
+  if (u->count[id] == 1) {
+    int32_t r = u->first[id];
+    const nnc_node *act = &g->nodes[r];
+    if (act->group < 0 && is_activation_grad(act->op) && act->src[1] == id && act->src[0] != id) members[count++] = r;
+  }
+  if (count < 2) return 0;
+  return nnc_graph_add_group(g, "pool-grad", members, count, st) < 0 ? -1 : 1;
 }
 
 static int is_pointwise(const nnc_node *n) {
@@ -172,6 +203,8 @@ static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
     if (may_anchor(g, id, ctx)) rc = rule_epilogue(g, &u, id, st);
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
     if (may_anchor(g, id, ctx)) rc = rule_grad_act(g, &u, id, st);
+  for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
+    if (g->nodes[id].group < 0) rc = rule_pool_grad(g, &u, id, st);
   if (rc >= 0) rc = rule_pointwise_all(g, st);
   free(u.count);
   free(u.first);

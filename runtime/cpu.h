@@ -50,6 +50,12 @@ typedef struct nnc_cpu_epilogue {
    * activation's output y, shaped like the anchor's output, whose gradient
    * the anchor computed; otherwise NULL. */
   const float *operand[NNC_CPU_MAX_EPILOGUE];
+  /* A member before the anchor (the dropout gradient of the pool-grad rule),
+   * or NULL: an elementwise op whose result is the anchor's operand 1. The
+   * anchor runs it on each part of that operand just before reading it,
+   * into its own scratch, so the part is in cache and never stored. */
+  const struct nnc_cpu_args *prologue;
+  void (*prologue_range)(const struct nnc_cpu_args *a, int64_t begin, int64_t end);
 } nnc_cpu_epilogue;
 
 typedef struct nnc_cpu_args {
@@ -72,7 +78,8 @@ typedef size_t nnc_cpu_scratch_fn(const nnc_graph *g, const nnc_node *n);
 typedef struct nnc_cpu_kernel {
   nnc_cpu_fn *run;
   nnc_cpu_scratch_fn *scratch; /* optional */
-  int anchor;                  /* applies a fused epilogue (conv2d, matmul, conv2d_grad_input) */
+  int anchor;                  /* applies a fused epilogue (conv2d, matmul, conv2d_grad_input, max_pool_grad) */
+  int prologue;                /* also runs a prologue (max_pool_grad) */
   nnc_cpu_range_fn *range;     /* elementwise ops: lets a pointwise group run block by block */
 } nnc_cpu_kernel;
 

@@ -14,7 +14,9 @@
  *    relu, sigmoid, tanh, softmax, and the activation gradients): the
  *    anchor's kernel writes straight into the last member's bytes and
  *    applies the members to each output tile; the members before the last
- *    are not stored and value() answers NULL for them;
+ *    are not stored and value() answers NULL for them; nor is a member
+ *    before the anchor (pool-grad's dropout), its prologue, which the
+ *    anchor's kernel runs on each part of the operand it reads, into scratch;
  *  - elementwise ops of one size (an optimizer update, dropout and relu_grad
  *    chains): every member on one block of elements before the next block;
  *    a member the plan does not store lives one block at a time in the
@@ -119,23 +121,33 @@ static int reads_as_epilogue(const nnc_node *m, int32_t prev) {
   return m->src[0] == prev && (m->op != NNC_OP_BIAS_ADD || m->src[1] != prev);
 }
 
-/* STEP_FUSED when the anchor takes an epilogue and every later member is
- * an epilogue op on the one before, which nothing else reads; STEP_BLOCKED
- * when every member is elementwise over one element count; otherwise
- * STEP_SERIAL. All three run at the group's last member, as the memory plan
- * assumes. A group that something outside reads before its last member
- * (which the fuse pass never forms) cannot wait for it: its members run one
- * by one where they are (STEP_NODE). */
+/* 1 when members[0] is a prologue of the anchor members[1]: an elementwise
+ * op with a range kernel whose one reader is the anchor, as operand 1. */
+static int prologue_count(const nnc_graph *g, const nnc_group *grp, const int *uses) {
+  if (grp->nmembers < 2) return 0;
+  const nnc_node *p = &g->nodes[grp->members[0]], *a = &g->nodes[grp->members[1]];
+  return kernels[p->op] && kernels[p->op]->range && p->dtype == NNC_F32 && kernels[a->op] && kernels[a->op]->prologue &&
+         a->src[1] == grp->members[0] && a->src[0] != grp->members[0] && uses[grp->members[0]] == 1;
+}
+
+/* STEP_FUSED when the anchor (after its prologue, if any) takes an
+ * epilogue and every later member is an epilogue op on the one before,
+ * which nothing else reads; STEP_BLOCKED when every member is elementwise
+ * over one element count; otherwise STEP_SERIAL. All three run at the
+ * group's last member, as the memory plan assumes. A group that something
+ * outside reads before its last member (which the fuse pass never forms)
+ * cannot wait for it: its members run one by one where they are (STEP_NODE). */
 static step_kind group_kind(const nnc_graph *g, const nnc_group *grp, const int *uses, int read_early) {
-  const nnc_node *anchor = &g->nodes[grp->members[0]];
+  int first = prologue_count(g, grp, uses);
+  const nnc_node *anchor = &g->nodes[grp->members[first]];
   int fused = grp->nmembers > 1 && kernels[anchor->op] && kernels[anchor->op]->anchor, blocked = grp->nmembers > 1;
   if (read_early) return STEP_NODE;
   for (int i = 0; i < grp->nmembers; i++) {
     const nnc_node *m = &g->nodes[grp->members[i]];
     if (i > 0 && grp->members[i] <= grp->members[i - 1]) return STEP_NODE;
-    if (m->dtype != NNC_F32 || nnc_node_numel(m) != nnc_node_numel(anchor)) fused = blocked = 0;
+    if (m->dtype != NNC_F32 || nnc_node_numel(m) != nnc_node_numel(anchor)) blocked = 0, fused &= i < first;
     if (!kernels[m->op] || !kernels[m->op]->range) blocked = 0;
-    if (i > 0 && (uses[grp->members[i - 1]] != 1 || !reads_as_epilogue(m, grp->members[i - 1]))) fused = 0;
+    if (i > first && (uses[grp->members[i - 1]] != 1 || !reads_as_epilogue(m, grp->members[i - 1]))) fused = 0;
   }
   return fused ? STEP_FUSED : blocked ? STEP_BLOCKED : STEP_SERIAL;
 }
@@ -183,7 +195,8 @@ static int plan_steps(nnc_exec *e, int32_t *step_of, unsigned char *stored, nnc_
     step s = {STEP_NODE, id, id, -1, 0};
     step_kind gk = n->group >= 0 ? kind[n->group] : STEP_NODE;
     const nnc_group *grp = gk != STEP_NODE ? &g->groups[n->group] : NULL;
-    if (grp) s = (step){gk, grp->members[0], grp->members[grp->nmembers - 1], n->group, 0};
+    int first = gk == STEP_FUSED ? prologue_count(g, grp, uses) : 0;
+    if (grp) s = (step){gk, grp->members[first], grp->members[grp->nmembers - 1], n->group, 0};
     stored[id] = (unsigned char)writes_whole(g, gk, grp, id);
     const nnc_cpu_kernel *k = kernels[n->op];
     size_t scratch = k && k->scratch ? k->scratch(g, n) : 0;
@@ -273,19 +286,6 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The epilogue of a fused group: its members after the anchor. */
-static void epilogue_of(const nnc_exec *e, int32_t group, nnc_cpu_epilogue *ep) {
-  const nnc_group *grp = &e->g->groups[group];
-  ep->count = 0;
-  for (int i = 1; i < grp->nmembers; i++) {
-    const nnc_node *m = &e->g->nodes[grp->members[i]];
-    ep->op[ep->count] = m->op;
-    ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD ? e->data[m->src[1]]
-                               : m->nsrc > 1            ? e->data[m->src[0]]
-                                                        : NULL;
-  }
-}
-
 /* A node's kernel arguments, its operands and output taken from e->data. */
 typedef struct bound {
   const void *in[NNC_MAX_SRC];
@@ -297,6 +297,27 @@ static void bind_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *
   const nnc_node *n = &e->g->nodes[id];
   for (int k = 0; k < n->nsrc; k++) b->in[k] = e->data[n->src[k]];
   b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats, 0};
+}
+
+/* What a fused step's anchor applies around itself: its prologue (bound
+ * into *prologue) and the members after it. */
+static void epilogue_of(nnc_exec *e, const step *s, const nnc_run_opts *opts, nnc_cpu_epilogue *ep, bound *prologue) {
+  const nnc_group *grp = &e->g->groups[s->group];
+  int first = 0;
+  while (grp->members[first] != s->node) first++;
+  if (first) {
+    bind_node(e, grp->members[0], grp->members[0], opts, NULL, prologue);
+    ep->prologue = &prologue->args;
+    ep->prologue_range = kernels[e->g->nodes[grp->members[0]].op]->range;
+  }
+  ep->count = 0;
+  for (int i = first + 1; i < grp->nmembers; i++) {
+    const nnc_node *m = &e->g->nodes[grp->members[i]];
+    ep->op[ep->count] = m->op;
+    ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD ? e->data[m->src[1]]
+                               : m->nsrc > 1            ? e->data[m->src[0]]
+                                                        : NULL;
+  }
 }
 
 /* Node id's kernel, writing the value of out (id itself, or the last member of its fused group). */
@@ -378,6 +399,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     int timed = e->profile || (opts && opts->node_seconds);
     double start = timed ? now() : 0;
     nnc_cpu_epilogue ep = {0};
+    bound prologue;
     switch (s->kind) {
     case STEP_BLOCKED:
       run_blocked(e, s, opts);
@@ -387,7 +409,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
         run_node(e, g->groups[s->group].members[m], g->groups[s->group].members[m], opts, &ep);
       break;
     case STEP_FUSED:
-      epilogue_of(e, s->group, &ep);
+      epilogue_of(e, s, opts, &ep, &prologue);
       /* fall through */
     case STEP_NODE:
       run_node(e, s->node, s->out, opts, &ep);

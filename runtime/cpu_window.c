@@ -80,12 +80,54 @@ static int covered(int64_t i, int64_t out, int64_t k, int64_t stride, int64_t pa
   return from / stride < out && from % stride < k;
 }
 
+/* Folds tap `tap` (row s) into each channel's running maximum and its
+ * tap; a first tap starts them. Strictly greater: the first maximum wins.
+ * restrict lets the compiler vectorise the channels. */
+static void argmax_tap(const float *restrict s, float *restrict best, int32_t *restrict arg, int32_t tap, int64_t c) {
+  if (tap == 0) {
+    memcpy(best, s, sizeof(float) * (size_t)c);
+    memset(arg, 0, sizeof(int32_t) * (size_t)c);
+    return;
+  }
+  for (int64_t ch = 0; ch < c; ch++) {
+    int better = s[ch] > best[ch];
+    best[ch] = better ? s[ch] : best[ch];
+    arg[ch] = better ? tap : arg[ch];
+  }
+}
+
+/* dy routed to the channels whose maximum is at tap `tap`: stored, or added
+ * where windows overlap. */
+static void route_tap(const float *restrict g, const int32_t *restrict arg, float *restrict d, int32_t tap, int64_t c,
+                      int add) {
+  if (add)
+    for (int64_t ch = 0; ch < c; ch++) d[ch] += arg[ch] == tap ? g[ch] : 0.0f;
+  else
+    for (int64_t ch = 0; ch < c; ch++) d[ch] = arg[ch] == tap ? g[ch] : 0.0f;
+}
+
 /* Images [begin, end) of the gradient: max routes dy to the first maximum
  * of each window in row-major tap order (the one the forward op kept);
  * average spreads dy / taps over the window. When windows do not overlap
  * (stride >= window, the common 2x2 pool) each input pixel gets at most one
  * value, stored directly, and only pixels no window covers are zeroed;
  * otherwise the image is zeroed and the windows add into it. */
+/* Elements [first, first + count) of the prologue's value, into part (so
+ * the plan need not store it): its operands of its own size are read from
+ * element first on, anything else (a scalar) whole. */
+static const float *prologue_part(const nnc_cpu_epilogue *ep, int64_t first, int64_t count, float *part) {
+  const nnc_cpu_args *p = ep->prologue;
+  const void *in[NNC_MAX_SRC];
+  int64_t elements = nnc_node_numel(p->k.n);
+  for (int k = 0; k < p->k.n->nsrc; k++)
+    in[k] = nnc_node_numel(&p->k.g->nodes[p->k.n->src[k]]) == elements ? (const void *)((const float *)p->k.in[k] + first)
+                                                                       : p->k.in[k];
+  nnc_cpu_args a = *p;
+  a.k.in = in, a.k.out = part, a.first = first;
+  ep->prologue_range(&a, 0, count);
+  return part;
+}
+
 static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) {
   const pool_task *t = ctx;
   const window *w = &t->w;
@@ -93,15 +135,19 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
   int32_t *arg = (int32_t *)(best + w->c);
   int disjoint = w->sh >= w->kh && w->sw >= w->kw;
   size_t image = (size_t)(w->ih * w->iw * w->c), pixel = sizeof(float) * (size_t)w->c;
+  const nnc_cpu_epilogue *ep = t->args->epilogue;
+  int64_t dy_image = w->oh * w->ow * w->c;
   if (!disjoint) memset(t->out + (size_t)begin * image, 0, sizeof(float) * image * (size_t)(end - begin));
   for (int64_t n = begin; n < end; n++) {
+    const float *dy = ep && ep->prologue ? prologue_part(ep, n * dy_image, dy_image, (float *)(arg + w->c))
+                                         : t->dy + n * dy_image;
     for (int64_t iy = 0; iy < w->ih && disjoint; iy++)
       for (int64_t ix = 0; ix < w->iw; ix++)
         if (!covered(iy, w->oh, w->kh, w->sh, w->ph) || !covered(ix, w->ow, w->kw, w->sw, w->pw))
           memset(t->out + ((n * w->ih + iy) * w->iw + ix) * w->c, 0, pixel);
     for (int64_t oy = 0; oy < w->oh; oy++)
       for (int64_t ox = 0; ox < w->ow; ox++) {
-        const float *g = t->dy + ((n * w->oh + oy) * w->ow + ox) * w->c;
+        const float *g = dy + (oy * w->ow + ox) * w->c;
         int64_t i0, i1, j0, j1;
         taps_of(w, oy, ox, &i0, &i1, &j0, &j1);
         float taps = (float)((i1 - i0) * (j1 - j0));
@@ -109,26 +155,21 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
         for (int64_t i = i0; i < i1 && t->is_max; i++)
           for (int64_t j = j0; j < j1; j++, tap++) {
             const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
-            for (int64_t ch = 0; ch < w->c; ch++) {
-              int better = tap == 0 || s[ch] > best[ch];
-              best[ch] = better ? s[ch] : best[ch];
-              arg[ch] = better ? tap : arg[ch];
-            }
+            argmax_tap(s, best, arg, tap, w->c);
           }
         tap = 0;
         for (int64_t i = i0; i < i1; i++)
           for (int64_t j = j0; j < j1; j++, tap++) {
             float *d = t->out + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
-            if (t->is_max && disjoint)
-              for (int64_t ch = 0; ch < w->c; ch++) d[ch] = arg[ch] == tap ? g[ch] : 0.0f;
-            else if (t->is_max)
-              for (int64_t ch = 0; ch < w->c; ch++) d[ch] += arg[ch] == tap ? g[ch] : 0.0f;
+            if (t->is_max)
+              route_tap(g, arg, d, tap, w->c, !disjoint);
             else if (disjoint)
               for (int64_t ch = 0; ch < w->c; ch++) d[ch] = g[ch] / taps;
             else
               for (int64_t ch = 0; ch < w->c; ch++) d[ch] += g[ch] / taps;
           }
       }
+    if (ep && ep->count) nnc_cpu_epilogue_apply(ep, t->out, n * w->ih * w->iw, w->ih * w->iw, w->c);
   }
 }
 
@@ -160,11 +201,17 @@ static void run_avg_pool_grad(const nnc_cpu_args *a) {
 }
 
 /* max_pool_grad keeps the best value and its tap per channel. */
+/* Per thread: the best value and tap of each channel, then one image of
+ * dy as a prologue computes it. */
 static size_t max_pool_grad_scratch(const nnc_graph *g, const nnc_node *n) {
-  return 2 * (size_t)SRC(g, n, 0)->shape[3];
+  const nnc_node *dy = SRC(g, n, 1);
+  return 2 * (size_t)SRC(g, n, 0)->shape[3] + (size_t)(dy->shape[1] * dy->shape[2] * dy->shape[3]);
 }
 
 const nnc_cpu_kernel nnc_cpu_max_pool = {.run = run_max_pool};
 const nnc_cpu_kernel nnc_cpu_avg_pool = {.run = run_avg_pool};
-const nnc_cpu_kernel nnc_cpu_max_pool_grad = {.run = run_max_pool_grad, .scratch = max_pool_grad_scratch};
+/* An anchor of the pool-grad rule: the dropout gradient before it runs on
+ * each image's dy, the activation gradient after it on each finished image. */
+const nnc_cpu_kernel nnc_cpu_max_pool_grad = {
+    .run = run_max_pool_grad, .scratch = max_pool_grad_scratch, .anchor = 1, .prologue = 1};
 const nnc_cpu_kernel nnc_cpu_avg_pool_grad = {.run = run_avg_pool_grad};

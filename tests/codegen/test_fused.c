@@ -214,6 +214,49 @@ START_TEST(test_pointwise_chain_with_dropout) {
 }
 END_TEST
 
+/* dropout -> max_pool_grad -> relu_grad (pool-grad): one kernel; the mask
+ * is drawn where the gradient is routed, so the masked dy is never stored. x doubles as the activation's output y, as in
+ * a conv block (relu -> max_pool). */
+START_TEST(test_pool_grad_with_dropout) {
+  builder b;
+  start(&b);
+  int64_t xs[4] = {3, 8, 6, 5}, ds[4] = {3, 4, 3, 5};
+  int32_t x = leaf(&b, NNC_OP_INPUT, "x", NNC_F32, 4, xs, DATA_RANDOM);
+  int32_t g = leaf(&b, NNC_OP_INPUT, "g", NNC_F32, 4, ds, DATA_RANDOM);
+  nnc_attrs d = {.rate = 0.5f, .stream = 777};
+  nnc_attrs p = {.window = {2, 2}, .stride = {2, 2}, .pad = NNC_PAD_VALID};
+  int32_t dy = op(&b, NNC_OP_DROPOUT, g, -1, &d);
+  int32_t dx = op(&b, NNC_OP_MAX_POOL_GRAD, x, dy, &p);
+  int32_t r = op(&b, NNC_OP_RELU_GRAD, x, dx, NULL);
+  int32_t m[3] = {dy, dx, r};
+  group(&b, "pool-grad", m, 3);
+  output(&b, "grad", r);
+  check(&b, 1, dy, 0);
+}
+END_TEST
+
+/* Overlapping, padded windows (3x3, stride 2, same) and another
+ * activation: each element sums dy over the windows it won; the routed
+ * gradient stays in a register. */
+START_TEST(test_pool_grad_overlapping_windows) {
+  builder b;
+  start(&b);
+  int64_t xs[4] = {2, 7, 9, 3}, ds[4] = {2, 4, 5, 3};
+  int32_t x = leaf(&b, NNC_OP_INPUT, "x", NNC_F32, 4, xs, DATA_RANDOM);
+  int32_t y = leaf(&b, NNC_OP_INPUT, "y", NNC_F32, 4, xs, DATA_RANDOM);
+  int32_t g = leaf(&b, NNC_OP_INPUT, "g", NNC_F32, 4, ds, DATA_RANDOM);
+  nnc_attrs d = {.rate = 0.25f, .stream = 99};
+  nnc_attrs p = {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME};
+  int32_t dy = op(&b, NNC_OP_DROPOUT, g, -1, &d);
+  int32_t dx = op(&b, NNC_OP_MAX_POOL_GRAD, x, dy, &p);
+  int32_t s = op(&b, NNC_OP_SIGMOID_GRAD, y, dx, NULL);
+  int32_t m[3] = {dy, dx, s};
+  group(&b, "pool-grad", m, 3);
+  output(&b, "grad", s);
+  check(&b, 1, dx, 1e-6);
+}
+END_TEST
+
 /* Dense head at inference: matmul -> bias -> sigmoid, then reshape read by
  * a later, separate op: stored values flow between kernels. */
 START_TEST(test_group_feeding_a_kernel) {
@@ -244,5 +287,7 @@ TCase *tcase_fused_kernels(void) {
   tcase_add_test(tc, test_adam_pointwise_group);
   tcase_add_test(tc, test_pointwise_chain_with_dropout);
   tcase_add_test(tc, test_group_feeding_a_kernel);
+  tcase_add_test(tc, test_pool_grad_with_dropout);
+  tcase_add_test(tc, test_pool_grad_overlapping_windows);
   return tc;
 }

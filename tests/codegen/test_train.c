@@ -35,7 +35,7 @@ static int32_t apply(net *n, nnc_op op, int32_t x, int32_t y, const nnc_attrs *a
   return id;
 }
 
-/* Conv2D(4, 3, same, relu) -> MaxPool(2) -> Conv2D(6, 3, valid, tanh) ->
+/* Conv2D(4, 3, same, relu) -> MaxPool(2) -> Dropout(0.5) -> Conv2D(6, 3, valid, tanh) ->
  * Flatten -> Dense(16, relu) -> Dropout(0.25) -> Dense(10, softmax). */
 static nnc_graph *conv_net(void) {
   net n = {nnc_graph_new(), {0}};
@@ -45,10 +45,12 @@ static nnc_graph *conv_net(void) {
   nnc_attrs same = {.stride = {1, 1}, .pad = NNC_PAD_SAME}, valid = {.stride = {1, 1}, .pad = NNC_PAD_VALID};
   nnc_attrs pool = {.window = {2, 2}, .stride = {2, 2}, .pad = NNC_PAD_VALID};
   nnc_attrs flat = {.shape_rank = 1, .shape = {-1}}, drop = {.rate = 0.25f, .stream = 4242};
+  nnc_attrs pool_drop = {.rate = 0.5f, .stream = 4343};
   x = apply(&n, NNC_OP_CONV2D, x, param(&n, "conv2d/kernel", 4, 3, 3, 1, 4), &same);
   x = apply(&n, NNC_OP_BIAS_ADD, x, param(&n, "conv2d/bias", 1, 4, 0, 0, 0), NULL);
   x = apply(&n, NNC_OP_RELU, x, -1, NULL);
   x = apply(&n, NNC_OP_MAX_POOL, x, -1, &pool);
+  x = apply(&n, NNC_OP_DROPOUT, x, -1, &pool_drop); /* its gradient joins the pool-grad group */
   x = apply(&n, NNC_OP_CONV2D, x, param(&n, "conv2d_1/kernel", 4, 3, 3, 4, 6), &valid);
   x = apply(&n, NNC_OP_BIAS_ADD, x, param(&n, "conv2d_1/bias", 1, 6, 0, 0, 0), NULL);
   x = apply(&n, NNC_OP_TANH, x, -1, NULL);

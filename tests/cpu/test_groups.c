@@ -174,6 +174,39 @@ static int pointwise_read_early(nnc_graph *g, int32_t *m) {
   return 2;
 }
 
+/* The pool-grad rule: dropout of dy, max_pool_grad, then an activation
+ * gradient. The windows leave the last row and column of x uncovered. */
+static int32_t pool_grad(nnc_graph *g, int32_t *m, int with_dropout, int window, int stride, nnc_pad pad) {
+  int32_t x = cputest_leaf(g, NNC_OP_INPUT, "x", "f32[5,9,7,6]");
+  int32_t dy = cputest_leaf(g, NNC_OP_INPUT, "dy", window == 2 ? "f32[5,4,3,6]" : "f32[5,5,4,6]");
+  int n = 0;
+  if (with_dropout) {
+    nnc_attrs d = {.rate = 0.5f, .stream = 11};
+    dy = m[n++] = cputest_op(g, NNC_OP_DROPOUT, &dy, 1, &d);
+  }
+  nnc_attrs a = {.window = {window, window}, .stride = {stride, stride}, .pad = pad};
+  int32_t src[2] = {x, dy};
+  m[n++] = cputest_op(g, NNC_OP_MAX_POOL_GRAD, src, 2, &a);
+  return n;
+}
+
+static int dropout_pool_grad_relu_grad(nnc_graph *g, int32_t *m) {
+  int n = pool_grad(g, m, 1, 2, 2, NNC_PAD_VALID);
+  int32_t src[2] = {g->nodes[m[n - 1]].src[0], m[n - 1]};
+  m[n] = cputest_op(g, NNC_OP_RELU_GRAD, src, 2, NULL);
+  return n + 1;
+}
+
+static int dropout_pool_grad(nnc_graph *g, int32_t *m) { return pool_grad(g, m, 1, 2, 2, NNC_PAD_VALID); }
+
+/* Overlapping windows: the gradient adds into pixels before the epilogue. */
+static int pool_grad_overlapping_sigmoid_grad(nnc_graph *g, int32_t *m) {
+  int n = pool_grad(g, m, 0, 3, 2, NNC_PAD_SAME);
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "y", "f32[5,9,7,6]"), m[n - 1]};
+  m[n] = cputest_op(g, NNC_OP_SIGMOID_GRAD, src, 2, NULL);
+  return n + 1;
+}
+
 typedef struct group_case {
   const char *what;
   build_fn *build;
@@ -197,6 +230,9 @@ static const group_case cases[] = {
     {"adam update", adam_update, 0, 0},
     {"relu_grad+dropout", relu_grad_dropout, 0, 0},
     {"pointwise read early", pointwise_read_early, 0, 0},
+    {"dropout+max_pool_grad+relu_grad", dropout_pool_grad_relu_grad, 1, 0},
+    {"dropout+max_pool_grad", dropout_pool_grad, 1, 0},
+    {"max_pool_grad 3x3/2+sigmoid_grad", pool_grad_overlapping_sigmoid_grad, 1, 0},
 };
 
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))

@@ -128,6 +128,88 @@ START_TEST(gradient_and_activation_gradient) {
 }
 END_TEST
 
+/* The backward of relu -> max_pool -> dropout: the dropout gradient, the
+ * pool gradient and the activation gradient form one group; the bias
+ * gradient after it stays on its own (the rule leaves it out). */
+START_TEST(pool_gradient_chain) {
+  expect_fused("graph {\n"
+               "  %0 = input() {name=\"y\"} : f32[?,4,4,3]\n"
+               "  %1 = input() {name=\"dy\"} : f32[?,2,2,3]\n"
+               "  %2 = dropout(%1) {rate=0.5, stream=7} : f32[?,2,2,3]\n"
+               "  %3 = max_pool_grad(%0, %2) {window=[2,2], stride=[2,2], pad=valid} : f32[?,4,4,3]\n"
+               "  %4 = relu_grad(%0, %3) : f32[?,4,4,3]\n"
+               "  %5 = bias_grad(%4) : f32[3]\n"
+               "  output \"dx\" = %4\n"
+               "  output \"db\" = %5\n"
+               "}\n",
+               "graph {\n"
+               "  %0 = input() {name=\"y\"} : f32[?,4,4,3]\n"
+               "  %1 = input() {name=\"dy\"} : f32[?,2,2,3]\n"
+               "  fused \"pool-grad\" {\n"
+               "    %2 = dropout(%1) {rate=0.5, stream=7} : f32[?,2,2,3]\n"
+               "    %3 = max_pool_grad(%0, %2) {window=[2,2], stride=[2,2], pad=valid} : f32[?,4,4,3]\n"
+               "    %4 = relu_grad(%0, %3) : f32[?,4,4,3]\n"
+               "  }\n"
+               "  %5 = bias_grad(%4) : f32[3]\n"
+               "  output \"dx\" = %4\n"
+               "  output \"db\" = %5\n"
+               "}\n");
+}
+END_TEST
+
+/* The masked dy is also read elsewhere (an output here), so the dropout
+ * stays out and the pool and activation gradients still fuse; without
+ * dropout the pair fuses alone. */
+START_TEST(pool_gradient_shared_dropout) {
+  expect_fused("graph {\n"
+               "  %0 = input() {name=\"y\"} : f32[?,4,4,3]\n"
+               "  %1 = input() {name=\"dy\"} : f32[?,2,2,3]\n"
+               "  %2 = dropout(%1) {rate=0.5, stream=7} : f32[?,2,2,3]\n"
+               "  %3 = max_pool_grad(%0, %2) {window=[2,2], stride=[2,2], pad=valid} : f32[?,4,4,3]\n"
+               "  %4 = tanh_grad(%0, %3) : f32[?,4,4,3]\n"
+               "  output \"dx\" = %4\n"
+               "  output \"masked\" = %2\n"
+               "}\n",
+               "graph {\n"
+               "  %0 = input() {name=\"y\"} : f32[?,4,4,3]\n"
+               "  %1 = input() {name=\"dy\"} : f32[?,2,2,3]\n"
+               "  %2 = dropout(%1) {rate=0.5, stream=7} : f32[?,2,2,3]\n"
+               "  fused \"pool-grad\" {\n"
+               "    %3 = max_pool_grad(%0, %2) {window=[2,2], stride=[2,2], pad=valid} : f32[?,4,4,3]\n"
+               "    %4 = tanh_grad(%0, %3) : f32[?,4,4,3]\n"
+               "  }\n"
+               "  output \"dx\" = %4\n"
+               "  output \"masked\" = %2\n"
+               "}\n");
+}
+END_TEST
+
+/* The pool gradient read twice (here also as an output) is stored, so no
+ * activation gradient joins it; a dropout before it still does. */
+START_TEST(pool_gradient_read_twice) {
+  expect_fused("graph {\n"
+               "  %0 = input() {name=\"y\"} : f32[?,4,4,3]\n"
+               "  %1 = input() {name=\"dy\"} : f32[?,2,2,3]\n"
+               "  %2 = dropout(%1) {rate=0.5, stream=7} : f32[?,2,2,3]\n"
+               "  %3 = max_pool_grad(%0, %2) {window=[2,2], stride=[2,2], pad=valid} : f32[?,4,4,3]\n"
+               "  %4 = relu_grad(%0, %3) : f32[?,4,4,3]\n"
+               "  output \"dx\" = %4\n"
+               "  output \"routed\" = %3\n"
+               "}\n",
+               "graph {\n"
+               "  %0 = input() {name=\"y\"} : f32[?,4,4,3]\n"
+               "  %1 = input() {name=\"dy\"} : f32[?,2,2,3]\n"
+               "  fused \"pool-grad\" {\n"
+               "    %2 = dropout(%1) {rate=0.5, stream=7} : f32[?,2,2,3]\n"
+               "    %3 = max_pool_grad(%0, %2) {window=[2,2], stride=[2,2], pad=valid} : f32[?,4,4,3]\n"
+               "  }\n"
+               "  %4 = relu_grad(%0, %3) : f32[?,4,4,3]\n"
+               "  output \"dx\" = %4\n"
+               "  output \"routed\" = %3\n"
+               "}\n");
+}
+END_TEST
+
 /* An Adam update: square, both emas and the update become one loop, and
  * the slots it exports (m, v) stay outputs. */
 START_TEST(optimizer_update_is_one_group) {
@@ -354,6 +436,9 @@ TCase *tcase_fuse(void) {
   tcase_add_test(tc, dense_softmax_head);
   tcase_add_test(tc, shared_intermediate_stops_the_epilogue);
   tcase_add_test(tc, gradient_and_activation_gradient);
+  tcase_add_test(tc, pool_gradient_chain);
+  tcase_add_test(tc, pool_gradient_shared_dropout);
+  tcase_add_test(tc, pool_gradient_read_twice);
   tcase_add_test(tc, optimizer_update_is_one_group);
   tcase_add_test(tc, pointwise_chain_cut_by_an_outside_reader);
   tcase_add_test(tc, malformed_group_is_an_error);
