@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "ir/graph.h"
+#include "ir/op.h"
 #include "ir/strbuf.h"
 #include "passes/lower.h"
 
@@ -189,15 +190,6 @@ typedef struct nnc_cuda_gemm {
 } nnc_cuda_gemm;
 int nnc_cuda_gemm_emit(nnc_cuda_ctx *c, const nnc_cuda_gemm *gemm);
 
-/* NHWC window geometry, as literals for the kernel text, shared by the
- * convolution and pooling emitters and their gradients (codegen/emit_nn.c):
- * `in` is the forward op's input, `out` its output. */
-typedef struct nnc_cuda_geometry {
-  long long batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw;
-} nnc_cuda_geometry;
-nnc_cuda_geometry nnc_cuda_geometry_of(const nnc_node *in, const nnc_node *out, long long kh, long long kw,
-                                       const nnc_attrs *a);
-
 /* ---- Library steps (codegen/cuda_lib_step.c) ----------------------------- */
 
 /* What a library step computes, from its node; runtime/cuda_lib.c turns it
@@ -211,7 +203,7 @@ typedef struct nnc_cuda_lib_call {
   /* cuDNN: the forward convolution's geometry (x NHWC, kernel HWIO, y NHWC);
    * conv2d reads (x, kernel), conv2d_grad_input (dy, kernel) and
    * conv2d_grad_kernel (x, dy) */
-  nnc_cuda_geometry q;
+  nnc_window q;
 } nnc_cuda_lib_call;
 
 void nnc_cuda_lib_call_of(const nnc_graph *g, int32_t id, nnc_cuda_lib_call *call);

@@ -37,7 +37,7 @@ void nnc_cuda_lib_call_of(const nnc_graph *g, int32_t id, nnc_cuda_lib_call *cal
   const nnc_node *x = n->op == NNC_OP_CONV2D_GRAD_INPUT ? n : a;
   const nnc_node *y = n->op == NNC_OP_CONV2D ? n : n->op == NNC_OP_CONV2D_GRAD_INPUT ? a : b;
   const nnc_node *w = n->op == NNC_OP_CONV2D_GRAD_KERNEL ? n : b;
-  call->q = nnc_cuda_geometry_of(x, y, w->shape[0], w->shape[1], &n->attrs);
+  call->q = nnc_window_of(x, y, w->shape[0], w->shape[1], &n->attrs);
 }
 
 static const char *op_name(int trans) { return trans ? "CUBLAS_OP_T" : "CUBLAS_OP_N"; }
@@ -60,7 +60,7 @@ static const char *conv_call(nnc_op op) {
 }
 
 static void describe_conv(nnc_strbuf *t, const nnc_cuda_lib_call *c, const nnc_node *n, int32_t id) {
-  const nnc_cuda_geometry *q = &c->q;
+  const nnc_window *q = &c->q;
   char shapes[256];
   snprintf(shapes, sizeof shapes,
            "x [%lld,%lld,%lld,%lld] NHWC, filter [%lld,%lld,%lld,%lld] KRSC, y [%lld,%lld,%lld,%lld] NHWC", q->batch,

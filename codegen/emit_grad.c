@@ -18,7 +18,7 @@
 
 
 /* Work item w is input element (n, y, x, ch) of the forward op. */
-static void decode_input(nnc_cuda_ctx *c, const nnc_cuda_geometry *q) {
+static void decode_input(nnc_cuda_ctx *c, const nnc_window *q) {
   nnc_cuda_line(c, "const nnc_i64 ch = w %% %lldLL, x = (w / %lldLL) %% %lldLL, y = (w / %lldLL) %% %lldLL, n = w / %lldLL;",
                 q->ic, q->ic, q->iw, q->ic * q->iw, q->ih, q->ic * q->iw * q->ih);
 }
@@ -26,7 +26,7 @@ static void decode_input(nnc_cuda_ctx *c, const nnc_cuda_geometry *q) {
 /* Opens loops over the forward outputs (oy, ox) whose window holds input
  * (y, x), in increasing oy then ox: tap i of window oy reads row
  * oy*sh + i - ph, so oy rises as i falls. Two blocks to close. */
-static void open_windows_of_input(nnc_cuda_ctx *c, const nnc_cuda_geometry *q) {
+static void open_windows_of_input(nnc_cuda_ctx *c, const nnc_window *q) {
   nnc_cuda_open(c, "for (nnc_i64 i = %lldLL; i >= 0; i--) {", q->kh - 1);
   nnc_cuda_line(c, "const nnc_i64 ty = y + %lldLL - i;", q->ph);
   nnc_cuda_line(c, "if (ty < 0 || ty %% %lldLL != 0 || ty / %lldLL >= %lldLL) continue;", q->sh, q->sh, q->oh);
@@ -56,7 +56,7 @@ int nnc_cuda_emit_bias_grad(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id), *wn = nnc_cuda_src(c, id, 1);
-  nnc_cuda_geometry q = nnc_cuda_geometry_of(n, nnc_cuda_src(c, id, 0), wn->shape[0], wn->shape[1], &n->attrs);
+  nnc_window q = nnc_window_of(n, nnc_cuda_src(c, id, 0), wn->shape[0], wn->shape[1], &n->attrs);
   const char *dy = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
   char ea[320], eb[192];
   snprintf(ea, sizeof ea,
@@ -75,7 +75,7 @@ int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
-  nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
+  nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
   const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
   char ea[256], eb[128];
   snprintf(ea, sizeof ea, "nnc_im2col(%s, col, row, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
@@ -91,7 +91,7 @@ int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
-  nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->attrs.window[0], n->attrs.window[1],
+  nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->attrs.window[0], n->attrs.window[1],
                            &n->attrs);
   const char *x = nnc_cuda_buf(c, id, 0);
   nnc_cuda_work(c, nnc_node_numel(n));
@@ -125,7 +125,7 @@ int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
 int nnc_cuda_emit_avg_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
-  nnc_cuda_geometry q = nnc_cuda_geometry_of(n, nnc_cuda_src(c, id, 0), n->attrs.window[0], n->attrs.window[1], &n->attrs);
+  nnc_window q = nnc_window_of(n, nnc_cuda_src(c, id, 0), n->attrs.window[0], n->attrs.window[1], &n->attrs);
   const char *dy = nnc_cuda_buf(c, id, 0);
   nnc_cuda_work(c, nnc_node_numel(n));
   decode_input(c, &q);

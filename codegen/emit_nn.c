@@ -39,15 +39,6 @@ int nnc_cuda_emit_bias_add(nnc_cuda_ctx *c, int32_t id) {
 }
 
 
-nnc_cuda_geometry nnc_cuda_geometry_of(const nnc_node *in, const nnc_node *out, long long kh, long long kw,
-                                       const nnc_attrs *a) {
-  nnc_cuda_geometry q = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2],
-                         out->shape[3], kh, kw, a->stride[0], a->stride[1], 0, 0};
-  q.ph = nnc_window_pad_before(q.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
-  q.pw = nnc_window_pad_before(q.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
-  return q;
-}
-
 /* Splits work item w into NHWC coordinates n, y, x, ch of a [*, h, w, ch] tensor. */
 static void decode_nhwc(nnc_cuda_ctx *c, long long h, long long wd, long long ch) {
   nnc_cuda_line(c, "const nnc_i64 ch = w %% %lldLL, x = (w / %lldLL) %% %lldLL, y = (w / %lldLL) %% %lldLL, n = w / %lldLL;",
@@ -60,7 +51,7 @@ static void decode_nhwc(nnc_cuda_ctx *c, long long h, long long wd, long long ch
 int nnc_cuda_emit_conv2d(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id), *wn = nnc_cuda_src(c, id, 1);
-  nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), n, wn->shape[0], wn->shape[1], &n->attrs);
+  nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), n, wn->shape[0], wn->shape[1], &n->attrs);
   const char *in = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
   char ea[256], eb[128];
   snprintf(ea, sizeof ea, "nnc_im2col(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
@@ -75,7 +66,7 @@ int nnc_cuda_emit_conv2d(nnc_cuda_ctx *c, int32_t id) {
 static int emit_pool(nnc_cuda_ctx *c, int32_t id, int is_max) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id);
-  nnc_cuda_geometry q = nnc_cuda_geometry_of(nnc_cuda_src(c, id, 0), n, n->attrs.window[0], n->attrs.window[1], &n->attrs);
+  nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), n, n->attrs.window[0], n->attrs.window[1], &n->attrs);
   const char *in = nnc_cuda_buf(c, id, 0);
   nnc_cuda_work(c, nnc_node_numel(n));
   decode_nhwc(c, q.oh, q.ow, q.ic);

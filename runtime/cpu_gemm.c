@@ -144,20 +144,16 @@ const nnc_cpu_kernel nnc_cpu_matmul = {.run = run_matmul, .anchor = 1};
 /* ---- convolution ------------------------------------------------------------ */
 
 typedef struct conv_geom {
-  int64_t batch, ih, iw, ic, oh, ow, oc, kh, kw, sh, sw, ph, pw;
+  nnc_window w;
   int64_t k;      /* kh * kw * ic: one im2col row */
   int64_t pixels; /* oh * ow: output rows per image */
   int direct;     /* 1x1, stride 1, unpadded: the input is its own im2col */
 } conv_geom;
 
 static conv_geom geometry(const nnc_node *in, const nnc_node *out, int64_t kh, int64_t kw, const nnc_attrs *a) {
-  conv_geom q = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2], out->shape[3],
-                 kh, kw, a->stride[0], a->stride[1], 0, 0, 0, 0, 0};
-  q.ph = nnc_window_pad_before(q.ih, (int)kh, a->stride[0], (nnc_pad)a->pad);
-  q.pw = nnc_window_pad_before(q.iw, (int)kw, a->stride[1], (nnc_pad)a->pad);
-  q.k = kh * kw * q.ic;
-  q.pixels = q.oh * q.ow;
-  q.direct = kh == 1 && kw == 1 && q.sh == 1 && q.sw == 1 && q.ph == 0 && q.pw == 0 && q.oh == q.ih && q.ow == q.iw;
+  nnc_window w = nnc_window_of(in, out, kh, kw, a);
+  conv_geom q = {w, kh * kw * w.ic, w.oh * w.ow, 0};
+  q.direct = kh == 1 && kw == 1 && w.sh == 1 && w.sw == 1 && w.ph == 0 && w.pw == 0 && w.oh == w.ih && w.ow == w.iw;
   return q;
 }
 
@@ -172,14 +168,14 @@ typedef struct conv_plan {
 
 static conv_plan plan_of(conv_geom q, int whole_images, int partial_kernel) {
   conv_plan p = {q, 0, whole_images ? q.pixels : 1, 0, 0, 0};
-  p.units = q.batch * q.pixels / p.unit_rows;
+  p.units = q.w.batch * q.pixels / p.unit_rows;
   int64_t unit_floats = p.unit_rows * q.k, threads = nnc_cpu_threads();
   int64_t per_chunk = COL_BUDGET / unit_floats > 0 ? COL_BUDGET / unit_floats : 1;
   p.chunks = (p.units + per_chunk - 1) / per_chunk;
   p.chunks = (p.chunks + threads - 1) / threads * threads;
   if (p.chunks > p.units) p.chunks = p.units;
   p.col_floats = q.direct ? 0 : (size_t)((p.units + p.chunks - 1) / p.chunks * unit_floats);
-  p.extra_floats = partial_kernel ? (size_t)(q.k * q.oc) : 0;
+  p.extra_floats = partial_kernel ? (size_t)(q.k * q.w.oc) : 0;
   return p;
 }
 
@@ -196,21 +192,21 @@ static void chunk_rows(const conv_plan *p, int64_t c, int64_t *r0, int64_t *r1) 
  * padding are left to the caller: im2col zeroes them, col2im skips them. */
 #define FOR_EACH_RUN(q, r0, r1, BODY)                                                  \
   do {                                                                                 \
-    int64_t n_ = (r0) / (q)->pixels, y_ = (r0) % (q)->pixels / (q)->ow;                \
-    int64_t x_ = (r0) % (q)->ow;                                                       \
+    int64_t n_ = (r0) / (q)->pixels, y_ = (r0) % (q)->pixels / (q)->w.ow;                \
+    int64_t x_ = (r0) % (q)->w.ow;                                                       \
     for (int64_t r = (r0); r < (r1); r++) {                                            \
-      int64_t ix0 = x_ * (q)->sw - (q)->pw;                                            \
+      int64_t ix0 = x_ * (q)->w.sw - (q)->w.pw;                                            \
       int64_t j0 = ix0 < 0 ? -ix0 : 0;                                                 \
-      int64_t j1 = (q)->iw - ix0 < (q)->kw ? (q)->iw - ix0 : (q)->kw;                  \
-      for (int64_t i = 0; i < (q)->kh; i++) {                                          \
-        int64_t iy = y_ * (q)->sh + i - (q)->ph;                                       \
-        int inside = iy >= 0 && iy < (q)->ih && j1 > j0;                               \
-        int64_t at = inside ? ((n_ * (q)->ih + iy) * (q)->iw + ix0 + j0) * (q)->ic : 0; \
+      int64_t j1 = (q)->w.iw - ix0 < (q)->w.kw ? (q)->w.iw - ix0 : (q)->w.kw;                  \
+      for (int64_t i = 0; i < (q)->w.kh; i++) {                                          \
+        int64_t iy = y_ * (q)->w.sh + i - (q)->w.ph;                                       \
+        int inside = iy >= 0 && iy < (q)->w.ih && j1 > j0;                               \
+        int64_t at = inside ? ((n_ * (q)->w.ih + iy) * (q)->w.iw + ix0 + j0) * (q)->w.ic : 0; \
         BODY                                                                           \
       }                                                                                \
-      if (++x_ == (q)->ow) {                                                           \
+      if (++x_ == (q)->w.ow) {                                                           \
         x_ = 0;                                                                        \
-        if (++y_ == (q)->oh) y_ = 0, n_++;                                             \
+        if (++y_ == (q)->w.oh) y_ = 0, n_++;                                             \
       }                                                                                \
     }                                                                                  \
   } while (0)
@@ -230,26 +226,26 @@ static void zero_floats(float *dst, int64_t count) {
 }
 
 static void im2col(const conv_geom *q, const float *x, int64_t r0, int64_t r1, float *col) {
-  int64_t run = q->kw * q->ic;
+  int64_t run = q->w.kw * q->w.ic;
   FOR_EACH_RUN(q, r0, r1, {
     float *dst = col + (r - r0) * q->k + i * run;
     if (!inside) {
       zero_floats(dst, run);
     } else {
-      zero_floats(dst, j0 * q->ic);
-      copy_floats(dst + j0 * q->ic, x + at, (j1 - j0) * q->ic);
-      zero_floats(dst + j1 * q->ic, (q->kw - j1) * q->ic);
+      zero_floats(dst, j0 * q->w.ic);
+      copy_floats(dst + j0 * q->w.ic, x + at, (j1 - j0) * q->w.ic);
+      zero_floats(dst + j1 * q->w.ic, (q->w.kw - j1) * q->w.ic);
     }
   });
 }
 
 static void col2im(const conv_geom *q, const float *col, int64_t r0, int64_t r1, float *dx) {
-  int64_t run = q->kw * q->ic;
+  int64_t run = q->w.kw * q->w.ic;
   FOR_EACH_RUN(q, r0, r1, {
     if (inside) {
-      const float *s = col + (r - r0) * q->k + i * run + j0 * q->ic;
+      const float *s = col + (r - r0) * q->k + i * run + j0 * q->w.ic;
       float *d = dx + at;
-      int64_t count = (j1 - j0) * q->ic;
+      int64_t count = (j1 - j0) * q->w.ic;
       for (int64_t t = 0; t < count; t++) d[t] += s[t];
     }
   });
@@ -275,10 +271,10 @@ static void conv_forward_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
     chunk_rows(&t->p, c, &r0, &r1);
     const float *a = q->direct ? t->x + r0 * q->k : thread_col(t, thread);
     if (!q->direct) im2col(q, t->x, r0, r1, thread_col(t, thread));
-    if (q->k <= SMALL_K) small_nn(r1 - r0, q->oc, q->k, a, t->w, t->out + r0 * q->oc);
-    else sgemm(0, 0, r1 - r0, q->oc, q->k, a, q->k, t->w, q->oc, 0.0f, t->out + r0 * q->oc, q->oc);
+    if (q->k <= SMALL_K) small_nn(r1 - r0, q->w.oc, q->k, a, t->w, t->out + r0 * q->w.oc);
+    else sgemm(0, 0, r1 - r0, q->w.oc, q->k, a, q->k, t->w, q->w.oc, 0.0f, t->out + r0 * q->w.oc, q->w.oc);
     if (t->args->epilogue && t->args->epilogue->count)
-      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, r0, r1 - r0, q->oc);
+      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, r0, r1 - r0, q->w.oc);
   }
 }
 
@@ -288,17 +284,17 @@ static void conv_grad_input_chunk(void *ctx, int64_t c0, int64_t c1, int thread)
   for (int64_t c = c0; c < c1; c++) {
     int64_t r0, r1;
     chunk_rows(&t->p, c, &r0, &r1);
-    int64_t n0 = r0 / q->pixels, n1 = r1 / q->pixels, image = q->ih * q->iw;
+    int64_t n0 = r0 / q->pixels, n1 = r1 / q->pixels, image = q->w.ih * q->w.iw;
     if (q->direct) {
-      sgemm(0, 1, r1 - r0, q->k, q->oc, t->dy + r0 * q->oc, q->oc, t->w, q->oc, 0.0f, t->out + r0 * q->k, q->k);
+      sgemm(0, 1, r1 - r0, q->k, q->w.oc, t->dy + r0 * q->w.oc, q->w.oc, t->w, q->w.oc, 0.0f, t->out + r0 * q->k, q->k);
     } else {
       float *col = thread_col(t, thread);
-      sgemm(0, 1, r1 - r0, q->k, q->oc, t->dy + r0 * q->oc, q->oc, t->w, q->oc, 0.0f, col, q->k);
-      memset(t->out + n0 * image * q->ic, 0, sizeof(float) * (size_t)((n1 - n0) * image * q->ic));
+      sgemm(0, 1, r1 - r0, q->k, q->w.oc, t->dy + r0 * q->w.oc, q->w.oc, t->w, q->w.oc, 0.0f, col, q->k);
+      memset(t->out + n0 * image * q->w.ic, 0, sizeof(float) * (size_t)((n1 - n0) * image * q->w.ic));
       col2im(q, col, r0, r1, t->out);
     }
     if (t->args->epilogue && t->args->epilogue->count)
-      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, n0 * image, (n1 - n0) * image, q->ic);
+      nnc_cpu_epilogue_apply(t->args->epilogue, t->out, n0 * image, (n1 - n0) * image, q->w.ic);
   }
 }
 
@@ -318,8 +314,8 @@ static void conv_grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread)
       const float *a = q->direct ? t->x + r0 * q->k : col;
       if (!q->direct) im2col(q, t->x, r0, r1, col);
       float beta = t->touched[p] ? 1.0f : 0.0f;
-      if (q->k <= SMALL_K) small_tn(q->k, q->oc, r1 - r0, a, t->dy + r0 * q->oc, beta, partial);
-      else sgemm(1, 0, q->k, q->oc, r1 - r0, a, q->k, t->dy + r0 * q->oc, q->oc, beta, partial, q->oc);
+      if (q->k <= SMALL_K) small_tn(q->k, q->w.oc, r1 - r0, a, t->dy + r0 * q->w.oc, beta, partial);
+      else sgemm(1, 0, q->k, q->w.oc, r1 - r0, a, q->k, t->dy + r0 * q->w.oc, q->w.oc, beta, partial, q->w.oc);
       t->touched[p] = 1;
     }
   }
@@ -371,7 +367,7 @@ static void run_conv2d_grad_input(const nnc_cpu_args *a) {
 static void run_conv2d_grad_kernel(const nnc_cpu_args *a) {
   conv_task t = {.p = grad_kernel_plan(a->k.g, a->k.n), .x = a->k.in[0], .dy = a->k.in[1], .out = a->k.out, .args = a};
   nnc_cpu_parallel(nnc_cpu_threads(), 1, conv_grad_kernel_part, &t);
-  int64_t count = t.p.q.k * t.p.q.oc;
+  int64_t count = t.p.q.k * t.p.q.w.oc;
   nnc_cpu_parallel(count, nnc_cpu_grain(count, 1, 4096), conv_sum_partials, &t);
 }
 

@@ -14,22 +14,14 @@
 
 #define SRC(g, n, i) (&(g)->nodes[(n)->src[i]])
 
-typedef struct window {
-  int64_t batch, ih, iw, c, oh, ow;
-  int64_t kh, kw, sh, sw, ph, pw;
-} window;
-
-static window window_of(const nnc_node *in, const nnc_node *out, const nnc_attrs *a) {
-  window w = {in->shape[0], in->shape[1], in->shape[2], in->shape[3], out->shape[1], out->shape[2],
-              a->window[0], a->window[1], a->stride[0], a->stride[1], 0, 0};
-  w.ph = nnc_window_pad_before(w.ih, a->window[0], a->stride[0], (nnc_pad)a->pad);
-  w.pw = nnc_window_pad_before(w.iw, a->window[1], a->stride[1], (nnc_pad)a->pad);
-  return w;
+/* The forward op's input `in` and output `out`, under a pooling window. */
+static nnc_window window_of(const nnc_node *in, const nnc_node *out, const nnc_attrs *a) {
+  return nnc_window_of(in, out, a->window[0], a->window[1], a);
 }
 
 /* The taps of output pixel (oy, ox) that fall inside the input: kernel rows
  * [*i0, *i1) and columns [*j0, *j1). */
-static void taps_of(const window *w, int64_t oy, int64_t ox, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1) {
+static void taps_of(const nnc_window *w, int64_t oy, int64_t ox, int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1) {
   int64_t y0 = oy * w->sh - w->ph, x0 = ox * w->sw - w->pw;
   *i0 = y0 < 0 ? -y0 : 0;
   *i1 = w->ih - y0 < w->kh ? w->ih - y0 : w->kh;
@@ -38,7 +30,7 @@ static void taps_of(const window *w, int64_t oy, int64_t ox, int64_t *i0, int64_
 }
 
 typedef struct pool_task {
-  window w;
+  nnc_window w;
   const float *x, *dy;
   float *out;
   int is_max;
@@ -48,26 +40,26 @@ typedef struct pool_task {
 /* Output rows [begin, end) of the (n, oy) rows. */
 static void pool_rows(void *ctx, int64_t begin, int64_t end, int thread) {
   const pool_task *t = ctx;
-  const window *w = &t->w;
+  const nnc_window *w = &t->w;
   (void)thread;
   for (int64_t row = begin; row < end; row++) {
     int64_t n = row / w->oh, oy = row % w->oh;
     for (int64_t ox = 0; ox < w->ow; ox++) {
-      float *o = t->out + (row * w->ow + ox) * w->c;
+      float *o = t->out + (row * w->ow + ox) * w->ic;
       int64_t i0, i1, j0, j1;
       taps_of(w, oy, ox, &i0, &i1, &j0, &j1);
-      for (int64_t ch = 0; ch < w->c; ch++) o[ch] = t->is_max ? -INFINITY : 0.0f;
+      for (int64_t ch = 0; ch < w->ic; ch++) o[ch] = t->is_max ? -INFINITY : 0.0f;
       for (int64_t i = i0; i < i1; i++)
         for (int64_t j = j0; j < j1; j++) {
-          const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
+          const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->ic;
           if (t->is_max)
-            for (int64_t ch = 0; ch < w->c; ch++) o[ch] = s[ch] > o[ch] ? s[ch] : o[ch];
+            for (int64_t ch = 0; ch < w->ic; ch++) o[ch] = s[ch] > o[ch] ? s[ch] : o[ch];
           else
-            for (int64_t ch = 0; ch < w->c; ch++) o[ch] += s[ch];
+            for (int64_t ch = 0; ch < w->ic; ch++) o[ch] += s[ch];
         }
       if (!t->is_max) {
         float taps = (float)((i1 - i0) * (j1 - j0));
-        for (int64_t ch = 0; ch < w->c; ch++) o[ch] /= taps;
+        for (int64_t ch = 0; ch < w->ic; ch++) o[ch] /= taps;
       }
     }
   }
@@ -130,57 +122,57 @@ static const float *prologue_part(const nnc_cpu_epilogue *ep, int64_t first, int
 
 static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) {
   const pool_task *t = ctx;
-  const window *w = &t->w;
+  const nnc_window *w = &t->w;
   float *best = t->args->scratch + (size_t)thread * t->args->scratch_floats;
-  int32_t *arg = (int32_t *)(best + w->c);
+  int32_t *arg = (int32_t *)(best + w->ic);
   int disjoint = w->sh >= w->kh && w->sw >= w->kw;
-  size_t image = (size_t)(w->ih * w->iw * w->c), pixel = sizeof(float) * (size_t)w->c;
+  size_t image = (size_t)(w->ih * w->iw * w->ic), pixel = sizeof(float) * (size_t)w->ic;
   const nnc_cpu_epilogue *ep = t->args->epilogue;
-  int64_t dy_image = w->oh * w->ow * w->c;
+  int64_t dy_image = w->oh * w->ow * w->ic;
   if (!disjoint) memset(t->out + (size_t)begin * image, 0, sizeof(float) * image * (size_t)(end - begin));
   for (int64_t n = begin; n < end; n++) {
-    const float *dy = ep && ep->prologue ? prologue_part(ep, n * dy_image, dy_image, (float *)(arg + w->c))
+    const float *dy = ep && ep->prologue ? prologue_part(ep, n * dy_image, dy_image, (float *)(arg + w->ic))
                                          : t->dy + n * dy_image;
     for (int64_t iy = 0; iy < w->ih && disjoint; iy++)
       for (int64_t ix = 0; ix < w->iw; ix++)
         if (!covered(iy, w->oh, w->kh, w->sh, w->ph) || !covered(ix, w->ow, w->kw, w->sw, w->pw))
-          memset(t->out + ((n * w->ih + iy) * w->iw + ix) * w->c, 0, pixel);
+          memset(t->out + ((n * w->ih + iy) * w->iw + ix) * w->ic, 0, pixel);
     for (int64_t oy = 0; oy < w->oh; oy++)
       for (int64_t ox = 0; ox < w->ow; ox++) {
-        const float *g = dy + (oy * w->ow + ox) * w->c;
+        const float *g = dy + (oy * w->ow + ox) * w->ic;
         int64_t i0, i1, j0, j1;
         taps_of(w, oy, ox, &i0, &i1, &j0, &j1);
         float taps = (float)((i1 - i0) * (j1 - j0));
         int32_t tap = 0;
         for (int64_t i = i0; i < i1 && t->is_max; i++)
           for (int64_t j = j0; j < j1; j++, tap++) {
-            const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
-            argmax_tap(s, best, arg, tap, w->c);
+            const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->ic;
+            argmax_tap(s, best, arg, tap, w->ic);
           }
         tap = 0;
         for (int64_t i = i0; i < i1; i++)
           for (int64_t j = j0; j < j1; j++, tap++) {
-            float *d = t->out + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->c;
+            float *d = t->out + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->ic;
             if (t->is_max)
-              route_tap(g, arg, d, tap, w->c, !disjoint);
+              route_tap(g, arg, d, tap, w->ic, !disjoint);
             else if (disjoint)
-              for (int64_t ch = 0; ch < w->c; ch++) d[ch] = g[ch] / taps;
+              for (int64_t ch = 0; ch < w->ic; ch++) d[ch] = g[ch] / taps;
             else
-              for (int64_t ch = 0; ch < w->c; ch++) d[ch] += g[ch] / taps;
+              for (int64_t ch = 0; ch < w->ic; ch++) d[ch] += g[ch] / taps;
           }
       }
-    if (ep && ep->count) nnc_cpu_epilogue_apply(ep, t->out, n * w->ih * w->iw, w->ih * w->iw, w->c);
+    if (ep && ep->count) nnc_cpu_epilogue_apply(ep, t->out, n * w->ih * w->iw, w->ih * w->iw, w->ic);
   }
 }
 
 static void run_pool(const nnc_cpu_args *a, int is_max) {
   const nnc_kernel_args *k = &a->k;
   pool_task t = {window_of(SRC(k->g, k->n, 0), k->n, &k->n->attrs), k->in[0], NULL, k->out, is_max, a};
-  int64_t rows = t.w.batch * t.w.oh, row_work = t.w.ow * t.w.c * t.w.kh * t.w.kw;
+  int64_t rows = t.w.batch * t.w.oh, row_work = t.w.ow * t.w.ic * t.w.kh * t.w.kw;
   nnc_cpu_parallel(rows, nnc_cpu_grain(rows, 4, (1 << 14) / (row_work ? row_work : 1) + 1), pool_rows, &t);
 }
 
-static void run_pool_grad(const nnc_cpu_args *a, const window *w, const float *x, const float *dy, int is_max) {
+static void run_pool_grad(const nnc_cpu_args *a, const nnc_window *w, const float *x, const float *dy, int is_max) {
   pool_task t = {*w, x, dy, a->k.out, is_max, a};
   nnc_cpu_parallel(w->batch, 1, pool_grad_images, &t);
 }
@@ -190,13 +182,13 @@ static void run_avg_pool(const nnc_cpu_args *a) { run_pool(a, 0); }
 
 static void run_max_pool_grad(const nnc_cpu_args *a) {
   const nnc_kernel_args *k = &a->k;
-  window w = window_of(SRC(k->g, k->n, 0), SRC(k->g, k->n, 1), &k->n->attrs);
+  nnc_window w = window_of(SRC(k->g, k->n, 0), SRC(k->g, k->n, 1), &k->n->attrs);
   run_pool_grad(a, &w, k->in[0], k->in[1], 1);
 }
 
 static void run_avg_pool_grad(const nnc_cpu_args *a) {
   const nnc_kernel_args *k = &a->k;
-  window w = window_of(k->n, SRC(k->g, k->n, 0), &k->n->attrs);
+  nnc_window w = window_of(k->n, SRC(k->g, k->n, 0), &k->n->attrs);
   run_pool_grad(a, &w, NULL, k->in[0], 0);
 }
 

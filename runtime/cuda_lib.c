@@ -161,7 +161,7 @@ static int dnn_fail(nnc_cuda_lib *l, int32_t id, const char *call, cudnn_status 
   } while (0)
 
 static int fits_int(const nnc_cuda_lib_call *c) {
-  const nnc_cuda_geometry *q = &c->q;
+  const nnc_window *q = &c->q;
   long long dims[] = {c->m,
                       c->n,
                       c->k,
@@ -184,7 +184,7 @@ static int fits_int(const nnc_cuda_lib_call *c) {
 
 /* The step's cuDNN descriptors and workspace size. */
 static int describe_conv(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *st) {
-  const nnc_cuda_geometry *q = &s->call.q;
+  const nnc_window *q = &s->call.q;
   DNN(l, id, st, cudnnCreateTensorDescriptor, &s->x);
   DNN(l, id, st, cudnnCreateTensorDescriptor, &s->y);
   DNN(l, id, st, cudnnCreateFilterDescriptor, &s->w);
@@ -311,7 +311,7 @@ int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *dat
          &zero, out, (int)c->n);
     return 0;
   }
-  const nnc_cuda_geometry *q = &c->q;
+  const nnc_window *q = &c->q;
   long long rsc = q->kh * q->kw * q->ic;
   float *krsc = l->scratch;
   void *ws = (char *)l->scratch + s->filter_bytes;
