@@ -1,7 +1,8 @@
-/* The text IR: a printer and a recursive-descent parser for the format in
- * ir/text.h. Both read attributes through nnc_attr_fields below, keyed by the
- * NNC_A_* bits of each op row, so a new op needs nothing here and a new
- * attribute needs one row in nnc_attr_fields (and a case if it has a new kind). */
+/* The text IR: a recursive-descent parser for the format in ir/text.h (the
+ * printer is ir/text_print.c). Both read attributes through nnc_attr_fields,
+ * keyed by the NNC_A_* bits of each op row, so a new op needs nothing here
+ * and a new attribute needs one row in nnc_attr_fields (and a case if it has
+ * a new kind). */
 #include "ir/text.h"
 
 #include <ctype.h>
@@ -14,167 +15,7 @@
 #include "ir/attrs.h"
 #include "ir/op.h"
 #include "ir/strbuf.h"
-
-/* Where a field lives: int32_t or float by its kind (NNC_FIELD_SHAPE uses
- * shape_rank and shape by name). */
-static void *field_at(nnc_attrs *a, const nnc_attr_field *f) { return (char *)a + f->offset; }
-static const void *cfield_at(const nnc_attrs *a, const nnc_attr_field *f) { return (const char *)a + f->offset; }
-
-/* Robust against a corrupted node, since dumps are how corruption is found. */
-static const char *op_name(nnc_op op) { return (unsigned)op < NNC_OP_COUNT ? nnc_ops[op].name : "?"; }
-static unsigned op_attrs(nnc_op op) { return (unsigned)op < NNC_OP_COUNT ? nnc_ops[op].attrs : 0; }
-static int op_is_leaf(nnc_op op) { return (unsigned)op < NNC_OP_COUNT && (nnc_ops[op].flags & NNC_OPF_LEAF); }
-
-/* ---- printing ---- */
-
-static void print_string(nnc_strbuf *b, const char *s) {
-  nnc_strbuf_appendc(b, '"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') nnc_strbuf_appendf(b, "\\%c", *p);
-    else if (*p == '\n') nnc_strbuf_append(b, "\\n");
-    else if (*p == '\t') nnc_strbuf_append(b, "\\t");
-    /* Other control bytes would break the one-node-a-line layout. */
-    else if (*p < 0x20 || *p == 0x7f) nnc_strbuf_appendf(b, "\\x%02x", *p);
-    else nnc_strbuf_appendc(b, (char)*p);
-  }
-  nnc_strbuf_appendc(b, '"');
-}
-
-static void print_type(nnc_strbuf *b, nnc_dtype dtype, int rank, const int64_t *shape) {
-  nnc_strbuf_appendf(b, "%s[", nnc_dtype_name(dtype));
-  for (int i = 0; i < rank && i < NNC_MAX_RANK; i++) {
-    if (i) nnc_strbuf_appendc(b, ',');
-    if (shape[i] == NNC_DIM_ANY) nnc_strbuf_appendc(b, '?');
-    else nnc_strbuf_appendf(b, "%" PRId64, shape[i]);
-  }
-  nnc_strbuf_appendc(b, ']');
-}
-
-static void print_attr(nnc_strbuf *b, const nnc_attr_field *f, const nnc_attrs *a) {
-  const int32_t *v = cfield_at(a, f);
-  nnc_strbuf_appendf(b, "%s=", f->name);
-  switch (f->kind) {
-  case NNC_FIELD_PAIR: nnc_strbuf_appendf(b, "[%d,%d]", (int)v[0], (int)v[1]); break;
-  case NNC_FIELD_PAD: nnc_strbuf_append(b, *v == NNC_PAD_SAME ? "same" : "valid"); break;
-  case NNC_FIELD_BOOL:
-  case NNC_FIELD_INT: nnc_strbuf_appendf(b, "%d", (int)*v); break;
-  case NNC_FIELD_FLOAT: nnc_strbuf_appendf(b, "%.9g", (double)*(const float *)cfield_at(a, f)); break;
-  case NNC_FIELD_SHAPE:
-    nnc_strbuf_appendc(b, '[');
-    for (int i = 0; i < a->shape_rank && i < NNC_MAX_RANK; i++)
-      nnc_strbuf_appendf(b, "%s%" PRId64, i ? "," : "", a->shape[i]);
-    nnc_strbuf_appendc(b, ']');
-    break;
-  }
-}
-
-static void print_attrs(nnc_strbuf *b, const nnc_node *n) {
-  unsigned mask = op_attrs(n->op);
-  int any = 0;
-  if (n->name) {
-    nnc_strbuf_append(b, " {name=");
-    print_string(b, n->name);
-    any = 1;
-  }
-  for (int i = 0; i < nnc_attr_field_count; i++) {
-    if (!(mask & nnc_attr_fields[i].bit)) continue;
-    nnc_strbuf_append(b, any ? ", " : " {");
-    print_attr(b, &nnc_attr_fields[i], &n->attrs);
-    any = 1;
-  }
-  if (any) nnc_strbuf_appendc(b, '}');
-}
-
-static void print_loc(nnc_strbuf *b, const nnc_loc *l) {
-  nnc_strbuf_append(b, " loc(");
-  print_string(b, l->layer);
-  if (l->layer_type) {
-    nnc_strbuf_append(b, ", ");
-    print_string(b, l->layer_type);
-  }
-  if (l->file) {
-    nnc_strbuf_append(b, ", ");
-    print_string(b, l->file);
-    nnc_strbuf_appendf(b, ":%d", l->line);
-  }
-  nnc_strbuf_appendc(b, ')');
-}
-
-/* num[id] is the node's printed number: its place in print order, which
- * moves a fused group's members together (see nnc_graph_to_text). */
-static void print_node(nnc_strbuf *b, const nnc_graph *g, int32_t id, const int32_t *num, const char *indent) {
-  const nnc_node *n = &g->nodes[id];
-  nnc_strbuf_appendf(b, "%s%%%d = %s(", indent, (int)num[id], op_name(n->op));
-  for (int i = 0; i < n->nsrc && i < NNC_MAX_SRC; i++)
-    nnc_strbuf_appendf(b, "%s%%%d", i ? ", " : "", (int)num[n->src[i]]);
-  nnc_strbuf_appendc(b, ')');
-  print_attrs(b, n);
-  nnc_strbuf_append(b, " : ");
-  print_type(b, n->dtype, n->rank, n->shape);
-  if (n->loc.layer) print_loc(b, &n->loc);
-  nnc_strbuf_appendc(b, '\n');
-}
-
-static int group_of(const nnc_graph *g, int32_t id) {
-  return g->nodes[id].group >= 0 && g->nodes[id].group < g->ngroups ? g->nodes[id].group : -1;
-}
-
-static int is_last_member(const nnc_graph *g, int32_t id) {
-  const nnc_group *grp = &g->groups[group_of(g, id)];
-  return grp->members[grp->nmembers - 1] == id;
-}
-
-/* Print order: nodes in id order, except that a fused group's members are
- * printed together where its last member stands (where it runs), indented
- * under `fused "rule" {`. Numbering follows print order, so the text reads
- * back into the same graph and prints identically. */
-static void number_nodes(const nnc_graph *g, int32_t *num) {
-  int32_t next_num = 0;
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    int grp = group_of(g, id);
-    if (grp < 0) num[id] = next_num++;
-    else if (is_last_member(g, id))
-      for (int k = 0; k < g->groups[grp].nmembers; k++) num[g->groups[grp].members[k]] = next_num++;
-  }
-}
-
-char *nnc_graph_to_text(const nnc_graph *g) {
-  nnc_strbuf b;
-  nnc_strbuf_init(&b);
-  int32_t *num = malloc(sizeof *num * ((size_t)g->nnodes + 1));
-  if (!num) abort();
-  number_nodes(g, num);
-  nnc_strbuf_append(&b, "graph {\n");
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    int grp = group_of(g, id);
-    if (grp < 0) {
-      print_node(&b, g, id, num, "  ");
-      continue;
-    }
-    if (!is_last_member(g, id)) continue;
-    nnc_strbuf_append(&b, "  fused ");
-    print_string(&b, g->groups[grp].rule ? g->groups[grp].rule : "");
-    nnc_strbuf_append(&b, " {\n");
-    for (int k = 0; k < g->groups[grp].nmembers; k++) print_node(&b, g, g->groups[grp].members[k], num, "    ");
-    nnc_strbuf_append(&b, "  }\n");
-  }
-  for (int i = 0; i < g->noutputs; i++) {
-    nnc_strbuf_append(&b, "  output ");
-    print_string(&b, g->outputs[i].name);
-    nnc_strbuf_appendf(&b, " = %%%d\n", (int)num[g->outputs[i].node]);
-  }
-  nnc_strbuf_append(&b, "}\n");
-  free(num);
-  return nnc_strbuf_take(&b);
-}
-
-int nnc_graph_print(const nnc_graph *g, FILE *f) {
-  char *text = nnc_graph_to_text(g);
-  size_t len = strlen(text);
-  int ok = fwrite(text, 1, len, f) == len;
-  free(text);
-  return ok ? 0 : -1;
-}
+#include "ir/text_internal.h"
 
 /* ---- lexing ---- */
 
@@ -696,8 +537,8 @@ static int type_mismatch(parser *ps, const token *at, const nnc_node *n, const t
   nnc_strbuf written, inferred;
   nnc_strbuf_init(&written);
   nnc_strbuf_init(&inferred);
-  print_type(&written, ty->dtype, ty->rank, ty->shape);
-  print_type(&inferred, n->dtype, n->rank, n->shape);
+  nnc_text_print_type(&written, ty->dtype, ty->rank, ty->shape);
+  nnc_text_print_type(&inferred, n->dtype, n->rank, n->shape);
   FAIL_AT(ps, at, "type %s does not match the inferred type %s", nnc_strbuf_str(&written),
           nnc_strbuf_str(&inferred));
   nnc_strbuf_free(&written);
