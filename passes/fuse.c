@@ -3,9 +3,10 @@
  *
  *  epilogue   conv2d or matmul, then bias_add of its result, then an
  *             activation (relu, sigmoid, tanh; softmax after matmul, the
- *             Dense-softmax head at inference): the bias and activation are
- *             applied to each output tile while it is still in cache, instead
- *             of two more passes over memory.
+ *             Dense-softmax head at inference, except on the GPU backends,
+ *             whose GEMM tiles do not hold whole rows): the bias and
+ *             activation are applied to each output tile while it is still
+ *             in cache, instead of two more passes over memory.
  *  grad-act   a gradient anchor (conv2d_grad_input, or the matmul that
  *             computes dy @ w^T) followed by the previous layer's activation
  *             gradient (relu_grad, ...): the backward twin of `epilogue`.
@@ -25,7 +26,7 @@
  *             adam_update, ...): one loop instead of one pass per op, so a
  *             parameter's whole optimizer update reads each value once.
  *
- * With --lower (nnc_pass_ctx.lower), a node that runs as a cuBLAS or cuDNN
+ * With --lower (on the GPU backends, nnc_pass_ctx.gpu), a node that runs as a cuBLAS or cuDNN
  * call (passes/lower.h) anchors no epilogue or grad-act group: the library
  * writes the plain product, so its bias_add and activation (or the
  * activation gradient) fuse by the pointwise rule instead, bias_add counting
@@ -77,7 +78,7 @@ static int is_activation_grad(nnc_op op) {
 }
 
 /* conv2d/matmul -> bias_add -> activation. */
-static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, nnc_status *st) {
+static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, int gpu, nnc_status *st) {
   nnc_op op = g->nodes[id].op;
   if (op != NNC_OP_CONV2D && op != NNC_OP_MATMUL) return 0;
   int32_t members[3] = {id, single_reader(g, u, id, NNC_OP_BIAS_ADD), -1};
@@ -85,7 +86,7 @@ static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, nnc_status *st
   int n = 2;
   if (u->count[members[1]] == 1) {
     int32_t act = u->first[members[1]];
-    if (g->nodes[act].group < 0 && is_activation(g->nodes[act].op, op == NNC_OP_MATMUL)) members[n++] = act;
+    if (g->nodes[act].group < 0 && is_activation(g->nodes[act].op, op == NNC_OP_MATMUL && !gpu)) members[n++] = act;
   }
   return nnc_graph_add_group(g, op == NNC_OP_CONV2D ? "conv2d+bias+act" : "matmul+bias+act", members, n, st) < 0 ? -1 : 1;
 }
@@ -192,7 +193,7 @@ static int rule_pointwise_all(nnc_graph *g, nnc_status *st) {
 
 /* Whether id may anchor an epilogue or grad-act group. */
 static int may_anchor(const nnc_graph *g, int32_t id, const nnc_pass_ctx *ctx) {
-  return g->nodes[id].group < 0 && !(ctx->lower && nnc_lower_node(g, id) != NNC_LOWER_NNC);
+  return g->nodes[id].group < 0 && !(ctx->gpu && nnc_lower_node(g, id) != NNC_LOWER_NNC);
 }
 
 static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
@@ -200,7 +201,7 @@ static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
   uses u = count_uses(g);
   int rc = 0;
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
-    if (may_anchor(g, id, ctx)) rc = rule_epilogue(g, &u, id, st);
+    if (may_anchor(g, id, ctx)) rc = rule_epilogue(g, &u, id, ctx->gpu, st);
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
     if (may_anchor(g, id, ctx)) rc = rule_grad_act(g, &u, id, st);
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)

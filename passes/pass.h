@@ -10,7 +10,9 @@ struct nnc_train_spec;
 typedef struct nnc_pass_ctx {
   int64_t batch; /* concrete batch for infer-shapes, or NNC_DIM_ANY to keep it symbolic */
   const struct nnc_train_spec *train; /* loss and optimizer, for the training passes */
-  int lower; /* the graph is for a GPU backend, which honours --lower (passes/lower.h) */
+  /* The graph is for a GPU backend (cuda, cuda-emu): it honours --lower
+   * (passes/lower.h), and its kernels apply only pointwise epilogues. */
+  int gpu;
 } nnc_pass_ctx;
 
 /* A pass may replace *g (freeing the old graph) or annotate it in place. */

@@ -100,3 +100,24 @@ void harness_nvrtc_compile_all(const nnc_graph *g) {
   }
   nnc_cuda_program_free(&p);
 }
+
+void harness_one_kernel_per_group(const nnc_graph *g) {
+  nnc_cuda_program p;
+  nnc_status st = {0};
+  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  int *kernel_of = malloc(sizeof *kernel_of * ((size_t)g->ngroups + 1));
+  ck_assert_ptr_nonnull(kernel_of);
+  for (int i = 0; i < g->ngroups; i++) kernel_of[i] = -1;
+  for (int k = 0; k < p.count; k++) {
+    int32_t grp = g->nodes[p.kernels[k].nodes[0]].group;
+    for (int i = 0; i < p.kernels[k].nnodes; i++)
+      ck_assert_msg(g->nodes[p.kernels[k].nodes[i]].group == grp, "kernel %s mixes groups", p.kernels[k].name);
+    if (grp < 0) continue;
+    ck_assert_msg(kernel_of[grp] < 0, "group \"%s\" is split across kernels %s and %s", g->groups[grp].rule,
+                  p.kernels[kernel_of[grp]].name, p.kernels[k].name);
+    kernel_of[grp] = k;
+    ck_assert_int_eq(p.kernels[k].nnodes, g->groups[grp].nmembers);
+  }
+  free(kernel_of);
+  nnc_cuda_program_free(&p);
+}

@@ -75,6 +75,29 @@ START_TEST(dense_softmax_head) {
                "  }\n"
                "  output \"output\" = %5\n"
                "}\n");
+  /* A GPU kernel's GEMM tile does not hold a whole row, so on cuda the
+   * softmax is a kernel of its own and not a member of the group. */
+  expect_fused_for("graph {\n"
+                   "  %0 = input() {name=\"x\"} : f32[?,8]\n"
+                   "  %1 = param() {name=\"w\"} : f32[8,3]\n"
+                   "  %2 = param() {name=\"b\"} : f32[3]\n"
+                   "  %3 = matmul(%0, %1) {trans_a=0, trans_b=0} : f32[?,3]\n"
+                   "  %4 = bias_add(%3, %2) : f32[?,3]\n"
+                   "  %5 = softmax(%4) : f32[?,3]\n"
+                   "  output \"output\" = %5\n"
+                   "}\n",
+                   "graph {\n"
+                   "  %0 = input() {name=\"x\"} : f32[?,8]\n"
+                   "  %1 = param() {name=\"w\"} : f32[8,3]\n"
+                   "  %2 = param() {name=\"b\"} : f32[3]\n"
+                   "  fused \"matmul+bias+act\" {\n"
+                   "    %3 = matmul(%0, %1) {trans_a=0, trans_b=0} : f32[?,3]\n"
+                   "    %4 = bias_add(%3, %2) : f32[?,3]\n"
+                   "  }\n"
+                   "  %5 = softmax(%4) : f32[?,3]\n"
+                   "  output \"output\" = %5\n"
+                   "}\n",
+                   1);
 }
 END_TEST
 
