@@ -83,6 +83,11 @@ typedef struct nnc_cpu_kernel {
   nnc_cpu_range_fn *range;     /* elementwise ops: lets a pointwise group run block by block */
 } nnc_cpu_kernel;
 
+/* Operand k of a range kernel's args, seen from element `first` on: an
+ * operand of `elements` elements (the node's own count) is offset, a smaller
+ * one (a scalar) is whole. */
+const void *nnc_cpu_operand_from(const nnc_cpu_args *a, int k, int64_t elements, int64_t first);
+
 /* Applies e to rows [row0, row0 + rows) of out (row stride cols), in place. */
 void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0, int64_t rows, int64_t cols);
 /* Whether op can be an epilogue member: how it reads the member before it. */

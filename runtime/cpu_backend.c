@@ -346,7 +346,6 @@ typedef struct blocked_task {
 } blocked_task;
 
 static void run_block(const blocked_task *t, int64_t b, int64_t len, int thread) {
-  const nnc_graph *g = t->e->g;
   const nnc_group *grp = t->grp;
   float *scratch = t->e->scratch + (size_t)thread * t->e->scratch_floats;
   void *view[NNC_MAX_GROUP];
@@ -360,9 +359,7 @@ static void run_block(const blocked_task *t, int64_t b, int64_t len, int thread)
     for (int k = 0; k < n->nsrc; k++) {
       int j = 0;
       while (j < m && grp->members[j] != n->src[k]) j++;
-      in[k] = j < m                                               ? view[j]
-              : nnc_node_numel(&g->nodes[n->src[k]]) == t->elements ? (const void *)((const float *)t->members[m].in[k] + b)
-                                                                  : t->members[m].in[k]; /* a scalar */
+      in[k] = j < m ? view[j] : nnc_cpu_operand_from(&t->members[m].args, k, t->elements, b);
     }
     nnc_cpu_args a = t->members[m].args;
     a.k.in = in, a.k.out = view[m], a.first = b;

@@ -334,6 +334,11 @@ int nnc_cpu_epilogue_op(nnc_op op) {
 
 /* Row by row, every step on a row before the next row, so the row stays in
  * L1. The activation gradients read the anchor's result as dy. */
+const void *nnc_cpu_operand_from(const nnc_cpu_args *a, int k, int64_t elements, int64_t first) {
+  const nnc_node *operand = &a->k.g->nodes[a->k.n->src[k]];
+  return nnc_node_numel(operand) == elements ? (const void *)((const float *)a->k.in[k] + first) : a->k.in[k];
+}
+
 void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0, int64_t rows, int64_t cols) {
   for (int64_t r = row0; r < row0 + rows; r++) {
     float *restrict v = out + r * cols;

@@ -110,10 +110,7 @@ static void route_tap(const float *restrict g, const int32_t *restrict arg, floa
 static const float *prologue_part(const nnc_cpu_epilogue *ep, int64_t first, int64_t count, float *part) {
   const nnc_cpu_args *p = ep->prologue;
   const void *in[NNC_MAX_SRC];
-  int64_t elements = nnc_node_numel(p->k.n);
-  for (int k = 0; k < p->k.n->nsrc; k++)
-    in[k] = nnc_node_numel(&p->k.g->nodes[p->k.n->src[k]]) == elements ? (const void *)((const float *)p->k.in[k] + first)
-                                                                       : p->k.in[k];
+  for (int k = 0; k < p->k.n->nsrc; k++) in[k] = nnc_cpu_operand_from(p, k, nnc_node_numel(p->k.n), first);
   nnc_cpu_args a = *p;
   a.k.in = in, a.k.out = part, a.first = first;
   ep->prologue_range(&a, 0, count);
