@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "codegen/cache.h"
+#include "codegen/dl.h"
 #include "ir/strbuf.h"
 
 typedef int nvrtc_result; /* nvrtcResult: NVRTC_SUCCESS is 0 */
@@ -78,13 +79,10 @@ static void load(void) {
   nnc_strbuf_free(&tried);
   /* nvrtc_api is a row of function pointers, filled in entry_names' order. */
   _Static_assert(sizeof(nvrtc_api) == sizeof entry_names, "one name per entry point");
-  for (size_t i = 0; i < sizeof entry_names / sizeof entry_names[0]; i++) {
-    void *sym = dlsym(nvrtc.handle, entry_names[i]);
-    memcpy((char *)&nvrtc.api + i * sizeof sym, &sym, sizeof sym);
-    if (!sym) {
-      snprintf(nvrtc.why, sizeof nvrtc.why, "the NVRTC library found has no %s", entry_names[i]);
-      return;
-    }
+  const char *missing = nnc_dl_fill(nvrtc.handle, entry_names, sizeof entry_names / sizeof entry_names[0], &nvrtc.api);
+  if (missing) {
+    snprintf(nvrtc.why, sizeof nvrtc.why, "the NVRTC library found has no %s", missing);
+    return;
   }
   if (nvrtc.api.version(&nvrtc.major, &nvrtc.minor) != 0) {
     snprintf(nvrtc.why, sizeof nvrtc.why, "nvrtcVersion failed");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/dl.h"
 #include "codegen/nvrtc.h"
 #include "runtime/cuda_device.h"
 
@@ -95,13 +96,10 @@ static const char *cu_error(cu_result r) {
 
 static int find_entry_points(void) {
   _Static_assert(sizeof(cu_api) == sizeof entry_names, "one name per entry point");
-  for (size_t i = 0; i < sizeof entry_names / sizeof entry_names[0]; i++) {
-    void *sym = dlsym(drv.lib, entry_names[i]);
-    memcpy((char *)&drv.api + i * sizeof sym, &sym, sizeof sym);
-    if (!sym) {
-      snprintf(drv.why, sizeof drv.why, "the CUDA driver has no %s (too old?)", entry_names[i]);
-      return -1;
-    }
+  const char *missing = nnc_dl_fill(drv.lib, entry_names, sizeof entry_names / sizeof entry_names[0], &drv.api);
+  if (missing) {
+    snprintf(drv.why, sizeof drv.why, "the CUDA driver has no %s (too old?)", missing);
+    return -1;
   }
   return 0;
 }
