@@ -86,16 +86,21 @@ typedef struct history {
   double loss[STEPS], correct[STEPS];
 } history;
 
-static void train(nnc_model *m, const nnc_backend *b, int no_fuse, const nnc_graph *g, history *h) {
-  nnc_status st = {0};
-  nnc_model_init(m, 31);
+/* A model of g on b, trained with Adam on sparse cross-entropy, from seed. */
+static void start_model(nnc_model *m, const nnc_backend *b, uint64_t seed, const nnc_graph *g) {
+  nnc_model_init(m, seed);
   m->backend = b;
-  m->no_fuse = no_fuse;
   m->spec.loss = NNC_LOSS_SPARSE_XENT;
   m->spec.accuracy = 1;
   m->spec.optimizer = (nnc_optimizer){NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7};
   m->has_spec = 1;
   init_weights(m, g);
+}
+
+static void train(nnc_model *m, const nnc_backend *b, int no_fuse, const nnc_graph *g, history *h) {
+  nnc_status st = {0};
+  start_model(m, b, 31, g);
+  m->no_fuse = no_fuse;
   static float x[BATCH * SIDE * SIDE];
   static int32_t y[BATCH];
   for (int s = 0; s < STEPS; s++) {
@@ -188,13 +193,7 @@ END_TEST
  * must give what the interpreter gives, which keeps its weights on the host. */
 static void interleaved(nnc_model *m, const nnc_backend *b, const nnc_graph *g, double *out) {
   nnc_status st = {0};
-  nnc_model_init(m, 17);
-  m->backend = b;
-  m->spec.loss = NNC_LOSS_SPARSE_XENT;
-  m->spec.accuracy = 1;
-  m->spec.optimizer = (nnc_optimizer){NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7};
-  m->has_spec = 1;
-  init_weights(m, g);
+  start_model(m, b, 17, g);
   static float x[BATCH * SIDE * SIDE];
   static int32_t y[BATCH];
   int k = 0;

@@ -81,3 +81,22 @@ void cputest_expect_close(const char *what, const float *got, const float *want,
     ck_assert_msg(ok, "%s: element %lld is %.9g, the interpreter's is %.9g", what, (long long)i, got[i], want[i]);
   }
 }
+
+void cputest_start_model(nnc_model *m, const nnc_backend *b, const nnc_graph *g, const nnc_optimizer *opt,
+                         uint64_t seed, uint64_t weight_seed, float scale) {
+  nnc_model_init(m, seed);
+  m->backend = b;
+  m->spec.loss = NNC_LOSS_SPARSE_XENT;
+  m->spec.accuracy = 1;
+  m->spec.optimizer = *opt;
+  m->has_spec = 1;
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (n->op != NNC_OP_PARAM) continue;
+    nnc_status st = {0};
+    nnc_weight *w = nnc_weights_add(&m->weights, n->name, n->rank, n->shape, &st);
+    ck_assert_msg(w != NULL, "%s", st.msg);
+    for (int64_t i = 0; i < nnc_weight_numel(w); i++)
+      w->data[i] = scale * (2 * nnc_rng_uniform(weight_seed, nnc_rng_stream_of(n->name), (uint64_t)i) - 1);
+  }
+}

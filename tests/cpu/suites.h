@@ -7,6 +7,7 @@
 #include <check.h>
 
 #include "runtime/backend.h"
+#include "runtime/model.h"
 
 #define NNC_CPU_TCASES(X) \
   X(cpu_ops)              \
@@ -36,6 +37,11 @@ void cputest_leaves_free(const nnc_graph *g, void **leaves);
 
 /* Prepares g on the backend and runs it once; fails the test on an error. */
 nnc_exec *cputest_run(const nnc_backend *b, const nnc_graph *g, void **leaves, const nnc_run_opts *opts);
+
+/* A model of g on b that trains with opt on sparse cross-entropy (model
+ * seed `seed`), each param uniform in [-scale, scale) from `weight_seed`. */
+void cputest_start_model(nnc_model *m, const nnc_backend *b, const nnc_graph *g, const nnc_optimizer *opt,
+                         uint64_t seed, uint64_t weight_seed, float scale);
 
 /* Fails unless |got - want| <= tol * (|want| + 1) everywhere (NaN and
  * infinities must match), naming what and the first bad index. */

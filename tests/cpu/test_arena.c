@@ -97,23 +97,7 @@ static const char *const cnn_text =
 
 enum { BATCH = 7, CLASSES = 5, STEPS = 3 };
 
-static void start_model(nnc_model *m, const nnc_backend *b, const nnc_graph *g) {
-  nnc_model_init(m, 3);
-  m->backend = b;
-  m->spec.loss = NNC_LOSS_SPARSE_XENT;
-  m->spec.accuracy = 1;
-  m->spec.optimizer = (nnc_optimizer){NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7};
-  m->has_spec = 1;
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    const nnc_node *n = &g->nodes[id];
-    if (n->op != NNC_OP_PARAM) continue;
-    nnc_status st = {0};
-    nnc_weight *w = nnc_weights_add(&m->weights, n->name, n->rank, n->shape, &st);
-    ck_assert_msg(w != NULL, "%s", st.msg);
-    for (int64_t i = 0; i < nnc_weight_numel(w); i++)
-      w->data[i] = 0.4f * (2 * nnc_rng_uniform(21, nnc_rng_stream_of(n->name), (uint64_t)i) - 1);
-  }
-}
+static const nnc_optimizer adam = {NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7};
 
 /* Every value the cpu backend keeps after a run against the interpreter's,
  * every output among them; returns how many values were compared. */
@@ -142,8 +126,8 @@ START_TEST(test_train_step_in_a_reused_arena) {
   nnc_graph *forward = nnc_graph_parse(cnn_text, "arena-cnn.ir", &st);
   ck_assert_msg(forward != NULL, "%s", st.msg);
   nnc_model want, got;
-  start_model(&want, &nnc_backend_interp, forward);
-  start_model(&got, &nnc_backend_cpu, forward);
+  cputest_start_model(&want, &nnc_backend_interp, forward, &adam, 3, 21, 0.4f);
+  cputest_start_model(&got, &nnc_backend_cpu, forward, &adam, 3, 21, 0.4f);
   float x[BATCH * 10 * 10 * 2];
   int32_t y[BATCH];
   for (int s = 0; s < STEPS; s++) {

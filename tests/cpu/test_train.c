@@ -40,24 +40,6 @@ static nnc_graph *small_cnn(void) {
   return g;
 }
 
-static void start_model(nnc_model *m, const nnc_backend *b, const nnc_graph *g, const nnc_optimizer *opt) {
-  nnc_model_init(m, 5);
-  m->backend = b;
-  m->spec.loss = NNC_LOSS_SPARSE_XENT;
-  m->spec.accuracy = 1;
-  m->spec.optimizer = *opt;
-  m->has_spec = 1;
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    const nnc_node *n = &g->nodes[id];
-    if (n->op != NNC_OP_PARAM) continue;
-    nnc_status st = {0};
-    nnc_weight *w = nnc_weights_add(&m->weights, n->name, n->rank, n->shape, &st);
-    ck_assert_msg(w != NULL, "%s", st.msg);
-    for (int64_t i = 0; i < nnc_weight_numel(w); i++)
-      w->data[i] = 0.5f * (2 * nnc_rng_uniform(9, nnc_rng_stream_of(n->name), (uint64_t)i) - 1);
-  }
-}
-
 /* Batch s: inputs in [-1, 1) and labels below CLASSES. */
 static void batch_of(int s, float *x, int32_t *y) {
   for (int i = 0; i < BATCH * 8 * 8 * 2; i++) x[i] = 2 * nnc_rng_uniform(11, (uint32_t)s, (uint64_t)i) - 1;
@@ -74,8 +56,8 @@ static const nnc_optimizer optimizers[] = {
 START_TEST(test_training_agrees) {
   nnc_graph *g = small_cnn();
   nnc_model want, got;
-  start_model(&want, &nnc_backend_interp, g, &optimizers[_i]);
-  start_model(&got, &nnc_backend_cpu, g, &optimizers[_i]);
+  cputest_start_model(&want, &nnc_backend_interp, g, &optimizers[_i], 5, 9, 0.5f);
+  cputest_start_model(&got, &nnc_backend_cpu, g, &optimizers[_i], 5, 9, 0.5f);
   nnc_status st = {0};
   float x[BATCH * 8 * 8 * 2];
   int32_t y[BATCH];
@@ -122,8 +104,8 @@ END_TEST
 START_TEST(test_training_is_deterministic) {
   nnc_graph *g = small_cnn();
   nnc_model a, b;
-  start_model(&a, &nnc_backend_cpu, g, &optimizers[0]);
-  start_model(&b, &nnc_backend_cpu, g, &optimizers[0]);
+  cputest_start_model(&a, &nnc_backend_cpu, g, &optimizers[0], 5, 9, 0.5f);
+  cputest_start_model(&b, &nnc_backend_cpu, g, &optimizers[0], 5, 9, 0.5f);
   nnc_status st = {0};
   float x[BATCH * 8 * 8 * 2];
   int32_t y[BATCH];
