@@ -189,6 +189,10 @@ typedef struct nnc_cuda_gemm {
   const char *a, *b;
 } nnc_cuda_gemm;
 int nnc_cuda_gemm_emit(nnc_cuda_ctx *c, const nnc_cuda_gemm *gemm);
+/* Into out: the element of buffer x's im2col view under window q at patch
+ * row `pixel` and tap column `tap` (nnc_i64 expressions), for a gemm's a or b. */
+void nnc_cuda_im2col_view(char *out, size_t size, const char *x, const char *pixel, const char *tap,
+                          const nnc_window *q);
 
 /* ---- Library steps (codegen/cuda_lib_step.c) ----------------------------- */
 

@@ -91,3 +91,9 @@ int nnc_cuda_gemm_emit(nnc_cuda_ctx *c, const nnc_cuda_gemm *g) {
   nnc_cuda_close(c);
   return NNC_EMIT_OK;
 }
+
+void nnc_cuda_im2col_view(char *out, size_t size, const char *x, const char *pixel, const char *tap,
+                          const nnc_window *q) {
+  snprintf(out, size, "nnc_im2col(%s, %s, %s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
+           x, pixel, tap, q->ih, q->iw, q->ic, q->oh, q->ow, q->kw, q->sh, q->sw, q->ph, q->pw);
+}

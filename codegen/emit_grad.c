@@ -78,8 +78,7 @@ int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
   nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
   const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
   char ea[256], eb[128];
-  snprintf(ea, sizeof ea, "nnc_im2col(%s, col, row, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
-           x, q.ih, q.iw, q.ic, q.oh, q.ow, q.kw, q.sh, q.sw, q.ph, q.pw);
+  nnc_cuda_im2col_view(ea, sizeof ea, x, "col", "row", &q); /* transposed: A's row is the tap, col the pixel */
   snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", dy, q.oc);
   nnc_cuda_gemm gemm = {q.kh * q.kw * q.ic, q.oc, q.batch * q.oh * q.ow, ea, eb};
   return nnc_cuda_gemm_emit(c, &gemm);

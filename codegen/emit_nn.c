@@ -54,8 +54,7 @@ int nnc_cuda_emit_conv2d(nnc_cuda_ctx *c, int32_t id) {
   nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), n, wn->shape[0], wn->shape[1], &n->attrs);
   const char *in = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
   char ea[256], eb[128];
-  snprintf(ea, sizeof ea, "nnc_im2col(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
-           in, q.ih, q.iw, q.ic, q.oh, q.ow, q.kw, q.sh, q.sw, q.ph, q.pw);
+  nnc_cuda_im2col_view(ea, sizeof ea, in, "row", "col", &q);
   snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", kern, q.oc);
   nnc_cuda_gemm gemm = {q.batch * q.oh * q.ow, q.oc, q.kh * q.kw * q.ic, ea, eb};
   return nnc_cuda_gemm_emit(c, &gemm);
