@@ -36,7 +36,7 @@ struct nnc_exec {
   const nnc_cuda_device *dev;
   const nnc_graph *g;
   nnc_cuda_program prog;
-  nnc_cuda_layout layout;
+  nnc_arena_layout layout;
   nnc_cuda_module *module;
   void **fns; /* per kernel: the device's handle */
   nnc_cuda_stream *stream;
@@ -72,7 +72,7 @@ static void release(nnc_exec *e) {
   d->free(e->arena), d->free(e->leaf_arena), d->free(e->run_consts);
   for (int32_t id = 0; e->mirror && id < e->g->nnodes; id++) free(e->mirror[id]);
   nnc_cuda_program_free(&e->prog);
-  nnc_cuda_layout_free(&e->layout);
+  nnc_arena_layout_free(&e->layout);
   free(e->fns), free(e->leaf_offset), free(e->update_of), free(e->data), free(e->host_leaf), free(e->leaf_version);
   free(e->kept), free(e->mirror), free(e->mirror_run);
   free(e);

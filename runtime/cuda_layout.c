@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int nnc_cuda_layout_init(nnc_cuda_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st) {
+int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st) {
   int32_t *step = malloc(sizeof *step * ((size_t)g->nnodes + 1));
   unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
   if (!step || !stored) {
@@ -20,8 +20,6 @@ int nnc_cuda_layout_init(nnc_cuda_layout *l, const nnc_graph *g, const nnc_cuda_
   free(step), free(stored);
   return rc;
 }
-
-void nnc_cuda_layout_free(nnc_cuda_layout *l) { nnc_arena_layout_free(l); }
 
 nnc_cuda_run_consts nnc_cuda_run_consts_of(const nnc_run_opts *opts) {
   nnc_cuda_run_consts rc = {0, 0, 0};

@@ -7,12 +7,10 @@
 #include "runtime/arena_layout.h"
 #include "runtime/interp.h"
 
-typedef nnc_arena_layout nnc_cuda_layout;
+/* Lays out p's buffers, one step per kernel; free with nnc_arena_layout_free. */
+int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st);
 
-int nnc_cuda_layout_init(nnc_cuda_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st);
-void nnc_cuda_layout_free(nnc_cuda_layout *l);
-
-/* The kernels' nnc_run_consts (codegen/cuda_emit.c's prelude), as the
+/* The kernels' nnc_run_consts (codegen/cuda_prelude.c), as the
  * device holds it: written before each run, read by the kernels that draw
  * random numbers. */
 typedef struct nnc_cuda_run_consts {
