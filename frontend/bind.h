@@ -22,6 +22,7 @@ typedef struct nnc_run_config {
     int enabled;               /* nnc bench: run the script dry, then time its last compiled model */
     long long batch, infer_batch;
     int steps;
+    int top; /* kernels listed in the profile */
   } bench;
   const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
   struct {

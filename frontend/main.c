@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: nnc SCRIPT [--name value ...]   run a model script\n"
-    "       nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--no-fuse]\n"
+    "       nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--no-fuse]\n"
     "                                      time the script's model: train step and inference\n"
     "       nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--no-fuse]\n"
     "                                      train the script's model on a backend (default cuda)\n"
@@ -55,11 +55,13 @@ static int parse_count(const char *flag, const char *text, long long *out, nnc_s
 static int parse_bench_flag(int argc, char **argv, int *i, nnc_run_config *c, nnc_status *st, int *rc) {
   const char *a = argv[*i];
   long long value;
-  if (!c->bench.enabled || (strcmp(a, "--batch") && strcmp(a, "--infer-batch") && strcmp(a, "--steps"))) return 0;
+  int known = !strcmp(a, "--batch") || !strcmp(a, "--infer-batch") || !strcmp(a, "--steps") || !strcmp(a, "--top");
+  if (!c->bench.enabled || !known) return 0;
   if (*i + 1 >= argc) return *rc = nnc_fail(st, "%s needs a value", a), 1;
   if ((*rc = parse_count(a, argv[++*i], &value, st))) return 1;
   if (!strcmp(a, "--batch")) c->bench.batch = value;
   else if (!strcmp(a, "--infer-batch")) c->bench.infer_batch = value;
+  else if (!strcmp(a, "--top")) c->bench.top = value > 100000 ? 100000 : (int)value;
   else c->bench.steps = (int)value;
   return 1;
 }
@@ -98,11 +100,12 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     return BAD_LOWER;
   }
   if (!strcmp(argv[1], "bench")) {
-    if (argc < 3) return nnc_fail(st, "usage: nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--no-fuse]");
+    if (argc < 3) return nnc_fail(st, "usage: nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--no-fuse]");
     args->config.bench.enabled = 1;
     args->config.bench.batch = 32;
     args->config.bench.infer_batch = 256;
     args->config.bench.steps = 10;
+    args->config.bench.top = 10;
     args->config.dry_run = 1;
     argv++, argc--;
   } else if (!strcmp(argv[1], "check")) {

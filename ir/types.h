@@ -32,6 +32,8 @@ enum {
   NNC_OPF_LEAF = 1 << 0,        /* input or parameter: no operands, typed by the spec */
   NNC_OPF_ELEMENTWISE = 1 << 1, /* output element i depends on input element i only */
   NNC_OPF_UPDATE = 1 << 2,      /* elementwise but for a trailing f32[] scalar operand */
+  NNC_OPF_CONTRACTION = 1 << 3, /* a GEMM: FLOPs grow faster than bytes, so fusion can hide the work
+                                   around it but not its own */
 };
 
 /* One flat struct for every op's attributes: small, hashable as bytes (the

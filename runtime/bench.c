@@ -71,26 +71,38 @@ static int by_time(const void *a, const void *b) {
   return (x < y) - (x > y);
 }
 
-/* The ten most expensive kernels of a profiled run. */
-static void print_hot(FILE *out, const nnc_graph *g, const double *seconds, int steps) {
+static int is_contraction(const nnc_node *n) { return (nnc_ops[n->op].flags & NNC_OPF_CONTRACTION) != 0; }
+
+/* The `top` most expensive kernels of a profiled run (all of them for a
+ * negative `top`), after the time spent in GEMM kernels: what fusion cannot
+ * remove, and so the most that fusing every other op away could gain. */
+static void print_hot(FILE *out, const nnc_graph *g, const double *seconds, int steps, int top) {
   hot *h = calloc((size_t)g->nnodes + 1, sizeof *h);
   if (!h) return;
   int n = 0;
-  double total = 0;
+  double total = 0, gemm = 0;
   for (int32_t id = 0; id < g->nnodes; id++) total += seconds[id];
   for (int32_t id = 0; id < g->nnodes; id++) {
     int grp = g->nodes[id].group;
     int last = grp < 0 || g->groups[grp].members[g->groups[grp].nmembers - 1] == id;
     if (!last || (nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF)) continue;
     double sum = seconds[id];
+    int contraction = is_contraction(&g->nodes[id]);
     if (grp >= 0) {
       sum = 0;
-      for (int k = 0; k < g->groups[grp].nmembers; k++) sum += seconds[g->groups[grp].members[k]];
+      for (int k = 0; k < g->groups[grp].nmembers; k++) {
+        sum += seconds[g->groups[grp].members[k]];
+        contraction |= is_contraction(&g->nodes[g->groups[grp].members[k]]);
+      }
     }
+    if (contraction) gemm += sum;
     h[n++] = (hot){id, sum};
   }
+  if (gemm > 0)
+    fprintf(out, "  GEMM kernels %.3f ms of %.3f ms (%.1f%%): removing all other work would give at most %.2fx\n",
+            1e3 * gemm / steps, 1e3 * total / steps, 100 * gemm / total, total / gemm);
   qsort(h, (size_t)n, sizeof *h, by_time);
-  for (int i = 0; i < n && i < 10; i++) {
+  for (int i = 0; i < n && (top < 0 || i < top); i++) {
     const nnc_node *node = &g->nodes[h[i].node];
     char where[256];
     const char *what = node->group >= 0 ? g->groups[node->group].rule : nnc_ops[node->op].name;
@@ -127,7 +139,7 @@ static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kin
             1e3 * per_step, step_flops(c->g) / per_step / 1e9, kernel_count(m, c), used,
             (double)c->g->arena_bytes / 1e6, (double)c->g->intermediate_bytes / 1e6);
     fprintf(o->out, "  where the time goes (%s):\n", kind == NNC_KIND_TRAIN ? "train step" : "inference");
-    print_hot(o->out, c->g, profile, o->steps);
+    print_hot(o->out, c->g, profile, o->steps, o->top);
   }
   free(profile);
   free(d.x);

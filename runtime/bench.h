@@ -11,6 +11,7 @@ typedef struct nnc_bench_opts {
   int64_t batch;       /* train step batch */
   int64_t infer_batch; /* inference batch */
   int steps;           /* timed steps of each */
+  int top;             /* kernels listed in the profile */
   FILE *out;
 } nnc_bench_opts;
 

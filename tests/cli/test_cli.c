@@ -342,9 +342,11 @@ Suite *cli_suite(void) {
 }
 
 TCase *tcase_train(void);
+TCase *tcase_bench(void);
 
 int main(void) {
   Suite *s = cli_suite();
   suite_add_tcase(s, tcase_train());
+  suite_add_tcase(s, tcase_bench());
   return nnc_test_main(s);
 }
