@@ -30,7 +30,8 @@ typedef struct nnc_run_config {
     const char *backend; /* the backend checked against interp */
     long long batch;
     int steps;
-    double tolerance;
+    double tolerance;      /* --tol: losses and updates */
+    double grad_tolerance; /* --grad-tol: gradients */
   } check;
 } nnc_run_config;
 

@@ -247,7 +247,7 @@ static int l_graph_compile(lua_State *L) {
   nnc_dump_opts dump = nnc_lua_config(L)->dump;
   dump.label = luaL_optstring(L, 2, "forward");
   const nnc_pass *passes[] = {&nnc_pass_verify, &nnc_pass_infer_shapes};
-  nnc_pass_ctx ctx = {NNC_DIM_ANY, NULL, 0};
+  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY};
   nnc_status st = {0};
   if (nnc_pass_run(&ud->g, passes, 2, &ctx, &dump, &st)) return nnc_lua_raise(L, &st);
   return 0;

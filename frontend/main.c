@@ -14,7 +14,7 @@ static const char usage[] =
     "usage: nnc SCRIPT [--name value ...]   run a model script\n"
     "       nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--no-fuse]\n"
     "                                      time the script's model: train step and inference\n"
-    "       nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--no-fuse]\n"
+    "       nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]\n"
     "                                      train the script's model on a backend (default cuda)\n"
     "                                      and on interp from one seed; compare losses and weights\n"
     "       nnc --help | --version\n"
@@ -70,17 +70,19 @@ static int parse_bench_flag(int argc, char **argv, int *i, nnc_run_config *c, nn
 static int parse_check_flag(int argc, char **argv, int *i, nnc_run_config *c, nnc_status *st, int *rc) {
   const char *a = argv[*i];
   long long value;
-  if (!c->check.enabled || (strcmp(a, "--backend") && strcmp(a, "--steps") && strcmp(a, "--batch") && strcmp(a, "--tol")))
-    return 0;
+  int known = !strcmp(a, "--backend") || !strcmp(a, "--steps") || !strcmp(a, "--batch") || !strcmp(a, "--tol") ||
+              !strcmp(a, "--grad-tol");
+  if (!c->check.enabled || !known) return 0;
   if (*i + 1 >= argc) return *rc = nnc_fail(st, "%s needs a value", a), 1;
   const char *v = argv[++*i];
   if (!strcmp(a, "--backend")) {
     c->check.backend = v;
     if (!nnc_backend_find(v, st)) *rc = -1;
-  } else if (!strcmp(a, "--tol")) {
+  } else if (!strcmp(a, "--tol") || !strcmp(a, "--grad-tol")) {
     char *end;
-    c->check.tolerance = strtod(v, &end);
-    if (*end || !*v || !(c->check.tolerance >= 0)) *rc = nnc_fail(st, "--tol expects a non-negative number, got '%s'", v);
+    double *tol = a[2] == 'g' ? &c->check.grad_tolerance : &c->check.tolerance;
+    *tol = strtod(v, &end);
+    if (*end || !*v || !(*tol >= 0)) *rc = nnc_fail(st, "%s expects a non-negative number, got '%s'", a, v);
   } else if ((*rc = parse_count(a, v, &value, st)) == 0) {
     if (!strcmp(a, "--steps")) c->check.steps = (int)value;
     else c->check.batch = value;
@@ -110,12 +112,13 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     argv++, argc--;
   } else if (!strcmp(argv[1], "check")) {
     if (argc < 3)
-      return nnc_fail(st, "usage: nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--no-fuse]");
+      return nnc_fail(st, "usage: nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]");
     args->config.check.enabled = 1;
     args->config.check.backend = "cuda";
     args->config.check.steps = 5;
     args->config.check.batch = 32;
     args->config.check.tolerance = 1e-4;
+    args->config.check.grad_tolerance = 1e-3;
     args->config.dry_run = 1;
     argv++, argc--;
   }

@@ -13,6 +13,9 @@ typedef struct nnc_pass_ctx {
   /* The graph is for a GPU backend (cuda, cuda-emu): it honours --lower
    * (passes/lower.h), and its kernels apply only pointwise epilogues. */
   int gpu;
+  /* The train step also outputs each gradient as "grad:W", for nnc check
+   * to compare them before the optimizer. */
+  int keep_grads;
 } nnc_pass_ctx;
 
 /* A pass may replace *g (freeing the old graph) or annotate it in place. */

@@ -158,7 +158,8 @@ static int update_sgd(nnc_graph *g, const nnc_optimizer *o, int32_t w, int32_t g
   return add_update(g, slot, vel2, st);
 }
 
-/* Consumes the grad:W outputs: each becomes the update of W and its slots. */
+/* Consumes the grad:W outputs: each becomes the update of W and its slots
+ * (and stays an output under keep_grads). */
 static int run_optimizer(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
   nnc_graph *g = *gp;
   const nnc_optimizer *o = &ctx->train->optimizer;
@@ -172,7 +173,7 @@ static int run_optimizer(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st
   if (!outs) abort();
   memcpy(outs, g->outputs, sizeof *outs * (size_t)noutputs);
   for (int i = 0; i < noutputs; i++)
-    if (strncmp(outs[i].name, "grad:", 5) != 0) g->outputs[kept++] = outs[i];
+    if (ctx->keep_grads || strncmp(outs[i].name, "grad:", 5) != 0) g->outputs[kept++] = outs[i];
   g->noutputs = kept;
   for (int i = 0; i < noutputs && rc == 0; i++) {
     if (strncmp(outs[i].name, "grad:", 5) != 0) continue;
@@ -227,6 +228,7 @@ const nnc_pass nnc_pass_autodiff = {"autodiff", run_autodiff};
 const nnc_pass nnc_pass_optimizer = {"optimizer", run_optimizer};
 const nnc_pass nnc_pass_dce = {"dce", run_dce};
 
-double nnc_adam_lr_t(const nnc_optimizer *opt, int64_t t) {
+double nnc_optimizer_scalar(const nnc_optimizer *opt, int64_t t) {
+  if (opt->kind != NNC_OPT_ADAM) return opt->learning_rate;
   return opt->learning_rate * sqrt(1 - pow(opt->beta_2, (double)t)) / (1 - pow(opt->beta_1, (double)t));
 }

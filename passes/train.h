@@ -40,7 +40,8 @@ extern const nnc_pass nnc_pass_autodiff;
 extern const nnc_pass nnc_pass_optimizer;
 extern const nnc_pass nnc_pass_dce;
 
-/* The learning rate Adam applies at step t (1-based), Keras's formula. */
-double nnc_adam_lr_t(const nnc_optimizer *opt, int64_t t);
+/* The f32[] scalar the train step at step t (1-based) is fed: the learning
+ * rate Adam applies then (Keras's formula), else the learning rate. */
+double nnc_optimizer_scalar(const nnc_optimizer *opt, int64_t t);
 
 #endif

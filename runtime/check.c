@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "runtime/check_update.h"
 #include "runtime/fit.h"
 #include "runtime/rng.h"
 
@@ -15,6 +16,7 @@ static int clone(nnc_model *out, nnc_model *m, const nnc_backend *b, nnc_status 
   out->spec = m->spec;
   out->has_spec = m->has_spec;
   out->no_fuse = m->no_fuse;
+  out->keep_grads = 1;
   out->steps = m->steps;
   return nnc_weights_copy(&out->weights, nnc_model_weights(m), st);
 }
@@ -67,39 +69,100 @@ static double tensor_diff(const float *a, const float *b, int64_t count) {
   return worst == 0 ? 0 : scale > 0 ? worst / scale : INFINITY;
 }
 
-static int run_steps(nnc_model *ref, nnc_model *test, const nnc_graph *forward, const nnc_check_opts *o,
-                     nnc_check_result *r, nnc_status *st) {
-  for (int s = 0; s < o->steps; s++) {
-    nnc_compiled *a = nnc_model_compiled(ref, forward, NNC_KIND_TRAIN, o->batch, st);
-    if (!a) return nnc_fail_prefix(st, "interp: ");
-    nnc_compiled *b = nnc_model_compiled(test, forward, NNC_KIND_TRAIN, o->batch, st);
-    if (!b) return nnc_fail_prefix(st, "%s: ", test->backend->name);
-    float *x;
-    void *y;
-    int rc = o->data ? data_batch(o->data, o->batch, s, &x, &y, st) : make_batch(a, &ref->spec, s, &x, &y, st);
-    if (rc == 0 && nnc_model_run(ref, a, x, y, st)) rc = nnc_fail_prefix(st, "interp: ");
-    if (rc == 0 && nnc_model_run(test, b, x, y, st)) rc = nnc_fail_prefix(st, "%s: ", test->backend->name);
-    free(x);
-    free(y);
-    if (rc) return -1;
-    double la = nnc_model_scalar(ref, a, a->loss), lb = nnc_model_scalar(test, b, b->loss);
-    double d = la == lb ? 0 : fabs(lb - la) / fabs(la);
-    if (!(d <= r->loss_diff)) r->loss_diff = d, r->worst_step = s + 1;
-    fprintf(o->out, "step %d: loss %.9g on %s, %.9g on interp: relative difference %.3g\n", s + 1, lb,
-            test->backend->name, la, d);
+/* Keeps the larger of *worst and d, naming what it came from. */
+static void note_worst(double d, const char *what, double *worst, char *name, size_t size) {
+  if (!(d <= *worst)) *worst = d, snprintf(name, size, "%s", what);
+}
+
+/* ||g_test - g_interp|| / ||g_interp|| over all of the step's gradients
+ * together, naming the tensor with the largest share of the difference. A
+ * bias gradient sums thousands of terms that mostly cancel, so its own
+ * relative error is large in float32 whichever order it is summed in. */
+static void compare_grads(nnc_model *ref, nnc_compiled *a, nnc_model *test, nnc_compiled *b, double *diff,
+                          char *worst, size_t size) {
+  double num = 0, den = 0, most = -1;
+  for (int i = 0; i < a->g->noutputs; i++) {
+    const nnc_graph_output *o = &a->g->outputs[i];
+    if (strncmp(o->name, "grad:", 5)) continue;
+    int32_t other = nnc_graph_output_node(b->g, o->name);
+    const float *want = ref->backend->value(a->exec, o->node);
+    const float *got = other >= 0 ? test->backend->value(b->exec, other) : NULL;
+    double share = 0;
+    for (int64_t j = 0, n = nnc_node_numel(&a->g->nodes[o->node]); want && got && j < n; j++) {
+      share += ((double)got[j] - want[j]) * ((double)got[j] - want[j]);
+      den += (double)want[j] * want[j];
+    }
+    if (!want || !got || isnan(share)) share = INFINITY;
+    num += share;
+    if (!(share <= most)) most = share, snprintf(worst, size, "%s", o->name + 5);
   }
-  nnc_model_weights(ref);
-  for (int i = 0; i < ref->weights.count; i++) {
-    const nnc_weight *w = &ref->weights.items[i], *v = nnc_weights_find(nnc_model_weights(test), w->name);
+  *diff = num == 0 ? 0 : den > 0 ? sqrt(num / den) : INFINITY;
+}
+
+/* The test's weights and slots against the interpreter's update made from
+ * the test's own gradients (runtime/check_update.c). */
+static int compare_update(nnc_model *test, nnc_compiled *b, const nnc_weights *before, int64_t step, double *diff,
+                          char *worst, size_t size, nnc_status *st) {
+  nnc_check_step s = {b->g, test->backend, b->exec, &test->spec, step, before};
+  nnc_weights want = {0};
+  if (nnc_check_reference_update(&s, &want, st)) return nnc_fail_prefix(st, "the reference update: ");
+  const nnc_weights *got = nnc_model_weights(test);
+  for (int i = 0; i < want.count; i++) {
+    const nnc_weight *w = &want.items[i], *v = nnc_weights_find(got, w->name);
     double d = v ? tensor_diff(v->data, w->data, nnc_weight_numel(w)) : INFINITY;
-    if (!(d <= r->weight_diff)) r->weight_diff = d, snprintf(r->worst_weight, sizeof r->worst_weight, "%s", w->name);
+    note_worst(d, w->name, diff, worst, size);
   }
+  nnc_weights_free(&want);
+  return 0;
+}
+
+/* Runs step s on both models from the same weights and slots. */
+static int run_both(nnc_model *ref, nnc_compiled *a, nnc_model *test, nnc_compiled *b, const nnc_check_opts *o,
+                    int s, nnc_status *st) {
+  float *x;
+  void *y;
+  int rc = o->data ? data_batch(o->data, o->batch, s, &x, &y, st) : make_batch(a, &ref->spec, s, &x, &y, st);
+  if (rc == 0 && nnc_model_run(ref, a, x, y, st)) rc = nnc_fail_prefix(st, "interp: ");
+  if (rc == 0 && nnc_model_run(test, b, x, y, st)) rc = nnc_fail_prefix(st, "%s: ", test->backend->name);
+  free(x);
+  free(y);
+  return rc;
+}
+
+/* One step, both models starting from the interpreter's weights, so each
+ * step's differences are its own and do not compound. */
+static int check_step(nnc_model *ref, nnc_model *test, const nnc_graph *forward, const nnc_check_opts *o, int s,
+                      nnc_check_result *r, nnc_status *st) {
+  nnc_compiled *a = nnc_model_compiled(ref, forward, NNC_KIND_TRAIN, o->batch, st);
+  if (!a) return nnc_fail_prefix(st, "interp: ");
+  nnc_compiled *b = nnc_model_compiled(test, forward, NNC_KIND_TRAIN, o->batch, st);
+  if (!b) return nnc_fail_prefix(st, "%s: ", test->backend->name);
+  nnc_weights before = {0};
+  if (nnc_weights_copy(&before, nnc_model_weights(ref), st)) return -1;
+  nnc_weights_restore(nnc_model_weights(test), &before);
+  nnc_model_weights_changed(test);
+  int64_t step = test->steps + 1;
+  nnc_check_result now = {.worst_grad = "none", .worst_weight = "none"};
+  int rc = run_both(ref, a, test, b, o, s, st);
+  if (rc == 0) {
+    compare_grads(ref, a, test, b, &now.grad_diff, now.worst_grad, sizeof now.worst_grad);
+    rc = compare_update(test, b, &before, step, &now.weight_diff, now.worst_weight, sizeof now.worst_weight, st);
+  }
+  nnc_weights_free(&before);
+  if (rc) return -1;
+  double la = nnc_model_scalar(ref, a, a->loss), lb = nnc_model_scalar(test, b, b->loss);
+  double d = la == lb ? 0 : fabs(lb - la) / fabs(la);
+  if (!(d <= r->loss_diff)) r->loss_diff = d, r->worst_step = s + 1;
+  fprintf(o->out, "step %d: loss %.9g on %s, %.9g on interp (%.3g); gradients %.3g (most in %s); update %.3g (%s)\n",
+          s + 1, lb, test->backend->name, la, d, now.grad_diff, now.worst_grad, now.weight_diff, now.worst_weight);
+  note_worst(now.grad_diff, now.worst_grad, &r->grad_diff, r->worst_grad, sizeof r->worst_grad);
+  note_worst(now.weight_diff, now.worst_weight, &r->weight_diff, r->worst_weight, sizeof r->worst_weight);
   return 0;
 }
 
 int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, nnc_check_result *r,
               nnc_status *st) {
-  memset(r, 0, sizeof *r);
+  *r = (nnc_check_result){.worst_grad = "none", .worst_weight = "none"};
   if (!m->has_spec) return nnc_fail(st, "nnc check trains the model: compile it (model:compile) first");
   nnc_model ref, test;
   int rc = clone(&ref, m, &nnc_backend_interp, st);
@@ -109,17 +172,21 @@ int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, n
     fprintf(o->out, "check: %s against interp, %d train steps of batch %lld from seed %llu on %s, %s\n",
             o->backend->name, o->steps, (long long)o->batch, (unsigned long long)m->seed,
             o->data ? "the script's training data" : "synthetic data", m->no_fuse ? "unfused" : "fused");
-    rc = run_steps(&ref, &test, forward, o, r, st);
+    for (int s = 0; s < o->steps && rc == 0; s++) rc = check_step(&ref, &test, forward, o, s, r, st);
   }
   if (rc == 0) {
     char step[32] = "";
     if (r->worst_step) snprintf(step, sizeof step, " (step %d)", r->worst_step);
-    fprintf(o->out, "largest relative difference: loss %.3g%s, weights %.3g%s%s%s\n", r->loss_diff, step,
-            r->weight_diff, r->worst_weight[0] ? " (" : "", r->worst_weight, r->worst_weight[0] ? ")" : "");
-    fprintf(o->out, "CHECK %s %d %.3g %.3g\n", o->backend->name, o->steps, r->loss_diff, r->weight_diff);
+    fprintf(o->out, "largest relative difference: loss %.3g%s, gradients %.3g (most in %s), update %.3g (%s)\n",
+            r->loss_diff, step, r->grad_diff, r->worst_grad, r->weight_diff, r->worst_weight);
+    fprintf(o->out, "CHECK %s %d %.3g %.3g %.3g\n", o->backend->name, o->steps, r->loss_diff, r->grad_diff,
+            r->weight_diff);
     if (!(r->loss_diff <= o->tolerance && r->weight_diff <= o->tolerance))
-      rc = nnc_fail(st, "%s differs from interp beyond the tolerance %g: loss by %.3g%s, weights by %.3g (%s)",
+      rc = nnc_fail(st, "%s differs from interp beyond the tolerance %g: loss by %.3g%s, update by %.3g (%s)",
                     o->backend->name, o->tolerance, r->loss_diff, step, r->weight_diff, r->worst_weight);
+    else if (!(r->grad_diff <= o->grad_tolerance))
+      rc = nnc_fail(st, "%s differs from interp beyond the gradient tolerance %g: by %.3g (most in %s)",
+                    o->backend->name, o->grad_tolerance, r->grad_diff, r->worst_grad);
   }
   nnc_model_free(&ref);
   nnc_model_free(&test);

@@ -1,12 +1,18 @@
 /* nnc check: a backend against the interpreter on one model. Both start
- * from the script's weights and seed, train the same number of steps on the
- * same batches (the script's training data in row order, or synthetic
- * ones), so dropout draws the same masks, and the largest
- * relative differences in the losses and in the weights are reported:
- *   loss    |loss_b - loss_interp| / |loss_interp|, the worst step
- *   weights max|w_b - w_interp| / max|w_interp| per tensor (optimizer
- *           slots included), the worst tensor
- * The last line is `CHECK <backend> <steps> <loss diff> <weight diff>`. */
+ * each step from the interpreter's weights and slots (the script's at the
+ * first), on the same batches (the script's training data in row order, or
+ * synthetic ones) and seed, so dropout draws the same masks. Each step's
+ * differences are its own, and the largest are reported:
+ *   loss       |loss_b - loss_interp| / |loss_interp|
+ *   gradients  ||g_b - g_interp|| / ||g_interp|| over all the step's
+ *              gradients together, naming the tensor with the most of it
+ *   update     max|w_b - w| / max|w| per weight and optimizer slot, where w
+ *              is the interpreter's optimizer step on b's own gradients
+ *              (runtime/check_update.c says why not on its own)
+ * The tolerance bounds the loss and update; gradients have their own, as a
+ * max-pool window holding two values equal in exact arithmetic sends its
+ * gradient wherever rounding makes one larger.
+ * The last line is `CHECK <backend> <steps> <loss> <gradients> <update>`. */
 #ifndef NNC_CHECK_H
 #define NNC_CHECK_H
 
@@ -18,15 +24,16 @@ typedef struct nnc_check_opts {
   const nnc_backend *backend;
   int steps;
   int64_t batch;
-  double tolerance; /* for both differences */
+  double tolerance;      /* for the loss and update differences */
+  double grad_tolerance; /* for the gradient difference */
   FILE *out;
   const struct nnc_dataset *data; /* the script's training data: batches in row order; NULL: synthetic batches */
 } nnc_check_opts;
 
 typedef struct nnc_check_result {
-  double loss_diff, weight_diff;
+  double loss_diff, grad_diff, weight_diff;
   int worst_step;
-  char worst_weight[256];
+  char worst_grad[256], worst_weight[256];
 } nnc_check_result;
 
 /* Runs the check on m's model (its weights, spec and seed are copied, not

@@ -57,7 +57,7 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   passes[n++] = &nnc_pass_plan_memory;
   /* Only the GPU backends run library lowerings; elsewhere fusion is as usual. */
   int gpu = m->backend == &nnc_backend_cuda || m->backend == &nnc_backend_cuda_emu;
-  nnc_pass_ctx ctx = {batch, &m->spec, gpu};
+  nnc_pass_ctx ctx = {.batch = batch, .train = &m->spec, .gpu = gpu, .keep_grads = m->keep_grads};
   nnc_dump_opts dump = m->dump;
   dump.label = kind_label(kind);
   /* Dump each kind once, not once per batch size. */
@@ -155,10 +155,7 @@ static void apply_updates(nnc_model *m, nnc_compiled *c) {
 int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, nnc_status *st) {
   float scalar = 0;
   int training = c->kind == NNC_KIND_TRAIN;
-  if (training) {
-    const nnc_optimizer *o = &m->spec.optimizer;
-    scalar = (float)(o->kind == NNC_OPT_ADAM ? nnc_adam_lr_t(o, m->steps + 1) : o->learning_rate);
-  }
+  if (training) scalar = (float)nnc_optimizer_scalar(&m->spec.optimizer, m->steps + 1);
   if (c->input >= 0) c->leaves[c->input] = (void *)x;
   if (c->labels >= 0) c->leaves[c->labels] = (void *)y;
   if (c->scalar >= 0) c->leaves[c->scalar] = &scalar;

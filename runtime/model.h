@@ -33,6 +33,7 @@ typedef struct nnc_model {
   uint64_t seed;
   int64_t steps; /* optimizer steps taken: Adam's t, and every dropout counter */
   int no_fuse;   /* --no-fuse: skip the fuse pass */
+  int keep_grads; /* train steps also output "grad:W" (nnc check) */
   double *profile; /* when set, per-node seconds of the graph being run (nnc bench) */
   nnc_compiled cache[NNC_MODEL_CACHE];
   int ncache;

@@ -43,11 +43,12 @@ START_TEST(test_check_cuda_emu) {
   ck_assert_msg(rc == 0, "%s%s", out, err);
   char backend[64];
   int steps;
-  double loss, weights;
-  ck_assert_msg(sscanf(last_line(out), "CHECK %63s %d %lf %lf", backend, &steps, &loss, &weights) == 4, "%s", out);
+  double loss, grads, update;
+  ck_assert_msg(sscanf(last_line(out), "CHECK %63s %d %lf %lf %lf", backend, &steps, &loss, &grads, &update) == 5,
+                "%s", out);
   ck_assert_str_eq(backend, "cuda-emu");
   ck_assert_int_eq(steps, 3);
-  ck_assert_msg(loss <= 1e-5 && weights <= 1e-4, "%s", out);
+  ck_assert_msg(loss <= 1e-5 && grads <= 1e-5 && update <= 1e-5, "%s", out);
   ck_assert_msg(strstr(out, "step 3: loss "), "%s", out);
   free(out), free(err);
 }
@@ -76,14 +77,33 @@ END_TEST
 
 START_TEST(test_check_fails_past_tolerance) {
   char *out, *err;
-  int rc = run_check("--backend cuda-emu --steps 2 --batch 8 --tol 0 --no-fuse", &out, &err);
-  if (strstr(out, "CHECK cuda-emu 2 0 0")) { /* bit for bit: nothing to exceed */
+  int rc = run_check("--backend cuda-emu --steps 2 --batch 8 --tol 0 --grad-tol 0 --no-fuse", &out, &err);
+  if (strstr(out, "CHECK cuda-emu 2 0 0 0")) { /* bit for bit: nothing to exceed */
     ck_assert_int_eq(rc, 0);
   } else {
     ck_assert_int_eq(rc, 1);
     ck_assert_msg(!strncmp(last_line(out), "CHECK cuda-emu 2 ", 17), "%s", out);
-    ck_assert_msg(strstr(err, "cuda-emu differs from interp beyond the tolerance 0"), "%s", err);
+    ck_assert_msg(strstr(err, "cuda-emu differs from interp beyond the "), "%s", err);
   }
+  free(out), free(err);
+}
+END_TEST
+
+/* Gradients have a tolerance of their own; past it nnc check says so. */
+START_TEST(test_check_gradient_tolerance) {
+  char *out, *err;
+  int rc = run_check("--backend cpu --steps 1 --batch 8 --tol 1 --grad-tol 0", &out, &err);
+  double loss, grads, update;
+  ck_assert_msg(sscanf(last_line(out), "CHECK cpu 1 %lf %lf %lf", &loss, &grads, &update) == 3, "%s", out);
+  if (grads == 0) {
+    ck_assert_int_eq(rc, 0);
+  } else {
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "cpu differs from interp beyond the gradient tolerance 0: by "), "%s", err);
+  }
+  free(out), free(err);
+  ck_assert_int_eq(run_check("--backend cpu --grad-tol -1", &out, &err), 1);
+  ck_assert_msg(strstr(err, "--grad-tol expects a non-negative number, got '-1'"), "%s", err);
   free(out), free(err);
 }
 END_TEST
@@ -275,6 +295,7 @@ TCase *tcase_cli(void) {
   tcase_add_test(tc, test_check_cuda_emu);
   tcase_add_test(tc, test_check_cuda_emu_graph_capture);
   tcase_add_test(tc, test_check_fails_past_tolerance);
+  tcase_add_test(tc, test_check_gradient_tolerance);
   tcase_add_test(tc, test_check_cuda_or_fallback);
   tcase_add_test(tc, test_dump_kernels);
   tcase_add_test(tc, test_bad_arch_and_backend);

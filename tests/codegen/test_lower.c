@@ -207,7 +207,7 @@ START_TEST(test_lowered_anchor_inside_a_fused_group) {
                                  "}\n",
                                  "in.ir", &st);
   ck_assert_msg(g, "%s", st.msg);
-  nnc_pass_ctx ctx = {NNC_DIM_ANY, NULL, 0};
+  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY};
   const nnc_pass *passes[] = {&nnc_pass_fuse};
   ck_assert_msg(nnc_pass_run(&g, passes, 1, &ctx, NULL, &st) == 0, "%s", st.msg);
   ck_assert_int_eq(g->ngroups, 1);

@@ -52,7 +52,7 @@ START_TEST(test_real_model_arena_is_the_plan) {
   free(text);
   ck_assert_msg(g != NULL, "%s", st.msg);
   ck_assert_int_gt(g->ngroups, 0);
-  nnc_pass_ctx ctx = {NNC_DIM_ANY, NULL, 0};
+  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY};
   ck_assert_msg(nnc_pass_plan_memory.run(&g, &ctx, &st) == 0, "%s", st.msg);
   ck_assert(plan_reuses_bytes(g));
   nnc_exec *e = nnc_backend_cpu.prepare(g, &st);
@@ -163,7 +163,7 @@ START_TEST(test_unsound_plan_is_refused) {
                                  "}\n",
                                  "unsound.ir", &st);
   ck_assert_msg(g != NULL, "%s", st.msg);
-  nnc_pass_ctx ctx = {NNC_DIM_ANY, NULL, 0};
+  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY};
   ck_assert_msg(nnc_pass_plan_memory.run(&g, &ctx, &st) == 0, "%s", st.msg);
   for (int32_t id = 1; id < g->nnodes; id++) g->offsets[id] = 0;
   g->arena_bytes = 1216;

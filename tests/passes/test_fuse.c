@@ -14,7 +14,7 @@ static void expect_fused_for(const char *in, const char *want, int lower) {
   nnc_status st = {0};
   nnc_graph *g = nnc_graph_parse(in, "in.ir", &st);
   ck_assert_msg(g, "%s", st.msg);
-  nnc_pass_ctx ctx = {NNC_DIM_ANY, NULL, lower};
+  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY, .gpu = lower};
   const nnc_pass *passes[] = {&nnc_pass_fuse};
   ck_assert_msg(nnc_pass_run(&g, passes, 1, &ctx, NULL, &st) == 0, "%s", st.msg);
   char *text = nnc_graph_to_text(g);

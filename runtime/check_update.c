@@ -1,0 +1,92 @@
+/* The interpreter's optimizer step on another backend's gradients, for nnc
+ * check. Comparing two backends' weights after a step would measure Adam's
+ * conditioning more than either backend: at step 1 it moves each weight by
+ * about lr * g / (|g| + 1e-7), so a gradient element that rounding moves
+ * by 1e-7 near zero moves its weight by up to lr. The backend's update is
+ * therefore checked against the one the interpreter makes from the same
+ * gradients. The graph is the optimizer pass itself, run on the gradients as
+ * inputs, so the check and training share one definition of each update. */
+#include "runtime/check_update.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "passes/train.h"
+#include "runtime/interp.h"
+
+static int32_t add_leaf(nnc_graph *g, nnc_op op, const char *name, const nnc_node *like, nnc_status *st) {
+  nnc_node_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.op = op;
+  spec.name = name;
+  spec.dtype = NNC_F32;
+  spec.rank = like->rank;
+  memcpy(spec.shape, like->shape, sizeof spec.shape);
+  return nnc_graph_add(g, &spec, st);
+}
+
+/* Param W and input "grad:W" for each gradient output of the train graph,
+ * then the optimizer pass: the graph of updates a train step ends with. */
+static nnc_graph *update_graph(const nnc_graph *train, const nnc_train_spec *spec, nnc_status *st) {
+  nnc_graph *g = nnc_graph_new();
+  for (int i = 0; i < train->noutputs; i++) {
+    const nnc_graph_output *o = &train->outputs[i];
+    if (strncmp(o->name, "grad:", 5)) continue;
+    const nnc_node *grad = &train->nodes[o->node];
+    int32_t input = add_leaf(g, NNC_OP_INPUT, o->name, grad, st);
+    if (add_leaf(g, NNC_OP_PARAM, o->name + 5, grad, st) < 0 || input < 0 ||
+        nnc_graph_add_output(g, o->name, input, st)) {
+      nnc_graph_free(g);
+      return NULL;
+    }
+  }
+  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY, .train = spec};
+  if (nnc_pass_optimizer.run(&g, &ctx, st)) {
+    nnc_graph_free(g);
+    return NULL;
+  }
+  return g;
+}
+
+/* Points the update graph's leaves at the weights, the backend's gradients
+ * and the step's scalar. */
+static int bind_leaves(const nnc_graph *g, void **values, const nnc_check_step *s, float *scalar, nnc_status *st) {
+  for (int32_t id = 0; id < g->nnodes; id++) {
+    const nnc_node *n = &g->nodes[id];
+    if (n->op == NNC_OP_PARAM) {
+      nnc_weight *w = nnc_weights_find(s->before, n->name);
+      if (!w) return nnc_fail(st, "no weight '%s' before the step", n->name);
+      values[id] = w->data;
+    } else if (n->op == NNC_OP_INPUT && !strncmp(n->name, "grad:", 5)) {
+      int32_t node = nnc_graph_output_node(s->train, n->name);
+      values[id] = node >= 0 ? (void *)s->backend->value(s->exec, node) : NULL;
+      if (!values[id]) return nnc_fail(st, "the backend kept no '%s'", n->name);
+    } else if (n->op == NNC_OP_INPUT) {
+      values[id] = scalar;
+    }
+  }
+  return 0;
+}
+
+int nnc_check_reference_update(const nnc_check_step *s, nnc_weights *after, nnc_status *st) {
+  nnc_graph *g = update_graph(s->train, s->spec, st);
+  if (!g) return -1;
+  void **values = calloc((size_t)g->nnodes + 1, sizeof *values);
+  if (!values) abort();
+  float scalar = (float)nnc_optimizer_scalar(&s->spec->optimizer, s->step);
+  nnc_run_opts opts = {0};
+  int rc = bind_leaves(g, values, s, &scalar, st);
+  if (rc == 0) rc = nnc_interp_run(g, values, &opts, st);
+  if (rc == 0) rc = nnc_weights_copy(after, s->before, st);
+  size_t prefix = strlen(NNC_UPDATE_PREFIX);
+  for (int i = 0; i < g->noutputs && rc == 0; i++) {
+    const nnc_graph_output *o = &g->outputs[i];
+    nnc_weight *w = strncmp(o->name, NNC_UPDATE_PREFIX, prefix) ? NULL : nnc_weights_find(after, o->name + prefix);
+    if (w) memcpy(w->data, values[o->node], sizeof(float) * (size_t)nnc_weight_numel(w));
+  }
+  nnc_interp_free(g, values);
+  free(values);
+  nnc_graph_free(g);
+  return rc;
+}
