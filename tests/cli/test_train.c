@@ -269,8 +269,9 @@ START_TEST(check_models_on_cuda_emu) {
 }
 END_TEST
 
-/* BLAS sums in its own order; cnn's first step has max-pool ties that
- * rounding breaks differently, which the gradient tolerance allows for. */
+/* BLAS sums in its own order, so on cnn's first step some ReLU inputs
+ * that are zero up to rounding fall on the other side of zero, which the
+ * gradient tolerance allows for. */
 START_TEST(check_models_on_cpu) {
   check_model("mlp", "cpu");
   check_model("cnn", "cpu");
