@@ -10,13 +10,17 @@
 #include "passes/pass.h"
 #include "runtime/backend.h"
 
+#define BENCH_USAGE "nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--no-fuse]"
+#define CHECK_USAGE "nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]"
+
 static const char usage[] =
     "usage: nnc SCRIPT [--name value ...]   run a model script\n"
-    "       nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--no-fuse]\n"
+    "       " BENCH_USAGE "\n"
     "                                      time the script's model: train step and inference\n"
-    "       nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]\n"
+    "       " CHECK_USAGE "\n"
     "                                      train the script's model on a backend (default cuda)\n"
-    "                                      and on interp from one seed; compare losses and weights\n"
+    "                                      and on interp from one seed; compare each step's loss,\n"
+    "                                      gradients and weight update\n"
     "       nnc --help | --version\n"
     "\n"
     "Options read by nnc itself (the rest go to nnc.option in the script):\n"
@@ -80,7 +84,7 @@ static int parse_check_flag(int argc, char **argv, int *i, nnc_run_config *c, nn
     if (!nnc_backend_find(v, st)) *rc = -1;
   } else if (!strcmp(a, "--tol") || !strcmp(a, "--grad-tol")) {
     char *end;
-    double *tol = a[2] == 'g' ? &c->check.grad_tolerance : &c->check.tolerance;
+    double *tol = !strcmp(a, "--grad-tol") ? &c->check.grad_tolerance : &c->check.tolerance;
     *tol = strtod(v, &end);
     if (*end || !*v || !(*tol >= 0)) *rc = nnc_fail(st, "%s expects a non-negative number, got '%s'", a, v);
   } else if ((*rc = parse_count(a, v, &value, st)) == 0) {
@@ -102,7 +106,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     return BAD_LOWER;
   }
   if (!strcmp(argv[1], "bench")) {
-    if (argc < 3) return nnc_fail(st, "usage: nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--no-fuse]");
+    if (argc < 3) return nnc_fail(st, "usage: " BENCH_USAGE);
     args->config.bench.enabled = 1;
     args->config.bench.batch = 32;
     args->config.bench.infer_batch = 256;
@@ -112,7 +116,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     argv++, argc--;
   } else if (!strcmp(argv[1], "check")) {
     if (argc < 3)
-      return nnc_fail(st, "usage: nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]");
+      return nnc_fail(st, "usage: " CHECK_USAGE);
     args->config.check.enabled = 1;
     args->config.check.backend = "cuda";
     args->config.check.steps = 5;

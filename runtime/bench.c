@@ -73,9 +73,10 @@ static int by_time(const void *a, const void *b) {
 
 static int is_contraction(const nnc_node *n) { return (nnc_ops[n->op].flags & NNC_OPF_CONTRACTION) != 0; }
 
-/* The `top` most expensive kernels of a profiled run (all of them for a
- * negative `top`), after the time spent in GEMM kernels: what fusion cannot
- * remove, and so the most that fusing every other op away could gain. */
+/* The `top` most expensive kernels of a profiled run, after the time spent
+ * in GEMM kernels: what fusion cannot remove, and so the most that fusing
+ * every other op away could gain. Profiled steps time each kernel, which
+ * costs a little, so their total exceeds the unprofiled ms/step. */
 static void print_hot(FILE *out, const nnc_graph *g, const double *seconds, int steps, int top) {
   hot *h = calloc((size_t)g->nnodes + 1, sizeof *h);
   if (!h) return;
@@ -99,10 +100,10 @@ static void print_hot(FILE *out, const nnc_graph *g, const double *seconds, int 
     h[n++] = (hot){id, sum};
   }
   if (gemm > 0)
-    fprintf(out, "  GEMM kernels %.3f ms of %.3f ms (%.1f%%): removing all other work would give at most %.2fx\n",
+    fprintf(out, "  GEMM kernels %.3f ms of %.3f ms profiled (%.1f%%): removing all other work would give at most %.2fx\n",
             1e3 * gemm / steps, 1e3 * total / steps, 100 * gemm / total, total / gemm);
   qsort(h, (size_t)n, sizeof *h, by_time);
-  for (int i = 0; i < n && (top < 0 || i < top); i++) {
+  for (int i = 0; i < n && i < top; i++) {
     const nnc_node *node = &g->nodes[h[i].node];
     char where[256];
     const char *what = node->group >= 0 ? g->groups[node->group].rule : nnc_ops[node->op].name;

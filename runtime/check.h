@@ -6,8 +6,9 @@
  *   loss       |loss_b - loss_interp| / |loss_interp|
  *   gradients  ||g_b - g_interp|| / ||g_interp|| over all the step's
  *              gradients together, naming the tensor with the most of it
- *   update     max|w_b - w| / max|w| per weight and optimizer slot, where w
- *              is the interpreter's optimizer step on b's own gradients
+ *   update     max|w_b - w| / max|w - w_before| per weight and optimizer
+ *              slot (plus the float rounding of w), where w is the
+ *              interpreter's optimizer step on b's own gradients
  *              (runtime/check_update.c says why not on its own)
  * The tolerance bounds the loss and update; gradients have their own, as
  * the backward pass makes discrete choices that rounding can flip: a ReLU
@@ -15,6 +16,8 @@
  * not the other, and so does a max-pool window whose top two values tie up
  * to rounding. With zero-initialised biases the first step has most of
  * them (models/cnn.lua on cpu: 2.2e-4 at step 1, under 1e-6 after).
+ * The gradients are kept as outputs of the checked train graph, so its
+ * memory plan keeps them alive where training's would reuse them.
  * The last line is `CHECK <backend> <steps> <loss> <gradients> <update>`. */
 #ifndef NNC_CHECK_H
 #define NNC_CHECK_H

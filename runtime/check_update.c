@@ -78,7 +78,7 @@ int nnc_check_reference_update(const nnc_check_step *s, nnc_weights *after, nnc_
   nnc_run_opts opts = {0};
   int rc = bind_leaves(g, values, s, &scalar, st);
   if (rc == 0) rc = nnc_interp_run(g, values, &opts, st);
-  if (rc == 0) rc = nnc_weights_copy(after, s->before, st);
+  if (rc == 0) rc = nnc_weights_copy(after, s->before, st); /* the caller frees it either way */
   size_t prefix = strlen(NNC_UPDATE_PREFIX);
   for (int i = 0; i < g->noutputs && rc == 0; i++) {
     const nnc_graph_output *o = &g->outputs[i];

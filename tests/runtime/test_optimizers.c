@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "runtime/check_update.h"
 #include "runtime/model.h"
 #include "tests/runtime/suites.h"
 
@@ -52,9 +53,7 @@ static void expected_grads(double gw[IN * OUT], double gb[OUT]) {
   }
 }
 
-/* Runs `steps` training steps and returns the model (caller frees). */
-static void train(nnc_model *m, const nnc_optimizer *opt, int steps) {
-  nnc_graph *g = softmax_regression();
+static void start_model(nnc_model *m, const nnc_optimizer *opt) {
   nnc_status st = {0};
   nnc_model_init(m, 1);
   m->spec.loss = NNC_LOSS_SPARSE_XENT;
@@ -63,11 +62,21 @@ static void train(nnc_model *m, const nnc_optimizer *opt, int steps) {
   int64_t ws[2] = {IN, OUT}, bs[1] = {OUT};
   memcpy(nnc_weights_add(&m->weights, "dense/kernel", 2, ws, &st)->data, w0, sizeof w0);
   memcpy(nnc_weights_add(&m->weights, "dense/bias", 1, bs, &st)->data, b0, sizeof b0);
-  for (int s = 0; s < steps; s++) {
-    nnc_compiled *c = nnc_model_compiled(m, g, NNC_KIND_TRAIN, B, &st);
-    ck_assert_msg(c, "%s", st.msg);
-    ck_assert_msg(nnc_model_run(m, c, x, labels, &st) == 0, "%s", st.msg);
-  }
+}
+
+static nnc_compiled *train_step(nnc_model *m, const nnc_graph *g) {
+  nnc_status st = {0};
+  nnc_compiled *c = nnc_model_compiled(m, g, NNC_KIND_TRAIN, B, &st);
+  ck_assert_msg(c, "%s", st.msg);
+  ck_assert_msg(nnc_model_run(m, c, x, labels, &st) == 0, "%s", st.msg);
+  return c;
+}
+
+/* Runs `steps` training steps and returns the model (caller frees). */
+static void train(nnc_model *m, const nnc_optimizer *opt, int steps) {
+  nnc_graph *g = softmax_regression();
+  start_model(m, opt);
+  for (int s = 0; s < steps; s++) train_step(m, g);
   nnc_graph_free(g);
 }
 
@@ -157,11 +166,52 @@ START_TEST(rmsprop_step) {
 }
 END_TEST
 
+/* nnc check's reference update (runtime/check_update.c): the optimizer
+ * pass on a step's kept gradients, from the weights and slots before it,
+ * gives the weights and slots training left. Step 2, so slots and Adam's
+ * lr_t are past their first values. */
+START_TEST(check_reference_update_matches_training) {
+  const nnc_optimizer opts[] = {
+      {NNC_OPT_SGD, 0.1, 0, 0, 0, 0, 0, 0},        {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, 0, 0},
+      {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, 1, 0},      {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7},
+      {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7},
+  };
+  for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+    nnc_graph *g = softmax_regression();
+    nnc_model m;
+    nnc_status st = {0};
+    start_model(&m, &opts[k]);
+    m.backend = &nnc_backend_interp;
+    m.keep_grads = 1;
+    train_step(&m, g);
+    nnc_weights before = {0}, after = {0};
+    ck_assert_int_eq(nnc_weights_copy(&before, &m.weights, &st), 0);
+    nnc_compiled *c = train_step(&m, g);
+    nnc_check_step s = {c->g, m.backend, c->exec, &m.spec, 2, &before};
+    ck_assert_msg(nnc_check_reference_update(&s, &after, &st) == 0, "%s", st.msg);
+    ck_assert_int_eq(after.count, m.weights.count);
+    for (int i = 0; i < after.count; i++) {
+      const nnc_weight *want = &m.weights.items[i], *got = nnc_weights_find(&after, want->name);
+      ck_assert_msg(got != NULL, "optimizer %zu: no %s", k, want->name);
+      for (int64_t j = 0; j < nnc_weight_numel(want); j++)
+        ck_assert_msg(fabsf(got->data[j] - want->data[j]) <= 1e-7f * (1 + fabsf(want->data[j])),
+                      "optimizer %zu: %s[%lld] = %.9g, training left %.9g", k, want->name, (long long)j,
+                      got->data[j], want->data[j]);
+    }
+    nnc_weights_free(&before);
+    nnc_weights_free(&after);
+    nnc_model_free(&m);
+    nnc_graph_free(g);
+  }
+}
+END_TEST
+
 TCase *tcase_optimizers(void) {
   TCase *tc = tcase_create("optimizers");
   tcase_add_test(tc, sgd_step);
   tcase_add_test(tc, sgd_momentum_and_nesterov_step);
   tcase_add_test(tc, adam_step);
   tcase_add_test(tc, rmsprop_step);
+  tcase_add_test(tc, check_reference_update_matches_training);
   return tc;
 }
