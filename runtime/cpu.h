@@ -2,6 +2,7 @@
  *   cpu_backend.c     the vtable: the arena, the schedule, fused groups, dispatch
  *   cpu_pool.c        the thread pool every kernel splits its work over
  *   cpu_gemm.c        matmul and convolution (forward and both gradients) on BLAS
+ *   cpu_winograd.c    stride-1 3x3 convolution (forward, input gradient) by Winograd
  *   cpu_window.c      max/avg pooling and their gradients
  *   cpu_pointwise.c   elementwise ops, bias, dropout, softmax, losses, updates
  *
@@ -13,6 +14,7 @@
 #ifndef NNC_CPU_H
 #define NNC_CPU_H
 
+#include "ir/op.h"
 #include "runtime/backend.h"
 
 /* ---- Thread pool (cpu_pool.c) -------------------------------------------- */
@@ -94,6 +96,17 @@ void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0,
 int nnc_cpu_epilogue_op(nnc_op op);
 /* Softmax of each row of x into y (y may be x). */
 void nnc_cpu_softmax_rows(const float *x, float *y, int64_t rows, int64_t cols);
+
+/* ---- Winograd F(2x2, 3x3) (cpu_winograd.c) ---------------------------------- */
+
+/* Whether conv2d or conv2d_grad_input on window w runs by Winograd. */
+int nnc_cpu_winograd_fits(const nnc_window *w);
+/* Floats of per-thread scratch it needs. */
+size_t nnc_cpu_winograd_scratch(const nnc_window *w, int grad_input);
+/* conv2d (x the input) or conv2d_grad_input (x = dy) into out, with a's
+ * epilogue and scratch. */
+void nnc_cpu_winograd(const nnc_window *w, int grad_input, const float *x, const float *kernel, float *out,
+                      const nnc_cpu_args *a);
 
 #define NNC_CPU_KERNELS(X)                                                              \
   X(matmul) X(conv2d) X(conv2d_grad_input) X(conv2d_grad_kernel)                        \

@@ -347,8 +347,14 @@ static conv_plan grad_kernel_plan(const nnc_graph *g, const nnc_node *n) {
   return plan_of(geometry(SRC(g, n, 0), SRC(g, n, 1), n->attrs.shape[0], n->attrs.shape[1], &n->attrs), 0, 1);
 }
 
-static size_t conv2d_scratch(const nnc_graph *g, const nnc_node *n) { return conv2d_plan(g, n).col_floats; }
-static size_t grad_input_scratch(const nnc_graph *g, const nnc_node *n) { return grad_input_plan(g, n).col_floats; }
+static size_t conv2d_scratch(const nnc_graph *g, const nnc_node *n) {
+  conv_plan p = conv2d_plan(g, n);
+  return nnc_cpu_winograd_fits(&p.q.w) ? nnc_cpu_winograd_scratch(&p.q.w, 0) : p.col_floats;
+}
+static size_t grad_input_scratch(const nnc_graph *g, const nnc_node *n) {
+  conv_plan p = grad_input_plan(g, n);
+  return nnc_cpu_winograd_fits(&p.q.w) ? nnc_cpu_winograd_scratch(&p.q.w, 1) : p.col_floats;
+}
 static size_t grad_kernel_scratch(const nnc_graph *g, const nnc_node *n) {
   conv_plan p = grad_kernel_plan(g, n);
   return p.col_floats + p.extra_floats;
@@ -356,12 +362,14 @@ static size_t grad_kernel_scratch(const nnc_graph *g, const nnc_node *n) {
 
 static void run_conv2d(const nnc_cpu_args *a) {
   conv_task t = {.p = conv2d_plan(a->k.g, a->k.n), .x = a->k.in[0], .w = a->k.in[1], .out = a->k.out, .args = a};
-  nnc_cpu_parallel(t.p.chunks, 1, conv_forward_chunk, &t);
+  if (nnc_cpu_winograd_fits(&t.p.q.w)) nnc_cpu_winograd(&t.p.q.w, 0, t.x, t.w, t.out, a);
+  else nnc_cpu_parallel(t.p.chunks, 1, conv_forward_chunk, &t);
 }
 
 static void run_conv2d_grad_input(const nnc_cpu_args *a) {
   conv_task t = {.p = grad_input_plan(a->k.g, a->k.n), .dy = a->k.in[0], .w = a->k.in[1], .out = a->k.out, .args = a};
-  nnc_cpu_parallel(t.p.chunks, 1, conv_grad_input_chunk, &t);
+  if (nnc_cpu_winograd_fits(&t.p.q.w)) nnc_cpu_winograd(&t.p.q.w, 1, t.dy, t.w, t.out, a);
+  else nnc_cpu_parallel(t.p.chunks, 1, conv_grad_input_chunk, &t);
 }
 
 static void run_conv2d_grad_kernel(const nnc_cpu_args *a) {

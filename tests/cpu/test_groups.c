@@ -17,11 +17,14 @@
 /* Builds a case's nodes; returns the group's members through m. */
 typedef int build_fn(nnc_graph *g, int32_t *m);
 
-static int32_t conv_anchor(nnc_graph *g, int stride, nnc_pad pad) {
-  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "x", "f32[5,13,11,6]"),
-                    cputest_leaf(g, NNC_OP_PARAM, "w", "f32[3,3,6,9]")};
+static int32_t conv_anchor_of(nnc_graph *g, const char *x, const char *w, int stride, nnc_pad pad) {
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "x", x), cputest_leaf(g, NNC_OP_PARAM, "w", w)};
   nnc_attrs a = {.stride = {stride, stride}, .pad = pad};
   return cputest_op(g, NNC_OP_CONV2D, src, 2, &a);
+}
+
+static int32_t conv_anchor(nnc_graph *g, int stride, nnc_pad pad) {
+  return conv_anchor_of(g, "f32[5,13,11,6]", "f32[3,3,6,9]", stride, pad);
 }
 
 static int32_t matmul_anchor(nnc_graph *g, const char *x, const char *w) {
@@ -53,6 +56,23 @@ static int conv_bias_tanh_relu(nnc_graph *g, int32_t *m) {
   m[2] = then(g, NNC_OP_TANH, m[1], NULL);
   m[3] = then(g, NNC_OP_RELU, m[2], NULL);
   return 4;
+}
+
+/* 16 channels or more on both sides: Winograd, whose chunks of tile rows
+ * end inside images (5 images of 15 tile rows, 10 rows a chunk). */
+static int winograd_bias_relu(nnc_graph *g, int32_t *m) {
+  m[0] = conv_anchor_of(g, "f32[5,30,30,16]", "f32[3,3,16,20]", 1, NNC_PAD_SAME);
+  m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[20]");
+  m[2] = then(g, NNC_OP_RELU, m[1], NULL);
+  return 3;
+}
+
+/* An odd output (11 x 9): the last tile row and column are half outside. */
+static int winograd_valid_bias_tanh(nnc_graph *g, int32_t *m) {
+  m[0] = conv_anchor_of(g, "f32[3,13,11,17]", "f32[3,3,17,16]", 1, NNC_PAD_VALID);
+  m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[16]");
+  m[2] = then(g, NNC_OP_TANH, m[1], NULL);
+  return 3;
 }
 
 /* Split by rows: the epilogue runs inside each thread's part. */
@@ -118,6 +138,17 @@ static int conv_grad_input_relu_grad(nnc_graph *g, int32_t *m) {
   nnc_attrs a = {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {13, 11, 6}};
   m[0] = cputest_op(g, NNC_OP_CONV2D_GRAD_INPUT, src, 2, &a);
   src[0] = cputest_leaf(g, NNC_OP_INPUT, "y", "f32[5,13,11,6]"), src[1] = m[0];
+  m[1] = cputest_op(g, NNC_OP_RELU_GRAD, src, 2, NULL);
+  return 2;
+}
+
+/* The same by Winograd: the kernel turned, channels swapped, odd sizes. */
+static int winograd_grad_input_relu_grad(nnc_graph *g, int32_t *m) {
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "dy", "f32[3,13,11,20]"),
+                    cputest_leaf(g, NNC_OP_PARAM, "w", "f32[3,3,17,20]")};
+  nnc_attrs a = {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {13, 11, 17}};
+  m[0] = cputest_op(g, NNC_OP_CONV2D_GRAD_INPUT, src, 2, &a);
+  src[0] = cputest_leaf(g, NNC_OP_INPUT, "y", "f32[3,13,11,17]"), src[1] = m[0];
   m[1] = cputest_op(g, NNC_OP_RELU_GRAD, src, 2, NULL);
   return 2;
 }
@@ -218,6 +249,8 @@ static const group_case cases[] = {
     {"conv2d+bias_add+relu", conv_bias_relu, 1, 0},
     {"conv2d+bias_add stride 2", conv_bias_stride2, 1, 0},
     {"conv2d+bias_add+tanh+relu", conv_bias_tanh_relu, 1, 0},
+    {"Winograd conv2d+bias_add+relu", winograd_bias_relu, 1, 0},
+    {"Winograd conv2d valid+bias_add+tanh", winograd_valid_bias_tanh, 1, 0},
     {"matmul+bias_add+softmax by rows", matmul_bias_softmax, 1, 0},
     {"matmul+bias_add+sigmoid by columns", matmul_bias_sigmoid, 1, 0},
     {"matmul+bias_add+softmax by columns", matmul_bias_softmax_cols, 1, 0},
@@ -226,6 +259,7 @@ static const group_case cases[] = {
     {"elementwise chain", elementwise_chain, 0, 0},
     {"relu_grad into matmul", relu_grad_into_matmul, 0, 1},
     {"conv2d_grad_input+relu_grad", conv_grad_input_relu_grad, 1, 0},
+    {"Winograd conv2d_grad_input+relu_grad", winograd_grad_input_relu_grad, 1, 0},
     {"matmul+tanh_grad+sigmoid", matmul_tanh_grad, 1, 0},
     {"adam update", adam_update, 0, 0},
     {"relu_grad+dropout", relu_grad_dropout, 0, 0},
