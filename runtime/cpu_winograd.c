@@ -14,8 +14,10 @@
  * Work is cut into whole rows of tiles, so each chunk's output is a run of
  * whole output rows and the fused epilogue applies to it while it is in
  * cache. The transformed kernel U (16 x ic x oc) is made once per call and
- * shared; each thread transforms its tiles into V (16 x tiles x ic), runs
- * the 16 GEMMs into M (16 x tiles x oc) and transforms M back. */
+ * shared; each thread transforms its tiles into V (tiles x 16 x ic), runs
+ * the 16 GEMMs into M (tiles x 16 x oc) and transforms M back. A tile's 16
+ * rows are adjacent, so the transforms read and write contiguous memory and
+ * the GEMMs take the 16-row stride instead. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,29 +81,65 @@ typedef struct wino_task {
   const nnc_cpu_epilogue *ep;
 } wino_task;
 
-/* U[xi][c][k] = (G g G^T)[xi] for input channel c and output channel k. */
+/* The transforms work on VL channels at a time in local arrays, which the
+ * compiler can vectorise: through the tile's 16 row pointers it could not
+ * tell that the output does not alias the input. */
+#define VL 16
+
+/* n lanes of src into dst: a full block as one fixed-size copy the compiler
+ * turns into vector moves, not a call. */
+static inline void copy_lanes(float *restrict dst, const float *restrict src, int n) {
+  if (n == VL) memcpy(dst, src, sizeof(float) * VL);
+  else
+    for (int l = 0; l < n; l++) dst[l] = src[l];
+}
+
+/* out[0..3] = the four rows of the 4x3 (G g) or 4x4 (B^T d) product with
+ * its 3 or 4 input rows, for VL lanes. */
+static void g_rows(const float in[3][VL], float out[4][VL]) {
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l];
+    out[1][l] = 0.5f * (in[0][l] + in[1][l] + in[2][l]);
+    out[2][l] = 0.5f * (in[0][l] - in[1][l] + in[2][l]);
+    out[3][l] = in[2][l];
+  }
+}
+
+static void bt_rows(const float in[4][VL], float out[4][VL]) {
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l] - in[2][l];
+    out[1][l] = in[1][l] + in[2][l];
+    out[2][l] = in[2][l] - in[1][l];
+    out[3][l] = in[1][l] - in[3][l];
+  }
+}
+
+/* U[xi][c][k] = (G g G^T)[xi] for input channel c and output channels k0.. k0+n. */
+static void kernel_block(const wino_task *t, int64_t c, int64_t k0, int n) {
+  const wino_geom *q = &t->q;
+  float g[3][3][VL] = {{{0}}}, gg[4][3][VL], cols[3][VL], u[4][VL];
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      for (int l = 0; l < n; l++)
+        g[i][j][l] = q->flip ? t->w[(((2 - i) * 3 + 2 - j) * q->oc + k0 + l) * q->ic + c]
+                             : t->w[((i * 3 + j) * q->ic + c) * q->oc + k0 + l];
+  for (int j = 0; j < 3; j++) {
+    float rows[4][VL];
+    for (int i = 0; i < 3; i++) memcpy(cols[i], g[i][j], sizeof cols[i]);
+    g_rows(cols, rows);
+    for (int i = 0; i < 4; i++) memcpy(gg[i][j], rows[i], sizeof rows[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    g_rows(gg[i], u);
+    for (int j = 0; j < 4; j++) copy_lanes(t->u + ((int64_t)(i * 4 + j) * q->ic + c) * q->oc + k0, u[j], n);
+  }
+}
+
 static void kernel_transform(void *ctx, int64_t c0, int64_t c1, int thread) {
   const wino_task *t = ctx;
-  const wino_geom *q = &t->q;
   (void)thread;
   for (int64_t c = c0; c < c1; c++)
-    for (int64_t k = 0; k < q->oc; k++) {
-      float g[3][3], gg[4][3];
-      for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-          g[i][j] = q->flip ? t->w[(((2 - i) * 3 + 2 - j) * q->oc + k) * q->ic + c] : t->w[((i * 3 + j) * q->ic + c) * q->oc + k];
-      for (int j = 0; j < 3; j++) {
-        gg[0][j] = g[0][j];
-        gg[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-        gg[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-        gg[3][j] = g[2][j];
-      }
-      for (int i = 0; i < 4; i++) {
-        float row[4] = {gg[i][0], 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]), 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]),
-                        gg[i][2]};
-        for (int j = 0; j < 4; j++) t->u[((int64_t)(i * 4 + j) * q->ic + c) * q->oc + k] = row[j];
-      }
-    }
+    for (int64_t k0 = 0; k0 < t->q.oc; k0 += VL) kernel_block(t, c, k0, t->q.oc - k0 < VL ? (int)(t->q.oc - k0) : VL);
 }
 
 /* V[xi][tile][c] = (B^T d B)[xi] for the tile whose top-left output is (n, oy, ox). */
@@ -115,21 +153,20 @@ static void input_tile(const wino_task *t, const float *zeros, int64_t n, int64_
       int inside = iy >= 0 && iy < q->ih && ix >= 0 && ix < q->iw;
       p[i][j] = inside ? t->x + ((n * q->ih + iy) * q->iw + ix) * q->ic : zeros;
     }
-  for (int64_t c = 0; c < q->ic; c++) {
-    float d[4][4], r[4][4];
+  for (int64_t c0 = 0; c0 < q->ic; c0 += VL) {
+    int n = q->ic - c0 < VL ? (int)(q->ic - c0) : VL;
+    float d[4][4][VL], r[4][4][VL], col[4][VL], out[4][VL];
+    if (n < VL) memset(d, 0, sizeof d); /* the lanes past the last channel */
     for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) d[i][j] = p[i][j][c];
+      for (int j = 0; j < 4; j++) copy_lanes(d[i][j], p[i][j] + c0, n);
     for (int j = 0; j < 4; j++) {
-      r[0][j] = d[0][j] - d[2][j];
-      r[1][j] = d[1][j] + d[2][j];
-      r[2][j] = d[2][j] - d[1][j];
-      r[3][j] = d[1][j] - d[3][j];
+      for (int i = 0; i < 4; i++) memcpy(col[i], d[i][j], sizeof col[i]);
+      bt_rows(col, out);
+      for (int i = 0; i < 4; i++) memcpy(r[i][j], out[i], sizeof out[i]);
     }
     for (int i = 0; i < 4; i++) {
-      v[(i * 4 + 0) * stride + c] = r[i][0] - r[i][2];
-      v[(i * 4 + 1) * stride + c] = r[i][1] + r[i][2];
-      v[(i * 4 + 2) * stride + c] = r[i][2] - r[i][1];
-      v[(i * 4 + 3) * stride + c] = r[i][1] - r[i][3];
+      bt_rows(r[i], out);
+      for (int j = 0; j < 4; j++) copy_lanes(v + (i * 4 + j) * stride + c0, out[j], n);
     }
   }
 }
@@ -144,17 +181,23 @@ static void output_tile(const wino_task *t, const float *m, int64_t stride, int6
     for (int b = 0; b < 2; b++)
       o[a][b] = oy + a < q->oh && ox + b < q->ow ? t->out + ((n * q->oh + oy + a) * q->ow + ox + b) * q->oc
                                                   : sink + (a * 2 + b) * q->oc;
-  for (int64_t k = 0; k < q->oc; k++) {
-    float s[4][2];
-    for (int i = 0; i < 4; i++) {
-      const float *row = m + (int64_t)(i * 4) * stride + k;
-      s[i][0] = row[0] + row[stride] + row[2 * stride];
-      s[i][1] = row[stride] - row[2 * stride] - row[3 * stride];
-    }
-    for (int b = 0; b < 2; b++) {
-      o[0][b][k] = s[0][b] + s[1][b] + s[2][b];
-      o[1][b][k] = s[1][b] - s[2][b] - s[3][b];
-    }
+  for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
+    int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
+    float mm[16][VL], s[4][2][VL], y[2][2][VL];
+    if (n < VL) memset(mm, 0, sizeof mm);
+    for (int xi = 0; xi < 16; xi++) copy_lanes(mm[xi], m + xi * stride + k0, n);
+    for (int i = 0; i < 4; i++)
+      for (int l = 0; l < VL; l++) {
+        s[i][0][l] = mm[i * 4][l] + mm[i * 4 + 1][l] + mm[i * 4 + 2][l];
+        s[i][1][l] = mm[i * 4 + 1][l] - mm[i * 4 + 2][l] - mm[i * 4 + 3][l];
+      }
+    for (int b = 0; b < 2; b++)
+      for (int l = 0; l < VL; l++) {
+        y[0][b][l] = s[0][b][l] + s[1][b][l] + s[2][b][l];
+        y[1][b][l] = s[1][b][l] - s[2][b][l] - s[3][b][l];
+      }
+    for (int a = 0; a < 2; a++)
+      for (int b = 0; b < 2; b++) copy_lanes(o[a][b] + k0, y[a][b], n);
   }
 }
 
@@ -170,16 +213,16 @@ static void run_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
     int64_t tiles = (u1 - u0) * q->tiles_x;
     for (int64_t u = u0; u < u1; u++)
       for (int64_t tx = 0; tx < q->tiles_x; tx++)
-        input_tile(t, zeros, u / q->tiles_y, 2 * (u % q->tiles_y), 2 * tx, v + ((u - u0) * q->tiles_x + tx) * q->ic,
-                   tiles * q->ic);
+        input_tile(t, zeros, u / q->tiles_y, 2 * (u % q->tiles_y), 2 * tx,
+                   v + ((u - u0) * q->tiles_x + tx) * 16 * q->ic, q->ic);
     for (int xi = 0; xi < 16; xi++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)tiles, (blasint)q->oc, (blasint)q->ic, 1.0f,
-                  v + xi * tiles * q->ic, (blasint)q->ic, t->u + xi * q->ic * q->oc, (blasint)q->oc, 0.0f,
-                  m + xi * tiles * q->oc, (blasint)q->oc);
+                  v + xi * q->ic, (blasint)(16 * q->ic), t->u + xi * q->ic * q->oc, (blasint)q->oc, 0.0f,
+                  m + xi * q->oc, (blasint)(16 * q->oc));
     for (int64_t u = u0; u < u1; u++)
       for (int64_t tx = 0; tx < q->tiles_x; tx++)
-        output_tile(t, m + ((u - u0) * q->tiles_x + tx) * q->oc, tiles * q->oc, u / q->tiles_y,
-                    2 * (u % q->tiles_y), 2 * tx, sink);
+        output_tile(t, m + ((u - u0) * q->tiles_x + tx) * 16 * q->oc, q->oc, u / q->tiles_y, 2 * (u % q->tiles_y),
+                    2 * tx, sink);
     if (t->ep && t->ep->count) {
       /* Units are whole tile rows, so the chunk's output rows are contiguous. */
       int64_t r0 = u0 / q->tiles_y * q->oh + 2 * (u0 % q->tiles_y);
