@@ -2,7 +2,7 @@
  *   cpu_backend.c     the vtable: the arena, the schedule, fused groups, dispatch
  *   cpu_pool.c        the thread pool every kernel splits its work over
  *   cpu_gemm.c        matmul and convolution (forward and both gradients) on BLAS
- *   cpu_winograd.c    stride-1 3x3 convolution (forward, input gradient) by Winograd
+ *   cpu_winograd.c    stride-1 3x3 convolution (forward and both gradients) by Winograd
  *   cpu_window.c      max/avg pooling and their gradients
  *   cpu_pointwise.c   elementwise ops, bias, dropout, softmax, losses, updates
  *
@@ -107,6 +107,10 @@ size_t nnc_cpu_winograd_scratch(const nnc_window *w, int grad_input);
  * epilogue and scratch. */
 void nnc_cpu_winograd(const nnc_window *w, int grad_input, const float *x, const float *kernel, float *out,
                       const nnc_cpu_args *a);
+/* conv2d_grad_kernel by F(3x3, 2x2): dw from x and dy, with a's scratch. */
+size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w);
+void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const float *dy, float *dw,
+                                  const nnc_cpu_args *a);
 
 #define NNC_CPU_KERNELS(X)                                                              \
   X(matmul) X(conv2d) X(conv2d_grad_input) X(conv2d_grad_kernel)                        \

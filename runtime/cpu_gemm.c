@@ -357,6 +357,7 @@ static size_t grad_input_scratch(const nnc_graph *g, const nnc_node *n) {
 }
 static size_t grad_kernel_scratch(const nnc_graph *g, const nnc_node *n) {
   conv_plan p = grad_kernel_plan(g, n);
+  if (nnc_cpu_winograd_fits(&p.q.w)) return nnc_cpu_winograd_grad_kernel_scratch(&p.q.w);
   return p.col_floats + p.extra_floats;
 }
 
@@ -374,6 +375,10 @@ static void run_conv2d_grad_input(const nnc_cpu_args *a) {
 
 static void run_conv2d_grad_kernel(const nnc_cpu_args *a) {
   conv_task t = {.p = grad_kernel_plan(a->k.g, a->k.n), .x = a->k.in[0], .dy = a->k.in[1], .out = a->k.out, .args = a};
+  if (nnc_cpu_winograd_fits(&t.p.q.w)) {
+    nnc_cpu_winograd_grad_kernel(&t.p.q.w, t.x, t.dy, t.out, a);
+    return;
+  }
   nnc_cpu_parallel(nnc_cpu_threads(), 1, conv_grad_kernel_part, &t);
   int64_t count = t.p.q.k * t.p.q.w.oc;
   nnc_cpu_parallel(count, nnc_cpu_grain(count, 1, 4096), conv_sum_partials, &t);

@@ -10,6 +10,13 @@
  *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
  *   A^T = [1 1 1 0; 0 1 -1 -1]
  * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks").
+ * conv2d_grad_kernel is F(3x3, 2x2): dw's 3x3 taps are the correlation of
+ * each 4x4 input tile with the 2x2 block of dy it produced,
+ *   dw += A'^T [(G' dy G'^T) . (B^T d B)] A'   summed over tiles, with
+ *   G'  = [1 0; 1/2 1/2; 1/2 -1/2; 0 1]
+ *   A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 -1]
+ * and the same B: the 16 sums over tiles are 16 GEMMs of (ic x tiles) by
+ * (tiles x oc).
  *
  * Work is cut into whole rows of tiles, so each chunk's output is a run of
  * whole output rows and the fused epilogue applies to it while it is in
@@ -76,8 +83,9 @@ size_t nnc_cpu_winograd_scratch(const nnc_window *w, int grad_input) {
 
 typedef struct wino_task {
   wino_geom q;
-  const float *x, *w;
+  const float *x, *w, *x2; /* x2: dy, for conv2d_grad_kernel */
   float *out, *u, *scratch;
+  int64_t parts; /* conv2d_grad_kernel: sums kept apart, added in order */
   const nnc_cpu_epilogue *ep;
 } wino_task;
 
@@ -233,10 +241,124 @@ static void run_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
   }
 }
 
+/* ---- conv2d_grad_kernel --------------------------------------------------- */
+
+/* W[xi][k] = (G' e G'^T)[xi] for dy's 2x2 block at (n, oy, ox), zero past its edge. */
+static void dy_tile(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *w) {
+  const wino_geom *q = &t->q;
+  const float *p[2][2];
+  for (int a = 0; a < 2; a++)
+    for (int b = 0; b < 2; b++)
+      p[a][b] = oy + a < q->oh && ox + b < q->ow ? t->x2 + ((n * q->oh + oy + a) * q->ow + ox + b) * q->oc : zeros;
+  for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
+    int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
+    float e[2][2][VL], r[4][2][VL];
+    if (n < VL) memset(e, 0, sizeof e);
+    for (int a = 0; a < 2; a++)
+      for (int b = 0; b < 2; b++) copy_lanes(e[a][b], p[a][b] + k0, n);
+    for (int b = 0; b < 2; b++)
+      for (int l = 0; l < VL; l++) {
+        r[0][b][l] = e[0][b][l];
+        r[1][b][l] = 0.5f * (e[0][b][l] + e[1][b][l]);
+        r[2][b][l] = 0.5f * (e[0][b][l] - e[1][b][l]);
+        r[3][b][l] = e[1][b][l];
+      }
+    for (int i = 0; i < 4; i++) {
+      float out[4][VL];
+      for (int l = 0; l < VL; l++) {
+        out[0][l] = r[i][0][l];
+        out[1][l] = 0.5f * (r[i][0][l] + r[i][1][l]);
+        out[2][l] = 0.5f * (r[i][0][l] - r[i][1][l]);
+        out[3][l] = r[i][1][l];
+      }
+      for (int j = 0; j < 4; j++) copy_lanes(w + (i * 4 + j) * q->oc + k0, out[j], n);
+    }
+  }
+}
+
+/* Floats of one part's sum, 16 x ic x oc, kept after the thread area. */
+static size_t sum_floats(const wino_geom *q) { return u_floats(q); }
+
+/* Part p of the chunks sums into its own 16 x ic x oc, whichever thread
+ * runs it, so every run adds in the same order. */
+static void grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread) {
+  const wino_task *t = ctx;
+  const wino_geom *q = &t->q;
+  size_t area = thread_floats(q) + sum_floats(q);
+  float *v = t->scratch + (size_t)thread * area;
+  int64_t most = q->units_per_chunk * q->tiles_x, parts = t->parts;
+  float *dw = v + 16 * most * q->ic, *zeros = dw + 16 * most * q->oc;
+  memset(zeros, 0, sizeof(float) * (size_t)(q->ic > q->oc ? q->ic : q->oc));
+  for (int64_t p = p0; p < p1; p++) {
+    float *sum = t->scratch + (size_t)p * area + thread_floats(q);
+    for (int64_t c = q->chunks * p / parts; c < q->chunks * (p + 1) / parts; c++) {
+      int64_t u0 = c * q->units_per_chunk, u1 = u0 + q->units_per_chunk < q->units ? u0 + q->units_per_chunk : q->units;
+      int64_t tiles = (u1 - u0) * q->tiles_x;
+      for (int64_t u = u0; u < u1; u++)
+        for (int64_t tx = 0; tx < q->tiles_x; tx++) {
+          int64_t n = u / q->tiles_y, oy = 2 * (u % q->tiles_y), at = (u - u0) * q->tiles_x + tx;
+          input_tile(t, zeros, n, oy, 2 * tx, v + at * 16 * q->ic, q->ic);
+          dy_tile(t, zeros, n, oy, 2 * tx, dw + at * 16 * q->oc);
+        }
+      float beta = c == q->chunks * p / parts ? 0.0f : 1.0f;
+      for (int xi = 0; xi < 16; xi++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)q->ic, (blasint)q->oc, (blasint)tiles, 1.0f,
+                    v + xi * q->ic, (blasint)(16 * q->ic), dw + xi * q->oc, (blasint)(16 * q->oc), beta,
+                    sum + xi * q->ic * q->oc, (blasint)q->oc);
+    }
+  }
+}
+
+/* dw[i][j][c][k] = (A'^T M A')[i][j] for input channels [c0, c1), M the
+ * parts' sums added in part order. */
+static void grad_kernel_out(void *ctx, int64_t c0, int64_t c1, int thread) {
+  const wino_task *t = ctx;
+  const wino_geom *q = &t->q;
+  (void)thread;
+  size_t area = thread_floats(q) + sum_floats(q);
+  for (int64_t c = c0; c < c1; c++)
+    for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
+      int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
+      float mm[16][VL] = {{0}}, s[4][3][VL], y[3][3][VL];
+      for (int64_t p = 0; p < t->parts; p++) {
+        const float *sum = t->scratch + (size_t)p * area + thread_floats(q) + c * q->oc + k0;
+        for (int xi = 0; xi < 16; xi++)
+          for (int l = 0; l < n; l++) mm[xi][l] += sum[xi * q->ic * q->oc + l];
+      }
+      for (int i = 0; i < 4; i++)
+        for (int l = 0; l < VL; l++) {
+          s[i][0][l] = mm[i * 4][l] + mm[i * 4 + 1][l] + mm[i * 4 + 2][l];
+          s[i][1][l] = mm[i * 4 + 1][l] - mm[i * 4 + 2][l];
+          s[i][2][l] = mm[i * 4 + 1][l] + mm[i * 4 + 2][l] - mm[i * 4 + 3][l];
+        }
+      for (int b = 0; b < 3; b++)
+        for (int l = 0; l < VL; l++) {
+          y[0][b][l] = s[0][b][l] + s[1][b][l] + s[2][b][l];
+          y[1][b][l] = s[1][b][l] - s[2][b][l];
+          y[2][b][l] = s[1][b][l] + s[2][b][l] - s[3][b][l];
+        }
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) copy_lanes(t->out + ((i * 3 + j) * q->ic + c) * q->oc + k0, y[i][j], n);
+    }
+}
+
+size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w) {
+  wino_geom q = geom_of(w, 0);
+  return thread_floats(&q) + sum_floats(&q);
+}
+
+void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const float *dy, float *dw,
+                                  const nnc_cpu_args *a) {
+  wino_task t = {.q = geom_of(w, 0), .x = x, .x2 = dy, .out = dw, .scratch = a->scratch};
+  t.parts = nnc_cpu_threads() < t.q.chunks ? nnc_cpu_threads() : t.q.chunks;
+  nnc_cpu_parallel(t.parts, 1, grad_kernel_part, &t);
+  nnc_cpu_parallel(t.q.ic, nnc_cpu_grain(t.q.ic, 2, 1), grad_kernel_out, &t);
+}
+
 void nnc_cpu_winograd(const nnc_window *w, int grad_input, const float *x, const float *kernel, float *out,
                       const nnc_cpu_args *a) {
-  wino_task t = {geom_of(w, grad_input), x, kernel, out, a->scratch, NULL, a->epilogue};
   /* U first, then the threads' areas: the kernel's own layout of the whole scratch. */
+  wino_task t = {.q = geom_of(w, grad_input), .x = x, .w = kernel, .out = out, .u = a->scratch, .ep = a->epilogue};
   t.scratch = t.u + u_floats(&t.q);
   nnc_cpu_parallel(t.q.ic, nnc_cpu_grain(t.q.ic, 2, 1), kernel_transform, &t);
   nnc_cpu_parallel(t.q.chunks, 1, run_chunk, &t);
