@@ -182,6 +182,18 @@ int32_t nnc_graph_op(nnc_graph *g, nnc_op op, const int32_t *src, int nsrc, cons
   return nnc_graph_add(g, &spec, st);
 }
 
+int32_t nnc_graph_leaf(nnc_graph *g, nnc_op op, const char *name, nnc_dtype dtype, int rank, const int64_t *shape,
+                       nnc_status *st) {
+  nnc_node_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.op = op;
+  spec.name = name;
+  spec.dtype = dtype;
+  spec.rank = rank;
+  if (rank) memcpy(spec.shape, shape, sizeof spec.shape[0] * (size_t)rank);
+  return nnc_graph_add(g, &spec, st);
+}
+
 int nnc_graph_add_output(nnc_graph *g, const char *role, int32_t node, nnc_status *st) {
   if (node < 0 || node >= g->nnodes)
     return nnc_fail(st, "output '%s' refers to %%%d, which does not exist", role, (int)node);

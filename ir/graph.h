@@ -97,6 +97,9 @@ int32_t nnc_graph_add(nnc_graph *g, const nnc_node_spec *spec, nnc_status *st);
 /* Convenience for the common case of an op on operands with attributes. */
 int32_t nnc_graph_op(nnc_graph *g, nnc_op op, const int32_t *src, int nsrc, const nnc_attrs *attrs,
                      nnc_status *st);
+/* And for a leaf (input or param) of the given type. */
+int32_t nnc_graph_leaf(nnc_graph *g, nnc_op op, const char *name, nnc_dtype dtype, int rank, const int64_t *shape,
+                       nnc_status *st);
 
 /* Sets the location stamped on nodes added after this call. Strings are copied. */
 void nnc_graph_set_loc(nnc_graph *g, const char *layer, const char *layer_type, const char *file,

@@ -8,30 +8,11 @@
 #include "ir/op.h"
 #include "passes/autodiff.h"
 
-static int32_t add_input(nnc_graph *g, const char *name, nnc_dtype dtype, int rank, const int64_t *shape,
-                         nnc_status *st) {
-  nnc_node_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.op = NNC_OP_INPUT;
-  spec.name = name;
-  spec.dtype = dtype;
-  spec.rank = rank;
-  if (rank) memcpy(spec.shape, shape, sizeof spec.shape[0] * (size_t)rank);
-  return nnc_graph_add(g, &spec, st);
-}
-
 /* A fresh optimizer slot for `weight` ("dense/kernel/m"), zero at the start. */
 static int32_t add_slot(nnc_graph *g, const nnc_node *weight, const char *slot, nnc_status *st) {
   char name[512];
   snprintf(name, sizeof name, "%s/%s", weight->name, slot);
-  nnc_node_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.op = NNC_OP_PARAM;
-  spec.name = name;
-  spec.dtype = NNC_F32;
-  spec.rank = weight->rank;
-  memcpy(spec.shape, weight->shape, sizeof spec.shape);
-  return nnc_graph_add(g, &spec, st);
+  return nnc_graph_leaf(g, NNC_OP_PARAM, name, NNC_F32, weight->rank, weight->shape, st);
 }
 
 /* Softmax output + cross-entropy trains on the exact log-softmax of the
@@ -44,7 +25,8 @@ static int run_loss(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
   const nnc_node o = g->nodes[out];
   g->loc = o.loc;
   int sparse = ctx->train->loss == NNC_LOSS_SPARSE_XENT;
-  int32_t labels = add_input(g, NNC_LABELS, sparse ? NNC_I32 : NNC_F32, sparse ? 1 : o.rank, o.shape, st);
+  int32_t labels =
+      nnc_graph_leaf(g, NNC_OP_INPUT, NNC_LABELS, sparse ? NNC_I32 : NNC_F32, sparse ? 1 : o.rank, o.shape, st);
   if (labels < 0) return -1;
   int32_t src[2] = {out, labels};
   nnc_op op = NNC_OP_MSE;
@@ -165,7 +147,8 @@ static int run_optimizer(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st
   const nnc_optimizer *o = &ctx->train->optimizer;
   int64_t none[1] = {0};
   g->loc = (nnc_loc){0};
-  int32_t scalar = add_input(g, o->kind == NNC_OPT_ADAM ? NNC_ADAM_LR_T : NNC_LR, NNC_F32, 0, none, st);
+  const char *name = o->kind == NNC_OPT_ADAM ? NNC_ADAM_LR_T : NNC_LR;
+  int32_t scalar = nnc_graph_leaf(g, NNC_OP_INPUT, name, NNC_F32, 0, none, st);
   if (scalar < 0) return -1;
   int kept = 0, rc = 0;
   int noutputs = g->noutputs;

@@ -100,7 +100,9 @@ static void print_hot(FILE *out, const nnc_graph *g, const double *seconds, int 
     h[n++] = (hot){id, sum};
   }
   if (gemm > 0)
-    fprintf(out, "  GEMM kernels %.3f ms of %.3f ms profiled (%.1f%%): removing all other work would give at most %.2fx\n",
+    fprintf(out,
+            "  GEMM kernels %.3f ms of %.3f ms profiled (%.1f%%): "
+            "removing all other work would give at most %.2fx\n",
             1e3 * gemm / steps, 1e3 * total / steps, 100 * gemm / total, total / gemm);
   qsort(h, (size_t)n, sizeof *h, by_time);
   for (int i = 0; i < n && i < top; i++) {

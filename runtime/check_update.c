@@ -15,17 +15,6 @@
 #include "passes/train.h"
 #include "runtime/interp.h"
 
-static int32_t add_leaf(nnc_graph *g, nnc_op op, const char *name, const nnc_node *like, nnc_status *st) {
-  nnc_node_spec spec;
-  memset(&spec, 0, sizeof spec);
-  spec.op = op;
-  spec.name = name;
-  spec.dtype = NNC_F32;
-  spec.rank = like->rank;
-  memcpy(spec.shape, like->shape, sizeof spec.shape);
-  return nnc_graph_add(g, &spec, st);
-}
-
 /* Param W and input "grad:W" for each gradient output of the train graph,
  * then the optimizer pass: the graph of updates a train step ends with. */
 static nnc_graph *update_graph(const nnc_graph *train, const nnc_train_spec *spec, nnc_status *st) {
@@ -34,8 +23,8 @@ static nnc_graph *update_graph(const nnc_graph *train, const nnc_train_spec *spe
     const nnc_graph_output *o = &train->outputs[i];
     if (strncmp(o->name, "grad:", 5)) continue;
     const nnc_node *grad = &train->nodes[o->node];
-    int32_t input = add_leaf(g, NNC_OP_INPUT, o->name, grad, st);
-    if (add_leaf(g, NNC_OP_PARAM, o->name + 5, grad, st) < 0 || input < 0 ||
+    int32_t input = nnc_graph_leaf(g, NNC_OP_INPUT, o->name, NNC_F32, grad->rank, grad->shape, st);
+    if (nnc_graph_leaf(g, NNC_OP_PARAM, o->name + 5, NNC_F32, grad->rank, grad->shape, st) < 0 || input < 0 ||
         nnc_graph_add_output(g, o->name, input, st)) {
       nnc_graph_free(g);
       return NULL;

@@ -45,7 +45,9 @@ static section parse_section(const char *out, const char *head) {
                 "%s", p);
   const char *line = strstr(p, "  GEMM kernels ");
   ck_assert_msg(line, "no GEMM line in:\n%s", p);
-  ck_assert_msg(sscanf(line, "  GEMM kernels %lf ms of %lf ms profiled (%*f%%): removing all other work would give at most %lfx",
+  ck_assert_msg(sscanf(line,
+                       "  GEMM kernels %lf ms of %lf ms profiled (%*f%%): "
+                       "removing all other work would give at most %lfx",
                        &s.gemm, &s.total, &s.bound) == 3,
                 "%s", line);
   for (line = strchr(line, '\n') + 1; *line == ' '; line = strchr(line, '\n') + 1) {
