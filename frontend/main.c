@@ -97,6 +97,30 @@ static int parse_check_flag(int argc, char **argv, int *i, nnc_run_config *c, nn
 /* Status of a bad --lower or $NNC_LOWER: a usage error. */
 enum { BAD_LOWER = 2 };
 
+/* `nnc bench` and `nnc check`: their defaults, and argv moved past the word. */
+static int parse_subcommand(int *argc, char ***argv, nnc_run_config *c, nnc_status *st) {
+  int bench = !strcmp((*argv)[1], "bench"), check = !strcmp((*argv)[1], "check");
+  if (!bench && !check) return 0;
+  if (*argc < 3) return nnc_fail(st, "usage: %s", bench ? BENCH_USAGE : CHECK_USAGE);
+  if (bench) {
+    c->bench.enabled = 1;
+    c->bench.batch = 32;
+    c->bench.infer_batch = 256;
+    c->bench.steps = 10;
+    c->bench.top = 10;
+  } else {
+    c->check.enabled = 1;
+    c->check.backend = "cuda";
+    c->check.steps = 5;
+    c->check.batch = 32;
+    c->check.tolerance = 1e-4;
+    c->check.grad_tolerance = 1e-3;
+  }
+  c->dry_run = 1;
+  (*argv)++, (*argc)--;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, nnc_status *st) {
   const char *lower_env = getenv("NNC_LOWER");
   if (lower_env && *lower_env && nnc_lower_set(lower_env, st)) {
@@ -105,27 +129,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     nnc_fail(st, "$NNC_LOWER: %s", msg);
     return BAD_LOWER;
   }
-  if (!strcmp(argv[1], "bench")) {
-    if (argc < 3) return nnc_fail(st, "usage: " BENCH_USAGE);
-    args->config.bench.enabled = 1;
-    args->config.bench.batch = 32;
-    args->config.bench.infer_batch = 256;
-    args->config.bench.steps = 10;
-    args->config.bench.top = 10;
-    args->config.dry_run = 1;
-    argv++, argc--;
-  } else if (!strcmp(argv[1], "check")) {
-    if (argc < 3)
-      return nnc_fail(st, "usage: " CHECK_USAGE);
-    args->config.check.enabled = 1;
-    args->config.check.backend = "cuda";
-    args->config.check.steps = 5;
-    args->config.check.batch = 32;
-    args->config.check.tolerance = 1e-4;
-    args->config.check.grad_tolerance = 1e-3;
-    args->config.dry_run = 1;
-    argv++, argc--;
-  }
+  if (parse_subcommand(&argc, &argv, &args->config, st)) return -1;
   args->path = argv[1];
   args->config.seed = 1;
   args->config.backend = "cpu";
