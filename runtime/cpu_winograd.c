@@ -102,9 +102,11 @@ static inline void copy_lanes(float *restrict dst, const float *restrict src, in
     for (int l = 0; l < n; l++) dst[l] = src[l];
 }
 
-/* out[0..3] = the four rows of the 4x3 (G g) or 4x4 (B^T d) product with
- * its 3 or 4 input rows, for VL lanes. */
-static void g_rows(const float in[3][VL], float out[4][VL]) {
+/* The 1-D transforms, each on VL lanes: `in` holds the input's rows (3 for
+ * G, 2 for G', 4 for the others), `out` receives the product's rows. */
+typedef void rows_fn(const float in[4][VL], float out[4][VL]);
+
+static void g_rows(const float in[4][VL], float out[4][VL]) { /* G, 3 -> 4 */
   for (int l = 0; l < VL; l++) {
     out[0][l] = in[0][l];
     out[1][l] = 0.5f * (in[0][l] + in[1][l] + in[2][l]);
@@ -113,7 +115,7 @@ static void g_rows(const float in[3][VL], float out[4][VL]) {
   }
 }
 
-static void bt_rows(const float in[4][VL], float out[4][VL]) {
+static void bt_rows(const float in[4][VL], float out[4][VL]) { /* B^T, 4 -> 4 */
   for (int l = 0; l < VL; l++) {
     out[0][l] = in[0][l] - in[2][l];
     out[1][l] = in[1][l] + in[2][l];
@@ -122,25 +124,55 @@ static void bt_rows(const float in[4][VL], float out[4][VL]) {
   }
 }
 
+static void at_rows(const float in[4][VL], float out[4][VL]) { /* A^T, 4 -> 2 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l] + in[1][l] + in[2][l];
+    out[1][l] = in[1][l] - in[2][l] - in[3][l];
+  }
+}
+
+static void g2_rows(const float in[4][VL], float out[4][VL]) { /* G', 2 -> 4 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l];
+    out[1][l] = 0.5f * (in[0][l] + in[1][l]);
+    out[2][l] = 0.5f * (in[0][l] - in[1][l]);
+    out[3][l] = in[1][l];
+  }
+}
+
+static void a2t_rows(const float in[4][VL], float out[4][VL]) { /* A'^T, 4 -> 3 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l] + in[1][l] + in[2][l];
+    out[1][l] = in[1][l] - in[2][l];
+    out[2][l] = in[1][l] + in[2][l] - in[3][l];
+  }
+}
+
+/* out = T in T^T for the rows x rows block `in` (rows_out x rows_out out),
+ * T applied by f: down each column, then along each row. Inlined, so f is
+ * known at each call and inlined too. */
+static inline __attribute__((always_inline)) void sandwich(rows_fn *f, int rows, int rows_out,
+                                                           const float in[4][4][VL], float out[4][4][VL]) {
+  float mid[4][4][VL], col[4][VL], res[4][VL];
+  for (int j = 0; j < rows; j++) {
+    for (int i = 0; i < rows; i++) memcpy(col[i], in[i][j], sizeof col[i]);
+    f(col, res);
+    for (int i = 0; i < rows_out; i++) memcpy(mid[i][j], res[i], sizeof res[i]);
+  }
+  for (int i = 0; i < rows_out; i++) f(mid[i], out[i]);
+}
+
 /* U[xi][c][k] = (G g G^T)[xi] for input channel c and output channels k0.. k0+n. */
 static void kernel_block(const wino_task *t, int64_t c, int64_t k0, int n) {
   const wino_geom *q = &t->q;
-  float g[3][3][VL] = {{{0}}}, gg[4][3][VL], cols[3][VL], u[4][VL];
+  float g[4][4][VL] = {{{0}}}, u[4][4][VL];
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 3; j++)
       for (int l = 0; l < n; l++)
         g[i][j][l] = q->flip ? t->w[(((2 - i) * 3 + 2 - j) * q->oc + k0 + l) * q->ic + c]
                              : t->w[((i * 3 + j) * q->ic + c) * q->oc + k0 + l];
-  for (int j = 0; j < 3; j++) {
-    float rows[4][VL];
-    for (int i = 0; i < 3; i++) memcpy(cols[i], g[i][j], sizeof cols[i]);
-    g_rows(cols, rows);
-    for (int i = 0; i < 4; i++) memcpy(gg[i][j], rows[i], sizeof rows[i]);
-  }
-  for (int i = 0; i < 4; i++) {
-    g_rows(gg[i], u);
-    for (int j = 0; j < 4; j++) copy_lanes(t->u + ((int64_t)(i * 4 + j) * q->ic + c) * q->oc + k0, u[j], n);
-  }
+  sandwich(g_rows, 3, 4, g, u);
+  for (int xi = 0; xi < 16; xi++) copy_lanes(t->u + ((int64_t)xi * q->ic + c) * q->oc + k0, u[xi / 4][xi % 4], n);
 }
 
 static void kernel_transform(void *ctx, int64_t c0, int64_t c1, int thread) {
@@ -163,19 +195,12 @@ static void input_tile(const wino_task *t, const float *zeros, int64_t n, int64_
     }
   for (int64_t c0 = 0; c0 < q->ic; c0 += VL) {
     int n = q->ic - c0 < VL ? (int)(q->ic - c0) : VL;
-    float d[4][4][VL], r[4][4][VL], col[4][VL], out[4][VL];
+    float d[4][4][VL], out[4][4][VL];
     if (n < VL) memset(d, 0, sizeof d); /* the lanes past the last channel */
     for (int i = 0; i < 4; i++)
       for (int j = 0; j < 4; j++) copy_lanes(d[i][j], p[i][j] + c0, n);
-    for (int j = 0; j < 4; j++) {
-      for (int i = 0; i < 4; i++) memcpy(col[i], d[i][j], sizeof col[i]);
-      bt_rows(col, out);
-      for (int i = 0; i < 4; i++) memcpy(r[i][j], out[i], sizeof out[i]);
-    }
-    for (int i = 0; i < 4; i++) {
-      bt_rows(r[i], out);
-      for (int j = 0; j < 4; j++) copy_lanes(v + (i * 4 + j) * stride + c0, out[j], n);
-    }
+    sandwich(bt_rows, 4, 4, d, out);
+    for (int xi = 0; xi < 16; xi++) copy_lanes(v + xi * stride + c0, out[xi / 4][xi % 4], n);
   }
 }
 
@@ -191,23 +216,24 @@ static void output_tile(const wino_task *t, const float *m, int64_t stride, int6
                                                   : sink + (a * 2 + b) * q->oc;
   for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
     int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
-    float mm[16][VL], s[4][2][VL], y[2][2][VL];
+    float mm[4][4][VL], y[4][4][VL];
     if (n < VL) memset(mm, 0, sizeof mm);
-    for (int xi = 0; xi < 16; xi++) copy_lanes(mm[xi], m + xi * stride + k0, n);
-    for (int i = 0; i < 4; i++)
-      for (int l = 0; l < VL; l++) {
-        s[i][0][l] = mm[i * 4][l] + mm[i * 4 + 1][l] + mm[i * 4 + 2][l];
-        s[i][1][l] = mm[i * 4 + 1][l] - mm[i * 4 + 2][l] - mm[i * 4 + 3][l];
-      }
-    for (int b = 0; b < 2; b++)
-      for (int l = 0; l < VL; l++) {
-        y[0][b][l] = s[0][b][l] + s[1][b][l] + s[2][b][l];
-        y[1][b][l] = s[1][b][l] - s[2][b][l] - s[3][b][l];
-      }
+    for (int xi = 0; xi < 16; xi++) copy_lanes(mm[xi / 4][xi % 4], m + xi * stride + k0, n);
+    sandwich(at_rows, 4, 2, mm, y);
     for (int a = 0; a < 2; a++)
       for (int b = 0; b < 2; b++) copy_lanes(o[a][b] + k0, y[a][b], n);
   }
 }
+
+/* Chunk c's units (whole rows of tiles) [*u0, *u1). */
+static void chunk_units(const wino_geom *q, int64_t c, int64_t *u0, int64_t *u1) {
+  *u0 = c * q->units_per_chunk;
+  *u1 = *u0 + q->units_per_chunk < q->units ? *u0 + q->units_per_chunk : q->units;
+}
+
+/* The first output row of unit u, counting rows across images; for u =
+ * units, the end of the output. */
+static int64_t unit_row(const wino_geom *q, int64_t u) { return u / q->tiles_y * q->oh + 2 * (u % q->tiles_y); }
 
 static void run_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
   const wino_task *t = ctx;
@@ -217,7 +243,8 @@ static void run_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
   float *m = v + 16 * most * q->ic, *zeros = m + 16 * most * q->oc, *sink = zeros + q->ic;
   memset(zeros, 0, sizeof(float) * (size_t)q->ic);
   for (int64_t c = c0; c < c1; c++) {
-    int64_t u0 = c * q->units_per_chunk, u1 = u0 + q->units_per_chunk < q->units ? u0 + q->units_per_chunk : q->units;
+    int64_t u0, u1;
+    chunk_units(q, c, &u0, &u1);
     int64_t tiles = (u1 - u0) * q->tiles_x;
     for (int64_t u = u0; u < u1; u++)
       for (int64_t tx = 0; tx < q->tiles_x; tx++)
@@ -233,9 +260,7 @@ static void run_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
                     2 * tx, sink);
     if (t->ep && t->ep->count) {
       /* Units are whole tile rows, so the chunk's output rows are contiguous. */
-      int64_t r0 = u0 / q->tiles_y * q->oh + 2 * (u0 % q->tiles_y);
-      int64_t r1 = (u1 - 1) / q->tiles_y * q->oh + 2 * ((u1 - 1) % q->tiles_y) + 2;
-      if (r1 > ((u1 - 1) / q->tiles_y + 1) * q->oh) r1 = ((u1 - 1) / q->tiles_y + 1) * q->oh;
+      int64_t r0 = unit_row(q, u0), r1 = unit_row(q, u1);
       nnc_cpu_epilogue_apply(t->ep, t->out, r0 * q->ow, (r1 - r0) * q->ow, q->oc);
     }
   }
@@ -252,27 +277,12 @@ static void dy_tile(const wino_task *t, const float *zeros, int64_t n, int64_t o
       p[a][b] = oy + a < q->oh && ox + b < q->ow ? t->x2 + ((n * q->oh + oy + a) * q->ow + ox + b) * q->oc : zeros;
   for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
     int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
-    float e[2][2][VL], r[4][2][VL];
+    float e[4][4][VL], out[4][4][VL];
     if (n < VL) memset(e, 0, sizeof e);
     for (int a = 0; a < 2; a++)
       for (int b = 0; b < 2; b++) copy_lanes(e[a][b], p[a][b] + k0, n);
-    for (int b = 0; b < 2; b++)
-      for (int l = 0; l < VL; l++) {
-        r[0][b][l] = e[0][b][l];
-        r[1][b][l] = 0.5f * (e[0][b][l] + e[1][b][l]);
-        r[2][b][l] = 0.5f * (e[0][b][l] - e[1][b][l]);
-        r[3][b][l] = e[1][b][l];
-      }
-    for (int i = 0; i < 4; i++) {
-      float out[4][VL];
-      for (int l = 0; l < VL; l++) {
-        out[0][l] = r[i][0][l];
-        out[1][l] = 0.5f * (r[i][0][l] + r[i][1][l]);
-        out[2][l] = 0.5f * (r[i][0][l] - r[i][1][l]);
-        out[3][l] = r[i][1][l];
-      }
-      for (int j = 0; j < 4; j++) copy_lanes(w + (i * 4 + j) * q->oc + k0, out[j], n);
-    }
+    sandwich(g2_rows, 2, 4, e, out);
+    for (int xi = 0; xi < 16; xi++) copy_lanes(w + xi * q->oc + k0, out[xi / 4][xi % 4], n);
   }
 }
 
@@ -292,7 +302,8 @@ static void grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread) {
   for (int64_t p = p0; p < p1; p++) {
     float *sum = t->scratch + (size_t)p * area + thread_floats(q);
     for (int64_t c = q->chunks * p / parts; c < q->chunks * (p + 1) / parts; c++) {
-      int64_t u0 = c * q->units_per_chunk, u1 = u0 + q->units_per_chunk < q->units ? u0 + q->units_per_chunk : q->units;
+      int64_t u0, u1;
+      chunk_units(q, c, &u0, &u1);
       int64_t tiles = (u1 - u0) * q->tiles_x;
       for (int64_t u = u0; u < u1; u++)
         for (int64_t tx = 0; tx < q->tiles_x; tx++) {
@@ -319,24 +330,13 @@ static void grad_kernel_out(void *ctx, int64_t c0, int64_t c1, int thread) {
   for (int64_t c = c0; c < c1; c++)
     for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
       int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
-      float mm[16][VL] = {{0}}, s[4][3][VL], y[3][3][VL];
+      float mm[4][4][VL] = {{{0}}}, y[4][4][VL];
       for (int64_t p = 0; p < t->parts; p++) {
         const float *sum = t->scratch + (size_t)p * area + thread_floats(q) + c * q->oc + k0;
         for (int xi = 0; xi < 16; xi++)
-          for (int l = 0; l < n; l++) mm[xi][l] += sum[xi * q->ic * q->oc + l];
+          for (int l = 0; l < n; l++) mm[xi / 4][xi % 4][l] += sum[xi * q->ic * q->oc + l];
       }
-      for (int i = 0; i < 4; i++)
-        for (int l = 0; l < VL; l++) {
-          s[i][0][l] = mm[i * 4][l] + mm[i * 4 + 1][l] + mm[i * 4 + 2][l];
-          s[i][1][l] = mm[i * 4 + 1][l] - mm[i * 4 + 2][l];
-          s[i][2][l] = mm[i * 4 + 1][l] + mm[i * 4 + 2][l] - mm[i * 4 + 3][l];
-        }
-      for (int b = 0; b < 3; b++)
-        for (int l = 0; l < VL; l++) {
-          y[0][b][l] = s[0][b][l] + s[1][b][l] + s[2][b][l];
-          y[1][b][l] = s[1][b][l] - s[2][b][l];
-          y[2][b][l] = s[1][b][l] + s[2][b][l] - s[3][b][l];
-        }
+      sandwich(a2t_rows, 4, 3, mm, y);
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) copy_lanes(t->out + ((i * 3 + j) * q->ic + c) * q->oc + k0, y[i][j], n);
     }
