@@ -55,7 +55,7 @@ static int run_autodiff(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st)
   int rc = nnc_autodiff(g, loss, wrt, count, grads, st);
   for (int i = 0; i < count && rc == 0; i++) {
     char role[512];
-    snprintf(role, sizeof role, "grad:%s", g->nodes[wrt[i]].name);
+    snprintf(role, sizeof role, NNC_GRAD_PREFIX "%s", g->nodes[wrt[i]].name);
     rc = nnc_graph_add_output(g, role, grads[i], st);
   }
   free(wrt);
@@ -156,11 +156,12 @@ static int run_optimizer(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st
   if (!outs) abort();
   memcpy(outs, g->outputs, sizeof *outs * (size_t)noutputs);
   for (int i = 0; i < noutputs; i++)
-    if (ctx->keep_grads || strncmp(outs[i].name, "grad:", 5) != 0) g->outputs[kept++] = outs[i];
+    if (ctx->keep_grads || !nnc_output_weight(outs[i].name, NNC_GRAD_PREFIX)) g->outputs[kept++] = outs[i];
   g->noutputs = kept;
   for (int i = 0; i < noutputs && rc == 0; i++) {
-    if (strncmp(outs[i].name, "grad:", 5) != 0) continue;
-    int32_t w = nnc_graph_find_leaf(g, NNC_OP_PARAM, outs[i].name + 5);
+    const char *weight = nnc_output_weight(outs[i].name, NNC_GRAD_PREFIX);
+    if (!weight) continue;
+    int32_t w = nnc_graph_find_leaf(g, NNC_OP_PARAM, weight);
     g->loc = g->nodes[w].loc;
     if (o->kind == NNC_OPT_ADAM) rc = update_adam(g, o, w, outs[i].node, scalar, st);
     else if (o->kind == NNC_OPT_RMSPROP) rc = update_rmsprop(g, o, w, outs[i].node, scalar, st);
@@ -214,4 +215,9 @@ const nnc_pass nnc_pass_dce = {"dce", run_dce};
 double nnc_optimizer_scalar(const nnc_optimizer *opt, int64_t t) {
   if (opt->kind != NNC_OPT_ADAM) return opt->learning_rate;
   return opt->learning_rate * sqrt(1 - pow(opt->beta_2, (double)t)) / (1 - pow(opt->beta_1, (double)t));
+}
+
+const char *nnc_output_weight(const char *output, const char *prefix) {
+  size_t n = strlen(prefix);
+  return strncmp(output, prefix, n) ? NULL : output + n;
 }

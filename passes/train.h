@@ -33,6 +33,10 @@ typedef struct nnc_train_spec {
 #define NNC_LR "lr"                 /* the learning rate, f32[] */
 #define NNC_ADAM_LR_T "adam/lr_t"   /* lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), f32[] */
 #define NNC_UPDATE_PREFIX "update:" /* output "update:W" is W's new value */
+#define NNC_GRAD_PREFIX "grad:"     /* output "grad:W" is the loss's gradient with respect to W */
+
+/* The W of an output named prefix + W, or NULL for another output. */
+const char *nnc_output_weight(const char *output, const char *prefix);
 
 /* Passes; each reads ctx->train. */
 extern const nnc_pass nnc_pass_loss;

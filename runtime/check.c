@@ -87,7 +87,8 @@ static void compare_grads(nnc_model *ref, nnc_compiled *a, nnc_model *test, nnc_
   double num = 0, den = 0, most = -1;
   for (int i = 0; i < a->g->noutputs; i++) {
     const nnc_graph_output *o = &a->g->outputs[i];
-    if (strncmp(o->name, "grad:", 5)) continue;
+    const char *weight = nnc_output_weight(o->name, NNC_GRAD_PREFIX);
+    if (!weight) continue;
     int32_t other = nnc_graph_output_node(b->g, o->name);
     const float *want = ref->backend->value(a->exec, o->node);
     const float *got = other >= 0 ? test->backend->value(b->exec, other) : NULL;
@@ -98,7 +99,7 @@ static void compare_grads(nnc_model *ref, nnc_compiled *a, nnc_model *test, nnc_
     }
     if (!want || !got || isnan(share)) share = INFINITY;
     num += share;
-    if (!(share <= most)) most = share, snprintf(worst, size, "%s", o->name + 5);
+    if (!(share <= most)) most = share, snprintf(worst, size, "%s", weight);
   }
   *diff = num == 0 ? 0 : den > 0 ? sqrt(num / den) : INFINITY;
 }

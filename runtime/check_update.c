@@ -13,7 +13,6 @@
 
 #include "ir/op.h"
 #include "passes/train.h"
-#include "runtime/interp.h"
 
 /* Param W and input "grad:W" for each gradient output of the train graph,
  * then the optimizer pass: the graph of updates a train step ends with. */
@@ -21,10 +20,11 @@ static nnc_graph *update_graph(const nnc_graph *train, const nnc_train_spec *spe
   nnc_graph *g = nnc_graph_new();
   for (int i = 0; i < train->noutputs; i++) {
     const nnc_graph_output *o = &train->outputs[i];
-    if (strncmp(o->name, "grad:", 5)) continue;
+    const char *weight = nnc_output_weight(o->name, NNC_GRAD_PREFIX);
+    if (!weight) continue;
     const nnc_node *grad = &train->nodes[o->node];
     int32_t input = nnc_graph_leaf(g, NNC_OP_INPUT, o->name, NNC_F32, grad->rank, grad->shape, st);
-    if (nnc_graph_leaf(g, NNC_OP_PARAM, o->name + 5, NNC_F32, grad->rank, grad->shape, st) < 0 || input < 0 ||
+    if (nnc_graph_leaf(g, NNC_OP_PARAM, weight, NNC_F32, grad->rank, grad->shape, st) < 0 || input < 0 ||
         nnc_graph_add_output(g, o->name, input, st)) {
       nnc_graph_free(g);
       return NULL;
@@ -40,19 +40,19 @@ static nnc_graph *update_graph(const nnc_graph *train, const nnc_train_spec *spe
 
 /* Points the update graph's leaves at the weights, the backend's gradients
  * and the step's scalar. */
-static int bind_leaves(const nnc_graph *g, void **values, const nnc_check_step *s, float *scalar, nnc_status *st) {
+static int bind_leaves(const nnc_graph *g, void **leaves, const nnc_check_step *s, float *scalar, nnc_status *st) {
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
     if (n->op == NNC_OP_PARAM) {
       nnc_weight *w = nnc_weights_find(s->before, n->name);
       if (!w) return nnc_fail(st, "no weight '%s' before the step", n->name);
-      values[id] = w->data;
-    } else if (n->op == NNC_OP_INPUT && !strncmp(n->name, "grad:", 5)) {
+      leaves[id] = w->data;
+    } else if (n->op == NNC_OP_INPUT && nnc_output_weight(n->name, NNC_GRAD_PREFIX)) {
       int32_t node = nnc_graph_output_node(s->train, n->name);
-      values[id] = node >= 0 ? (void *)s->backend->value(s->exec, node) : NULL;
-      if (!values[id]) return nnc_fail(st, "the backend kept no '%s'", n->name);
+      leaves[id] = node >= 0 ? (void *)s->backend->value(s->exec, node) : NULL;
+      if (!leaves[id]) return nnc_fail(st, "the backend kept no '%s'", n->name);
     } else if (n->op == NNC_OP_INPUT) {
-      values[id] = scalar;
+      leaves[id] = scalar;
     }
   }
   return 0;
@@ -61,21 +61,18 @@ static int bind_leaves(const nnc_graph *g, void **values, const nnc_check_step *
 int nnc_check_reference_update(const nnc_check_step *s, nnc_weights *after, nnc_status *st) {
   nnc_graph *g = update_graph(s->train, s->spec, st);
   if (!g) return -1;
-  void **values = calloc((size_t)g->nnodes + 1, sizeof *values);
-  if (!values) abort();
+  void **leaves = calloc((size_t)g->nnodes + 1, sizeof *leaves);
+  if (!leaves) abort();
   float scalar = (float)nnc_optimizer_scalar(&s->spec->optimizer, s->step);
   nnc_run_opts opts = {0};
-  int rc = bind_leaves(g, values, s, &scalar, st);
-  if (rc == 0) rc = nnc_interp_run(g, values, &opts, st);
+  const nnc_backend *interp = &nnc_backend_interp;
+  nnc_exec *e = interp->prepare(g, st);
+  int rc = e ? bind_leaves(g, leaves, s, &scalar, st) : -1;
+  if (rc == 0) rc = interp->run(e, leaves, &opts, st);
   if (rc == 0) rc = nnc_weights_copy(after, s->before, st); /* the caller frees it either way */
-  size_t prefix = strlen(NNC_UPDATE_PREFIX);
-  for (int i = 0; i < g->noutputs && rc == 0; i++) {
-    const nnc_graph_output *o = &g->outputs[i];
-    nnc_weight *w = strncmp(o->name, NNC_UPDATE_PREFIX, prefix) ? NULL : nnc_weights_find(after, o->name + prefix);
-    if (w) memcpy(w->data, values[o->node], sizeof(float) * (size_t)nnc_weight_numel(w));
-  }
-  nnc_interp_free(g, values);
-  free(values);
+  if (rc == 0) nnc_weights_take_updates(after, g, interp, e);
+  if (e) interp->release(e);
+  free(leaves);
   nnc_graph_free(g);
   return rc;
 }

@@ -81,13 +81,11 @@ static void release(nnc_exec *e) {
 /* Each param W whose "update:W" output the train step computes. */
 static void find_updates(nnc_exec *e) {
   const nnc_graph *g = e->g;
-  size_t prefix = strlen(NNC_UPDATE_PREFIX);
   for (int32_t id = 0; id < g->nnodes; id++) e->update_of[id] = -1;
   for (int i = 0; i < g->noutputs; i++) {
-    const nnc_graph_output *o = &g->outputs[i];
-    if (strncmp(o->name, NNC_UPDATE_PREFIX, prefix)) continue;
-    for (int32_t id = 0; id < g->nnodes; id++)
-      if (g->nodes[id].op == NNC_OP_PARAM && !strcmp(g->nodes[id].name, o->name + prefix)) e->update_of[id] = o->node;
+    const char *weight = nnc_output_weight(g->outputs[i].name, NNC_UPDATE_PREFIX);
+    for (int32_t id = 0; weight && id < g->nnodes; id++)
+      if (g->nodes[id].op == NNC_OP_PARAM && !strcmp(g->nodes[id].name, weight)) e->update_of[id] = g->outputs[i].node;
   }
 }
 

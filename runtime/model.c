@@ -140,16 +140,17 @@ nnc_compiled *nnc_model_compiled(nnc_model *m, const nnc_graph *forward, nnc_gra
   return c;
 }
 
-/* Copies each "update:W" output into W once the whole step has run. */
-static void apply_updates(nnc_model *m, nnc_compiled *c) {
-  size_t prefix = strlen(NNC_UPDATE_PREFIX);
-  for (int i = 0; i < c->g->noutputs; i++) {
-    const nnc_graph_output *o = &c->g->outputs[i];
-    if (strncmp(o->name, NNC_UPDATE_PREFIX, prefix)) continue;
-    nnc_weight *w = nnc_weights_find(&m->weights, o->name + prefix);
-    const void *value = m->backend->value(c->exec, o->node);
-    if (w && value) memcpy(w->data, value, sizeof(float) * (size_t)nnc_weight_numel(w));
+void nnc_weights_take_updates(nnc_weights *w, const nnc_graph *g, const nnc_backend *b, nnc_exec *e) {
+  for (int i = 0; i < g->noutputs; i++) {
+    const char *name = nnc_output_weight(g->outputs[i].name, NNC_UPDATE_PREFIX);
+    nnc_weight *to = name ? nnc_weights_find(w, name) : NULL;
+    const void *value = to ? b->value(e, g->outputs[i].node) : NULL;
+    if (value) memcpy(to->data, value, sizeof(float) * (size_t)nnc_weight_numel(to));
   }
+}
+
+static void apply_updates(nnc_model *m, nnc_compiled *c) {
+  nnc_weights_take_updates(&m->weights, c->g, m->backend, c->exec);
 }
 
 int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, nnc_status *st) {

@@ -61,6 +61,10 @@ nnc_weights *nnc_model_weights(nnc_model *m);
 /* After writing m->weights on the host, so that backends copy them in again. */
 void nnc_model_weights_changed(nnc_model *m);
 
+/* Copies each "update:W" output of e's last run of g into W, once the whole
+ * step has run. */
+void nnc_weights_take_updates(nnc_weights *w, const nnc_graph *g, const nnc_backend *b, nnc_exec *e);
+
 /* Scalar results of the last run. */
 double nnc_model_scalar(nnc_model *m, nnc_compiled *c, int32_t node);
 
