@@ -197,6 +197,15 @@ static int parse_count(parser *p, int64_t *out) {
 }
 
 /* A JSON array of counts; more than `max` is an error naming `what`. */
+/* After a list's element: 1 and past the ',' when another follows, 0 and
+ * past `close` at the end, -1 with a message otherwise. */
+static int next_element(parser *p, char close) {
+  skip_ws(p);
+  if (peek(p) == ',') return p->pos++, 1;
+  if (peek(p) == close) return p->pos++, 0;
+  return syntax_error(p, "expected ',' or '%c'", close);
+}
+
 static int parse_counts(parser *p, const char *what, int max, int64_t *out, int *n) {
   if (expect(p, '[')) return -1;
   *n = 0;
@@ -205,14 +214,8 @@ static int parse_counts(parser *p, const char *what, int max, int64_t *out, int 
   for (;;) {
     if (*n == max) return syntax_error(p, "%s has more than %d entries", what, max);
     if (parse_count(p, &out[(*n)++])) return -1;
-    skip_ws(p);
-    if (peek(p) == ',') {
-      p->pos++;
-    } else if (peek(p) == ']') {
-      return p->pos++, 0;
-    } else {
-      return syntax_error(p, "expected ',' or ']'");
-    }
+    int more = next_element(p, ']');
+    if (more <= 0) return more;
   }
 }
 
@@ -232,14 +235,8 @@ static int parse_object(parser *p, member_fn *fn, void *ctx) {
     int rc = expect(p, ':') ? -1 : fn(p, key, ctx);
     free(key);
     if (rc) return -1;
-    skip_ws(p);
-    if (peek(p) == ',') {
-      p->pos++;
-    } else if (peek(p) == '}') {
-      return p->pos++, 0;
-    } else {
-      return syntax_error(p, "expected ',' or '}'");
-    }
+    int more = next_element(p, '}');
+    if (more <= 0) return more;
   }
 }
 
@@ -256,14 +253,8 @@ static int skip_array(parser *p, int depth) {
   if (peek(p) == ']') return p->pos++, 0;
   for (;;) {
     if (skip_value(p, depth + 1)) return -1;
-    skip_ws(p);
-    if (peek(p) == ',') {
-      p->pos++;
-    } else if (peek(p) == ']') {
-      return p->pos++, 0;
-    } else {
-      return syntax_error(p, "expected ',' or ']'");
-    }
+    int more = next_element(p, ']');
+    if (more <= 0) return more;
   }
 }
 
