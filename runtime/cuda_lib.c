@@ -132,20 +132,22 @@ struct nnc_cuda_lib {
 static const float one = 1.0f, zero = 0.0f;
 
 /* The failing call, the node and the library's own status. */
-static int blas_fail(nnc_cuda_lib *l, int32_t id, const char *call, cublas_status s, nnc_status *st) {
+static int lib_fail(nnc_cuda_lib *l, const char *lib, int32_t id, const char *call, const char *text, int s,
+                    nnc_status *st) {
   char where[256];
-  const char *text = l->api->cublasGetStatusString ? l->api->cublasGetStatusString(s) : NULL;
-  return nnc_fail(st, "cuBLAS: %s failed for %s: %s (%d)", call,
+  return nnc_fail(st, "%s: %s failed for %s: %s (%d)", lib, call,
                   id >= 0 ? nnc_node_where(l->g, id, where, sizeof where) : "the program",
                   text ? text : "unknown status", s);
 }
 
+static int blas_fail(nnc_cuda_lib *l, int32_t id, const char *call, cublas_status s, nnc_status *st) {
+  const char *text = l->api->cublasGetStatusString ? l->api->cublasGetStatusString(s) : NULL;
+  return lib_fail(l, "cuBLAS", id, call, text, (int)s, st);
+}
+
 static int dnn_fail(nnc_cuda_lib *l, int32_t id, const char *call, cudnn_status s, nnc_status *st) {
-  char where[256];
   const char *text = l->api->cudnnGetErrorString ? l->api->cudnnGetErrorString(s) : NULL;
-  return nnc_fail(st, "cuDNN: %s failed for %s: %s (%d)", call,
-                  id >= 0 ? nnc_node_where(l->g, id, where, sizeof where) : "the program",
-                  text ? text : "unknown status", s);
+  return lib_fail(l, "cuDNN", id, call, text, (int)s, st);
 }
 
 /* Calls entry point `name` of the table; a failure names it and node id. */
