@@ -84,8 +84,8 @@ static void find_updates(nnc_exec *e) {
   for (int32_t id = 0; id < g->nnodes; id++) e->update_of[id] = -1;
   for (int i = 0; i < g->noutputs; i++) {
     const char *weight = nnc_output_weight(g->outputs[i].name, NNC_UPDATE_PREFIX);
-    for (int32_t id = 0; weight && id < g->nnodes; id++)
-      if (g->nodes[id].op == NNC_OP_PARAM && !strcmp(g->nodes[id].name, weight)) e->update_of[id] = g->outputs[i].node;
+    int32_t param = weight ? nnc_graph_find_leaf(g, NNC_OP_PARAM, weight) : -1;
+    if (param >= 0) e->update_of[param] = g->outputs[i].node;
   }
 }
 
