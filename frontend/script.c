@@ -6,10 +6,10 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "frontend/lua_sources.h"
 #include "frontend/tensor.h"
+#include "runtime/backend.h"
 
 /* nnc.option(name, default): `--name value` from the command line, converted
  * to the default's type so `--epochs 1` arrives as a number. */
@@ -38,9 +38,7 @@ static int l_option(lua_State *L) {
 /* nnc.clock(): seconds on a monotonic wall clock, for timing steps
  * (os.clock is processor time, which counts every thread). */
 static int l_clock(lua_State *L) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + 1e-9 * (lua_Number)ts.tv_nsec);
+  lua_pushnumber(L, (lua_Number)nnc_now());
   return 1;
 }
 

@@ -1,6 +1,7 @@
 /* The list of backends, in the order --backend names them. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/backend.h"
 
@@ -40,4 +41,10 @@ const nnc_backend *nnc_backend_select(const char *name, FILE *note, nnc_status *
   if (nl) *nl = 0; /* one line */
   if (note) fprintf(note, "nnc: %s cannot run here: %s; using %s\n", b->name, why.msg, fallback->name);
   return fallback;
+}
+
+double nnc_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

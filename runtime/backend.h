@@ -39,6 +39,9 @@ extern const nnc_backend nnc_backend_cuda;
 /* runtime/cuda_emu.c: the same generated CUDA C, compiled and run on the host */
 extern const nnc_backend nnc_backend_cuda_emu;
 
+/* Monotonic time in seconds, for step and kernel timings. */
+double nnc_now(void);
+
 /* The backend called `name`, or NULL (the message lists the valid names). */
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st);
 

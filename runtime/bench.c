@@ -2,16 +2,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ir/op.h"
 #include "runtime/rng.h"
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Random inputs and labels that fit the compiled graph. */
 typedef struct bench_data {
@@ -122,9 +116,9 @@ static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kin
   if (!c || make_data(c, &d, st)) return -1;
   int rc = 0;
   for (int i = 0; i < 2 && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st); /* warm-up */
-  double start = now_seconds();
+  double start = nnc_now();
   for (int i = 0; i < o->steps && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
-  double seconds = now_seconds() - start;
+  double seconds = nnc_now() - start;
   double *profile = calloc((size_t)c->g->nnodes + 1, sizeof *profile);
   m->profile = profile;
   for (int i = 0; i < o->steps && rc == 0 && profile; i++) rc = nnc_model_run(m, c, d.x, d.y, st);

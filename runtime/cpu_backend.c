@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ir/op.h"
 #include "runtime/arena_layout.h"
@@ -280,11 +279,6 @@ static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
   return e;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* A node's kernel arguments, its operands and output taken from e->data. */
 typedef struct bound {
@@ -394,7 +388,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
   for (int i = 0; i < e->nsteps; i++) {
     step *s = &e->steps[i];
     int timed = e->profile || (opts && opts->node_seconds);
-    double start = timed ? now() : 0;
+    double start = timed ? nnc_now() : 0;
     nnc_cpu_epilogue ep = {0};
     bound prologue;
     switch (s->kind) {
@@ -413,7 +407,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
       break;
     }
     if (timed) {
-      double spent = now() - start;
+      double spent = nnc_now() - start;
       s->seconds += spent;
       if (opts && opts->node_seconds) opts->node_seconds[s->out] += spent;
     }

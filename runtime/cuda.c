@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ir/op.h"
 #include "passes/train.h"
@@ -191,11 +190,6 @@ static int copy_leaves(nnc_exec *e, void *const *leaves, const nnc_run_opts *opt
   return e->dev->to_device(e->run_consts, &rc, sizeof rc, e->stream, st);
 }
 
-static double seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Kernel k; when timing, waits for it and adds its time to its last node. */
 static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) {
@@ -206,13 +200,13 @@ static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) 
     fprintf(stderr, "%s: launch %s <<<%u, %u>>> over %lld items\n", e->dev->backend, kn->name, kn->grid, kn->block,
             (long long)kn->work);
   double *timing = opts ? opts->node_seconds : NULL;
-  double t0 = timing ? seconds() : 0;
+  double t0 = timing ? nnc_now() : 0;
   if (kn->lib != NNC_LOWER_NNC ? nnc_cuda_lib_run(e->lib, kn, e->data, st)
                                : e->dev->launch(e->fns[k], kn, a.args, e->stream, st))
     return -1;
   if (timing) {
     if (e->dev->sync(e->stream, st)) return -1;
-    timing[kn->nodes[kn->nnodes - 1]] += seconds() - t0;
+    timing[kn->nodes[kn->nnodes - 1]] += nnc_now() - t0;
   }
   return 0;
 }

@@ -8,7 +8,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ir/op.h"
@@ -16,11 +15,6 @@
 #include "runtime/progress.h"
 #include "runtime/rng.h"
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void nnc_history_free(nnc_history *h) {
   for (int k = 0; k < h->nmetrics; k++) free(h->values[k]);
@@ -132,7 +126,7 @@ static int evaluate_rows(nnc_model *m, const nnc_graph *forward, const nnc_datas
     if (rc == 0 && progress) {
       double shown[2];
       int n = metric_values(&s, m->spec.accuracy, shown);
-      nnc_progress_update(progress, step + 1, names, shown, n, now_seconds());
+      nnc_progress_update(progress, step + 1, names, shown, n, nnc_now());
     }
   }
   if (rc == 0) metric_values(&s, m->spec.accuracy, values);
@@ -144,12 +138,12 @@ int nnc_evaluate(nnc_model *m, const nnc_graph *forward, const nnc_dataset *data
                  FILE *out, double *loss, double *accuracy, nnc_status *st) {
   if (data->rows < 1) return nnc_fail(st, "evaluate needs at least one row");
   int64_t steps = (data->rows + batch_size - 1) / batch_size;
-  nnc_progress *p = verbose ? nnc_progress_new(out, steps, verbose, is_terminal(out), now_seconds()) : NULL;
+  nnc_progress *p = verbose ? nnc_progress_new(out, steps, verbose, is_terminal(out), nnc_now()) : NULL;
   double values[2] = {NAN, NAN};
   int rc = evaluate_rows(m, forward, data, batch_size, p, values, st);
   if (p && rc == 0) {
     const char *names[2] = {"loss", "accuracy"};
-    nnc_progress_finish(p, names, values, m->spec.accuracy ? 2 : 1, now_seconds());
+    nnc_progress_finish(p, names, values, m->spec.accuracy ? 2 : 1, nnc_now());
   }
   nnc_progress_free(p);
   *loss = values[0];
@@ -200,7 +194,7 @@ static int train_epoch(fit_state *f, int epoch, nnc_progress *p, double *values,
       return nnc_fail_prefix(st, "epoch %d, step %lld: ", epoch + 1, (long long)step + 1);
     double shown[2];
     int k = metric_values(&s, m->spec.accuracy, shown);
-    if (p) nnc_progress_update(p, step + 1, names, shown, k, now_seconds());
+    if (p) nnc_progress_update(p, step + 1, names, shown, k, nnc_now());
   }
   metric_values(&s, m->spec.accuracy, values);
   if (f->validation &&
@@ -235,13 +229,13 @@ static int fit_epochs(fit_state *f, nnc_history *h, nnc_early_stopping *es, nnc_
   for (int epoch = 0; epoch < o->epochs; epoch++) {
     int64_t steps = (f->train.rows + o->batch_size - 1) / o->batch_size;
     if (o->verbose) nnc_progress_epoch_header(o->out, epoch, o->epochs);
-    nnc_progress *p = o->verbose ? nnc_progress_new(o->out, steps, o->verbose, is_terminal(o->out), now_seconds()) : NULL;
+    nnc_progress *p = o->verbose ? nnc_progress_new(o->out, steps, o->verbose, is_terminal(o->out), nnc_now()) : NULL;
     double values[NNC_MAX_METRICS];
     int rc = train_epoch(f, epoch, p, values, st);
     if (rc == 0) {
       for (int k = 0; k < h->nmetrics; k++) h->values[k][epoch] = values[k];
       h->epochs = epoch + 1;
-      if (p) nnc_progress_finish(p, h->names, values, h->nmetrics, now_seconds());
+      if (p) nnc_progress_finish(p, h->names, values, h->nmetrics, nnc_now());
     }
     nnc_progress_free(p);
     if (rc) return -1;

@@ -2,9 +2,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ir/op.h"
+#include "runtime/backend.h"
 
 nnc_ref_fn *const nnc_ref_kernels[NNC_OP_COUNT] = {
 #define X(ENUM, name, arity, attrs, flags) [NNC_OP_##ENUM] = nnc_ref_##name,
@@ -31,13 +31,9 @@ int nnc_interp_run(const nnc_graph *g, void **values, const nnc_run_opts *opts, 
     const void *in[NNC_MAX_SRC];
     for (int i = 0; i < n->nsrc; i++) in[i] = values[n->src[i]];
     nnc_kernel_args k = {g, n, in, values[id], opts};
-    struct timespec t0, t1;
-    if (opts && opts->node_seconds) clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = opts && opts->node_seconds ? nnc_now() : 0;
     nnc_ref_kernels[n->op](&k);
-    if (opts && opts->node_seconds) {
-      clock_gettime(CLOCK_MONOTONIC, &t1);
-      opts->node_seconds[id] += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    }
+    if (opts && opts->node_seconds) opts->node_seconds[id] += nnc_now() - t0;
   }
   return 0;
 }
