@@ -6,7 +6,6 @@
 #include "ir/op.h"
 #include "runtime/rng.h"
 
-
 /* Random inputs and labels that fit the compiled graph. */
 typedef struct bench_data {
   float *x;

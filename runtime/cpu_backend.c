@@ -279,7 +279,6 @@ static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
   return e;
 }
 
-
 /* A node's kernel arguments, its operands and output taken from e->data. */
 typedef struct bound {
   const void *in[NNC_MAX_SRC];

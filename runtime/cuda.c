@@ -190,7 +190,6 @@ static int copy_leaves(nnc_exec *e, void *const *leaves, const nnc_run_opts *opt
   return e->dev->to_device(e->run_consts, &rc, sizeof rc, e->stream, st);
 }
 
-
 /* Kernel k; when timing, waits for it and adds its time to its last node. */
 static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) {
   const nnc_cuda_kernel *kn = &e->prog.kernels[k];

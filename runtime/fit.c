@@ -15,7 +15,6 @@
 #include "runtime/progress.h"
 #include "runtime/rng.h"
 
-
 void nnc_history_free(nnc_history *h) {
   for (int k = 0; k < h->nmetrics; k++) free(h->values[k]);
   memset(h, 0, sizeof *h);
