@@ -543,13 +543,7 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
 
 int nnc_cuda_generate(const nnc_graph *g, nnc_cuda_program *p, nnc_status *st) {
   memset(p, 0, sizeof *p);
-  for (int32_t id = 0; id < g->nnodes; id++)
-    for (int i = 0; i < g->nodes[id].rank; i++)
-      if (g->nodes[id].shape[i] < 0) {
-        char where[256], type[128];
-        return nnc_fail(st, "CUDA codegen: %s: type %s is not concrete", nnc_node_where(g, id, where, sizeof where),
-                        nnc_type_str(&g->nodes[id], type, sizeof type));
-      }
+  if (nnc_graph_check_concrete(g, st)) return nnc_fail_prefix(st, "CUDA codegen: ");
   unsigned char *live = calloc((size_t)g->nnodes + 1, 1);
   if (!live) abort();
   int count;

@@ -182,6 +182,17 @@ int32_t nnc_graph_op(nnc_graph *g, nnc_op op, const int32_t *src, int nsrc, cons
   return nnc_graph_add(g, &spec, st);
 }
 
+int nnc_graph_check_concrete(const nnc_graph *g, nnc_status *st) {
+  for (int32_t id = 0; id < g->nnodes; id++)
+    for (int i = 0; i < g->nodes[id].rank; i++)
+      if (g->nodes[id].shape[i] < 0) {
+        char where[256], type[128];
+        return nnc_fail(st, "%s: type %s is not concrete", nnc_node_where(g, id, where, sizeof where),
+                        nnc_type_str(&g->nodes[id], type, sizeof type));
+      }
+  return 0;
+}
+
 int32_t nnc_graph_leaf(nnc_graph *g, nnc_op op, const char *name, nnc_dtype dtype, int rank, const int64_t *shape,
                        nnc_status *st) {
   nnc_node_spec spec;

@@ -97,6 +97,9 @@ int32_t nnc_graph_add(nnc_graph *g, const nnc_node_spec *spec, nnc_status *st);
 /* Convenience for the common case of an op on operands with attributes. */
 int32_t nnc_graph_op(nnc_graph *g, nnc_op op, const int32_t *src, int nsrc, const nnc_attrs *attrs,
                      nnc_status *st);
+/* Fails, naming the node, unless every shape is concrete (no NNC_DIM_ANY):
+ * what a backend needs before it sizes buffers. */
+int nnc_graph_check_concrete(const nnc_graph *g, nnc_status *st);
 /* And for a leaf (input or param) of the given type. */
 int32_t nnc_graph_leaf(nnc_graph *g, nnc_op op, const char *name, nnc_dtype dtype, int rank, const int64_t *shape,
                        nnc_status *st);

@@ -236,17 +236,7 @@ static int place_values(nnc_exec *e, const int32_t *step_of, const unsigned char
 static void cpu_release(nnc_exec *e);
 
 static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
-  char where[256], type[128];
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    const nnc_node *n = &g->nodes[id];
-    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
-    for (int i = 0; i < n->rank; i++)
-      if (n->shape[i] < 0) {
-        nnc_fail(st, "%s: type %s is not concrete", nnc_node_where(g, id, where, sizeof where),
-                 nnc_type_str(n, type, sizeof type));
-        return NULL;
-      }
-  }
+  if (nnc_graph_check_concrete(g, st)) return NULL;
   nnc_exec *e = calloc(1, sizeof *e);
   if (!e) {
     nnc_fail(st, "out of memory preparing the cpu backend");

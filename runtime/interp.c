@@ -13,19 +13,16 @@ nnc_ref_fn *const nnc_ref_kernels[NNC_OP_COUNT] = {
 };
 
 int nnc_interp_run(const nnc_graph *g, void **values, const nnc_run_opts *opts, nnc_status *st) {
+  if (nnc_graph_check_concrete(g, st)) return -1;
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
-    char where[256], type[128];
+    char where[256];
     if (nnc_ops[n->op].flags & NNC_OPF_LEAF) {
       if (!values[id])
         return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
       continue;
     }
     int64_t count = nnc_node_numel(n);
-    for (int i = 0; i < n->rank; i++)
-      if (n->shape[i] < 0)
-        return nnc_fail(st, "%s: type %s is not concrete", nnc_node_where(g, id, where, sizeof where),
-                        nnc_type_str(n, type, sizeof type));
     values[id] = calloc((size_t)(count ? count : 1), nnc_dtype_size(n->dtype));
     if (!values[id]) return nnc_fail(st, "out of memory for %s", nnc_node_where(g, id, where, sizeof where));
     const void *in[NNC_MAX_SRC];

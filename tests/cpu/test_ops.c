@@ -228,6 +228,25 @@ START_TEST(test_ops_with_threads) {
 }
 END_TEST
 
+/* A shape left symbolic is refused before any buffer is sized, on both. */
+START_TEST(test_symbolic_shape) {
+  nnc_graph *g = nnc_graph_new();
+  nnc_status st = {0};
+  int64_t shape[2] = {NNC_DIM_ANY, 3};
+  int32_t x = nnc_graph_leaf(g, NNC_OP_INPUT, "images", NNC_F32, 2, shape, &st);
+  cputest_op(g, NNC_OP_RELU, &x, 1, NULL);
+  ck_assert_ptr_null(nnc_backend_cpu.prepare(g, &st));
+  ck_assert_msg(strstr(st.msg, "is not concrete") && strstr(st.msg, "f32[?,3]"), "%s", st.msg);
+  nnc_status ist = {0};
+  nnc_exec *e = nnc_backend_interp.prepare(g, &ist);
+  void *leaves[2] = {NULL, NULL};
+  ck_assert_int_eq(nnc_backend_interp.run(e, leaves, NULL, &ist), -1);
+  ck_assert_str_eq(ist.msg, st.msg);
+  nnc_backend_interp.release(e);
+  nnc_graph_free(g);
+}
+END_TEST
+
 /* A leaf without data is an error, as on the interpreter. */
 START_TEST(test_missing_leaf) {
   nnc_graph *g = nnc_graph_new();
@@ -259,6 +278,7 @@ TCase *tcase_cpu_ops(void) {
   tcase_add_loop_test(tc, test_op_agrees, 0, NCASES);
   tcase_add_test(tc, test_every_op_has_a_case);
   tcase_add_test(tc, test_missing_leaf);
+  tcase_add_test(tc, test_symbolic_shape);
   tcase_add_test(tc, test_find_by_name);
   return tc;
 }
