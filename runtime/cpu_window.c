@@ -98,12 +98,6 @@ static void route_tap(const float *restrict g, const int32_t *restrict arg, floa
     for (int64_t ch = 0; ch < c; ch++) d[ch] = arg[ch] == tap ? g[ch] : 0.0f;
 }
 
-/* Images [begin, end) of the gradient: max routes dy to the first maximum
- * of each window in row-major tap order (the one the forward op kept);
- * average spreads dy / taps over the window. When windows do not overlap
- * (stride >= window, the common 2x2 pool) each input pixel gets at most one
- * value, stored directly, and only pixels no window covers are zeroed;
- * otherwise the image is zeroed and the windows add into it. */
 /* Elements [first, first + count) of the prologue's value, into part (so
  * the plan need not store it): its operands of its own size are read from
  * element first on, anything else (a scalar) whole. */
@@ -117,6 +111,12 @@ static const float *prologue_part(const nnc_cpu_epilogue *ep, int64_t first, int
   return part;
 }
 
+/* Images [begin, end) of the gradient: max routes dy to the first maximum
+ * of each window in row-major tap order (the one the forward op kept);
+ * average spreads dy / taps over the window. When windows do not overlap
+ * (stride >= window, the common 2x2 pool) each input pixel gets at most one
+ * value, stored directly, and only pixels no window covers are zeroed;
+ * otherwise the image is zeroed and the windows add into it. */
 static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) {
   const pool_task *t = ctx;
   const nnc_window *w = &t->w;
