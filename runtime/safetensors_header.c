@@ -196,7 +196,6 @@ static int parse_count(parser *p, int64_t *out) {
   return 0;
 }
 
-/* A JSON array of counts; more than `max` is an error naming `what`. */
 /* After a list's element: 1 and past the ',' when another follows, 0 and
  * past `close` at the end, -1 with a message otherwise. */
 static int next_element(parser *p, char close) {
@@ -206,6 +205,7 @@ static int next_element(parser *p, char close) {
   return syntax_error(p, "expected ',' or '%c'", close);
 }
 
+/* A JSON array of counts; more than `max` is an error naming `what`. */
 static int parse_counts(parser *p, const char *what, int max, int64_t *out, int *n) {
   if (expect(p, '[')) return -1;
   *n = 0;

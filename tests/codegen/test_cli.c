@@ -54,7 +54,6 @@ START_TEST(test_check_cuda_emu) {
 }
 END_TEST
 
-/* Past the tolerance the report is still printed, and nnc exits 1. */
 /* From the second step on, the train step runs as one captured graph; the
  * run's seed and step come from device memory, so the replayed dropout
  * masks still change every step and match interp's. NNC_CUDA_GRAPH=0
@@ -75,6 +74,7 @@ START_TEST(test_check_cuda_emu_graph_capture) {
 }
 END_TEST
 
+/* Past the tolerance the report is still printed, and nnc exits 1. */
 START_TEST(test_check_fails_past_tolerance) {
   char *out, *err;
   int rc = run_check("--backend cuda-emu --steps 2 --batch 8 --tol 0 --grad-tol 0 --no-fuse", &out, &err);
