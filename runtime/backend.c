@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ir/op.h"
 #include "runtime/backend.h"
 
 static const nnc_backend *const backends[] = {&nnc_backend_cpu, &nnc_backend_interp, &nnc_backend_cuda,
@@ -47,4 +48,8 @@ double nnc_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int nnc_leaf_data(const nnc_node *n, const void *data, nnc_status *st) {
+  return data ? 0 : nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
 }

@@ -41,6 +41,8 @@ extern const nnc_backend nnc_backend_cuda_emu;
 
 /* Monotonic time in seconds, for step and kernel timings. */
 double nnc_now(void);
+/* A run's check of leaf n's data: 0, or the error naming the leaf. */
+int nnc_leaf_data(const nnc_node *n, const void *data, nnc_status *st);
 
 /* The backend called `name`, or NULL (the message lists the valid names). */
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st);

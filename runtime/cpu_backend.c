@@ -367,7 +367,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
     if (!(nnc_ops[n->op].flags & NNC_OPF_LEAF)) continue;
-    if (!leaves[id]) return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
+    if (nnc_leaf_data(n, leaves[id], st)) return -1;
     e->data[id] = leaves[id];
   }
   if (e->poison) {

@@ -177,7 +177,7 @@ static int copy_leaves(nnc_exec *e, void *const *leaves, const nnc_run_opts *opt
   for (int32_t id = 0; id < g->nnodes; id++) {
     if (e->leaf_offset[id] < 0) continue;
     const nnc_node *n = &g->nodes[id];
-    if (!leaves[id]) return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
+    if (nnc_leaf_data(n, leaves[id], st)) return -1;
     int param = n->op == NNC_OP_PARAM;
     if (param && version && e->leaf_version[id] == version && e->host_leaf[id] == leaves[id]) continue;
     if (e->dev->to_device((nnc_devptr)(uintptr_t)e->data[id], leaves[id], (size_t)node_bytes(n), e->stream, st))

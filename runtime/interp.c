@@ -18,8 +18,7 @@ int nnc_interp_run(const nnc_graph *g, void **values, const nnc_run_opts *opts, 
     const nnc_node *n = &g->nodes[id];
     char where[256];
     if (nnc_ops[n->op].flags & NNC_OPF_LEAF) {
-      if (!values[id])
-        return nnc_fail(st, "%s '%s' has no data", nnc_ops[n->op].name, n->name ? n->name : "?");
+      if (nnc_leaf_data(n, values[id], st)) return -1;
       continue;
     }
     int64_t count = nnc_node_numel(n);
