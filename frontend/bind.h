@@ -7,6 +7,7 @@
 
 #include "ir/graph.h"
 #include "passes/pass.h"
+#include "runtime/fit.h"
 
 #define NNC_GRAPH_META "nnc.graph"
 #define NNC_STORE_META "nnc.store"
@@ -51,5 +52,21 @@ int nnc_lua_script_where(lua_State *L, const char **file, int *line);
 
 /* Registers core.store and core.predict (frontend/weights.c). */
 void nnc_lua_open_weights(lua_State *L, int core_index);
+
+/* fit's callbacks as Lua sees them (frontend/bind_callbacks.c): one Lua
+ * function dispatch(event, index, logs) -> stop, which runs every callback's
+ * method for the event, and the list of event names some callback handles. */
+typedef struct nnc_lua_callbacks {
+  lua_State *L;
+  int dispatch;   /* stack index of the dispatch function */
+  int failed;     /* a callback raised an error: its message, with its place, is in the status */
+} nnc_lua_callbacks;
+nnc_callbacks nnc_lua_callbacks_of(lua_State *L, int dispatch, int wanted, nnc_lua_callbacks *bridge);
+/* Registers core.early_stopping. */
+void nnc_lua_open_callbacks(lua_State *L, int core_index);
+/* Reads fit's options (epochs, batch_size, verbose, validation_x/_y) from
+ * the table at opts into o, the validation arrays into *val (frontend/bind_fit.c). */
+void nnc_lua_fit_opts(lua_State *L, int opts, const nnc_graph *g, nnc_model *m, nnc_fit_opts *o,
+                      nnc_dataset *val);
 
 #endif

@@ -119,78 +119,105 @@ static int l_evaluate(lua_State *L) {
   return 2;
 }
 
-static void read_early_stopping(lua_State *L, int opts, nnc_early_stop_opts *es) {
-  lua_getfield(L, opts, "early_stopping");
-  if (lua_istable(L, -1)) {
-    int t = lua_gettop(L);
-    es->enabled = 1;
-    lua_getfield(L, t, "monitor");
-    es->monitor = luaL_optstring(L, -1, "val_loss");
-    lua_getfield(L, t, "mode");
-    es->mode = luaL_optstring(L, -1, "auto");
-    lua_getfield(L, t, "patience");
-    es->patience = (int)luaL_optinteger(L, -1, 0);
-    lua_getfield(L, t, "min_delta");
-    es->min_delta = luaL_optnumber(L, -1, 0);
-    lua_getfield(L, t, "restore_best_weights");
-    es->restore_best_weights = lua_toboolean(L, -1);
-    lua_pop(L, 5); /* the strings stay referenced by the options table */
-  }
+static int64_t opt_integer(lua_State *L, int opts, const char *key, int64_t def) {
+  lua_getfield(L, opts, key);
+  int64_t v = luaL_optinteger(L, -1, def);
   lua_pop(L, 1);
+  return v;
 }
 
-static void push_history(lua_State *L, const nnc_history *h) {
-  lua_createtable(L, 0, h->nmetrics);
-  for (int k = 0; k < h->nmetrics; k++) {
-    lua_createtable(L, h->epochs, 0);
-    for (int e = 0; e < h->epochs; e++) {
-      lua_pushnumber(L, h->values[k][e]);
-      lua_rawseti(L, -2, e + 1);
-    }
-    lua_setfield(L, -2, h->names[k]);
-  }
-}
-
-/* core.fit(graph, model, x, y, {epochs, batch_size, validation_split,
- *          validation_x, validation_y, shuffle, verbose, early_stopping}) -> history */
-static int l_fit(lua_State *L) {
-  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
-  nnc_model *m = check_model(L, 2);
-  nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
-  luaL_checktype(L, 5, LUA_TTABLE);
-  check_x(L, "fit", g, x);
-  check_y(L, "fit", m, g, x, y);
-  nnc_fit_opts o = {0};
-  lua_getfield(L, 5, "epochs");
-  o.epochs = (int)luaL_optinteger(L, -1, 1);
-  lua_getfield(L, 5, "batch_size");
-  o.batch_size = luaL_optinteger(L, -1, 32);
-  lua_getfield(L, 5, "validation_split");
-  o.validation_split = luaL_optnumber(L, -1, 0);
-  lua_getfield(L, 5, "shuffle");
-  o.shuffle = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
-  lua_getfield(L, 5, "verbose");
-  o.verbose = (int)luaL_optinteger(L, -1, 1);
-  lua_pop(L, 5);
-  o.out = stdout;
-  read_early_stopping(L, 5, &o.early_stopping);
-  nnc_dataset train = dataset_of(x, y), val;
-  lua_getfield(L, 5, "validation_x");
-  lua_getfield(L, 5, "validation_y");
+/* Reads fit's options (epochs, batch_size, verbose, validation_x/_y) into o;
+ * the validation arrays into *val. */
+void nnc_lua_fit_opts(lua_State *L, int opts, const nnc_graph *g, nnc_model *m, nnc_fit_opts *o, nnc_dataset *val) {
+  luaL_checktype(L, opts, LUA_TTABLE);
+  memset(o, 0, sizeof *o);
+  o->epochs = (int)opt_integer(L, opts, "epochs", 1);
+  o->batch_size = opt_integer(L, opts, "batch_size", 32);
+  o->verbose = (int)opt_integer(L, opts, "verbose", 1);
+  o->out = stdout;
+  lua_getfield(L, opts, "validation_x");
+  lua_getfield(L, opts, "validation_y");
   if (!lua_isnil(L, -2)) {
     nnc_tensor *vx = nnc_lua_checktensor(L, -2), *vy = nnc_lua_checktensor(L, -1);
     check_x(L, "fit validation_data", g, vx);
     check_y(L, "fit validation_data", m, g, vx, vy);
-    val = dataset_of(vx, vy);
-    o.validation_data = &val;
+    *val = dataset_of(vx, vy);
+    o->validation = val;
   }
-  nnc_history h;
+  lua_pop(L, 2); /* the tensors stay referenced by the options table */
+}
+
+/* core.fit(graph, model, x, y, {epochs, batch_size, validation_split,
+ *          validation_x, validation_y, shuffle, verbose}, dispatch, wanted):
+ * dispatch(event, index, logs) runs the callbacks (see bind_callbacks.c). */
+static int l_fit(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
+  check_x(L, "fit", g, x);
+  check_y(L, "fit", m, g, x, y);
+  nnc_fit_opts o;
+  nnc_dataset all = dataset_of(x, y), train, val;
+  nnc_lua_fit_opts(L, 5, g, m, &o, &val);
+  lua_getfield(L, 5, "validation_split");
+  double split = luaL_optnumber(L, -1, 0);
+  lua_getfield(L, 5, "shuffle");
+  int shuffle = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  nnc_lua_callbacks bridge;
+  nnc_callbacks callbacks = nnc_lua_callbacks_of(L, 6, 7, &bridge);
+  o.callbacks = &callbacks;
   nnc_status st = {0};
-  int rc = nnc_fit(m, g, &train, &o, &h, &st);
-  if (rc == 0) push_history(L, &h);
-  nnc_history_free(&h);
-  if (rc) return nnc_lua_raise_here(L, &st);
-  return 1;
+  nnc_dataset split_val;
+  if (nnc_split_validation(&all, split, &train, &split_val, &st)) return nnc_lua_raise_here(L, &st);
+  if (!o.validation && split_val.rows > 0) o.validation = &split_val;
+  nnc_array_source src;
+  if (nnc_array_source_init(&src, &train, o.batch_size, shuffle, m->seed, &st)) return nnc_lua_raise_here(L, &st);
+  int rc = nnc_fit(m, g, &src.base, &o, &st);
+  nnc_array_source_free(&src);
+  if (rc) return bridge.failed ? nnc_lua_raise(L, &st) : nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
+/* The batch of x and y for the *_on_batch calls. */
+static nnc_batch batch_of(lua_State *L, const char *what, const nnc_graph *g, nnc_model *m, nnc_dataset *d) {
+  nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
+  check_x(L, what, g, x);
+  check_y(L, what, m, g, x, y);
+  *d = dataset_of(x, y);
+  return (nnc_batch){d->x, d->y, d->rows};
+}
+
+static int push_loss_metric(lua_State *L, nnc_model *m, int rc, double loss, double accuracy, nnc_status *st) {
+  if (rc) return nnc_lua_raise_here(L, st);
+  lua_pushnumber(L, loss);
+  if (!m->spec.accuracy) return 1;
+  lua_pushnumber(L, accuracy);
+  return 2;
+}
+
+/* core.train_on_batch(graph, model, x, y) -> loss[, metric] */
+static int l_train_on_batch(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  nnc_dataset d;
+  nnc_batch b = batch_of(L, "train_on_batch", g, m, &d);
+  double loss, accuracy;
+  nnc_status st = {0};
+  int rc = nnc_train_on_batch(m, g, &b, &loss, &accuracy, &st);
+  return push_loss_metric(L, m, rc, loss, accuracy, &st);
+}
+
+/* core.test_on_batch(graph, model, x, y) -> loss[, metric] */
+static int l_test_on_batch(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  nnc_dataset d;
+  nnc_batch b = batch_of(L, "test_on_batch", g, m, &d);
+  double loss, accuracy;
+  nnc_status st = {0};
+  int rc = nnc_test_on_batch(m, g, &b, &loss, &accuracy, &st);
+  return push_loss_metric(L, m, rc, loss, accuracy, &st);
 }
 
 /* The model's weights (its forward graph's params, not optimizer slots)
@@ -329,8 +356,11 @@ void nnc_lua_open_model_data(lua_State *L, int core_index) {
                                        {"predict", l_predict},
                                        {"evaluate", l_evaluate},
                                        {"fit", l_fit},
+                                       {"train_on_batch", l_train_on_batch},
+                                       {"test_on_batch", l_test_on_batch},
                                        {NULL, NULL}};
   lua_pushvalue(L, core_index);
   luaL_setfuncs(L, functions, 0);
   lua_pop(L, 1);
+  nnc_lua_open_callbacks(L, core_index);
 }

@@ -117,6 +117,9 @@ static int l_model_set_spec(lua_State *L) {
   lua_getfield(L, 2, "accuracy");
   m->spec.accuracy = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  const char *metric = field_string(L, 2, "metric", "accuracy");
+  if (strlen(metric) >= sizeof m->metric) return luaL_error(L, "metric name '%s' is too long", metric);
+  strcpy(m->metric, metric);
   lua_getfield(L, 2, "optimizer");
   int o = lua_gettop(L);
   const char *kind = field_string(L, o, "kind", "sgd");
@@ -134,6 +137,19 @@ static int l_model_set_spec(lua_State *L) {
   return 0;
 }
 
+/* model:learning_rate([new]) -> the rate the next step uses. It is fed to
+ * each step as an input, so a schedule changes it without recompiling. */
+static int l_model_learning_rate(lua_State *L) {
+  nnc_model *m = check_model(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    double lr = luaL_checknumber(L, 2);
+    if (!(lr >= 0) || lr > 1e30) return luaL_error(L, "the learning rate must be a finite number >= 0, got %f", lr);
+    m->spec.optimizer.learning_rate = lr;
+  }
+  lua_pushnumber(L, m->spec.optimizer.learning_rate);
+  return 1;
+}
+
 static int l_model_steps(lua_State *L) {
   lua_pushinteger(L, check_model(L, 1)->steps);
   return 1;
@@ -144,7 +160,8 @@ void nnc_lua_open_model_data(lua_State *L, int core_index);
 void nnc_lua_open_weights(lua_State *L, int core_index) {
   static const luaL_Reg methods[] = {{"init", l_model_init},         {"get", l_model_get},
                                      {"set", l_model_set},           {"set_spec", l_model_set_spec},
-                                     {"steps", l_model_steps},       {NULL, NULL}};
+                                     {"steps", l_model_steps},       {"learning_rate", l_model_learning_rate},
+                                     {NULL, NULL}};
   luaL_newmetatable(L, NNC_STORE_META);
   lua_pushcfunction(L, l_model_gc);
   lua_setfield(L, -2, "__gc");

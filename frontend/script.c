@@ -76,6 +76,22 @@ static int load_module(lua_State *L, const char *name, int core, nnc_status *st)
   return nnc_fail(st, "internal error: no embedded module %s", name);
 }
 
+/* core.require(name): the embedded module frontend/lua/<name>.lua, called
+ * with core, for modules that nn.lua builds on. */
+static int l_require(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  for (const nnc_lua_source *src = nnc_lua_sources; src->name; src++) {
+    if (strcmp(src->name, name)) continue;
+    char chunk[128];
+    snprintf(chunk, sizeof chunk, "=[nnc]/%s.lua", name);
+    if (luaL_loadbuffer(L, src->text, src->size, chunk) != LUA_OK) return lua_error(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 1, 1);
+    return 1;
+  }
+  return luaL_error(L, "internal error: no embedded module %s", name);
+}
+
 lua_State *nnc_script_state(const nnc_script_args *args, nnc_status *st) {
   lua_State *L = luaL_newstate();
   if (!L) {
@@ -88,6 +104,9 @@ lua_State *nnc_script_state(const nnc_script_args *args, nnc_status *st) {
   lua_setglobal(L, "data");
   nnc_lua_open_core(L, &args->config);
   int core = lua_gettop(L);
+  lua_pushvalue(L, core);
+  lua_pushcclosure(L, l_require, 1);
+  lua_setfield(L, core, "require");
   lua_createtable(L, 0, 4);
   lua_pushcfunction(L, l_option);
   lua_setfield(L, -2, "option");

@@ -2,7 +2,10 @@
  * the validation split takes the last rows before shuffling, the rest is
  * reshuffled every epoch, the last batch may be partial, shown training
  * metrics are running means weighted by batch size, and validation runs
- * after each epoch with dropout off. */
+ * after each epoch with dropout off. A loss that is not finite does not end
+ * training, as in Keras: the bar shows nan and one warning names the first
+ * value that went bad. Everything else a user hooks in (EarlyStopping,
+ * schedules, loggers, the history itself) is a callback. */
 #include "runtime/fit.h"
 
 #include <math.h>
@@ -11,40 +14,26 @@
 #include <unistd.h>
 
 #include "ir/op.h"
-#include "runtime/early_stopping.h"
 #include "runtime/progress.h"
 #include "runtime/rng.h"
 
-void nnc_history_free(nnc_history *h) {
-  for (int k = 0; k < h->nmetrics; k++) free(h->values[k]);
-  memset(h, 0, sizeof *h);
-}
+const char *const nnc_fit_event_names[NNC_FIT_EVENTS] = {
+    "on_train_begin",       "on_train_end",       "on_epoch_begin", "on_epoch_end",
+    "on_train_batch_begin", "on_train_batch_end", "on_test_begin",  "on_test_end",
+};
 
-/* Batch buffers big enough for the largest batch. */
-typedef struct batch_buf {
-  float *x;
-  void *y;
-} batch_buf;
-
-static int batch_alloc(batch_buf *b, const nnc_dataset *d, int64_t batch, nnc_status *st) {
-  b->x = malloc(sizeof(float) * (size_t)(batch * d->x_row));
-  b->y = malloc(4 * (size_t)(batch * d->y_row));
-  if (!b->x || !b->y) return nnc_fail(st, "out of memory for a batch of %lld rows", (long long)batch);
+int nnc_split_validation(const nnc_dataset *all, double split, nnc_dataset *train, nnc_dataset *val,
+                         nnc_status *st) {
+  if (!(split >= 0 && split < 1)) return nnc_fail(st, "validation_split must be in [0, 1), got %g", split);
+  int64_t val_rows = (int64_t)ceil((double)all->rows * split);
+  *train = *all;
+  *val = *all;
+  train->rows = all->rows - val_rows;
+  val->rows = val_rows;
+  val->x = all->x + train->rows * all->x_row;
+  val->y = (const char *)all->y + 4 * train->rows * all->y_row;
+  if (train->rows < 1) return nnc_fail(st, "fit has no training rows left after the validation split");
   return 0;
-}
-
-static void batch_free(batch_buf *b) {
-  free(b->x);
-  free(b->y);
-}
-
-/* Copies rows order[first .. first+count) of d into the batch buffers. */
-static void gather(const nnc_dataset *d, const int64_t *order, int64_t first, int64_t count, batch_buf *b) {
-  for (int64_t r = 0; r < count; r++) {
-    int64_t row = order ? order[first + r] : first + r;
-    memcpy(b->x + r * d->x_row, d->x + row * d->x_row, sizeof(float) * (size_t)d->x_row);
-    memcpy((char *)b->y + 4 * r * d->y_row, (const char *)d->y + 4 * row * d->y_row, 4 * (size_t)d->y_row);
-  }
 }
 
 /* Fisher-Yates from the counter-based generator: epoch e of seed s is the
@@ -61,7 +50,68 @@ static void shuffle(int64_t *order, int64_t n, uint64_t seed, int epoch) {
   }
 }
 
-/* Names the first node whose value is not finite, for the NaN error. */
+static int array_start_epoch(void *ctx, int epoch, nnc_status *st) {
+  (void)st;
+  nnc_array_source *s = ctx;
+  if (s->shuffle) shuffle(s->order, s->data.rows, s->seed, epoch);
+  return 0;
+}
+
+/* In order, a batch is a view of the arrays; shuffled, its rows are gathered. */
+static int array_next(void *ctx, int64_t step, nnc_batch *out, nnc_status *st) {
+  (void)st;
+  nnc_array_source *s = ctx;
+  const nnc_dataset *d = &s->data;
+  int64_t first = step * s->batch_size;
+  if (first >= d->rows) return 1;
+  out->rows = d->rows - first < s->batch_size ? d->rows - first : s->batch_size;
+  if (!s->shuffle) {
+    out->x = d->x + first * d->x_row;
+    out->y = (const char *)d->y + 4 * first * d->y_row;
+    return 0;
+  }
+  for (int64_t r = 0; r < out->rows; r++) {
+    int64_t row = s->order[first + r];
+    memcpy(s->x + r * d->x_row, d->x + row * d->x_row, sizeof(float) * (size_t)d->x_row);
+    memcpy((char *)s->y + 4 * r * d->y_row, (const char *)d->y + 4 * row * d->y_row, 4 * (size_t)d->y_row);
+  }
+  out->x = s->x;
+  out->y = s->y;
+  return 0;
+}
+
+int nnc_array_source_init(nnc_array_source *s, const nnc_dataset *d, int64_t batch_size, int shuffle, uint64_t seed,
+                          nnc_status *st) {
+  memset(s, 0, sizeof *s);
+  if (batch_size < 1) return nnc_fail(st, "batch_size must be positive, got %lld", (long long)batch_size);
+  if (d->rows < 1) return nnc_fail(st, "fit needs at least one training row");
+  s->data = *d;
+  s->batch_size = batch_size;
+  s->shuffle = shuffle;
+  s->seed = seed;
+  s->base = (nnc_batch_source){s, (d->rows + batch_size - 1) / batch_size, array_start_epoch, array_next};
+  if (!shuffle) return 0;
+  /* A batch larger than the data holds all of it, as in Keras. */
+  int64_t rows = batch_size < d->rows ? batch_size : d->rows;
+  s->order = malloc(sizeof *s->order * (size_t)d->rows);
+  s->x = malloc(sizeof(float) * (size_t)(rows * d->x_row));
+  s->y = malloc(4 * (size_t)(rows * d->y_row));
+  if (!s->order || !s->x || !s->y) {
+    nnc_array_source_free(s);
+    return nnc_fail(st, "out of memory for a batch of %lld rows of %lld values", (long long)rows,
+                    (long long)d->x_row);
+  }
+  return 0;
+}
+
+void nnc_array_source_free(nnc_array_source *s) {
+  free(s->order);
+  free(s->x);
+  free(s->y);
+  s->order = NULL, s->x = NULL, s->y = NULL;
+}
+
+/* Names the first node whose value is not finite, for the NaN warning. */
 static void first_non_finite(nnc_model *m, nnc_compiled *c, char *buf, size_t size) {
   snprintf(buf, size, "no single node");
   for (int32_t id = 0; id < c->g->nnodes; id++) {
@@ -80,203 +130,187 @@ static void first_non_finite(nnc_model *m, nnc_compiled *c, char *buf, size_t si
   }
 }
 
+/* Keras goes on training when the loss is not finite; nnc says once where
+ * it went bad, since the bar alone shows only "nan". */
+static void warn_non_finite(nnc_model *m, nnc_compiled *c, double loss) {
+  if (m->nan_warned) return;
+  m->nan_warned = 1;
+  char culprit[512];
+  first_non_finite(m, c, culprit, sizeof culprit);
+  fprintf(stderr, "warning: the loss became %s at step %lld; the first value that is not finite is %s\n",
+          isnan(loss) ? "nan" : "inf", (long long)m->steps, culprit);
+}
+
 typedef struct sums {
   double loss, correct;
   int64_t seen;
 } sums;
 
-static int run_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, const batch_buf *b, int64_t count,
-                     sums *s, nnc_status *st) {
-  nnc_compiled *c = nnc_model_compiled(m, forward, kind, count, st);
+static int run_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, const nnc_batch *b, sums *s,
+                     nnc_status *st) {
+  nnc_compiled *c = nnc_model_compiled(m, forward, kind, b->rows, st);
   if (!c || nnc_model_run(m, c, b->x, b->y, st)) return -1;
   double loss = nnc_model_scalar(m, c, c->loss);
-  if (!isfinite(loss)) {
-    char culprit[512];
-    first_non_finite(m, c, culprit, sizeof culprit);
-    return nnc_fail(st, "the loss became %s; the first value that is not finite is %s", isnan(loss) ? "nan" : "inf",
-                    culprit);
-  }
-  s->loss += loss * (double)count;
+  if (!isfinite(loss)) warn_non_finite(m, c, loss);
+  s->loss += loss * (double)b->rows;
   if (c->correct >= 0) s->correct += nnc_model_scalar(m, c, c->correct);
-  s->seen += count;
+  s->seen += b->rows;
   return 0;
 }
 
-static int metric_values(const sums *s, int accuracy, double *values) {
-  values[0] = s->loss / (double)s->seen;
-  if (accuracy) values[1] = s->correct / (double)s->seen;
-  return accuracy ? 2 : 1;
+int nnc_fit_log_names(const nnc_model *m, int validation, const char **names) {
+  static const char *const metric[][2] = {{"accuracy", "val_accuracy"}, {"acc", "val_acc"}};
+  int k = strcmp(m->metric, "acc") == 0, n = 0;
+  names[n++] = "loss";
+  if (m->spec.accuracy) names[n++] = metric[k][0];
+  if (validation) {
+    names[n++] = "val_loss";
+    if (m->spec.accuracy) names[n++] = metric[k][1];
+  }
+  return n;
+}
+
+/* The running means as logs named loss and the metric. */
+static void logs_of(const nnc_model *m, const sums *s, nnc_logs *logs) {
+  logs->n = nnc_fit_log_names(m, 0, logs->names);
+  logs->values[0] = s->loss / (double)s->seen;
+  if (logs->n > 1) logs->values[1] = s->correct / (double)s->seen;
 }
 
 static int is_terminal(FILE *out) { return isatty(fileno(out)); }
 
-/* One pass over rows [0, rows) of d in batches, without updates. */
+/* One pass over the rows of d in batches, without updates. */
 static int evaluate_rows(nnc_model *m, const nnc_graph *forward, const nnc_dataset *d, int64_t batch_size,
-                         nnc_progress *progress, double *values, nnc_status *st) {
-  batch_buf b = {0};
+                         nnc_progress *progress, nnc_logs *logs, nnc_status *st) {
   sums s = {0};
-  int rc = batch_alloc(&b, d, batch_size, st);
-  const char *names[2] = {"loss", "accuracy"};
-  int64_t steps = (d->rows + batch_size - 1) / batch_size;
-  for (int64_t step = 0; step < steps && rc == 0; step++) {
-    int64_t count = d->rows - step * batch_size < batch_size ? d->rows - step * batch_size : batch_size;
-    gather(d, NULL, step * batch_size, count, &b);
-    rc = run_batch(m, forward, NNC_KIND_EVAL, &b, count, &s, st);
-    if (rc == 0 && progress) {
-      double shown[2];
-      int n = metric_values(&s, m->spec.accuracy, shown);
-      nnc_progress_update(progress, step + 1, names, shown, n, nnc_now());
-    }
+  for (int64_t first = 0, step = 1; first < d->rows; first += batch_size, step++) {
+    nnc_batch b = {d->x + first * d->x_row, (const char *)d->y + 4 * first * d->y_row,
+                   d->rows - first < batch_size ? d->rows - first : batch_size};
+    if (run_batch(m, forward, NNC_KIND_EVAL, &b, &s, st)) return -1;
+    logs_of(m, &s, logs);
+    if (progress) nnc_progress_update(progress, step, logs->names, logs->values, logs->n, nnc_now());
   }
-  if (rc == 0) metric_values(&s, m->spec.accuracy, values);
-  batch_free(&b);
-  return rc;
+  return 0;
 }
 
 int nnc_evaluate(nnc_model *m, const nnc_graph *forward, const nnc_dataset *data, int64_t batch_size, int verbose,
                  FILE *out, double *loss, double *accuracy, nnc_status *st) {
   if (data->rows < 1) return nnc_fail(st, "evaluate needs at least one row");
+  if (batch_size < 1) return nnc_fail(st, "batch_size must be positive, got %lld", (long long)batch_size);
   int64_t steps = (data->rows + batch_size - 1) / batch_size;
   nnc_progress *p = verbose ? nnc_progress_new(out, steps, verbose, is_terminal(out), nnc_now()) : NULL;
-  double values[2] = {NAN, NAN};
-  int rc = evaluate_rows(m, forward, data, batch_size, p, values, st);
-  if (p && rc == 0) {
-    const char *names[2] = {"loss", "accuracy"};
-    nnc_progress_finish(p, names, values, m->spec.accuracy ? 2 : 1, nnc_now());
-  }
+  nnc_logs logs = {0};
+  int rc = evaluate_rows(m, forward, data, batch_size, p, &logs, st);
+  if (p && rc == 0) nnc_progress_finish(p, logs.names, logs.values, logs.n, nnc_now());
   nnc_progress_free(p);
-  *loss = values[0];
-  *accuracy = values[1];
+  *loss = rc == 0 ? logs.values[0] : NAN;
+  *accuracy = rc == 0 && logs.n > 1 ? logs.values[1] : NAN;
   return rc;
 }
 
-/* Sets up history columns: loss, accuracy, then their val_ twins. */
-static void history_init(nnc_history *h, int accuracy, int validation, int epochs) {
-  static const char *const names[] = {"loss", "accuracy", "val_loss", "val_accuracy"};
-  memset(h, 0, sizeof *h);
-  for (int k = 0; k < 4; k++) {
-    if ((k % 2 == 1 && !accuracy) || (k >= 2 && !validation)) continue;
-    h->names[h->nmetrics] = names[k];
-    h->values[h->nmetrics] = calloc((size_t)epochs, sizeof(double));
-    if (!h->values[h->nmetrics]) abort();
-    h->nmetrics++;
-  }
+static int on_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, const nnc_batch *b, double *loss,
+                    double *accuracy, nnc_status *st) {
+  if (b->rows < 1) return nnc_fail(st, "a batch needs at least one row");
+  sums s = {0};
+  if (run_batch(m, forward, kind, b, &s, st)) return -1;
+  *loss = s.loss / (double)s.seen;
+  *accuracy = m->spec.accuracy ? s.correct / (double)s.seen : NAN;
+  return 0;
 }
 
-static int monitored_column(const nnc_history *h, const char *monitor) {
-  for (int k = 0; k < h->nmetrics; k++)
-    if (!strcmp(h->names[k], monitor)) return k;
-  return -1;
+int nnc_train_on_batch(nnc_model *m, const nnc_graph *forward, const nnc_batch *b, double *loss, double *accuracy,
+                       nnc_status *st) {
+  return on_batch(m, forward, NNC_KIND_TRAIN, b, loss, accuracy, st);
 }
 
-typedef struct fit_state {
+int nnc_test_on_batch(nnc_model *m, const nnc_graph *forward, const nnc_batch *b, double *loss, double *accuracy,
+                      nnc_status *st) {
+  return on_batch(m, forward, NNC_KIND_EVAL, b, loss, accuracy, st);
+}
+
+/* Hands an event to the callbacks that asked for it: 1 to stop, 0, or -1. */
+static int deliver(const nnc_fit_opts *o, nnc_fit_event ev, int64_t index, const nnc_logs *logs, nnc_status *st) {
+  const nnc_callbacks *cb = o->callbacks;
+  if (!cb || !(cb->wanted & (1u << ev))) return 0;
+  return cb->event(cb->ctx, ev, index, logs, st);
+}
+
+typedef struct fit_run {
   nnc_model *m;
   const nnc_graph *forward;
-  nnc_dataset train, val;
-  int validation;
-  const nnc_fit_opts *opts;
-  int64_t *order;
-  batch_buf b;
-} fit_state;
+  nnc_batch_source *src;
+  const nnc_fit_opts *o;
+} fit_run;
 
-static int train_epoch(fit_state *f, int epoch, nnc_progress *p, double *values, nnc_status *st) {
-  nnc_model *m = f->m;
-  int64_t bs = f->opts->batch_size, n = f->train.rows;
-  if (f->opts->shuffle) shuffle(f->order, n, m->seed, epoch);
+/* The training batches of one epoch; their running means into logs.
+ * Returns 1 when a callback stopped training, 0, or -1. */
+static int train_batches(fit_run *f, int epoch, nnc_progress *p, nnc_logs *logs, nnc_status *st) {
+  nnc_batch_source *src = f->src;
   sums s = {0};
-  const char *names[2] = {"loss", "accuracy"};
-  int64_t steps = (n + bs - 1) / bs;
-  for (int64_t step = 0; step < steps; step++) {
-    int64_t count = n - step * bs < bs ? n - step * bs : bs;
-    gather(&f->train, f->order, step * bs, count, &f->b);
-    if (run_batch(m, f->forward, NNC_KIND_TRAIN, &f->b, count, &s, st))
+  int stop = 0;
+  if (src->start_epoch && src->start_epoch(src->ctx, epoch, st)) return -1;
+  for (int64_t step = 0; !stop && (src->steps == 0 || step < src->steps); step++) {
+    if (deliver(f->o, NNC_ON_TRAIN_BATCH_BEGIN, step, NULL, st) < 0) return -1;
+    nnc_batch b;
+    int rc = src->next(src->ctx, step, &b, st);
+    if (rc < 0) return -1;
+    if (rc > 0) break;
+    if (run_batch(f->m, f->forward, NNC_KIND_TRAIN, &b, &s, st))
       return nnc_fail_prefix(st, "epoch %d, step %lld: ", epoch + 1, (long long)step + 1);
-    double shown[2];
-    int k = metric_values(&s, m->spec.accuracy, shown);
-    if (p) nnc_progress_update(p, step + 1, names, shown, k, nnc_now());
+    logs_of(f->m, &s, logs);
+    if (p) nnc_progress_update(p, step + 1, logs->names, logs->values, logs->n, nnc_now());
+    stop = deliver(f->o, NNC_ON_TRAIN_BATCH_END, step, logs, st);
+    if (stop < 0) return -1;
   }
-  metric_values(&s, m->spec.accuracy, values);
-  if (f->validation &&
-      evaluate_rows(m, f->forward, &f->val, bs, NULL, values + (m->spec.accuracy ? 2 : 1), st))
-    return nnc_fail_prefix(st, "validation after epoch %d: ", epoch + 1);
+  if (s.seen == 0) return nnc_fail(st, "epoch %d: the training data gave no batch", epoch + 1);
+  return stop;
+}
+
+/* Validation after an epoch, appended to the epoch's logs as val_*. */
+static int validate(fit_run *f, nnc_logs *logs, nnc_status *st) {
+  nnc_logs test = {0};
+  if (deliver(f->o, NNC_ON_TEST_BEGIN, -1, NULL, st) < 0 ||
+      evaluate_rows(f->m, f->forward, f->o->validation, f->o->batch_size, NULL, &test, st) ||
+      deliver(f->o, NNC_ON_TEST_END, -1, &test, st) < 0)
+    return -1;
+  logs->n = nnc_fit_log_names(f->m, 1, logs->names);
+  for (int k = 0; k < test.n; k++) logs->values[test.n + k] = test.values[k];
   return 0;
 }
 
-static int split_data(fit_state *f, const nnc_dataset *train, nnc_status *st) {
-  const nnc_fit_opts *o = f->opts;
-  f->train = *train;
-  if (o->validation_data) {
-    f->val = *o->validation_data;
-    f->validation = 1;
-  } else if (o->validation_split > 0) {
-    if (o->validation_split >= 1) return nnc_fail(st, "validation_split must be in [0, 1), got %g", o->validation_split);
-    int64_t val_rows = (int64_t)ceil((double)train->rows * o->validation_split);
-    f->train.rows = train->rows - val_rows;
-    f->val = *train;
-    f->val.rows = val_rows;
-    f->val.x = train->x + f->train.rows * train->x_row;
-    f->val.y = (const char *)train->y + 4 * f->train.rows * train->y_row;
-    f->validation = val_rows > 0;
-  }
-  if (f->train.rows < 1) return nnc_fail(st, "fit has no training rows left after the validation split");
-  return 0;
+/* One epoch: batches, validation, the bar's last line, on_epoch_end.
+ * Returns 1 when training is to stop, 0, or -1. */
+static int fit_epoch(fit_run *f, int epoch, nnc_logs *logs, nnc_status *st) {
+  const nnc_fit_opts *o = f->o;
+  /* Keras's progress bar is its first callback: the header comes first. */
+  if (o->verbose) nnc_progress_epoch_header(o->out, epoch, o->epochs);
+  if (deliver(o, NNC_ON_EPOCH_BEGIN, epoch, NULL, st) < 0) return -1;
+  nnc_progress *p =
+      o->verbose ? nnc_progress_new(o->out, f->src->steps, o->verbose, is_terminal(o->out), nnc_now()) : NULL;
+  int stop = train_batches(f, epoch, p, logs, st);
+  if (stop >= 0 && o->validation && validate(f, logs, st))
+    stop = nnc_fail_prefix(st, "validation after epoch %d: ", epoch + 1);
+  if (stop >= 0 && p) nnc_progress_finish(p, logs->names, logs->values, logs->n, nnc_now());
+  nnc_progress_free(p);
+  if (stop < 0) return -1;
+  int asked = deliver(o, NNC_ON_EPOCH_END, epoch, logs, st);
+  return asked < 0 ? -1 : stop || asked;
 }
 
-static int fit_epochs(fit_state *f, nnc_history *h, nnc_early_stopping *es, nnc_weights *best, nnc_status *st) {
-  const nnc_fit_opts *o = f->opts;
-  int monitor = o->early_stopping.enabled ? monitored_column(h, o->early_stopping.monitor) : -1;
-  for (int epoch = 0; epoch < o->epochs; epoch++) {
-    int64_t steps = (f->train.rows + o->batch_size - 1) / o->batch_size;
-    if (o->verbose) nnc_progress_epoch_header(o->out, epoch, o->epochs);
-    nnc_progress *p = o->verbose ? nnc_progress_new(o->out, steps, o->verbose, is_terminal(o->out), nnc_now()) : NULL;
-    double values[NNC_MAX_METRICS];
-    int rc = train_epoch(f, epoch, p, values, st);
-    if (rc == 0) {
-      for (int k = 0; k < h->nmetrics; k++) h->values[k][epoch] = values[k];
-      h->epochs = epoch + 1;
-      if (p) nnc_progress_finish(p, h->names, values, h->nmetrics, nnc_now());
-    }
-    nnc_progress_free(p);
-    if (rc) return -1;
-    if (monitor < 0) continue;
-    int stop = nnc_early_stopping_on_epoch(es, epoch, values[monitor], NULL);
-    if (es->snapshot && nnc_weights_copy(best, nnc_model_weights(f->m), st)) return -1;
-    if (es->restore) nnc_weights_restore(nnc_model_weights(f->m), best), nnc_model_weights_changed(f->m);
-    if (stop) break;
+int nnc_fit(nnc_model *m, const nnc_graph *forward, nnc_batch_source *train, const nnc_fit_opts *opts,
+            nnc_status *st) {
+  if (opts->validation && opts->batch_size < 1)
+    return nnc_fail(st, "batch_size must be positive, got %lld", (long long)opts->batch_size);
+  fit_run f = {m, forward, train, opts};
+  nnc_logs logs = {0};
+  m->nan_warned = 0;
+  if (deliver(opts, NNC_ON_TRAIN_BEGIN, -1, NULL, st) < 0) return -1;
+  for (int epoch = 0; epoch < opts->epochs; epoch++) {
+    int rc = fit_epoch(&f, epoch, &logs, st);
+    if (rc < 0) return -1;
+    if (rc) break;
   }
-  return 0;
-}
-
-int nnc_fit(nnc_model *m, const nnc_graph *forward, const nnc_dataset *train, const nnc_fit_opts *opts,
-            nnc_history *history, nnc_status *st) {
-  fit_state f = {m, forward, {0}, {0}, 0, opts, NULL, {0}};
-  memset(history, 0, sizeof *history);
-  if (opts->batch_size < 1) return nnc_fail(st, "batch_size must be positive, got %lld", (long long)opts->batch_size);
-  if (split_data(&f, train, st)) return -1;
-  history_init(history, m->spec.accuracy, f.validation, opts->epochs > 0 ? opts->epochs : 1);
-  nnc_early_stopping es;
-  const nnc_early_stop_opts *eo = &opts->early_stopping;
-  if (eo->enabled) {
-    if (monitored_column(history, eo->monitor) < 0) {
-      const char *names[NNC_MAX_METRICS + 1] = {0};
-      memcpy(names, history->names, sizeof history->names[0] * (size_t)history->nmetrics);
-      const char *near = nnc_closest_name(eo->monitor, names);
-      return nnc_fail(st, "EarlyStopping monitors '%s', which fit does not produce%s%s%s", eo->monitor,
-                      near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
-    }
-    if (nnc_early_stopping_init(&es, eo->monitor, eo->patience, eo->min_delta, eo->mode, eo->restore_best_weights, st))
-      return -1;
-  }
-  f.order = malloc(sizeof *f.order * (size_t)f.train.rows);
-  int rc = f.order ? batch_alloc(&f.b, &f.train, opts->batch_size, st) : nnc_fail(st, "out of memory");
-  if (rc == 0 && !opts->shuffle)
-    for (int64_t i = 0; i < f.train.rows; i++) f.order[i] = i;
-  nnc_weights best = {0};
-  if (rc == 0) rc = fit_epochs(&f, history, &es, &best, st);
-  nnc_weights_free(&best);
-  batch_free(&f.b);
-  free(f.order);
-  return rc;
+  return deliver(opts, NNC_ON_TRAIN_END, -1, &logs, st) < 0 ? -1 : 0;
 }
 
 int nnc_predict(nnc_model *m, const nnc_graph *forward, const float *x, int64_t rows, int64_t x_row,

@@ -11,6 +11,7 @@ void nnc_model_init(nnc_model *m, uint64_t seed) {
   m->seed = seed;
   m->backend = &nnc_backend_interp;
   m->weights_version = 1;
+  strcpy(m->metric, "accuracy");
 }
 
 static void apply_updates(nnc_model *m, nnc_compiled *c);

@@ -34,6 +34,8 @@ typedef struct nnc_model {
   int64_t steps; /* optimizer steps taken: Adam's t, and every dropout counter */
   int no_fuse;   /* --no-fuse: skip the fuse pass */
   int keep_grads; /* train steps also output "grad:W" (nnc check) */
+  char metric[16]; /* the accuracy metric as the user named it: "accuracy" or "acc" (Keras logs that name) */
+  int nan_warned;  /* the non-finite-loss warning was printed (once per fit, or once for custom loops) */
   double *profile; /* when set, per-node seconds of the graph being run (nnc bench) */
   nnc_compiled cache[NNC_MODEL_CACHE];
   int ncache;

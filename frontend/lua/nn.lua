@@ -209,6 +209,9 @@ function Layer:param(state, suffix, shape, init, fan_in, fan_out)
   for k, v in pairs(init) do spec[k] = v end
   spec.fan_in, spec.fan_out = fan_in, fan_out
   state.store:init(name, shape, spec)
+  self.weight_names = self.weight_names or {}
+  for _, known in ipairs(self.weight_names) do if known == name then return id end end
+  self.weight_names[#self.weight_names + 1] = name
   local count = 1
   for _, d in ipairs(shape) do count = count * d end
   self.params = (self.params or 0) + count
@@ -502,6 +505,24 @@ local function check_optimizer(opt)
   return opt
 end
 
+-- model.optimizer as Keras has it: learning_rate (or lr) reads and sets the
+-- rate the next step uses, which is how schedules change it.
+local function optimizer_handle(store, opt)
+  local function is_rate(k) return k == "learning_rate" or k == "lr" end
+  return setmetatable({}, {
+    __name = "optimizer",
+    __index = function(_, k)
+      if is_rate(k) then return store:learning_rate() end
+      return opt[k]
+    end,
+    __newindex = function(_, k, v)
+      if not is_rate(k) then fail("optimizer.%s cannot be changed after compile; only learning_rate can", tostring(k)) end
+      if type(v) ~= "number" then fail("optimizer.learning_rate must be a number, got %s", type(v)) end
+      store:learning_rate(v)
+    end,
+  })
+end
+
 function Model:compile(arg)
   if type(arg) ~= "table" then fail("model:compile takes a table { optimizer = ..., loss = ..., metrics = ... }") end
   local valid = { "optimizer", "loss", "metrics" }
@@ -514,16 +535,17 @@ function Model:compile(arg)
   if arg.loss == nil then fail("compile needs a loss (valid: %s)", table.concat(loss_names, ", ")) end
   local loss = check_choice("loss", arg.loss, loss_names)
   if loss == "mean_squared_error" then loss = "mse" end
+  -- Keras logs a metric under the name the user gave it: "acc" gives acc and val_acc.
   local metrics = {}
   for _, m in ipairs(arg.metrics or {}) do
-    metrics[#metrics + 1] = check_choice("metric", m, metric_names) == "acc" and "accuracy" or m
+    metrics[#metrics + 1] = check_choice("metric", m, metric_names)
+    if #metrics > 1 then fail("compile: metrics names accuracy twice ('%s' and '%s')", metrics[1], m) end
   end
   self:require_built()
   self.state.graph:compile("forward")
   self.compiled = { optimizer = optimizer, loss = loss, metrics = metrics }
-  local accuracy = false
-  for _, m in ipairs(metrics) do accuracy = accuracy or m == "accuracy" end
-  self.state.store:set_spec { loss = loss, accuracy = accuracy, optimizer = optimizer }
+  self.state.store:set_spec { loss = loss, accuracy = metrics[1] ~= nil, metric = metrics[1], optimizer = optimizer }
+  self.optimizer = optimizer_handle(self.state.store, optimizer)
   nn._last_compiled = self
 end
 
@@ -611,7 +633,24 @@ function Model:predict(x, opts)
   return core.predict(self.state.graph, self.state.store, x, check_batch_size("predict", opts.batch_size or 32))
 end
 
+-- Callbacks (frontend/lua/callbacks.lua): EarlyStopping and the other
+-- Keras callbacks, and the dispatch fit runs them through.
+local callbacks = core.require("callbacks")(nn, {
+  fail = fail, hint = hint, read_options = read_options, check_choice = check_choice,
+})
+nn._callbacks = callbacks
+
 local fit_keys = { "epochs", "batch_size", "validation_split", "validation_data", "shuffle", "callbacks", "verbose" }
+
+-- The names fit logs: loss, the metric, and their val_ twins.
+local function log_names(self, validation)
+  local names = { "loss", self.compiled.metrics[1] }
+  if validation then
+    names[#names + 1] = "val_loss"
+    if self.compiled.metrics[1] then names[#names + 1] = "val_" .. self.compiled.metrics[1] end
+  end
+  return names
+end
 
 function Model:fit(x, y, opts)
   require_compiled(self, "fit")
@@ -626,21 +665,42 @@ function Model:fit(x, y, opts)
     local v = opts.validation_data
     args.validation_x, args.validation_y = v[1] or v.x, v[2] or v.y
   end
-  for _, cb in ipairs(opts.callbacks or {}) do
-    if type(cb) ~= "table" or cb.kind ~= "EarlyStopping" then fail("fit: unsupported callback %s", tostring(cb and cb.kind or cb)) end
-    args.early_stopping = cb.opts
-  end
+  local validation = args.validation_x ~= nil or args.validation_split > 0
+  local steps = (math.type(#x) == "integer" and #x > 0) and
+      math.ceil(#x * (1 - args.validation_split) / args.batch_size) or nil
+  local run = callbacks.prepare(self, opts.callbacks, {
+    epochs = args.epochs, steps = steps, verbose = args.verbose, metrics = log_names(self, validation) })
   if core.dry_run then
     if not (core.bench_mode or core.check_mode) then
       core.compile_graphs(self.state.graph, self.state.store, args.batch_size)
     end
     -- nnc check trains on the script's own data when it has some.
     self.check_data = { x = x, y = y }
-    return { loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {} }
+    return run.history
   end
-  local history = core.fit(self.state.graph, self.state.store, x, y, args)
-  self.history = history
-  return history
+  core.fit(self.state.graph, self.state.store, x, y, args, run.dispatch, run.wanted)
+  self.history = run.history
+  return run.history
+end
+
+-- Keras's custom-loop calls: one step on one batch with fit's compiled
+-- graphs; loss, and the metric when compiled with one.
+function Model:train_on_batch(x, y)
+  require_compiled(self, "train_on_batch")
+  if core.dry_run then return 0, 0 end
+  return core.train_on_batch(self.state.graph, self.state.store, x, y)
+end
+
+function Model:test_on_batch(x, y)
+  require_compiled(self, "test_on_batch")
+  if core.dry_run then return 0, 0 end
+  return core.test_on_batch(self.state.graph, self.state.store, x, y)
+end
+
+function Model:predict_on_batch(x)
+  self:require_built()
+  if core.dry_run then return x end
+  return core.predict(self.state.graph, self.state.store, x, math.max(#x, 1))
 end
 
 function Model:evaluate(x, y, opts)
@@ -663,6 +723,32 @@ function Model:set_weight(name, t)
   self.state.store:set(name, t)
 end
 
+-- Every weight in Keras's order: layer by layer, each layer's in the order
+-- it made them (kernel, bias).
+function Model:weight_names()
+  self:require_built()
+  local names = {}
+  for _, layer in ipairs(self.layers) do
+    for _, name in ipairs(layer.weight_names or {}) do names[#names + 1] = name end
+  end
+  return names
+end
+
+function Model:get_weights()
+  local out = {}
+  for i, name in ipairs(self:weight_names()) do out[i] = self.state.store:get(name) end
+  return out
+end
+
+function Model:set_weights(list)
+  local names = self:weight_names()
+  if type(list) ~= "table" or #list ~= #names then
+    fail("set_weights takes a list of %d tensors (as get_weights returns), got %s", #names,
+      type(list) == "table" and (#list .. " entries") or type(list))
+  end
+  for i, name in ipairs(names) do self.state.store:set(name, list[i]) end
+end
+
 function Model:save_weights(path)
   self:require_built()
   if type(path) ~= "string" then fail("save_weights takes a file path") end
@@ -675,19 +761,6 @@ function Model:load_weights(path)
   if type(path) ~= "string" then fail("load_weights takes a file path") end
   if core.dry_run then return end
   core.load_weights(self.state.graph, self.state.store, path)
-end
-
-local early_stopping_defaults = { monitor = "val_loss", patience = 0, min_delta = 0, mode = "auto",
-  restore_best_weights = false, verbose = 0, baseline = nn.NONE }
-
-function nn.EarlyStopping(arg)
-  local spec = { class = "EarlyStopping", positional = {}, options = early_stopping_defaults }
-  local o = read_options(spec, arg or {})
-  check_choice("EarlyStopping mode", o.mode, { "auto", "min", "max" })
-  if math.type(o.patience) ~= "integer" or o.patience < 0 then
-    fail("EarlyStopping: patience must be a non-negative integer, got %s", tostring(o.patience))
-  end
-  return { kind = "EarlyStopping", opts = o }
 end
 
 -- nnc bench: time the script's last compiled model (the script ran dry).

@@ -343,10 +343,12 @@ Suite *cli_suite(void) {
 
 TCase *tcase_train(void);
 TCase *tcase_bench(void);
+TCase *tcase_callbacks(void);
 
 int main(void) {
   Suite *s = cli_suite();
   suite_add_tcase(s, tcase_train());
   suite_add_tcase(s, tcase_bench());
+  suite_add_tcase(s, tcase_callbacks());
   return nnc_test_main(s);
 }
