@@ -668,9 +668,11 @@ function Model:fit(x, y, opts)
   local validation = args.validation_x ~= nil or args.validation_split > 0
   local steps = (math.type(#x) == "integer" and #x > 0) and
       math.ceil(#x * (1 - args.validation_split) / args.batch_size) or nil
-  local run = callbacks.prepare(self, opts.callbacks, {
-    epochs = args.epochs, steps = steps, verbose = args.verbose, metrics = log_names(self, validation) })
+  local names = log_names(self, validation)
+  local run = callbacks.prepare(self, opts.callbacks, { epochs = args.epochs, steps = steps, verbose = args.verbose,
+    metrics = names })
   if core.dry_run then
+    for _, name in ipairs(names) do run.history[name] = {} end
     if not (core.bench_mode or core.check_mode) then
       core.compile_graphs(self.state.graph, self.state.store, args.batch_size)
     end
