@@ -5,6 +5,7 @@
 
 #include "codegen/cuda.h"
 #include "codegen/nvrtc.h"
+#include "frontend/opt.h"
 #include "frontend/script.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
@@ -21,6 +22,8 @@ static const char usage[] =
     "                                      train the script's model on a backend (default cuda)\n"
     "                                      and on interp from one seed; compare each step's loss,\n"
     "                                      gradients and weight update\n"
+    "       nnc opt FILE.ir --passes P1,P2 [--gpu] [--lower SPEC] [--split-input-file]\n"
+    "                                      run passes over text IR and print the result\n"
     "       nnc --help | --version\n"
     "\n"
     "Options read by nnc itself (the rest go to nnc.option in the script):\n"
@@ -192,6 +195,7 @@ int main(int argc, char **argv) {
     printf("nnc %s\n", NNC_VERSION);
     return 0;
   }
+  if (!strcmp(argv[1], "opt")) return nnc_opt_main(argc - 1, argv + 1);
   if (argv[1][0] == '-' && strcmp(argv[1], "-")) {
     fprintf(stderr, "nnc: unknown option '%s'\n%s", argv[1], usage);
     return 1;

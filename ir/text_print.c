@@ -120,6 +120,17 @@ static void number_nodes(const nnc_graph *g, int32_t *num) {
   }
 }
 
+/* The memory plan, as comments: they read back as nothing, since the plan
+ * is recomputed from the graph, but a dump after plan-memory and a pass
+ * test can see each value's place in the arena. */
+static void print_plan(nnc_strbuf *b, const nnc_graph *g, const int32_t *num) {
+  nnc_strbuf_appendf(b, "  // memory plan: arena %lld bytes for %lld bytes of intermediates\n",
+                     (long long)g->arena_bytes, (long long)g->intermediate_bytes);
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (g->offsets[id] >= 0)
+      nnc_strbuf_appendf(b, "  // %%%d @%lld\n", (int)num[id], (long long)g->offsets[id]);
+}
+
 char *nnc_graph_to_text(const nnc_graph *g) {
   nnc_strbuf b;
   nnc_strbuf_init(&b);
@@ -145,6 +156,7 @@ char *nnc_graph_to_text(const nnc_graph *g) {
     print_string(&b, g->outputs[i].name);
     nnc_strbuf_appendf(&b, " = %%%d\n", (int)num[g->outputs[i].node]);
   }
+  if (g->offsets && g->intermediate_bytes >= 0) print_plan(&b, g, num); /* a symbolic batch has no plan */
   nnc_strbuf_append(&b, "}\n");
   free(num);
   return nnc_strbuf_take(&b);

@@ -45,5 +45,7 @@ int nnc_pass_run(nnc_graph **g, const nnc_pass *const *passes, int npasses, cons
 
 /* The names of the passes a dump can name, for --dump-ir=PASS checks (NULL-terminated). */
 extern const char *const nnc_pass_names[];
+/* The pass of that name, or NULL. */
+const nnc_pass *nnc_pass_find(const char *name);
 
 #endif
