@@ -280,6 +280,25 @@ START_TEST(seed_scripts_run) {
 }
 END_TEST
 
+/* No recompilation per call: after fit at batch 4, three train_on_batch
+ * calls of 4 rows run the same prepared graph (NNC_DEBUG=1 reports each
+ * plan once, and the backend's runs of each graph when it is released). */
+START_TEST(train_on_batch_reuses_fit_graph) {
+  setenv("NNC_DEBUG", "1", 1);
+  char *out, *err;
+  int rc = run_text(SETUP("'sgd'", "")
+                    "m:fit(x:slice(1, 4), y:slice(1, 4), { epochs = 1, batch_size = 4, verbose = 0 })\n"
+                    "for i = 1, 3 do m:train_on_batch(x:slice(1, 4), y:slice(1, 4)) end\n",
+                    &out, &err);
+  unsetenv("NNC_DEBUG");
+  ck_assert_msg(rc == 0, "%s", err);
+  const char *plan = strstr(err, "plan-memory: ");
+  ck_assert_msg(plan && !strstr(plan + 1, "plan-memory: "), "compiled more than once: %s", err);
+  ck_assert_msg(strstr(err, "4 runs of a "), "%s", err);
+  free(out), free(err);
+}
+END_TEST
+
 TCase *tcase_callbacks(void) {
   TCase *tc = tcase_create("callbacks");
   tcase_set_timeout(tc, 300);
@@ -293,6 +312,7 @@ TCase *tcase_callbacks(void) {
   tcase_add_test(tc, learning_rate_scheduler_changes_the_step);
   tcase_add_test(tc, reduce_lr_on_plateau);
   tcase_add_test(tc, on_batch_calls_match_fit);
+  tcase_add_test(tc, train_on_batch_reuses_fit_graph);
   tcase_add_test(tc, seed_scripts_run);
   return tc;
 }
