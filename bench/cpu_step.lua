@@ -8,47 +8,9 @@
 -- (models/cnn.lua). Each repeat is one model:fit epoch over enough rows for
 -- about --sec seconds (verbose 0, no validation), after a warm-up epoch that
 -- compiles the graph; the figure is the median over repeats, in images/s.
-local models = {
-  vgg = function()
-    return nn.Sequential {
-      nn.Conv2D { 32, 3, padding = "same", activation = "relu", input_shape = { 28, 28, 1 } },
-      nn.Conv2D { 64, 3, padding = "same", activation = "relu" },
-      nn.MaxPool2D { 2 },
-      nn.Dropout(0.5),
-      nn.Conv2D { 128, 3, padding = "same", activation = "relu" },
-      nn.Conv2D { 256, 3, padding = "valid", activation = "relu" },
-      nn.MaxPool2D { 2 },
-      nn.Dropout(0.5),
-      nn.Flatten(),
-      nn.Dense { 512, activation = "relu" },
-      nn.Dropout(0.5),
-      nn.Dense { 256, activation = "relu" },
-      nn.Dropout(0.5),
-      nn.Dense { 10, activation = "softmax" },
-    }
-  end,
-  mlp = function()
-    return nn.Sequential {
-      nn.Flatten { input_shape = { 28, 28, 1 } },
-      nn.Dense { 128, activation = "relu" },
-      nn.Dense { 10, activation = "softmax" },
-    }
-  end,
-  cnn = function()
-    return nn.Sequential {
-      nn.Conv2D { 30, 3, padding = "same", activation = "relu", input_shape = { 28, 28, 1 } },
-      nn.Conv2D { 30, 3, padding = "same", activation = "relu" },
-      nn.MaxPool2D { 2 },
-      nn.Conv2D { 30, 3, padding = "same", activation = "relu" },
-      nn.Conv2D { 30, 3, padding = "same", activation = "relu" },
-      nn.MaxPool2D { 2 },
-      nn.Flatten(),
-      nn.Dense { 64, activation = "relu" },
-      nn.Dropout(0.3),
-      nn.Dense { 10, activation = "softmax" },
-    }
-  end,
-}
+-- The models, as models/*.lua build them (bench/models.lua).
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local models = dofile(here .. "models.lua")
 
 local name = nnc.option("model", "vgg")
 local batch = nnc.option("batch", 32)

@@ -16,18 +16,8 @@ local batch = 32
 local train = data.fashion_mnist()
 local x, y = train.x:slice(1, steps * batch), train.y:slice(1, steps * batch)
 
-local model = nn.Sequential {
-  nn.Conv2D { 30, 3, padding = "same", activation = "relu", input_shape = { 28, 28, 1 } },
-  nn.Conv2D { 30, 3, padding = "same", activation = "relu" },
-  nn.MaxPool2D { 2 },
-  nn.Conv2D { 30, 3, padding = "same", activation = "relu" },
-  nn.Conv2D { 30, 3, padding = "same", activation = "relu" },
-  nn.MaxPool2D { 2 },
-  nn.Flatten(),
-  nn.Dense { 64, activation = "relu" },
-  nn.Dropout(0.3),
-  nn.Dense { 10, activation = "softmax" },
-}
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local model = dofile(here .. "models.lua").cnn()
 model:compile { optimizer = "adam", loss = "sparse_categorical_crossentropy", metrics = { "accuracy" } }
 
 local function timed_fit()

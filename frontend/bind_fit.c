@@ -188,37 +188,26 @@ static nnc_batch batch_of(lua_State *L, const char *what, const nnc_graph *g, nn
   return (nnc_batch){d->x, d->y, d->rows};
 }
 
-static int push_loss_metric(lua_State *L, nnc_model *m, int rc, double loss, double accuracy, nnc_status *st) {
-  if (rc) return nnc_lua_raise_here(L, st);
+typedef int on_batch_fn(nnc_model *m, const nnc_graph *forward, const nnc_batch *b, double *loss,
+                        double *accuracy, nnc_status *st);
+
+/* core.train_on_batch / core.test_on_batch(graph, model, x, y) -> loss[, metric] */
+static int one_batch(lua_State *L, const char *what, on_batch_fn *run) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = check_model(L, 2);
+  nnc_dataset d;
+  nnc_batch b = batch_of(L, what, g, m, &d);
+  double loss, accuracy;
+  nnc_status st = {0};
+  if (run(m, g, &b, &loss, &accuracy, &st)) return nnc_lua_raise_here(L, &st);
   lua_pushnumber(L, loss);
   if (!m->spec.accuracy) return 1;
   lua_pushnumber(L, accuracy);
   return 2;
 }
 
-/* core.train_on_batch(graph, model, x, y) -> loss[, metric] */
-static int l_train_on_batch(lua_State *L) {
-  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
-  nnc_model *m = check_model(L, 2);
-  nnc_dataset d;
-  nnc_batch b = batch_of(L, "train_on_batch", g, m, &d);
-  double loss, accuracy;
-  nnc_status st = {0};
-  int rc = nnc_train_on_batch(m, g, &b, &loss, &accuracy, &st);
-  return push_loss_metric(L, m, rc, loss, accuracy, &st);
-}
-
-/* core.test_on_batch(graph, model, x, y) -> loss[, metric] */
-static int l_test_on_batch(lua_State *L) {
-  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
-  nnc_model *m = check_model(L, 2);
-  nnc_dataset d;
-  nnc_batch b = batch_of(L, "test_on_batch", g, m, &d);
-  double loss, accuracy;
-  nnc_status st = {0};
-  int rc = nnc_test_on_batch(m, g, &b, &loss, &accuracy, &st);
-  return push_loss_metric(L, m, rc, loss, accuracy, &st);
-}
+static int l_train_on_batch(lua_State *L) { return one_batch(L, "train_on_batch", nnc_train_on_batch); }
+static int l_test_on_batch(lua_State *L) { return one_batch(L, "test_on_batch", nnc_test_on_batch); }
 
 /* The model's weights (its forward graph's params, not optimizer slots)
  * under Keras's variable names: "conv2d/kernel:0". */
