@@ -95,6 +95,31 @@ static int compiler_version(compiler *cc, const char *dir, char *out, size_t siz
   return 0;
 }
 
+/* The compiler's version, asked once per compiler named; NULL with a
+ * message when it does not run. */
+static const char *known_version(compiler *cc, const char *dir, nnc_status *st) {
+  static char version[512], of[512];
+  char named[512] = "";
+  for (int i = 0; i < cc->argc; i++) snprintf(named + strlen(named), sizeof named - strlen(named), "%s ", cc->argv[i]);
+  if (version[0] && !strcmp(of, named)) return version;
+  version[0] = 0;
+  if (compiler_version(cc, dir, version, sizeof version)) {
+    version[0] = 0;
+    nnc_fail(st, "cuda-emu needs a host C compiler, and '%s' does not run (set NNC_CC or CC)", cc->argv[0]);
+    return NULL;
+  }
+  snprintf(of, sizeof of, "%s", named);
+  return version;
+}
+
+int nnc_host_cc_probe(nnc_status *st) {
+  compiler cc;
+  find_compiler(&cc);
+  if (cc.argc == 0) return nnc_fail(st, "no host C compiler: $NNC_CC and $CC are blank");
+  char dir[2048];
+  return known_version(&cc, nnc_scratch_dir(dir, sizeof dir), st) ? 0 : -1;
+}
+
 /* At most `lines` lines of s, for a message. */
 static void first_lines(const char *s, int lines, char *out, size_t size) {
   const char *end = s;
@@ -132,10 +157,8 @@ int nnc_host_compile(const char *what, const char *source, nnc_host_so *out, nnc
     snprintf(dir, sizeof dir, "%s", out->tmpdir);
   }
 
-  static char version[512]; /* one compiler per process */
-  if (!version[0] && compiler_version(&cc, dir, version, sizeof version))
-    return nnc_host_so_cleanup(out),
-           nnc_fail(st, "cuda-emu needs a host C compiler, and '%s' does not run (set NNC_CC or CC)", cc.argv[0]);
+  const char *version = known_version(&cc, dir, st);
+  if (!version) return nnc_host_so_cleanup(out), -1;
 
   nnc_hasher h;
   char key[33];

@@ -15,6 +15,9 @@ typedef struct nnc_host_so {
  * the compiler's first lines of errors and where the source was written;
  * `what` names the unit in messages and file names. */
 int nnc_host_compile(const char *what, const char *source, nnc_host_so *out, nnc_status *st);
+/* Whether the compiler runs (its --version, asked once per compiler named):
+ * cuda-emu asks when it is chosen, so a missing compiler is said at once. */
+int nnc_host_cc_probe(nnc_status *st);
 /* Removes the private folder, if any (the object stays mapped once loaded). */
 void nnc_host_so_cleanup(nnc_host_so *so);
 

@@ -50,33 +50,26 @@ static int last_cached;
 
 int nnc_nvrtc_last_was_cached(void) { return last_cached; }
 
-static void try_open(const char *path, nnc_strbuf *tried) {
-  if (nvrtc.handle) return;
-  nvrtc.handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!nvrtc.handle) nnc_strbuf_appendf(tried, "%s%s", tried->len ? ", " : "", path);
-}
-
 static void load(void) {
   nvrtc.tried = 1;
-  nnc_strbuf tried;
-  nnc_strbuf_init(&tried);
-  char path[2048];
-  const char *env = getenv("NNC_NVRTC"), *home = getenv("CUDA_HOME");
-  if (env && *env) try_open(env, &tried);
-  try_open("libnvrtc.so.13", &tried);
-  try_open("libnvrtc.so", &tried);
-  if (home && *home) {
-    snprintf(path, sizeof path, "%s/lib64/libnvrtc.so", home);
-    try_open(path, &tried);
+  const char *env = getenv("NNC_NVRTC");
+  if (env && *env) {
+    nvrtc.handle = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+    if (!nvrtc.handle) {
+      snprintf(nvrtc.why, sizeof nvrtc.why, "NVRTC is not available ($NNC_NVRTC=%s cannot be opened)", env);
+      return;
+    }
+  } else {
+    /* NVRTC loads its builtins library by soname when it compiles. */
+    static const char *const files[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"};
+    static const char *const companions[] = {"libnvrtc-builtins.so.13", "libnvrtc-builtins.so.12"};
+    char tried[800];
+    nvrtc.handle = nnc_dl_open_cuda(files, 3, companions, 2, tried, sizeof tried);
+    if (!nvrtc.handle) {
+      snprintf(nvrtc.why, sizeof nvrtc.why, "NVRTC is not available (no libnvrtc.so.13 in %s)", tried);
+      return;
+    }
   }
-  try_open("/usr/local/cuda/lib64/libnvrtc.so.13", &tried);
-  try_open("/usr/local/cuda/lib64/libnvrtc.so", &tried);
-  if (!nvrtc.handle) {
-    snprintf(nvrtc.why, sizeof nvrtc.why, "NVRTC is not available (tried %s)", nnc_strbuf_str(&tried));
-    nnc_strbuf_free(&tried);
-    return;
-  }
-  nnc_strbuf_free(&tried);
   /* nvrtc_api is a row of function pointers, filled in entry_names' order. */
   _Static_assert(sizeof(nvrtc_api) == sizeof entry_names, "one name per entry point");
   const char *missing = nnc_dl_fill(nvrtc.handle, entry_names, sizeof entry_names / sizeof entry_names[0], &nvrtc.api);
@@ -199,4 +192,71 @@ int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nn
   free(log);
   nvrtc.api.destroy(&prog);
   return rc;
+}
+
+/* The number just before `unit` in text, or 0. */
+static int number_before(const char *text, const char *unit) {
+  const char *at = strstr(text, unit);
+  if (!at) return 0;
+  while (at > text && isdigit((unsigned char)at[-1])) at--;
+  return atoi(at);
+}
+
+/* ptxas -v's lines for the unit's one kernel: "Used 40 registers, used 1
+ * barriers, 8448 bytes smem" and "0 bytes stack frame, 0 bytes spill
+ * stores, 0 bytes spill loads". */
+static void parse_report(const char *log, nnc_ptxas_report *r) {
+  memset(r, 0, sizeof *r);
+  const char *used = strstr(log, "Used ");
+  if (used) {
+    r->registers = atoi(used + 5);
+    r->shared_bytes = number_before(used, " bytes smem");
+  }
+  r->stack_bytes = number_before(log, " bytes stack frame");
+  r->spill_bytes = number_before(log, " bytes spill stores") + number_before(log, " bytes spill loads");
+}
+
+int nnc_nvrtc_report(const char *name, const char *source, const char *arch, nnc_ptxas_report *r, nnc_status *st) {
+  memset(r, 0, sizeof *r);
+  if (strncmp(arch, "sm_", 3) || !nnc_nvrtc_valid_arch(arch))
+    return nnc_fail(st, "ptxas reports need an sm_NN target, not '%s'", arch);
+  if (nnc_nvrtc_open(NULL, NULL, st)) return -1;
+  char arch_opt[64], version[32], key[33], file[600];
+  snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
+  const char *opts[] = {arch_opt, "--ptxas-options=-v"};
+  snprintf(version, sizeof version, "%d.%d", nvrtc.major, nvrtc.minor);
+  nnc_hasher h;
+  nnc_hasher_init(&h);
+  nnc_hasher_str(&h, "ptxas report, v1");
+  nnc_hasher_str(&h, version);
+  for (int i = 0; i < 2; i++) nnc_hasher_str(&h, opts[i]);
+  nnc_hasher_str(&h, source);
+  nnc_hasher_hex(&h, key);
+  snprintf(file, sizeof file, "%.400s-%s.ptxas.txt", name, key);
+  size_t size = 0;
+  char *log = nnc_cache_read(file, &size);
+  if (!log) {
+    nvrtc_program prog = NULL;
+    nvrtc_result res = nvrtc.api.create(&prog, source, "report.cu", 0, NULL, NULL);
+    if (res != 0) return nnc_fail(st, "NVRTC could not create a program for kernel %s: %s", name, nvrtc.api.error_string(res));
+    res = nvrtc.api.compile(prog, 2, opts);
+    if (nvrtc.api.log_size(prog, &size) == 0 && (log = malloc(size + 1)) != NULL) {
+      if (nvrtc.api.log(prog, log) != 0) size = 0;
+      log[size] = 0;
+    }
+    nvrtc.api.destroy(&prog);
+    if (res != 0) {
+      int rc = compile_failure(name, source, "--ptxas-options=-v", nvrtc.api.error_string(res), log, st);
+      free(log);
+      return rc;
+    }
+    if (log) nnc_cache_write(file, log, strlen(log));
+  }
+  if (!log || !strstr(log, "Used ")) {
+    free(log);
+    return nnc_fail(st, "NVRTC gave no ptxas report for kernel %s", name);
+  }
+  parse_report(log, r);
+  free(log);
+  return 0;
 }

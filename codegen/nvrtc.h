@@ -1,6 +1,6 @@
 /* NVRTC, CUDA's run-time compiler, opened with dlopen so that nnc builds and
- * runs without CUDA: libnvrtc.so.13 or libnvrtc.so from the loader's path,
- * $NNC_NVRTC (a file), $CUDA_HOME/lib64 or /usr/local/cuda/lib64.
+ * runs without CUDA: $NNC_NVRTC (a file), else libnvrtc.so.13 (or .12) where
+ * nnc_dl_open_cuda looks (the loader's path, the toolkit, pip wheels).
  *
  * Compiled kernels are cached on disk (codegen/cache.h) under a key of the
  * source, the options, the target architecture and NVRTC's version. */
@@ -31,6 +31,20 @@ int nnc_nvrtc_open(int *major, int *minor, nnc_status *st);
 int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nnc_cuda_binary *out,
                       nnc_status *st);
 void nnc_cuda_binary_free(nnc_cuda_binary *b);
+
+/* What ptxas says of a kernel compiled for an sm_NN target: what limits its
+ * occupancy, and whether it spills. */
+typedef struct nnc_ptxas_report {
+  int registers;    /* per thread */
+  int shared_bytes; /* static shared memory per block */
+  int spill_bytes;  /* spill stores plus spill loads */
+  int stack_bytes;  /* the stack frame */
+} nnc_ptxas_report;
+
+/* Compiles `source` for `arch` (sm_NN) with ptxas's report
+ * (--ptxas-options=-v) and reads kernel `name`'s figures from it; the report
+ * is cached as the binaries are. */
+int nnc_nvrtc_report(const char *name, const char *source, const char *arch, nnc_ptxas_report *r, nnc_status *st);
 
 /* 1 for a target NVRTC can be asked for: sm_NN or compute_NN (an "a" suffix allowed). */
 int nnc_nvrtc_valid_arch(const char *arch);

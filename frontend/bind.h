@@ -24,6 +24,7 @@ typedef struct nnc_run_config {
     long long batch, infer_batch;
     int steps;
     int top; /* kernels listed in the profile */
+    const char *predict; /* --predict GPU: each kernel's predicted time on it (runtime/cuda_predict.h) */
   } bench;
   const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
   struct {

@@ -307,7 +307,7 @@ static int l_bench(lua_State *L) {
   const nnc_graph *g = nnc_lua_checkgraph(L, 1);
   nnc_model *m = check_model(L, 2);
   const nnc_run_config *c = nnc_lua_config(L);
-  nnc_bench_opts o = {c->bench.batch, c->bench.infer_batch, c->bench.steps, c->bench.top, stdout};
+  nnc_bench_opts o = {c->bench.batch, c->bench.infer_batch, c->bench.steps, c->bench.top, c->bench.predict, stdout};
   nnc_status st = {0};
   if (nnc_bench(m, g, &o, &st)) return nnc_lua_raise(L, &st);
   return 0;

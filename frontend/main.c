@@ -10,8 +10,9 @@
 #include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
+#include "runtime/cuda_predict.h"
 
-#define BENCH_USAGE "nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--no-fuse]"
+#define BENCH_USAGE "nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--predict h100|h200] [--no-fuse]"
 #define CHECK_USAGE "nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]"
 
 static const char usage[] =
@@ -62,9 +63,15 @@ static int parse_count(const char *flag, const char *text, long long *out, nnc_s
 static int parse_bench_flag(int argc, char **argv, int *i, nnc_run_config *c, nnc_status *st, int *rc) {
   const char *a = argv[*i];
   long long value;
-  int known = !strcmp(a, "--batch") || !strcmp(a, "--infer-batch") || !strcmp(a, "--steps") || !strcmp(a, "--top");
+  int known = !strcmp(a, "--batch") || !strcmp(a, "--infer-batch") || !strcmp(a, "--steps") || !strcmp(a, "--top") ||
+              !strcmp(a, "--predict");
   if (!c->bench.enabled || !known) return 0;
   if (*i + 1 >= argc) return *rc = nnc_fail(st, "%s needs a value", a), 1;
+  if (!strcmp(a, "--predict")) {
+    c->bench.predict = argv[++*i];
+    if (!nnc_gpu_spec_find(c->bench.predict, st)) *rc = -1;
+    return 1;
+  }
   if ((*rc = parse_count(a, argv[++*i], &value, st))) return 1;
   if (!strcmp(a, "--batch")) c->bench.batch = value;
   else if (!strcmp(a, "--infer-batch")) c->bench.infer_batch = value;

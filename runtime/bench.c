@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "runtime/cuda_predict.h"
 #include "runtime/rng.h"
 
 /* Random inputs and labels that fit the compiled graph. */
@@ -108,19 +109,37 @@ static void print_hot(FILE *out, const nnc_graph *g, const double *seconds, int 
   free(h);
 }
 
-static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, int64_t batch,
-                      const nnc_bench_opts *o, nnc_status *st) {
-  nnc_compiled *c = nnc_model_compiled(m, forward, kind, batch, st);
+static const char *const kind_names[] = {"inference", "evaluation", "train step"};
+
+/* --predict: the graph's kernels on the GPU named, with what the profile
+ * measured beside them when the backend is a real GPU; *seconds: the step. */
+static int print_prediction(const nnc_model *m, const nnc_compiled *c, nnc_graph_kind kind, int64_t batch,
+                            const nnc_bench_opts *o, const double *profile, double *seconds, nnc_status *st) {
+  const nnc_gpu_spec *gpu = nnc_gpu_spec_find(o->predict, st);
+  nnc_step_prediction p;
+  if (!gpu || nnc_cuda_predict(c->g, gpu, kind == NNC_KIND_PREDICT ? 0 : 2, &p, st)) return -1;
+  int real = !strcmp(m->backend->name, "cuda");
+  fprintf(o->out, "  predicted on %s (%d SMs at %.2f GHz, FP32 %.1f TFLOP/s, HBM %.2f TB/s), %s, batch %lld%s:\n",
+          gpu->title, gpu->sms, gpu->clock_ghz, gpu->fp32_tflops, gpu->hbm_tbs, kind_names[kind], (long long)batch,
+          real ? ", measured beside" : "");
+  nnc_cuda_prediction_print(o->out, c->g, &p, real ? profile : NULL, o->steps, o->top);
+  *seconds = p.seconds;
+  nnc_cuda_prediction_free(&p);
+  return 0;
+}
+
+/* Times o->steps runs of c, then profiles as many, and prints both. */
+static int measure(nnc_model *m, nnc_compiled *c, nnc_graph_kind kind, int64_t batch, const nnc_bench_opts *o,
+                   double *profile, nnc_status *st) {
   bench_data d = {0};
-  if (!c || make_data(c, &d, st)) return -1;
+  if (make_data(c, &d, st)) return -1;
   int rc = 0;
   for (int i = 0; i < 2 && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st); /* warm-up */
   double start = nnc_now();
   for (int i = 0; i < o->steps && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
   double seconds = nnc_now() - start;
-  double *profile = calloc((size_t)c->g->nnodes + 1, sizeof *profile);
   m->profile = profile;
-  for (int i = 0; i < o->steps && rc == 0 && profile; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
+  for (int i = 0; i < o->steps && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
   m->profile = NULL;
   if (rc == 0) {
     double per_step = seconds / o->steps;
@@ -137,14 +156,59 @@ static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kin
     fprintf(o->out, "  where the time goes (%s):\n", kind == NNC_KIND_TRAIN ? "train step" : "inference");
     print_hot(o->out, c->g, profile, o->steps, o->top);
   }
-  free(profile);
   free(d.x);
   free(d.y);
   return rc;
 }
 
+static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, int64_t batch,
+                      const nnc_bench_opts *o, double *predicted, nnc_status *st) {
+  nnc_compiled *c = nnc_model_compiled(m, forward, kind, batch, st);
+  if (!c) return -1;
+  double *profile = calloc((size_t)c->g->nnodes + 1, sizeof *profile);
+  if (!profile) return nnc_fail(st, "out of memory");
+  /* The host's times say nothing of a GPU's: a prediction on cuda-emu
+   * compiles the kernels (so they are the ones that would run) and times none. */
+  int timed = !(o->predict && !strcmp(m->backend->name, "cuda-emu"));
+  int rc = 0;
+  if (timed) rc = measure(m, c, kind, batch, o, profile, st);
+  else fprintf(o->out, "%-9s batch %4lld: not timed (cuda-emu, predicting)\n", kind == NNC_KIND_TRAIN ? "train" : "inference",
+               (long long)batch);
+  if (rc == 0 && o->predict) rc = print_prediction(m, c, kind, batch, o, timed ? profile : NULL, predicted, st);
+  free(profile);
+  return rc;
+}
+
+/* The epoch --predict gives: Fashion-MNIST's 60,000 training images split
+ * as models/vgg_fashion.lua's fit splits them (validation_split 0.25). */
+enum { EPOCH_TRAIN_IMAGES = 45000, EPOCH_VALIDATION_IMAGES = 15000 };
+
+/* An epoch at the train batch: its train steps, then validation, each step
+ * an evaluation graph (loss and metrics) at that batch. */
+static int print_epoch(nnc_model *m, const nnc_graph *forward, const nnc_bench_opts *o, double train, nnc_status *st) {
+  nnc_compiled *c = nnc_model_compiled(m, forward, NNC_KIND_EVAL, o->batch, st);
+  const nnc_gpu_spec *gpu = nnc_gpu_spec_find(o->predict, st);
+  nnc_step_prediction p;
+  if (!c || !gpu || nnc_cuda_predict(c->g, gpu, 2, &p, st)) return -1;
+  long long steps = (EPOCH_TRAIN_IMAGES + o->batch - 1) / o->batch,
+            checks = (EPOCH_VALIDATION_IMAGES + o->batch - 1) / o->batch;
+  fprintf(o->out,
+          "predicted epoch on %s: %.2f s = %lld train steps x %.3f ms + %lld validation steps x %.3f ms "
+          "(batch %lld; %d images, validation_split 0.25)\n",
+          gpu->title, steps * train + checks * p.seconds, steps, 1e3 * train, checks, 1e3 * p.seconds,
+          (long long)o->batch, EPOCH_TRAIN_IMAGES + EPOCH_VALIDATION_IMAGES);
+  nnc_cuda_prediction_free(&p);
+  return 0;
+}
+
 int nnc_bench(nnc_model *m, const nnc_graph *forward, const nnc_bench_opts *o, nnc_status *st) {
-  fprintf(o->out, "backend %s, %s, %d timed steps\n", m->backend->name, m->no_fuse ? "unfused" : "fused", o->steps);
-  if (m->has_spec && bench_kind(m, forward, NNC_KIND_TRAIN, o->batch, o, st)) return -1;
-  return bench_kind(m, forward, NNC_KIND_PREDICT, o->infer_batch, o, st);
+  if (o->predict && !strcmp(m->backend->name, "cuda-emu"))
+    fprintf(o->out, "backend %s, %s, predicting for %s (nothing timed)\n", m->backend->name,
+            m->no_fuse ? "unfused" : "fused", o->predict);
+  else
+    fprintf(o->out, "backend %s, %s, %d timed steps\n", m->backend->name, m->no_fuse ? "unfused" : "fused", o->steps);
+  double train = 0, infer = 0;
+  if (m->has_spec && bench_kind(m, forward, NNC_KIND_TRAIN, o->batch, o, &train, st)) return -1;
+  if (bench_kind(m, forward, NNC_KIND_PREDICT, o->infer_batch, o, &infer, st)) return -1;
+  return o->predict && m->has_spec ? print_epoch(m, forward, o, train, st) : 0;
 }

@@ -12,6 +12,7 @@ typedef struct nnc_bench_opts {
   int64_t infer_batch; /* inference batch */
   int steps;           /* timed steps of each */
   int top;             /* kernels listed in the profile */
+  const char *predict; /* a GPU ("h100"): each kernel's predicted time on it, and an epoch's */
   FILE *out;
 } nnc_bench_opts;
 

@@ -53,6 +53,7 @@ struct nnc_exec {
   nnc_cuda_capture *graph; /* the captured run */
   int graph_keeps;       /* whether it includes the update copies */
   int no_graph;          /* capture is off, or failed once */
+  int last_launched;     /* the kernel launched last, for a failure found at the next wait; -1 after a replay */
   int debug;             /* NNC_DEBUG */
 };
 
@@ -190,6 +191,15 @@ static int copy_leaves(nnc_exec *e, void *const *leaves, const nnc_run_opts *opt
   return e->dev->to_device(e->run_consts, &rc, sizeof rc, e->stream, st);
 }
 
+/* A failure of kernel k's launch or of what it ran (found at a wait),
+ * naming the kernel, its launch and the node it ends with. */
+static int kernel_failed(nnc_exec *e, int k, const char *what, nnc_status *st) {
+  const nnc_cuda_kernel *kn = &e->prog.kernels[k];
+  char where[256];
+  return nnc_fail_prefix(st, "%s: %s %s <<<%u, %u>>> (for %s) failed: ", e->dev->backend, what, kn->name, kn->grid,
+                         kn->block, nnc_node_where(e->g, kn->nodes[kn->nnodes - 1], where, sizeof where));
+}
+
 /* Kernel k; when timing, waits for it and adds its time to its last node. */
 static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) {
   const nnc_cuda_kernel *kn = &e->prog.kernels[k];
@@ -202,9 +212,10 @@ static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) 
   double t0 = timing ? nnc_now() : 0;
   if (kn->lib != NNC_LOWER_NNC ? nnc_cuda_lib_run(e->lib, kn, e->data, st)
                                : e->dev->launch(e->fns[k], kn, a.args, e->stream, st))
-    return -1;
+    return kernel_failed(e, k, kn->lib != NNC_LOWER_NNC ? "library step" : "launching kernel", st);
+  e->last_launched = k;
   if (timing) {
-    if (e->dev->sync(e->stream, st)) return -1;
+    if (e->dev->sync(e->stream, st)) return kernel_failed(e, k, "kernel", st);
     timing[kn->nodes[kn->nnodes - 1]] += nnc_now() - t0;
   }
   return 0;
@@ -224,7 +235,8 @@ static int enqueue(nnc_exec *e, const nnc_run_opts *opts, int keep, nnc_status *
   return 0;
 }
 
-/* Captures the step as a graph, or says (1) that the device cannot. */
+/* Captures the step as a graph; nonzero when the device cannot (st set when
+ * it tried and failed, clear when it has no capture at all). */
 static int capture(nnc_exec *e, int keep, nnc_status *st) {
   e->dev->graph_destroy(e->graph);
   e->graph = NULL;
@@ -249,13 +261,25 @@ static int run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_s
   int keep = opts && opts->keep_updates;
   if (copy_leaves(e, leaves, opts, st)) return -1;
   int replay = !e->no_graph && !(opts && opts->node_seconds) && e->runs >= 1;
-  if (replay && (!e->graph || e->graph_keeps != keep)) {
-    int rc = capture(e, keep, st);
-    if (rc < 0) return -1;
-    if (rc > 0) replay = 0, e->no_graph = 1;
+  if (replay && (!e->graph || e->graph_keeps != keep) && capture(e, keep, st)) {
+    /* Replay only saves launch time: a step that cannot be captured (a
+     * driver or library that refuses) runs launch by launch instead. */
+    if (st->failed) fprintf(stderr, "nnc: %s: the step cannot be captured as a CUDA graph (%s); launching its %d kernels one by one\n",
+                            e->dev->backend, st->msg, e->prog.count);
+    st->failed = 0, st->msg[0] = 0;
+    replay = 0, e->no_graph = 1;
   }
-  if (replay ? e->dev->replay(e->graph, e->stream, st) : enqueue(e, opts, keep, st)) return -1;
-  if (e->dev->sync(e->stream, st)) return -1;
+  e->last_launched = -1;
+  if (replay) {
+    if (e->dev->replay(e->graph, e->stream, st) || e->dev->sync(e->stream, st))
+      return nnc_fail_prefix(st, "%s: replaying the step's %d kernels as a CUDA graph failed "
+                                 "(NNC_CUDA_GRAPH=0 CUDA_LAUNCH_BLOCKING=1 names the kernel): ",
+                             e->dev->backend, e->prog.count);
+  } else if (enqueue(e, opts, keep, st)) {
+    return -1;
+  } else if (e->dev->sync(e->stream, st)) {
+    return e->last_launched >= 0 ? kernel_failed(e, e->last_launched, "the step, last kernel", st) : -1;
+  }
   for (int32_t id = 0; keep && id < e->g->nnodes; id++)
     if (e->update_of[id] >= 0) e->kept[id] = 1;
   e->runs++;
@@ -286,7 +310,9 @@ static const void *value(nnc_exec *e, int32_t id) {
 static int launches(const nnc_exec *e) { return nnc_cuda_program_launches(&e->prog); }
 
 static nnc_exec *cuda_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_driver_device, g, st); }
-static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_host_device, g, st); }
+const nnc_cuda_device *nnc_cuda_emu_device = &nnc_cuda_host_device;
+
+static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) { return prepare(nnc_cuda_emu_device, g, st); }
 
 static int64_t arena_bytes(nnc_exec *e) { return e->layout.bytes; }
 

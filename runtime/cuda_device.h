@@ -52,5 +52,8 @@ typedef struct nnc_cuda_device {
 
 extern const nnc_cuda_device nnc_cuda_driver_device; /* runtime/cuda_driver.c */
 extern const nnc_cuda_device nnc_cuda_host_device;   /* runtime/cuda_emu.c */
+/* The device under the cuda-emu backend: the host's, or, in tests, a copy
+ * of it with failures put in (capture refused, a launch failing). */
+extern const nnc_cuda_device *nnc_cuda_emu_device;
 
 #endif

@@ -5,6 +5,7 @@
  * The few driver types and entry points used are declared here from the
  * driver API's documentation; no CUDA header is included. */
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ static struct {
   cu_context context;
   char arch[32];
   char name[192];
-  char why[512];
+  char why[1024];
 } drv;
 
 static const char *cu_error(cu_result r) {
@@ -86,12 +87,15 @@ static const char *cu_error(cu_result r) {
   return "unknown CUDA error";
 }
 
-/* Checks a driver call, naming the call and the place (STYLE.md 16). */
-#define CU(call, st)                                                                                \
-  do {                                                                                              \
-    cu_result r_ = (call);                                                                          \
-    if (r_ != 0) return nnc_fail(st, "CUDA: %s failed at %s:%d: %s (%d)", #call, __FILE__, __LINE__, \
-                                 cu_error(r_), r_);                                                 \
+/* Calls entry point `member` of the driver table; a failure names the
+ * driver function (entry_names, in the members' order) and its error
+ * (STYLE.md 16). */
+#define CU(st, member, ...)                                                                                  \
+  do {                                                                                                       \
+    cu_result r_ = drv.api.member(__VA_ARGS__);                                                              \
+    if (r_ != 0)                                                                                             \
+      return nnc_fail(st, "CUDA: %s failed: %s (%d)", entry_names[offsetof(cu_api, member) / sizeof(void *)], \
+                      cu_error(r_), r_);                                                                     \
   } while (0)
 
 static int find_entry_points(void) {
@@ -106,10 +110,11 @@ static int find_entry_points(void) {
 
 static void open_driver(void) {
   drv.tried = 1;
-  drv.lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!drv.lib) drv.lib = dlopen("libcuda.so", RTLD_NOW | RTLD_LOCAL);
+  static const char *const files[] = {"libcuda.so.1", "libcuda.so"};
+  char tried[400];
+  drv.lib = nnc_dl_open_cuda(files, 2, NULL, 0, tried, sizeof tried);
   if (!drv.lib) {
-    snprintf(drv.why, sizeof drv.why, "no CUDA driver (libcuda.so.1 cannot be opened)");
+    snprintf(drv.why, sizeof drv.why, "no CUDA driver (no libcuda.so.1 in %s)", tried);
     return;
   }
   if (find_entry_points()) return;
@@ -133,6 +138,13 @@ static void open_driver(void) {
   }
   snprintf(drv.arch, sizeof drv.arch, "sm_%d%d", major, minor);
   snprintf(drv.name, sizeof drv.name, "%s (%s)", model, drv.arch);
+  /* Every kernel goes through NVRTC: without it the backend cannot run, and
+   * it is better said when the backend is chosen than at the first graph. */
+  nnc_status st = {0};
+  if (nnc_nvrtc_open(NULL, NULL, &st)) {
+    snprintf(drv.why, sizeof drv.why, "%.1000s", st.msg);
+    return;
+  }
   drv.ok = 1;
 }
 
@@ -146,7 +158,7 @@ static const char *drv_name(void) { return drv.name; }
 
 /* Every call below runs on the calling thread; the context must be its own. */
 static int current(nnc_status *st) {
-  CU(drv.api.ctx_set_current(drv.context), st);
+  CU(st, ctx_set_current, drv.context);
   return 0;
 }
 
@@ -177,7 +189,7 @@ static int load_kernel(const nnc_cuda_kernel *k, const char *arch, cu_module *mo
     return nnc_fail(st, "CUDA: cannot load kernel %s compiled for %s on %s: %s", k->name, arch, drv.name,
                     cu_error(r));
   cu_function f = NULL;
-  CU(drv.api.module_function(&f, *mod, k->name), st);
+  CU(st, module_function, &f, *mod, k->name);
   *fn = f;
   return 0;
 }
@@ -196,7 +208,7 @@ static int drv_load(const nnc_cuda_program *p, nnc_cuda_module **out, void **fns
 
 static int drv_alloc(nnc_devptr *p, size_t bytes, nnc_status *st) {
   if (current(st)) return -1;
-  CU(drv.api.mem_alloc(p, bytes ? bytes : 256), st);
+  CU(st, mem_alloc, p, bytes ? bytes : 256);
   return 0;
 }
 
@@ -207,7 +219,7 @@ static void drv_free(nnc_devptr p) {
 static int drv_stream_create(nnc_cuda_stream **s, nnc_status *st) {
   cu_stream cs = NULL;
   if (current(st)) return -1;
-  CU(drv.api.stream_create(&cs, 0), st);
+  CU(st, stream_create, &cs, 0);
   *s = (nnc_cuda_stream *)cs;
   return 0;
 }
@@ -219,27 +231,27 @@ static void drv_stream_destroy(nnc_cuda_stream *s) {
 static void *drv_raw_stream(nnc_cuda_stream *s) { return s; }
 
 static int drv_sync(nnc_cuda_stream *s, nnc_status *st) {
-  CU(drv.api.stream_sync((cu_stream)s), st);
+  CU(st, stream_sync, (cu_stream)s);
   return 0;
 }
 
 static int drv_to_device(nnc_devptr dst, const void *src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
-  CU(drv.api.copy_to_device(dst, src, bytes, (cu_stream)s), st);
+  CU(st, copy_to_device, dst, src, bytes, (cu_stream)s);
   return 0;
 }
 
 static int drv_to_host(void *dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
-  CU(drv.api.copy_to_host(dst, src, bytes, (cu_stream)s), st);
+  CU(st, copy_to_host, dst, src, bytes, (cu_stream)s);
   return 0;
 }
 
 static int drv_copy(nnc_devptr dst, nnc_devptr src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
-  CU(drv.api.copy_on_device(dst, src, bytes, (cu_stream)s), st);
+  CU(st, copy_on_device, dst, src, bytes, (cu_stream)s);
   return 0;
 }
 
 static int drv_launch(void *fn, const nnc_cuda_kernel *k, void **args, nnc_cuda_stream *s, nnc_status *st) {
-  CU(drv.api.launch((cu_function)fn, k->grid, 1, 1, k->block, 1, 1, 0, (cu_stream)s, args, NULL), st);
+  CU(st, launch, (cu_function)fn, k->grid, 1, 1, k->block, 1, 1, 0, (cu_stream)s, args, NULL);
   return 0;
 }
 
@@ -278,7 +290,7 @@ static int drv_end_capture(nnc_cuda_stream *s, nnc_cuda_capture **out, nnc_statu
 }
 
 static int drv_replay(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st) {
-  CU(drv.api.graph_launch(g->exec, (cu_stream)s), st);
+  CU(st, graph_launch, g->exec, (cu_stream)s);
   return 0;
 }
 

@@ -36,8 +36,10 @@ static int threads(void) {
 }
 
 static int host_open(char *why, size_t size) {
-  (void)why, (void)size;
-  return 0;
+  nnc_status st = {0};
+  if (nnc_host_cc_probe(&st) == 0) return 0;
+  snprintf(why, size, "%s", st.msg);
+  return -1;
 }
 
 static const char *host_name(void) { return "the host (cuda-emu)"; }

@@ -3,15 +3,17 @@
  * step computes and why filters are transposed).
  *
  * The real libraries are opened with dlopen on first use (libcublas.so.13,
- * libcudnn.so.9, else the unversioned names); cuda-emu uses the host
+ * libcudnn.so.9, else the unversioned names, where nnc_dl_open_cuda looks:
+ * the loader's path, the toolkit, NVIDIA's pip wheels); cuda-emu uses the host
  * emulation of the same entry points. Each step's descriptors and workspace
  * size are made once, at open; one scratch buffer, the largest any step
  * needs, holds the KRSC filter and then the cuDNN workspace.
  *
- * cuDNN algorithms, fixed (no autotuning, so runs are reproducible): forward
- * IMPLICIT_GEMM, backward-data ALGO_1 and backward-filter ALGO_1. cuDNN 9
- * documents all three for NHWC float tensors with NHWC (KRSC) filters, and
- * the backward ones as deterministic (ALGO_0 of either uses atomics). */
+ * cuDNN algorithms come from its heuristics (cudnnGet*Algorithm_v7: no
+ * timing runs, so a run reproduces), keeping the deterministic FMA ones,
+ * then the fixed ones cuDNN 9 documents for NHWC float with KRSC filters
+ * (forward IMPLICIT_GEMM, backward-data and backward-filter ALGO_1) as the
+ * fallbacks; an algorithm cuDNN refuses at run time passes to the next. */
 #include "runtime/cuda_lib.h"
 
 #include <dlfcn.h>
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/dl.h"
 #include "ir/op.h"
 #include "runtime/cuda_lib_api.h"
 
@@ -61,28 +64,39 @@ static const entry entries[] = {
     E(cudnnConvolutionBackwardData, 1),
     E(cudnnGetConvolutionBackwardFilterWorkspaceSize, 1),
     E(cudnnConvolutionBackwardFilter, 1),
+    E(cudnnGetConvolutionForwardAlgorithm_v7, 1),
+    E(cudnnGetConvolutionBackwardDataAlgorithm_v7, 1),
+    E(cudnnGetConvolutionBackwardFilterAlgorithm_v7, 1),
 };
 #undef E
 _Static_assert(sizeof entries / sizeof entries[0] == sizeof(nnc_cuda_lib_api) / sizeof(void (*)(void)),
                "one entry per member of nnc_cuda_lib_api");
 
 static const char *const lib_files[2][2] = {{"libcublas.so.13", "libcublas.so"}, {"libcudnn.so.9", "libcudnn.so"}};
+/* What each needs by soname from its own folder: cuBLAS links cublasLt;
+ * cuDNN 9 opens its parts as it needs them, in this dependency order. */
+static const char *const lib_companions[2][8] = {
+    {"libcublasLt.so.13"},
+    {"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9", "libcudnn_engines_runtime_compiled.so.9",
+     "libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9"}};
+static const size_t lib_ncompanions[2] = {1, 7};
 static const char *const lib_titles[2] = {"cuBLAS", "cuDNN"};
 
 static struct {
   int tried[2], ok[2];
   void *handle[2];
-  char why[2][512];
+  char why[2][1024];
   nnc_cuda_lib_api api;
 } real;
 
 static void open_real(int lib) {
   if (real.tried[lib]) return;
   real.tried[lib] = 1;
-  for (int i = 0; i < 2 && !real.handle[lib]; i++) real.handle[lib] = dlopen(lib_files[lib][i], RTLD_NOW | RTLD_LOCAL);
+  char tried[400];
+  real.handle[lib] = nnc_dl_open_cuda(lib_files[lib], 2, lib_companions[lib], lib_ncompanions[lib], tried, sizeof tried);
   if (!real.handle[lib]) {
-    snprintf(real.why[lib], sizeof real.why[lib], "%s cannot be opened (%s or %s)", lib_titles[lib], lib_files[lib][0],
-             lib_files[lib][1]);
+    snprintf(real.why[lib], sizeof real.why[lib], "%s cannot be opened (no %s in %s)", lib_titles[lib],
+             lib_files[lib][0], tried);
     return;
   }
   for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
@@ -110,12 +124,18 @@ int nnc_cuda_lib_available(char *why, size_t size) {
 
 /* ---- Steps -------------------------------------------------------------------- */
 
+enum { MAX_ALGOS = 8 };
+
 typedef struct lib_step {
   nnc_cuda_lib_call call;
   cudnn_tensor_desc x, y;
   cudnn_filter_desc w;
   cudnn_conv_desc conv;
   size_t filter_bytes, workspace_bytes;
+  /* cuDNN: the algorithms to try, in order, with their workspaces; `chosen`
+   * is the one in use, moved on when cuDNN refuses it at run time */
+  int algos[MAX_ALGOS], nalgos, chosen;
+  size_t algo_workspace[MAX_ALGOS];
 } lib_step;
 
 struct nnc_cuda_lib {
@@ -184,6 +204,67 @@ static int fits_int(const nnc_cuda_lib_call *c) {
   return 1;
 }
 
+/* The workspace algorithm `algo` needs for the step's pass; cuDNN's status. */
+static cudnn_status workspace(nnc_cuda_lib *l, const lib_step *s, int algo, size_t *bytes) {
+  if (s->call.op == NNC_OP_CONV2D)
+    return l->api->cudnnGetConvolutionForwardWorkspaceSize(l->dnn, s->x, s->w, s->conv, s->y, algo, bytes);
+  if (s->call.op == NNC_OP_CONV2D_GRAD_INPUT)
+    return l->api->cudnnGetConvolutionBackwardDataWorkspaceSize(l->dnn, s->w, s->y, s->conv, s->x, algo, bytes);
+  return l->api->cudnnGetConvolutionBackwardFilterWorkspaceSize(l->dnn, s->x, s->y, s->conv, s->w, algo, bytes);
+}
+
+/* cuDNN's heuristics' candidates for the step's pass, best first. */
+static cudnn_status heuristics(nnc_cuda_lib *l, const lib_step *s, cudnn_algo_perf *perf, int *count) {
+  if (s->call.op == NNC_OP_CONV2D)
+    return l->api->cudnnGetConvolutionForwardAlgorithm_v7(l->dnn, s->x, s->w, s->conv, s->y, MAX_ALGOS, count, perf);
+  if (s->call.op == NNC_OP_CONV2D_GRAD_INPUT)
+    return l->api->cudnnGetConvolutionBackwardDataAlgorithm_v7(l->dnn, s->w, s->y, s->conv, s->x, MAX_ALGOS, count,
+                                                               perf);
+  return l->api->cudnnGetConvolutionBackwardFilterAlgorithm_v7(l->dnn, s->x, s->y, s->conv, s->w, MAX_ALGOS, count,
+                                                               perf);
+}
+
+/* Where the heuristics give nothing usable: the algorithms cuDNN documents
+ * for NHWC float with KRSC filters, deterministic (bwd ALGO_0 uses atomics). */
+static const int fixed_fwd[] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                                CUDNN_CONVOLUTION_FWD_ALGO_GEMM};
+static const int fixed_bwd[] = {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1}; /* BWD_FILTER_ALGO_1 is 1 too */
+
+/* Adds algo to the step's chain when cuDNN gives it a workspace size (it
+ * refuses what it cannot run for these descriptors) and it is new. */
+static void consider(nnc_cuda_lib *l, lib_step *s, int algo) {
+  for (int i = 0; i < s->nalgos; i++)
+    if (s->algos[i] == algo) return;
+  size_t bytes = 0;
+  if (s->nalgos == MAX_ALGOS || workspace(l, s, algo, &bytes) != 0) return;
+  s->algos[s->nalgos] = algo, s->algo_workspace[s->nalgos++] = bytes;
+}
+
+/* The step's algorithms: the heuristics' candidates that succeeded, are
+ * deterministic (runs reproduce) and keep to float FMA math (no TF32), best
+ * first; then the fixed ones. The first is used; the others are the
+ * fallbacks, when cuDNN refuses one at run time. */
+static int choose_algorithms(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *st) {
+  cudnn_algo_perf perf[MAX_ALGOS];
+  int count = 0;
+  if (heuristics(l, s, perf, &count) != 0) count = 0;
+  for (int i = 0; i < count && i < MAX_ALGOS; i++)
+    if (perf[i].status == 0 && perf[i].determinism == CUDNN_DETERMINISTIC &&
+        (perf[i].math_type == CUDNN_FMA_MATH || perf[i].math_type == CUDNN_DEFAULT_MATH))
+      consider(l, s, perf[i].algo);
+  int conv = s->call.op == NNC_OP_CONV2D;
+  for (size_t i = 0; i < (conv ? sizeof fixed_fwd / sizeof *fixed_fwd : 1); i++)
+    consider(l, s, conv ? fixed_fwd[i] : fixed_bwd[i]);
+  if (s->nalgos == 0) {
+    char where[256];
+    return nnc_fail(st, "cuDNN: no algorithm for %s (its heuristics offered %d, none usable, and the fixed ones are refused)",
+                    nnc_node_where(l->g, id, where, sizeof where), count);
+  }
+  for (int i = 0; i < s->nalgos; i++)
+    if (s->algo_workspace[i] > s->workspace_bytes) s->workspace_bytes = s->algo_workspace[i];
+  return 0;
+}
+
 /* The step's cuDNN descriptors and workspace size. */
 static int describe_conv(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *st) {
   const nnc_window *q = &s->call.q;
@@ -203,16 +284,7 @@ static int describe_conv(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *s
    * round inputs to TF32 on tensor cores (Ampere and later). */
   DNN(l, id, st, cudnnSetConvolutionMathType, s->conv, CUDNN_FMA_MATH);
   s->filter_bytes = ((size_t)(q->oc * q->kh * q->kw * q->ic) * sizeof(float) + 255) / 256 * 256;
-  if (s->call.op == NNC_OP_CONV2D)
-    DNN(l, id, st, cudnnGetConvolutionForwardWorkspaceSize, l->dnn, s->x, s->w, s->conv, s->y,
-        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &s->workspace_bytes);
-  else if (s->call.op == NNC_OP_CONV2D_GRAD_INPUT)
-    DNN(l, id, st, cudnnGetConvolutionBackwardDataWorkspaceSize, l->dnn, s->w, s->y, s->conv, s->x,
-        CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, &s->workspace_bytes);
-  else
-    DNN(l, id, st, cudnnGetConvolutionBackwardFilterWorkspaceSize, l->dnn, s->x, s->y, s->conv, s->w,
-        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, &s->workspace_bytes);
-  return 0;
+  return choose_algorithms(l, id, s, st);
 }
 
 static void *host_alloc(void *ctx, size_t bytes) {
@@ -240,7 +312,7 @@ static int open_handles(nnc_cuda_lib *l, int used, int emulated, void *stream, n
     open_real(lib);
     if (!real.ok[lib]) return nnc_fail(st, "--lower needs %s: %s", lib_titles[lib], real.why[lib]);
   }
-  l->api = emulated ? &nnc_cuda_lib_emulated : &real.api;
+  l->api = emulated ? nnc_cuda_lib_emulation : &real.api;
   BLAS(l, -1, st, cublasCreate_v2, &l->blas);
   BLAS(l, -1, st, cublasSetStream_v2, l->blas, (cuda_stream)stream);
   if (used & 2) {
@@ -300,7 +372,7 @@ static int transpose(nnc_cuda_lib *l, int32_t id, const float *from, long long r
 }
 
 int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *data, nnc_status *st) {
-  const lib_step *s = &l->steps[k - l->p->kernels];
+  lib_step *s = &l->steps[k - l->p->kernels];
   const nnc_cuda_lib_call *c = &s->call;
   int32_t id = k->nodes[0];
   const nnc_node *n = &l->g->nodes[id];
@@ -317,20 +389,41 @@ int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *dat
   long long rsc = q->kh * q->kw * q->ic;
   float *krsc = l->scratch;
   void *ws = (char *)l->scratch + s->filter_bytes;
-  if (c->op == NNC_OP_CONV2D) {
-    if (transpose(l, id, b, rsc, q->oc, krsc, st)) return -1;
-    DNN(l, id, st, cudnnConvolutionForward, l->dnn, &one, s->x, a, s->w, krsc, s->conv,
-        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, ws, s->workspace_bytes, &zero, s->y, out);
-  } else if (c->op == NNC_OP_CONV2D_GRAD_INPUT) {
-    if (transpose(l, id, b, rsc, q->oc, krsc, st)) return -1;
-    DNN(l, id, st, cudnnConvolutionBackwardData, l->dnn, &one, s->w, krsc, s->y, a, s->conv,
-        CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, s->workspace_bytes, &zero, s->x, out);
-  } else {
-    DNN(l, id, st, cudnnConvolutionBackwardFilter, l->dnn, &one, s->x, a, s->y, b, s->conv,
-        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, s->workspace_bytes, &zero, s->w, krsc);
-    if (transpose(l, id, krsc, q->oc, rsc, out, st)) return -1;
+  if (c->op != NNC_OP_CONV2D_GRAD_KERNEL && transpose(l, id, b, rsc, q->oc, krsc, st)) return -1;
+  for (;;) {
+    int algo = s->algos[s->chosen];
+    cudnn_status r;
+    if (c->op == NNC_OP_CONV2D)
+      r = l->api->cudnnConvolutionForward(l->dnn, &one, s->x, a, s->w, krsc, s->conv, algo, ws, s->workspace_bytes,
+                                          &zero, s->y, out);
+    else if (c->op == NNC_OP_CONV2D_GRAD_INPUT)
+      r = l->api->cudnnConvolutionBackwardData(l->dnn, &one, s->w, krsc, s->y, a, s->conv, algo, ws,
+                                               s->workspace_bytes, &zero, s->x, out);
+    else
+      r = l->api->cudnnConvolutionBackwardFilter(l->dnn, &one, s->x, a, s->y, b, s->conv, algo, ws,
+                                                 s->workspace_bytes, &zero, s->w, krsc);
+    if (r == 0) break;
+    /* Refused (an algorithm the heuristics offer need not run everywhere):
+     * the next in the chain, from now on. */
+    if (r == CUDNN_STATUS_NOT_SUPPORTED && s->chosen + 1 < s->nalgos) {
+      s->chosen++;
+      continue;
+    }
+    char call[96];
+    snprintf(call, sizeof call, "%s (algorithm %d)",
+             c->op == NNC_OP_CONV2D               ? "cudnnConvolutionForward"
+             : c->op == NNC_OP_CONV2D_GRAD_INPUT ? "cudnnConvolutionBackwardData"
+                                                 : "cudnnConvolutionBackwardFilter",
+             algo);
+    return dnn_fail(l, id, call, r, st);
   }
+  if (c->op == NNC_OP_CONV2D_GRAD_KERNEL && transpose(l, id, krsc, q->oc, rsc, out, st)) return -1;
   return 0;
+}
+
+int nnc_cuda_lib_algorithm(const nnc_cuda_lib *l, int kernel) {
+  const lib_step *s = &l->steps[kernel];
+  return s->nalgos ? s->algos[s->chosen] : -1;
 }
 
 void nnc_cuda_lib_close(nnc_cuda_lib *l) {

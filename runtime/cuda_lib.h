@@ -29,6 +29,9 @@ nnc_cuda_lib *nnc_cuda_lib_open(const nnc_graph *g, const nnc_cuda_program *p, i
  * data[id], device addresses as kernels take them. */
 int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *data, nnc_status *st);
 void nnc_cuda_lib_close(nnc_cuda_lib *l);
+/* The cuDNN algorithm kernel `kernel` of the program uses now; -1 for a
+ * step that is not a convolution. */
+int nnc_cuda_lib_algorithm(const nnc_cuda_lib *l, int kernel);
 
 /* Whether the real libraries open here; when not, why (for skipping tests). */
 int nnc_cuda_lib_available(char *why, size_t size);

@@ -31,11 +31,27 @@ enum {
   CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM = 0,
   CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 = 1,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 = 1,
+  CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM = 1,
+  CUDNN_CONVOLUTION_FWD_ALGO_GEMM = 2,
+  CUDNN_NON_DETERMINISTIC = 0,
+  CUDNN_DETERMINISTIC = 1,
+  CUDNN_DEFAULT_MATH = 0,
   CUDNN_STATUS_BAD_PARAM = 2000,
   CUDNN_STATUS_BAD_PARAM_NULL_POINTER = 2002,
   CUDNN_STATUS_NOT_SUPPORTED = 3000,
   CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED = 4003,
 };
+
+/* cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t: one layout for all three. */
+typedef struct cudnn_algo_perf {
+  int algo;
+  cudnn_status status;
+  float time;
+  size_t memory;
+  int determinism; /* CUDNN_DETERMINISTIC or not */
+  int math_type;
+  int reserved[3];
+} cudnn_algo_perf;
 
 typedef struct nnc_cuda_lib_api {
   /* cuBLAS */
@@ -87,9 +103,25 @@ typedef struct nnc_cuda_lib_api {
                                                  const void *x, const cudnn_tensor_desc dy_desc, const void *dy,
                                                  const cudnn_conv_desc conv, int algo, void *workspace, size_t bytes,
                                                  const void *beta, const cudnn_filter_desc dw_desc, void *dw);
+  /* cuDNN's heuristics: candidate algorithms, best first */
+  cudnn_status (*cudnnGetConvolutionForwardAlgorithm_v7)(cudnn_handle handle, const cudnn_tensor_desc x,
+                                                         const cudnn_filter_desc w, const cudnn_conv_desc conv,
+                                                         const cudnn_tensor_desc y, int requested, int *returned,
+                                                         cudnn_algo_perf *perf);
+  cudnn_status (*cudnnGetConvolutionBackwardDataAlgorithm_v7)(cudnn_handle handle, const cudnn_filter_desc w,
+                                                              const cudnn_tensor_desc dy, const cudnn_conv_desc conv,
+                                                              const cudnn_tensor_desc dx, int requested, int *returned,
+                                                              cudnn_algo_perf *perf);
+  cudnn_status (*cudnnGetConvolutionBackwardFilterAlgorithm_v7)(cudnn_handle handle, const cudnn_tensor_desc x,
+                                                                const cudnn_tensor_desc dy, const cudnn_conv_desc conv,
+                                                                const cudnn_filter_desc dw, int requested,
+                                                                int *returned, cudnn_algo_perf *perf);
 } nnc_cuda_lib_api;
 
 /* The host emulation of every entry point (runtime/cuda_lib_emu.c). */
 extern const nnc_cuda_lib_api nnc_cuda_lib_emulated;
+/* The table cuda-emu's library steps call: the emulation, or, in tests, a
+ * copy of it with failures put in. */
+extern const nnc_cuda_lib_api *nnc_cuda_lib_emulation;
 
 #endif

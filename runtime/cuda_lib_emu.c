@@ -174,14 +174,34 @@ static cudnn_status emu_set_math(cudnn_conv_desc d, int math) {
   return 0;
 }
 
+enum { FWD, BWD_DATA, BWD_FILTER };
+
+/* The algorithms each pass runs here (the same loops whichever), and the
+ * candidates its heuristics offer, best first, as cuDNN's do: some refused
+ * (FFT for these shapes), some not deterministic (bwd ALGO_0, filter ALGO_3). */
+static const unsigned supported[3] = {1u << 0 | 1u << 1 | 1u << 2, 1u << 0 | 1u << 1, 1u << 0 | 1u << 1};
+static const cudnn_algo_perf offered[3][4] = {
+    {{1, 0, 0.1f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {0, 0, 0.2f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {2, 0, 0.3f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {4, CUDNN_STATUS_NOT_SUPPORTED, -1, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}}},
+    {{0, 0, 0.1f, 0, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {1, 0, 0.2f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}}},
+    {{0, 0, 0.1f, 0, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {3, 0, 0.2f, 0, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {1, 0, 0.3f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}}},
+};
+static const int noffered[3] = {4, 2, 3};
+
 /* The descriptors of one convolution agree: channels, batch, and the output
- * size that cudnnGetConvolution2dForwardOutputDim would give. */
+ * size that cudnnGetConvolution2dForwardOutputDim would give; algo < 0 is
+ * not checked (heuristics). */
 static cudnn_status check_conv(cudnn_handle h, const struct cudnn_tensor_struct *x, const struct cudnn_filter_struct *w,
                                const struct cudnn_conv_struct *c, const struct cudnn_tensor_struct *y, int algo,
-                               int want_algo) {
+                               int pass) {
   if (!h || !x || !w || !c || !y) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   if (!x->set || !w->set || !c->set || !y->set) return CUDNN_STATUS_BAD_PARAM;
-  if (algo != want_algo) return CUDNN_STATUS_NOT_SUPPORTED; /* the one algorithm emulated */
+  if (algo >= 0 && (algo > 31 || !(supported[pass] >> algo & 1))) return CUDNN_STATUS_NOT_SUPPORTED;
   int oh = (x->h + 2 * c->pad_h - w->h) / c->u + 1, ow = (x->w + 2 * c->pad_w - w->w) / c->v + 1;
   if (x->c != w->c || y->c != w->k || x->n != y->n || y->h != oh || y->w != ow) return CUDNN_STATUS_BAD_PARAM;
   return 0;
@@ -195,20 +215,50 @@ static cudnn_status ws_zero(size_t *bytes) {
 
 static cudnn_status emu_fwd_ws(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_filter_desc w,
                                const cudnn_conv_desc c, const cudnn_tensor_desc y, int algo, size_t *bytes) {
-  cudnn_status s = check_conv(h, x, w, c, y, algo, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+  cudnn_status s = check_conv(h, x, w, c, y, algo, FWD);
   return s ? s : ws_zero(bytes);
 }
 
 static cudnn_status emu_bwd_data_ws(cudnn_handle h, const cudnn_filter_desc w, const cudnn_tensor_desc dy,
                                     const cudnn_conv_desc c, const cudnn_tensor_desc dx, int algo, size_t *bytes) {
-  cudnn_status s = check_conv(h, dx, w, c, dy, algo, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
+  cudnn_status s = check_conv(h, dx, w, c, dy, algo, BWD_DATA);
   return s ? s : ws_zero(bytes);
 }
 
 static cudnn_status emu_bwd_filter_ws(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_tensor_desc dy,
                                       const cudnn_conv_desc c, const cudnn_filter_desc dw, int algo, size_t *bytes) {
-  cudnn_status s = check_conv(h, x, dw, c, dy, algo, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
+  cudnn_status s = check_conv(h, x, dw, c, dy, algo, BWD_FILTER);
   return s ? s : ws_zero(bytes);
+}
+
+static cudnn_status offer(int pass, int requested, int *returned, cudnn_algo_perf *perf) {
+  if (!returned || !perf) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
+  int n = requested < noffered[pass] ? requested : noffered[pass];
+  memcpy(perf, offered[pass], sizeof *perf * (size_t)n);
+  *returned = n;
+  return 0;
+}
+
+static cudnn_status emu_fwd_algos(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_filter_desc w,
+                                  const cudnn_conv_desc c, const cudnn_tensor_desc y, int requested, int *returned,
+                                  cudnn_algo_perf *perf) {
+  cudnn_status s = check_conv(h, x, w, c, y, -1, FWD);
+  return s ? s : offer(FWD, requested, returned, perf);
+}
+
+static cudnn_status emu_bwd_data_algos(cudnn_handle h, const cudnn_filter_desc w, const cudnn_tensor_desc dy,
+                                       const cudnn_conv_desc c, const cudnn_tensor_desc dx, int requested,
+                                       int *returned, cudnn_algo_perf *perf) {
+  cudnn_status s = check_conv(h, dx, w, c, dy, -1, BWD_DATA);
+  return s ? s : offer(BWD_DATA, requested, returned, perf);
+}
+
+static cudnn_status emu_bwd_filter_algos(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_tensor_desc dy,
+                                         const cudnn_conv_desc c, const cudnn_filter_desc dw, int requested,
+                                         int *returned, cudnn_algo_perf *perf) {
+  cudnn_status s = check_conv(h, x, dw, c, dy, -1, BWD_FILTER);
+  return s ? s : offer(BWD_FILTER, requested, returned, perf);
 }
 
 /* One convolution's descriptors: x, y and w are the forward pass's input,
@@ -224,8 +274,6 @@ static void blend(float *out, const double *acc, size_t count, const void *alpha
   float a = *(const float *)alpha, b = *(const float *)beta;
   for (size_t i = 0; i < count; i++) out[i] = (float)(a * acc[i] + (b != 0.0f ? (double)b * out[i] : 0.0));
 }
-
-enum { FWD, BWD_DATA, BWD_FILTER };
 
 /* The three passes over one loop nest, every (output position, filter tap)
  * pair whose input tap lies inside x (padding reads zero): forward
@@ -276,7 +324,7 @@ static cudnn_status emu_fwd(cudnn_handle h, const void *alpha, const cudnn_tenso
                             const cudnn_filter_desc wd, const void *w, const cudnn_conv_desc cd, int algo, void *ws,
                             size_t ws_bytes, const void *beta, const cudnn_tensor_desc yd, void *y) {
   (void)ws, (void)ws_bytes;
-  cudnn_status s = check_conv(h, xd, wd, cd, yd, algo, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+  cudnn_status s = check_conv(h, xd, wd, cd, yd, algo, FWD);
   if (s) return s;
   if (!x || !w) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   conv_walk q = {xd, yd, wd, cd};
@@ -287,7 +335,7 @@ static cudnn_status emu_bwd_data(cudnn_handle h, const void *alpha, const cudnn_
                                  const cudnn_tensor_desc dyd, const void *dy, const cudnn_conv_desc cd, int algo,
                                  void *ws, size_t ws_bytes, const void *beta, const cudnn_tensor_desc dxd, void *dx) {
   (void)ws, (void)ws_bytes;
-  cudnn_status s = check_conv(h, dxd, wd, cd, dyd, algo, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
+  cudnn_status s = check_conv(h, dxd, wd, cd, dyd, algo, BWD_DATA);
   if (s) return s;
   if (!w || !dy) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   conv_walk q = {dxd, dyd, wd, cd};
@@ -298,7 +346,7 @@ static cudnn_status emu_bwd_filter(cudnn_handle h, const void *alpha, const cudn
                                    const cudnn_tensor_desc dyd, const void *dy, const cudnn_conv_desc cd, int algo,
                                    void *ws, size_t ws_bytes, const void *beta, const cudnn_filter_desc dwd, void *dw) {
   (void)ws, (void)ws_bytes;
-  cudnn_status s = check_conv(h, xd, dwd, cd, dyd, algo, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
+  cudnn_status s = check_conv(h, xd, dwd, cd, dyd, algo, BWD_FILTER);
   if (s) return s;
   if (!x || !dy) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   conv_walk q = {xd, dyd, dwd, cd};
@@ -332,4 +380,9 @@ const nnc_cuda_lib_api nnc_cuda_lib_emulated = {
     .cudnnConvolutionBackwardData = emu_bwd_data,
     .cudnnGetConvolutionBackwardFilterWorkspaceSize = emu_bwd_filter_ws,
     .cudnnConvolutionBackwardFilter = emu_bwd_filter,
+    .cudnnGetConvolutionForwardAlgorithm_v7 = emu_fwd_algos,
+    .cudnnGetConvolutionBackwardDataAlgorithm_v7 = emu_bwd_data_algos,
+    .cudnnGetConvolutionBackwardFilterAlgorithm_v7 = emu_bwd_filter_algos,
 };
+
+const nnc_cuda_lib_api *nnc_cuda_lib_emulation = &nnc_cuda_lib_emulated;

@@ -14,6 +14,8 @@
   X(nvrtc)                    \
   X(emu_training)             \
   X(lowering)                 \
+  X(robustness)               \
+  X(prediction)               \
   X(cli)
 
 #define X(name) TCase *tcase_##name(void);
