@@ -29,17 +29,18 @@ static void sh(const char *fmt, const char *a, const char *b) {
   ck_assert_msg(system(cmd) == 0, "%s", cmd);
 }
 
-/* In dir: libnncdep.so.1, and libnncfake.so.1, which needs it by soname
+/* In dir: libnncdepN.so.1, and libnncfakeN.so.1, which needs it by soname
  * and has no run path to find it: only loading the companion first lets it
- * load, as with cuBLAS and cublasLt in the toolkit's lib64. */
-static void make_fake_libraries(const char *dir) {
+ * load, as with cuBLAS and cublasLt in the toolkit's lib64. Each test has
+ * its own N: a companion, once loaded, stays in the process. */
+static void make_fake_libraries(const char *dir, int n) {
   char cmd[4096];
   snprintf(cmd, sizeof cmd,
            "mkdir -p %s && cd %s && printf 'int nnc_dep(void) { return 40; }\\n' > dep.c && "
            "printf 'int nnc_dep(void); int nnc_fake_answer(void) { return nnc_dep() + 2; }\\n' > fake.c && "
-           "cc -shared -fPIC -o libnncdep.so.1 -Wl,-soname,libnncdep.so.1 dep.c && "
-           "cc -shared -fPIC -o libnncfake.so.1 fake.c -L. -l:libnncdep.so.1 && rm dep.c fake.c",
-           dir, dir);
+           "cc -shared -fPIC -o libnncdep%d.so.1 -Wl,-soname,libnncdep%d.so.1 dep.c && "
+           "cc -shared -fPIC -o libnncfake%d.so.1 fake.c -L. -l:libnncdep%d.so.1 && rm dep.c fake.c",
+           dir, dir, n, n, n, n);
   ck_assert_msg(system(cmd) == 0, "%s", cmd);
 }
 
@@ -54,7 +55,8 @@ static void remove_root(char *root) {
   free(root);
 }
 
-static const char *const fake[] = {"libnncfake.so.1"}, *const dep[] = {"libnncdep.so.1"};
+static const char *const fake[] = {"libnncfake1.so.1"}, *const dep[] = {"libnncdep1.so.1"};
+static const char *const fake2[] = {"libnncfake2.so.1"}, *const dep2[] = {"libnncdep2.so.1"};
 
 static void assert_answers(void *h) {
   ck_assert_ptr_nonnull(h);
@@ -71,7 +73,7 @@ START_TEST(test_library_in_a_pip_wheel_folder) {
   snprintf(dir, sizeof dir, "%s/lib/python3.11/site-packages/nvidia/fake/lib", root);
   unsetenv("VIRTUAL_ENV");
   ck_assert_ptr_null(nnc_dl_open_cuda(fake, 1, dep, 1, tried, sizeof tried));
-  make_fake_libraries(dir);
+  make_fake_libraries(dir, 1);
   ck_assert_ptr_null(nnc_dl_open_cuda(fake, 1, dep, 1, tried, sizeof tried));
   ck_assert_msg(strstr(tried, "the loader's path") && strstr(tried, "/usr/local/cuda/lib64"), "%s", tried);
   setenv("VIRTUAL_ENV", root, 1);
@@ -84,12 +86,12 @@ END_TEST
 START_TEST(test_library_in_cuda_home_needs_its_companion) {
   char *root = make_root(), dir[512], tried[2048];
   snprintf(dir, sizeof dir, "%s/lib64", root);
-  make_fake_libraries(dir);
+  make_fake_libraries(dir, 2);
   setenv("CUDA_HOME", root, 1);
-  /* Without the companion the loader cannot resolve libnncdep.so.1. */
-  ck_assert_ptr_null(nnc_dl_open_cuda(fake, 1, NULL, 0, tried, sizeof tried));
+  /* Without the companion the loader cannot resolve libnncdep2.so.1. */
+  ck_assert_ptr_null(nnc_dl_open_cuda(fake2, 1, NULL, 0, tried, sizeof tried));
   ck_assert_msg(strstr(tried, dir), "%s does not say it looked in %s", tried, dir);
-  assert_answers(nnc_dl_open_cuda(fake, 1, dep, 1, tried, sizeof tried));
+  assert_answers(nnc_dl_open_cuda(fake2, 1, dep2, 1, tried, sizeof tried));
   unsetenv("CUDA_HOME");
   remove_root(root);
 }
