@@ -82,7 +82,8 @@ void *nnc_dl_open_cuda(const char *const *files, size_t nfiles, const char *cons
   note(tried, size, "the loader's path");
   for (size_t p = 0; p < sizeof places / sizeof places[0]; p++) {
     char pattern[2048];
-    if (!expand(places[p], pattern, sizeof pattern)) continue;
+    /* $CUDA_HOME is often /usr/local/cuda: each folder is looked in once. */
+    if (!expand(places[p], pattern, sizeof pattern) || strstr(tried, pattern)) continue;
     glob_t found;
     if (glob(pattern, 0, NULL, &found) != 0) {
       note(tried, size, pattern);
