@@ -12,6 +12,7 @@
  * below already knows the sizes of every safetensors dtype. */
 #include "runtime/safetensors.h"
 #include "runtime/safetensors_header.h"
+#include "runtime/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -512,44 +513,24 @@ static int write_contents(int fd, const sbuf *header, const nnc_named_tensor *te
   return err;
 }
 
-/* Creates PATH.tmp-<pid>-<n> exclusively (never clobbering another writer's
- * temporary) with the usual 0666-minus-umask mode a checkpoint should have. */
-static int open_temp(const char *path, char *tmp, size_t size) {
-  for (int attempt = 0; attempt < 100; attempt++) {
-    snprintf(tmp, size, "%s.tmp-%ld-%d", path, (long)getpid(), attempt);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0 || errno != EEXIST) return fd;
-  }
-  return -1;
-}
+typedef struct save_ctx {
+  const sbuf *header;
+  const nnc_named_tensor *tensors;
+  int count;
+} save_ctx;
 
-/* fsync before rename: otherwise a crash can leave the new name pointing at
- * an empty file on common filesystems, losing the old checkpoint too. */
-static int write_atomically(const char *path, const sbuf *header, const nnc_named_tensor *tensors, int count,
-                            nnc_status *st) {
-  size_t size = strlen(path) + 48;
-  char *tmp = malloc(size);
-  if (!tmp) return nnc_fail(st, "cannot write %s: %s", path, strerror(ENOMEM));
-  int fd = open_temp(path, tmp, size);
-  if (fd < 0) {
-    int err = errno;
-    free(tmp);
-    return nnc_fail(st, "cannot write %s: %s", path, strerror(err));
-  }
-  int err = write_contents(fd, header, tensors, count);
-  if (!err && fsync(fd)) err = errno;
-  if (close(fd) && !err) err = errno;
-  if (!err && rename(tmp, path)) err = errno;
-  if (err) unlink(tmp);
-  free(tmp);
-  return err ? nnc_fail(st, "cannot write %s: %s", path, strerror(err)) : 0;
+static int write_file(void *ctx, int fd, const char *tmp, nnc_status *st) {
+  (void)tmp;
+  const save_ctx *c = ctx;
+  int err = write_contents(fd, c->header, c->tensors, c->count);
+  return err ? nnc_fail(st, "%s", strerror(err)) : 0;
 }
 
 int nnc_safetensors_save(const char *path, const nnc_named_tensor *tensors, int count, nnc_status *st) {
   if (check_tensors(path, tensors, count, st)) return -1;
   sbuf header = {0};
   int rc = build_header(tensors, count, &header) ? nnc_fail(st, "cannot write %s: %s", path, strerror(ENOMEM))
-                                                 : write_atomically(path, &header, tensors, count, st);
+                                                 : nnc_write_file(path, write_file, &(save_ctx){&header, tensors, count}, st);
   free(header.s);
   return rc;
 }

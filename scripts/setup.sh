@@ -3,7 +3,8 @@
 # the normal tree (build/) and, with --asan, the sanitizer tree (build-asan/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs="cmake make gcc pkg-config liblua5.4-dev check libsubunit-dev zlib1g-dev libopenblas-dev dataset-fashion-mnist llvm-14-tools"
+pkgs="cmake make gcc pkg-config liblua5.4-dev check libsubunit-dev zlib1g-dev libopenblas-dev dataset-fashion-mnist llvm-14-tools
+  libhdf5-dev python3 python3-numpy python3-h5py"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

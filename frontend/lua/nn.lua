@@ -751,17 +751,41 @@ function Model:set_weights(list)
   for i, name in ipairs(names) do self.state.store:set(name, list[i]) end
 end
 
+-- The file format by extension: Keras's HDF5 or safetensors. Anything else
+-- is an error, as Keras 2 would write a TensorFlow checkpoint there.
+local function weights_format(what, path)
+  if type(path) ~= "string" then fail("%s takes a file path", what) end
+  if path:match("%.safetensors$") then return "safetensors" end
+  if path:match("%.h5$") or path:match("%.hdf5$") then return "h5" end
+  fail("%s: '%s' is not a weights file nnc writes: name it .h5 or .weights.h5 (Keras's HDF5) or .safetensors",
+    what, path)
+end
+
+-- model.layers as Keras lists them (a functional model's InputLayer
+-- included), each with its weights' names.
+function Model:keras_layers()
+  local out = {}
+  for _, layer in ipairs(self.layers) do
+    local weights = {}
+    for i, name in ipairs(layer.weight_names or {}) do weights[i] = name end
+    out[#out + 1] = { name = layer.name, weights = weights }
+  end
+  return out
+end
+
 function Model:save_weights(path)
   self:require_built()
-  if type(path) ~= "string" then fail("save_weights takes a file path") end
+  local format = weights_format("save_weights", path)
   if core.dry_run then return end
+  if format == "h5" then return core.save_h5(self.state.store, path, { layers = self:keras_layers() }) end
   core.save_weights(self.state.graph, self.state.store, path)
 end
 
 function Model:load_weights(path)
   self:require_built()
-  if type(path) ~= "string" then fail("load_weights takes a file path") end
+  local format = weights_format("load_weights", path)
   if core.dry_run then return end
+  if format == "h5" then return core.load_h5(self.state.store, path, { layers = self:keras_layers() }, false) end
   core.load_weights(self.state.graph, self.state.store, path)
 end
 
