@@ -16,7 +16,7 @@
 
 #include "runtime/atomic_file.h"
 
-#define KERAS_VERSION "2.12.0"
+#define KERAS_VERSION "2.6.0" /* the model_config and optimizer names nnc writes are 2.6's */
 #define BACKEND "tensorflow"
 /* The largest dataset nnc reads: a corrupt header must not make it allocate
  * gigabytes. 2^30 floats is far beyond any model nnc trains. */

@@ -234,6 +234,10 @@ function Layer:__call(x)
   local out = symbolic(x.state, id)
   self.output_shape = out.shape
   self.params = self.params or 0
+  -- Keras's node graph, for model_config: each call's input layer and node.
+  self.inbound = self.inbound or {}
+  self.inbound[#self.inbound + 1] = { x.layer_name, x.node_index or 0 }
+  out.layer_name, out.node_index = self.name, #self.inbound - 1
   local called = x.state.layers
   if not called[self] then called[self] = true; called[#called + 1] = self end
   return out
@@ -412,6 +416,7 @@ function nn.Input(arg)
   for i, d in ipairs(shape) do dims[i] = d end
   local x = input_tensor(new_state(), name, dims, file or "?", line or 0)
   x.input_layer = { name = name, class = "InputLayer", output_shape = x.shape, params = 0 }
+  x.layer_name = name
   return x
 end
 
@@ -432,7 +437,9 @@ function Model:add(layer)
   if #self.layers == 0 and layer.opts.input_shape then
     local state = new_state()
     self.state = state
-    self.output = input_tensor(state, layer.name .. "_input", layer.opts.input_shape, layer.file, layer.line)
+    self.input_name = layer.name .. "_input"
+    self.output = input_tensor(state, self.input_name, layer.opts.input_shape, layer.file, layer.line)
+    self.output.layer_name = self.input_name
   end
   self.layers[#self.layers + 1] = layer
   if self.output then self.output = layer(self.output) end
@@ -802,6 +809,14 @@ function nn._check()
   local d = model.check_data or {}
   core.check(model.state.graph, model.state.store, d.x, d.y)
 end
+
+-- The modules that extend nn get its internals.
+local internals = {
+  fail = fail, here = here, read_options = read_options, check_choice = check_choice, sorted_keys = sorted_keys,
+  Model = Model, Layer = Layer, layer_specs = layer_specs, optimizer_specs = optimizer_specs,
+  weights_format = weights_format,
+}
+core.require("saving")(nn, internals)
 
 -- An unknown layer or function is an error with the closest valid name.
 return setmetatable(nn, {

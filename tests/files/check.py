@@ -129,6 +129,102 @@ def h5_matches(args):
     print("ok")
 
 
+def model_check(args):
+    """A whole model as Keras 2's save_model_to_hdf5 lays it out."""
+    import h5py
+    path, kind, weights_file = args[0], args[1], args[2]
+    with h5py.File(path, "r") as f:
+        config = json.loads(f.attrs["model_config"])
+        training = json.loads(f.attrs["training_config"])
+        if config["class_name"] != kind:
+            fail(f"model_config class {config['class_name']}, want {kind}")
+        layers = config["config"]["layers"]
+        if layers[0]["class_name"] != "InputLayer" or layers[0]["config"]["batch_input_shape"][0] is not None:
+            fail(f"first layer {layers[0]}")
+        group = f["model_weights"]
+        want = [l["config"]["name"] for l in layers if kind == "Functional" or l["class_name"] != "InputLayer"]
+        if names(group.attrs["layer_names"]) != want:
+            fail(f"layer_names {names(group.attrs['layer_names'])} != config's {want}")
+        if kind == "Functional":
+            for l in layers[1:]:
+                inbound = l["inbound_nodes"][0][0]
+                if inbound[0] not in want or inbound[1:3] != [0, 0]:
+                    fail(f"{l['name']} inbound {inbound}")
+            if config["config"]["input_layers"] != [[want[0], 0, 0]] or config["config"]["output_layers"] != [[want[-1], 0, 0]]:
+                fail(f"inputs/outputs {config['config']['input_layers']} {config['config']['output_layers']}")
+        dense = [l for l in layers if l["class_name"] == "Dense"][0]["config"]
+        for key in ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer"):
+            if key not in dense:
+                fail(f"Dense config lacks {key}: {dense}")
+        if training["loss"] != "sparse_categorical_crossentropy" or training["metrics"] != ["accuracy"]:
+            fail(f"training_config {training}")
+        oc = training["optimizer_config"]
+        if oc["class_name"] != "Adam" or abs(oc["config"]["learning_rate"] - 0.001) > 1e-12:
+            fail(f"optimizer_config {oc}")
+        with h5py.File(weights_file, "r") as w:
+            for layer in want:
+                for n in names(w[layer].attrs["weight_names"]):
+                    if not np.array_equal(group[layer][n][()], w[layer][n][()]):
+                        fail(f"{layer}/{n} differs from save_weights")
+        opt = f["optimizer_weights"]
+        on = names(opt.attrs["weight_names"])
+        if on[0] != "Adam/iter:0" or opt["Adam/iter:0"][()] != int(args[3]):
+            fail(f"optimizer weights {on[:2]}, iter {opt['Adam/iter:0'][()]}")
+        trainable = [n for layer in want for n in names(group[layer].attrs["weight_names"])]
+        slots = [f"Adam/{n[:-2]}/m:0" for n in trainable] + [f"Adam/{n[:-2]}/v:0" for n in trainable]
+        if on[1:] != slots:
+            fail(f"slots {on[1:]} != {slots}")
+    print("ok")
+
+
+def model_write(args):
+    """A Functional Dense(3 -> 2, linear) model as Keras 2.6 saves it, with
+    known weights; prints the predictions for x = [[1, 2, 3], [-1, 0.5, 2]]."""
+    import h5py
+    kernel = np.array([[0.5, -1.0], [0.25, 2.0], [-0.75, 1.5]], dtype=np.float32)
+    bias = np.array([0.1, -0.2], dtype=np.float32)
+    layers = [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3], "dtype": "float32", "sparse": False,
+                                                "ragged": False, "name": "features"},
+         "name": "features", "inbound_nodes": []},
+        {"class_name": "Dense", "config": {"name": "out", "trainable": True, "dtype": "float32", "units": 2,
+                                           "activation": "linear", "use_bias": True,
+                                           "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+                                           "bias_initializer": {"class_name": "Zeros", "config": {}},
+                                           "kernel_regularizer": None, "bias_regularizer": None,
+                                           "activity_regularizer": None, "kernel_constraint": None,
+                                           "bias_constraint": None},
+         "name": "out", "inbound_nodes": [[["features", 0, 0, {}]]]},
+    ]
+    if "--regularized" in args:
+        layers[1]["config"]["kernel_regularizer"] = {"class_name": "L2", "config": {"l2": 0.01}}
+    config = {"class_name": "Functional", "config": {"name": "model", "layers": layers,
+                                                     "input_layers": [["features", 0, 0]],
+                                                     "output_layers": [["out", 0, 0]]}}
+    training = {"loss": "mse", "metrics": None, "weighted_metrics": None, "loss_weights": None,
+                "optimizer_config": {"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.01,
+                                                                     "decay": 0.0, "momentum": 0.0,
+                                                                     "nesterov": False}}}
+    with h5py.File(args[0], "w") as f:
+        f.attrs["keras_version"] = b"2.6.0"
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["model_config"] = json.dumps(config).encode("utf8")
+        f.attrs["training_config"] = json.dumps(training).encode("utf8")
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"features", b"out"]
+        g.attrs["backend"] = b"tensorflow"
+        g.attrs["keras_version"] = b"2.6.0"
+        g.create_group("features").attrs["weight_names"] = []
+        o = g.create_group("out")
+        o.attrs["weight_names"] = [b"out/kernel:0", b"out/bias:0"]
+        o.create_dataset("out/kernel:0", data=kernel)
+        o.create_dataset("out/bias:0", data=bias)
+    x = np.array([[1, 2, 3], [-1, 0.5, 2]], dtype=np.float32)
+    for row in x @ kernel + bias:
+        print(" ".join("%.6f" % v for v in row))
+
+
 if __name__ == "__main__":
-    commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches}
+    commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches,
+                "model-check": model_check, "model-write": model_write}
     commands[sys.argv[1]](sys.argv[2:])

@@ -8,7 +8,8 @@
 #include <check.h>
 
 #define NNC_FILES_TCASES(X) \
-  X(h5_weights)
+  X(h5_weights)                \
+  X(h5_model)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_FILES_TCASES(X)

@@ -1,0 +1,115 @@
+/* Whole models in Keras 2's .h5: model:save and nn.load_model. The layout
+ * and JSON are checked with h5py against Keras's save_model_to_hdf5; a
+ * loaded model evaluates identically and trains on exactly as the original
+ * would have; a model h5py wrote in Keras's spelling loads and predicts
+ * what numpy computes; bad files are clear errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/files/suites.h"
+
+static const char *data_setup =
+    "local rows = {}\n"
+    "for i = 1, 8 do\n"
+    "  local img = {}\n"
+    "  for r = 1, 6 do img[r] = {} for c = 1, 6 do img[r][c] = { ((i * 7 + r * 3 + c) % 11) / 11 } end end\n"
+    "  rows[i] = img\n"
+    "end\n"
+    "local x = data.tensor(rows)\n"
+    "local y = data.tensor({ 0, 1, 2, 3, 0, 1, 2, 3 }, 'i32')\n";
+
+/* Trains two epochs, saves, then trains two more: the loaded model must
+ * give the same loss bit for bit (Adam's moments, its step count and every
+ * dropout mask carry over) and evaluate the same before training. */
+static void trains_on(const char *build, const char *kind) {
+  char text[8192];
+  snprintf(text, sizeof text,
+           "%s%s"
+           "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy', metrics = { 'accuracy' } }\n"
+           "m:fit(x, y, { epochs = 2, batch_size = 4, verbose = 0 })\n"
+           "m:save('m.h5')\nm:save_weights('w.h5')\n"
+           "local e1 = m:evaluate(x, y, { verbose = 0 })\n"
+           "local h1 = m:fit(x, y, { epochs = 2, batch_size = 4, verbose = 0 })\n"
+           "local l = nn.load_model('m.h5')\n"
+           "local e2 = l:evaluate(x, y, { verbose = 0 })\n"
+           "local h2 = l:fit(x, y, { epochs = 2, batch_size = 4, verbose = 0 })\n"
+           "print(string.format('%%a %%a', e1, h1.loss[2]))\n"
+           "print(string.format('%%a %%a', e2, h2.loss[2]))\n",
+           data_setup, build);
+  char *out = files_nnc_ok(text);
+  char *second = strchr(out, '\n');
+  ck_assert_ptr_nonnull(second);
+  ck_assert_msg(!strncmp(out, second + 1, (size_t)(second - out)), "original then loaded:\n%s", out);
+  free(out);
+  char args[128];
+  snprintf(args, sizeof args, "model-check m.h5 %s w.h5 4", kind);
+  free(files_py_ok(args));
+}
+
+START_TEST(sequential_round_trip_trains_on) {
+  trains_on("local m = nn.Sequential { nn.Conv2D { 3, 3, activation = 'relu', input_shape = { 6, 6, 1 } },\n"
+            "  nn.MaxPool2D { 2 }, nn.Dropout(0.3), nn.Flatten(), nn.Dense { 4, activation = 'softmax' } }\n",
+            "Sequential");
+}
+END_TEST
+
+START_TEST(functional_round_trip_trains_on) {
+  trains_on("local inputs = nn.Input { 6, 6, 1 }\n"
+            "local h = nn.Conv2D { 2, 3, padding = 'same', activation = 'relu' }(inputs)\n"
+            "h = nn.Dropout(0.2)(nn.Flatten()(nn.AvgPool2D { 2 }(h)))\n"
+            "local m = nn.Model { inputs = inputs, outputs = nn.Dense { 4, activation = 'softmax' }(h) }\n",
+            "Functional");
+}
+END_TEST
+
+/* Keras's own spelling, written by h5py: nnc builds the model from the
+ * JSON, compiles it from training_config and predicts x @ W + b. */
+START_TEST(loads_a_model_keras_wrote) {
+  char *expected = files_py_ok("model-write keras_model.h5");
+  char *out = files_nnc_ok("local m = nn.load_model('keras_model.h5')\n"
+                           "local p = m:predict(data.tensor { { 1, 2, 3 }, { -1, 0.5, 2 } })\n"
+                           "for i = 1, 2 do print(string.format('%.6f %.6f', p[i][1], p[i][2])) end\n"
+                           "m:fit(data.tensor { { 1, 2, 3 } }, data.tensor { { 0, 0 } }, { verbose = 0 })\n");
+  ck_assert_str_eq(out, expected);
+  free(out), free(expected);
+}
+END_TEST
+
+static void expect_failure(const char *text, const char *const *fragments) {
+  char *out, *err;
+  int rc = files_nnc(text, &out, &err);
+  ck_assert_msg(rc == 1, "exit %d: %s", rc, err);
+  for (; *fragments; fragments++) ck_assert_msg(strstr(err, *fragments), "expected '%s' in: %s", *fragments, err);
+  free(out), free(err);
+}
+
+START_TEST(bad_model_files) {
+  const char *weights_only[] = {"script.lua:2:", "load_model: w.h5", "weights only", NULL};
+  expect_failure("nn.Sequential { nn.Dense { 2, input_shape = { 3 } } }:save_weights('w.h5')\n"
+                 "nn.load_model('w.h5')\n",
+                 weights_only);
+  free(files_py_ok("model-write regularized.h5 --regularized"));
+  const char *option[] = {"load_model: regularized.h5", "layer 'out' (Dense)", "kernel_regularizer", NULL};
+  expect_failure("nn.load_model('regularized.h5')\n", option);
+  const char *cut[] = {"script.lua:5:", "cut.h5", "not a readable HDF5 file", NULL};
+  expect_failure("local m = nn.Sequential { nn.Dense { 2, input_shape = { 3 } } }\nm:save('whole.h5')\n"
+                 "local f = io.open('whole.h5', 'rb'); local s = f:read('a'); f:close()\n"
+                 "f = io.open('cut.h5', 'wb'); f:write(s:sub(1, #s - 100)); f:close()\n"
+                 "nn.load_model('cut.h5')\n",
+                 cut);
+  const char *ext[] = {"script.lua:2:", "save", "m.keras", ".h5", NULL};
+  expect_failure("local m = nn.Sequential { nn.Dense { 2, input_shape = { 3 } } }\nm:save('m.keras')\n", ext);
+}
+END_TEST
+
+TCase *tcase_h5_model(void) {
+  TCase *tc = tcase_create("h5_model");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, sequential_round_trip_trains_on);
+  tcase_add_test(tc, functional_round_trip_trains_on);
+  tcase_add_test(tc, loads_a_model_keras_wrote);
+  tcase_add_test(tc, bad_model_files);
+  return tc;
+}
