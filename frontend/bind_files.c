@@ -10,6 +10,7 @@
 #include "frontend/tensor.h"
 #include "runtime/h5.h"
 #include "runtime/model.h"
+#include "runtime/plot.h"
 
 static nnc_model *check_model(lua_State *L, int idx) { return luaL_checkudata(L, idx, NNC_STORE_META); }
 
@@ -224,9 +225,86 @@ static int l_h5_config(lua_State *L) {
   return 2;
 }
 
+/* core.plot_curves(path, title, {{title=, xlabel=, ylabel=, series={{name=, y={...}}, ...}}, ...}) */
+static int l_plot_curves(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  const char *title = luaL_optstring(L, 2, NULL);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  int n = (int)luaL_len(L, 3);
+  luaL_argcheck(L, n >= 1 && n <= 4, 3, "one to four panels");
+  nnc_plot_panel panels[4];
+  memset(panels, 0, sizeof panels);
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, 3, i + 1);
+    int p = lua_gettop(L);
+    panels[i].title = opt_string(L, p, "title");
+    panels[i].xlabel = opt_string(L, p, "xlabel");
+    panels[i].ylabel = opt_string(L, p, "ylabel");
+    lua_getfield(L, p, "series");
+    panels[i].nseries = (int)luaL_len(L, -1);
+    luaL_argcheck(L, panels[i].nseries <= NNC_PLOT_MAX_SERIES, 3, "too many curves in a panel");
+    for (int s = 0; s < panels[i].nseries; s++) {
+      lua_geti(L, -1, s + 1);
+      nnc_plot_series *c = &panels[i].series[s];
+      c->name = opt_string(L, -1, "name");
+      lua_getfield(L, -1, "y");
+      c->n = (int)luaL_len(L, -1);
+      double *y = stack_array(L, sizeof *y, c->n);
+      lua_rawseti(L, -3, 0); /* kept in the series table */
+      for (int k = 0; k < c->n; k++) {
+        lua_geti(L, -1, k + 1);
+        y[k] = luaL_checknumber(L, -1);
+        lua_pop(L, 1);
+      }
+      c->y = y;
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1); /* the panel table stays referenced by argument 3 */
+    if (!panels[i].title) panels[i].title = "";
+    if (!panels[i].xlabel) panels[i].xlabel = "";
+    if (!panels[i].ylabel) panels[i].ylabel = "";
+    for (int s = 0; s < panels[i].nseries; s++)
+      if (!panels[i].series[s].name) panels[i].series[s].name = "";
+    lua_pop(L, 1);
+  }
+  nnc_status st = {0};
+  if (nnc_plot_curves(path, title, panels, n, &st)) return nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
+/* core.plot_images(path, x f32[N,H,W(,C)], captions or nil, wrong or nil, cols) */
+static int l_plot_images(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  nnc_tensor *x = nnc_lua_checktensor(L, 2);
+  nnc_image_grid g = {0};
+  g.cols = (int)luaL_checkinteger(L, 5);
+  g.n = (int)x->shape[0], g.h = (int)x->shape[1], g.w = (int)x->shape[2];
+  g.channels = x->rank == 4 ? (int)x->shape[3] : 1;
+  g.pixels = nnc_tensor_f32(x);
+  const char **captions = NULL;
+  int *wrong = NULL;
+  if (lua_istable(L, 3)) {
+    captions = stack_array(L, sizeof *captions, g.n);
+    wrong = stack_array(L, sizeof *wrong, g.n);
+    for (int i = 0; i < g.n; i++) {
+      lua_geti(L, 3, i + 1);
+      captions[i] = lua_tostring(L, -1);
+      lua_pop(L, 1); /* the table keeps it */
+      lua_geti(L, 4, i + 1);
+      wrong[i] = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  g.captions = captions, g.wrong = wrong;
+  nnc_status st = {0};
+  if (nnc_plot_images(path, &g, &st)) return nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
 void nnc_lua_open_files(lua_State *L, int core_index) {
-  static const luaL_Reg functions[] = {
-      {"save_h5", l_save_h5}, {"load_h5", l_load_h5}, {"h5_config", l_h5_config}, {NULL, NULL}};
+  static const luaL_Reg functions[] = {{"save_h5", l_save_h5},         {"load_h5", l_load_h5},
+                                       {"h5_config", l_h5_config},     {"plot_curves", l_plot_curves},
+                                       {"plot_images", l_plot_images}, {NULL, NULL}};
   lua_pushvalue(L, core_index);
   luaL_setfuncs(L, functions, 0);
   lua_pop(L, 1);

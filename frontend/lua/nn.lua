@@ -816,7 +816,7 @@ local internals = {
   Model = Model, Layer = Layer, layer_specs = layer_specs, optimizer_specs = optimizer_specs,
   weights_format = weights_format,
 }
-core.require("saving")(nn, internals)
+for _, name in ipairs { "saving", "plot" } do core.require(name)(nn, internals) end
 
 -- An unknown layer or function is an error with the closest valid name.
 return setmetatable(nn, {

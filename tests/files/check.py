@@ -224,7 +224,67 @@ def model_write(args):
         print(" ".join("%.6f" % v for v in row))
 
 
+def color_count(img, box, rgb, tol=40):
+    """Pixels within box (x0, y0, x1, y1) close to rgb."""
+    px = img.load()
+    n = 0
+    for y in range(box[1], box[3]):
+        for x in range(box[0], box[2]):
+            p = px[x, y][:3]
+            n += all(abs(p[i] - rgb[i]) <= tol for i in range(3))
+    return n
+
+
+C0, C1, RED = (0x1f, 0x77, 0xb4), (0xff, 0x7f, 0x0e), (0xd6, 0x27, 0x28)
+
+
+def png_curves(args):
+    """nnc.plot's figure: size, and per panel the curves it should hold by
+    their matplotlib colours (C0 train, C1 validation), e.g. '2,2' or '1'."""
+    from PIL import Image
+    img = Image.open(args[0]).convert("RGB")
+    w, h = (int(v) for v in args[1].split("x"))
+    if img.size != (w, h):
+        fail(f"size {img.size}, want {(w, h)}")
+    panels = [int(n) for n in args[2].split(",")]
+    dark = color_count(img, (0, 0, w, h), (0, 0, 0), 60)
+    if dark < 500:
+        fail(f"only {dark} dark pixels: no axes or text")
+    for i, n in enumerate(panels):
+        box = (i * w // len(panels), 0, (i + 1) * w // len(panels), h)
+        found = [color_count(img, box, c) for c in (C0, C1)]
+        want = [200, 200 if n == 2 else 0]
+        if found[0] < want[0] or (found[1] >= 200) != (n == 2):
+            fail(f"panel {i}: {found} pixels of C0, C1; want {n} curve(s)")
+    print("ok")
+
+
+def png_grid(args):
+    """nnc.show_images' grid: size, a bright square where each test image has
+    one, and red captions exactly over the cells listed."""
+    from PIL import Image
+    img = Image.open(args[0]).convert("RGB")
+    w, h, cols, n = (int(v) for v in args[1:5])
+    red = set(int(v) for v in args[5].split(",") if v) if len(args) > 5 else set()
+    if img.size != (w, h):
+        fail(f"size {img.size}, want {(w, h)}")
+    cw, ch = w // cols, (h - 12) // ((n + cols - 1) // cols)
+    px = img.load()
+    for k in range(n):
+        x0, y0 = (k % cols) * cw, (k // cols) * ch
+        caption = color_count(img, (x0, y0, x0 + cw, y0 + 34), RED)
+        if (caption > 20) != (k in red):
+            fail(f"cell {k}: {caption} red caption pixels, wrong={k in red}")
+        # test images are black with a white square in their top-left quarter
+        inner = px[x0 + 12 + 20, y0 + 34 + 20]
+        outer = px[x0 + 12 + 100, y0 + 34 + 100]
+        if inner != (255, 255, 255) or outer != (0, 0, 0):
+            fail(f"cell {k}: pixels {inner} {outer}, want white then black")
+    print("ok")
+
+
 if __name__ == "__main__":
     commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches,
-                "model-check": model_check, "model-write": model_write}
+                "model-check": model_check, "model-write": model_write, "png-curves": png_curves,
+                "png-grid": png_grid}
     commands[sys.argv[1]](sys.argv[2:])

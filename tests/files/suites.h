@@ -9,7 +9,8 @@
 
 #define NNC_FILES_TCASES(X) \
   X(h5_weights)                \
-  X(h5_model)
+  X(h5_model)                  \
+  X(plots)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_FILES_TCASES(X)
