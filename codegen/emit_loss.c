@@ -255,3 +255,19 @@ int nnc_cuda_emit_nesterov_update(nnc_cuda_ctx *c, int32_t id) {
                             nnc_cuda_float(c, NODE(c, id)->attrs.alpha), nnc_cuda_val(c, id, 1),
                             scalar(c, id, s, sizeof s), nnc_cuda_val(c, id, 2));
 }
+
+int nnc_cuda_emit_sub(nnc_cuda_ctx *c, int32_t id) {
+  return nnc_cuda_pointwise(c, id, "%s - %s", nnc_cuda_val(c, id, 0), nnc_cuda_val(c, id, 1));
+}
+
+int nnc_cuda_emit_maximum(nnc_cuda_ctx *c, int32_t id) {
+  const char *a = nnc_cuda_val(c, id, 0), *b = nnc_cuda_val(c, id, 1);
+  return nnc_cuda_pointwise(c, id, "%s > %s ? %s : %s", a, b, a, b);
+}
+
+int nnc_cuda_emit_rmsprop_momentum(nnc_cuda_ctx *c, int32_t id) {
+  char s[64];
+  return nnc_cuda_pointwise(c, id, "%s * %s + %s * %s / sqrtf(%s + %s)", nnc_cuda_float(c, NODE(c, id)->attrs.alpha),
+                            nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s), nnc_cuda_val(c, id, 1),
+                            nnc_cuda_val(c, id, 2), nnc_cuda_float(c, NODE(c, id)->attrs.eps));
+}

@@ -133,6 +133,10 @@ static int l_model_set_spec(lua_State *L) {
   opt->epsilon = field_number(L, o, "epsilon", 1e-7);
   lua_getfield(L, o, "nesterov");
   opt->nesterov = lua_toboolean(L, -1);
+  lua_getfield(L, o, "amsgrad");
+  opt->amsgrad = lua_toboolean(L, -1);
+  lua_getfield(L, o, "centered");
+  opt->centered = lua_toboolean(L, -1);
   m->has_spec = 1;
   return 0;
 }

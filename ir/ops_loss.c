@@ -16,7 +16,10 @@
  *   rmsprop_update(w, g, v, lr) {eps}       w - lr * g / sqrt(v + eps)
  *   sgd_update(w, g, lr)                    w - lr * g
  *   momentum_velocity(v, g, lr) {alpha}     alpha * v - lr * g
- *   nesterov_update(w, v, g, lr) {alpha}    w + alpha * v - lr * g */
+ *   nesterov_update(w, v, g, lr) {alpha}    w + alpha * v - lr * g
+ *   sub(a, b)                               a - b (RMSprop: w - momentum, v - mg^2)
+ *   maximum(a, b)                           max(a, b) (Adam's amsgrad: vhat = max(vhat, v))
+ *   rmsprop_momentum(m, g, d, lr) {alpha, eps}  alpha * m + lr * g / sqrt(d + eps) */
 #include <string.h>
 
 #include "ir/op.h"
@@ -116,6 +119,9 @@ int nnc_infer_rmsprop_update(const nnc_graph *g, nnc_node *n, nnc_status *st) { 
 int nnc_infer_sgd_update(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
 int nnc_infer_momentum_velocity(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
 int nnc_infer_nesterov_update(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
+int nnc_infer_sub(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 0); }
+int nnc_infer_maximum(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 0); }
+int nnc_infer_rmsprop_momentum(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
 
 static void cost_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
   (void)g;
@@ -131,3 +137,6 @@ void nnc_cost_rmsprop_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c)
 void nnc_cost_sgd_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
 void nnc_cost_momentum_velocity(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
 void nnc_cost_nesterov_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
+void nnc_cost_sub(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
+void nnc_cost_maximum(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
+void nnc_cost_rmsprop_momentum(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }

@@ -52,6 +52,9 @@ NO_GRADIENT(rmsprop_update)
 NO_GRADIENT(sgd_update)
 NO_GRADIENT(momentum_velocity)
 NO_GRADIENT(nesterov_update)
+NO_GRADIENT(sub)
+NO_GRADIENT(maximum)
+NO_GRADIENT(rmsprop_momentum)
 
 /* y = a @ w: da = dy @ w^T, dw = a^T @ dy (a as rows of features). */
 int nnc_grad_matmul(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC], nnc_status *st) {

@@ -79,6 +79,15 @@ static int add_update(nnc_graph *g, const char *name, int32_t node, nnc_status *
   return nnc_graph_add_output(g, role, node, st);
 }
 
+/* The update of weight's optimizer slot `slot` ("dense/kernel/m"). */
+static int add_slot_update(nnc_graph *g, const nnc_node *weight, const char *slot, int32_t node, nnc_status *st) {
+  char name[512];
+  snprintf(name, sizeof name, "%s/%s", weight->name, slot);
+  return add_update(g, name, node, st);
+}
+
+/* Keras 2 Adam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); with amsgrad
+ * vhat = max(vhat, v) takes v's place in the step, w -= lr_t m / (sqrt(vhat) + eps). */
 static int update_adam(nnc_graph *g, const nnc_optimizer *o, int32_t w, int32_t grad, int32_t lr_t, nnc_status *st) {
   const nnc_node weight = g->nodes[w];
   int32_t m = add_slot(g, &weight, "m", st), v = add_slot(g, &weight, "v", st);
@@ -91,15 +100,22 @@ static int update_adam(nnc_graph *g, const nnc_optimizer *o, int32_t w, int32_t 
   int32_t sq = nnc_graph_op(g, NNC_OP_SQUARE, &grad, 1, NULL, st);
   int32_t v2 = sq < 0 ? -1 : op2(g, NNC_OP_EMA, v, sq, &a2, st);
   if (m2 < 0 || v2 < 0) return -1;
-  int32_t src[4] = {w, m2, v2, lr_t};
-  char slot[512];
+  int32_t denom = v2;
+  if (o->amsgrad) {
+    int32_t vhat = add_slot(g, &weight, "vhat", st);
+    denom = vhat < 0 ? -1 : op2(g, NNC_OP_MAXIMUM, vhat, v2, NULL, st);
+    if (add_slot_update(g, &weight, "vhat", denom, st)) return -1;
+  }
+  int32_t src[4] = {w, m2, denom, lr_t};
   if (add_update(g, weight.name, op_n(g, NNC_OP_ADAM_UPDATE, src, 4, &ae, st), st)) return -1;
-  snprintf(slot, sizeof slot, "%s/m", weight.name);
-  if (add_update(g, slot, m2, st)) return -1;
-  snprintf(slot, sizeof slot, "%s/v", weight.name);
-  return add_update(g, slot, v2, st);
+  if (add_slot_update(g, &weight, "m", m2, st)) return -1;
+  return add_slot_update(g, &weight, "v", v2, st);
 }
 
+/* Keras 2 RMSprop: rms = rho rms + (1 - rho) g^2, and centered also
+ * mg = rho mg + (1 - rho) g, dividing by rms - mg^2 instead of rms. Without
+ * momentum w -= lr g / sqrt(d + eps); with it, as TF's ApplyRMSProp kernels,
+ * mom = momentum mom + lr g / sqrt(d + eps) and w -= mom. */
 static int update_rmsprop(nnc_graph *g, const nnc_optimizer *o, int32_t w, int32_t grad, int32_t lr, nnc_status *st) {
   const nnc_node weight = g->nodes[w];
   int32_t v = add_slot(g, &weight, "rms", st);
@@ -108,13 +124,27 @@ static int update_rmsprop(nnc_graph *g, const nnc_optimizer *o, int32_t w, int32
   nnc_attrs ar = {0}, ae = {0};
   ar.alpha = (float)(1 - o->rho);
   ae.eps = (float)o->epsilon;
+  ae.alpha = (float)o->momentum;
   int32_t v2 = op2(g, NNC_OP_EMA, v, sq, &ar, st);
-  if (v2 < 0) return -1;
-  int32_t src[4] = {w, grad, v2, lr};
-  char slot[512];
-  if (add_update(g, weight.name, op_n(g, NNC_OP_RMSPROP_UPDATE, src, 4, &ae, st), st)) return -1;
-  snprintf(slot, sizeof slot, "%s/rms", weight.name);
-  return add_update(g, slot, v2, st);
+  if (v2 < 0 || add_slot_update(g, &weight, "rms", v2, st)) return -1;
+  int32_t denom = v2;
+  if (o->centered) {
+    int32_t mg = add_slot(g, &weight, "mg", st);
+    int32_t mg2 = mg < 0 ? -1 : op2(g, NNC_OP_EMA, mg, grad, &ar, st);
+    int32_t mg_sq = mg2 < 0 ? -1 : nnc_graph_op(g, NNC_OP_SQUARE, &mg2, 1, NULL, st);
+    denom = mg_sq < 0 ? -1 : op2(g, NNC_OP_SUB, v2, mg_sq, NULL, st);
+    if (denom < 0 || add_slot_update(g, &weight, "mg", mg2, st)) return -1;
+  }
+  if (o->momentum == 0) {
+    int32_t src[4] = {w, grad, denom, lr};
+    return add_update(g, weight.name, op_n(g, NNC_OP_RMSPROP_UPDATE, src, 4, &ae, st), st);
+  }
+  int32_t mom = add_slot(g, &weight, "momentum", st);
+  if (mom < 0) return -1;
+  int32_t src[4] = {mom, grad, denom, lr};
+  int32_t mom2 = op_n(g, NNC_OP_RMSPROP_MOMENTUM, src, 4, &ae, st);
+  if (mom2 < 0 || add_slot_update(g, &weight, "momentum", mom2, st)) return -1;
+  return add_update(g, weight.name, op2(g, NNC_OP_SUB, w, mom2, NULL, st), st);
 }
 
 /* Keras 2 SGD: velocity = momentum * velocity - lr * g; w += velocity, or
@@ -134,10 +164,8 @@ static int update_sgd(nnc_graph *g, const nnc_optimizer *o, int32_t w, int32_t g
   if (vel2 < 0) return -1;
   int32_t nsrc[4] = {w, vel2, grad, lr};
   int32_t w2 = o->nesterov ? op_n(g, NNC_OP_NESTEROV_UPDATE, nsrc, 4, &am, st) : op2(g, NNC_OP_ADD, w, vel2, NULL, st);
-  char slot[512];
   if (add_update(g, weight.name, w2, st)) return -1;
-  snprintf(slot, sizeof slot, "%s/momentum", weight.name);
-  return add_update(g, slot, vel2, st);
+  return add_slot_update(g, &weight, "momentum", vel2, st);
 }
 
 /* Consumes the grad:W outputs: each becomes the update of W and its slots

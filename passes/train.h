@@ -17,9 +17,11 @@ typedef struct nnc_optimizer {
   double learning_rate;
   double beta_1, beta_2; /* Adam */
   double rho;            /* RMSprop */
-  double momentum;       /* SGD */
+  double momentum;       /* SGD, RMSprop */
   int nesterov;          /* SGD */
   double epsilon;        /* Adam, RMSprop */
+  int amsgrad;           /* Adam: divide by the running maximum of v */
+  int centered;          /* RMSprop: divide by the variance of g, not its second moment */
 } nnc_optimizer;
 
 typedef struct nnc_train_spec {

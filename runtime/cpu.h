@@ -118,7 +118,8 @@ void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const flo
   X(bias_add) X(bias_grad) X(relu) X(sigmoid) X(tanh) X(add) X(mul)                     \
   X(relu_grad) X(sigmoid_grad) X(tanh_grad) X(softmax) X(dropout)                        \
   X(xent_logits) X(xent_logits_grad) X(square) X(ema) X(adam_update) X(rmsprop_update)  \
-  X(sgd_update) X(momentum_velocity) X(nesterov_update) X(reshape)
+  X(sgd_update) X(momentum_velocity) X(nesterov_update) X(reshape) X(sub) X(maximum)          \
+  X(rmsprop_momentum)
 
 #define X(name) extern const nnc_cpu_kernel nnc_cpu_##name;
 NNC_CPU_KERNELS(X)

@@ -76,6 +76,9 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_MOMENTUM_VELOCITY] = &nnc_cpu_momentum_velocity,
     [NNC_OP_NESTEROV_UPDATE] = &nnc_cpu_nesterov_update,
     [NNC_OP_RESHAPE] = &nnc_cpu_reshape,
+    [NNC_OP_SUB] = &nnc_cpu_sub,
+    [NNC_OP_MAXIMUM] = &nnc_cpu_maximum,
+    [NNC_OP_RMSPROP_MOMENTUM] = &nnc_cpu_rmsprop_momentum,
 };
 
 /* How a step runs. */

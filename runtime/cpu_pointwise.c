@@ -71,6 +71,9 @@ POINTWISE(rmsprop_update, a[i] - s * b[i] / sqrtf(c[i] + eps))
 POINTWISE(nesterov_update, a[i] + alpha * b[i] - s * c[i])
 POINTWISE(sgd_update, a[i] - s * b[i])
 POINTWISE(momentum_velocity, alpha * a[i] - s * b[i])
+POINTWISE(sub, a[i] - b[i])
+POINTWISE(maximum, a[i] > b[i] ? a[i] : b[i])
+POINTWISE(rmsprop_momentum, alpha * a[i] + s * b[i] / sqrtf(c[i] + eps))
 
 
 /* A reshape is a copy: the memory plan gives it bytes of its own, and may

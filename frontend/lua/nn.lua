@@ -30,6 +30,12 @@ local function sorted_keys(t)
   return keys
 end
 
+-- Every constructor and call that takes options says the same about one it
+-- does not know: the closest valid name, then all of them.
+local function unknown_keyword(what, k, valid)
+  fail("%s got an unknown keyword '%s'%s (valid: %s)", what, tostring(k), hint(k, valid), table.concat(valid, ", "))
+end
+
 local function where_of(layer)
   return string.format("%s (%s) at %s:%d", layer.name, layer.class, layer.file, layer.line)
 end
@@ -143,7 +149,7 @@ local function read_options(spec, arg)
   for k, v in pairs(given) do
     if math.type(k) ~= "integer" then
       if spec.options[k] == nil then
-        fail("%s got an unknown keyword '%s'%s", spec.class, tostring(k), hint(k, valid))
+        unknown_keyword(spec.class, k, valid)
       end
       if opts[k] ~= nil then fail("%s got '%s' both by position and by name", spec.class, k) end
       opts[k] = v
@@ -474,9 +480,9 @@ end
 -- compile: optimizers, losses and metrics, checked by name.
 
 local optimizer_specs = {
-  sgd = { class = "SGD", positional = {}, options = { learning_rate = 0.01, lr = nn.NONE, momentum = 0.0, nesterov = false } },
-  adam = { class = "Adam", positional = {}, options = { learning_rate = 0.001, lr = nn.NONE, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, amsgrad = false } },
-  rmsprop = { class = "RMSprop", positional = {}, options = { learning_rate = 0.001, lr = nn.NONE, rho = 0.9, momentum = 0.0, epsilon = 1e-7, centered = false } },
+  sgd = { class = "SGD", positional = { "learning_rate" }, options = { learning_rate = 0.01, lr = nn.NONE, momentum = 0.0, nesterov = false } },
+  adam = { class = "Adam", positional = { "learning_rate" }, options = { learning_rate = 0.001, lr = nn.NONE, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7, amsgrad = false } },
+  rmsprop = { class = "RMSprop", positional = { "learning_rate" }, options = { learning_rate = 0.001, lr = nn.NONE, rho = 0.9, momentum = 0.0, epsilon = 1e-7, centered = false } },
 }
 local optimizer_names = sorted_keys(optimizer_specs)
 
@@ -535,7 +541,7 @@ function Model:compile(arg)
   local valid = { "optimizer", "loss", "metrics" }
   for k in pairs(arg) do
     if k ~= "optimizer" and k ~= "loss" and k ~= "metrics" then
-      fail("compile got an unknown keyword '%s'%s", tostring(k), hint(k, valid))
+      unknown_keyword("compile", k, valid)
     end
   end
   local optimizer = check_optimizer(arg.optimizer or "rmsprop")
@@ -618,7 +624,7 @@ local function check_keys(what, opts, valid)
   for k in pairs(opts) do
     local ok = false
     for _, v in ipairs(valid) do if k == v then ok = true end end
-    if not ok then fail("%s got an unknown keyword '%s'%s", what, tostring(k), hint(k, valid)) end
+    if not ok then unknown_keyword(what, k, valid) end
   end
 end
 

@@ -132,6 +132,41 @@ START_TEST(unknown_keyword) {
 }
 END_TEST
 
+/* Every constructor family and call that takes options names an unknown one,
+ * the closest valid name and the valid ones (an option is never dropped). */
+static const struct {
+  const char *script;
+  const char *fragments[4];
+} unknown_options[] = {
+    {"nn.Conv2D { 8, 3, stride = 2 }\n", {"Conv2D got an unknown keyword 'stride'", "did you mean 'strides'", "(valid: activation, "}},
+    {"nn.MaxPool2D { 2, pading = 'same' }\n", {"MaxPooling2D got an unknown keyword 'pading'", "(valid: input_shape, name, padding, "}},
+    {"nn.Dropout { 0.5, noise_shape = 1 }\n", {"Dropout got an unknown keyword 'noise_shape'", "(valid: input_shape, name, rate, seed, trainable)"}},
+    {"nn.Flatten { data_format = 'x' }\n", {"Flatten got an unknown keyword 'data_format'", "(valid: input_shape, name, trainable)"}},
+    {"nn.Adam { learning_rate = 0.1, amsgard = true }\n", {"Adam got an unknown keyword 'amsgard'", "did you mean 'amsgrad'", "(valid: amsgrad, beta_1, beta_2, epsilon, learning_rate, lr)"}},
+    {"nn.RMSprop { centred = true }\n", {"RMSprop got an unknown keyword 'centred'", "did you mean 'centered'", "(valid: centered, epsilon, learning_rate, lr, momentum, rho)"}},
+    {"nn.SGD { nesterof = true }\n", {"SGD got an unknown keyword 'nesterof'", "did you mean 'nesterov'", "(valid: learning_rate, lr, momentum, nesterov)"}},
+    {"nn.EarlyStopping { patiense = 3 }\n", {"EarlyStopping got an unknown keyword 'patiense'", "did you mean 'patience'", "(valid: "}},
+};
+
+START_TEST(unknown_option_in_each_constructor) {
+  const char *fragments[6] = {"model.lua:1: "};
+  for (int i = 0; i < 4 && unknown_options[_i].fragments[i]; i++) fragments[i + 1] = unknown_options[_i].fragments[i];
+  expect_error(unknown_options[_i].script, fragments);
+}
+END_TEST
+
+/* Keras's positional learning rate: Adam(0.001), SGD(0.1), RMSprop(0.01). */
+START_TEST(positional_learning_rate) {
+  char *out, *err;
+  int rc = run_script("print(nn.Adam(0.005).learning_rate, nn.SGD(0.1).learning_rate, nn.RMSprop(0.01).learning_rate,\n"
+                      "  nn.Adam().learning_rate, nn.Adam { lr = 0.002 }.learning_rate)\n",
+                      NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s", err);
+  ck_assert_str_eq(out, "0.005\t0.1\t0.01\t0.001\t0.002\n");
+  free(out), free(err);
+}
+END_TEST
+
 static const char *small_model =
     "local m = nn.Sequential { nn.Flatten { input_shape = { 4, 4, 1 } }, nn.Dense { 2, activation = 'softmax' } }\n";
 
@@ -332,6 +367,9 @@ Suite *cli_suite(void) {
   tcase_add_test(tc, unknown_activation);
   tcase_add_test(tc, unknown_keyword);
   tcase_add_test(tc, unknown_optimizer);
+  tcase_add_loop_test(tc, unknown_option_in_each_constructor, 0,
+                      (int)(sizeof unknown_options / sizeof unknown_options[0]));
+  tcase_add_test(tc, positional_learning_rate);
   tcase_add_test(tc, unknown_loss);
   tcase_add_test(tc, pool_larger_than_input);
   tcase_add_test(tc, kernel_larger_than_input);

@@ -142,6 +142,10 @@ static const op_case cases[] = {
     {"momentum_velocity", NNC_OP_MOMENTUM_VELOCITY, {.alpha = 0.9f}, {F(2, R, 3, 40), F(2, R, 3, 40), SCALAR}, 0, 0},
     {"nesterov_update", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f},
      {F(2, R, 3, 40), F(2, R, 3, 40), F(2, R, 3, 40), SCALAR}, 0, 0},
+    {"sub", NNC_OP_SUB, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"maximum", NNC_OP_MAXIMUM, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
+    {"rmsprop_momentum", NNC_OP_RMSPROP_MOMENTUM, {.alpha = 0.9f, .eps = 1e-7f},
+     {F(2, R, 3, 40), F(2, R, 3, 40), F(2, P, 3, 40), SCALAR}, 0, 0},
 };
 
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))

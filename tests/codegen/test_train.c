@@ -92,7 +92,7 @@ static void start_model(nnc_model *m, const nnc_backend *b, uint64_t seed, const
   m->backend = b;
   m->spec.loss = NNC_LOSS_SPARSE_XENT;
   m->spec.accuracy = 1;
-  m->spec.optimizer = (nnc_optimizer){NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7};
+  m->spec.optimizer = (nnc_optimizer){NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7, 0, 0};
   m->has_spec = 1;
   init_weights(m, g);
 }

@@ -97,7 +97,7 @@ static const char *const cnn_text =
 
 enum { BATCH = 7, CLASSES = 5, STEPS = 3 };
 
-static const nnc_optimizer adam = {NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7};
+static const nnc_optimizer adam = {NNC_OPT_ADAM, 0.01, 0.9, 0.999, 0, 0, 0, 1e-7, 0, 0};
 
 /* Every value the cpu backend keeps after a run against the interpreter's,
  * every output among them; returns how many values were compared. */

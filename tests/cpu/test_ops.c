@@ -142,6 +142,9 @@ static const op_case cases[] = {
     {"sgd_update", NNC_OP_SGD_UPDATE, NONE, 3, {BIG, BIG, "f32[]"}, 0, 0},
     {"momentum_velocity", NNC_OP_MOMENTUM_VELOCITY, {.alpha = 0.9f}, 3, {BIG, BIG, "f32[]"}, 0, 0},
     {"nesterov_update", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f}, 4, {BIG, BIG, BIG, "f32[]"}, 0, 0},
+    {"sub", NNC_OP_SUB, NONE, 2, {BIG, BIG}, 0, 0},
+    {"maximum", NNC_OP_MAXIMUM, NONE, 2, {BIG, BIG}, 0, 0},
+    {"rmsprop_momentum", NNC_OP_RMSPROP_MOMENTUM, {.alpha = 0.9f, .eps = 1e-7f}, 4, {BIG, BIG, BIG, "f32[]"}, 4, 0},
 };
 
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))

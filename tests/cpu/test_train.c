@@ -47,10 +47,12 @@ static void batch_of(int s, float *x, int32_t *y) {
 }
 
 static const nnc_optimizer optimizers[] = {
-    {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7},
-    {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7},
-    {NNC_OPT_SGD, 0.05, 0, 0, 0, 0.9, 1, 0},
-    {NNC_OPT_SGD, 0.05, 0, 0, 0, 0, 0, 0},
+    {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7, 0, 0},
+    {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7, 0, 0},
+    {NNC_OPT_SGD, 0.05, 0, 0, 0, 0.9, 1, 0, 0, 0},
+    {NNC_OPT_SGD, 0.05, 0, 0, 0, 0, 0, 0, 0, 0},
+    {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7, 1, 0},
+    {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0.9, 0, 1e-7, 0, 1},
 };
 
 START_TEST(test_training_agrees) {

@@ -199,6 +199,12 @@ static const op_case op_cases[] = {
      .src = {F32(3), F32(3), F32(3), {NNC_F32, 0, {0}}},
      .line = "  %4 = nesterov_update(%0, %1, %2, %3) {alpha=0.899999976} : f32[3]",
      .attrs = {.alpha = 0.9f}},
+    {.op = NNC_OP_SUB, .src = {F32(3), F32(3)}, .line = "  %2 = sub(%0, %1) : f32[3]"},
+    {.op = NNC_OP_MAXIMUM, .src = {F32(3), F32(3)}, .line = "  %2 = maximum(%0, %1) : f32[3]"},
+    {.op = NNC_OP_RMSPROP_MOMENTUM,
+     .src = {F32(3), F32(3), F32(3), {NNC_F32, 0, {0}}},
+     .line = "  %4 = rmsprop_momentum(%0, %1, %2, %3) {alpha=0.899999976, eps=1.00000001e-07} : f32[3]",
+     .attrs = {.alpha = 0.9f, .eps = 1e-7f}},
 };
 enum { NCASES = sizeof op_cases / sizeof op_cases[0] };
 

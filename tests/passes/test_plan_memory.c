@@ -77,7 +77,7 @@ START_TEST(training_graph_plan_is_sound) {
         "}\n",
         "cnn.ir", &st);
     ck_assert_msg(g, "%s", st.msg);
-    nnc_train_spec spec = {NNC_LOSS_SPARSE_XENT, 1, {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0.9, 0, 0, 1e-7}};
+    nnc_train_spec spec = {NNC_LOSS_SPARSE_XENT, 1, {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0.9, 0, 0, 1e-7, 0, 0}};
     nnc_pass_ctx ctx = {.batch = 16, .train = &spec};
     const nnc_pass *all[] = {&nnc_pass_loss, &nnc_pass_autodiff, &nnc_pass_optimizer, &nnc_pass_dce,
                              &nnc_pass_fuse, &nnc_pass_infer_shapes, &nnc_pass_plan_memory};

@@ -3,6 +3,7 @@
  * double precision: a known answer for the loss, autodiff, optimizer and
  * model passes together. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ir/op.h"
@@ -90,7 +91,7 @@ static void expect_weights(nnc_model *m, const double w[IN * OUT], const double 
 }
 
 START_TEST(sgd_step) {
-  nnc_optimizer opt = {NNC_OPT_SGD, 0.1, 0, 0, 0, 0, 0, 0};
+  nnc_optimizer opt = {NNC_OPT_SGD, 0.1, 0, 0, 0, 0, 0, 0, 0, 0};
   double gw[IN * OUT], gb[OUT], w[IN * OUT], b[OUT];
   expected_grads(gw, gb);
   for (int i = 0; i < IN * OUT; i++) w[i] = w0[i] - 0.1 * gw[i];
@@ -108,7 +109,7 @@ END_TEST
  * velocity slot). */
 START_TEST(sgd_momentum_and_nesterov_step) {
   for (int nesterov = 0; nesterov <= 1; nesterov++) {
-    nnc_optimizer opt = {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, nesterov, 0};
+    nnc_optimizer opt = {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, nesterov, 0, 0, 0};
     double gw[IN * OUT], gb[OUT], w[IN * OUT], b[OUT];
     expected_grads(gw, gb);
     for (int i = 0; i < IN * OUT; i++) {
@@ -132,7 +133,7 @@ END_TEST
 /* Adam at t = 1: m = (1-b1) g, v = (1-b2) g^2, lr_t = lr sqrt(1-b2)/(1-b1),
  * w -= lr_t m / (sqrt(v) + eps). */
 START_TEST(adam_step) {
-  nnc_optimizer opt = {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7};
+  nnc_optimizer opt = {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7, 0, 0};
   double gw[IN * OUT], gb[OUT], w[IN * OUT], b[OUT];
   expected_grads(gw, gb);
   double lr_t = 0.001 * sqrt(1 - 0.999) / (1 - 0.9);
@@ -154,7 +155,7 @@ END_TEST
 
 /* RMSprop: v = rho v + (1-rho) g^2 from v = 0; w -= lr g / sqrt(v + eps). */
 START_TEST(rmsprop_step) {
-  nnc_optimizer opt = {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7};
+  nnc_optimizer opt = {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7, 0, 0};
   double gw[IN * OUT], gb[OUT], w[IN * OUT], b[OUT];
   expected_grads(gw, gb);
   for (int i = 0; i < IN * OUT; i++) w[i] = w0[i] - 0.001 * gw[i] / sqrt(0.1 * gw[i] * gw[i] + 1e-7);
@@ -166,15 +167,99 @@ START_TEST(rmsprop_step) {
 }
 END_TEST
 
+/* Sets every element of slot `name` of the model's weights to `value`
+ * before the first step, as if earlier steps had left it there. */
+static void preset_slot(nnc_model *m, const char *name, const int64_t *shape, int rank, float value) {
+  nnc_status st = {0};
+  nnc_weight *w = nnc_weights_add(&m->weights, name, rank, shape, &st);
+  ck_assert_msg(w, "%s", st.msg);
+  for (int64_t i = 0; i < nnc_weight_numel(w); i++) w->data[i] = value;
+}
+
+static void train_preset(nnc_model *m, const nnc_optimizer *opt, const char *slot, float value) {
+  nnc_graph *g = softmax_regression();
+  start_model(m, opt);
+  char name[64];
+  int64_t ws[2] = {IN, OUT}, bs[1] = {OUT};
+  snprintf(name, sizeof name, "dense/kernel/%s", slot);
+  preset_slot(m, name, ws, 2, value);
+  snprintf(name, sizeof name, "dense/bias/%s", slot);
+  preset_slot(m, name, bs, 1, value);
+  train_step(m, g);
+  nnc_graph_free(g);
+}
+
+/* Adam with amsgrad (Keras 2): vhat = max(vhat, v), w -= lr_t m / (sqrt(vhat) + eps).
+ * vhat starts at 0.5, above this step's v, so it divides instead of v: a
+ * run that ignored amsgrad would move the weights about 20 times further. */
+START_TEST(adam_amsgrad_step) {
+  nnc_optimizer opt = {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7, 1, 0};
+  double gw[IN * OUT], gb[OUT], w[IN * OUT], b[OUT];
+  expected_grads(gw, gb);
+  double lr_t = 0.001 * sqrt(1 - 0.999) / (1 - 0.9);
+  for (int i = 0; i < IN * OUT; i++) {
+    double vv = 0.001 * gw[i] * gw[i];
+    w[i] = w0[i] - lr_t * 0.1 * gw[i] / (sqrt(vv > 0.5 ? vv : 0.5) + 1e-7);
+  }
+  for (int j = 0; j < OUT; j++) {
+    double vv = 0.001 * gb[j] * gb[j];
+    b[j] = b0[j] - lr_t * 0.1 * gb[j] / (sqrt(vv > 0.5 ? vv : 0.5) + 1e-7);
+  }
+  nnc_model m;
+  train_preset(&m, &opt, "vhat", 0.5f);
+  expect_weights(&m, w, b);
+  ck_assert_float_eq(nnc_weights_find(&m.weights, "dense/kernel/vhat")->data[0], 0.5f);
+  nnc_model_free(&m);
+}
+END_TEST
+
+/* Centered RMSprop from zero slots: rms = 0.1 g^2, mg = 0.1 g, so
+ * w -= lr g / sqrt(0.1 g^2 - 0.01 g^2 + eps). */
+START_TEST(rmsprop_centered_step) {
+  nnc_optimizer opt = {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7, 0, 1};
+  double gw[IN * OUT], gb[OUT], w[IN * OUT], b[OUT];
+  expected_grads(gw, gb);
+  for (int i = 0; i < IN * OUT; i++) w[i] = w0[i] - 0.001 * gw[i] / sqrt(0.09 * gw[i] * gw[i] + 1e-7);
+  for (int j = 0; j < OUT; j++) b[j] = b0[j] - 0.001 * gb[j] / sqrt(0.09 * gb[j] * gb[j] + 1e-7);
+  nnc_model m;
+  train(&m, &opt, 1);
+  expect_weights(&m, w, b);
+  const float *mg = nnc_weights_find(&m.weights, "dense/kernel/mg")->data;
+  ck_assert_msg(fabs(mg[0] - 0.1 * gw[0]) < 1e-8, "mg %g", mg[0]);
+  nnc_model_free(&m);
+}
+END_TEST
+
+/* RMSprop with momentum 0.9, plain and centered, the momentum slot at 0.01:
+ * mom = 0.9 * 0.01 + lr g / sqrt(d + eps), w -= mom (TF's ApplyRMSProp and
+ * ApplyCenteredRMSProp). */
+START_TEST(rmsprop_momentum_step) {
+  for (int centered = 0; centered <= 1; centered++) {
+    nnc_optimizer opt = {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0.9, 0, 1e-7, 0, centered};
+    double gw[IN * OUT], gb[OUT], w[IN * OUT], b[OUT], share = centered ? 0.09 : 0.1;
+    expected_grads(gw, gb);
+    for (int i = 0; i < IN * OUT; i++) w[i] = w0[i] - (0.009 + 0.001 * gw[i] / sqrt(share * gw[i] * gw[i] + 1e-7));
+    for (int j = 0; j < OUT; j++) b[j] = b0[j] - (0.009 + 0.001 * gb[j] / sqrt(share * gb[j] * gb[j] + 1e-7));
+    nnc_model m;
+    train_preset(&m, &opt, "momentum", 0.01f);
+    expect_weights(&m, w, b);
+    const float *mom = nnc_weights_find(&m.weights, "dense/kernel/momentum")->data;
+    ck_assert_msg(fabs(mom[0] - (w0[0] - w[0])) < 1e-7, "momentum %g", mom[0]);
+    nnc_model_free(&m);
+  }
+}
+END_TEST
+
 /* nnc check's reference update (runtime/check_update.c): the optimizer
  * pass on a step's kept gradients, from the weights and slots before it,
  * gives the weights and slots training left. Step 2, so slots and Adam's
  * lr_t are past their first values. */
 START_TEST(check_reference_update_matches_training) {
   const nnc_optimizer opts[] = {
-      {NNC_OPT_SGD, 0.1, 0, 0, 0, 0, 0, 0},        {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, 0, 0},
-      {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, 1, 0},      {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7},
-      {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7},
+      {NNC_OPT_SGD, 0.1, 0, 0, 0, 0, 0, 0, 0, 0},        {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, 0, 0, 0, 0},
+      {NNC_OPT_SGD, 0.1, 0, 0, 0, 0.9, 1, 0, 0, 0},      {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7, 0, 0},
+      {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0, 0, 1e-7, 0, 0},  {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0, 0, 0, 1e-7, 1, 0},
+      {NNC_OPT_RMSPROP, 0.001, 0, 0, 0.9, 0.9, 0, 1e-7, 0, 1},
   };
   for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
     nnc_graph *g = softmax_regression();
@@ -212,6 +297,9 @@ TCase *tcase_optimizers(void) {
   tcase_add_test(tc, sgd_momentum_and_nesterov_step);
   tcase_add_test(tc, adam_step);
   tcase_add_test(tc, rmsprop_step);
+  tcase_add_test(tc, adam_amsgrad_step);
+  tcase_add_test(tc, rmsprop_centered_step);
+  tcase_add_test(tc, rmsprop_momentum_step);
   tcase_add_test(tc, check_reference_update_matches_training);
   return tc;
 }

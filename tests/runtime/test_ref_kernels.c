@@ -495,6 +495,13 @@ static const float sgd_w[] = {1, -2, 0.5f}, sgd_g[] = {0.5f, -1, 4}, sgd_out[] =
  *                                          = [.981, 1.772, -.6295] */
 static const float mom_v[] = {0, 1, -2}, mom_g[] = {1, 2, 0.5f}, mom_out[] = {-0.01f, 0.88f, -1.805f};
 static const float nest_w[] = {1, 1, 1}, nest_out[] = {0.981f, 1.772f, -0.6295f};
+/* sub(a, b) = a - b; maximum(a, b): [1 - .5, -2 + 1, .5 - 4], [1, -1, 4] */
+static const float sub_out[] = {0.5f, -1, -3.5f}, max_out[] = {1, -1, 4};
+/* rmsprop_momentum(m, g, d, lr) = .9*m + lr*g/sqrt(d + 1e-7), lr .01:
+ *   [.09 + .02/sqrt(.4000001), 0 + .01/sqrt(1.0000001), -.9 - .005/sqrt(.2500001)]
+ *   = [.121622773, .0099999995, -.909999998] */
+static const float rmom_m[] = {0.1f, 0, -1}, rmom_g[] = {2, 1, -0.5f}, rmom_d[] = {0.4f, 1, 0.25f};
+static const float rmom_out[] = {0.121622773f, 0.0099999995f, -0.909999998f};
 
 #define SCALAR(p) {0, {0}, p}
 
@@ -603,6 +610,11 @@ static const train_kat train_kats[] = {
      .src = {{1, {3}, mom_v}, {1, {3}, mom_g}, SCALAR(lr_01)}, .want = {1, {3}, mom_out}},
     {.what = "nesterov_update", .op = NNC_OP_NESTEROV_UPDATE, .attrs = {.alpha = 0.9f}, .nsrc = 4,
      .src = {{1, {3}, nest_w}, {1, {3}, mom_out}, {1, {3}, mom_g}, SCALAR(lr_01)}, .want = {1, {3}, nest_out}},
+    {.what = "sub", .op = NNC_OP_SUB, .nsrc = 2, .src = {{1, {3}, sgd_w}, {1, {3}, sgd_g}}, .want = {1, {3}, sub_out}},
+    {.what = "maximum", .op = NNC_OP_MAXIMUM, .nsrc = 2, .src = {{1, {3}, sgd_w}, {1, {3}, sgd_g}},
+     .want = {1, {3}, max_out}},
+    {.what = "rmsprop_momentum", .op = NNC_OP_RMSPROP_MOMENTUM, .attrs = {.alpha = 0.9f, .eps = 1e-7f}, .nsrc = 4,
+     .src = {{1, {3}, rmom_m}, {1, {3}, rmom_g}, {1, {3}, rmom_d}, SCALAR(lr_01)}, .want = {1, {3}, rmom_out}},
 };
 
 #define NTRAIN_KATS ((int)(sizeof train_kats / sizeof train_kats[0]))

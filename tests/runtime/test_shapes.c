@@ -181,6 +181,10 @@ static const shape_case typed[] = {
     {"momentum_velocity", NNC_OP_MOMENTUM_VELOCITY, {.alpha = 0.9f}, 3, {"f32[10]", "f32[10]", "f32[]"}, "f32[10]"},
     {"nesterov_update", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f}, 4, {"f32[10]", "f32[10]", "f32[10]", "f32[]"},
      "f32[10]"},
+    {"sub", NNC_OP_SUB, NO_ATTRS, 2, {"f32[3,3,1,32]", "f32[3,3,1,32]"}, "f32[3,3,1,32]"},
+    {"maximum", NNC_OP_MAXIMUM, NO_ATTRS, 2, {"f32[784,10]", "f32[784,10]"}, "f32[784,10]"},
+    {"rmsprop_momentum", NNC_OP_RMSPROP_MOMENTUM, {.alpha = 0.9f, .eps = 1e-7f}, 4,
+     {"f32[10]", "f32[10]", "f32[10]", "f32[]"}, "f32[10]"},
 };
 
 static const shape_case errors[] = {
