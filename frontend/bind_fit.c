@@ -209,17 +209,19 @@ static int one_batch(lua_State *L, const char *what, on_batch_fn *run) {
 static int l_train_on_batch(lua_State *L) { return one_batch(L, "train_on_batch", nnc_train_on_batch); }
 static int l_test_on_batch(lua_State *L) { return one_batch(L, "test_on_batch", nnc_test_on_batch); }
 
-/* The model's weights (its forward graph's params, not optimizer slots)
+/* The model's weights (its forward graph's params and states, not optimizer
+ * slots), in the graph's order: a layer's as Keras orders them (BatchNormalization:
+ * gamma, beta, moving_mean, moving_variance),
  * under Keras's variable names: "conv2d/kernel:0". */
 static nnc_named_tensor *model_tensors(lua_State *L, const nnc_graph *g, nnc_model *m, int *count) {
   int n = 0;
-  for (int32_t id = 0; id < g->nnodes; id++) n += g->nodes[id].op == NNC_OP_PARAM;
+  for (int32_t id = 0; id < g->nnodes; id++) n += nnc_op_is_weight(g->nodes[id].op);
   nnc_named_tensor *t = lua_newuserdatauv(L, sizeof *t * (size_t)(n ? n : 1), 0);
   lua_newtable(L); /* keeps the name strings alive */
   *count = 0;
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *p = &g->nodes[id];
-    if (p->op != NNC_OP_PARAM) continue;
+    if (!nnc_op_is_weight(p->op)) continue;
     nnc_weight *w = nnc_weights_find(nnc_model_weights(m), p->name);
     if (!w) nnc_lua_errorf(L, "the model has no value for weight '%s'", p->name);
     lua_pushfstring(L, "%s:0", p->name);

@@ -122,13 +122,13 @@ static int push_id(lua_State *L, int32_t id, const nnc_status *st) {
   return 1;
 }
 
-/* g:leaf("input"|"param", name, {dims}, dtype?) -> id */
+/* g:leaf("input"|"param"|"state", name, {dims}, dtype?) -> id */
 static int l_graph_leaf(lua_State *L) {
   nnc_graph *g = nnc_lua_checkgraph(L, 1);
   const char *kind = luaL_checkstring(L, 2);
   nnc_node_spec spec;
   memset(&spec, 0, sizeof spec);
-  spec.op = strcmp(kind, "param") == 0 ? NNC_OP_PARAM : NNC_OP_INPUT;
+  spec.op = !strcmp(kind, "param") ? NNC_OP_PARAM : !strcmp(kind, "state") ? NNC_OP_STATE : NNC_OP_INPUT;
   spec.name = luaL_checkstring(L, 3);
   spec.rank = read_dims(L, 4, spec.shape, NNC_MAX_RANK, spec.name);
   spec.dtype = strcmp(luaL_optstring(L, 5, "f32"), "i32") == 0 ? NNC_I32 : NNC_F32;
@@ -171,7 +171,12 @@ static void read_attrs(lua_State *L, int idx, nnc_attrs *a) {
   a->stream = read_int(L, idx, "stream");
   lua_getfield(L, idx, "rate");
   a->rate = (float)luaL_optnumber(L, -1, 0);
-  lua_pop(L, 1);
+  lua_getfield(L, idx, "alpha");
+  a->alpha = (float)luaL_optnumber(L, -1, 0);
+  lua_getfield(L, idx, "eps");
+  a->eps = (float)luaL_optnumber(L, -1, 0);
+  lua_pop(L, 3);
+  a->index = read_int(L, idx, "index");
   lua_getfield(L, idx, "shape");
   if (lua_istable(L, -1))
     a->shape_rank = read_dims(L, lua_gettop(L), a->shape, NNC_MAX_RANK - 1, "reshape target");
@@ -226,6 +231,14 @@ static int l_graph_type(lua_State *L) {
   return 2;
 }
 
+/* g:freeze(id): the param leaf id becomes a state, a weight that does not train. */
+static int l_graph_freeze(lua_State *L) {
+  nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_status st = {0};
+  if (nnc_graph_freeze(g, (int32_t)luaL_checkinteger(L, 2), &st)) return nnc_lua_raise(L, &st);
+  return 0;
+}
+
 static int l_graph_output(lua_State *L) {
   nnc_graph *g = nnc_lua_checkgraph(L, 1);
   nnc_status st = {0};
@@ -260,7 +273,7 @@ void nnc_lua_open_core(lua_State *L, const nnc_run_config *config) {
 
   static const luaL_Reg graph_methods[] = {
       {"leaf", l_graph_leaf},     {"op", l_graph_op},         {"set_loc", l_graph_set_loc},
-      {"type", l_graph_type},     {"output", l_graph_output}, {"text", l_graph_text},
+      {"type", l_graph_type},     {"output", l_graph_output}, {"freeze", l_graph_freeze}, {"text", l_graph_text},
       {"compile", l_graph_compile}, {NULL, NULL}};
   luaL_newmetatable(L, NNC_GRAPH_META);
   lua_pushcfunction(L, l_graph_gc);

@@ -408,3 +408,16 @@ uint64_t nnc_graph_hash(const nnc_graph *g) {
   }
   return h;
 }
+
+int nnc_graph_freeze(nnc_graph *g, int32_t id, nnc_status *st) {
+  if (id < 0 || id >= g->nnodes || !nnc_op_is_weight(g->nodes[id].op))
+    return nnc_fail(st, "freeze: %%%d is not a weight", (int)id);
+  nnc_node *n = &g->nodes[id];
+  if (n->op == NNC_OP_STATE) return 0;
+  n->op = NNC_OP_STATE;
+  n->hash = node_key_hash(n);
+  /* Re-intern every node: the table is open-addressed by hash. */
+  memset(g->table, 0xff, sizeof *g->table * (size_t)g->table_cap);
+  for (int32_t i = 0; i < g->nnodes; i++) table_insert(g, i);
+  return 0;
+}

@@ -120,6 +120,10 @@ int32_t nnc_graph_output_node(const nnc_graph *g, const char *role);
 /* The leaf with this name, or -1. */
 int32_t nnc_graph_find_leaf(const nnc_graph *g, nnc_op op, const char *name);
 
+/* Turns param leaf id into a state leaf (trainable=false): no gradient is
+ * taken for it and no optimizer updates it. A state stays a state. */
+int nnc_graph_freeze(nnc_graph *g, int32_t id, nnc_status *st);
+
 /* Checks every invariant: operand order, arity, leaf names unique, and that
  * shape inference reproduces every stored type. */
 int nnc_graph_verify(const nnc_graph *g, nnc_status *st);

@@ -18,6 +18,11 @@ typedef struct nnc_op_row {
 
 extern const nnc_op_row nnc_ops[NNC_OP_COUNT];
 
+/* Whether op is a weight leaf: a trainable param or a state (a weight no
+ * gradient reaches, as BatchNormalization's moving statistics). Both are
+ * bound to the model's weights, saved and loaded. */
+static inline int nnc_op_is_weight(nnc_op op) { return op == NNC_OP_PARAM || op == NNC_OP_STATE; }
+
 /* NNC_OP_COUNT when no op has this name. */
 nnc_op nnc_op_by_name(const char *name);
 

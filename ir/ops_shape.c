@@ -1,4 +1,4 @@
-/* Leaves (input, param) and reshape: ops that only describe or relabel data. */
+/* Leaves (input, param, state) and reshape: ops that only describe or relabel data. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -20,6 +20,7 @@ int nnc_infer_param(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   if (n->dtype != NNC_F32) return nnc_infer_fail(g, n, st, "parameters are f32");
   return infer_leaf(g, n, st);
 }
+int nnc_infer_state(const nnc_graph *g, nnc_node *n, nnc_status *st) { return nnc_infer_param(g, n, st); }
 
 static void cost_none(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
   (void)g, (void)n;
@@ -29,6 +30,7 @@ static void cost_none(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
 
 void nnc_cost_input(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_none(g, n, c); }
 void nnc_cost_param(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_none(g, n, c); }
+void nnc_cost_state(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_none(g, n, c); }
 void nnc_cost_reshape(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_none(g, n, c); }
 
 /* reshape keeps the leading (batch) axis and relabels the rest, as Keras's

@@ -26,6 +26,7 @@ enum {
   NNC_A_SHAPE = 1 << 7,
   NNC_A_ALPHA = 1 << 8,
   NNC_A_EPS = 1 << 9,
+  NNC_A_INDEX = 1 << 10,
 };
 
 enum {
@@ -46,7 +47,8 @@ typedef struct nnc_attrs {
   int32_t stream; /* dropout: random stream, so every backend draws the same mask */
   float rate;
   float alpha; /* ema: weight of the new value; momentum */
-  float eps;   /* optimizer epsilon */
+  float eps;   /* optimizer epsilon; batch normalization's epsilon */
+  int32_t index; /* bn_moving: the row of bn_stats it follows */
   int32_t shape_rank;
   int64_t shape[NNC_MAX_RANK];
 } nnc_attrs;

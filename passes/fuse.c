@@ -1,12 +1,17 @@
 /* The fuse pass: groups nodes that a backend runs as one kernel (see
  * nnc_group in ir/graph.h). Rules, tried in this order:
  *
- *  epilogue   conv2d or matmul, then bias_add of its result, then an
- *             activation (relu, sigmoid, tanh; softmax after matmul, the
- *             Dense-softmax head at inference, except on the GPU backends,
- *             whose GEMM tiles do not hold whole rows): the bias and
- *             activation are applied to each output tile while it is still
- *             in cache, instead of two more passes over memory.
+ *  epilogue   conv2d or matmul, then bias_add of its result, then the
+ *             inference form of batch normalization (scale_shift: a scale
+ *             and a shift per channel, which bn_fold computed from the
+ *             moving statistics, gamma and beta), then an activation (relu,
+ *             sigmoid, tanh; softmax after matmul, the Dense-softmax head at
+ *             inference, except on the GPU backends, whose GEMM tiles do not
+ *             hold whole rows); bias_add or scale_shift may be missing, not
+ *             both: they and the activation are applied to each output tile
+ *             while it is still in cache, instead of more passes over memory.
+ *             Folding batch normalization this way is what inference engines
+ *             do by rewriting the weights, without touching the weights.
  *  grad-act   a gradient anchor (conv2d_grad_input, or the matmul that
  *             computes dy @ w^T) followed by the previous layer's activation
  *             gradient (relu_grad, ...): the backward twin of `epilogue`.
@@ -77,18 +82,33 @@ static int is_activation_grad(nnc_op op) {
   return op == NNC_OP_RELU_GRAD || op == NNC_OP_SIGMOID_GRAD || op == NNC_OP_TANH_GRAD;
 }
 
-/* conv2d/matmul -> bias_add -> activation. */
+/* The one reader of `id` when it is an ungrouped `want` reading id as its
+ * operand 0 (and only there), else -1. */
+static int32_t epilogue_reader(const nnc_graph *g, const uses *u, int32_t id, nnc_op want) {
+  int32_t r = single_reader(g, u, id, want);
+  return r >= 0 && g->nodes[r].src[0] == id && g->nodes[r].src[1] != id ? r : -1;
+}
+
+/* conv2d/matmul -> [bias_add] -> [scale_shift] -> [activation], at least one
+ * of the first two. */
 static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, int gpu, nnc_status *st) {
   nnc_op op = g->nodes[id].op;
   if (op != NNC_OP_CONV2D && op != NNC_OP_MATMUL) return 0;
-  int32_t members[3] = {id, single_reader(g, u, id, NNC_OP_BIAS_ADD), -1};
-  if (members[1] < 0 || g->nodes[members[1]].src[0] != id) return 0;
-  int n = 2;
-  if (u->count[members[1]] == 1) {
-    int32_t act = u->first[members[1]];
+  int32_t members[4] = {id};
+  int n = 1;
+  int32_t next = epilogue_reader(g, u, id, NNC_OP_BIAS_ADD);
+  if (next >= 0) members[n++] = next;
+  next = epilogue_reader(g, u, members[n - 1], NNC_OP_SCALE_SHIFT);
+  int bn = next >= 0;
+  if (bn) members[n++] = next;
+  if (n == 1) return 0;
+  if (u->count[members[n - 1]] == 1) {
+    int32_t act = u->first[members[n - 1]];
     if (g->nodes[act].group < 0 && is_activation(g->nodes[act].op, op == NNC_OP_MATMUL && !gpu)) members[n++] = act;
   }
-  return nnc_graph_add_group(g, op == NNC_OP_CONV2D ? "conv2d+bias+act" : "matmul+bias+act", members, n, st) < 0 ? -1 : 1;
+  const char *rule = op == NNC_OP_CONV2D ? (bn ? "conv2d+bias+bn+act" : "conv2d+bias+act")
+                                         : (bn ? "matmul+bias+bn+act" : "matmul+bias+act");
+  return nnc_graph_add_group(g, rule, members, n, st) < 0 ? -1 : 1;
 }
 
 /* conv2d_grad_input / dy @ w^T -> activation gradient, reading it as dy. */
@@ -124,7 +144,8 @@ static int rule_pool_grad(nnc_graph *g, const uses *u, int32_t id, nnc_status *s
 }
 
 static int is_pointwise(const nnc_node *n) {
-  return (nnc_ops[n->op].flags & (NNC_OPF_ELEMENTWISE | NNC_OPF_UPDATE)) != 0 || n->op == NNC_OP_BIAS_ADD;
+  return (nnc_ops[n->op].flags & (NNC_OPF_ELEMENTWISE | NNC_OPF_UPDATE)) != 0 || n->op == NNC_OP_BIAS_ADD ||
+         n->op == NNC_OP_SCALE_SHIFT || n->op == NNC_OP_SCALE_SHIFT_GRAD;
 }
 
 static int reads_any(const nnc_node *n, const int32_t *members, int count) {

@@ -32,6 +32,13 @@ static int built(const int32_t *dsrc, int count) {
 
 NO_GRADIENT(input)
 NO_GRADIENT(param)
+NO_GRADIENT(state)
+NO_GRADIENT(bn_stats)
+NO_GRADIENT(batch_norm_train_grad)
+NO_GRADIENT(bn_gamma_grad)
+NO_GRADIENT(bn_moving)
+NO_GRADIENT(bn_fold)
+NO_GRADIENT(scale_shift_grad)
 NO_GRADIENT(correct)
 NO_GRADIENT(bias_grad)
 NO_GRADIENT(conv2d_grad_input)
@@ -184,4 +191,28 @@ int nnc_grad_xent_probs(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy,
 
 int nnc_grad_mse(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC], nnc_status *st) {
   return grad_of_loss(g, n, id, dy, NNC_OP_MSE_GRAD, dsrc, st);
+}
+
+/* The training form's statistics are functions of x, so dx comes through
+ * them too (batch_norm_train_grad); stats itself takes no gradient. */
+int nnc_grad_batch_norm_train(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC],
+                              nnc_status *st) {
+  (void)id;
+  nnc_attrs a = {0};
+  a.eps = n->attrs.eps;
+  int32_t dx_src[4] = {n->src[0], dy, n->src[1], n->src[2]};
+  int32_t dgamma_src[3] = {n->src[0], dy, n->src[1]};
+  dsrc[0] = OR_FAIL(nnc_graph_op(g, NNC_OP_BATCH_NORM_TRAIN_GRAD, dx_src, 4, &a, st));
+  dsrc[2] = OR_FAIL(nnc_graph_op(g, NNC_OP_BN_GAMMA_GRAD, dgamma_src, 3, &a, st));
+  dsrc[3] = OR_FAIL(op1(g, NNC_OP_BIAS_GRAD, dy, NULL, st));
+  return built(dsrc, 4);
+}
+
+/* The inference form, in a train step only for a layer with trainable=false:
+ * its table is made of weights that take no gradient. */
+int nnc_grad_scale_shift(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC],
+                         nnc_status *st) {
+  (void)id;
+  dsrc[0] = OR_FAIL(op2(g, NNC_OP_SCALE_SHIFT_GRAD, dy, n->src[1], NULL, st));
+  return built(dsrc, 1);
 }

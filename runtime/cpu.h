@@ -5,6 +5,7 @@
  *   cpu_winograd.c    stride-1 3x3 convolution (forward and both gradients) by Winograd
  *   cpu_window.c      max/avg pooling and their gradients
  *   cpu_pointwise.c   elementwise ops, bias, dropout, softmax, losses, updates
+ *   cpu_norm.c        batch normalization
  *
  * Adding a specialised kernel: write an nnc_cpu_fn in the file of its family,
  * declare it below and name it in the op table of cpu_backend.c. An op
@@ -48,7 +49,8 @@ int64_t nnc_cpu_grain(int64_t n, int per_thread, int64_t min_grain);
 typedef struct nnc_cpu_epilogue {
   int count;
   nnc_op op[NNC_CPU_MAX_EPILOGUE];
-  /* bias_add: the bias vector; an activation gradient (relu_grad, ...): the
+  /* bias_add: the bias vector; scale_shift: its [2, cols] table of scales
+   * and shifts; an activation gradient (relu_grad, ...): the
    * activation's output y, shaped like the anchor's output, whose gradient
    * the anchor computed; otherwise NULL. */
   const float *operand[NNC_CPU_MAX_EPILOGUE];
@@ -119,7 +121,8 @@ void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const flo
   X(relu_grad) X(sigmoid_grad) X(tanh_grad) X(softmax) X(dropout)                        \
   X(xent_logits) X(xent_logits_grad) X(square) X(ema) X(adam_update) X(rmsprop_update)  \
   X(sgd_update) X(momentum_velocity) X(nesterov_update) X(reshape) X(sub) X(maximum)          \
-  X(rmsprop_momentum)
+  X(rmsprop_momentum) X(bn_stats) X(batch_norm_train) X(batch_norm_train_grad) X(bn_gamma_grad)              \
+  X(scale_shift) X(scale_shift_grad)
 
 #define X(name) extern const nnc_cpu_kernel nnc_cpu_##name;
 NNC_CPU_KERNELS(X)

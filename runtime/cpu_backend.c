@@ -79,6 +79,12 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_SUB] = &nnc_cpu_sub,
     [NNC_OP_MAXIMUM] = &nnc_cpu_maximum,
     [NNC_OP_RMSPROP_MOMENTUM] = &nnc_cpu_rmsprop_momentum,
+    [NNC_OP_BN_STATS] = &nnc_cpu_bn_stats,
+    [NNC_OP_BATCH_NORM_TRAIN] = &nnc_cpu_batch_norm_train,
+    [NNC_OP_BATCH_NORM_TRAIN_GRAD] = &nnc_cpu_batch_norm_train_grad,
+    [NNC_OP_BN_GAMMA_GRAD] = &nnc_cpu_bn_gamma_grad,
+    [NNC_OP_SCALE_SHIFT] = &nnc_cpu_scale_shift,
+    [NNC_OP_SCALE_SHIFT_GRAD] = &nnc_cpu_scale_shift_grad,
 };
 
 /* How a step runs. */
@@ -114,7 +120,7 @@ struct nnc_exec {
 };
 
 /* Whether member m reads the member before it (prev) the way an epilogue
- * step does: bias_add and the activations as operand 0, the activation
+ * step does: bias_add, scale_shift and the activations as operand 0, the activation
  * gradients as dy (operand 1), with y from outside the group. */
 static int reads_as_epilogue(const nnc_node *m, int32_t prev) {
   if (!nnc_cpu_epilogue_op(m->op)) return 0;
@@ -300,7 +306,7 @@ static void epilogue_of(nnc_exec *e, const step *s, const nnc_run_opts *opts, nn
   for (int i = first + 1; i < grp->nmembers; i++) {
     const nnc_node *m = &e->g->nodes[grp->members[i]];
     ep->op[ep->count] = m->op;
-    ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD ? e->data[m->src[1]]
+    ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD || m->op == NNC_OP_SCALE_SHIFT ? e->data[m->src[1]]
                                : m->nsrc > 1            ? e->data[m->src[0]]
                                                         : NULL;
   }

@@ -331,7 +331,7 @@ const nnc_cpu_kernel nnc_cpu_xent_logits_grad = {.run = run_xent_logits_grad};
 /* ---- the fused epilogue ------------------------------------------------------------ */
 
 int nnc_cpu_epilogue_op(nnc_op op) {
-  return op == NNC_OP_BIAS_ADD || op == NNC_OP_RELU || op == NNC_OP_SIGMOID || op == NNC_OP_TANH ||
+  return op == NNC_OP_BIAS_ADD || op == NNC_OP_SCALE_SHIFT || op == NNC_OP_RELU || op == NNC_OP_SIGMOID || op == NNC_OP_TANH ||
          op == NNC_OP_SOFTMAX || op == NNC_OP_RELU_GRAD || op == NNC_OP_SIGMOID_GRAD || op == NNC_OP_TANH_GRAD;
 }
 
@@ -350,6 +350,9 @@ void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0,
       switch (e->op[s]) {
       case NNC_OP_BIAS_ADD:
         for (int64_t j = 0; j < cols; j++) v[j] += b[j];
+        break;
+      case NNC_OP_SCALE_SHIFT: /* the folded inference form of batch normalization */
+        for (int64_t j = 0; j < cols; j++) v[j] = v[j] * b[j] + b[cols + j];
         break;
       case NNC_OP_RELU:
         for (int64_t j = 0; j < cols; j++) v[j] = v[j] > 0 ? v[j] : 0.0f;

@@ -85,6 +85,7 @@ static void find_updates(nnc_exec *e) {
   for (int i = 0; i < g->noutputs; i++) {
     const char *weight = nnc_output_weight(g->outputs[i].name, NNC_UPDATE_PREFIX);
     int32_t param = weight ? nnc_graph_find_leaf(g, NNC_OP_PARAM, weight) : -1;
+    if (weight && param < 0) param = nnc_graph_find_leaf(g, NNC_OP_STATE, weight);
     if (param >= 0) e->update_of[param] = g->outputs[i].node;
   }
 }
@@ -179,7 +180,7 @@ static int copy_leaves(nnc_exec *e, void *const *leaves, const nnc_run_opts *opt
     if (e->leaf_offset[id] < 0) continue;
     const nnc_node *n = &g->nodes[id];
     if (nnc_leaf_data(n, leaves[id], st)) return -1;
-    int param = n->op == NNC_OP_PARAM;
+    int param = nnc_op_is_weight(n->op);
     if (param && version && e->leaf_version[id] == version && e->host_leaf[id] == leaves[id]) continue;
     if (e->dev->to_device((nnc_devptr)(uintptr_t)e->data[id], leaves[id], (size_t)node_bytes(n), e->stream, st))
       return -1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "passes/batch_norm.h"
 
 void nnc_model_init(nnc_model *m, uint64_t seed) {
   memset(m, 0, sizeof *m);
@@ -50,6 +51,7 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   const nnc_pass *passes[10];
   int n = 0;
   passes[n++] = &nnc_pass_verify;
+  if (kind == NNC_KIND_TRAIN) passes[n++] = &nnc_pass_batch_norm;
   if (kind != NNC_KIND_PREDICT) passes[n++] = &nnc_pass_loss;
   if (kind == NNC_KIND_TRAIN) passes[n++] = &nnc_pass_autodiff, passes[n++] = &nnc_pass_optimizer;
   passes[n++] = &nnc_pass_dce;
@@ -84,11 +86,11 @@ static int32_t data_input(const nnc_graph *g) {
   return -1;
 }
 
-/* Points every param leaf at its weight, creating optimizer slots (zeros). */
+/* Points every weight leaf at its weight, creating optimizer slots (zeros). */
 static int bind_params(nnc_model *m, nnc_compiled *c, nnc_status *st) {
   for (int32_t id = 0; id < c->g->nnodes; id++) {
     const nnc_node *n = &c->g->nodes[id];
-    if (n->op != NNC_OP_PARAM) continue;
+    if (!nnc_op_is_weight(n->op)) continue;
     nnc_weight *w = nnc_weights_find(&m->weights, n->name);
     if (!w) w = nnc_weights_add(&m->weights, n->name, n->rank, n->shape, st);
     if (!w) return -1;

@@ -9,6 +9,7 @@
 /* Leaves are bound by the caller; the interpreter never runs these. */
 void nnc_ref_input(const nnc_kernel_args *k) { (void)k; }
 void nnc_ref_param(const nnc_kernel_args *k) { (void)k; }
+void nnc_ref_state(const nnc_kernel_args *k) { (void)k; }
 
 void nnc_ref_reshape(const nnc_kernel_args *k) {
   memcpy(k->out, k->in[0], (size_t)nnc_node_numel(k->n) * nnc_dtype_size(k->n->dtype));

@@ -207,10 +207,13 @@ function Layer:op(state, name, srcs, attrs)
   return state.graph:op(name, srcs, attrs)
 end
 
-function Layer:param(state, suffix, shape, init, fan_in, fan_out)
+-- A weight of this layer. `kind` "state" makes one that never trains
+-- (BatchNormalization's moving statistics); "param" ones train unless the
+-- layer's trainable is false when the model is compiled.
+function Layer:param(state, suffix, shape, init, fan_in, fan_out, kind)
   local name = self.name .. "/" .. suffix
   state.graph:set_loc(self.name, self.class, self.file, self.line)
-  local id = state.graph:leaf("param", name, shape)
+  local id = state.graph:leaf(kind or "param", name, shape)
   local spec = {}
   for k, v in pairs(init) do spec[k] = v end
   spec.fan_in, spec.fan_out = fan_in, fan_out
@@ -221,7 +224,18 @@ function Layer:param(state, suffix, shape, init, fan_in, fan_out)
   local count = 1
   for _, d in ipairs(shape) do count = count * d end
   self.params = (self.params or 0) + count
+  self.weights = self.weights or {}
+  self.weights[#self.weights + 1] = { id = id, count = count, trains = kind ~= "state" }
   return id
+end
+
+-- This layer's parameter counts as Keras's summary splits them.
+function Layer:param_counts()
+  local trainable, frozen = 0, 0
+  for _, w in ipairs(self.weights or {}) do
+    if w.trains and self.trainable ~= false then trainable = trainable + w.count else frozen = frozen + w.count end
+  end
+  return trainable, frozen
 end
 
 function Layer:activate(state, id)
@@ -303,6 +317,26 @@ local function build_dropout(self, state, x)
   return self:op(state, "dropout", { x.id }, { rate = self.opts.rate, stream = core.stream_of(self.name) })
 end
 
+-- Keras's BatchNormalization over the last axis: gamma and beta train,
+-- moving_mean and moving_variance are states (in Keras's weight order). The
+-- graph holds the inference form; passes/batch_norm.c gives the train step
+-- the training form and the moving-statistics updates.
+local function build_batch_norm(self, state, x)
+  local o = self.opts
+  local rank = #x.shape
+  if rank < 2 then layer_fail(self, "expects input with a feature axis, got %s", type_str(x.shape)) end
+  if o.axis ~= -1 and o.axis ~= rank - 1 then
+    layer_fail(self, "normalizes the last axis only (axis=-1 or %d), got axis=%s", rank - 1, tostring(o.axis))
+  end
+  local c = x.shape[rank]
+  local gamma = self:param(state, "gamma", { c }, o.gamma_initializer)
+  local beta = self:param(state, "beta", { c }, o.beta_initializer)
+  local mean = self:param(state, "moving_mean", { c }, o.moving_mean_initializer, nil, nil, "state")
+  local var = self:param(state, "moving_variance", { c }, o.moving_variance_initializer, nil, nil, "state")
+  local table = self:op(state, "bn_fold", { mean, var, gamma, beta }, { eps = o.epsilon, alpha = o.momentum })
+  return self:op(state, "scale_shift", { x.id, table })
+end
+
 local function build_activation(self, state, x)
   return self:activate(state, x.id)
 end
@@ -361,6 +395,12 @@ local layer_specs = {
   },
   ReLU = { base = "re_lu", positional = {}, build = build_fixed("relu"), options = with_common {} },
   Softmax = { base = "softmax", positional = {}, build = build_fixed("softmax"), options = with_common {} },
+  BatchNormalization = {
+    base = "batch_normalization", positional = {}, build = build_batch_norm,
+    options = with_common { axis = -1, momentum = 0.99, epsilon = 1e-3, center = true, scale = true,
+      beta_initializer = "zeros", gamma_initializer = "ones", moving_mean_initializer = "zeros",
+      moving_variance_initializer = "ones" },
+  },
 }
 local layer_aliases = { MaxPool2D = "MaxPooling2D", AvgPool2D = "AveragePooling2D" }
 
@@ -379,6 +419,21 @@ local function check_layer_options(class, o)
   if o.activation ~= nil then check_activation(o.activation) end
   if o.kernel_initializer ~= nil then o.kernel_initializer = check_initializer(o.kernel_initializer) end
   if o.bias_initializer ~= nil then o.bias_initializer = check_initializer(o.bias_initializer) end
+  for _, k in ipairs { "beta_initializer", "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer" } do
+    if o[k] ~= nil then o[k] = check_initializer(o[k]) end
+  end
+  if o.momentum ~= nil and class == "BatchNormalization" and (type(o.momentum) ~= "number" or o.momentum < 0 or o.momentum > 1) then
+    fail("%s: momentum must be a number in [0, 1], got %s", class, tostring(o.momentum))
+  end
+  if o.epsilon ~= nil and (type(o.epsilon) ~= "number" or o.epsilon <= 0) then
+    fail("%s: epsilon must be a positive number, got %s", class, tostring(o.epsilon))
+  end
+  if o.center == false or o.scale == false then
+    fail("%s: center=false and scale=false are not supported by this version of nnc", class)
+  end
+  if o.trainable ~= nil and type(o.trainable) ~= "boolean" then
+    fail("%s: trainable must be true or false, got %s", class, tostring(o.trainable))
+  end
   if o.rate ~= nil and (type(o.rate) ~= "number" or o.rate < 0 or o.rate >= 1) then
     fail("%s: rate must be a number in [0, 1), got %s", class, tostring(o.rate))
   end
@@ -394,7 +449,7 @@ local function make_layer(class, spec, arg)
   local file, line = core.where()
   local name = opts.name or unique_name(spec.base)
   return setmetatable({ class = class, spec = spec, opts = opts, name = name, file = file or "?",
-    line = line or 0 }, Layer)
+    line = line or 0, trainable = opts.trainable }, Layer)
 end
 
 for class, spec in pairs(layer_specs) do
@@ -403,9 +458,6 @@ for class, spec in pairs(layer_specs) do
 end
 for alias, class in pairs(layer_aliases) do nn[alias] = nn[class] end
 
-nn.BatchNormalization = function()
-  fail("BatchNormalization is not supported by this version of nnc yet")
-end
 
 ---------------------------------------------------------------------------
 -- Models.
@@ -555,6 +607,12 @@ function Model:compile(arg)
     if #metrics > 1 then fail("compile: metrics names accuracy twice ('%s' and '%s')", metrics[1], m) end
   end
   self:require_built()
+  -- trainable=false (given or set on the layer since) freezes the layer's params.
+  for _, layer in ipairs(self.layers) do
+    if layer.trainable == false then
+      for _, w in ipairs(layer.weights or {}) do self.state.graph:freeze(w.id) end
+    end
+  end
   self.state.graph:compile("forward")
   self.compiled = { optimizer = optimizer, loss = loss, metrics = metrics }
   self.state.store:set_spec { loss = loss, accuracy = metrics[1] ~= nil, metric = metrics[1], optimizer = optimizer }
@@ -591,17 +649,16 @@ function Model:summary_lines()
   add(string.rep("_", width))
   add(summary_row({ "Layer (type)", "Output Shape", "Param #" }, stops))
   add(string.rep("=", width))
-  local total = 0
+  local trainable, frozen = self:param_counts()
   for i, layer in ipairs(self.layers) do
     local shape = shape_str(layer.output_shape)
     if layer.class == "InputLayer" then shape = "[" .. shape .. "]" end
     add(summary_row({ layer.name .. " (" .. layer.class .. ")", shape, tostring(layer.params) }, stops))
-    total = total + layer.params
     add(i == #self.layers and string.rep("=", width) or string.rep("_", width))
   end
-  add("Total params: " .. thousands(total))
-  add("Trainable params: " .. thousands(total))
-  add("Non-trainable params: 0")
+  add("Total params: " .. thousands(trainable + frozen))
+  add("Trainable params: " .. thousands(trainable))
+  add("Non-trainable params: " .. thousands(frozen))
   add(string.rep("_", width))
   return lines
 end
@@ -610,11 +667,23 @@ function Model:summary()
   print(table.concat(self:summary_lines(), "\n"))
 end
 
-function Model:count_params()
+-- The trainable and non-trainable counts, as Keras's summary splits them.
+function Model:param_counts()
   self:require_built()
-  local total = 0
-  for _, layer in ipairs(self.layers) do total = total + layer.params end
-  return total
+  local trainable, frozen = 0, 0
+  for _, layer in ipairs(self.layers) do
+    if layer.param_counts then
+      local t, f = layer:param_counts()
+      trainable, frozen = trainable + t, frozen + f
+    end
+  end
+  return trainable, frozen
+end
+
+-- Keras's count_params(): every weight, trainable or not.
+function Model:count_params()
+  local trainable, frozen = self:param_counts()
+  return trainable + frozen
 end
 
 ---------------------------------------------------------------------------

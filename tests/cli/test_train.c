@@ -206,6 +206,76 @@ START_TEST(save_load_evaluate_bit_for_bit) {
 }
 END_TEST
 
+/* trainable=false given to a layer, and layer.trainable = false set on one
+ * before compile, freeze its weights: bit for bit the same after fit, while
+ * the others move. A frozen BatchNormalization runs in inference mode, as
+ * Keras 2's does, so its moving statistics stay too; a trainable one moves
+ * them. The summary counts frozen weights and moving statistics under
+ * Non-trainable params. */
+static const char *frozen_layers =
+    "local function bits(t)\n"
+    "  local f, parts = t:reshape { -1 }, {}\n"
+    "  for i = 1, #f do parts[i] = string.format(\"%a\", f[i]) end\n"
+    "  return table.concat(parts, \",\")\n"
+    "end\n"
+    "local d1 = nn.Dense { 8, activation = \"relu\", input_shape = { 4 }, trainable = false }\n"
+    "local d2 = nn.Dense { 8, activation = \"tanh\" }\n"
+    "local m = nn.Sequential { d1, nn.BatchNormalization(), d2, nn.BatchNormalization { trainable = false },\n"
+    "  nn.Dense { 3, activation = \"softmax\" } }\n"
+    "d2.trainable = false\n"
+    "m:compile { optimizer = \"adam\", loss = \"sparse_categorical_crossentropy\" }\n"
+    "m:summary()\n"
+    "local names = { \"dense/kernel\", \"dense_1/bias\", \"batch_normalization_1/gamma\", \"batch_normalization_1/moving_mean\",\n"
+    "  \"dense_2/kernel\", \"batch_normalization/gamma\", \"batch_normalization/moving_mean\", \"batch_normalization/moving_variance\" }\n"
+    "local before = {}\n"
+    "for i, n in ipairs(names) do before[i] = bits(m:get_weight(n)) end\n"
+    "local x = data.tensor({ 0.1, 0.5, -0.3, 0.9, 1.2, -0.7, 0.4, 0.0, -1.1, 0.6, 0.2, 0.3, 0.8, -0.2, -0.5, 1.0 }):reshape { 4, 4 }\n"
+    "m:fit(x, data.tensor({ 0, 1, 2, 1 }, \"i32\"), { epochs = 3, batch_size = 2, verbose = 0 })\n"
+    "local same = {}\n"
+    "for i, n in ipairs(names) do same[i] = n .. \"=\" .. (bits(m:get_weight(n)) == before[i] and \"same\" or \"moved\") end\n"
+    "print(table.concat(same, \" \"))\n";
+
+START_TEST(frozen_layers_do_not_move) {
+  char *out, *err;
+  int rc = run_text(frozen_layers, NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s", err);
+  /* dense 40 frozen; batch_normalization 16 trainable + 16 moving; dense_1 72
+   * frozen; batch_normalization_1 32 frozen; dense_2 27 */
+  ck_assert_msg(strstr(out, "Total params: 203\nTrainable params: 43\nNon-trainable params: 160\n"), "%s", out);
+  ck_assert_msg(strstr(out, "dense/kernel=same dense_1/bias=same batch_normalization_1/gamma=same "
+                            "batch_normalization_1/moving_mean=same dense_2/kernel=moved batch_normalization/gamma=moved "
+                            "batch_normalization/moving_mean=moved batch_normalization/moving_variance=moved"),
+                "%s", out);
+  free(out), free(err);
+}
+END_TEST
+
+/* save_weights writes the non-trainable weights too, a BatchNormalization's
+ * in Keras's order: gamma, beta, moving_mean, moving_variance. */
+START_TEST(batch_norm_weights_saved_in_keras_order) {
+  char text[1024], *out, *err;
+  const char *path = nnc_test_write_temp("bn.safetensors", "");
+  snprintf(text, sizeof text,
+           "local m = nn.Sequential { nn.Dense { 3, input_shape = { 4 } }, nn.BatchNormalization() }\n"
+           "m:save_weights('%s')\n",
+           path);
+  int rc = run_text(text, NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s", err);
+  char *file = nnc_test_read_file(path);
+  ck_assert_ptr_nonnull(file);
+  const char *names[] = {"\"dense/kernel:0\"", "\"dense/bias:0\"", "\"batch_normalization/gamma:0\"",
+                         "\"batch_normalization/beta:0\"", "\"batch_normalization/moving_mean:0\"",
+                         "\"batch_normalization/moving_variance:0\""};
+  const char *last = file + 8;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    const char *at = strstr(file + 8, names[i]);
+    ck_assert_msg(at && at >= last, "%s missing or out of order in %.400s", names[i], file + 8);
+    last = at;
+  }
+  free(file), free(out), free(err);
+}
+END_TEST
+
 START_TEST(bad_weights_files) {
   char text[4096], *out, *err;
   const char *corrupt = nnc_test_write_temp("corrupt.safetensors", "not a safetensors file at all");
@@ -271,6 +341,7 @@ START_TEST(check_models_on_cuda_emu) {
   check_model("mlp", "cuda-emu");
   check_model("cnn", "cuda-emu");
   check_model("vgg_fashion", "cuda-emu");
+  check_model("bn_cnn", "cuda-emu");
 }
 END_TEST
 
@@ -280,6 +351,7 @@ END_TEST
 START_TEST(check_models_on_cpu) {
   check_model("mlp", "cpu");
   check_model("cnn", "cpu");
+  check_model("bn_cnn", "cpu");
 }
 END_TEST
 
@@ -294,6 +366,8 @@ TCase *tcase_train(void) {
   tcase_add_test(tc, non_finite_loss_goes_on);
   tcase_add_test(tc, save_load_evaluate_bit_for_bit);
   tcase_add_test(tc, bad_weights_files);
+  tcase_add_test(tc, frozen_layers_do_not_move);
+  tcase_add_test(tc, batch_norm_weights_saved_in_keras_order);
   tcase_add_test(tc, mlp_reaches_keras_accuracy);
   tcase_add_test(tc, check_models_on_cuda_emu);
   tcase_add_test(tc, check_models_on_cpu);

@@ -43,7 +43,7 @@ START_TEST(test_real_model_arena_is_the_plan) {
   snprintf(args, sizeof args, "%s --dry-run --dump-ir=plan-memory --dump-dir '%s'", script, dir);
   ck_assert_msg(nnc_test_run_cli(args, &out, &err) == 0, "%s: %s", script, err);
   free(out), free(err);
-  const char *pass = strcmp(kind, "train-step") == 0 ? "07" : "05";
+  const char *pass = strcmp(kind, "train-step") == 0 ? "08" : "05";
   snprintf(path, sizeof path, "%s/%s.%s-plan-memory.ir", dir, kind, pass);
   char *text = nnc_test_read_file(path);
   ck_assert_msg(text != NULL, "no dump %s", path);

@@ -37,6 +37,13 @@ static int32_t then(nnc_graph *g, nnc_op op, int32_t prev, const char *bias) {
   return cputest_op(g, op, src, bias ? 2 : 1, NULL);
 }
 
+/* BatchNormalization's folded inference form: scale_shift with a [2, C]
+ * table of scales and shifts, applied in the anchor's epilogue. */
+static int32_t then_scale_shift(nnc_graph *g, int32_t prev, const char *table) {
+  int32_t src[2] = {prev, cputest_leaf(g, NNC_OP_PARAM, "bn_table", table)};
+  return cputest_op(g, NNC_OP_SCALE_SHIFT, src, 2, NULL);
+}
+
 static int conv_bias_relu(nnc_graph *g, int32_t *m) {
   m[0] = conv_anchor(g, 1, NNC_PAD_SAME);
   m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[9]");
@@ -64,6 +71,29 @@ static int winograd_bias_relu(nnc_graph *g, int32_t *m) {
   m[0] = conv_anchor_of(g, "f32[5,30,30,16]", "f32[3,3,16,20]", 1, NNC_PAD_SAME);
   m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[20]");
   m[2] = then(g, NNC_OP_RELU, m[1], NULL);
+  return 3;
+}
+
+static int conv_bias_bn_relu(nnc_graph *g, int32_t *m) {
+  m[0] = conv_anchor(g, 1, NNC_PAD_SAME);
+  m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[9]");
+  m[2] = then_scale_shift(g, m[1], "f32[2,9]");
+  m[3] = then(g, NNC_OP_RELU, m[2], NULL);
+  return 4;
+}
+
+static int winograd_bias_bn_relu(nnc_graph *g, int32_t *m) {
+  m[0] = conv_anchor_of(g, "f32[5,30,30,16]", "f32[3,3,16,20]", 1, NNC_PAD_SAME);
+  m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[20]");
+  m[2] = then_scale_shift(g, m[1], "f32[2,20]");
+  m[3] = then(g, NNC_OP_RELU, m[2], NULL);
+  return 4;
+}
+
+static int matmul_bn_tanh(nnc_graph *g, int32_t *m) {
+  m[0] = matmul_anchor(g, "f32[67,45]", "f32[45,70]");
+  m[1] = then_scale_shift(g, m[0], "f32[2,70]");
+  m[2] = then(g, NNC_OP_TANH, m[1], NULL);
   return 3;
 }
 
@@ -255,6 +285,9 @@ static const group_case cases[] = {
     {"matmul+bias_add+sigmoid by columns", matmul_bias_sigmoid, 1, 0},
     {"matmul+bias_add+softmax by columns", matmul_bias_softmax_cols, 1, 0},
     {"matmul rank 3+tanh", matmul_rank3_tanh, 1, 0},
+    {"conv2d+bias_add+scale_shift+relu", conv_bias_bn_relu, 1, 0},
+    {"Winograd conv2d+bias_add+scale_shift+relu", winograd_bias_bn_relu, 1, 0},
+    {"matmul+scale_shift+tanh", matmul_bn_tanh, 1, 0},
     {"an intermediate used outside", intermediate_used_outside, 0, 1},
     {"elementwise chain", elementwise_chain, 0, 0},
     {"relu_grad into matmul", relu_grad_into_matmul, 0, 1},

@@ -37,6 +37,7 @@ typedef struct op_case {
 static const op_case cases[] = {
     {"input", NNC_OP_INPUT, NONE, 0, {"f32[3,4]"}, 0, 0},
     {"param", NNC_OP_PARAM, NONE, 0, {"f32[5]"}, 0, 0},
+    {"state", NNC_OP_STATE, NONE, 0, {"f32[5]"}, 0, 0},
 
     {"matmul small", NNC_OP_MATMUL, NONE, 2, {"f32[2,3]", "f32[3,4]"}, 0, 0},
     {"matmul rows split", NNC_OP_MATMUL, NONE, 2, {"f32[67,45]", "f32[45,70]"}, 0, 0},
@@ -144,6 +145,17 @@ static const op_case cases[] = {
     {"nesterov_update", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f}, 4, {BIG, BIG, BIG, "f32[]"}, 0, 0},
     {"sub", NNC_OP_SUB, NONE, 2, {BIG, BIG}, 0, 0},
     {"maximum", NNC_OP_MAXIMUM, NONE, 2, {BIG, BIG}, 0, 0},
+    {"bn_stats", NNC_OP_BN_STATS, NONE, 1, {"f32[37,9,7,24]"}, 0, 0},
+    {"bn_stats rank 2", NNC_OP_BN_STATS, NONE, 1, {"f32[301,13]"}, 0, 0},
+    {"batch_norm_train", NNC_OP_BATCH_NORM_TRAIN, {.eps = 1e-3f}, 4, {"f32[37,9,7,24]", "f32[3,24]", "f32[24]", "f32[24]"},
+     2, 0},
+    {"batch_norm_train_grad", NNC_OP_BATCH_NORM_TRAIN_GRAD, {.eps = 1e-3f}, 4,
+     {"f32[37,9,7,24]", "f32[37,9,7,24]", "f32[3,24]", "f32[24]"}, 4, 0},
+    {"bn_gamma_grad", NNC_OP_BN_GAMMA_GRAD, {.eps = 1e-3f}, 3, {"f32[301,13]", "f32[301,13]", "f32[3,13]"}, 4, 0},
+    {"bn_moving", NNC_OP_BN_MOVING, {.alpha = 0.99f, .index = 1}, 2, {"f32[13]", "f32[3,13]"}, 0, 0},
+    {"bn_fold", NNC_OP_BN_FOLD, {.eps = 1e-3f, .alpha = 0.99f}, 4, {"f32[13]", "f32[13]", "f32[13]", "f32[13]"}, 2, 0},
+    {"scale_shift", NNC_OP_SCALE_SHIFT, NONE, 2, {"f32[37,9,7,24]", "f32[2,24]"}, 0, 0},
+    {"scale_shift_grad", NNC_OP_SCALE_SHIFT_GRAD, NONE, 2, {"f32[301,13]", "f32[2,13]"}, 0, 0},
     {"rmsprop_momentum", NNC_OP_RMSPROP_MOMENTUM, {.alpha = 0.9f, .eps = 1e-7f}, 4, {BIG, BIG, BIG, "f32[]"}, 4, 0},
 };
 

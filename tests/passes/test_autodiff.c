@@ -406,8 +406,14 @@ static const nnc_op not_differentiable[] = {
     NNC_OP_XENT_PROBS_GRAD, NNC_OP_MSE_GRAD,     NNC_OP_CORRECT,            NNC_OP_SQUARE,
     NNC_OP_EMA,            NNC_OP_ADAM_UPDATE,   NNC_OP_RMSPROP_UPDATE,     NNC_OP_SGD_UPDATE,
     NNC_OP_MOMENTUM_VELOCITY, NNC_OP_NESTEROV_UPDATE, NNC_OP_SUB,         NNC_OP_MAXIMUM,
-    NNC_OP_RMSPROP_MOMENTUM,
+    NNC_OP_RMSPROP_MOMENTUM, NNC_OP_STATE,       NNC_OP_BN_STATS,          NNC_OP_BATCH_NORM_TRAIN_GRAD,
+    NNC_OP_BN_GAMMA_GRAD,    NNC_OP_BN_MOVING,   NNC_OP_BN_FOLD,           NNC_OP_SCALE_SHIFT_GRAD,
 };
+
+/* Rows checked by the composite networks below instead of an instance:
+ * batch_norm_train's statistics operand is a function of x, and
+ * scale_shift's table is made of weights that take no gradient. */
+static const nnc_op in_networks[] = {NNC_OP_BATCH_NORM_TRAIN, NNC_OP_SCALE_SHIFT};
 
 #define NNOT_DIFFERENTIABLE ((int)(sizeof not_differentiable / sizeof not_differentiable[0]))
 
@@ -439,6 +445,7 @@ START_TEST(test_every_op_is_covered) {
     int cases = 0, declared = 0;
     for (int i = 0; i < NINSTANCES; i++) cases += instances[i].op == (nnc_op)op;
     for (int i = 0; i < NNOT_DIFFERENTIABLE; i++) declared += not_differentiable[i] == (nnc_op)op;
+    for (size_t i = 0; i < sizeof in_networks / sizeof in_networks[0]; i++) cases += in_networks[i] == (nnc_op)op;
     ck_assert_msg(cases > 0 || declared, "op '%s' has no gradient-check instance in tests/passes/test_autodiff.c "
                   "and is not declared non-differentiable there", nnc_ops[op].name);
     ck_assert_msg(!(cases > 0 && declared), "op '%s' is declared non-differentiable but has instances",
@@ -537,6 +544,40 @@ static void build_shared_net(net *n, const void *arg) {
   n->loss = mse_loss(n, net_op2(n, NNC_OP_ADD, s, x, NULL));
 }
 
+/* The training form of batch normalization, x -> bn_stats -> batch_norm_train
+ * -> tanh -> mse: the statistics are functions of x, so the difference of
+ * the loss in x goes through them, which batch_norm_train's rule must
+ * include (an instance with stats as an independent input could not see
+ * that). arg is x's type: rank 4 (a conv layer's) or rank 2 (a dense one's). */
+static void build_batch_norm_net(net *n, const void *arg) {
+  int rank4 = !strcmp(arg, "f32[3,2,2,3]");
+  int32_t x = net_leaf(n, NNC_OP_INPUT, "x", arg, FILL_NORMAL, 0);
+  int32_t gamma = net_leaf(n, NNC_OP_PARAM, "bn/gamma", rank4 ? "f32[3]" : "f32[4]", FILL_NORMAL, 0);
+  int32_t beta = net_leaf(n, NNC_OP_PARAM, "bn/beta", rank4 ? "f32[3]" : "f32[4]", FILL_NORMAL, 0);
+  int32_t stats = net_op1(n, NNC_OP_BN_STATS, x, NULL);
+  nnc_attrs eps = {.eps = 1e-3f};
+  int32_t src[4] = {x, stats, gamma, beta};
+  int32_t y = net_op(n, NNC_OP_BATCH_NORM_TRAIN, src, 4, &eps);
+  n->loss = mse_loss(n, net_op1(n, NNC_OP_TANH, y, NULL));
+}
+
+/* The inference form with its weights frozen (states, as trainable=false
+ * leaves them): x -> scale_shift(x, bn_fold(mean, var, gamma, beta)) -> mse,
+ * differentiated in x only. */
+static void build_frozen_batch_norm_net(net *n, const void *arg) {
+  (void)arg;
+  int32_t x = net_leaf(n, NNC_OP_INPUT, "x", "f32[5,4]", FILL_NORMAL, 0);
+  int32_t w[4];
+  static const char *const names[4] = {"bn/moving_mean", "bn/moving_variance", "bn/gamma", "bn/beta"};
+  for (int i = 0; i < 4; i++) {
+    w[i] = net_leaf(n, NNC_OP_STATE, names[i], "f32[4]", i == 1 ? FILL_PROBS : FILL_NORMAL, 0);
+    n->leaf[n->nleaves - 1].wrt = 0;
+  }
+  nnc_attrs fold = {.eps = 1e-3f, .alpha = 0.99f};
+  int32_t table = net_op(n, NNC_OP_BN_FOLD, w, 4, &fold);
+  n->loss = mse_loss(n, net_op2(n, NNC_OP_SCALE_SHIFT, x, table, NULL));
+}
+
 typedef struct composite {
   const char *what;
   build_fn *build;
@@ -555,6 +596,9 @@ static const composite composites[] = {
     {"conv net, sigmoid, avg_pool, tanh, mse", build_smooth_conv_net, NULL, 0},
     {"dense net with dropout in training mode", build_dropout_net, NULL, 1},
     {"nodes used more than once", build_shared_net, NULL, 0},
+    {"batch norm training form, rank 4", build_batch_norm_net, "f32[3,2,2,3]", 0},
+    {"batch norm training form, rank 2", build_batch_norm_net, "f32[5,4]", 0},
+    {"batch norm inference form, frozen", build_frozen_batch_norm_net, NULL, 0},
 };
 
 #define NCOMPOSITES ((int)(sizeof composites / sizeof composites[0]))

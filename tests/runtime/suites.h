@@ -12,7 +12,8 @@
   X(ref_dropout)              \
   X(philox)                   \
   X(shapes)                   \
-  X(optimizers)
+  X(optimizers)               \
+  X(batch_norm)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_RUNTIME_TCASES(X)

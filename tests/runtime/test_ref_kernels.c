@@ -217,6 +217,7 @@ static const float ew_mul[] = {10, -40, 1.5f};
 static const kat kats[] = {
     {"input is bound, not computed", NNC_OP_INPUT, NO_ATTRS, 0, {{2, {2, 3}, mm_a}}, {2, {2, 3}, mm_a}, {0}},
     {"param is bound, not computed", NNC_OP_PARAM, NO_ATTRS, 0, {{1, {3}, ba_b}}, {1, {3}, ba_b}, {0}},
+    {"state is bound, not computed", NNC_OP_STATE, NO_ATTRS, 0, {{1, {3}, ba_b}}, {1, {3}, ba_b}, {0}},
 
     {"matmul", NNC_OP_MATMUL, NO_ATTRS, 2, {{2, {2, 3}, mm_a}, {2, {3, 4}, mm_b}}, {2, {2, 4}, mm_ab}, {0}},
     {"matmul trans_a", NNC_OP_MATMUL, {.trans_a = 1}, 2, {{2, {3, 2}, mm_a_t}, {2, {3, 4}, mm_b}},
@@ -505,6 +506,28 @@ static const float rmom_out[] = {0.121622773f, 0.0099999995f, -0.909999998f};
 
 #define SCALAR(p) {0, {0}, p}
 
+/* Batch normalization on x = [[1, 2], [3, 6]] (two rows, C = 2, n = 2),
+ * eps 1e-3, gamma [1, .5], beta [0, 1]:
+ *   bn_stats: mean [2, 4], biased var [1, 4], times n/(n-1) = 2: [2, 8]
+ *   batch_norm_train: (x - mean) * gamma / sqrt(var + eps) + beta
+ *     = [[-1/sqrt(1.001), -2*.5/sqrt(4.001) + 1], [1/sqrt(1.001), 2*.5/sqrt(4.001) + 1]]
+ *   with dy = [[1, 0], [0, 1]], xhat = [[-.9995, -.99988], [.9995, .99988]]:
+ *     bn_gamma_grad = sum dy * xhat = [-.999500375, .999875023]
+ *     batch_norm_train_grad = gamma rstd (dy - mean(dy) - xhat mean(dy xhat))
+ *   bn_moving, momentum .99, row 2 (Bessel): [.5*.99 + 2*.01, 1*.99 + 8*.01] = [.515, 1.07]
+ *   bn_fold with beta [0, .5]: scale = gamma / sqrt(var + eps), shift = beta - mean * scale
+ *   scale_shift with the table [[2, .5], [1, -1]]: [[1*2 + 1, 2*.5 - 1], [3*2 + 1, 6*.5 - 1]]
+ *   scale_shift_grad, dy = x: [[2, 1], [6, 3]] */
+static const float bn_x[] = {1, 2, 3, 6}, bn_dy[] = {1, 0, 0, 1}, bn_stats_out[] = {2, 4, 1, 4, 2, 8};
+static const float bn_gamma[] = {1, 0.5f}, bn_beta[] = {0, 1}, bn_beta_fold[] = {0, 0.5f};
+static const float bn_train_out[] = {-0.999500375f, 0.500062488f, 0.999500375f, 1.49993751f};
+static const float bn_dx[] = {0.000499250936f, -3.12382849e-05f, -0.000499250936f, 3.12382849e-05f};
+static const float bn_dgamma[] = {-0.999500375f, 0.999875023f};
+static const float bn_moving_in[] = {0.5f, 1}, bn_moving_out[] = {0.515f, 1.07f};
+static const float bn_mean[] = {2, 4}, bn_var[] = {1, 4};
+static const float bn_fold_out[] = {0.999500375f, 0.249968756f, -1.99900075f, -0.499875023f};
+static const float bn_table[] = {2, 0.5f, 1, -1}, bn_ss_out[] = {3, 0, 7, 2}, bn_ssg_out[] = {2, 1, 6, 3};
+
 static const train_kat train_kats[] = {
     {.what = "bias_grad", .op = NNC_OP_BIAS_GRAD, .nsrc = 1, .src = {{3, {2, 2, 3}, ba_x}},
      .want = {1, {3}, bg_out}},
@@ -613,6 +636,24 @@ static const train_kat train_kats[] = {
     {.what = "sub", .op = NNC_OP_SUB, .nsrc = 2, .src = {{1, {3}, sgd_w}, {1, {3}, sgd_g}}, .want = {1, {3}, sub_out}},
     {.what = "maximum", .op = NNC_OP_MAXIMUM, .nsrc = 2, .src = {{1, {3}, sgd_w}, {1, {3}, sgd_g}},
      .want = {1, {3}, max_out}},
+    {.what = "bn_stats", .op = NNC_OP_BN_STATS, .nsrc = 1, .src = {{2, {2, 2}, bn_x}}, .want = {2, {3, 2}, bn_stats_out}},
+    {.what = "batch_norm_train", .op = NNC_OP_BATCH_NORM_TRAIN, .attrs = {.eps = 1e-3f}, .nsrc = 4,
+     .src = {{2, {2, 2}, bn_x}, {2, {3, 2}, bn_stats_out}, {1, {2}, bn_gamma}, {1, {2}, bn_beta}},
+     .want = {2, {2, 2}, bn_train_out}},
+    {.what = "batch_norm_train_grad", .op = NNC_OP_BATCH_NORM_TRAIN_GRAD, .attrs = {.eps = 1e-3f}, .nsrc = 4,
+     .src = {{2, {2, 2}, bn_x}, {2, {2, 2}, bn_dy}, {2, {3, 2}, bn_stats_out}, {1, {2}, bn_gamma}},
+     .want = {2, {2, 2}, bn_dx}},
+    {.what = "bn_gamma_grad", .op = NNC_OP_BN_GAMMA_GRAD, .attrs = {.eps = 1e-3f}, .nsrc = 3,
+     .src = {{2, {2, 2}, bn_x}, {2, {2, 2}, bn_dy}, {2, {3, 2}, bn_stats_out}}, .want = {1, {2}, bn_dgamma}},
+    {.what = "bn_moving", .op = NNC_OP_BN_MOVING, .attrs = {.alpha = 0.99f, .index = 2}, .nsrc = 2,
+     .src = {{1, {2}, bn_moving_in}, {2, {3, 2}, bn_stats_out}}, .want = {1, {2}, bn_moving_out}},
+    {.what = "bn_fold", .op = NNC_OP_BN_FOLD, .attrs = {.eps = 1e-3f, .alpha = 0.99f}, .nsrc = 4,
+     .src = {{1, {2}, bn_mean}, {1, {2}, bn_var}, {1, {2}, bn_gamma}, {1, {2}, bn_beta_fold}},
+     .want = {2, {2, 2}, bn_fold_out}},
+    {.what = "scale_shift", .op = NNC_OP_SCALE_SHIFT, .nsrc = 2, .src = {{2, {2, 2}, bn_x}, {2, {2, 2}, bn_table}},
+     .want = {2, {2, 2}, bn_ss_out}},
+    {.what = "scale_shift_grad", .op = NNC_OP_SCALE_SHIFT_GRAD, .nsrc = 2,
+     .src = {{2, {2, 2}, bn_x}, {2, {2, 2}, bn_table}}, .want = {2, {2, 2}, bn_ssg_out}},
     {.what = "rmsprop_momentum", .op = NNC_OP_RMSPROP_MOMENTUM, .attrs = {.alpha = 0.9f, .eps = 1e-7f}, .nsrc = 4,
      .src = {{1, {3}, rmom_m}, {1, {3}, rmom_g}, {1, {3}, rmom_d}, SCALAR(lr_01)}, .want = {1, {3}, rmom_out}},
 };

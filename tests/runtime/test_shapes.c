@@ -73,6 +73,7 @@ static const shape_case typed[] = {
     {"input scalar", NNC_OP_INPUT, NO_ATTRS, 0, {"f32[]"}, "f32[]"},
     {"input i32 labels", NNC_OP_INPUT, NO_ATTRS, 0, {"i32[?]"}, "i32[?]"},
     {"param", NNC_OP_PARAM, NO_ATTRS, 0, {"f32[3,3,1,32]"}, "f32[3,3,1,32]"},
+    {"state", NNC_OP_STATE, NO_ATTRS, 0, {"f32[32]"}, "f32[32]"},
 
     {"matmul", NNC_OP_MATMUL, NO_ATTRS, 2, {"f32[?,784]", "f32[784,10]"}, "f32[?,10]"},
     {"matmul trans_a", NNC_OP_MATMUL, {.trans_a = 1}, 2, {"f32[3,2]", "f32[3,4]"}, "f32[2,4]"},
@@ -185,6 +186,16 @@ static const shape_case typed[] = {
     {"maximum", NNC_OP_MAXIMUM, NO_ATTRS, 2, {"f32[784,10]", "f32[784,10]"}, "f32[784,10]"},
     {"rmsprop_momentum", NNC_OP_RMSPROP_MOMENTUM, {.alpha = 0.9f, .eps = 1e-7f}, 4,
      {"f32[10]", "f32[10]", "f32[10]", "f32[]"}, "f32[10]"},
+    {"bn_stats", NNC_OP_BN_STATS, NO_ATTRS, 1, {"f32[?,28,28,32]"}, "f32[3,32]"},
+    {"batch_norm_train", NNC_OP_BATCH_NORM_TRAIN, {.eps = 1e-3f}, 4, {"f32[?,7,7,64]", "f32[3,64]", "f32[64]", "f32[64]"},
+     "f32[?,7,7,64]"},
+    {"batch_norm_train_grad", NNC_OP_BATCH_NORM_TRAIN_GRAD, {.eps = 1e-3f}, 4,
+     {"f32[?,64]", "f32[?,64]", "f32[3,64]", "f32[64]"}, "f32[?,64]"},
+    {"bn_gamma_grad", NNC_OP_BN_GAMMA_GRAD, {.eps = 1e-3f}, 3, {"f32[?,5,5,8]", "f32[?,5,5,8]", "f32[3,8]"}, "f32[8]"},
+    {"bn_moving", NNC_OP_BN_MOVING, {.alpha = 0.99f, .index = 2}, 2, {"f32[8]", "f32[3,8]"}, "f32[8]"},
+    {"bn_fold", NNC_OP_BN_FOLD, {.eps = 1e-3f, .alpha = 0.99f}, 4, {"f32[8]", "f32[8]", "f32[8]", "f32[8]"}, "f32[2,8]"},
+    {"scale_shift", NNC_OP_SCALE_SHIFT, NO_ATTRS, 2, {"f32[?,14,14,8]", "f32[2,8]"}, "f32[?,14,14,8]"},
+    {"scale_shift_grad", NNC_OP_SCALE_SHIFT_GRAD, NO_ATTRS, 2, {"f32[?,8]", "f32[2,8]"}, "f32[?,8]"},
 };
 
 static const shape_case errors[] = {
@@ -346,6 +357,15 @@ static const shape_case errors[] = {
      "momentum_velocity: the last operand must be an f32[] scalar, got i32[]"},
     {"nesterov_update arity", NNC_OP_NESTEROV_UPDATE, {.alpha = 0.9f}, 3, {"f32[3]", "f32[3]", "f32[]"},
      "nesterov_update: nesterov_update takes 4 operand(s), got 3"},
+    {"bn_stats needs a channel axis", NNC_OP_BN_STATS, NO_ATTRS, 1, {"f32[5]"},
+     "bn_stats: expects an f32 input with a batch axis and a channel axis, got f32[5]"},
+    {"batch_norm_train gamma of another width", NNC_OP_BATCH_NORM_TRAIN, {.eps = 1e-3f}, 4,
+     {"f32[?,7,7,64]", "f32[3,64]", "f32[32]", "f32[64]"},
+     "batch_norm_train: operand 2 is f32[32], expected f32[64] (one value per channel of the last axis)"},
+    {"scale_shift table of one row", NNC_OP_SCALE_SHIFT, NO_ATTRS, 2, {"f32[?,8]", "f32[8]"},
+     "scale_shift: operand 1 is f32[8], expected f32[2,8] (one value per channel of the last axis)"},
+    {"bn_moving row out of range", NNC_OP_BN_MOVING, {.alpha = 0.99f, .index = 3}, 2, {"f32[8]", "f32[3,8]"},
+     "bn_moving: index 3 names no row of the statistics (0 to 2)"},
 };
 
 #define NTYPED ((int)(sizeof typed / sizeof typed[0]))
