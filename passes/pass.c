@@ -7,6 +7,7 @@
 
 #include "ir/strbuf.h"
 #include "ir/text.h"
+#include "passes/batch_norm.h"
 #include "passes/train.h"
 
 const char *const nnc_pass_names[] = {"verify", "infer-shapes", "batch-norm", "loss", "autodiff", "optimizer", "dce", "fuse", "plan-memory", NULL};
@@ -30,7 +31,7 @@ const nnc_pass nnc_pass_verify = {"verify", run_verify};
 const nnc_pass nnc_pass_infer_shapes = {"infer-shapes", run_infer_shapes};
 
 const nnc_pass *nnc_pass_find(const char *name) {
-  static const nnc_pass *const all[] = {&nnc_pass_verify,    &nnc_pass_infer_shapes, &nnc_pass_loss,
+  static const nnc_pass *const all[] = {&nnc_pass_verify,    &nnc_pass_infer_shapes, &nnc_pass_batch_norm, &nnc_pass_loss,
                                         &nnc_pass_autodiff,  &nnc_pass_optimizer,    &nnc_pass_dce,
                                         &nnc_pass_fuse,      &nnc_pass_plan_memory};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -300,7 +300,7 @@ return function(nn, util)
     local cb = {}
     for k, f in pairs(arg) do
       if not contains(methods, k) then
-        fail("LambdaCallback got an unknown keyword '%s'%s", tostring(k), hint(k, methods))
+        util.unknown_keyword("LambdaCallback", k, methods)
       end
       if type(f) ~= "function" then fail("LambdaCallback: %s must be a function, got a %s", k, type(f)) end
       cb[k] = function(_, ...) return f(...) end

@@ -718,7 +718,7 @@ end
 -- Callbacks (frontend/lua/callbacks.lua): EarlyStopping and the other
 -- Keras callbacks, and the dispatch fit runs them through.
 local callbacks = core.require("callbacks")(nn, {
-  fail = fail, hint = hint, read_options = read_options, check_choice = check_choice,
+  fail = fail, hint = hint, read_options = read_options, check_choice = check_choice, unknown_keyword = unknown_keyword,
 })
 nn._callbacks = callbacks
 

@@ -158,6 +158,8 @@ static const struct {
     {"nn.RMSprop { centred = true }\n", {"RMSprop got an unknown keyword 'centred'", "did you mean 'centered'", "(valid: centered, epsilon, learning_rate, lr, momentum, rho)"}},
     {"nn.SGD { nesterof = true }\n", {"SGD got an unknown keyword 'nesterof'", "did you mean 'nesterov'", "(valid: learning_rate, lr, momentum, nesterov)"}},
     {"nn.EarlyStopping { patiense = 3 }\n", {"EarlyStopping got an unknown keyword 'patiense'", "did you mean 'patience'", "(valid: "}},
+    {"nn.LambdaCallback { on_epoch_ends = print }\n", {"LambdaCallback got an unknown keyword 'on_epoch_ends'", "did you mean 'on_epoch_end'", "(valid: on_"}},
+    {"nn.ReduceLROnPlateau { patince = 2 }\n", {"ReduceLROnPlateau got an unknown keyword 'patince'", "(valid: "}},
     {"nn.BatchNormalization { momentom = 0.9 }\n", {"BatchNormalization got an unknown keyword 'momentom'", "did you mean 'momentum'", "(valid: axis, beta_initializer, center, "}},
 };
 
