@@ -8,6 +8,7 @@
 
 #include "frontend/bind.h"
 #include "frontend/tensor.h"
+#include "ir/atomic_file.h"
 #include "runtime/h5.h"
 #include "runtime/model.h"
 #include "runtime/plot.h"
@@ -301,10 +302,21 @@ static int l_plot_images(lua_State *L) {
   return 0;
 }
 
+/* core.write_file(path, bytes): the whole file, atomically. */
+static int l_write_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *bytes = luaL_checklstring(L, 2, &len);
+  nnc_status st = {0};
+  if (nnc_write_bytes_file(path, bytes, len, &st)) return nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
 void nnc_lua_open_files(lua_State *L, int core_index) {
   static const luaL_Reg functions[] = {{"save_h5", l_save_h5},         {"load_h5", l_load_h5},
                                        {"h5_config", l_h5_config},     {"plot_curves", l_plot_curves},
-                                       {"plot_images", l_plot_images}, {NULL, NULL}};
+                                       {"plot_images", l_plot_images}, {"write_file", l_write_file},
+                                       {NULL, NULL}};
   lua_pushvalue(L, core_index);
   luaL_setfuncs(L, functions, 0);
   lua_pop(L, 1);

@@ -31,6 +31,7 @@ static const char usage[] =
     "  --dump-ir          print the IR after every pass\n"
     "  --dump-ir=PASS     print the IR after one pass\n"
     "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
+    "  --dump-graph DIR   write each pass's graph to DIR as Graphviz DOT (and SVG where dot is installed)\n"
     "  --seed N           the seed of every random draw (default 1)\n"
     "  --no-fuse          run every op on its own (results agree either way)\n"
     "  --backend NAME     where models run: cpu (default), interp (the reference), cuda, cuda-emu\n"
@@ -177,6 +178,9 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       const nnc_backend *b = nnc_backend_select(argv[++i], stderr, st);
       if (!b) return -1;
       args->config.backend = b->name; /* cpu in place of a cuda that cannot run here */
+    } else if (!strcmp(a, "--dump-graph")) {
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      args->config.dump.graph_dir = argv[++i];
     } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;

@@ -26,9 +26,11 @@ typedef struct nnc_pass {
   nnc_pass_fn *run;
 } nnc_pass;
 
-/* Where the IR goes after passes: `--dump-ir`, `--dump-ir=PASS`, `--dump-dir DIR`. */
+/* Where the IR goes after passes: `--dump-ir`, `--dump-ir=PASS`, `--dump-dir DIR`,
+ * and as pictures `--dump-graph DIR`. */
 typedef struct nnc_dump_opts {
-  int enabled;
+  int enabled;           /* the IR as text */
+  const char *graph_dir; /* NULL, or where each pass's graph goes as DOT (and SVG) */
   const char *only_pass; /* NULL: every pass */
   const char *dir;       /* NULL: stdout */
   const char *label;     /* which graph ("forward", "train-step"), part of file names */

@@ -1,6 +1,6 @@
 /* Keras 2's HDF5 layout through libhdf5; h5.h describes the layout.
  *
- * Writing builds the whole file under a temporary name (runtime/atomic_file.h).
+ * Writing builds the whole file under a temporary name (ir/atomic_file.h).
  * Reading copies everything out of the file into memory first, checking each
  * piece, so a caller sees either a complete nnc_h5_file or an error. libhdf5
  * prints its own error stack unless told not to; nnc turns it off and quotes
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/atomic_file.h"
+#include "ir/atomic_file.h"
 
 #define KERAS_VERSION "2.6.0" /* the model_config and optimizer names nnc writes are 2.6's */
 #define BACKEND "tensorflow"

@@ -50,7 +50,7 @@ typedef struct nnc_h5_file {
   int nslots;
 } nnc_h5_file;
 
-/* Writes f to PATH atomically (runtime/atomic_file.h). */
+/* Writes f to PATH atomically (ir/atomic_file.h). */
 int nnc_h5_save(const char *path, const nnc_h5_file *f, nnc_status *st);
 
 /* Reads a file Keras or nnc wrote. Errors start with `path`. */

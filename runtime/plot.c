@@ -28,7 +28,7 @@ int nnc_plot_images(const char *path, const nnc_image_grid *grid, nnc_status *st
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/atomic_file.h"
+#include "ir/atomic_file.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846

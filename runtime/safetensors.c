@@ -12,7 +12,7 @@
  * below already knows the sizes of every safetensors dtype. */
 #include "runtime/safetensors.h"
 #include "runtime/safetensors_header.h"
-#include "runtime/atomic_file.h"
+#include "ir/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

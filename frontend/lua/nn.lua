@@ -752,7 +752,7 @@ function Model:fit(x, y, opts)
       math.ceil(#x * (1 - args.validation_split) / args.batch_size) or nil
   local names = log_names(self, validation)
   local run = callbacks.prepare(self, opts.callbacks, { epochs = args.epochs, steps = steps, verbose = args.verbose,
-    metrics = names })
+    metrics = names, batch_size = args.batch_size })
   if core.dry_run then
     for _, name in ipairs(names) do run.history[name] = {} end
     if not (core.bench_mode or core.check_mode) then
@@ -891,7 +891,7 @@ local internals = {
   Model = Model, Layer = Layer, layer_specs = layer_specs, optimizer_specs = optimizer_specs,
   weights_format = weights_format,
 }
-for _, name in ipairs { "saving", "plot" } do core.require(name)(nn, internals) end
+for _, name in ipairs { "saving", "plot", "file_callbacks" } do core.require(name)(nn, internals) end
 
 -- An unknown layer or function is an error with the closest valid name.
 return setmetatable(nn, {

@@ -70,6 +70,7 @@ return function(nn, I)
     if type(v) == "table" then
       for i = 1, n do out[i] = v[i] end
     elseif v.shape then
+      if #v.shape > 2 then fail("nnc.show_images: %s must be class indices [N] or probabilities [N, classes]", what) end
       if v.shape[1] ~= n then fail("nnc.show_images: %s has %d rows for %d images", what, v.shape[1], n) end
       for i = 1, n do
         local row = v[i]
@@ -103,6 +104,8 @@ return function(nn, I)
     if n < 1 or n > 1000 then fail("nnc.show_images: %d images; show 1 to 1000 (slice the tensor)", n) end
     local cols = opts.cols or 4
     if math.type(cols) ~= "integer" or cols < 1 then fail("nnc.show_images: cols must be a positive integer, got %s", tostring(cols)) end
+    -- A dry run's predict returns its input, not predictions.
+    if core.dry_run then return end
     local labels = classes_of("labels", opts.labels, n)
     local predictions = classes_of("predictions", opts.predictions, n)
     local names = opts.class_names
@@ -122,7 +125,6 @@ return function(nn, I)
         end
       end
     end
-    if core.dry_run then return end
     core.plot_images(path, x, captions, wrong, cols)
   end
 end

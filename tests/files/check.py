@@ -283,8 +283,86 @@ def png_grid(args):
     print("ok")
 
 
+def read_history(path):
+    """nnc's history as the test script prints it: 'key v1 v2 ...' lines, %.17g."""
+    hist = {}
+    with open(path) as f:
+        for line in f:
+            key, *values = line.split()
+            hist[key] = [float(v) for v in values]
+    return hist
+
+
+def csv_check(args):
+    """CSVLogger's file, read by Python's csv module as Keras wrote it:
+    header epoch + sorted log keys, one row per epoch, values exact."""
+    import csv
+    path, hist, sep = args[0], read_history(args[1]), args[2] if len(args) > 2 else ","
+    runs = int(args[3]) if len(args) > 3 else 1
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f, delimiter=sep))
+    keys = sorted(hist)
+    if rows[0] != ["epoch"] + keys:
+        fail(f"header {rows[0]} != {['epoch'] + keys}")
+    n = len(hist[keys[0]])
+    if len(rows) != 1 + n * runs:
+        fail(f"{len(rows) - 1} rows, want {n * runs}")
+    for run in range(runs):
+        for e in range(n):
+            row = rows[1 + run * n + e]
+            if int(row[0]) != e:
+                fail(f"row {row}: epoch {row[0]}, want {e}")
+            for k, v in zip(keys, row[1:]):
+                if run == runs - 1 and float(v) != hist[k][e]:
+                    fail(f"epoch {e} {k}: {v} != {hist[k][e]!r}")
+    print("ok")
+
+
+def checkpoint_check(args):
+    """ModelCheckpoint's files: the names Python's str.format gives the
+    pattern from the history, each a complete Keras .h5 that h5py reads."""
+    import glob
+    import h5py
+    import os
+    os.chdir(args[0])
+    pattern, hist, mode = args[1], read_history(args[2]), args[3]
+    logs = [dict((k, v[e]) for k, v in hist.items()) for e in range(len(hist["loss"]))]
+    want, best = [], float("inf")
+    for e, log in enumerate(logs):
+        if mode == "best":
+            if not log["val_loss"] < best:
+                continue
+            best = log["val_loss"]
+        want.append(pattern.format(epoch=e + 1, **log))
+    have = sorted(p for p in glob.glob("*.h5") if not p.startswith("_"))
+    if have != sorted(set(want)):
+        fail(f"files {have}, want {sorted(set(want))}")
+    for p in have:
+        with h5py.File(p, "r") as f:
+            if "model_config" not in f.attrs or "dense" not in f["model_weights"]:
+                fail(f"{p} is not a whole Keras model")
+    print("ok")
+
+
+def complete_files(args):
+    """After kill -9: every file under a checkpoint's own name opens in h5py
+    with all its weights; temporaries are the only other files."""
+    import glob
+    import h5py
+    checked = 0
+    for p in sorted(glob.glob(args[0])):
+        with h5py.File(p, "r") as f:
+            g = f["model_weights"]
+            for layer in names(g.attrs["layer_names"]):
+                for n in names(g[layer].attrs["weight_names"]):
+                    g[layer][n][()]
+        checked += 1
+    print(checked)
+
+
 if __name__ == "__main__":
     commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches,
                 "model-check": model_check, "model-write": model_write, "png-curves": png_curves,
-                "png-grid": png_grid}
+                "png-grid": png_grid, "csv-check": csv_check, "checkpoint-check": checkpoint_check,
+                "complete-files": complete_files}
     commands[sys.argv[1]](sys.argv[2:])

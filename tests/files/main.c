@@ -33,6 +33,13 @@ int files_nnc(const char *text, char **out, char **err) {
   return run("'" NNC_BINARY "' script.lua", out, err);
 }
 
+int files_sh(const char *cmd, char **out, char **err) {
+  char full[8192];
+  snprintf(full, sizeof full, "NNC='%s' PY='%s %s/tests/files/check.py' sh -c '%s'", NNC_BINARY, NNC_PYTHON,
+           NNC_SOURCE_DIR, cmd);
+  return run(full, out, err);
+}
+
 int files_py(const char *args, char **out, char **err) {
   char cmd[4096];
   snprintf(cmd, sizeof cmd, "'%s' '%s/tests/files/check.py' %s", NNC_PYTHON, NNC_SOURCE_DIR, args);

@@ -10,7 +10,9 @@
 #define NNC_FILES_TCASES(X) \
   X(h5_weights)                \
   X(h5_model)                  \
-  X(plots)
+  X(plots)                     \
+  X(file_callbacks)             \
+  X(dot)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_FILES_TCASES(X)
@@ -20,6 +22,9 @@ NNC_FILES_TCASES(X)
 const char *files_dir(void);
 /* Runs nnc on a script written from `text`, in files_dir(); returns the exit status. */
 int files_nnc(const char *text, char **out, char **err);
+/* Runs a shell command in files_dir(), with $NNC and $PY set to nnc and
+ * to check.py under Debian's python3. */
+int files_sh(const char *cmd, char **out, char **err);
 /* Runs tests/files/check.py with `args` in files_dir() under Debian's python3. */
 int files_py(const char *args, char **out, char **err);
 /* The same, failing the test unless they exit 0; returns stdout (free it). */
