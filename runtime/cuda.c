@@ -7,9 +7,11 @@
  * (inputs, weights, optimizer slots) and a small buffer for the run's
  * constants. A run copies in the inputs, and the weights only when the
  * model says they changed (nnc_run_opts.params_version); with keep_updates
- * the step's "update:W" outputs are copied over W on the device, so weights
- * stay there from step to step and the model fetches them only when it needs
- * them on the host.
+ * the step's "update:W" outputs replace W on the device, so weights stay
+ * there from step to step and the model fetches them only when it needs
+ * them on the host. A pointwise update kernel after which nothing reads W
+ * writes W in place (find_in_place); any other update is copied over W after
+ * the step.
  *
  * From the second run on, the kernels of a run (and the update copies) are
  * captured once as a CUDA graph and replayed as one launch; NNC_CUDA_GRAPH=0
@@ -44,6 +46,9 @@ struct nnc_exec {
   int64_t *leaf_offset;     /* per node: offset in leaf_arena, or -1 */
   int32_t *update_of;       /* per param leaf: the "update:" output that replaces it, or -1 */
   void **data;              /* per node: device address, as kernel arguments take it */
+  void **data_keep;         /* the same for a run that keeps its updates: an in-place update writes its param */
+  unsigned char *in_place;  /* per param leaf: its update kernel writes it, so no copy follows the step */
+  int last_keep;            /* whether the last run kept its updates (which addresses hold its values) */
   const void **host_leaf;   /* per leaf: the host data last copied in */
   uint64_t *leaf_version;   /* per param leaf: params_version of that copy (0: none) */
   unsigned char *kept;      /* per param leaf: the device holds a newer value than host_leaf */
@@ -74,7 +79,7 @@ static void release(nnc_exec *e) {
   nnc_cuda_program_free(&e->prog);
   nnc_arena_layout_free(&e->layout);
   free(e->fns), free(e->leaf_offset), free(e->update_of), free(e->data), free(e->host_leaf), free(e->leaf_version);
-  free(e->kept), free(e->mirror), free(e->mirror_run);
+  free(e->kept), free(e->mirror), free(e->mirror_run), free(e->data_keep), free(e->in_place);
   free(e);
 }
 
@@ -90,6 +95,17 @@ static void find_updates(nnc_exec *e) {
   }
 }
 
+/* Each update that its kernel writes over its param (nnc_cuda_update_in_place). */
+static void find_in_place(nnc_exec *e) {
+  memcpy(e->data_keep, e->data, sizeof *e->data * (size_t)e->g->nnodes);
+  for (int32_t id = 0; id < e->g->nnodes; id++) {
+    int32_t u = e->update_of[id];
+    if (u < 0 || !nnc_cuda_update_in_place(e->g, &e->prog, id, u)) continue;
+    e->in_place[id] = 1;
+    e->data_keep[u] = e->data[id];
+  }
+}
+
 static int allocate(nnc_exec *e, nnc_status *st) {
   const nnc_graph *g = e->g;
   size_t n = (size_t)g->nnodes + 1;
@@ -101,8 +117,10 @@ static int allocate(nnc_exec *e, nnc_status *st) {
   e->kept = calloc(n, 1);
   e->mirror = calloc(n, sizeof *e->mirror);
   e->mirror_run = calloc(n, sizeof *e->mirror_run);
+  e->data_keep = calloc(n, sizeof *e->data_keep);
+  e->in_place = calloc(n, 1);
   if (!e->leaf_offset || !e->update_of || !e->data || !e->host_leaf || !e->leaf_version || !e->kept || !e->mirror ||
-      !e->mirror_run)
+      !e->mirror_run || !e->data_keep || !e->in_place)
     return nnc_fail(st, "out of memory");
   find_updates(e);
   int64_t leaf_bytes = 0;
@@ -122,6 +140,7 @@ static int allocate(nnc_exec *e, nnc_status *st) {
     else if (e->layout.offset[id] >= 0) p = e->arena + (nnc_devptr)e->layout.offset[id];
     e->data[id] = (void *)(uintptr_t)p;
   }
+  find_in_place(e);
   return 0;
 }
 
@@ -202,16 +221,17 @@ static int kernel_failed(nnc_exec *e, int k, const char *what, nnc_status *st) {
 }
 
 /* Kernel k; when timing, waits for it and adds its time to its last node. */
-static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) {
+static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, int keep, nnc_status *st) {
   const nnc_cuda_kernel *kn = &e->prog.kernels[k];
+  void **data = keep ? e->data_keep : e->data;
   nnc_cuda_args a;
-  nnc_cuda_args_fill(&a, kn, e->data, (void *)(uintptr_t)e->run_consts);
+  nnc_cuda_args_fill(&a, kn, data, (void *)(uintptr_t)e->run_consts);
   if (e->debug >= 4)
     fprintf(stderr, "%s: launch %s <<<%u, %u>>> over %lld items\n", e->dev->backend, kn->name, kn->grid, kn->block,
             (long long)kn->work);
   double *timing = opts ? opts->node_seconds : NULL;
   double t0 = timing ? nnc_now() : 0;
-  if (kn->lib != NNC_LOWER_NNC ? nnc_cuda_lib_run(e->lib, kn, e->data, st)
+  if (kn->lib != NNC_LOWER_NNC ? nnc_cuda_lib_run(e->lib, kn, data, st)
                                : e->dev->launch(e->fns[k], kn, a.args, e->stream, st))
     return kernel_failed(e, k, kn->lib != NNC_LOWER_NNC ? "library step" : "launching kernel", st);
   e->last_launched = k;
@@ -226,10 +246,10 @@ static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, nnc_status *st) 
  * over its param. */
 static int enqueue(nnc_exec *e, const nnc_run_opts *opts, int keep, nnc_status *st) {
   for (int k = 0; k < e->prog.count; k++)
-    if (launch(e, k, opts, st)) return -1;
+    if (launch(e, k, opts, keep, st)) return -1;
   for (int32_t id = 0; keep && id < e->g->nnodes; id++) {
     int32_t u = e->update_of[id];
-    if (u >= 0 && e->dev->copy((nnc_devptr)(uintptr_t)e->data[id], (nnc_devptr)(uintptr_t)e->data[u],
+    if (u >= 0 && !e->in_place[id] && e->dev->copy((nnc_devptr)(uintptr_t)e->data[id], (nnc_devptr)(uintptr_t)e->data[u],
                                (size_t)node_bytes(&e->g->nodes[id]), e->stream, st))
       return -1;
   }
@@ -283,6 +303,7 @@ static int run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_s
   }
   for (int32_t id = 0; keep && id < e->g->nnodes; id++)
     if (e->update_of[id] >= 0) e->kept[id] = 1;
+  e->last_keep = keep;
   e->runs++;
   return 0;
 }
@@ -303,7 +324,7 @@ static const void *mirror(nnc_exec *e, int32_t id, nnc_devptr p) {
 
 static const void *value(nnc_exec *e, int32_t id) {
   if (id < 0 || id >= e->g->nnodes) return NULL;
-  nnc_devptr p = (nnc_devptr)(uintptr_t)e->data[id];
+  nnc_devptr p = (nnc_devptr)(uintptr_t)(e->last_keep ? e->data_keep : e->data)[id];
   if (e->leaf_offset[id] >= 0) return e->kept[id] ? mirror(e, id, p) : e->host_leaf[id];
   return e->layout.intact[id] ? mirror(e, id, p) : NULL;
 }

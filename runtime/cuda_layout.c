@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/op.h"
+
 int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st) {
   int32_t *step = malloc(sizeof *step * ((size_t)g->nnodes + 1));
   unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
@@ -32,4 +34,33 @@ void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const 
     a->ptrs[i] = k->args[i].kind == NNC_CUDA_ARG_RUN ? run : data[k->args[i].node];
     a->args[i] = &a->ptrs[i];
   }
+}
+
+/* The kernel that computes node id, or -1. */
+static int kernel_of(const nnc_cuda_program *p, int32_t id) {
+  for (int k = 0; k < p->count; k++)
+    for (int i = 0; i < p->kernels[k].nnodes; i++)
+      if (p->kernels[k].nodes[i] == id) return k;
+  return -1;
+}
+
+/* Element i of its result depends on element i of each operand only (an
+ * optimizer update's trailing scalar aside). */
+static int is_pointwise(const nnc_node *n) {
+  return (nnc_ops[n->op].flags & (NNC_OPF_ELEMENTWISE | NNC_OPF_UPDATE)) != 0;
+}
+
+int nnc_cuda_update_in_place(const nnc_graph *g, const nnc_cuda_program *p, int32_t param, int32_t update) {
+  int k = kernel_of(p, update);
+  if (k < 0 || p->kernels[k].cooperative || p->kernels[k].lib != NNC_LOWER_NNC || !is_pointwise(&g->nodes[update]))
+    return 0;
+  for (int i = 0; i < p->kernels[k].nnodes; i++) {
+    const nnc_node *n = &g->nodes[p->kernels[k].nodes[i]];
+    for (int s = 0; s < nnc_ops[n->op].arity; s++)
+      if (n->src[s] == param && !is_pointwise(n)) return 0;
+  }
+  for (int later = k + 1; later < p->count; later++)
+    for (int a = 0; a < p->kernels[later].nargs; a++)
+      if (p->kernels[later].args[a].node == param) return 0;
+  return 1;
 }

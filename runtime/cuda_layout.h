@@ -32,4 +32,12 @@ typedef struct nnc_cuda_args {
  * device address of the run's nnc_cuda_run_consts. */
 void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, void *run);
 
+/* Whether the step may write `update` (param's "update:" output) over
+ * param instead of copying it there after the step: its kernel is pointwise
+ * where it reads param (a thread reads element e and writes element e of
+ * the update, and no other: a weight's optimizer update, a slot's ema) and
+ * no later kernel reads param. For runs that keep their updates only: one
+ * that does not must leave param as it was. */
+int nnc_cuda_update_in_place(const nnc_graph *g, const nnc_cuda_program *p, int32_t param, int32_t update);
+
 #endif

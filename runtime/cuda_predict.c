@@ -11,6 +11,7 @@
 #include "codegen/nvrtc.h"
 #include "ir/op.h"
 #include "passes/train.h"
+#include "runtime/cuda_layout.h"
 
 static const nnc_gpu_spec gpus[] = {
     {"h100", "H100 SXM", 132, 1.98, 66.9, 494.7, 3.35, 65536, 233472, 2048, 32, 1.2, 4.0, 8.0, 8.0},
@@ -132,10 +133,11 @@ int nnc_cuda_predict(const nnc_graph *g, const nnc_gpu_spec *gpu, int reads, nnc
     predict_kernel(g, gpu, &p->program.kernels[k], kp);
     p->kernel_seconds += kp->seconds;
   }
-  /* The optimizer's results are copied over the weights, one copy each. */
+  /* The optimizer's results not written in place are copied over the weights. */
   for (int i = 0; i < g->noutputs; i++) {
     const char *weight = nnc_output_weight(g->outputs[i].name, NNC_UPDATE_PREFIX);
-    if (!weight) continue;
+    int32_t param = weight ? nnc_graph_find_leaf(g, NNC_OP_PARAM, weight) : -1;
+    if (param < 0 || nnc_cuda_update_in_place(g, &p->program, param, g->outputs[i].node)) continue;
     p->update_copies++;
     p->copy_seconds += gpu->graph_node_us * 1e-6 +
                        2.0 * (double)node_bytes(&g->nodes[g->outputs[i].node]) / (gpu->hbm_tbs * 1e12 * HBM_EFFICIENCY);

@@ -21,7 +21,8 @@
  *   time = the largest of the three, plus the cost of a node of a CUDA graph;
  *   library steps (cuBLAS, cuDNN) as a GEMM at 70% of the FP32 peak;
  *   a step adds the replay of its graph, its input copy and the read-backs
- *   of its loss and metric, and one device copy per updated weight. */
+ *   of its loss and metric, and a device copy per update not written in
+ *   place (nnc_cuda_update_in_place). */
 #ifndef NNC_RUNTIME_CUDA_PREDICT_H
 #define NNC_RUNTIME_CUDA_PREDICT_H
 
@@ -58,7 +59,7 @@ typedef struct nnc_kernel_prediction {
 typedef struct nnc_step_prediction {
   nnc_cuda_program program;
   nnc_kernel_prediction *kernels; /* per kernel of the program, in launch order */
-  int update_copies;              /* device copies after the optimizer */
+  int update_copies;              /* device copies after the optimizer (updates not written in place) */
   double kernel_seconds, copy_seconds, overhead_seconds, seconds;
   int reported; /* kernels with a ptxas report */
 } nnc_step_prediction;

@@ -84,6 +84,9 @@ static const op_case cases[] = {
     {"add", NNC_OP_ADD, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
     {"mul", NNC_OP_MUL, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
     {"bias_grad", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(4, R, 2, 3, 4, 5)}, 0, 0},
+    /* three blocks of 8 channels, the last part-filled; rows past 64 lanes, so
+     * the tree adds partial sums in another order than the row loop: 1e-6 */
+    {"bias_grad, rows past the lanes", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(2, R, 150, 19)}, 1e-6, 0},
     {"conv2d_grad_input same", NNC_OP_CONV2D_GRAD_INPUT,
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {9, 9, 3}},
      {F(4, R, 2, 9, 9, 5), F(4, R, 3, 3, 3, 5)}, 1e-6, 0},
