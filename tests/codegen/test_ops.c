@@ -83,9 +83,10 @@ static const op_case cases[] = {
     {"dropout, inference", NNC_OP_DROPOUT, {.rate = 0.3f, .stream = 99}, {F(2, R, 4, 30)}, 0, 0},
     {"add", NNC_OP_ADD, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
     {"mul", NNC_OP_MUL, {.pad = 0}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
-    {"bias_grad", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(4, R, 2, 3, 4, 5)}, 0, 0},
-    /* three blocks of 8 channels, the last part-filled; rows past 64 lanes, so
-     * the tree adds partial sums in another order than the row loop: 1e-6 */
+    /* The tree adds partial sums in another order than interp's row loop:
+     * 1e-6. The second case: three blocks of 8 channels, the last part-filled,
+     * and rows past the 64 lanes. */
+    {"bias_grad", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(4, R, 2, 3, 4, 5)}, 1e-6, 0},
     {"bias_grad, rows past the lanes", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(2, R, 150, 19)}, 1e-6, 0},
     {"conv2d_grad_input same", NNC_OP_CONV2D_GRAD_INPUT,
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {9, 9, 3}},
