@@ -33,8 +33,9 @@ static void check_x(lua_State *L, const char *what, const nnc_graph *g, const nn
   int fits = x->dtype == NNC_F32 && x->rank == in->rank;
   for (int i = 1; fits && i < in->rank; i++) fits = x->shape[i] == in->shape[i];
   if (!fits)
-    nnc_lua_errorf(L, "%s: the model takes x of type %s, got %s", what, nnc_type_str(in, want, sizeof want),
-                   nnc_tensor_type_str(x, have, sizeof have));
+    nnc_lua_errorf(L, "%s: the model takes x of type %s, got %s%s", what, nnc_type_str(in, want, sizeof want),
+                   nnc_tensor_type_str(x, have, sizeof have),
+                   x->dtype == NNC_F32 ? "" : " (x / 255.0 or x:astype(\"float32\") gives f32)");
 }
 
 /* Labels must suit the loss: class indices for the sparse loss, rows shaped

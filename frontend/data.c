@@ -443,6 +443,7 @@ int nnc_lua_open_data(lua_State *L) {
       {"tensor", nnc_lua_tensor_from_table},
       {"zeros", nnc_lua_tensor_zeros},
       {"concat", nnc_lua_tensor_concat},
+      {"confusion_matrix", nnc_lua_confusion_matrix},
       {NULL, NULL},
   };
   nnc_lua_open_tensor(L);

@@ -1,6 +1,7 @@
 /* Tensor userdata: reference-counted storage shared by views, the Lua
- * metamethods (fields, indexing, arithmetic with numbers, printing) and the
- * constructors the `data` module exposes.
+ * metamethods (fields, indexing, printing) and the constructors the `data`
+ * module exposes; arithmetic, reductions and conversions are in
+ * tensor_math.c.
  *
  * Every tensor is contiguous and row-major: views only ever take whole rows
  * or reinterpret the shape, so (storage, offset, shape) describes one. To add
@@ -29,7 +30,8 @@ _Static_assert(sizeof(nnc_storage) <= STORAGE_HEADER, "storage header too small"
 /* tostring prints every value of tensors up to this many elements. */
 #define PRINT_MAX 100
 
-static const char *const field_names[] = {"shape", "dtype", "reshape", "slice", "rows", NULL};
+static const char *const field_names[] = {"shape", "dtype", "reshape", "slice", "rows", "astype", "argmax", "abs",
+                                          "sum", "mean", "min", "max", NULL};
 
 _Noreturn void nnc_lua_errorf(lua_State *L, const char *fmt, ...) {
   va_list ap, again;
@@ -173,20 +175,25 @@ nnc_tensor *nnc_lua_checktensorlike(lua_State *L, int idx, nnc_dtype dtype) {
   return nnc_lua_totensor(L, idx);
 }
 
-/* The tensor's first element as raw bytes; both dtypes are 4 bytes wide. */
-static char *tensor_bytes(const nnc_tensor *t) {
+char *nnc_tensor_bytes(const nnc_tensor *t) {
   return (char *)t->storage->data + t->offset * nnc_dtype_size(t->dtype);
 }
 
-/* Element i (from the tensor's start) as a float, promoting i32. */
-static float get_f32(const nnc_tensor *t, int64_t i) {
-  return t->dtype == NNC_F32 ? nnc_tensor_f32(t)[i] : (float)nnc_tensor_i32(t)[i];
+double nnc_tensor_get(const nnc_tensor *t, int64_t i) {
+  switch (t->dtype) {
+  case NNC_F32: return nnc_tensor_f32(t)[i];
+  case NNC_I32: return nnc_tensor_i32(t)[i];
+  case NNC_U8: return nnc_tensor_u8(t)[i];
+  }
+  return 0;
 }
+
+static float get_f32(const nnc_tensor *t, int64_t i) { return (float)nnc_tensor_get(t, i); }
 
 /* Element i as an integer; 0 with *ok cleared when an f32 is not whole. */
 static int64_t get_int(const nnc_tensor *t, int64_t i, int *ok) {
   *ok = 1;
-  if (t->dtype == NNC_I32) return nnc_tensor_i32(t)[i];
+  if (t->dtype != NNC_F32) return (int64_t)nnc_tensor_get(t, i);
   float v = nnc_tensor_f32(t)[i];
   if (!(v == floorf(v) && fabsf(v) < 9e15f)) {
     *ok = 0;
@@ -195,14 +202,15 @@ static int64_t get_int(const nnc_tensor *t, int64_t i, int *ok) {
   return (int64_t)v;
 }
 
-static nnc_dtype opt_dtype(lua_State *L, int idx, nnc_dtype def) {
+nnc_dtype nnc_lua_optdtype(lua_State *L, int idx, nnc_dtype def) {
   if (lua_isnoneornil(L, idx)) return def;
   const char *s = luaL_checkstring(L, idx);
   if (!strcmp(s, "f32") || !strcmp(s, "float32")) return NNC_F32;
   if (!strcmp(s, "i32") || !strcmp(s, "int32")) return NNC_I32;
-  static const char *const names[] = {"f32", "i32", "float32", "int32", NULL};
+  if (!strcmp(s, "u8") || !strcmp(s, "uint8")) return NNC_U8;
+  static const char *const names[] = {"f32", "i32", "u8", "float32", "int32", "uint8", NULL};
   const char *near = nnc_closest_name(s, names);
-  nnc_lua_errorf(L, "unknown dtype '%s'%s%s%s; tensors are \"f32\" or \"i32\"", s,
+  nnc_lua_errorf(L, "unknown dtype '%s'%s%s%s; tensors are \"f32\", \"i32\" or \"u8\"", s,
                  near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 }
 
@@ -244,16 +252,18 @@ static int push_shape(lua_State *L, const nnc_tensor *t) {
 static int index_row(lua_State *L, const nnc_tensor *t, lua_Integer i) {
   if (i < 1 || i > t->shape[0]) return 0;
   if (t->rank == 1) {
-    if (t->dtype == NNC_I32)
-      lua_pushinteger(L, nnc_tensor_i32(t)[i - 1]);
-    else
+    if (t->dtype == NNC_F32)
       lua_pushnumber(L, nnc_tensor_f32(t)[i - 1]);
+    else
+      lua_pushinteger(L, (lua_Integer)nnc_tensor_get(t, i - 1));
     return 1;
   }
   size_t offset = t->offset + (size_t)((i - 1) * nnc_tensor_row_size(t));
   nnc_lua_pushview(L, t, t->rank - 1, t->shape + 1, offset);
   return 1;
 }
+
+static int tensor_rows(lua_State *L);
 
 static int tensor_index(lua_State *L) {
   nnc_tensor *t = nnc_lua_checktensor(L, 1);
@@ -262,6 +272,11 @@ static int tensor_index(lua_State *L) {
     int whole;
     lua_Integer i = lua_tointegerx(L, 2, &whole);
     return whole ? index_row(L, t, i) : 0;
+  }
+  /* x[idx] with a tensor or table of row numbers, as numpy's x[idx]. */
+  if (type == LUA_TTABLE || nnc_lua_totensor(L, 2)) {
+    lua_settop(L, 2);
+    return tensor_rows(L);
   }
   if (type != LUA_TSTRING)
     nnc_lua_errorf(L, "tensors are indexed by row number or field name, not by a %s", luaL_typename(L, 2));
@@ -322,9 +337,20 @@ static void infer_size(lua_State *L, const nnc_tensor *t, int rank, int64_t *sha
   }
 }
 
+/* t:reshape{a, b, ...} or t:reshape(a, b, ...). */
 static int tensor_reshape(lua_State *L) {
   nnc_tensor *t = nnc_lua_checktensor(L, 1);
   int64_t shape[NNC_MAX_RANK];
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    int n = lua_gettop(L) - 1;
+    lua_createtable(L, n, 0);
+    for (int i = 1; i <= n; i++) {
+      lua_pushvalue(L, i + 1);
+      lua_rawseti(L, -2, i);
+    }
+    lua_replace(L, 2);
+    lua_settop(L, 2);
+  }
   int rank = read_shape(L, 2, shape, 1, "reshape");
   infer_size(L, t, rank, shape);
   nnc_lua_pushview(L, t, rank, shape, t->offset);
@@ -374,49 +400,10 @@ static int tensor_rows(lua_State *L) {
                      (double)get_f32(index, k), nnc_tensor_type_str(t, type, sizeof type),
                      (long long)t->shape[0]);
     size_t bytes = (size_t)size * nnc_dtype_size(t->dtype);
-    memcpy(tensor_bytes(out) + (size_t)k * bytes, tensor_bytes(t) + (size_t)(row - 1) * bytes, bytes);
+    memcpy(nnc_tensor_bytes(out) + (size_t)k * bytes, nnc_tensor_bytes(t) + (size_t)(row - 1) * bytes, bytes);
   }
   return 1;
 }
-
-/* ---- arithmetic with numbers ---- */
-
-typedef enum arith { ADD, SUB, MUL, DIV, NEG } arith;
-
-/* float32 arithmetic, as numpy does for `x.astype("float32") / 255`. */
-static float apply(arith op, float a, float b) {
-  switch (op) {
-  case ADD: return a + b;
-  case SUB: return a - b;
-  case MUL: return a * b;
-  case DIV: return a / b;
-  case NEG: return -a;
-  }
-  return 0;
-}
-
-static int tensor_arith(lua_State *L, arith op, const char *symbol) {
-  nnc_tensor *a = nnc_lua_totensor(L, 1), *b = nnc_lua_totensor(L, 2);
-  if (a && b && op != NEG)
-    nnc_lua_errorf(L, "tensor %s tensor is not supported: tensors combine with numbers only", symbol);
-  int scalar_at = a ? 2 : 1;
-  nnc_tensor *t = a ? a : b;
-  if (!t) nnc_lua_errorf(L, "tensor %s: tensor used after it was finalized", symbol);
-  if (op != NEG && lua_type(L, scalar_at) != LUA_TNUMBER)
-    nnc_lua_errorf(L, "tensor %s %s: tensors combine with numbers only", symbol, luaL_typename(L, scalar_at));
-  float s = op == NEG ? 0.0f : (float)lua_tonumber(L, scalar_at);
-  nnc_tensor *out = nnc_lua_newtensor(L, NNC_F32, t->rank, t->shape);
-  float *dst = nnc_tensor_f32(out);
-  int64_t n = nnc_tensor_numel(t);
-  for (int64_t i = 0; i < n; i++) dst[i] = a ? apply(op, get_f32(t, i), s) : apply(op, s, get_f32(t, i));
-  return 1;
-}
-
-static int tensor_add(lua_State *L) { return tensor_arith(L, ADD, "+"); }
-static int tensor_sub(lua_State *L) { return tensor_arith(L, SUB, "-"); }
-static int tensor_mul(lua_State *L) { return tensor_arith(L, MUL, "*"); }
-static int tensor_div(lua_State *L) { return tensor_arith(L, DIV, "/"); }
-static int tensor_unm(lua_State *L) { return tensor_arith(L, NEG, "-"); }
 
 /* ---- printing ---- */
 
@@ -442,10 +429,10 @@ static void add_values(luaL_Buffer *b, const nnc_tensor *t, int axis, int64_t *p
       continue;
     }
     char num[32];
-    if (t->dtype == NNC_I32)
-      snprintf(num, sizeof num, "%d", (int)nnc_tensor_i32(t)[(*pos)++]);
-    else
+    if (t->dtype == NNC_F32)
       format_float(num, sizeof num, nnc_tensor_f32(t)[(*pos)++]);
+    else
+      snprintf(num, sizeof num, "%lld", (long long)nnc_tensor_get(t, (*pos)++));
     luaL_addstring(b, num);
   }
   luaL_addchar(b, '}');
@@ -508,10 +495,14 @@ static void store_number(lua_State *L, nnc_tensor *t, int64_t pos, const int64_t
   }
   int whole;
   lua_Integer v = lua_tointegerx(L, -1, &whole);
-  if (!whole || v < INT32_MIN || v > INT32_MAX)
-    nnc_lua_errorf(L, "tensor entry %s is %s, not an i32 integer",
-                   entry_name(where, sizeof where, path, depth), luaL_tolstring(L, -1, NULL));
-  nnc_tensor_i32(t)[pos] = (int32_t)v;
+  int u8 = t->dtype == NNC_U8;
+  if (!whole || v < (u8 ? 0 : INT32_MIN) || v > (u8 ? 255 : INT32_MAX))
+    nnc_lua_errorf(L, "tensor entry %s is %s, not a%s %s integer", entry_name(where, sizeof where, path, depth),
+                   luaL_tolstring(L, -1, NULL), u8 ? "" : "n", nnc_dtype_name(t->dtype));
+  if (u8)
+    nnc_tensor_u8(t)[pos] = (uint8_t)v;
+  else
+    nnc_tensor_i32(t)[pos] = (int32_t)v;
 }
 
 /* Copies the table at idx (axis `axis`) into t, in row-major order. */
@@ -540,7 +531,7 @@ static void fill(lua_State *L, int idx, nnc_tensor *t, int axis, int64_t *path, 
 
 int nnc_lua_tensor_from_table(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  nnc_dtype dtype = opt_dtype(L, 2, NNC_F32);
+  nnc_dtype dtype = nnc_lua_optdtype(L, 2, NNC_F32);
   int64_t shape[NNC_MAX_RANK], path[NNC_MAX_RANK], pos = 0;
   int rank = table_shape(L, 1, shape);
   nnc_tensor *t = nnc_lua_newtensor(L, dtype, rank, shape);
@@ -551,7 +542,7 @@ int nnc_lua_tensor_from_table(lua_State *L) {
 int nnc_lua_tensor_zeros(lua_State *L) {
   int64_t shape[NNC_MAX_RANK];
   int rank = read_shape(L, 1, shape, 0, "zeros");
-  nnc_lua_newtensor(L, opt_dtype(L, 2, NNC_F32), rank, shape);
+  nnc_lua_newtensor(L, nnc_lua_optdtype(L, 2, NNC_F32), rank, shape);
   return 1;
 }
 
@@ -582,11 +573,11 @@ int nnc_lua_tensor_concat(lua_State *L) {
   memcpy(shape, first->shape, sizeof shape);
   shape[0] = concat_rows(L, n);
   nnc_tensor *out = nnc_lua_newtensor(L, first->dtype, first->rank, shape);
-  char *dst = tensor_bytes(out);
+  char *dst = nnc_tensor_bytes(out);
   for (int i = 1; i <= n; i++) {
     nnc_tensor *t = nnc_lua_totensor(L, i);
     size_t bytes = (size_t)nnc_tensor_numel(t) * nnc_dtype_size(t->dtype);
-    memcpy(dst, tensor_bytes(t), bytes);
+    memcpy(dst, nnc_tensor_bytes(t), bytes);
     dst += bytes;
   }
   return 1;
@@ -598,11 +589,6 @@ void nnc_lua_open_tensor(lua_State *L) {
       {"__len", tensor_len},
       {"__tostring", tensor_tostring},
       {"__newindex", tensor_newindex},
-      {"__add", tensor_add},
-      {"__sub", tensor_sub},
-      {"__mul", tensor_mul},
-      {"__div", tensor_div},
-      {"__unm", tensor_unm},
       {NULL, NULL},
   };
   static const luaL_Reg methods[] = {
@@ -612,7 +598,9 @@ void nnc_lua_open_tensor(lua_State *L) {
     return;
   }
   luaL_setfuncs(L, meta, 0);
+  luaL_setfuncs(L, nnc_tensor_math_meta, 0);
   luaL_newlib(L, methods);
+  luaL_setfuncs(L, nnc_tensor_math_methods, 0);
   lua_pushcclosure(L, tensor_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);

@@ -4,6 +4,7 @@
 #ifndef NNC_TENSOR_H
 #define NNC_TENSOR_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stdint.h>
 
@@ -37,6 +38,11 @@ int64_t nnc_tensor_numel(const nnc_tensor *t);
 int64_t nnc_tensor_row_size(const nnc_tensor *t);
 static inline float *nnc_tensor_f32(const nnc_tensor *t) { return (float *)t->storage->data + t->offset; }
 static inline int32_t *nnc_tensor_i32(const nnc_tensor *t) { return (int32_t *)t->storage->data + t->offset; }
+static inline uint8_t *nnc_tensor_u8(const nnc_tensor *t) { return (uint8_t *)t->storage->data + t->offset; }
+/* The first element as raw bytes, whatever the dtype. */
+char *nnc_tensor_bytes(const nnc_tensor *t);
+/* Element i (from the tensor's start) as a double, whatever the dtype. */
+double nnc_tensor_get(const nnc_tensor *t, int64_t i);
 /* "f32[60000,28,28,1]" */
 const char *nnc_tensor_type_str(const nnc_tensor *t, char *buf, size_t size);
 /* Enough for any nnc_tensor_type_str. */
@@ -50,6 +56,9 @@ nnc_tensor *nnc_lua_pushview(lua_State *L, const nnc_tensor *base, int rank, con
  * tensor of `dtype` that replaces the table on the stack; anything else is
  * an error. A tensor argument keeps its own dtype. */
 nnc_tensor *nnc_lua_checktensorlike(lua_State *L, int idx, nnc_dtype dtype);
+/* The dtype named at idx ("f32"/"float32", "i32"/"int32", "u8"/"uint8"),
+ * def when it is nil, or an error with the closest name. */
+nnc_dtype nnc_lua_optdtype(lua_State *L, int idx, nnc_dtype def);
 /* Raises a Lua error whose message is formatted by printf rules (Lua's own
  * formatter lacks %lld and %zu) and prefixed with the calling script line. */
 _Noreturn void nnc_lua_errorf(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -61,6 +70,13 @@ _Noreturn void nnc_lua_errorf(lua_State *L, const char *fmt, ...) __attribute__(
 int nnc_lua_tensor_from_table(lua_State *L);
 int nnc_lua_tensor_zeros(lua_State *L);
 int nnc_lua_tensor_concat(lua_State *L);
+
+/* tensor_math.c: the arithmetic metamethods, and the methods astype,
+ * argmax, abs, sum, mean, min and max. */
+extern const luaL_Reg nnc_tensor_math_meta[];
+extern const luaL_Reg nnc_tensor_math_methods[];
+/* data.confusion_matrix(y_true, y_pred [, classes]). */
+int nnc_lua_confusion_matrix(lua_State *L);
 
 /* Registers the tensor metatable and its methods; called once per state. */
 void nnc_lua_open_tensor(lua_State *L);

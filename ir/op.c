@@ -16,12 +16,16 @@ nnc_op nnc_op_by_name(const char *name) {
   return NNC_OP_COUNT;
 }
 
-const char *nnc_dtype_name(nnc_dtype t) { return t == NNC_I32 ? "i32" : "f32"; }
-
-size_t nnc_dtype_size(nnc_dtype t) {
-  (void)t;
-  return 4;
+const char *nnc_dtype_name(nnc_dtype t) {
+  switch (t) {
+  case NNC_F32: return "f32";
+  case NNC_I32: return "i32";
+  case NNC_U8: return "u8";
+  }
+  return "?";
 }
+
+size_t nnc_dtype_size(nnc_dtype t) { return t == NNC_U8 ? 1 : 4; }
 
 /* Keras: valid gives floor((n-k)/s)+1, same gives ceil(n/s). */
 int64_t nnc_window_out(int64_t in, int window, int stride, nnc_pad pad) {

@@ -10,7 +10,9 @@
 /* A dimension not known until run time: the batch, printed as None/?. */
 #define NNC_DIM_ANY (-1)
 
-typedef enum nnc_dtype { NNC_F32, NNC_I32 } nnc_dtype;
+/* u8 exists for host tensors (raw image bytes, as Keras's load_data gives
+ * them); graphs compute in f32 and i32 only. */
+typedef enum nnc_dtype { NNC_F32, NNC_I32, NNC_U8 } nnc_dtype;
 
 typedef enum nnc_pad { NNC_PAD_VALID, NNC_PAD_SAME } nnc_pad;
 

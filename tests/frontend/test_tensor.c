@@ -145,9 +145,130 @@ START_TEST(test_arithmetic) {
   ck_assert(nnc_test_lua_num(L, "(i / 255)[2]") == (double)(51.0f / 255.0f));
   /* Views compute from their own offset, not the storage start. */
   ck_assert_str_eq(nnc_test_lua_str(L, "t:slice(2, 2) + 0"), "tensor(f32[1,2]) {{6, 8}}");
-  NNC_LUA_FAILS(L, "return t + t", "tensor + tensor is not supported");
-  NNC_LUA_FAILS(L, "return t * 'x'", "tensor * string: tensors combine with numbers only");
+  NNC_LUA_FAILS(L, "return t + t[1]",
+                "tensor + tensor: shapes f32[2,2] and f32[2] differ; elementwise arithmetic needs equal shapes");
+  NNC_LUA_FAILS(L, "return t * 'x'", "tensor * string: tensors combine with numbers and tensors of the same shape");
   NNC_LUA_FAILS(L, "return {} / t", "tensor / table");
+}
+END_TEST
+
+/* Same-shape tensors combine elementwise in float32, whatever their dtypes. */
+START_TEST(test_tensor_arithmetic) {
+  NNC_LUA_OK(L, "a = data.tensor({{1, 2}, {3, 4}}) b = data.tensor({{10, 20}, {30, 40}}, 'i32') "
+                "u = data.tensor({{1, 2}, {3, 255}}, 'u8')");
+  ck_assert_str_eq(nnc_test_lua_str(L, "a + b"), "tensor(f32[2,2]) {{11, 22}, {33, 44}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "b - a"), "tensor(f32[2,2]) {{9, 18}, {27, 36}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "a * a"), "tensor(f32[2,2]) {{1, 4}, {9, 16}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "b / a"), "tensor(f32[2,2]) {{10, 10}, {10, 10}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "u - a"), "tensor(f32[2,2]) {{0, 0}, {0, 251}}");
+  /* Reshaped views combine by element order, not storage position. */
+  ck_assert_str_eq(nnc_test_lua_str(L, "a[2] - a[1]"), "tensor(f32[2]) {2, 2}");
+  ck_assert(nnc_test_lua_num(L, "(u / 255.0)[2][2]") == 1.0);
+  ck_assert(nnc_test_lua_num(L, "(u / 255.0)[1][2]") == (double)(2.0f / 255.0f));
+}
+END_TEST
+
+/* u8 holds raw image bytes, as Keras's load_data gives them. */
+START_TEST(test_u8) {
+  NNC_LUA_OK(L, "u = data.tensor({{0, 128}, {255, 7}}, 'uint8')");
+  ck_assert_str_eq(nnc_test_lua_str(L, "u"), "tensor(u8[2,2]) {{0, 128}, {255, 7}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "u.dtype"), "u8");
+  ck_assert_str_eq(nnc_test_lua_str(L, "math.type(u[2][1])"), "integer");
+  ck_assert_int_eq(nnc_test_lua_num(L, "u[2][1]"), 255);
+  ck_assert_str_eq(nnc_test_lua_str(L, "u:reshape(-1)"), "tensor(u8[4]) {0, 128, 255, 7}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "u:rows{2}"), "tensor(u8[1,2]) {{255, 7}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.concat(u, u:slice(1, 1))"),
+                   "tensor(u8[3,2]) {{0, 128}, {255, 7}, {0, 128}}");
+  NNC_LUA_FAILS(L, "data.tensor({256}, 'u8')", "tensor entry [1] is 256, not a u8 integer");
+  NNC_LUA_FAILS(L, "data.tensor({-1}, 'u8')", "tensor entry [1] is -1, not a u8 integer");
+  NNC_LUA_FAILS(L, "data.tensor({1}, 'uint')", "unknown dtype 'uint' (did you mean 'uint8'?)");
+}
+END_TEST
+
+/* x[idx] is x:rows(idx), as numpy's x[idx]; row numbers are 1-based like t[i]. */
+START_TEST(test_index_by_rows) {
+  NNC_LUA_OK(L, "t = data.tensor({{1, 2}, {3, 4}, {5, 6}})");
+  ck_assert_str_eq(nnc_test_lua_str(L, "t[{3, 1, 3}]"), "tensor(f32[3,2]) {{5, 6}, {1, 2}, {5, 6}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "t[data.tensor({2}, 'i32')]"), "tensor(f32[1,2]) {{3, 4}}");
+  NNC_LUA_FAILS(L, "return t[{4}]", "rows: index entry 1 is 4, but f32[3,2] has rows 1..3");
+}
+END_TEST
+
+START_TEST(test_reshape_positional) {
+  NNC_LUA_OK(L, "t = data.zeros({6, 4})");
+  ck_assert_str_eq(nnc_test_lua_str(L, "table.concat(t:reshape(-1, 2, 2, 1).shape, 'x')"), "6x2x2x1");
+  ck_assert_str_eq(nnc_test_lua_str(L, "table.concat(t:reshape(24).shape, 'x')"), "24");
+  ck_assert_str_eq(nnc_test_lua_str(L, "table.concat(t:reshape(3, -1).shape, 'x')"), "3x8");
+  NNC_LUA_FAILS(L, "t:reshape(-1, -1)", "more than one -1");
+  NNC_LUA_FAILS(L, "t:reshape(5, -1)", "24 is not a multiple of 5");
+  NNC_LUA_FAILS(L, "t:reshape(2, 'x')", "shape entry 2 is x, expected a whole number");
+}
+END_TEST
+
+START_TEST(test_astype) {
+  NNC_LUA_OK(L, "f = data.tensor({0, 1.9, -2.7, 255}) u = data.tensor({3, 250}, 'u8')");
+  ck_assert_str_eq(nnc_test_lua_str(L, "f:astype('int32')"), "tensor(i32[4]) {0, 1, -2, 255}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "u:astype('float32')"), "tensor(f32[2]) {3, 250}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "u:astype('float32') / 255"), "tensor(f32[2]) {0.011764706, 0.98039216}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "u:astype('i32')"), "tensor(i32[2]) {3, 250}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.tensor({7, 0}, 'i32'):astype('uint8')"), "tensor(u8[2]) {7, 0}");
+  /* A copy, never a view. */
+  ck_assert_str_eq(nnc_test_lua_str(L, "rawequal(f:astype('f32'), f)"), "false");
+  NNC_LUA_FAILS(L, "f:astype('uint8')", "astype: element 3 is -2.7, outside u8's range 0..255");
+  NNC_LUA_FAILS(L, "data.tensor{0/0}:astype('i32')", "astype: element 1 is");
+  NNC_LUA_FAILS(L, "f:astype()", "astype: name a dtype");
+}
+END_TEST
+
+/* argmax counts axes as numpy does; values are 0-based indices (class labels). */
+START_TEST(test_argmax) {
+  NNC_LUA_OK(L, "p = data.tensor({{0.1, 0.7, 0.2}, {0.5, 0.2, 0.5}, {0, 0, 1}})");
+  ck_assert_str_eq(nnc_test_lua_str(L, "p:argmax(1)"), "tensor(i32[3]) {1, 0, 2}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "p:argmax(-1)"), "tensor(i32[3]) {1, 0, 2}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "p:argmax(0)"), "tensor(i32[3]) {1, 0, 2}");
+  ck_assert_int_eq(nnc_test_lua_num(L, "p:argmax()"), 8);
+  ck_assert_int_eq(nnc_test_lua_num(L, "p[1]:argmax(0)"), 1);
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.zeros{2, 3, 4}:argmax(1).shape[2]"), "4");
+  NNC_LUA_OK(L, "c = data.tensor({{{1, 9}, {5, 2}}, {{0, 3}, {8, 8}}}, 'i32')");
+  ck_assert_str_eq(nnc_test_lua_str(L, "c:argmax(0)"), "tensor(i32[2,2]) {{0, 0}, {1, 1}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "c:argmax(1)"), "tensor(i32[2,2]) {{1, 0}, {1, 1}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "c:argmax(2)"), "tensor(i32[2,2]) {{1, 0}, {1, 0}}");
+  NNC_LUA_FAILS(L, "p:argmax(2)", "argmax: axis 2 is outside -2..1 for f32[3,3]");
+  NNC_LUA_FAILS(L, "data.zeros{0}:argmax()", "argmax of an empty tensor f32[0]");
+}
+END_TEST
+
+START_TEST(test_reductions) {
+  NNC_LUA_OK(L, "f = data.tensor({{-1.5, 2}, {4, -0.5}}) i = data.tensor({3, -7, 5}, 'i32') "
+                "u = data.tensor({200, 100}, 'u8')");
+  ck_assert(nnc_test_lua_num(L, "f:sum()") == 4.0);
+  ck_assert(nnc_test_lua_num(L, "f:mean()") == 1.0);
+  ck_assert(nnc_test_lua_num(L, "f:min()") == -1.5);
+  ck_assert(nnc_test_lua_num(L, "f:max()") == 4.0);
+  ck_assert_str_eq(nnc_test_lua_str(L, "f:abs()"), "tensor(f32[2,2]) {{1.5, 2}, {4, 0.5}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "i:abs()"), "tensor(i32[3]) {3, 7, 5}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "math.type(i:sum()) .. ' ' .. i:sum()"), "integer 1");
+  ck_assert_str_eq(nnc_test_lua_str(L, "i:min() .. ' ' .. i:max()"), "-7 5");
+  /* u8 sums do not wrap at 255. */
+  ck_assert_str_eq(nnc_test_lua_str(L, "u:sum()"), "300");
+  ck_assert(nnc_test_lua_num(L, "u:mean()") == 150.0);
+  ck_assert(nnc_test_lua_num(L, "(f - f:abs()):abs():max()") == 3.0);
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.tensor{1, 0/0, 3}:max() ~= data.tensor{1, 0/0, 3}:max()"), "true");
+  NNC_LUA_FAILS(L, "data.zeros{0}:min()", "min of an empty tensor f32[0]");
+  NNC_LUA_FAILS(L, "return f:summ()", "tensor has no field 'summ' (did you mean 'sum'?)");
+}
+END_TEST
+
+START_TEST(test_confusion_matrix) {
+  NNC_LUA_OK(L, "yt = data.tensor({0, 1, 2, 2, 1}, 'i32') yp = data.tensor({0, 2, 2, 1, 1}, 'i32')");
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.confusion_matrix(yt, yp)"),
+                   "tensor(i32[3,3]) {{1, 0, 0}, {0, 1, 1}, {0, 1, 1}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.confusion_matrix(yt, yp, 4):sum()"), "5");
+  ck_assert_str_eq(nnc_test_lua_str(L, "data.confusion_matrix({1, 1}, {0, 1}, 2)"),
+                   "tensor(i32[2,2]) {{0, 0}, {1, 1}}");
+  NNC_LUA_FAILS(L, "data.confusion_matrix(yt, yp, 2)", "confusion_matrix: label 2 is outside 0..1 for 2 classes");
+  NNC_LUA_FAILS(L, "data.confusion_matrix(yt, data.zeros{5, 3})", "(for predicted probabilities, pass y_pred:argmax(-1))");
+  NNC_LUA_FAILS(L, "data.confusion_matrix(yt, data.tensor{0, 1, 2, 2, 0.5})", "y_pred element 5 is 0.5");
 }
 END_TEST
 
@@ -209,6 +330,14 @@ TCase *nnc_tensor_tcase(void) {
   tcase_add_test(tc, test_view_outlives_parent);
   tcase_add_test(tc, test_rows);
   tcase_add_test(tc, test_arithmetic);
+  tcase_add_test(tc, test_tensor_arithmetic);
+  tcase_add_test(tc, test_u8);
+  tcase_add_test(tc, test_index_by_rows);
+  tcase_add_test(tc, test_reshape_positional);
+  tcase_add_test(tc, test_astype);
+  tcase_add_test(tc, test_argmax);
+  tcase_add_test(tc, test_reductions);
+  tcase_add_test(tc, test_confusion_matrix);
   tcase_add_test(tc, test_tostring);
   tcase_add_test(tc, test_concat);
   tcase_add_test(tc, test_use_after_finalize);
