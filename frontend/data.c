@@ -1,18 +1,17 @@
-/* The `data` module: IDX files (the format of the MNIST family), the MNIST
- * and Fashion-MNIST data sets, one-hot labels, and the tensor constructors.
+/* The `data` module: IDX files (the format of the MNIST family), one-hot
+ * labels, and the tensor constructors; the data sets themselves (where they
+ * are found, fetching them) are in datasets.c.
  *
  * File errors name the path and what is wrong with it, since a user facing a
- * bad download needs to know which of four files to fetch again. To add a
- * data set in the MNIST layout, give it a `dataset` row and a two-line
- * function in `funcs`. */
+ * bad download needs to know which of four files to fetch again. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
+#include "frontend/datasets.h"
 #include "frontend/tensor.h"
 
 #define IDX_META "nnc.idxfile"
@@ -23,12 +22,6 @@
 #define FIRST_CHUNK ((size_t)64 << 20)
 /* gzread counts in unsigned ints. */
 #define MAX_READ ((size_t)1 << 30)
-
-static char system_dir[4096] = "/usr/share/datasets";
-
-void nnc_data_set_system_dir(const char *dir) {
-  snprintf(system_dir, sizeof system_dir, "%s", dir ? dir : "/usr/share/datasets");
-}
 
 /* ---- IDX files ---- */
 
@@ -211,7 +204,9 @@ static double idx_value(int code, const unsigned char *p) {
 static void idx_convert(const idx_header *h, const unsigned char *src, nnc_tensor *t) {
   int64_t n = nnc_tensor_numel(t);
   int code = h->type->code, size = h->type->size;
-  if (t->dtype == NNC_I32) {
+  if (t->dtype == NNC_U8) {
+    memcpy(nnc_tensor_u8(t), src, (size_t)n);
+  } else if (t->dtype == NNC_I32) {
     for (int64_t i = 0; i < n; i++) nnc_tensor_i32(t)[i] = (int32_t)idx_value(code, src + i * size);
   } else if (code == 0x08) {
     float *dst = nnc_tensor_f32(t); /* the common case (images) gets a plain loop */
@@ -222,13 +217,15 @@ static void idx_convert(const idx_header *h, const unsigned char *src, nnc_tenso
 }
 
 /* Pushes the IDX file at path as a tensor: f32, except that rank-1 ubyte or
- * int files (labels) stay integers as i32. */
-static nnc_tensor *idx_load(lua_State *L, const char *path, idx_header *h) {
+ * int files (labels) stay integers as i32, and with `raw` other ubyte files
+ * (images) stay bytes as u8. */
+static nnc_tensor *idx_load(lua_State *L, const char *path, idx_header *h, int raw) {
   idx_file *f = idx_open(L, path);
   idx_read_header(L, f, path, h);
   idx_read_data(L, f, path, h);
   int label = h->rank == 1 && (h->type->code == 0x08 || h->type->code == 0x0C);
-  nnc_tensor *t = nnc_lua_newtensor(L, label ? NNC_I32 : NNC_F32, h->rank, h->shape);
+  nnc_dtype dtype = label ? NNC_I32 : raw && h->type->code == 0x08 ? NNC_U8 : NNC_F32;
+  nnc_tensor *t = nnc_lua_newtensor(L, dtype, h->rank, h->shape);
   idx_convert(h, f->buf, t);
   /* Close now rather than whenever the collector runs. */
   lua_pushcfunction(L, idx_release);
@@ -240,116 +237,11 @@ static nnc_tensor *idx_load(lua_State *L, const char *path, idx_header *h) {
 
 static int data_idx(lua_State *L) {
   idx_header h;
-  idx_load(L, luaL_checkstring(L, 1), &h);
+  idx_load(L, luaL_checkstring(L, 1), &h, 0);
   return 1;
 }
 
-/* ---- data sets ---- */
-
-typedef struct dataset {
-  const char *title;  /* "Fashion-MNIST" */
-  const char *func;   /* "data.fashion_mnist" */
-  const char *subdir; /* under $NNC_DATA and the system directory */
-  const char *howto;  /* ends the not-found message */
-} dataset;
-
-static const dataset fashion_mnist = {
-    "Fashion-MNIST", "data.fashion_mnist", "fashion-mnist",
-    "Debian's package dataset-fashion-mnist provides Fashion-MNIST: apt-get install dataset-fashion-mnist "
-    "(or put the four files in $NNC_DATA)."};
-static const dataset mnist = {
-    "MNIST", "data.mnist", "mnist",
-    "No Debian package ships MNIST: download the four files and put them in $NNC_DATA or $NNC_DATA/mnist."};
-
-static const char *const dataset_files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-
-typedef struct place {
-  const char *dir, *label;
-  int exists;
-  int missing; /* bit i: dataset_files[i] */
-} place;
-
-static int is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Pushes the path of name in dir, .gz preferred, and returns 1; or pushes
- * nothing and returns 0. */
-static int find_file(lua_State *L, const char *dir, const char *name) {
-  if (is_file(lua_pushfstring(L, "%s/%s.gz", dir, name))) return 1;
-  lua_pop(L, 1);
-  if (is_file(lua_pushfstring(L, "%s/%s", dir, name))) return 1;
-  lua_pop(L, 1);
-  return 0;
-}
-
-/* Pushes the places to look, in order, as strings kept on the stack. */
-static int dataset_places(lua_State *L, const dataset *ds, place *p) {
-  int n = 0;
-  const char *env = getenv("NNC_DATA");
-  if (env && *env) {
-    p[n].dir = lua_pushfstring(L, "%s/%s", env, ds->subdir);
-    p[n++].label = lua_pushfstring(L, "$NNC_DATA/%s", ds->subdir);
-    p[n].dir = lua_pushstring(L, env);
-    p[n++].label = "$NNC_DATA";
-  }
-  p[n].dir = lua_pushfstring(L, "%s/%s", system_dir, ds->subdir);
-  p[n++].label = "the system data set directory";
-  return n;
-}
-
-static _Noreturn void not_found(lua_State *L, const dataset *ds, const place *p, int n) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  lua_pushfstring(L, "%s: cannot find %s, the files %s, %s, %s and %s (each .gz or plain). Looked in:\n",
-                  ds->func, ds->title, dataset_files[0], dataset_files[1], dataset_files[2],
-                  dataset_files[3]);
-  luaL_addvalue(&b);
-  for (int i = 0; i < n; i++) {
-    lua_pushfstring(L, "  %s (%s): ", p[i].dir, p[i].label);
-    luaL_addvalue(&b);
-    if (!p[i].exists) luaL_addstring(&b, "no such directory");
-    if (p[i].exists && p[i].missing == 15) luaL_addstring(&b, "none of them");
-    if (p[i].exists && p[i].missing != 15) {
-      luaL_addstring(&b, "missing");
-      for (int f = 0; f < 4; f++) {
-        if (!(p[i].missing & (1 << f))) continue;
-        luaL_addchar(&b, ' ');
-        luaL_addstring(&b, dataset_files[f]);
-      }
-    }
-    luaL_addchar(&b, '\n');
-  }
-  const char *env = getenv("NNC_DATA");
-  if (!env || !*env) luaL_addstring(&b, "$NNC_DATA is not set. ");
-  luaL_addstring(&b, ds->howto);
-  luaL_pushresult(&b);
-  nnc_lua_errorf(L, "%s", lua_tostring(L, -1));
-}
-
-/* Pushes the four paths from the first place that has all of them and
- * returns the stack index of the first; raises the not-found error else. */
-static int find_dataset(lua_State *L, const dataset *ds) {
-  place p[3];
-  int n = dataset_places(L, ds, p);
-  for (int i = 0; i < n; i++) {
-    struct stat st;
-    p[i].exists = stat(p[i].dir, &st) == 0 && S_ISDIR(st.st_mode);
-    p[i].missing = 0;
-    int found = 0;
-    for (int f = 0; f < 4; f++) {
-      if (p[i].exists && find_file(L, p[i].dir, dataset_files[f]))
-        found++;
-      else
-        p[i].missing |= 1 << f;
-    }
-    if (found == 4) return lua_gettop(L) - 3;
-    lua_pop(L, found);
-  }
-  not_found(L, ds, p, n);
-}
+/* ---- the MNIST layout ---- */
 
 static _Noreturn void bad_contents(lua_State *L, const char *path, const char *want, const idx_header *h) {
   char d[160];
@@ -357,38 +249,16 @@ static _Noreturn void bad_contents(lua_State *L, const char *path, const char *w
   nnc_lua_errorf(L, "%s: expected %s, got %s %s", path, want, h->type->name, d);
 }
 
-/* Pushes {x = f32[N,rows,cols,1] in [0,1], y = i32[N]}. */
-static void load_split(lua_State *L, const char *images, const char *labels) {
+void nnc_data_load_split(lua_State *L, const char *images, const char *labels) {
   idx_header hx, hy;
-  nnc_tensor *x = idx_load(L, images, &hx);
+  nnc_tensor *x = idx_load(L, images, &hx, 1);
   if (hx.type->code != 0x08 || hx.rank != 3) bad_contents(L, images, "ubyte images [N,rows,cols]", &hx);
-  float *p = nnc_tensor_f32(x);
-  int64_t n = nnc_tensor_numel(x);
-  /* A float32 division, as the Keras scripts' x.astype("float32") / 255. */
-  for (int64_t i = 0; i < n; i++) p[i] = p[i] / 255.0f;
-  x->rank = 4; /* channels last, as Conv2D expects: [N,rows,cols,1] */
-  x->shape[3] = 1;
-  nnc_tensor *y = idx_load(L, labels, &hy);
+  nnc_tensor *y = idx_load(L, labels, &hy, 1);
   if (y->dtype != NNC_I32) bad_contents(L, labels, "labels as ubyte or int [N]", &hy);
   if (y->shape[0] != x->shape[0])
     nnc_lua_errorf(L, "%s has %lld images but %s has %lld labels", images, (long long)x->shape[0], labels,
                    (long long)y->shape[0]);
-  lua_createtable(L, 0, 2);
-  lua_insert(L, -3);
-  lua_setfield(L, -3, "y");
-  lua_setfield(L, -2, "x");
 }
-
-/* Returns train, test. */
-static int load_dataset(lua_State *L, const dataset *ds) {
-  int first = find_dataset(L, ds);
-  load_split(L, lua_tostring(L, first), lua_tostring(L, first + 1));
-  load_split(L, lua_tostring(L, first + 2), lua_tostring(L, first + 3));
-  return 2;
-}
-
-static int data_fashion_mnist(lua_State *L) { return load_dataset(L, &fashion_mnist); }
-static int data_mnist(lua_State *L) { return load_dataset(L, &mnist); }
 
 /* ---- labels ---- */
 
@@ -437,8 +307,6 @@ static int data_to_categorical(lua_State *L) {
 int nnc_lua_open_data(lua_State *L) {
   static const luaL_Reg funcs[] = {
       {"idx", data_idx},
-      {"fashion_mnist", data_fashion_mnist},
-      {"mnist", data_mnist},
       {"to_categorical", data_to_categorical},
       {"tensor", nnc_lua_tensor_from_table},
       {"zeros", nnc_lua_tensor_zeros},
@@ -453,5 +321,6 @@ int nnc_lua_open_data(lua_State *L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
+  nnc_data_add_datasets(L, lua_gettop(L));
   return 1;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "frontend/datasets.h"
 #include "frontend/lua_sources.h"
 #include "frontend/tensor.h"
 #include "runtime/backend.h"
@@ -102,6 +103,8 @@ lua_State *nnc_script_state(const nnc_script_args *args, nnc_status *st) {
   nnc_lua_open_tensor(L);
   nnc_lua_open_data(L);
   lua_setglobal(L, "data");
+  nnc_lua_open_datasets(L);
+  lua_setglobal(L, "datasets");
   nnc_lua_open_core(L, &args->config);
   int core = lua_gettop(L);
   lua_pushvalue(L, core);

@@ -83,9 +83,5 @@ void nnc_lua_open_tensor(lua_State *L);
 /* Pushes the `data` module table (IDX readers, datasets, to_categorical,
  * constructors); the caller names it. Registers the tensor metatable too. */
 int nnc_lua_open_data(lua_State *L);
-/* Where data.fashion_mnist() and data.mnist() look after $NNC_DATA:
- * "/usr/share/datasets" unless set; NULL restores it. For tests and for
- * packagers whose distribution keeps data sets elsewhere. */
-void nnc_data_set_system_dir(const char *dir);
 
 #endif

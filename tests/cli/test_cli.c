@@ -350,11 +350,19 @@ END_TEST
 START_TEST(missing_and_corrupt_data) {
   char *out, *err;
   const char *script = nnc_test_write_temp("data.lua", "local train, test = data.mnist()\n");
-  char args[600];
+  char args[600], cache[600];
   snprintf(args, sizeof args, "'%s'", script);
+  /* No download: the cache is empty and the address a refused port. */
+  snprintf(cache, sizeof cache, "%s", nnc_test_write_temp("cache", ""));
+  unlink(cache);
+  setenv("XDG_CACHE_HOME", cache, 1);
+  setenv("NNC_DATA_URL", "http://127.0.0.1:1/", 1);
   int rc = nnc_test_run_cli(args, &out, &err);
+  unsetenv("NNC_DATA_URL");
+  unsetenv("XDG_CACHE_HOME");
   ck_assert_int_eq(rc, 1);
   ck_assert_msg(strstr(err, "data.lua:1: ") && strstr(err, "NNC_DATA"), "%s", err);
+  ck_assert_msg(strstr(err, "Downloading http://127.0.0.1:1/mnist.npz failed"), "%s", err);
   free(out), free(err);
   const char *idx = nnc_test_write_temp("short.idx", "\x01\x02");
   char text[600];

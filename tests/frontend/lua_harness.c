@@ -4,6 +4,7 @@
 #include <lualib.h>
 #include <stdio.h>
 
+#include "frontend/datasets.h"
 #include "frontend/tensor.h"
 
 /* Results live in rotating slots so a test can compare two of them. */
@@ -21,6 +22,8 @@ lua_State *nnc_test_lua_new(void) {
   nnc_lua_open_tensor(L);
   nnc_lua_open_data(L);
   lua_setglobal(L, "data");
+  nnc_lua_open_datasets(L);
+  lua_setglobal(L, "datasets");
   return L;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "frontend/datasets.h"
 #include "frontend/tensor.h"
 #include "tests/frontend/lua_harness.h"
 #include "tests/frontend/suites.h"
@@ -18,11 +19,15 @@
 
 static lua_State *L;
 static char dir[256];
+static const char *path_of(const char *name);
 
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/nnc-data-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
   unsetenv("NNC_DATA");
+  /* Nothing here may download: a missing data set meets a refused port. */
+  setenv("NNC_DATA_URL", "http://127.0.0.1:1/", 1);
+  nnc_data_set_cache_dir(path_of("cache"));
   L = nnc_test_lua_new();
 }
 
@@ -32,7 +37,9 @@ static void teardown(void) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
   unsetenv("NNC_DATA");
+  unsetenv("NNC_DATA_URL");
   nnc_data_set_system_dir(NULL);
+  nnc_data_set_cache_dir(NULL);
 }
 
 /* dir/name, in a rotating buffer. */
@@ -229,6 +236,14 @@ START_TEST(test_dataset_from_nnc_data) {
   ck_assert_str_eq(nnc_test_lua_str(L, "test.y"), "tensor(i32[2]) {0, 1}");
   /* 51 / 255 in float32, as Keras scripts compute it. */
   ck_assert(nnc_test_lua_num(L, "train.x[1][1][2][1]") == (double)(51.0f / 255.0f));
+  /* Keras's form: the raw bytes and the labels, four values. */
+  NNC_LUA_OK(L, "x_train, y_train, x_test, y_test = datasets.fashion_mnist.load_data()");
+  ck_assert_str_eq(nnc_test_lua_str(L, "x_train[1]"), "tensor(u8[2,2]) {{0, 51}, {102, 153}}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "y_train"), "tensor(i32[3]) {0, 1, 2}");
+  ck_assert_str_eq(nnc_test_lua_str(L, "x_test.dtype .. table.concat(x_test.shape, ',')"), "u82,2,2");
+  ck_assert_str_eq(nnc_test_lua_str(L, "y_test"), "tensor(i32[2]) {0, 1}");
+  /* The seeds' next lines give the convenience form's values. */
+  ck_assert(nnc_test_lua_num(L, "((x_train / 255.0):reshape(-1, 2, 2, 1) - train.x):abs():max()") == 0.0);
 }
 END_TEST
 
@@ -287,7 +302,15 @@ START_TEST(test_dataset_missing) {
   err = nnc_test_lua_run(L, "train, test = data.mnist()");
   ck_assert_ptr_nonnull(err);
   ASSERT_HAS(err, "($NNC_DATA/mnist): no such directory");
-  ASSERT_HAS(err, "No Debian package ships MNIST: download the four files and put them in $NNC_DATA");
+  ASSERT_HAS(err, "No Debian package ships MNIST. Place the files by hand: download\n"
+                  "  http://127.0.0.1:1/mnist.npz (SHA-256 731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1)");
+  ASSERT_HAS(err, "Downloading http://127.0.0.1:1/mnist.npz failed: ");
+  ASSERT_HAS(err, "(each .gz or plain), or Keras's mnist.npz. Looked in:\n");
+  snprintf(line, sizeof line, "\n  %s/cache/datasets/mnist (nnc's download cache): no such directory\n", dir);
+  ASSERT_HAS(err, line);
+  /* The failed download left nothing behind in the cache. */
+  const char *ls = nnc_test_lua_str(L, "io.popen('ls -A " "' .. os.getenv('NNC_DATA') .. '/cache/datasets/mnist 2>/dev/null'):read('a')");
+  ck_assert_str_eq(ls, "");
 }
 END_TEST
 
