@@ -11,6 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "frontend/bind_augment.h"
 #include "frontend/datasets.h"
 #include "frontend/tensor.h"
 
@@ -322,5 +323,6 @@ int nnc_lua_open_data(lua_State *L) {
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
   nnc_data_add_datasets(L, lua_gettop(L));
+  nnc_lua_open_augment(L, lua_gettop(L));
   return 1;
 }

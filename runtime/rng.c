@@ -52,6 +52,17 @@ float nnc_rng_normal(uint64_t seed, uint32_t stream, uint64_t counter) {
   return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+void nnc_rng_shuffle(int64_t *order, int64_t n, uint64_t seed, uint32_t stream, uint64_t pass) {
+  for (int64_t i = 0; i < n; i++) order[i] = i;
+  for (int64_t i = n - 1; i > 0; i--) {
+    uint32_t r[4];
+    nnc_philox(seed, stream, pass * (uint64_t)n + (uint64_t)i, r);
+    int64_t j = (int64_t)(((uint64_t)r[0] * (uint64_t)(i + 1)) >> 32);
+    int64_t t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+}
+
 uint32_t nnc_rng_stream_of(const char *name) {
   uint32_t h = 2166136261u;
   for (; *name; name++) h = (h ^ (unsigned char)*name) * 16777619u;

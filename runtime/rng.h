@@ -18,6 +18,9 @@ void nnc_philox(uint64_t seed, uint32_t stream, uint64_t counter, uint32_t out[4
 float nnc_rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter);
 /* Standard normal by Box-Muller from the counter's four words. */
 float nnc_rng_normal(uint64_t seed, uint32_t stream, uint64_t counter);
+/* order = a permutation of 0..n-1 by Fisher-Yates, draw i of pass `pass`
+ * being (seed, stream, pass * n + i): the same on every backend. */
+void nnc_rng_shuffle(int64_t *order, int64_t n, uint64_t seed, uint32_t stream, uint64_t pass);
 /* A stream number from a name ("conv2d/kernel"), for per-weight streams. */
 uint32_t nnc_rng_stream_of(const char *name);
 

@@ -10,5 +10,6 @@
 NNC_TCASE(nnc_tensor_tcase)
 NNC_TCASE(nnc_data_tcase)
 NNC_TCASE(nnc_fetch_tcase)
+NNC_TCASE(nnc_imagegen_tcase)
 
 #undef NNC_TCASE

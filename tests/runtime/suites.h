@@ -13,7 +13,8 @@
   X(philox)                   \
   X(shapes)                   \
   X(optimizers)               \
-  X(batch_norm)
+  X(batch_norm)               \
+  X(augment)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_RUNTIME_TCASES(X)
