@@ -5,6 +5,7 @@
 
 #include <lua.h>
 
+#include "frontend/tensor.h"
 #include "ir/graph.h"
 #include "passes/pass.h"
 #include "runtime/fit.h"
@@ -65,6 +66,13 @@ typedef struct nnc_lua_callbacks {
 nnc_callbacks nnc_lua_callbacks_of(lua_State *L, int dispatch, int wanted, nnc_lua_callbacks *bridge);
 /* Registers core.early_stopping. */
 void nnc_lua_open_callbacks(lua_State *L, int core_index);
+/* fit's checks of the data (frontend/bind_fit.c): x must have the model's
+ * per-row shape; y must suit the loss (class indices for the sparse loss,
+ * rows shaped like the output otherwise) and name output classes. Errors
+ * start with `what` ("fit") and carry the script line. */
+void nnc_lua_check_x(lua_State *L, const char *what, const nnc_graph *g, const nnc_tensor *x);
+void nnc_lua_check_y(lua_State *L, const char *what, const nnc_model *m, const nnc_graph *g, const nnc_tensor *x,
+                     const nnc_tensor *y);
 /* Reads fit's options (epochs, batch_size, verbose, validation_x/_y) from
  * the table at opts into o, the validation arrays into *val (frontend/bind_fit.c). */
 void nnc_lua_fit_opts(lua_State *L, int opts, const nnc_graph *g, nnc_model *m, nnc_fit_opts *o,

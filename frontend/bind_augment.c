@@ -18,6 +18,7 @@
 
 #include "frontend/bind.h"
 #include "frontend/tensor.h"
+#include "runtime/augment_source.h"
 
 #define IMAGEGEN_META "nnc.ImageDataGenerator"
 #define ITERATOR_META "nnc.NumpyArrayIterator"
@@ -164,7 +165,8 @@ typedef struct iterator {
   nnc_augment_opts opts;
   nnc_image_source src;
   int64_t epoch, batch; /* the next batch to give */
-  int64_t *order;       /* the current epoch's order */
+  int64_t *order;       /* the order of epoch order_epoch */
+  int64_t order_epoch;
   float *scratch;
 } iterator;
 
@@ -264,6 +266,7 @@ static int l_flow(lua_State *L) {
   luaL_setmetatable(L, ITERATOR_META);
   it->opts = g->opts;
   it->src.opts = &it->opts;
+  it->order_epoch = -1;
   set_images(L, it, x);
   if (has_y) set_labels(L, it, x, nnc_lua_totensor(L, 3));
   flow_options(L, opts, it);
@@ -291,7 +294,10 @@ static int l_next(lua_State *L) {
   iterator *it = check_iterator(L, 1);
   const nnc_image_source *s = &it->src;
   if (s->count == 0) nnc_lua_errorf(L, "next: the iterator has no images");
-  if (it->batch == 0) nnc_image_source_order(s, it->epoch, it->order);
+  if (it->order_epoch != it->epoch) {
+    nnc_image_source_order(s, it->epoch, it->order);
+    it->order_epoch = it->epoch;
+  }
   int64_t first = it->batch * s->batch_size;
   int64_t count = s->count - first < s->batch_size ? s->count - first : s->batch_size;
   int64_t shape[NNC_MAX_RANK] = {count, s->rows, s->cols, s->channels};
@@ -341,9 +347,70 @@ static int l_iterator_index(lua_State *L) {
   return 1;
 }
 
-const nnc_image_source *nnc_lua_toimagesource(lua_State *L, int idx) {
-  iterator *it = luaL_testudata(L, idx, ITERATOR_META);
-  return it && it->order ? &it->src : NULL;
+/* ---- fit on a flow ---- */
+
+/* core.is_flow(v): whether v is a flow() iterator. */
+static int l_is_flow(lua_State *L) {
+  iterator *it = luaL_testudata(L, 1, ITERATOR_META);
+  lua_pushboolean(L, it && it->order);
+  return 1;
+}
+
+/* The flow's batches must fit the model: its images the input, its labels
+ * the loss. The arrays stand for the batches (made f32 whatever x is). */
+static void check_flow(lua_State *L, const nnc_graph *g, nnc_model *m, int it_idx) {
+  lua_getiuservalue(L, it_idx, 1);
+  lua_getiuservalue(L, it_idx, 2);
+  nnc_tensor x = *nnc_lua_totensor(L, -2), *y = nnc_lua_totensor(L, -1);
+  if (!y) nnc_lua_errorf(L, "fit: the iterator has no labels; make it with gen:flow(x, y, {...})");
+  x.dtype = NNC_F32;
+  nnc_lua_check_x(L, "fit (the iterator's batches)", g, &x);
+  nnc_lua_check_y(L, "fit (the iterator's labels)", m, g, &x, y);
+  lua_pop(L, 2);
+}
+
+static int64_t int_field(lua_State *L, int t, const char *key) {
+  lua_getfield(L, t, key);
+  int64_t v = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* core.fit_flow(graph, model, iterator, {epochs, steps_per_epoch, workers,
+ *   max_queue_size, verbose, validation_x, validation_y}, dispatch, wanted) */
+static int l_fit_flow(lua_State *L) {
+  const nnc_graph *g = nnc_lua_checkgraph(L, 1);
+  nnc_model *m = luaL_checkudata(L, 2, NNC_STORE_META);
+  iterator *it = check_iterator(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  check_flow(L, g, m, 3);
+  nnc_fit_opts o;
+  nnc_dataset val;
+  nnc_lua_fit_opts(L, 4, g, m, &o, &val);
+  int64_t per_epoch = nnc_image_source_batches(&it->src);
+  int64_t first = it->epoch * per_epoch + it->batch;
+  nnc_status st = {0};
+  nnc_flow_source *src = nnc_flow_source_new(&it->src, first, int_field(L, 4, "steps_per_epoch"), o.epochs,
+                                             (int)int_field(L, 4, "workers"), (int)int_field(L, 4, "max_queue_size"), &st);
+  if (!src) return nnc_lua_raise_here(L, &st);
+  nnc_lua_callbacks bridge;
+  nnc_callbacks callbacks = nnc_lua_callbacks_of(L, 5, 6, &bridge);
+  o.callbacks = &callbacks;
+  int rc = nnc_fit(m, g, nnc_flow_source_base(src), &o, &st);
+  /* The iterator moves on by what fit took, as Keras's does. */
+  int64_t at = first + nnc_flow_source_taken(src);
+  it->epoch = at / per_epoch;
+  it->batch = at % per_epoch;
+  nnc_flow_source_free(src);
+  if (rc) return bridge.failed ? nnc_lua_raise(L, &st) : nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
+void nnc_lua_open_flow_fit(lua_State *L, int core_index) {
+  static const luaL_Reg functions[] = {{"is_flow", l_is_flow}, {"fit_flow", l_fit_flow}, {NULL, NULL}};
+  lua_pushvalue(L, core_index);
+  luaL_setfuncs(L, functions, 0);
+  lua_pop(L, 1);
 }
 
 void nnc_lua_open_augment(lua_State *L, int data_idx) {

@@ -9,7 +9,7 @@
 /* Adds ImageDataGenerator to the `data` table at data_idx and registers
  * the generator and iterator metatables. */
 void nnc_lua_open_augment(lua_State *L, int data_idx);
-/* The batches behind the flow() iterator at idx, or NULL when it is not one. */
-const nnc_image_source *nnc_lua_toimagesource(lua_State *L, int idx);
+/* Registers core.is_flow and core.fit_flow (fit on an iterator). */
+void nnc_lua_open_flow_fit(lua_State *L, int core_index);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "frontend/bind.h"
+#include "frontend/bind_augment.h"
 #include "frontend/tensor.h"
 #include "ir/op.h"
 #include "runtime/bench.h"
@@ -26,8 +27,7 @@ static const nnc_node *model_output(lua_State *L, const nnc_graph *g) {
   return &g->nodes[out];
 }
 
-/* x must have the model's per-row shape. */
-static void check_x(lua_State *L, const char *what, const nnc_graph *g, const nnc_tensor *x) {
+void nnc_lua_check_x(lua_State *L, const char *what, const nnc_graph *g, const nnc_tensor *x) {
   const nnc_node *in = &g->nodes[model_input(g)];
   char have[NNC_TENSOR_TYPE_MAX], want[128];
   int fits = x->dtype == NNC_F32 && x->rank == in->rank;
@@ -40,7 +40,7 @@ static void check_x(lua_State *L, const char *what, const nnc_graph *g, const nn
 
 /* Labels must suit the loss: class indices for the sparse loss, rows shaped
  * like the output otherwise; indices must name an output class. */
-static void check_y(lua_State *L, const char *what, const nnc_model *m, const nnc_graph *g, const nnc_tensor *x,
+void nnc_lua_check_y(lua_State *L, const char *what, const nnc_model *m, const nnc_graph *g, const nnc_tensor *x,
                     const nnc_tensor *y) {
   const nnc_node *out = model_output(L, g);
   char have[NNC_TENSOR_TYPE_MAX], want[128];
@@ -88,7 +88,7 @@ static int l_predict(lua_State *L) {
   nnc_model *m = check_model(L, 2);
   nnc_tensor *x = nnc_lua_checktensor(L, 3);
   int64_t batch = luaL_optinteger(L, 4, 32);
-  check_x(L, "predict", g, x);
+  nnc_lua_check_x(L, "predict", g, x);
   const nnc_node *out = model_output(L, g);
   int64_t shape[NNC_MAX_RANK];
   memcpy(shape, out->shape, sizeof shape);
@@ -108,8 +108,8 @@ static int l_evaluate(lua_State *L) {
   nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
   int64_t batch = luaL_optinteger(L, 5, 32);
   int verbose = (int)luaL_optinteger(L, 6, 1);
-  check_x(L, "evaluate", g, x);
-  check_y(L, "evaluate", m, g, x, y);
+  nnc_lua_check_x(L, "evaluate", g, x);
+  nnc_lua_check_y(L, "evaluate", m, g, x, y);
   nnc_dataset d = dataset_of(x, y);
   double loss, accuracy;
   nnc_status st = {0};
@@ -140,8 +140,8 @@ void nnc_lua_fit_opts(lua_State *L, int opts, const nnc_graph *g, nnc_model *m, 
   lua_getfield(L, opts, "validation_y");
   if (!lua_isnil(L, -2)) {
     nnc_tensor *vx = nnc_lua_checktensor(L, -2), *vy = nnc_lua_checktensor(L, -1);
-    check_x(L, "fit validation_data", g, vx);
-    check_y(L, "fit validation_data", m, g, vx, vy);
+    nnc_lua_check_x(L, "fit validation_data", g, vx);
+    nnc_lua_check_y(L, "fit validation_data", m, g, vx, vy);
     *val = dataset_of(vx, vy);
     o->validation = val;
   }
@@ -155,8 +155,8 @@ static int l_fit(lua_State *L) {
   const nnc_graph *g = nnc_lua_checkgraph(L, 1);
   nnc_model *m = check_model(L, 2);
   nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
-  check_x(L, "fit", g, x);
-  check_y(L, "fit", m, g, x, y);
+  nnc_lua_check_x(L, "fit", g, x);
+  nnc_lua_check_y(L, "fit", m, g, x, y);
   nnc_fit_opts o;
   nnc_dataset all = dataset_of(x, y), train, val;
   nnc_lua_fit_opts(L, 5, g, m, &o, &val);
@@ -183,8 +183,8 @@ static int l_fit(lua_State *L) {
 /* The batch of x and y for the *_on_batch calls. */
 static nnc_batch batch_of(lua_State *L, const char *what, const nnc_graph *g, nnc_model *m, nnc_dataset *d) {
   nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
-  check_x(L, what, g, x);
-  check_y(L, what, m, g, x, y);
+  nnc_lua_check_x(L, what, g, x);
+  nnc_lua_check_y(L, what, m, g, x, y);
   *d = dataset_of(x, y);
   return (nnc_batch){d->x, d->y, d->rows};
 }
@@ -329,8 +329,8 @@ static int l_check(lua_State *L) {
   nnc_tensor *x = nnc_lua_totensor(L, 3), *y = nnc_lua_totensor(L, 4);
   nnc_dataset data;
   if (x && y) {
-    check_x(L, "check", g, x);
-    check_y(L, "check", m, g, x, y);
+    nnc_lua_check_x(L, "check", g, x);
+    nnc_lua_check_y(L, "check", m, g, x, y);
     data = dataset_of(x, y);
     o.data = &data;
   }
@@ -355,4 +355,5 @@ void nnc_lua_open_model_data(lua_State *L, int core_index) {
   luaL_setfuncs(L, functions, 0);
   lua_pop(L, 1);
   nnc_lua_open_callbacks(L, core_index);
+  nnc_lua_open_flow_fit(L, core_index);
 }

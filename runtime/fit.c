@@ -36,24 +36,11 @@ int nnc_split_validation(const nnc_dataset *all, double split, nnc_dataset *trai
   return 0;
 }
 
-/* Fisher-Yates from the counter-based generator: epoch e of seed s is the
- * same permutation on every backend. */
-static void shuffle(int64_t *order, int64_t n, uint64_t seed, int epoch) {
-  for (int64_t i = 0; i < n; i++) order[i] = i;
-  uint32_t stream = nnc_rng_stream_of("fit/shuffle");
-  for (int64_t i = n - 1; i > 0; i--) {
-    uint32_t r[4];
-    nnc_philox(seed, stream, (uint64_t)epoch * (uint64_t)n + (uint64_t)i, r);
-    int64_t j = (int64_t)(((uint64_t)r[0] * (uint64_t)(i + 1)) >> 32);
-    int64_t t = order[i];
-    order[i] = order[j], order[j] = t;
-  }
-}
-
 static int array_start_epoch(void *ctx, int epoch, nnc_status *st) {
   (void)st;
   nnc_array_source *s = ctx;
-  if (s->shuffle) shuffle(s->order, s->data.rows, s->seed, epoch);
+  /* Epoch e of seed s is the same permutation on every backend. */
+  if (s->shuffle) nnc_rng_shuffle(s->order, s->data.rows, s->seed, nnc_rng_stream_of("fit/shuffle"), (uint64_t)epoch);
   return 0;
 }
 

@@ -734,8 +734,55 @@ local function log_names(self, validation)
   return names
 end
 
+local flow_fit_keys = { "epochs", "steps_per_epoch", "validation_data", "callbacks", "verbose", "workers",
+  "max_queue_size" }
+
+-- fit(iterator, {...}): batches from gen:flow(x, y), made by worker threads
+-- while the train step runs (Keras's workers=1, max_queue_size=10).
+local function fit_flow(self, it, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then fail("fit on an iterator takes fit(iterator, { epochs = ..., ... }), got %s", type(opts)) end
+  for k in pairs(opts) do
+    local ok = false
+    for _, v in ipairs(flow_fit_keys) do if k == v then ok = true end end
+    if not ok then
+      if k == "batch_size" or k == "validation_split" or k == "shuffle" then
+        fail("fit: %s cannot be used with an iterator; set it in gen:flow(x, y, {...})", k)
+      end
+      fail("fit got an unknown keyword '%s'%s", tostring(k), hint(k, flow_fit_keys))
+    end
+  end
+  local args = { epochs = opts.epochs or 1, verbose = opts.verbose or 1, steps_per_epoch = opts.steps_per_epoch or #it,
+    workers = opts.workers or 1, max_queue_size = opts.max_queue_size or 10, batch_size = it.batch_size }
+  if math.type(args.epochs) ~= "integer" or args.epochs < 0 then fail("fit: epochs must be a non-negative integer, got %s", tostring(args.epochs)) end
+  if math.type(args.steps_per_epoch) ~= "integer" or args.steps_per_epoch < 1 then
+    fail("fit: steps_per_epoch must be a positive integer, got %s", tostring(args.steps_per_epoch))
+  end
+  if math.type(args.workers) ~= "integer" or args.workers < 0 then fail("fit: workers must be an integer >= 0, got %s", tostring(args.workers)) end
+  if math.type(args.max_queue_size) ~= "integer" or args.max_queue_size < 1 then
+    fail("fit: max_queue_size must be a positive integer, got %s", tostring(args.max_queue_size))
+  end
+  if opts.validation_data then
+    local v = opts.validation_data
+    args.validation_x, args.validation_y = v[1] or v.x, v[2] or v.y
+  end
+  local run = callbacks.prepare(self, opts.callbacks, {
+    epochs = args.epochs, steps = args.steps_per_epoch, verbose = args.verbose,
+    metrics = log_names(self, args.validation_x ~= nil) })
+  if core.dry_run then
+    if not (core.bench_mode or core.check_mode) then
+      core.compile_graphs(self.state.graph, self.state.store, args.batch_size)
+    end
+    return run.history
+  end
+  core.fit_flow(self.state.graph, self.state.store, it, args, run.dispatch, run.wanted)
+  self.history = run.history
+  return run.history
+end
+
 function Model:fit(x, y, opts)
   require_compiled(self, "fit")
+  if core.is_flow(x) then return fit_flow(self, x, y) end
   opts = opts or {}
   check_keys("fit", opts, fit_keys)
   local args = {

@@ -414,11 +414,13 @@ Suite *cli_suite(void) {
 TCase *tcase_train(void);
 TCase *tcase_bench(void);
 TCase *tcase_callbacks(void);
+TCase *tcase_fit_flow(void);
 
 int main(void) {
   Suite *s = cli_suite();
   suite_add_tcase(s, tcase_train());
   suite_add_tcase(s, tcase_bench());
   suite_add_tcase(s, tcase_callbacks());
+  suite_add_tcase(s, tcase_fit_flow());
   return nnc_test_main(s);
 }
