@@ -43,7 +43,8 @@ struct nnc_flow_source {
   pthread_cond_t changed;
   pthread_t *threads;
   int started;
-  float *inline_scratch;
+  float **scratch; /* one image per worker, and one for fit's thread (the last) */
+  struct worker_arg *args;
 };
 
 /* The order of flow epoch e, computed on first use. Called with the lock held. */
@@ -61,13 +62,17 @@ static void fill(nnc_flow_source *s, slot *sl, int64_t g, const int64_t *order, 
   sl->rows = nnc_image_source_batch(&s->flow, order, g / per_epoch, g % per_epoch, sl->x, sl->y, scratch);
 }
 
+typedef struct worker_arg {
+  nnc_flow_source *s;
+  float *scratch;
+} worker_arg;
+
 static void *worker(void *arg) {
-  nnc_flow_source *s = arg;
-  size_t image = (size_t)(s->flow.rows * s->flow.cols * s->flow.channels);
-  float *scratch = malloc(sizeof *scratch * (image ? image : 1));
+  nnc_flow_source *s = ((worker_arg *)arg)->s;
+  float *scratch = ((worker_arg *)arg)->scratch;
   int64_t per_epoch = nnc_image_source_batches(&s->flow);
   pthread_mutex_lock(&s->mu);
-  while (!s->stop && scratch) {
+  while (!s->stop) {
     int64_t g = s->next_claim;
     slot *sl = &s->slots[g % s->queue];
     if (g >= s->end || sl->state != SLOT_FREE) {
@@ -85,7 +90,6 @@ static void *worker(void *arg) {
     pthread_cond_broadcast(&s->changed);
   }
   pthread_mutex_unlock(&s->mu);
-  free(scratch);
   return NULL;
 }
 
@@ -114,7 +118,7 @@ static int flow_next(void *ctx, int64_t step, nnc_batch *out, nnc_status *st) {
   if (s->workers == 0) {
     /* No threads: make the batch here, from the same ring and cache. */
     sl->g = g;
-    fill(s, sl, g, order_of(s, g / nnc_image_source_batches(&s->flow)), s->inline_scratch);
+    fill(s, sl, g, order_of(s, g / nnc_image_source_batches(&s->flow)), s->scratch[s->workers]);
     sl->state = SLOT_READY;
   }
   while (!(sl->g == g && sl->state == SLOT_READY)) pthread_cond_wait(&s->changed, &s->mu);
@@ -134,8 +138,14 @@ static int allocate(nnc_flow_source *s) {
   size_t batch_floats = (size_t)(batch * image) + 1;
   s->slots = calloc((size_t)s->queue, sizeof *s->slots);
   s->orders = calloc((size_t)s->norders, sizeof *s->orders);
-  s->inline_scratch = malloc(sizeof(float) * (size_t)(image ? image : 1));
-  if (!s->slots || !s->orders || !s->inline_scratch) return -1;
+  s->scratch = calloc((size_t)s->workers + 1, sizeof *s->scratch);
+  s->args = calloc((size_t)s->workers + 1, sizeof *s->args);
+  if (!s->slots || !s->orders || !s->scratch || !s->args) return -1;
+  for (int i = 0; i <= s->workers; i++) {
+    s->scratch[i] = malloc(sizeof(float) * (size_t)(image ? image : 1));
+    s->args[i] = (worker_arg){s, s->scratch[i]};
+    if (!s->scratch[i]) return -1;
+  }
   for (int i = 0; i < s->queue; i++) {
     s->slots[i].g = -1;
     s->slots[i].x = malloc(sizeof(float) * batch_floats);
@@ -185,7 +195,7 @@ nnc_flow_source *nnc_flow_source_new(const nnc_image_source *flow, int64_t first
     return NULL;
   }
   for (; s->started < workers; s->started++)
-    if (pthread_create(&s->threads[s->started], NULL, worker, s)) {
+    if (pthread_create(&s->threads[s->started], NULL, worker, &s->args[s->started])) {
       nnc_flow_source_free(s);
       nnc_fail(st, "cannot start a batch worker thread");
       return NULL;
@@ -212,7 +222,9 @@ void nnc_flow_source_free(nnc_flow_source *s) {
   free(s->slots);
   free(s->orders);
   free(s->threads);
-  free(s->inline_scratch);
+  for (int i = 0; s->scratch && i <= s->workers; i++) free(s->scratch[i]);
+  free(s->scratch);
+  free(s->args);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->changed);
   free(s);
