@@ -29,4 +29,4 @@ local history = model:fit(x_train, y_train, { epochs = nnc.option("epochs", 15),
   validation_data = { x_test, y_test } })
 local loss, acc = model:evaluate(x_test, y_test, { batch_size = 100, verbose = 0 })
 print(string.format("test loss: %.4f - test acc: %.4f (history: %d epochs of acc and val_acc)", loss, acc,
-  #history.acc))
+  #(history.acc or {})))
