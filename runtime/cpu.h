@@ -1,8 +1,10 @@
 /* The CPU backend's insides, shared by its files:
  *   cpu_backend.c     the vtable: the arena, the schedule, fused groups, dispatch
  *   cpu_pool.c        the thread pool every kernel splits its work over
- *   cpu_gemm.c        matmul and convolution (forward and both gradients) on BLAS
+ *   cpu_conv.c        the convolution ops: which algorithm runs each shape, measured
+ *   cpu_gemm.c        matmul, and convolution (forward and both gradients) as im2col + BLAS GEMM
  *   cpu_winograd.c    stride-1 3x3 convolution (forward and both gradients) by Winograd
+ *   cpu_direct.c      convolution (forward and both gradients) as register-blocked direct loops
  *   cpu_window.c      max/avg pooling and their gradients
  *   cpu_pointwise.c   elementwise ops, bias, dropout, softmax, losses, updates
  *   cpu_norm.c        batch normalization
@@ -98,6 +100,38 @@ void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0,
 int nnc_cpu_epilogue_op(nnc_op op);
 /* Softmax of each row of x into y (y may be x). */
 void nnc_cpu_softmax_rows(const float *x, float *y, int64_t rows, int64_t cols);
+
+/* ---- Convolution algorithms ------------------------------------------------ */
+
+/* The three convolution ops, each described by the forward op's window. */
+typedef enum nnc_cpu_conv_pass {
+  NNC_CPU_CONV_FORWARD,     /* conv2d(x, w) */
+  NNC_CPU_CONV_GRAD_INPUT,  /* conv2d_grad_input(dy, w) */
+  NNC_CPU_CONV_GRAD_KERNEL, /* conv2d_grad_kernel(x, dy) */
+} nnc_cpu_conv_pass;
+
+typedef enum nnc_cpu_conv_algo {
+  NNC_CPU_CONV_GEMM,     /* im2col + GEMM (cpu_gemm.c): every shape */
+  NNC_CPU_CONV_WINOGRAD, /* cpu_winograd.c: where nnc_cpu_winograd_fits */
+  NNC_CPU_CONV_DIRECT,   /* cpu_direct.c: every shape */
+  NNC_CPU_CONV_ALGOS
+} nnc_cpu_conv_algo;
+
+/* The algorithm that runs `pass` on window w: the fastest measured on this
+ * machine (cpu_conv.c says how), or the one NNC_CPU_CONV names. */
+nnc_cpu_conv_algo nnc_cpu_conv_choose(nnc_cpu_conv_pass pass, const nnc_window *w);
+/* Its name, as NNC_CPU_CONV spells it. */
+const char *nnc_cpu_conv_algo_name(nnc_cpu_conv_algo algo);
+
+/* Each algorithm: floats of per-thread scratch, and the op on its operands
+ * in the op's order (x, w / dy, w / x, dy) into out, with a's epilogue (not
+ * for the kernel gradient) and scratch. */
+size_t nnc_cpu_gemm_conv_scratch(nnc_cpu_conv_pass pass, const nnc_window *w);
+void nnc_cpu_gemm_conv(nnc_cpu_conv_pass pass, const nnc_window *w, const float *a, const float *b, float *out,
+                       const nnc_cpu_args *args);
+size_t nnc_cpu_direct_scratch(nnc_cpu_conv_pass pass, const nnc_window *w);
+void nnc_cpu_direct_conv(nnc_cpu_conv_pass pass, const nnc_window *w, const float *a, const float *b, float *out,
+                         const nnc_cpu_args *args);
 
 /* ---- Winograd F(2x2, 3x3) (cpu_winograd.c) ---------------------------------- */
 

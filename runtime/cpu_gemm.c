@@ -1,6 +1,6 @@
 /* Matmul and convolution on BLAS: the ops where nearly all the FLOPs are.
  *
- * Convolution is a GEMM on the im2col matrix: row r holds the kh x kw x ic
+ * Convolution (one of the algorithms cpu_conv.c chooses from) is a GEMM on the im2col matrix: row r holds the kh x kw x ic
  * patch under output pixel r (zeros over the padding), in the order of the
  * HWIO kernel's rows, so with M = batch * oh * ow pixels, K = kh * kw * ic
  * and N = oc:
@@ -150,10 +150,11 @@ typedef struct conv_geom {
   int direct;     /* 1x1, stride 1, unpadded: the input is its own im2col */
 } conv_geom;
 
-static conv_geom geometry(const nnc_node *in, const nnc_node *out, int64_t kh, int64_t kw, const nnc_attrs *a) {
-  nnc_window w = nnc_window_of(in, out, kh, kw, a);
-  conv_geom q = {w, kh * kw * w.ic, w.oh * w.ow, 0};
-  q.direct = kh == 1 && kw == 1 && w.sh == 1 && w.sw == 1 && w.ph == 0 && w.pw == 0 && w.oh == w.ih && w.ow == w.iw;
+static conv_geom geometry(const nnc_window *win) {
+  nnc_window w = *win;
+  conv_geom q = {w, w.kh * w.kw * w.ic, w.oh * w.ow, 0};
+  q.direct = w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.ph == 0 && w.pw == 0 && w.oh == w.ih &&
+             w.ow == w.iw;
   return q;
 }
 
@@ -333,57 +334,33 @@ static void conv_sum_partials(void *ctx, int64_t begin, int64_t end, int thread)
   }
 }
 
-static conv_plan conv2d_plan(const nnc_graph *g, const nnc_node *n) {
-  const nnc_node *w = SRC(g, n, 1);
-  return plan_of(geometry(SRC(g, n, 0), n, w->shape[0], w->shape[1], &n->attrs), 0, 0);
+static conv_plan plan_for(nnc_cpu_conv_pass pass, const nnc_window *w) {
+  return plan_of(geometry(w), pass == NNC_CPU_CONV_GRAD_INPUT, pass == NNC_CPU_CONV_GRAD_KERNEL);
 }
 
-static conv_plan grad_input_plan(const nnc_graph *g, const nnc_node *n) {
-  const nnc_node *w = SRC(g, n, 1);
-  return plan_of(geometry(n, SRC(g, n, 0), w->shape[0], w->shape[1], &n->attrs), 1, 0);
-}
-
-static conv_plan grad_kernel_plan(const nnc_graph *g, const nnc_node *n) {
-  return plan_of(geometry(SRC(g, n, 0), SRC(g, n, 1), n->attrs.shape[0], n->attrs.shape[1], &n->attrs), 0, 1);
-}
-
-static size_t conv2d_scratch(const nnc_graph *g, const nnc_node *n) {
-  conv_plan p = conv2d_plan(g, n);
-  return nnc_cpu_winograd_fits(&p.q.w) ? nnc_cpu_winograd_scratch(&p.q.w, 0) : p.col_floats;
-}
-static size_t grad_input_scratch(const nnc_graph *g, const nnc_node *n) {
-  conv_plan p = grad_input_plan(g, n);
-  return nnc_cpu_winograd_fits(&p.q.w) ? nnc_cpu_winograd_scratch(&p.q.w, 1) : p.col_floats;
-}
-static size_t grad_kernel_scratch(const nnc_graph *g, const nnc_node *n) {
-  conv_plan p = grad_kernel_plan(g, n);
-  if (nnc_cpu_winograd_fits(&p.q.w)) return nnc_cpu_winograd_grad_kernel_scratch(&p.q.w);
+size_t nnc_cpu_gemm_conv_scratch(nnc_cpu_conv_pass pass, const nnc_window *w) {
+  conv_plan p = plan_for(pass, w);
   return p.col_floats + p.extra_floats;
 }
 
-static void run_conv2d(const nnc_cpu_args *a) {
-  conv_task t = {.p = conv2d_plan(a->k.g, a->k.n), .x = a->k.in[0], .w = a->k.in[1], .out = a->k.out, .args = a};
-  if (nnc_cpu_winograd_fits(&t.p.q.w)) nnc_cpu_winograd(&t.p.q.w, 0, t.x, t.w, t.out, a);
-  else nnc_cpu_parallel(t.p.chunks, 1, conv_forward_chunk, &t);
-}
-
-static void run_conv2d_grad_input(const nnc_cpu_args *a) {
-  conv_task t = {.p = grad_input_plan(a->k.g, a->k.n), .dy = a->k.in[0], .w = a->k.in[1], .out = a->k.out, .args = a};
-  if (nnc_cpu_winograd_fits(&t.p.q.w)) nnc_cpu_winograd(&t.p.q.w, 1, t.dy, t.w, t.out, a);
-  else nnc_cpu_parallel(t.p.chunks, 1, conv_grad_input_chunk, &t);
-}
-
-static void run_conv2d_grad_kernel(const nnc_cpu_args *a) {
-  conv_task t = {.p = grad_kernel_plan(a->k.g, a->k.n), .x = a->k.in[0], .dy = a->k.in[1], .out = a->k.out, .args = a};
-  if (nnc_cpu_winograd_fits(&t.p.q.w)) {
-    nnc_cpu_winograd_grad_kernel(&t.p.q.w, t.x, t.dy, t.out, a);
-    return;
+void nnc_cpu_gemm_conv(nnc_cpu_conv_pass pass, const nnc_window *w, const float *a, const float *b, float *out,
+                       const nnc_cpu_args *args) {
+  conv_task t = {.p = plan_for(pass, w), .out = out, .args = args};
+  switch (pass) {
+  case NNC_CPU_CONV_FORWARD:
+    t.x = a, t.w = b;
+    nnc_cpu_parallel(t.p.chunks, 1, conv_forward_chunk, &t);
+    break;
+  case NNC_CPU_CONV_GRAD_INPUT:
+    t.dy = a, t.w = b;
+    nnc_cpu_parallel(t.p.chunks, 1, conv_grad_input_chunk, &t);
+    break;
+  case NNC_CPU_CONV_GRAD_KERNEL: {
+    t.x = a, t.dy = b;
+    nnc_cpu_parallel(nnc_cpu_threads(), 1, conv_grad_kernel_part, &t);
+    int64_t count = t.p.q.k * t.p.q.w.oc;
+    nnc_cpu_parallel(count, nnc_cpu_grain(count, 1, 4096), conv_sum_partials, &t);
+    break;
   }
-  nnc_cpu_parallel(nnc_cpu_threads(), 1, conv_grad_kernel_part, &t);
-  int64_t count = t.p.q.k * t.p.q.w.oc;
-  nnc_cpu_parallel(count, nnc_cpu_grain(count, 1, 4096), conv_sum_partials, &t);
+  }
 }
-
-const nnc_cpu_kernel nnc_cpu_conv2d = {.run = run_conv2d, .scratch = conv2d_scratch, .anchor = 1};
-const nnc_cpu_kernel nnc_cpu_conv2d_grad_input = {.run = run_conv2d_grad_input, .scratch = grad_input_scratch, .anchor = 1};
-const nnc_cpu_kernel nnc_cpu_conv2d_grad_kernel = {.run = run_conv2d_grad_kernel, .scratch = grad_kernel_scratch};

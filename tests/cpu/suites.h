@@ -13,6 +13,7 @@
   X(cpu_ops)              \
   X(cpu_threads)          \
   X(cpu_groups)           \
+  X(cpu_conv_choice)      \
   X(cpu_train)            \
   X(cpu_arena)            \
   X(cpu_cli)

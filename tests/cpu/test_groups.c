@@ -10,6 +10,9 @@
  * memory plan: then the arena is the plan's, a pointwise group's members
  * that the plan does not store have no value, and a group run member by
  * member needs room beside the plan for the members it does not store. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "ir/op.h"
 #include "passes/pass.h"
 #include "tests/cpu/suites.h"
@@ -312,10 +315,7 @@ static void plan(nnc_graph *g) {
   ck_assert_msg(nnc_pass_plan_memory.run(&g, &ctx, &st) == 0, "%s", st.msg);
 }
 
-/* _i: the case, and whether it is planned. */
-START_TEST(test_group_agrees) {
-  const group_case *c = &cases[_i / 2];
-  int planned = _i % 2;
+static void check_group(const group_case *c, int planned) {
   nnc_graph *g = nnc_graph_new();
   int32_t m[NNC_MAX_GROUP];
   int count = c->build(g, m);
@@ -350,6 +350,21 @@ START_TEST(test_group_agrees) {
   nnc_backend_interp.release(want);
   cputest_leaves_free(g, leaves);
   nnc_graph_free(g);
+}
+
+/* _i: the case, and whether it is planned. */
+START_TEST(test_group_agrees) { check_group(&cases[_i / 2], _i % 2); }
+END_TEST
+
+/* The convolution groups with each algorithm: each applies the epilogue
+ * its own way (in registers, on each finished row, on each tile). */
+static const char *const conv_algos[] = {"gemm", "winograd", "direct"};
+
+START_TEST(test_conv_groups_by_algorithm) {
+  setenv("NNC_CPU_CONV", conv_algos[_i], 1);
+  for (int i = 0; i < NCASES; i++)
+    if (strstr(cases[i].what, "conv2d")) check_group(&cases[i], 1);
+  unsetenv("NNC_CPU_CONV");
 }
 END_TEST
 
@@ -395,6 +410,7 @@ END_TEST
 TCase *tcase_cpu_groups(void) {
   TCase *tc = tcase_create("cpu_groups");
   tcase_add_loop_test(tc, test_group_agrees, 0, 2 * NCASES);
+  tcase_add_loop_test(tc, test_conv_groups_by_algorithm, 0, (int)(sizeof conv_algos / sizeof conv_algos[0]));
   tcase_add_test(tc, test_groups_survive_rebatching);
   return tc;
 }

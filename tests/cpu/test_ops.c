@@ -61,6 +61,11 @@ static const op_case cases[] = {
     {"conv2d Winograd many chunks", NNC_OP_CONV2D, CONV(1, NNC_PAD_SAME), 2, {"f32[5,30,30,16]", "f32[3,3,16,16]"}, 0,
      0},
     {"conv2d one channel", NNC_OP_CONV2D, CONV(1, NNC_PAD_SAME), 2, {"f32[9,28,28,1]", "f32[3,3,1,16]"}, 0, 0},
+    {"conv2d one channel 30 out", NNC_OP_CONV2D, CONV(1, NNC_PAD_SAME), 2, {"f32[3,28,27,1]", "f32[3,3,1,30]"}, 0, 0},
+    {"conv2d 5x5 stride 3 valid", NNC_OP_CONV2D, CONV(3, NNC_PAD_VALID), 2, {"f32[2,17,19,3]", "f32[5,5,3,7]"}, 0, 0},
+    {"conv2d 70 channels", NNC_OP_CONV2D, CONV(1, NNC_PAD_SAME), 2, {"f32[2,9,30,5]", "f32[3,3,5,70]"}, 0, 0},
+    {"conv2d one image, many bands", NNC_OP_CONV2D, CONV(2, NNC_PAD_SAME), 2, {"f32[1,23,7,4]", "f32[3,3,4,17]"}, 0,
+     0},
 
     {"max_pool 2", NNC_OP_MAX_POOL, POOL(2, 2, NNC_PAD_VALID), 1, {"f32[5,13,11,6]"}, 0, 0},
     {"max_pool 3 same", NNC_OP_MAX_POOL, POOL(3, 2, NNC_PAD_SAME), 1, {"f32[5,13,11,6]"}, 0, 0},
@@ -94,6 +99,10 @@ static const op_case cases[] = {
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, SHAPE3(13, 11, 17)}, 2, {"f32[3,13,11,20]", "f32[3,3,17,20]"}, 0, 0},
     {"conv2d_grad_input Winograd valid", NNC_OP_CONV2D_GRAD_INPUT,
      {.stride = {1, 1}, .pad = NNC_PAD_VALID, SHAPE3(14, 9, 16)}, 2, {"f32[2,12,7,33]", "f32[3,3,16,33]"}, 0, 0},
+    {"conv2d_grad_input to one channel", NNC_OP_CONV2D_GRAD_INPUT,
+     {.stride = {1, 1}, .pad = NNC_PAD_SAME, SHAPE3(28, 27, 1)}, 2, {"f32[3,28,27,30]", "f32[3,3,1,30]"}, 0, 0},
+    {"conv2d_grad_input 5x5 stride 3 valid", NNC_OP_CONV2D_GRAD_INPUT,
+     {.stride = {3, 3}, .pad = NNC_PAD_VALID, SHAPE3(17, 19, 3)}, 2, {"f32[2,5,5,7]", "f32[5,5,3,7]"}, 0, 0},
     {"conv2d_grad_input 1x1", NNC_OP_CONV2D_GRAD_INPUT, {.stride = {1, 1}, .pad = NNC_PAD_VALID, SHAPE3(7, 9, 16)},
      2, {"f32[4,7,9,24]", "f32[1,1,16,24]"}, 0, 0},
     {"conv2d_grad_kernel same", NNC_OP_CONV2D_GRAD_KERNEL, {.stride = {1, 1}, .pad = NNC_PAD_SAME, SHAPE2(3, 3)},
@@ -108,6 +117,12 @@ static const op_case cases[] = {
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, SHAPE2(3, 3)}, 2, {"f32[5,30,30,16]", "f32[5,30,30,16]"}, 0, 0},
     {"conv2d_grad_kernel 1x1", NNC_OP_CONV2D_GRAD_KERNEL, {.stride = {1, 1}, .pad = NNC_PAD_VALID, SHAPE2(1, 1)},
      2, {"f32[4,7,9,16]", "f32[4,7,9,24]"}, 0, 0},
+    {"conv2d_grad_kernel same stride 2, 70 channels", NNC_OP_CONV2D_GRAD_KERNEL,
+     {.stride = {2, 2}, .pad = NNC_PAD_SAME, SHAPE2(3, 3)}, 2, {"f32[3,13,11,5]", "f32[3,7,6,70]"}, 0, 0},
+    {"conv2d_grad_kernel 5x5 stride 3 valid", NNC_OP_CONV2D_GRAD_KERNEL,
+     {.stride = {3, 3}, .pad = NNC_PAD_VALID, SHAPE2(5, 5)}, 2, {"f32[2,17,19,3]", "f32[2,5,5,7]"}, 0, 0},
+    {"conv2d_grad_kernel one image", NNC_OP_CONV2D_GRAD_KERNEL,
+     {.stride = {1, 1}, .pad = NNC_PAD_SAME, SHAPE2(3, 3)}, 2, {"f32[1,28,27,30]", "f32[1,28,27,30]"}, 0, 0},
     {"conv2d_grad_kernel one channel", NNC_OP_CONV2D_GRAD_KERNEL,
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, SHAPE2(3, 3)}, 2, {"f32[9,28,28,1]", "f32[9,28,28,16]"}, 0, 0},
     {"max_pool_grad 2", NNC_OP_MAX_POOL_GRAD, POOL(2, 2, NNC_PAD_VALID), 2, {"f32[5,13,11,6]", "f32[5,6,5,6]"}, 0, 0},
@@ -243,6 +258,25 @@ START_TEST(test_ops_with_threads) {
 }
 END_TEST
 
+/* Every convolution algorithm on every convolution case that it fits
+ * (the measured choice may never pick some of them on this machine), with
+ * 1 and 3 threads. _i: the algorithm, then the thread count. */
+static const char *const conv_algos[] = {"gemm", "winograd", "direct"};
+
+static int is_conv(nnc_op op) {
+  return op == NNC_OP_CONV2D || op == NNC_OP_CONV2D_GRAD_INPUT || op == NNC_OP_CONV2D_GRAD_KERNEL;
+}
+
+START_TEST(test_conv_algorithms) {
+  setenv("NNC_CPU_CONV", conv_algos[_i / 2], 1);
+  setenv("NNC_CPU_THREADS", _i % 2 ? "3" : "1", 1);
+  for (int i = 0; i < NCASES; i++)
+    if (is_conv(cases[i].op)) check_case(&cases[i]);
+  unsetenv("NNC_CPU_CONV");
+  unsetenv("NNC_CPU_THREADS");
+}
+END_TEST
+
 /* A shape left symbolic is refused before any buffer is sized, on both. */
 START_TEST(test_symbolic_shape) {
   nnc_graph *g = nnc_graph_new();
@@ -302,5 +336,6 @@ TCase *tcase_cpu_threads(void) {
   TCase *tc = tcase_create("cpu_threads");
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, test_ops_with_threads, 0, (int)(sizeof thread_counts / sizeof thread_counts[0]));
+  tcase_add_loop_test(tc, test_conv_algorithms, 0, 2 * (int)(sizeof conv_algos / sizeof conv_algos[0]));
   return tc;
 }
