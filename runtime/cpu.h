@@ -120,6 +120,9 @@ typedef enum nnc_cpu_conv_algo {
 /* The algorithm that runs `pass` on window w: the fastest measured on this
  * machine (cpu_conv.c says how), or the one NNC_CPU_CONV names. */
 nnc_cpu_conv_algo nnc_cpu_conv_choose(nnc_cpu_conv_pass pass, const nnc_window *w);
+/* Forgets the choices this process made or read, so the next are read from
+ * the cache file again or measured (tests). */
+void nnc_cpu_conv_forget(void);
 /* Its name, as NNC_CPU_CONV spells it. */
 const char *nnc_cpu_conv_algo_name(nnc_cpu_conv_algo algo);
 

@@ -9,12 +9,13 @@
  *
  * The first time a process meets a shape (pass, window with the batch cut
  * to two images per thread, thread count) it runs every algorithm that
- * fits on it, on made-up data at that size: one warm-up, then the best of
- * three, and keeps the fastest. Choices are kept in memory, and in
+ * fits on it, on made-up data at that size, in four rounds of each in turn
+ * (the first to warm up), and keeps the one with the best time. Choices are kept in memory, and in
  * cpu_conv.tsv in the cache directory (NNC_CACHE_DIR, else
  * $XDG_CACHE_HOME/nnc or ~/.cache/nnc) with the CPU's model and the vector
- * width the kernels were built for, so a machine measures a shape once;
- * NNC_NOCACHE=1 measures in every process and keeps nothing. The measuring
+ * width the kernels were built for, so a machine measures a shape once
+ * (NNC_NOCACHE, which is about compiled kernels, leaves it on: measuring in
+ * every process would cost more than it could save). The measuring
  * happens when a graph is prepared (the scratch hook asks first), never
  * inside a step. NNC_CPU_CONV=gemm|winograd|direct runs that algorithm
  * wherever it fits (GEMM elsewhere), to test or compare one. */
@@ -138,14 +139,21 @@ static void remember(const shape_key *k, nnc_cpu_conv_algo algo) {
   if (nchoices < MAX_CHOICES) choices[nchoices++] = (choice){*k, algo};
 }
 
+/* The cache file's path, or NULL when there is no cache directory. */
+static const char *file_path(char *path, size_t size) {
+  char dir[2048];
+  if (!nnc_cache_dir(dir, sizeof dir)) return NULL;
+  snprintf(path, size, "%s/%s", dir, CACHE_FILE);
+  return path;
+}
+
 /* The cache file's lines: the key's three tab-separated fields and the
  * thread count, then the algorithm's name and the measured times. */
 static void read_file(void) {
-  size_t size = 0;
-  char *text = nnc_cache_read(CACHE_FILE, &size);
-  if (!text) return;
-  text[size] = 0;
-  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+  char path[4096], line[1024];
+  FILE *f = file_path(path, sizeof path) ? fopen(path, "r") : NULL;
+  while (f && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
     char *field = line;
     for (int tabs = 0; field && tabs < 4; tabs++) field = strchr(field + 1, '\t');
     if (!field) continue;
@@ -156,15 +164,13 @@ static void read_file(void) {
     for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
       if (!strncmp(field, algo_names[a], strlen(algo_names[a])) && !find(&k)) remember(&k, (nnc_cpu_conv_algo)a);
   }
-  free(text);
+  if (f) fclose(f);
 }
 
 /* Appends one line, so processes measuring other shapes at once keep theirs. */
 static void append_file(const shape_key *k, nnc_cpu_conv_algo algo, const double *seconds) {
-  char dir[2048], path[4096];
-  if (!nnc_cache_enabled() || !nnc_cache_dir(dir, sizeof dir)) return;
-  snprintf(path, sizeof path, "%s/%s", dir, CACHE_FILE);
-  FILE *f = fopen(path, "a");
+  char path[4096];
+  FILE *f = file_path(path, sizeof path) ? fopen(path, "a") : NULL;
   if (!f) return;
   char line[1024];
   int len = snprintf(line, sizeof line, "%s\t%s", k->text, algo_names[algo]);
@@ -201,18 +207,19 @@ static nnc_cpu_conv_algo measure(nnc_cpu_conv_pass pass, const nnc_window *full,
     fill(x, xs), fill(k, ws), fill(y, ys);
     nnc_cpu_args args = {.scratch = area, .scratch_floats = scratch};
     const float *a = pass == NNC_CPU_CONV_GRAD_INPUT ? y : x, *b = pass == NNC_CPU_CONV_GRAD_KERNEL ? y : k;
-    for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) {
-      if (!fits((nnc_cpu_conv_algo)al, &w)) continue;
-      double fastest = 1e30;
-      for (int rep = 0; rep < 4; rep++) {
+    /* Rounds of every candidate in turn, so a burst of other work on the
+     * machine slows all of them alike; round 0 warms the caches. */
+    for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) seconds[al] = fits((nnc_cpu_conv_algo)al, &w) ? 1e30 : 0;
+    for (int round = 0; round < 4; round++)
+      for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) {
+        if (!fits((nnc_cpu_conv_algo)al, &w)) continue;
         double start = nnc_now();
         run_algo((nnc_cpu_conv_algo)al, pass, &w, a, b, out, &args);
         double spent = nnc_now() - start;
-        if (rep > 0 && spent < fastest) fastest = spent; /* run 0 warms the caches */
+        if (round > 0 && spent < seconds[al]) seconds[al] = spent;
       }
-      seconds[al] = fastest;
-      if (fastest < seconds[best]) best = (nnc_cpu_conv_algo)al;
-    }
+    for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++)
+      if (seconds[al] > 0 && seconds[al] < seconds[best]) best = (nnc_cpu_conv_algo)al;
   }
   free(x), free(k), free(y), free(out), free(area);
   return best;
@@ -229,12 +236,18 @@ static int forced(const nnc_window *w, nnc_cpu_conv_algo *algo) {
   return 0;
 }
 
+void nnc_cpu_conv_forget(void) {
+  pthread_mutex_lock(&choices_lock);
+  nchoices = 0, file_read = 0;
+  pthread_mutex_unlock(&choices_lock);
+}
+
 nnc_cpu_conv_algo nnc_cpu_conv_choose(nnc_cpu_conv_pass pass, const nnc_window *w) {
   nnc_cpu_conv_algo algo;
   if (forced(w, &algo)) return algo;
   shape_key k = key_of(pass, w);
   pthread_mutex_lock(&choices_lock);
-  if (!file_read && nnc_cache_enabled()) read_file();
+  if (!file_read) read_file();
   file_read = 1;
   const choice *c = find(&k);
   if (c) {

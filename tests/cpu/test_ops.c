@@ -268,12 +268,15 @@ static int is_conv(nnc_op op) {
 }
 
 START_TEST(test_conv_algorithms) {
+  char *saved = getenv("NNC_CPU_THREADS") ? strdup(getenv("NNC_CPU_THREADS")) : NULL;
   setenv("NNC_CPU_CONV", conv_algos[_i / 2], 1);
   setenv("NNC_CPU_THREADS", _i % 2 ? "3" : "1", 1);
   for (int i = 0; i < NCASES; i++)
     if (is_conv(cases[i].op)) check_case(&cases[i]);
   unsetenv("NNC_CPU_CONV");
-  unsetenv("NNC_CPU_THREADS");
+  if (saved) setenv("NNC_CPU_THREADS", saved, 1);
+  else unsetenv("NNC_CPU_THREADS");
+  free(saved);
 }
 END_TEST
 
