@@ -129,6 +129,7 @@ END_TEST
 
 TCase *tcase_cpu_conv_choice(void) {
   TCase *tc = tcase_create("cpu_conv_choice");
+  tcase_set_timeout(tc, 60); /* each test measures a few shapes */
   tcase_add_test(tc, test_choice_measured_and_kept);
   tcase_add_test(tc, test_choice_only_what_fits);
   tcase_add_test(tc, test_choice_overrides);

@@ -327,6 +327,7 @@ END_TEST
 
 TCase *tcase_cpu_ops(void) {
   TCase *tc = tcase_create("cpu_ops");
+  tcase_set_timeout(tc, 60); /* Check's 4 s default fails single cases on a busy shared machine */
   tcase_add_loop_test(tc, test_op_agrees, 0, NCASES);
   tcase_add_test(tc, test_every_op_has_a_case);
   tcase_add_test(tc, test_missing_leaf);
