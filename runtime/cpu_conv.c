@@ -160,7 +160,7 @@ static void read_file(void) {
     *field++ = 0;
     shape_key k;
     if (strlen(line) >= sizeof k.text) continue;
-    snprintf(k.text, sizeof k.text, "%s", line);
+    memcpy(k.text, line, strlen(line) + 1);
     for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
       if (!strncmp(field, algo_names[a], strlen(algo_names[a])) && !find(&k)) remember(&k, (nnc_cpu_conv_algo)a);
   }
