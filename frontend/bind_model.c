@@ -162,6 +162,7 @@ static int l_model_steps(lua_State *L) {
 void nnc_lua_open_model_data(lua_State *L, int core_index);
 void nnc_lua_open_files(lua_State *L, int core_index);
 void nnc_lua_open_json(lua_State *L, int core_index);
+void nnc_lua_open_tensorboard(lua_State *L, int core_index);
 
 void nnc_lua_open_weights(lua_State *L, int core_index) {
   static const luaL_Reg methods[] = {{"init", l_model_init},         {"get", l_model_get},
@@ -179,4 +180,5 @@ void nnc_lua_open_weights(lua_State *L, int core_index) {
   nnc_lua_open_model_data(L, core_index);
   nnc_lua_open_files(L, core_index);
   nnc_lua_open_json(L, core_index);
+  nnc_lua_open_tensorboard(L, core_index);
 }

@@ -938,7 +938,7 @@ local internals = {
   Model = Model, Layer = Layer, layer_specs = layer_specs, optimizer_specs = optimizer_specs,
   weights_format = weights_format,
 }
-for _, name in ipairs { "saving", "plot", "file_callbacks" } do core.require(name)(nn, internals) end
+for _, name in ipairs { "saving", "plot", "file_callbacks", "tensorboard" } do core.require(name)(nn, internals) end
 
 -- An unknown layer or function is an error with the closest valid name.
 return setmetatable(nn, {

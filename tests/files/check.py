@@ -360,9 +360,113 @@ def complete_files(args):
     print(checked)
 
 
+def crc32c(data):
+    """CRC32C bit by bit (no table), independent of nnc's table-driven one."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked(data):
+    c = crc32c(data)
+    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tb_events(folder, pb2):
+    """Every Event of the one events file in folder, checking the TFRecord framing."""
+    import glob
+    files = glob.glob(folder + "/events.out.tfevents.*")
+    if len(files) != 1 or not files[0].endswith(".v2"):
+        fail(f"{folder}: event files {files}")
+    raw = open(files[0], "rb").read()
+    events, at = [], 0
+    while at < len(raw):
+        header = raw[at:at + 8]
+        (n,) = struct.unpack("<Q", header)
+        (crc,) = struct.unpack("<I", raw[at + 8:at + 12])
+        if crc != masked(header):
+            fail(f"{files[0]}: bad length CRC at byte {at}")
+        body = raw[at + 12:at + 12 + n]
+        (crc,) = struct.unpack("<I", raw[at + 12 + n:at + 16 + n])
+        if len(body) != n or crc != masked(body):
+            fail(f"{files[0]}: bad data CRC at byte {at}")
+        e = pb2.Event()
+        e.ParseFromString(body)
+        events.append(e)
+        at += 16 + n
+    if events[0].file_version != "brain.Event:2":
+        fail(f"{files[0]}: first event {events[0]}")
+    return events
+
+
+def scalars(events, prefix):
+    out = {}
+    for e in events:
+        if e.WhichOneof("what") == "summary":
+            for v in e.summary.value:
+                if v.tag.startswith(prefix) and v.WhichOneof("value") == "simple_value":
+                    out.setdefault(v.tag, []).append((e.step, v.simple_value))
+    return out
+
+
+def tb_check(args):
+    """nn.TensorBoard's log_dir decoded with protoc's Python output of
+    runtime/tensorboard.proto: framing CRCs, tags, steps and values against
+    the history, histograms every histogram_freq epochs, the graph."""
+    import importlib
+    sys.path.insert(0, args[0])
+    pb2 = importlib.import_module("tensorboard_pb2")
+    log_dir, hist, freq, batches = args[1], read_history(args[2]), int(args[3]), int(args[4])
+    f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
+    train, val = tb_events(log_dir + "/train", pb2), tb_events(log_dir + "/validation", pb2)
+    epochs = len(hist["loss"])
+    for events, keys in ((train, ["loss", "accuracy"]), (val, ["val_loss", "val_accuracy"])):
+        got = scalars(events, "epoch_")
+        for k in keys:
+            tag = "epoch_" + k.replace("val_", "")
+            want = [(e, f32(hist[k][e])) for e in range(epochs)]
+            if got.get(tag) != want:
+                fail(f"{tag}: {got.get(tag)} != {want}")
+    histos = {}
+    for e in train:
+        for v in (e.summary.value if e.WhichOneof("what") == "summary" else []):
+            if v.WhichOneof("value") == "histo":
+                histos.setdefault(v.tag, []).append((e.step, v.histo))
+    want_steps = [e for e in range(epochs) if freq and e % freq == 0]
+    for tag in ("dense/kernel_0", "dense/bias_0", "dense_1/kernel_0"):
+        if [s for s, _ in histos.get(tag, [])] != want_steps:
+            fail(f"histogram {tag} at steps {[s for s, _ in histos.get(tag, [])]}, want {want_steps}")
+        for _, h in histos[tag]:
+            if sum(h.bucket) != h.num or h.num != {"dense/kernel_0": 24, "dense/bias_0": 8, "dense_1/kernel_0": 16}[tag]:
+                fail(f"{tag}: {h.num} values, buckets hold {sum(h.bucket)}")
+    graphs = [e.graph_def for e in train if e.WhichOneof("what") == "graph_def"]
+    if len(graphs) != 1:
+        fail(f"{len(graphs)} graphs")
+    g = pb2.GraphDef()
+    g.ParseFromString(graphs[0])
+    names = {n.name for n in g.node}
+    if not any(n.startswith("fused_") for n in names) or not any(n.op == "matmul" for n in g.node):
+        fail(f"graph nodes {sorted(names)[:20]}")
+    for n in g.node:
+        for i in n.input:
+            if i not in names:
+                fail(f"{n.name} reads {i}, which is not a node")
+    if not any(n.attr["script_line"].s.startswith(b"script.lua:") for n in g.node):
+        fail("no node carries its script line")
+    got = scalars(train, "batch_")
+    if batches and [s for s, _ in got.get("batch_loss", [])] != list(range(1, batches + 1)):
+        fail(f"batch_loss steps {[s for s, _ in got.get('batch_loss', [])]}, want 1..{batches}")
+    if not batches and got:
+        fail(f"batch scalars {list(got)} with update_freq='epoch'")
+    print("ok")
+
+
 if __name__ == "__main__":
     commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches,
                 "model-check": model_check, "model-write": model_write, "png-curves": png_curves,
                 "png-grid": png_grid, "csv-check": csv_check, "checkpoint-check": checkpoint_check,
-                "complete-files": complete_files}
+                "complete-files": complete_files, "tb-check": tb_check}
     commands[sys.argv[1]](sys.argv[2:])

@@ -12,7 +12,8 @@
   X(h5_model)                  \
   X(plots)                     \
   X(file_callbacks)             \
-  X(dot)
+  X(dot)                       \
+  X(tensorboard)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_FILES_TCASES(X)
