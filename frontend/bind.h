@@ -28,6 +28,7 @@ typedef struct nnc_run_config {
     const char *predict; /* --predict GPU: each kernel's predicted time on it (runtime/cuda_predict.h) */
   } bench;
   const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
+  struct nnc_comm *comm; /* under mpirun with more than one rank: the ranks' communicator, else NULL */
   struct {
     int enabled;         /* nnc check: run the script dry, then check its last compiled model */
     const char *backend; /* the backend checked against interp */

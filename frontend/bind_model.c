@@ -25,6 +25,12 @@ static int l_model_new(lua_State *L) {
   if (backend) m->backend = backend;
   m->no_fuse = config->no_fuse;
   luaL_setmetatable(L, NNC_STORE_META);
+  if (config->comm) {
+    if (!(m->shard = calloc(1, sizeof *m->shard))) return luaL_error(L, "out of memory");
+    m->shard->comm = config->comm;
+    m->shard->rank = nnc_comm_rank(config->comm);
+    m->shard->ranks = nnc_comm_size(config->comm);
+  }
   return 1;
 }
 

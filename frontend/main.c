@@ -10,6 +10,7 @@
 #include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
+#include "runtime/comm.h"
 #include "runtime/cuda_predict.h"
 
 #define BENCH_USAGE "nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--predict h100|h200] [--no-fuse]"
@@ -42,6 +43,8 @@ static const char usage[] =
     "                     (default: nnc's own kernels; also $NNC_LOWER)\n"
     "  --dry-run          build and check the models and print their summaries,\n"
     "                     but train, evaluate and predict nothing\n"
+    "  --collective-timeout S  under mpirun, seconds a rank waits for the others in\n"
+    "                     an all-reduce before it ends the job (default 60)\n"
     "\n"
     "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail),\n"
     "NNC_NOCACHE=1 (compile kernels afresh), NNC_CC (cuda-emu's C compiler).\n";
@@ -132,7 +135,8 @@ static int parse_subcommand(int *argc, char ***argv, nnc_run_config *c, nnc_stat
   return 0;
 }
 
-static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, nnc_status *st) {
+static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, double *timeout_s,
+                      nnc_status *st) {
   const char *lower_env = getenv("NNC_LOWER");
   if (lower_env && *lower_env && nnc_lower_set(lower_env, st)) {
     char msg[sizeof st->msg];
@@ -181,6 +185,12 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     } else if (!strcmp(a, "--dump-graph")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       args->config.dump.graph_dir = argv[++i];
+    } else if (!strcmp(a, "--collective-timeout")) {
+      char *end;
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      *timeout_s = strtod(argv[++i], &end);
+      if (*end || !*argv[i] || !(*timeout_s > 0))
+        return nnc_fail(st, "--collective-timeout expects a positive number of seconds, got '%s'", argv[i]);
     } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;
@@ -194,6 +204,19 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     }
   }
   args->opts = script_opts;
+  return 0;
+}
+
+/* Under `mpirun -np N` (N > 1; Open MPI says so in the environment) every
+ * rank trains its shard of each batch; rank 0 alone prints progress and
+ * writes files, so the others' standard output goes nowhere. */
+static int open_ranks(nnc_run_config *config, double timeout_s, nnc_status *st) {
+  const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+  if (!size || atoi(size) < 2) return 0;
+  config->comm = nnc_comm_open(atoi(size), timeout_s, st);
+  if (!config->comm) return -1;
+  if (nnc_comm_rank(config->comm) != 0 && !freopen("/dev/null", "w", stdout))
+    return nnc_fail(st, "rank %d: cannot quiet its standard output", nnc_comm_rank(config->comm));
   return 0;
 }
 
@@ -214,10 +237,19 @@ int main(int argc, char **argv) {
   nnc_script_args args = {0};
   const char **script_opts = calloc((size_t)argc, sizeof *script_opts);
   nnc_status st = {0};
-  int rc = parse_args(argc, argv, &args, script_opts, &st);
+  double timeout_s = 60;
+  int rc = parse_args(argc, argv, &args, script_opts, &timeout_s, &st);
+  if (rc == 0) rc = open_ranks(&args.config, timeout_s, &st);
   if (rc == 0) rc = nnc_script_run(&args, &st);
   free(script_opts);
   fflush(stdout);
+  nnc_comm *comm = args.config.comm;
+  if (rc && comm) {
+    /* One message, from the rank that failed; the others end with it. */
+    fprintf(stderr, "nnc: error: rank %d of %d: %s\n", nnc_comm_rank(comm), nnc_comm_size(comm), st.msg);
+    nnc_comm_abort(comm, 1);
+  }
   if (rc) fprintf(stderr, "nnc: error: %s\n", st.msg);
+  nnc_comm_close(comm);
   return rc == BAD_LOWER ? BAD_LOWER : rc ? 1 : 0;
 }

@@ -15,6 +15,7 @@ const nnc_attr_field nnc_attr_fields[] = {
     {NNC_A_ALPHA, "alpha", NNC_FIELD_FLOAT, offsetof(nnc_attrs, alpha)},
     {NNC_A_EPS, "eps", NNC_FIELD_FLOAT, offsetof(nnc_attrs, eps)},
     {NNC_A_INDEX, "index", NNC_FIELD_INT, offsetof(nnc_attrs, index)},
+    {NNC_A_BUCKET, "bucket", NNC_FIELD_INT, offsetof(nnc_attrs, bucket)},
 };
 const int nnc_attr_field_count = sizeof nnc_attr_fields / sizeof nnc_attr_fields[0];
 

@@ -29,6 +29,7 @@ enum {
   NNC_A_ALPHA = 1 << 8,
   NNC_A_EPS = 1 << 9,
   NNC_A_INDEX = 1 << 10,
+  NNC_A_BUCKET = 1 << 11,
 };
 
 enum {
@@ -37,6 +38,8 @@ enum {
   NNC_OPF_UPDATE = 1 << 2,      /* elementwise but for a trailing f32[] scalar operand */
   NNC_OPF_CONTRACTION = 1 << 3, /* a GEMM: FLOPs grow faster than bytes, so fusion can hide the work
                                    around it but not its own */
+  NNC_OPF_COLLECTIVE = 1 << 4,  /* exchanges data between ranks: never fused, run by the runtime's
+                                   communicator rather than a kernel */
 };
 
 /* One flat struct for every op's attributes: small, hashable as bytes (the
@@ -51,6 +54,7 @@ typedef struct nnc_attrs {
   float alpha; /* ema: weight of the new value; momentum */
   float eps;   /* optimizer epsilon; batch normalization's epsilon */
   int32_t index; /* bn_moving: the row of bn_stats it follows */
+  int32_t bucket; /* allreduce: the members of one bucket are reduced as one message */
   int32_t shape_rank;
   int64_t shape[NNC_MAX_RANK];
 } nnc_attrs;

@@ -12,7 +12,7 @@
 #include "passes/batch_norm.h"
 #include "passes/train.h"
 
-const char *const nnc_pass_names[] = {"verify", "infer-shapes", "batch-norm", "loss", "autodiff", "optimizer", "dce", "fuse", "plan-memory", NULL};
+const char *const nnc_pass_names[] = {"verify", "infer-shapes", "batch-norm", "loss", "autodiff", "allreduce", "optimizer", "dce", "fuse", "plan-memory", NULL};
 
 static int run_verify(nnc_graph **g, const nnc_pass_ctx *ctx, nnc_status *st) {
   (void)ctx;

@@ -16,7 +16,15 @@ typedef struct nnc_pass_ctx {
   /* The train step also outputs each gradient as "grad:W", for nnc check
    * to compare them before the optimizer. */
   int keep_grads;
+  /* Ranks of a data-parallel run: above 1, the allreduce pass sums the
+   * gradients across them in buckets of about bucket_bytes (0: the default). */
+  int ranks;
+  int64_t bucket_bytes;
 } nnc_pass_ctx;
+
+/* PyTorch DDP's default bucket: large enough to amortise a collective's
+ * latency, small enough that the first bucket starts early in backward. */
+#define NNC_BUCKET_BYTES (25 * 1024 * 1024)
 
 /* A pass may replace *g (freeing the old graph) or annotate it in place. */
 typedef int nnc_pass_fn(nnc_graph **g, const nnc_pass_ctx *ctx, nnc_status *st);
@@ -40,6 +48,7 @@ extern const nnc_pass nnc_pass_verify;
 extern const nnc_pass nnc_pass_infer_shapes;
 extern const nnc_pass nnc_pass_fuse;        /* passes/fuse.c */
 extern const nnc_pass nnc_pass_plan_memory; /* passes/plan_memory.c */
+extern const nnc_pass nnc_pass_allreduce;   /* passes/allreduce.c */
 
 /* Runs the passes on *g. On failure the message names the pass. */
 int nnc_pass_run(nnc_graph **g, const nnc_pass *const *passes, int npasses, const nnc_pass_ctx *ctx,

@@ -159,7 +159,7 @@ void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const flo
   X(xent_logits) X(xent_logits_grad) X(square) X(ema) X(adam_update) X(rmsprop_update)  \
   X(sgd_update) X(momentum_velocity) X(nesterov_update) X(reshape) X(sub) X(maximum)          \
   X(rmsprop_momentum) X(bn_stats) X(batch_norm_train) X(batch_norm_train_grad) X(bn_gamma_grad)              \
-  X(scale_shift) X(scale_shift_grad)
+  X(scale_shift) X(scale_shift_grad) X(allreduce)
 
 #define X(name) extern const nnc_cpu_kernel nnc_cpu_##name;
 NNC_CPU_KERNELS(X)

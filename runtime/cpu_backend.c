@@ -40,6 +40,7 @@
 
 #include "ir/op.h"
 #include "runtime/arena_layout.h"
+#include "runtime/collective.h"
 #include "runtime/cpu.h"
 
 /* Elements per block of a pointwise group (STEP_BLOCKED). */
@@ -85,6 +86,7 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_BN_GAMMA_GRAD] = &nnc_cpu_bn_gamma_grad,
     [NNC_OP_SCALE_SHIFT] = &nnc_cpu_scale_shift,
     [NNC_OP_SCALE_SHIFT_GRAD] = &nnc_cpu_scale_shift_grad,
+    [NNC_OP_ALLREDUCE] = &nnc_cpu_allreduce,
 };
 
 /* How a step runs. */
@@ -371,6 +373,27 @@ static void run_blocked(nnc_exec *e, const step *s, const nnc_run_opts *opts) {
   nnc_cpu_parallel(t.elements, (nnc_cpu_grain(t.elements, 2, 8 * BLOCK) + BLOCK - 1) / BLOCK * BLOCK, blocked_chunk, &t);
 }
 
+/* Whether step s reads an allreduce's result, which the sum must have
+ * reached first. */
+static int reads_collective(const nnc_graph *g, const step *s) {
+  int count = s->group >= 0 ? g->groups[s->group].nmembers : 1;
+  for (int m = 0; m < count; m++) {
+    const nnc_node *n = &g->nodes[s->group >= 0 ? g->groups[s->group].members[m] : s->node];
+    for (int k = 0; k < n->nsrc; k++)
+      if (nnc_ops[g->nodes[n->src[k]].op].flags & NNC_OPF_COLLECTIVE) return 1;
+  }
+  return 0;
+}
+
+/* Between steps of a data-parallel run: the buckets in flight advance, and
+ * a step that reads one waits for it (runtime/collective.h). */
+static void collective_point(const nnc_graph *g, const step *s, const nnc_run_opts *opts) {
+  nnc_shard *shard = opts ? opts->shard : NULL;
+  if (!shard || shard->ranks < 2) return;
+  if (reads_collective(g, s)) nnc_collective_finish(shard);
+  else nnc_collective_progress(shard);
+}
+
 static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st) {
   const nnc_graph *g = e->g;
   for (int32_t id = 0; id < g->nnodes; id++) {
@@ -389,6 +412,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     double start = timed ? nnc_now() : 0;
     nnc_cpu_epilogue ep = {0};
     bound prologue;
+    collective_point(g, s, opts);
     switch (s->kind) {
     case STEP_BLOCKED:
       run_blocked(e, s, opts);

@@ -145,8 +145,8 @@ const nnc_cpu_kernel nnc_cpu_bias_grad = {.run = run_bias_grad, .scratch = bias_
 /* ---- dropout ----------------------------------------------------------------- */
 
 /* Philox-4x32-10 on LANES consecutive counters at once, keeping word 0 of
- * each block: the same numbers as nnc_philox (runtime/rng.c). Element i of
- * step s draws counter s * count + i on the node's stream, as the reference
+ * each block: the same numbers as nnc_philox (runtime/rng.c). Element i
+ * draws nnc_dropout_counter + i on the node's stream, as the reference
  * does, so the masks agree. The rounds run on vectors of 16 words (GCC
  * vector extensions: AVX-512 or AVX2 where compiled for them, plain code
  * otherwise); a 32x32 -> 64-bit product is a 64-bit lane multiply of the
@@ -201,7 +201,7 @@ static void dropout_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
   }
   typedef float f32v __attribute__((vector_size(4 * LANES)));
   typedef int32_t i32v __attribute__((vector_size(4 * LANES)));
-  uint64_t base = x->k.opts->step * (uint64_t)nnc_node_numel(x->k.n) + (uint64_t)x->first;
+  uint64_t base = nnc_dropout_counter(x->k.opts, x->k.n) + (uint64_t)x->first;
   uint32_t stream = (uint32_t)x->k.n->attrs.stream;
   for (int64_t i = begin; i < end; i += LANES) {
     u32v r;

@@ -133,14 +133,44 @@ typedef struct sums {
   int64_t seen;
 } sums;
 
+/* This rank's rows of a global batch: an even split, in rank order, so
+ * that row r of the global batch is the same sample (and draws the same
+ * dropout mask) whatever the number of ranks. */
+static int shard_rows(nnc_shard *sh, const nnc_batch *b, int64_t *first, int64_t *rows, nnc_status *st) {
+  *first = 0, *rows = b->rows;
+  if (!sh) return 0;
+  if (b->rows < sh->ranks)
+    return nnc_fail(st, "a batch of %lld rows cannot be split over %d ranks (each needs a row): make batch_size and "
+                        "the number of rows modulo batch_size at least %d",
+                    (long long)b->rows, sh->ranks, sh->ranks);
+  *first = b->rows * sh->rank / sh->ranks;
+  *rows = b->rows * (sh->rank + 1) / sh->ranks - *first;
+  sh->first_row = *first, sh->rows = *rows, sh->global_rows = b->rows;
+  return 0;
+}
+
+/* Floats per row of leaf id of c (its batch dimension is c->batch). */
+static int64_t row_size(const nnc_compiled *c, int32_t id) {
+  return id < 0 ? 0 : nnc_node_numel(&c->g->nodes[id]) / c->batch;
+}
+
+/* Runs b (a global batch: this rank's rows of it when sharded) and adds
+ * its loss and hits to s, summed over ranks. */
 static int run_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, const nnc_batch *b, sums *s,
                      nnc_status *st) {
-  nnc_compiled *c = nnc_model_compiled(m, forward, kind, b->rows, st);
-  if (!c || nnc_model_run(m, c, b->x, b->y, st)) return -1;
-  double loss = nnc_model_scalar(m, c, c->loss);
-  if (!isfinite(loss)) warn_non_finite(m, c, loss);
-  s->loss += loss * (double)b->rows;
-  if (c->correct >= 0) s->correct += nnc_model_scalar(m, c, c->correct);
+  int64_t first, rows;
+  if (shard_rows(m->shard, b, &first, &rows, st)) return -1;
+  nnc_compiled *c = nnc_model_compiled(m, forward, kind, rows, st);
+  if (!c) return -1;
+  const float *x = b->x + first * row_size(c, c->input);
+  const void *y = b->y ? (const char *)b->y + 4 * first * row_size(c, c->labels) : NULL;
+  if (nnc_model_run(m, c, x, y, st)) return -1;
+  double part[3] = {nnc_model_scalar(m, c, c->loss) * (double)rows, 0, (double)rows};
+  if (c->correct >= 0) part[1] = nnc_model_scalar(m, c, c->correct);
+  if (m->shard && nnc_comm_sum_doubles(m->shard->comm, part, 3, "the sum of the batch's loss", st)) return -1;
+  if (!isfinite(part[0])) warn_non_finite(m, c, part[0]);
+  s->loss += part[0];
+  s->correct += part[1];
   s->seen += b->rows;
   return 0;
 }
@@ -300,15 +330,23 @@ int nnc_fit(nnc_model *m, const nnc_graph *forward, nnc_batch_source *train, con
   return deliver(opts, NNC_ON_TRAIN_END, -1, &logs, st) < 0 ? -1 : 0;
 }
 
+/* Sharded, each rank predicts its rows of every batch and the outputs are
+ * summed across ranks, the other rows being zero: every rank gets them all. */
 int nnc_predict(nnc_model *m, const nnc_graph *forward, const float *x, int64_t rows, int64_t x_row,
                 int64_t batch_size, float *out, nnc_status *st) {
   int64_t out_row = 0;
-  for (int64_t first = 0; first < rows; first += batch_size) {
-    int64_t count = rows - first < batch_size ? rows - first : batch_size;
+  for (int64_t begin = 0; begin < rows; begin += batch_size) {
+    nnc_batch b = {x + begin * x_row, NULL, rows - begin < batch_size ? rows - begin : batch_size};
+    int64_t first, count;
+    if (shard_rows(m->shard, &b, &first, &count, st)) return -1;
     nnc_compiled *c = nnc_model_compiled(m, forward, NNC_KIND_PREDICT, count, st);
-    if (!c || nnc_model_run(m, c, x + first * x_row, NULL, st)) return -1;
+    if (!c || nnc_model_run(m, c, b.x + first * x_row, NULL, st)) return -1;
     out_row = nnc_node_numel(&c->g->nodes[c->output]) / count;
-    memcpy(out + first * out_row, m->backend->value(c->exec, c->output), sizeof(float) * (size_t)(count * out_row));
+    if (m->shard) memset(out + begin * out_row, 0, sizeof(float) * (size_t)(b.rows * out_row));
+    memcpy(out + (begin + first) * out_row, m->backend->value(c->exec, c->output),
+           sizeof(float) * (size_t)(count * out_row));
   }
-  return 0;
+  if (!m->shard) return 0;
+  nnc_comm_request *r = nnc_comm_sum_start(m->shard->comm, out, rows * out_row, st);
+  return r ? nnc_comm_wait(r, "the gather of predict's outputs", st) : -1;
 }

@@ -21,7 +21,16 @@ typedef struct nnc_run_opts {
    * replaces W in the backend's own memory, so that the next run (same
    * params_version) starts from the updated weights without a copy. */
   int keep_updates;
+  /* This rank's part of a data-parallel run (runtime/collective.h), or
+   * NULL for one process: where its rows sit in the global batch (dropout
+   * draws by the global sample) and the all-reduce's communicator. */
+  struct nnc_shard *shard;
 } nnc_run_opts;
+
+/* The generator counter of element 0 of dropout node n: element e of row r
+ * of the global batch at step s draws s * global_rows * row + r * row + e,
+ * so N ranks at global batch B draw one process's masks at batch B. */
+uint64_t nnc_dropout_counter(const nnc_run_opts *opts, const nnc_node *n);
 
 /* What a reference kernel sees. Shapes come from the node and its operands. */
 typedef struct nnc_kernel_args {

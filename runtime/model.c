@@ -39,6 +39,8 @@ static void compiled_free(nnc_model *m, nnc_compiled *c) {
 void nnc_model_free(nnc_model *m) {
   for (int i = 0; i < m->ncache; i++) compiled_free(m, &m->cache[i]);
   nnc_weights_free(&m->weights);
+  if (m->shard) nnc_shard_free(m->shard);
+  free(m->shard);
   memset(m, 0, sizeof *m);
 }
 
@@ -53,14 +55,20 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   passes[n++] = &nnc_pass_verify;
   if (kind == NNC_KIND_TRAIN) passes[n++] = &nnc_pass_batch_norm;
   if (kind != NNC_KIND_PREDICT) passes[n++] = &nnc_pass_loss;
-  if (kind == NNC_KIND_TRAIN) passes[n++] = &nnc_pass_autodiff, passes[n++] = &nnc_pass_optimizer;
+  if (kind == NNC_KIND_TRAIN)
+    passes[n++] = &nnc_pass_autodiff, passes[n++] = &nnc_pass_allreduce, passes[n++] = &nnc_pass_optimizer;
   passes[n++] = &nnc_pass_dce;
   if (!m->no_fuse) passes[n++] = &nnc_pass_fuse;
   passes[n++] = &nnc_pass_infer_shapes;
   passes[n++] = &nnc_pass_plan_memory;
   /* Only the GPU backends run library lowerings; elsewhere fusion is as usual. */
   int gpu = m->backend == &nnc_backend_cuda || m->backend == &nnc_backend_cuda_emu;
-  nnc_pass_ctx ctx = {.batch = batch, .train = &m->spec, .gpu = gpu, .keep_grads = m->keep_grads};
+  int ranks = m->shard ? m->shard->ranks : 1;
+  if (ranks > 1 && gpu)
+    return nnc_fail(st, "data-parallel training runs on the cpu and interp backends; on %s the all-reduce would be "
+                        "a NCCL call, which nnc does not run yet (use --backend cpu)",
+                    m->backend->name);
+  nnc_pass_ctx ctx = {.batch = batch, .train = &m->spec, .gpu = gpu, .keep_grads = m->keep_grads, .ranks = ranks};
   nnc_dump_opts dump = m->dump;
   dump.label = kind_label(kind);
   /* Dump each kind once, not once per batch size. */
@@ -166,8 +174,13 @@ int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, 
   /* Another graph's backend may hold the newest weights. */
   if (m->holder && m->holder != c) nnc_model_weights(m);
   int keep = training && m->backend->keeps_updates;
-  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile, m->weights_version, keep};
-  if (m->backend->run(c->exec, c->leaves, &opts, st)) return -1;
+  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile, m->weights_version, keep, m->shard};
+  int rc = m->backend->run(c->exec, c->leaves, &opts, st);
+  if (m->shard) {
+    nnc_collective_finish(m->shard); /* a backend that stopped early leaves none in flight */
+    if (nnc_collective_status(m->shard, st)) rc = -1;
+  }
+  if (rc) return -1;
   if (training) {
     if (keep) m->holder = c;
     else apply_updates(m, c);

@@ -6,6 +6,7 @@
 #include "passes/pass.h"
 #include "passes/train.h"
 #include "runtime/backend.h"
+#include "runtime/collective.h"
 #include "runtime/weights.h"
 
 typedef enum nnc_graph_kind { NNC_KIND_PREDICT, NNC_KIND_EVAL, NNC_KIND_TRAIN } nnc_graph_kind;
@@ -44,6 +45,9 @@ typedef struct nnc_model {
    * holds newer weights than the host's, or NULL (keep_updates). */
   uint64_t weights_version;
   nnc_compiled *holder;
+  /* This rank's part of a data-parallel run, or NULL for one process:
+   * fit, evaluate and predict split each batch by it (runtime/fit.c). */
+  nnc_shard *shard;
 } nnc_model;
 
 void nnc_model_init(nnc_model *m, uint64_t seed);

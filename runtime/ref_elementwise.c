@@ -48,8 +48,8 @@ void nnc_ref_softmax(const nnc_kernel_args *k) {
 }
 
 /* Inverted dropout: keep with probability 1-rate and scale by 1/(1-rate), so
- * inference is the identity. Element i of step s draws counter s*count + i
- * on the node's stream: the same mask on every backend. */
+ * inference is the identity. Element i draws nnc_dropout_counter + i on the
+ * node's stream: the same mask on every backend and every rank count. */
 void nnc_ref_dropout(const nnc_kernel_args *k) {
   const float *x = k->in[0];
   float *out = k->out;
@@ -60,7 +60,7 @@ void nnc_ref_dropout(const nnc_kernel_args *k) {
     return;
   }
   float scale = 1.0f / (1.0f - rate);
-  uint64_t base = k->opts->step * (uint64_t)count;
+  uint64_t base = nnc_dropout_counter(k->opts, k->n);
   for (int64_t i = 0; i < count; i++) {
     float u = nnc_rng_uniform(k->opts->seed, (uint32_t)k->n->attrs.stream, base + (uint64_t)i);
     out[i] = u >= rate ? x[i] * scale : 0.0f;

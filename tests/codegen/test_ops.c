@@ -75,6 +75,7 @@ static const op_case cases[] = {
     {"avg_pool same 3x3/2", NNC_OP_AVG_POOL, {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME},
      {F(4, R, 2, 7, 7, 3)}, 1e-7, 0},
     {"reshape", NNC_OP_RESHAPE, {.shape_rank = 1, .shape = {12}}, {F(3, R, 2, 3, 4)}, 0, 0},
+    {"allreduce of one rank", NNC_OP_ALLREDUCE, {.bucket = 0}, {F(2, R, 3, 40)}, 0, 0},
     {"relu", NNC_OP_RELU, {.pad = 0}, {F(2, R, 3, 50)}, 0, 0},
     {"sigmoid", NNC_OP_SIGMOID, {.pad = 0}, {F(2, R, 3, 50)}, 0, 0},
     {"tanh", NNC_OP_TANH, {.pad = 0}, {F(2, R, 3, 50)}, 0, 0},

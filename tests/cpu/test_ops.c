@@ -75,6 +75,7 @@ static const op_case cases[] = {
 
     {"reshape", NNC_OP_RESHAPE, {.shape_rank = 2, .shape = {4, 5}}, 1, {"f32[6,20]"}, 0, 0},
     {"reshape i32", NNC_OP_RESHAPE, {.shape_rank = 1, .shape = {-1}}, 1, {"i32[6,2,2]"}, 0, 0},
+    {"allreduce of one rank", NNC_OP_ALLREDUCE, {.bucket = 0}, 1, {"f32[6,20]"}, 0, 0},
     {"relu", NNC_OP_RELU, NONE, 1, {BIG}, 0, 0},
     {"sigmoid", NNC_OP_SIGMOID, NONE, 1, {BIG}, 0, 0},
     {"tanh", NNC_OP_TANH, NONE, 1, {BIG}, 0, 0},

@@ -408,6 +408,7 @@ static const nnc_op not_differentiable[] = {
     NNC_OP_MOMENTUM_VELOCITY, NNC_OP_NESTEROV_UPDATE, NNC_OP_SUB,         NNC_OP_MAXIMUM,
     NNC_OP_RMSPROP_MOMENTUM, NNC_OP_STATE,       NNC_OP_BN_STATS,          NNC_OP_BATCH_NORM_TRAIN_GRAD,
     NNC_OP_BN_GAMMA_GRAD,    NNC_OP_BN_MOVING,   NNC_OP_BN_FOLD,           NNC_OP_SCALE_SHIFT_GRAD,
+    NNC_OP_ALLREDUCE,
 };
 
 /* Rows checked by the composite networks below instead of an instance:

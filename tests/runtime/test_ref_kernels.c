@@ -260,6 +260,8 @@ static const kat kats[] = {
 
     {"reshape keeps the data", NNC_OP_RESHAPE, {.shape_rank = 2, .shape = {3, 2}}, 1, {{2, {2, 6}, ba_x}},
      {3, {2, 3, 2}, ba_x}, {0}},
+    /* One process: the sum over the one rank, with all of the batch. */
+    {"allreduce of one rank", NNC_OP_ALLREDUCE, {.bucket = 0}, 1, {{2, {2, 6}, ba_x}}, {2, {2, 6}, ba_x}, {0}},
 
     {"relu", NNC_OP_RELU, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_relu}, {0}},
     {"sigmoid", NNC_OP_SIGMOID, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_sigmoid}, {0}},

@@ -116,6 +116,7 @@ static const shape_case typed[] = {
     {"reshape inferred last", NNC_OP_RESHAPE, RESHAPE2(3, -1), 1, {"f32[2,12]"}, "f32[2,3,4]"},
     {"reshape to one value per sample", NNC_OP_RESHAPE, {.shape_rank = 0}, 1, {"f32[5,1]"}, "f32[5]"},
     {"reshape keeps i32", NNC_OP_RESHAPE, RESHAPE2(2, 3), 1, {"i32[?,6]"}, "i32[?,2,3]"},
+    {"allreduce keeps the type", NNC_OP_ALLREDUCE, {.bucket = 3}, 1, {"f32[3,3,1,4]"}, "f32[3,3,1,4]"},
 
     {"relu", NNC_OP_RELU, NO_ATTRS, 1, {"f32[?,26,26,32]"}, "f32[?,26,26,32]"},
     {"sigmoid", NNC_OP_SIGMOID, NO_ATTRS, 1, {"f32[?,1]"}, "f32[?,1]"},
@@ -262,6 +263,7 @@ static const shape_case errors[] = {
     {"reshape scalar", NNC_OP_RESHAPE, RESHAPE1(1), 1, {"f32[]"}, "reshape: cannot reshape a scalar"},
 
     {"dropout rate 1", NNC_OP_DROPOUT, {.rate = 1.0f}, 1, {"f32[?,8]"}, "dropout: dropout rate 1 must be in [0, 1)"},
+    {"allreduce of labels", NNC_OP_ALLREDUCE, {.bucket = 0}, 1, {"i32[4]"}, "allreduce: expects f32, got i32[4]"},
     {"dropout rate above 1", NNC_OP_DROPOUT, {.rate = 1.5f}, 1, {"f32[?,8]"},
      "dropout: dropout rate 1.5 must be in [0, 1)"},
     {"dropout negative rate", NNC_OP_DROPOUT, {.rate = -0.25f}, 1, {"f32[?,8]"},
