@@ -29,6 +29,7 @@ typedef struct nnc_run_config {
   } bench;
   const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
   struct nnc_comm *comm; /* under mpirun with more than one rank: the ranks' communicator, else NULL */
+  long long bucket_bytes; /* --bucket-mb: the all-reduce's bucket size (0: NNC_BUCKET_BYTES) */
   struct {
     int enabled;         /* nnc check: run the script dry, then check its last compiled model */
     const char *backend; /* the backend checked against interp */

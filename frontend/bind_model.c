@@ -24,6 +24,7 @@ static int l_model_new(lua_State *L) {
   m->dump = config->dump;
   if (backend) m->backend = backend;
   m->no_fuse = config->no_fuse;
+  m->bucket_bytes = config->bucket_bytes;
   luaL_setmetatable(L, NNC_STORE_META);
   if (config->comm) {
     if (!(m->shard = calloc(1, sizeof *m->shard))) return luaL_error(L, "out of memory");

@@ -45,6 +45,7 @@ static const char usage[] =
     "                     but train, evaluate and predict nothing\n"
     "  --collective-timeout S  under mpirun, seconds a rank waits for the others in\n"
     "                     an all-reduce before it ends the job (default 60)\n"
+    "  --bucket-mb X      under mpirun, megabytes of gradients per all-reduce (default 25)\n"
     "\n"
     "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail),\n"
     "NNC_NOCACHE=1 (compile kernels afresh), NNC_CC (cuda-emu's C compiler).\n";
@@ -191,6 +192,13 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       *timeout_s = strtod(argv[++i], &end);
       if (*end || !*argv[i] || !(*timeout_s > 0))
         return nnc_fail(st, "--collective-timeout expects a positive number of seconds, got '%s'", argv[i]);
+    } else if (!strcmp(a, "--bucket-mb")) {
+      char *end;
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      double mb = strtod(argv[++i], &end);
+      if (*end || !*argv[i] || !(mb > 0 && mb < 1e6))
+        return nnc_fail(st, "--bucket-mb expects a positive number of megabytes, got '%s'", argv[i]);
+      args->config.bucket_bytes = (long long)(mb * 1024 * 1024);
     } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;

@@ -128,6 +128,26 @@ static int print_prediction(const nnc_model *m, const nnc_compiled *c, nnc_graph
   return 0;
 }
 
+/* Under mpirun: the all-reduce's share of a train step, and how much of
+ * it ran while the rank did other work (backward, earlier updates). */
+static void print_collective(char *out, size_t size, const nnc_model *m, const nnc_compiled *c, int steps) {
+  const nnc_shard *s = m->shard;
+  int buckets = 0;
+  for (int32_t id = 0; id < c->g->nnodes; id++)
+    if (c->g->nodes[id].op == NNC_OP_ALLREDUCE && c->g->nodes[id].attrs.bucket + 1 > buckets)
+      buckets = c->g->nodes[id].attrs.bucket + 1;
+  double flight = s->reduce_seconds / steps, waited = s->waited_seconds / steps;
+  snprintf(out, size,
+           "  all-reduce: %d ranks, %d bucket%s, %.2f MB/step; %.3f ms/step in flight, %.3f ms/step waited for "
+           "(%.0f%% overlapped)\n",
+           s->ranks, buckets, buckets == 1 ? "" : "s", (double)s->reduce_bytes / steps / 1e6, 1e3 * flight,
+           1e3 * waited, flight > 0 ? 100 * (flight - waited) / flight : 0);
+}
+
+static void reset_collective(nnc_shard *s) {
+  if (s) s->reduce_seconds = s->waited_seconds = 0, s->reduce_bytes = 0;
+}
+
 /* Times o->steps runs of c, then profiles as many, and prints both. */
 static int measure(nnc_model *m, nnc_compiled *c, nnc_graph_kind kind, int64_t batch, const nnc_bench_opts *o,
                    double *profile, nnc_status *st) {
@@ -135,9 +155,12 @@ static int measure(nnc_model *m, nnc_compiled *c, nnc_graph_kind kind, int64_t b
   if (make_data(c, &d, st)) return -1;
   int rc = 0;
   for (int i = 0; i < 2 && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st); /* warm-up */
+  reset_collective(m->shard);
   double start = nnc_now();
   for (int i = 0; i < o->steps && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
   double seconds = nnc_now() - start;
+  char collective[256] = "";
+  if (rc == 0 && m->shard && kind == NNC_KIND_TRAIN) print_collective(collective, sizeof collective, m, c, o->steps);
   m->profile = profile;
   for (int i = 0; i < o->steps && rc == 0; i++) rc = nnc_model_run(m, c, d.x, d.y, st);
   m->profile = NULL;
@@ -153,6 +176,7 @@ static int measure(nnc_model *m, nnc_compiled *c, nnc_graph_kind kind, int64_t b
             kind == NNC_KIND_TRAIN ? "train" : "inference", (long long)batch, (double)batch / per_step,
             1e3 * per_step, step_flops(c->g) / per_step / 1e9, kernel_count(m, c), used,
             (double)c->g->arena_bytes / 1e6, (double)c->g->intermediate_bytes / 1e6);
+    fputs(collective, o->out);
     fprintf(o->out, "  where the time goes (%s):\n", kind == NNC_KIND_TRAIN ? "train step" : "inference");
     print_hot(o->out, c->g, profile, o->steps, o->top);
   }
@@ -161,9 +185,12 @@ static int measure(nnc_model *m, nnc_compiled *c, nnc_graph_kind kind, int64_t b
   return rc;
 }
 
+/* batch is the global batch: under mpirun each rank runs its share. */
 static int bench_kind(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, int64_t batch,
                       const nnc_bench_opts *o, double *predicted, nnc_status *st) {
-  nnc_compiled *c = nnc_model_compiled(m, forward, kind, batch, st);
+  int64_t first, rows;
+  if (nnc_shard_split(m->shard, batch, &first, &rows, st)) return -1;
+  nnc_compiled *c = nnc_model_compiled(m, forward, kind, rows, st);
   if (!c) return -1;
   double *profile = calloc((size_t)c->g->nnodes + 1, sizeof *profile);
   if (!profile) return nnc_fail(st, "out of memory");
@@ -206,7 +233,8 @@ int nnc_bench(nnc_model *m, const nnc_graph *forward, const nnc_bench_opts *o, n
     fprintf(o->out, "backend %s, %s, predicting for %s (nothing timed)\n", m->backend->name,
             m->no_fuse ? "unfused" : "fused", o->predict);
   else
-    fprintf(o->out, "backend %s, %s, %d timed steps\n", m->backend->name, m->no_fuse ? "unfused" : "fused", o->steps);
+    fprintf(o->out, "backend %s, %s, %d timed steps%s\n", m->backend->name, m->no_fuse ? "unfused" : "fused", o->steps,
+            m->shard ? ", split between the ranks (GFLOP/s per rank)" : "");
   double train = 0, infer = 0;
   if (m->has_spec && bench_kind(m, forward, NNC_KIND_TRAIN, o->batch, o, &train, st)) return -1;
   if (bench_kind(m, forward, NNC_KIND_PREDICT, o->infer_batch, o, &infer, st)) return -1;

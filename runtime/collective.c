@@ -33,6 +33,19 @@ uint64_t nnc_dropout_counter(const nnc_run_opts *opts, const nnc_node *n) {
   return (opts->step * global_rows + first) * row;
 }
 
+int nnc_shard_split(nnc_shard *s, int64_t rows, int64_t *first, int64_t *count, nnc_status *st) {
+  *first = 0, *count = rows;
+  if (!s) return 0;
+  if (rows < s->ranks)
+    return nnc_fail(st, "a batch of %lld rows cannot be split over %d ranks (each needs a row): make batch_size and "
+                        "the number of rows modulo batch_size at least %d",
+                    (long long)rows, s->ranks, s->ranks);
+  *first = rows * s->rank / s->ranks;
+  *count = rows * (s->rank + 1) / s->ranks - *first;
+  s->first_row = *first, s->rows = *count, s->global_rows = rows;
+  return 0;
+}
+
 static int fail(nnc_shard *s, const nnc_status *st) {
   if (!s->failed) s->failed = 1, s->error = *st;
   return -1;

@@ -39,6 +39,12 @@ typedef struct nnc_shard {
 
 void nnc_shard_free(nnc_shard *s);
 
+/* This rank's rows of a global batch of `rows`: an even split in rank
+ * order, so row r of the global batch is the same sample (and draws the
+ * same dropout mask) whatever the number of ranks. Sets the shard's
+ * current step. A NULL shard takes every row. */
+int nnc_shard_split(nnc_shard *s, int64_t rows, int64_t *first, int64_t *count, nnc_status *st);
+
 /* Member n of its bucket: packs in (scaled by the rank's share) and, at
  * the bucket's last member, starts the sum. out is written when the
  * bucket finishes. */

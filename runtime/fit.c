@@ -133,22 +133,6 @@ typedef struct sums {
   int64_t seen;
 } sums;
 
-/* This rank's rows of a global batch: an even split, in rank order, so
- * that row r of the global batch is the same sample (and draws the same
- * dropout mask) whatever the number of ranks. */
-static int shard_rows(nnc_shard *sh, const nnc_batch *b, int64_t *first, int64_t *rows, nnc_status *st) {
-  *first = 0, *rows = b->rows;
-  if (!sh) return 0;
-  if (b->rows < sh->ranks)
-    return nnc_fail(st, "a batch of %lld rows cannot be split over %d ranks (each needs a row): make batch_size and "
-                        "the number of rows modulo batch_size at least %d",
-                    (long long)b->rows, sh->ranks, sh->ranks);
-  *first = b->rows * sh->rank / sh->ranks;
-  *rows = b->rows * (sh->rank + 1) / sh->ranks - *first;
-  sh->first_row = *first, sh->rows = *rows, sh->global_rows = b->rows;
-  return 0;
-}
-
 /* Floats per row of leaf id of c (its batch dimension is c->batch). */
 static int64_t row_size(const nnc_compiled *c, int32_t id) {
   return id < 0 ? 0 : nnc_node_numel(&c->g->nodes[id]) / c->batch;
@@ -159,7 +143,7 @@ static int64_t row_size(const nnc_compiled *c, int32_t id) {
 static int run_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, const nnc_batch *b, sums *s,
                      nnc_status *st) {
   int64_t first, rows;
-  if (shard_rows(m->shard, b, &first, &rows, st)) return -1;
+  if (nnc_shard_split(m->shard, b->rows, &first, &rows, st)) return -1;
   nnc_compiled *c = nnc_model_compiled(m, forward, kind, rows, st);
   if (!c) return -1;
   const float *x = b->x + first * row_size(c, c->input);
@@ -338,7 +322,7 @@ int nnc_predict(nnc_model *m, const nnc_graph *forward, const float *x, int64_t 
   for (int64_t begin = 0; begin < rows; begin += batch_size) {
     nnc_batch b = {x + begin * x_row, NULL, rows - begin < batch_size ? rows - begin : batch_size};
     int64_t first, count;
-    if (shard_rows(m->shard, &b, &first, &count, st)) return -1;
+    if (nnc_shard_split(m->shard, b.rows, &first, &count, st)) return -1;
     nnc_compiled *c = nnc_model_compiled(m, forward, NNC_KIND_PREDICT, count, st);
     if (!c || nnc_model_run(m, c, b.x + first * x_row, NULL, st)) return -1;
     out_row = nnc_node_numel(&c->g->nodes[c->output]) / count;

@@ -55,20 +55,24 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   passes[n++] = &nnc_pass_verify;
   if (kind == NNC_KIND_TRAIN) passes[n++] = &nnc_pass_batch_norm;
   if (kind != NNC_KIND_PREDICT) passes[n++] = &nnc_pass_loss;
-  if (kind == NNC_KIND_TRAIN)
-    passes[n++] = &nnc_pass_autodiff, passes[n++] = &nnc_pass_allreduce, passes[n++] = &nnc_pass_optimizer;
+  int ranks = m->shard ? m->shard->ranks : 1;
+  if (kind == NNC_KIND_TRAIN) {
+    passes[n++] = &nnc_pass_autodiff;
+    if (ranks > 1) passes[n++] = &nnc_pass_allreduce;
+    passes[n++] = &nnc_pass_optimizer;
+  }
   passes[n++] = &nnc_pass_dce;
   if (!m->no_fuse) passes[n++] = &nnc_pass_fuse;
   passes[n++] = &nnc_pass_infer_shapes;
   passes[n++] = &nnc_pass_plan_memory;
   /* Only the GPU backends run library lowerings; elsewhere fusion is as usual. */
   int gpu = m->backend == &nnc_backend_cuda || m->backend == &nnc_backend_cuda_emu;
-  int ranks = m->shard ? m->shard->ranks : 1;
   if (ranks > 1 && gpu)
     return nnc_fail(st, "data-parallel training runs on the cpu and interp backends; on %s the all-reduce would be "
                         "a NCCL call, which nnc does not run yet (use --backend cpu)",
                     m->backend->name);
-  nnc_pass_ctx ctx = {.batch = batch, .train = &m->spec, .gpu = gpu, .keep_grads = m->keep_grads, .ranks = ranks};
+  nnc_pass_ctx ctx = {.batch = batch, .train = &m->spec, .gpu = gpu, .keep_grads = m->keep_grads, .ranks = ranks,
+                      .bucket_bytes = m->bucket_bytes};
   nnc_dump_opts dump = m->dump;
   dump.label = kind_label(kind);
   /* Dump each kind once, not once per batch size. */
@@ -173,6 +177,9 @@ int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, 
   if (c->scalar >= 0) c->leaves[c->scalar] = &scalar;
   /* Another graph's backend may hold the newest weights. */
   if (m->holder && m->holder != c) nnc_model_weights(m);
+  if (m->shard && m->shard->rows != c->batch)
+    return nnc_fail(st, "under mpirun, only fit, evaluate, predict, train_on_batch, test_on_batch and nnc bench "
+                        "split batches over ranks");
   int keep = training && m->backend->keeps_updates;
   nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile, m->weights_version, keep, m->shard};
   int rc = m->backend->run(c->exec, c->leaves, &opts, st);

@@ -48,6 +48,7 @@ typedef struct nnc_model {
   /* This rank's part of a data-parallel run, or NULL for one process:
    * fit, evaluate and predict split each batch by it (runtime/fit.c). */
   nnc_shard *shard;
+  int64_t bucket_bytes; /* of the all-reduce's buckets (--bucket-mb); 0 for NNC_BUCKET_BYTES */
 } nnc_model;
 
 void nnc_model_init(nnc_model *m, uint64_t seed);
