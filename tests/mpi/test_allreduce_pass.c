@@ -38,7 +38,8 @@ static nnc_graph *small_cnn(void) {
 static nnc_graph *through_allreduce(int ranks, int64_t bucket_bytes, int keep_grads) {
   nnc_graph *g = small_cnn();
   nnc_status st = {0};
-  static nnc_train_spec spec = {NNC_LOSS_SPARSE_XENT, 1, {NNC_OPT_SGD, 0.01, 0.9, 0.999, 0.9, 0, 0, 1e-7}};
+  static nnc_train_spec spec = {.loss = NNC_LOSS_SPARSE_XENT, .accuracy = 1,
+                                .optimizer = {.kind = NNC_OPT_SGD, .learning_rate = 0.01}};
   nnc_pass_ctx ctx = {.batch = 16, .train = &spec, .ranks = ranks, .bucket_bytes = bucket_bytes,
                       .keep_grads = keep_grads};
   const nnc_pass *passes[] = {&nnc_pass_loss, &nnc_pass_autodiff, &nnc_pass_allreduce, &nnc_pass_optimizer,
