@@ -244,8 +244,6 @@ static int l_save_weights(lua_State *L) {
   int count;
   nnc_named_tensor *t = model_tensors(L, g, m, &count);
   nnc_status st = {0};
-  /* Every rank holds the same weights; rank 0 alone writes them. */
-  if (m->shard && m->shard->rank != 0) return 0;
   if (nnc_safetensors_save(path, t, count, &st)) return nnc_lua_raise_here(L, &st);
   return 0;
 }

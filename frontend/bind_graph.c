@@ -6,6 +6,7 @@
 #include "frontend/bind.h"
 #include "ir/op.h"
 #include "ir/text.h"
+#include "runtime/comm.h"
 #include "runtime/rng.h"
 
 typedef struct graph_ud {
@@ -296,5 +297,7 @@ void nnc_lua_open_core(lua_State *L, const nnc_run_config *config) {
   lua_setfield(L, -2, "bench_mode");
   lua_pushboolean(L, config->check.enabled);
   lua_setfield(L, -2, "check_mode");
+  lua_pushinteger(L, config->comm ? nnc_comm_rank(config->comm) : 0);
+  lua_setfield(L, -2, "rank");
   nnc_lua_open_weights(L, lua_gettop(L));
 }

@@ -50,11 +50,7 @@ static const char usage[] =
     "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail),\n"
     "NNC_NOCACHE=1 (compile kernels afresh), NNC_CC (cuda-emu's C compiler).\n";
 
-static int known_pass(const char *name) {
-  for (const char *const *p = nnc_pass_names; *p; p++)
-    if (!strcmp(*p, name)) return 1;
-  return 0;
-}
+static int known_pass(const char *name) { return nnc_pass_find(name) != NULL; }
 
 /* Splits nnc's own flags from the script's options. */
 static int parse_count(const char *flag, const char *text, long long *out, nnc_status *st) {

@@ -12,7 +12,6 @@
 #include "passes/batch_norm.h"
 #include "passes/train.h"
 
-const char *const nnc_pass_names[] = {"verify", "infer-shapes", "batch-norm", "loss", "autodiff", "allreduce", "optimizer", "dce", "fuse", "plan-memory", NULL};
 
 static int run_verify(nnc_graph **g, const nnc_pass_ctx *ctx, nnc_status *st) {
   (void)ctx;
@@ -32,10 +31,12 @@ static int run_infer_shapes(nnc_graph **g, const nnc_pass_ctx *ctx, nnc_status *
 const nnc_pass nnc_pass_verify = {"verify", run_verify};
 const nnc_pass nnc_pass_infer_shapes = {"infer-shapes", run_infer_shapes};
 
+/* Every pass, in the order a train step runs them. */
 const nnc_pass *nnc_pass_find(const char *name) {
-  static const nnc_pass *const all[] = {&nnc_pass_verify,    &nnc_pass_infer_shapes, &nnc_pass_batch_norm, &nnc_pass_loss,
-                                        &nnc_pass_autodiff,  &nnc_pass_optimizer,    &nnc_pass_dce,
-                                        &nnc_pass_fuse,      &nnc_pass_plan_memory};
+  static const nnc_pass *const all[] = {&nnc_pass_verify,    &nnc_pass_infer_shapes, &nnc_pass_batch_norm,
+                                        &nnc_pass_loss,      &nnc_pass_autodiff,     &nnc_pass_allreduce,
+                                        &nnc_pass_optimizer, &nnc_pass_dce,          &nnc_pass_fuse,
+                                        &nnc_pass_plan_memory};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (!strcmp(all[i]->name, name)) return all[i];
   return NULL;

@@ -54,8 +54,6 @@ extern const nnc_pass nnc_pass_allreduce;   /* passes/allreduce.c */
 int nnc_pass_run(nnc_graph **g, const nnc_pass *const *passes, int npasses, const nnc_pass_ctx *ctx,
                  const nnc_dump_opts *dump, nnc_status *st);
 
-/* The names of the passes a dump can name, for --dump-ir=PASS checks (NULL-terminated). */
-extern const char *const nnc_pass_names[];
 /* The pass of that name, or NULL. */
 const nnc_pass *nnc_pass_find(const char *name);
 

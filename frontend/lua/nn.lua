@@ -6,6 +6,17 @@
 local core = ...
 local nn = {}
 
+-- Under mpirun every rank runs the script; rank 0 alone writes files
+-- (weights, models, checkpoints, logs, event files, pictures), so every
+-- other rank's writers do nothing.
+if core.rank ~= 0 then
+  local silent = setmetatable({}, { __index = function() return function() end end })
+  for _, writer in ipairs { "save_weights", "save_h5", "write_file", "plot_curves", "plot_images" } do
+    core[writer] = function() end
+  end
+  core.tb_open = function() return silent end
+end
+
 ---------------------------------------------------------------------------
 -- Errors: every message names the script line, and the layer when known.
 

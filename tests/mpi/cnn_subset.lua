@@ -1,6 +1,7 @@
 -- models/cnn.lua's model on a small subset of Fashion-MNIST, for the
 -- data-parallel tests: one process and `mpirun -np 2` must print the same
 -- losses and write the same weights. --out PATH saves the weights;
+-- with --out, a CSV log (PATH.csv) and the weights in HDF5 (PATH.h5) too;
 -- --rows N and --epochs N size the run; --marker PATH is created once
 -- training has taken two steps (the failure tests wait for it).
 local train, test = data.fashion_mnist()
@@ -29,12 +30,17 @@ local record = {
     if batch == 1 and marker ~= "" then io.open(marker, "w"):close() end
   end,
 }
+local out = nnc.option("out", "")
+local callbacks = { record }
+if out ~= "" then callbacks[2] = nn.CSVLogger(out .. ".csv") end
 model:fit(x, y, { epochs = tonumber(nnc.option("epochs", 1)), batch_size = 32, verbose = 0,
-                  validation_split = 0.125, callbacks = { record } })
+                  validation_split = 0.125, callbacks = callbacks })
 for i, l in ipairs(losses) do print(string.format("step %d loss %.7f", i, l)) end
 local loss, acc = model:evaluate(test.x:slice(1, 64), test.y:slice(1, 64), { verbose = 0 })
 print(string.format("evaluate loss %.7f accuracy %.7f", loss, acc))
 local p = model:predict(test.x:slice(1, 10))
 print(string.format("predict %.7f %.7f", p[1][1], p[10][10]))
-local out = nnc.option("out", "")
-if out ~= "" then model:save_weights(out) end
+if out ~= "" then
+  model:save_weights(out)
+  model:save_weights(out .. ".h5")
+end

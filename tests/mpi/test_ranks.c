@@ -149,6 +149,15 @@ START_TEST(two_ranks_match_one_process) {
   struct stat sb;
   ck_assert_msg(stat(w0, &sb) == 0, "rank 0 wrote no weights");
   ck_assert_msg(stat(w1, &sb) != 0, "rank 1 wrote weights");
+  /* Every file writer, not only safetensors: the CSV log and HDF5 weights. */
+  const char *suffix[] = {".csv", ".h5"};
+  for (int i = 0; i < 2; i++) {
+    char p0[600], p1[600];
+    snprintf(p0, sizeof p0, "%s%s", w0, suffix[i]);
+    snprintf(p1, sizeof p1, "%s%s", w1, suffix[i]);
+    ck_assert_msg(stat(p0, &sb) == 0, "rank 0 wrote no %s", p0);
+    ck_assert_msg(stat(p1, &sb) != 0, "rank 1 wrote %s", p1);
+  }
   double diff = weights_difference(w0, one_path);
   ck_assert_msg(diff <= TOLERANCE, "weights differ by %g (relative norm)", diff);
   free(one), free(two), free((void *)w0), free((void *)w1);
