@@ -12,6 +12,7 @@
 #include "ir/op.h"
 #include "runtime/bench.h"
 #include "runtime/check.h"
+#include "runtime/finite.h"
 #include "runtime/fit.h"
 #include "runtime/safetensors.h"
 
@@ -80,6 +81,16 @@ static nnc_dataset dataset_of(const nnc_tensor *x, const nnc_tensor *y) {
   return d;
 }
 
+/* Fit's arrays, once per fit (Keras does not look): a value that is not
+ * finite would turn the loss or the weights into nan. */
+static void warn_data(const char *what, const nnc_tensor *x, const nnc_tensor *y) {
+  char name[64];
+  snprintf(name, sizeof name, "%s x", what);
+  nnc_warn_non_finite_data(stderr, name, nnc_tensor_f32(x), x->rank, x->shape);
+  snprintf(name, sizeof name, "%s y", what);
+  if (y->dtype == NNC_F32) nnc_warn_non_finite_data(stderr, name, nnc_tensor_f32(y), y->rank, y->shape);
+}
+
 static nnc_model *check_model(lua_State *L, int idx) { return luaL_checkudata(L, idx, NNC_STORE_META); }
 
 /* core.predict(graph, model, x, batch_size) -> tensor */
@@ -142,6 +153,7 @@ void nnc_lua_fit_opts(lua_State *L, int opts, const nnc_graph *g, nnc_model *m, 
     nnc_tensor *vx = nnc_lua_checktensor(L, -2), *vy = nnc_lua_checktensor(L, -1);
     nnc_lua_check_x(L, "fit validation_data", g, vx);
     nnc_lua_check_y(L, "fit validation_data", m, g, vx, vy);
+    warn_data("fit's validation_data", vx, vy);
     *val = dataset_of(vx, vy);
     o->validation = val;
   }
@@ -157,6 +169,7 @@ static int l_fit(lua_State *L) {
   nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
   nnc_lua_check_x(L, "fit", g, x);
   nnc_lua_check_y(L, "fit", m, g, x, y);
+  warn_data("fit's", x, y);
   nnc_fit_opts o;
   nnc_dataset all = dataset_of(x, y), train, val;
   nnc_lua_fit_opts(L, 5, g, m, &o, &val);
@@ -174,6 +187,7 @@ static int l_fit(lua_State *L) {
   if (!o.validation && split_val.rows > 0) o.validation = &split_val;
   nnc_array_source src;
   if (nnc_array_source_init(&src, &train, o.batch_size, shuffle, m->seed, &st)) return nnc_lua_raise_here(L, &st);
+  src.base.checked = 1;
   int rc = nnc_fit(m, g, &src.base, &o, &st);
   nnc_array_source_free(&src);
   if (rc) return bridge.failed ? nnc_lua_raise(L, &st) : nnc_lua_raise_here(L, &st);

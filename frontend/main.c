@@ -7,6 +7,7 @@
 #include "codegen/nvrtc.h"
 #include "frontend/opt.h"
 #include "frontend/script.h"
+#include "ir/debug.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
@@ -47,7 +48,8 @@ static const char usage[] =
     "                     an all-reduce before it ends the job (default 60)\n"
     "  --bucket-mb X      under mpirun, megabytes of gradients per all-reduce (default 25)\n"
     "\n"
-    "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail),\n"
+    "Environment: NNC_DATA (data set folder), NNC_DEBUG=1.. (more detail; ,nan checks\n"
+    "every value of every step and names the first that is not finite),\n"
     "NNC_NOCACHE=1 (compile kernels afresh), NNC_CC (cuda-emu's C compiler).\n";
 
 static int known_pass(const char *name) { return nnc_pass_find(name) != NULL; }
@@ -145,8 +147,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
   args->path = argv[1];
   args->config.seed = 1;
   args->config.backend = "cpu";
-  const char *debug = getenv("NNC_DEBUG");
-  args->config.debug = debug ? atoi(debug) : 0;
+  args->config.debug = nnc_debug_level();
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     int rc = 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/debug.h"
 #include "ir/op.h"
 #include "passes/pass.h"
 
@@ -94,7 +95,7 @@ static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *
     g->offsets[v[i].node] = v[i].offset;
     if (v[i].offset + v[i].size > g->arena_bytes) g->arena_bytes = v[i].offset + v[i].size;
   }
-  if (getenv("NNC_DEBUG") && atoi(getenv("NNC_DEBUG")) >= 1)
+  if (nnc_debug_level() >= 1)
     fprintf(stderr, "plan-memory: arena %lld bytes for %lld bytes of intermediates (%.1f%%)\n",
             (long long)g->arena_bytes, (long long)g->intermediate_bytes,
             g->intermediate_bytes ? 100.0 * (double)g->arena_bytes / (double)g->intermediate_bytes : 0.0);

@@ -185,7 +185,7 @@ nnc_flow_source *nnc_flow_source_new(const nnc_image_source *flow, int64_t first
   s->norders = s->queue + 1;
   s->next_claim = first;
   s->held = -1;
-  s->base = (nnc_batch_source){s, steps_per_epoch, flow_start_epoch, flow_next};
+  s->base = (nnc_batch_source){s, steps_per_epoch, flow_start_epoch, flow_next, 0};
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->changed, NULL);
   s->threads = calloc((size_t)(workers ? workers : 1), sizeof *s->threads);

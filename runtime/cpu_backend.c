@@ -38,10 +38,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/debug.h"
 #include "ir/op.h"
 #include "runtime/arena_layout.h"
 #include "runtime/collective.h"
 #include "runtime/cpu.h"
+#include "runtime/finite.h"
 
 /* Elements per block of a pointwise group (STEP_BLOCKED). */
 #define BLOCK 4096
@@ -261,8 +263,7 @@ static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
   e->steps = calloc(count, sizeof *e->steps);
   int32_t *step_of = calloc(count, sizeof *step_of);
   unsigned char *stored = calloc(count, 1);
-  const char *debug = getenv("NNC_DEBUG");
-  e->profile = debug ? atoi(debug) : 0;
+  e->profile = nnc_debug_level();
   e->poison = getenv("NNC_CPU_POISON") != NULL;
   int rc = !e->data || !e->block_slot || !e->steps || !step_of || !stored || plan_steps(e, step_of, stored, st) ||
            place_values(e, step_of, stored, st);
@@ -394,6 +395,22 @@ static void collective_point(const nnc_graph *g, const step *s, const nnc_run_op
   else nnc_collective_progress(shard);
 }
 
+/* NNC_DEBUG=nan: the first value step s stored that is not finite, or -1.
+ * Group members that live only in registers or scratch are seen through
+ * the members that read them. */
+static int32_t step_non_finite(const nnc_exec *e, const step *s) {
+  const nnc_graph *g = e->g;
+  if (s->kind != STEP_SERIAL && s->kind != STEP_BLOCKED)
+    return nnc_value_non_finite(&g->nodes[s->out], e->data[s->out]) >= 0 ? s->out : -1;
+  const nnc_group *grp = &g->groups[s->group];
+  for (int k = 0; k < grp->nmembers; k++) {
+    int32_t id = grp->members[k];
+    int stored = s->kind == STEP_SERIAL || e->block_slot[id] < 0;
+    if (stored && nnc_value_non_finite(&g->nodes[id], e->data[id]) >= 0) return id;
+  }
+  return -1;
+}
+
 static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st) {
   const nnc_graph *g = e->g;
   for (int32_t id = 0; id < g->nnodes; id++) {
@@ -428,6 +445,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
       run_node(e, s->node, s->out, opts, &ep);
       break;
     }
+    if (opts && opts->non_finite && *opts->non_finite < 0) *opts->non_finite = step_non_finite(e, s);
     if (timed) {
       double spent = nnc_now() - start;
       s->seconds += spent;

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/debug.h"
 #include "ir/op.h"
 #include "passes/train.h"
 #include "runtime/backend.h"
@@ -175,8 +176,8 @@ static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, nnc_statu
     return NULL;
   }
   e->dev = d, e->g = g;
-  const char *debug = getenv("NNC_DEBUG"), *graphs = getenv("NNC_CUDA_GRAPH");
-  e->debug = debug ? atoi(debug) : 0;
+  const char *graphs = getenv("NNC_CUDA_GRAPH");
+  e->debug = nnc_debug_level();
   e->no_graph = graphs && !strcmp(graphs, "0");
   if (nnc_cuda_generate(g, &e->prog, st) || nnc_cuda_dump_program(&e->prog, g, st) ||
       nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||

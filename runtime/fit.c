@@ -4,7 +4,7 @@
  * metrics are running means weighted by batch size, and validation runs
  * after each epoch with dropout off. A loss that is not finite does not end
  * training, as in Keras: the bar shows nan and one warning names the first
- * value that went bad. Everything else a user hooks in (EarlyStopping,
+ * value that went bad (runtime/nan_trace.c). Everything else a user hooks in (EarlyStopping,
  * schedules, loggers, the history itself) is a callback. */
 #include "runtime/fit.h"
 
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ir/op.h"
+#include "runtime/finite.h"
 #include "runtime/progress.h"
 #include "runtime/rng.h"
 
@@ -76,7 +77,7 @@ int nnc_array_source_init(nnc_array_source *s, const nnc_dataset *d, int64_t bat
   s->batch_size = batch_size;
   s->shuffle = shuffle;
   s->seed = seed;
-  s->base = (nnc_batch_source){s, (d->rows + batch_size - 1) / batch_size, array_start_epoch, array_next};
+  s->base = (nnc_batch_source){s, (d->rows + batch_size - 1) / batch_size, array_start_epoch, array_next, 0};
   if (!shuffle) return 0;
   /* A batch larger than the data holds all of it, as in Keras. */
   int64_t rows = batch_size < d->rows ? batch_size : d->rows;
@@ -98,36 +99,6 @@ void nnc_array_source_free(nnc_array_source *s) {
   s->order = NULL, s->x = NULL, s->y = NULL;
 }
 
-/* Names the first node whose value is not finite, for the NaN warning. */
-static void first_non_finite(nnc_model *m, nnc_compiled *c, char *buf, size_t size) {
-  snprintf(buf, size, "no single node");
-  for (int32_t id = 0; id < c->g->nnodes; id++) {
-    const nnc_node *n = &c->g->nodes[id];
-    const float *v = n->dtype == NNC_F32 ? m->backend->value(c->exec, id) : NULL;
-    if (!v) continue;
-    int64_t count = nnc_node_numel(n);
-    for (int64_t i = 0; i < count; i++)
-      if (!isfinite(v[i])) {
-        char where[256];
-        snprintf(buf, size, "%s (%%%d = %s%s%s%s, element %lld is %s)", nnc_node_where(c->g, id, where, sizeof where),
-                 (int)id, nnc_ops[n->op].name, n->name ? " '" : "", n->name ? n->name : "", n->name ? "'" : "",
-                 (long long)i, isnan(v[i]) ? "nan" : v[i] > 0 ? "inf" : "-inf");
-        return;
-      }
-  }
-}
-
-/* Keras goes on training when the loss is not finite; nnc says once where
- * it went bad, since the bar alone shows only "nan". */
-static void warn_non_finite(nnc_model *m, nnc_compiled *c, double loss) {
-  if (m->nan_warned) return;
-  m->nan_warned = 1;
-  char culprit[512];
-  first_non_finite(m, c, culprit, sizeof culprit);
-  fprintf(stderr, "warning: the loss became %s at step %lld; the first value that is not finite is %s\n",
-          isnan(loss) ? "nan" : "inf", (long long)m->steps, culprit);
-}
-
 typedef struct sums {
   double loss, correct;
   int64_t seen;
@@ -138,21 +109,43 @@ static int64_t row_size(const nnc_compiled *c, int32_t id) {
   return id < 0 ? 0 : nnc_node_numel(&c->g->nodes[id]) / c->batch;
 }
 
+/* Whether batch b (from a source whose data was not checked before fit, as
+ * a generator's) holds a value that is not finite in x or in float labels,
+ * with a warning if so: one read of the batch, small beside the step. */
+static int warn_batch(const nnc_model *m, const nnc_compiled *c, const nnc_batch *b) {
+  int f32_labels = c->labels >= 0 && c->g->nodes[c->labels].dtype == NNC_F32;
+  const float *data[2] = {b->x, f32_labels ? b->y : NULL};
+  const int32_t leaf[2] = {c->input, c->labels};
+  for (int k = 0; k < 2; k++) {
+    int64_t row = row_size(c, leaf[k]), at = data[k] ? nnc_first_non_finite(data[k], b->rows * row) : -1;
+    if (at < 0) continue;
+    fprintf(stderr,
+            "warning: the batch of step %lld from fit's generator holds %s in %s at row %lld, element %lld (1-based, "
+            "in the batch); training goes on as Keras does, but the loss or the weights will likely become nan\n",
+            (long long)m->steps + 1, nnc_non_finite_name(data[k][at]), k ? "y" : "x", (long long)(at / row) + 1,
+            (long long)(at % row) + 1);
+    return 1;
+  }
+  return 0;
+}
+
 /* Runs b (a global batch: this rank's rows of it when sharded) and adds
- * its loss and hits to s, summed over ranks. */
+ * its loss and hits to s, summed over ranks. warned: NULL when b's data was
+ * checked before, else whether a batch was found to hold a value that is
+ * not finite in this fit. */
 static int run_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind, const nnc_batch *b, sums *s,
-                     nnc_status *st) {
+                     int *warned, nnc_status *st) {
   int64_t first, rows;
   if (nnc_shard_split(m->shard, b->rows, &first, &rows, st)) return -1;
   nnc_compiled *c = nnc_model_compiled(m, forward, kind, rows, st);
   if (!c) return -1;
+  if (warned && !*warned) *warned = warn_batch(m, c, b);
   const float *x = b->x + first * row_size(c, c->input);
   const void *y = b->y ? (const char *)b->y + 4 * first * row_size(c, c->labels) : NULL;
   if (nnc_model_run(m, c, x, y, st)) return -1;
   double part[3] = {nnc_model_scalar(m, c, c->loss) * (double)rows, 0, (double)rows};
   if (c->correct >= 0) part[1] = nnc_model_scalar(m, c, c->correct);
   if (m->shard && nnc_comm_sum_doubles(m->shard->comm, part, 3, "the sum of the batch's loss", st)) return -1;
-  if (!isfinite(part[0])) warn_non_finite(m, c, part[0]);
   s->loss += part[0];
   s->correct += part[1];
   s->seen += b->rows;
@@ -187,7 +180,7 @@ static int evaluate_rows(nnc_model *m, const nnc_graph *forward, const nnc_datas
   for (int64_t first = 0, step = 1; first < d->rows; first += batch_size, step++) {
     nnc_batch b = {d->x + first * d->x_row, (const char *)d->y + 4 * first * d->y_row,
                    d->rows - first < batch_size ? d->rows - first : batch_size};
-    if (run_batch(m, forward, NNC_KIND_EVAL, &b, &s, st)) return -1;
+    if (run_batch(m, forward, NNC_KIND_EVAL, &b, &s, NULL, st)) return -1;
     logs_of(m, &s, logs);
     if (progress) nnc_progress_update(progress, step, logs->names, logs->values, logs->n, nnc_now());
   }
@@ -213,7 +206,7 @@ static int on_batch(nnc_model *m, const nnc_graph *forward, nnc_graph_kind kind,
                     double *accuracy, nnc_status *st) {
   if (b->rows < 1) return nnc_fail(st, "a batch needs at least one row");
   sums s = {0};
-  if (run_batch(m, forward, kind, b, &s, st)) return -1;
+  if (run_batch(m, forward, kind, b, &s, NULL, st)) return -1;
   *loss = s.loss / (double)s.seen;
   *accuracy = m->spec.accuracy ? s.correct / (double)s.seen : NAN;
   return 0;
@@ -241,6 +234,7 @@ typedef struct fit_run {
   const nnc_graph *forward;
   nnc_batch_source *src;
   const nnc_fit_opts *o;
+  int batch_warned; /* a batch held a value that is not finite (sources not checked before fit) */
 } fit_run;
 
 /* The training batches of one epoch; their running means into logs.
@@ -256,7 +250,7 @@ static int train_batches(fit_run *f, int epoch, nnc_progress *p, nnc_logs *logs,
     int rc = src->next(src->ctx, step, &b, st);
     if (rc < 0) return -1;
     if (rc > 0) break;
-    if (run_batch(f->m, f->forward, NNC_KIND_TRAIN, &b, &s, st))
+    if (run_batch(f->m, f->forward, NNC_KIND_TRAIN, &b, &s, src->checked ? NULL : &f->batch_warned, st))
       return nnc_fail_prefix(st, "epoch %d, step %lld: ", epoch + 1, (long long)step + 1);
     logs_of(f->m, &s, logs);
     if (p) nnc_progress_update(p, step + 1, logs->names, logs->values, logs->n, nnc_now());
@@ -302,7 +296,7 @@ int nnc_fit(nnc_model *m, const nnc_graph *forward, nnc_batch_source *train, con
             nnc_status *st) {
   if (opts->validation && opts->batch_size < 1)
     return nnc_fail(st, "batch_size must be positive, got %lld", (long long)opts->batch_size);
-  fit_run f = {m, forward, train, opts};
+  fit_run f = {m, forward, train, opts, 0};
   nnc_logs logs = {0};
   m->nan_warned = 0;
   if (deliver(opts, NNC_ON_TRAIN_BEGIN, -1, NULL, st) < 0) return -1;

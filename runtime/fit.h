@@ -41,6 +41,10 @@ typedef struct nnc_batch_source {
    * the source has no more batches this epoch, 0 with a batch, -1 with st
    * set on error. */
   int (*next)(void *ctx, int64_t step, nnc_batch *out, nnc_status *st);
+  /* 1 when the caller checked all of the source's data for values that are
+   * not finite before fit (arrays: nnc_warn_non_finite_data); otherwise fit
+   * checks each batch. */
+  int checked;
 } nnc_batch_source;
 
 /* Batches of batch_size rows in order, or reshuffled every epoch from the

@@ -5,6 +5,7 @@
 
 #include "ir/op.h"
 #include "runtime/backend.h"
+#include "runtime/finite.h"
 
 nnc_ref_fn *const nnc_ref_kernels[NNC_OP_COUNT] = {
 #define X(ENUM, name, arity, attrs, flags) [NNC_OP_##ENUM] = nnc_ref_##name,
@@ -30,6 +31,8 @@ int nnc_interp_run(const nnc_graph *g, void **values, const nnc_run_opts *opts, 
     double t0 = opts && opts->node_seconds ? nnc_now() : 0;
     nnc_ref_kernels[n->op](&k);
     if (opts && opts->node_seconds) opts->node_seconds[id] += nnc_now() - t0;
+    if (opts && opts->non_finite && *opts->non_finite < 0 && nnc_value_non_finite(n, values[id]) >= 0)
+      *opts->non_finite = id;
   }
   return 0;
 }

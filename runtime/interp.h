@@ -25,6 +25,10 @@ typedef struct nnc_run_opts {
    * NULL for one process: where its rows sit in the global batch (dropout
    * draws by the global sample) and the all-reduce's communicator. */
   struct nnc_shard *shard;
+  /* Optional (NNC_DEBUG=nan): the caller sets it to -1; a backend that can
+   * look at its values as they are made sets it to the first node, in run
+   * order, whose value is not finite. */
+  int32_t *non_finite;
 } nnc_run_opts;
 
 /* The generator counter of element 0 of dropout node n: element e of row r

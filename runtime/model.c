@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/debug.h"
 #include "ir/op.h"
 #include "passes/batch_norm.h"
+#include "runtime/nan_trace.h"
 
 void nnc_model_init(nnc_model *m, uint64_t seed) {
   memset(m, 0, sizeof *m);
@@ -13,6 +15,7 @@ void nnc_model_init(nnc_model *m, uint64_t seed) {
   m->backend = &nnc_backend_interp;
   m->weights_version = 1;
   strcpy(m->metric, "accuracy");
+  m->watch_nan = nnc_debug_has("nan");
 }
 
 static void apply_updates(nnc_model *m, nnc_compiled *c);
@@ -175,22 +178,32 @@ int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, 
   if (c->input >= 0) c->leaves[c->input] = (void *)x;
   if (c->labels >= 0) c->leaves[c->labels] = (void *)y;
   if (c->scalar >= 0) c->leaves[c->scalar] = &scalar;
+  /* Under NNC_DEBUG=nan the weights a step starts from stay on the host, so
+   * that a step that makes a value that is not finite can run again. */
+  int keep = training && m->backend->keeps_updates && !m->watch_nan;
   /* Another graph's backend may hold the newest weights. */
   if (m->holder && m->holder != c) nnc_model_weights(m);
   if (m->shard && m->shard->rows != c->batch)
     return nnc_fail(st, "under mpirun, only fit, evaluate, predict, train_on_batch, test_on_batch and nnc bench "
                         "split batches over ranks");
-  int keep = training && m->backend->keeps_updates;
-  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile, m->weights_version, keep, m->shard};
+  int32_t found = -1;
+  nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile, m->weights_version, keep, m->shard,
+                       m->watch_nan ? &found : NULL};
   int rc = m->backend->run(c->exec, c->leaves, &opts, st);
   if (m->shard) {
     nnc_collective_finish(m->shard); /* a backend that stopped early leaves none in flight */
     if (nnc_collective_status(m->shard, st)) rc = -1;
   }
   if (rc) return -1;
+  nnc_nan_trace(m, c, &opts, found);
   if (training) {
-    if (keep) m->holder = c;
-    else apply_updates(m, c);
+    if (keep) {
+      m->holder = c;
+    } else {
+      apply_updates(m, c);
+      /* a backend with memory of its own copies the new weights in */
+      if (m->backend->keeps_updates) nnc_model_weights_changed(m);
+    }
     m->steps++;
   }
   return 0;

@@ -37,6 +37,7 @@ typedef struct nnc_model {
   int keep_grads; /* train steps also output "grad:W" (nnc check) */
   char metric[16]; /* the accuracy metric as the user named it: "accuracy" or "acc" (Keras logs that name) */
   int nan_warned;  /* the non-finite-loss warning was printed (once per fit, or once for custom loops) */
+  int watch_nan;   /* NNC_DEBUG=nan: every value of every step is checked, not the loss alone */
   double *profile; /* when set, per-node seconds of the graph being run (nnc bench) */
   nnc_compiled cache[NNC_MODEL_CACHE];
   int ncache;

@@ -415,6 +415,7 @@ TCase *tcase_train(void);
 TCase *tcase_bench(void);
 TCase *tcase_callbacks(void);
 TCase *tcase_fit_flow(void);
+TCase *tcase_nan(void);
 
 int main(void) {
   Suite *s = cli_suite();
@@ -422,5 +423,6 @@ int main(void) {
   suite_add_tcase(s, tcase_bench());
   suite_add_tcase(s, tcase_callbacks());
   suite_add_tcase(s, tcase_fit_flow());
+  suite_add_tcase(s, tcase_nan());
   return nnc_test_main(s);
 }

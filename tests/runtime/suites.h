@@ -14,7 +14,8 @@
   X(shapes)                   \
   X(optimizers)               \
   X(batch_norm)               \
-  X(augment)
+  X(augment)                  \
+  X(finite)
 
 #define X(name) TCase *tcase_##name(void);
 NNC_RUNTIME_TCASES(X)
