@@ -58,14 +58,19 @@ static void describe_leaf(const nnc_compiled *c, void *const *values, bad b, cha
   else snprintf(buf, size, "the input '%s', which already held %s", n->name ? n->name : "?", v);
 }
 
-/* Where node id sits in a train step: the forward pass, the backward pass
- * (after the loss), or the optimizer's update of a weight. */
+/* Where node id sits in the step: the forward pass, the backward pass (the
+ * gradients, which autodiff puts after every forward output), or the
+ * optimizer's update of a weight. */
 static const char *phase(const nnc_compiled *c, int32_t id, char *buf, size_t size) {
+  int32_t last_forward = -1;
   for (int i = 0; i < c->g->noutputs; i++) {
-    const char *w = nnc_output_weight(c->g->outputs[i].name, NNC_UPDATE_PREFIX);
-    if (w && c->g->outputs[i].node == id) return snprintf(buf, size, "the update of %s", w), buf;
+    const nnc_graph_output *o = &c->g->outputs[i];
+    const char *w = nnc_output_weight(o->name, NNC_UPDATE_PREFIX);
+    if (w && o->node == id) return snprintf(buf, size, "the update of %s", w), buf;
+    if (!w && !nnc_output_weight(o->name, NNC_GRAD_PREFIX) && o->node > last_forward) last_forward = o->node;
   }
-  return c->loss >= 0 && id > c->loss ? "the backward pass" : "the forward pass";
+  if (nnc_ops[c->g->nodes[id].op].flags & NNC_OPF_UPDATE) return "the optimizer's update";
+  return c->kind == NNC_KIND_TRAIN && id > last_forward ? "the backward pass" : "the forward pass";
 }
 
 /* The interpreter's step has every value finite, where the backend's
@@ -104,9 +109,8 @@ static void culprit(const nnc_model *m, const nnc_compiled *c, void *const *valu
                      value_name(values, first));
   bad held = first_leaf(g, values, n->src, n->nsrc);
   if (held.node >= 0) describe_leaf(c, values, held, leaf, sizeof leaf);
-  if (len > 0 && (size_t)len < size)
-    snprintf(buf + len, size - (size_t)len, held.node >= 0 ? ", computed from %s" : ", computed from finite operands",
-             leaf);
+  else snprintf(leaf, sizeof leaf, "finite operands");
+  if (len > 0 && (size_t)len < size) snprintf(buf + len, size - (size_t)len, ", computed from %s", leaf);
 }
 
 /* Runs c's graph again on the interpreter with the leaves the step read,

@@ -118,6 +118,41 @@ START_TEST(nan_input_with_relu) {
 }
 END_TEST
 
+/* A gradient that overflows while the loss stays finite: the weights turn
+ * into -inf, which ReLU then hides from the loss; NNC_DEBUG=nan names the
+ * backward pass's matmul (the cpu backend fuses it with relu_grad and sees
+ * only the latter; the interpreter's run names the matmul). */
+START_TEST(backward_overflow_named_under_debug) {
+  char *out, *err;
+  run_ok(MODEL("relu") "local w = m:get_weights()\n"
+                       "w[1] = data.zeros { 3, 4 } + 1\n"
+                       "w[3] = data.tensor { { 3e38, -3e38 }, { 3e38, -3e38 }, { 3e38, -3e38 }, { 3e38, -3e38 } }\n"
+                       "m:set_weights(w)\n"
+                       "local x = data.zeros { 4, 3 } + 1e-30\n"
+                       "y = data.tensor({ 1, 1, 1, 1 }, 'i32')\n"
+                       "local h = m:fit(x, y, { epochs = 2, batch_size = 1, shuffle = false, verbose = 0 })\n"
+                       "print('epochs', #h.loss, h.loss[2], m:get_weights()[1]:max())\n",
+         backends[_i], NULL, &out, &err);
+  ck_assert_msg(!strstr(err, "warning"), "%s", err);
+  ck_assert_msg(strstr(out, "epochs\t2\t") && strstr(out, "\t-inf\n"), "%s", out);
+  free(out), free(err);
+  run_ok(MODEL("relu") "local w = m:get_weights()\n"
+                       "w[1] = data.zeros { 3, 4 } + 1\n"
+                       "w[3] = data.tensor { { 3e38, -3e38 }, { 3e38, -3e38 }, { 3e38, -3e38 }, { 3e38, -3e38 } }\n"
+                       "m:set_weights(w)\n"
+                       "local x = data.zeros { 4, 3 } + 1e-30\n"
+                       "y = data.tensor({ 1, 1, 1, 1 }, 'i32')\n"
+                       "local h = m:fit(x, y, { epochs = 2, batch_size = 1, shuffle = false, verbose = 0 })\n",
+         backends[_i], "nan", &out, &err);
+  const char *w = step_warning(err, "warning: NNC_DEBUG=nan saw a value that is not finite at step 1; the first value "
+                                    "that is not finite is dense_1 (Dense) at ");
+  ck_assert_msg(strstr(w, "nan.lua:3 (%") && strstr(w, " = matmul in the backward pass, element 1 is inf), computed "
+                                                         "from finite operands\n"),
+                "%s", err);
+  free(out), free(err);
+}
+END_TEST
+
 /* Without ReLU the nan reaches the loss: the step's warning says the batch
  * held it; a weight that holds nan is named as the weight. */
 START_TEST(nan_held_by_the_batch_or_a_weight) {
@@ -239,6 +274,7 @@ TCase *tcase_nan(void) {
   tcase_add_loop_test(tc, huge_input_named_at_its_layer, 0, n);
   tcase_add_loop_test(tc, nan_input_with_relu, 0, n);
   tcase_add_loop_test(tc, nan_held_by_the_batch_or_a_weight, 0, n);
+  tcase_add_loop_test(tc, backward_overflow_named_under_debug, 0, n);
   tcase_add_loop_test(tc, terminate_on_nan_stops, 0, n);
   tcase_add_test(tc, data_checked_once_per_fit);
   tcase_add_test(tc, generator_batches_checked);
