@@ -518,6 +518,7 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
   nnc_strbuf_append(&src, ") {\n");
   if (c.uses_rng)
     nnc_strbuf_append(&src, "  const nnc_u64 nnc_seed = nnc_run->seed, nnc_step = nnc_run->step;\n"
+                            "  const nnc_u64 nnc_first_row = nnc_run->first_row, nnc_global_rows = nnc_run->global_rows;\n"
                             "  const int nnc_training = nnc_run->training;\n");
   /* A cooperative block takes its items whole, so its threads leave the
    * loop together and meet at the same barriers. */

@@ -216,7 +216,7 @@ static const char common_code[] =
     "typedef unsigned long long nnc_u64;\n"
     "typedef long long nnc_i64;\n"
     "/* The run's constants, in device memory (runtime/cuda_layout.h, nnc_cuda_run_consts). */\n"
-    "typedef struct nnc_run_consts { nnc_u64 seed, step; int training; } nnc_run_consts;\n"
+    "typedef struct nnc_run_consts { nnc_u64 seed, step, first_row, global_rows; int training; } nnc_run_consts;\n"
     "\n"
     "/* Philox-4x32-10 on counter {counter lo, counter hi, stream, 0} under key\n"
     " * {seed lo, seed hi}; word 0 of the result (runtime/rng.c, nnc_philox). */\n"

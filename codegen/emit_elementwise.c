@@ -45,8 +45,10 @@ int nnc_cuda_emit_mul(nnc_cuda_ctx *c, int32_t id) {
 }
 
 /* Inverted dropout: element e of step s draws Philox counter s*count + e on
- * the node's stream (nnc_dropout in the prelude), the interpreter's mask.
- * The scale is computed here in float exactly as the reference does. */
+ * the node's stream (nnc_dropout in the prelude), the interpreter's mask;
+ * under data parallelism the counter of its row in the global batch
+ * (nnc_dropout_counter), so that N ranks draw one process's masks. The
+ * scale is computed here in float exactly as the reference does. */
 int nnc_cuda_emit_dropout(nnc_cuda_ctx *c, int32_t id) {
   const nnc_node *n = &nnc_cuda_graph(c)->nodes[id];
   float rate = n->attrs.rate;
@@ -54,9 +56,12 @@ int nnc_cuda_emit_dropout(nnc_cuda_ctx *c, int32_t id) {
   if (rate == 0.0f) return nnc_cuda_pointwise(c, id, "%s", x);
   nnc_cuda_use_rng(c);
   float scale = 1.0f / (1.0f - rate);
-  return nnc_cuda_pointwise(c, id, "nnc_training ? nnc_dropout(%s, nnc_seed, %uu, nnc_step * %lldull + (nnc_u64)e, %s, %s) : %s",
-                            x, (unsigned)n->attrs.stream, (long long)nnc_node_numel(n), nnc_cuda_float(c, rate),
-                            nnc_cuda_float(c, scale), x);
+  long long rows = n->rank > 0 && n->shape[0] > 0 ? (long long)n->shape[0] : 1;
+  long long row = (long long)nnc_node_numel(n) / rows;
+  return nnc_cuda_pointwise(c, id,
+                            "nnc_training ? nnc_dropout(%s, nnc_seed, %uu, (nnc_global_rows ? nnc_step * nnc_global_rows + "
+                            "nnc_first_row : nnc_step * %lldull) * %lldull + (nnc_u64)e, %s, %s) : %s",
+                            x, (unsigned)n->attrs.stream, rows, row, nnc_cuda_float(c, rate), nnc_cuda_float(c, scale), x);
 }
 
 /* Softmax over the last axis, one row per work item: shift by the row's

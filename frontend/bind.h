@@ -28,6 +28,7 @@ typedef struct nnc_run_config {
     const char *predict; /* --predict GPU: each kernel's predicted time on it (runtime/cuda_predict.h) */
   } bench;
   const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
+  const char *backend_asked; /* --backend as written: cuda stays asked for where it runs as cpu */
   struct nnc_comm *comm; /* under mpirun with more than one rank: the ranks' communicator, else NULL */
   long long bucket_bytes; /* --bucket-mb: the all-reduce's bucket size (0: NNC_BUCKET_BYTES) */
   struct {

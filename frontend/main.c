@@ -13,6 +13,7 @@
 #include "runtime/backend.h"
 #include "runtime/comm.h"
 #include "runtime/cuda_predict.h"
+#include "runtime/nccl.h"
 
 #define BENCH_USAGE "nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--predict h100|h200] [--no-fuse]"
 #define CHECK_USAGE "nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]"
@@ -177,6 +178,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       args->config.dump.only_pass = a + 10;
     } else if (!strcmp(a, "--backend")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      args->config.backend_asked = argv[i + 1];
       const nnc_backend *b = nnc_backend_select(argv[++i], stderr, st);
       if (!b) return -1;
       args->config.backend = b->name; /* cpu in place of a cuda that cannot run here */
@@ -225,6 +227,38 @@ static int open_ranks(nnc_run_config *config, double timeout_s, nnc_status *st) 
   return 0;
 }
 
+/* Data-parallel training on GPUs sums the gradients with NCCL, one GPU per
+ * rank. Its bootstrap (loading it, rank 0's unique id, the broadcast) runs
+ * wherever cuda was asked for, so that a machine without GPUs still shows
+ * that much works; where no rank has a GPU the ranks train on cpu, and
+ * where NCCL or a rank's GPU is missing, rank 0 says why and trains alone.
+ * Returns 1 on a rank that has nothing to do, with config->comm cleared on
+ * rank 0 when it trains alone. */
+static int check_gpu_ranks(nnc_run_config *config, nnc_status *st) {
+  nnc_comm *c = config->comm;
+  if (!c || !config->backend_asked || strcmp(config->backend_asked, "cuda")) return 0;
+  int rank = nnc_comm_rank(c), ranks = nnc_comm_size(c);
+  char done[160] = "";
+  nnc_status why = {0};
+  double have[2] = {nnc_nccl_bootstrap(c, done, sizeof done, &why) == 0, !strcmp(config->backend, "cuda")};
+  if (nnc_comm_sum_doubles(c, have, 2, "checking the ranks' NCCL and GPUs", st)) return -1;
+  if (have[1] == 0) {
+    if (rank == 0)
+      fprintf(stderr, "nnc: %s; no GPU to make its communicator on, so the %d ranks train on cpu\n",
+              why.failed ? why.msg : done, ranks);
+    return 0;
+  }
+  if (have[0] == ranks && have[1] == ranks) return 0;
+  if (rank == 0) {
+    char missing[96];
+    snprintf(missing, sizeof missing, "%d of the %d ranks have a GPU", (int)have[1], ranks);
+    fprintf(stderr, "nnc: data-parallel training on cuda needs NCCL and one GPU per rank (%s): rank 0 trains alone\n",
+            have[0] < ranks && why.failed ? why.msg : missing);
+  }
+  config->comm = NULL;
+  return rank != 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     fputs(usage, argc < 2 ? stderr : stdout);
@@ -245,10 +279,12 @@ int main(int argc, char **argv) {
   double timeout_s = 60;
   int rc = parse_args(argc, argv, &args, script_opts, &timeout_s, &st);
   if (rc == 0) rc = open_ranks(&args.config, timeout_s, &st);
-  if (rc == 0) rc = nnc_script_run(&args, &st);
+  nnc_comm *comm = args.config.comm;
+  int idle = rc == 0 ? check_gpu_ranks(&args.config, &st) : 0;
+  if (idle < 0) rc = -1;
+  if (rc == 0 && !idle) rc = nnc_script_run(&args, &st);
   free(script_opts);
   fflush(stdout);
-  nnc_comm *comm = args.config.comm;
   if (rc && comm) {
     /* One message, from the rank that failed; the others end with it. */
     fprintf(stderr, "nnc: error: rank %d of %d: %s\n", nnc_comm_rank(comm), nnc_comm_size(comm), st.msg);

@@ -25,7 +25,9 @@ static const lower_kind kinds[] = {
 
 static nnc_lower_lib setting[NKINDS];
 
-static const char *const lib_names[] = {"nnc", "cublas", "cudnn"};
+static const char *const lib_names[] = {"nnc", "cublas", "cudnn", "nccl"};
+/* The libraries --lower can name (NCCL is chosen by the op, not the user). */
+#define NCHOICES 3
 
 const char *nnc_lower_name(nnc_lower_lib lib) { return lib_names[lib]; }
 
@@ -45,7 +47,7 @@ static int parse_part(const char *part, size_t len, nnc_lower_lib *next, nnc_sta
                     lib_names[kinds[k].lib]);
   const char *lib = eq + 1;
   size_t llen = len - klen - 1;
-  for (int l = 0; l < (int)(sizeof lib_names / sizeof lib_names[0]); l++)
+  for (int l = 0; l < NCHOICES; l++)
     if (strlen(lib_names[l]) == llen && !strncmp(lib_names[l], lib, llen)) {
       if (l != NNC_LOWER_NNC && l != (int)kinds[k].lib)
         return nnc_fail(st, "--lower: %s cannot be lowered to %s (choose %s or nnc)", kinds[k].name, lib_names[l],
@@ -89,6 +91,7 @@ static int symmetric_axis(int64_t in, int64_t k, int64_t out, int stride, nnc_pa
 
 nnc_lower_lib nnc_lower_node(const nnc_graph *g, int32_t id) {
   const nnc_node *n = &g->nodes[id];
+  if (n->op == NNC_OP_ALLREDUCE) return NNC_LOWER_NCCL;
   nnc_lower_lib lib = nnc_lower_for_op(n->op);
   if (lib != NNC_LOWER_CUDNN) return lib;
   /* The input, kernel and output of the forward convolution, whichever of them this op computes. */

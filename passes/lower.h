@@ -17,6 +17,9 @@ typedef enum nnc_lower_lib {
   NNC_LOWER_NNC = 0, /* nnc's own generated kernels (the default) */
   NNC_LOWER_CUBLAS,
   NNC_LOWER_CUDNN,
+  /* Not a --lower choice: on the GPU the all-reduce of data-parallel
+   * training is always a NCCL call (runtime/nccl.h), never a kernel. */
+  NNC_LOWER_NCCL,
 } nnc_lower_lib;
 
 /* Parses "conv=cudnn,matmul=cublas" (either part alone; `nnc` names the
@@ -33,7 +36,8 @@ const char *nnc_lower_name(nnc_lower_lib lib);
 /* How node id of g runs: the library its kind is lowered to, when the
  * library can compute it exactly (cuDNN pads symmetrically, so a "same"
  * convolution whose padding is lopsided keeps nnc's kernel), else
- * NNC_LOWER_NNC. Spatial sizes must be known; the batch may not be. */
+ * NNC_LOWER_NNC. Spatial sizes must be known; the batch may not be. An
+ * allreduce is NNC_LOWER_NCCL. */
 nnc_lower_lib nnc_lower_node(const nnc_graph *g, int32_t id);
 
 #endif

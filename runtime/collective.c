@@ -8,6 +8,7 @@
 
 #include "ir/op.h"
 #include "runtime/backend.h"
+#include "runtime/nccl.h"
 
 typedef struct member {
   float *out;
@@ -59,6 +60,8 @@ void nnc_shard_free(nnc_shard *s) {
   }
   free(s->buckets);
   s->buckets = NULL, s->nbuckets = 0;
+  nnc_nccl_close(s->nccl);
+  s->nccl = NULL;
 }
 
 static nnc_bucket *bucket_of(nnc_shard *s, int32_t id) {

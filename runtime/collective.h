@@ -16,10 +16,12 @@
 #include "runtime/interp.h"
 
 typedef struct nnc_bucket nnc_bucket;
+struct nnc_nccl;
 
 typedef struct nnc_shard {
   nnc_comm *comm;
   int rank, ranks;
+  struct nnc_nccl *nccl; /* the cuda backend's communicator, made at its first all-reduce */
   /* The current step: this rank's first row in the global batch, its
    * rows, and the global batch's rows. */
   int64_t first_row, rows, global_rows;

@@ -23,6 +23,8 @@ nnc_comm *nnc_comm_open(int size, double timeout_s, nnc_status *st);
 void nnc_comm_close(nnc_comm *c);
 int nnc_comm_rank(const nnc_comm *c);
 int nnc_comm_size(const nnc_comm *c);
+/* The deadline of every wait, in seconds (--collective-timeout). */
+double nnc_comm_timeout(const nnc_comm *c);
 
 /* Sums count floats (or doubles) across ranks in place. start returns at
  * once; wait returns 0 once every rank has contributed, or -1 with the

@@ -140,6 +140,8 @@ void nnc_comm_close(nnc_comm *c) {
 int nnc_comm_rank(const nnc_comm *c) { return c ? c->rank : 0; }
 int nnc_comm_size(const nnc_comm *c) { return c ? c->size : 1; }
 
+double nnc_comm_timeout(const nnc_comm *c) { return c->timeout_s; }
+
 static nnc_comm_request *request_new(nnc_comm *c, nnc_status *st) {
   nnc_comm_request *r = calloc(1, sizeof *r);
   if (!r) nnc_fail(st, "out of memory");

@@ -30,9 +30,11 @@
 #include "ir/op.h"
 #include "passes/train.h"
 #include "runtime/backend.h"
+#include "runtime/collective.h"
 #include "runtime/cuda_device.h"
 #include "runtime/cuda_layout.h"
 #include "runtime/cuda_lib.h"
+#include "runtime/nccl.h"
 
 struct nnc_exec {
   const nnc_cuda_device *dev;
@@ -221,6 +223,41 @@ static int kernel_failed(nnc_exec *e, int k, const char *what, nnc_status *st) {
                          kn->block, nnc_node_where(e->g, kn->nodes[kn->nnodes - 1], where, sizeof where));
 }
 
+/* Kernel k, an allreduce between ranks. On a GPU it is NCCL on the stream,
+ * waited for (with the ranks' deadline) after the last member of its run of
+ * allreduces, which is its bucket (passes/allreduce.c places a bucket's
+ * members together). On the host device, whose addresses are host memory,
+ * it is the ranks' MPI sum that the interpreter runs (runtime/collective.h):
+ * the same program and the same numbers, with MPI standing in for NCCL. */
+static int run_allreduce(nnc_exec *e, int k, void **data, const nnc_run_opts *opts, nnc_status *st) {
+  const nnc_cuda_kernel *kn = &e->prog.kernels[k];
+  int32_t id = kn->nodes[0];
+  const nnc_node *n = &e->g->nodes[id];
+  void *in = data[n->src[0]], *out = data[id];
+  nnc_shard *s = opts ? opts->shard : NULL;
+  if (!s || s->ranks < 2)
+    return e->dev->copy((nnc_devptr)(uintptr_t)out, (nnc_devptr)(uintptr_t)in, (size_t)node_bytes(n), e->stream, st);
+  if (e->dev->emulated) {
+    nnc_collective_member(s, e->g, n, in, out);
+    nnc_collective_finish(s);
+    return 0;
+  }
+  if (!s->nccl && !(s->nccl = nnc_nccl_open(s->comm, st))) return -1;
+  char what[160];
+  snprintf(what, sizeof what, "the all-reduce of %s", n->name ? n->name : "a gradient");
+  float share = (float)((double)s->rows / (double)s->global_rows);
+  void *stream = e->dev->raw_stream(e->stream);
+  if (nnc_nccl_sum(s->nccl, in, out, nnc_node_numel(n), share, stream, what, st)) return -1;
+  s->reduce_bytes += (int64_t)node_bytes(n);
+  if (k + 1 < e->prog.count && e->prog.kernels[k + 1].lib == NNC_LOWER_NCCL) return 0;
+  /* The stream runs in order: the wait covers the bucket's sums and the
+   * backward kernels before them, so none of it counts as overlapped. */
+  double t0 = nnc_now();
+  int rc = nnc_nccl_wait(s->nccl, stream, what, st);
+  s->reduce_seconds += nnc_now() - t0, s->waited_seconds += nnc_now() - t0;
+  return rc;
+}
+
 /* Kernel k; when timing, waits for it and adds its time to its last node. */
 static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, int keep, nnc_status *st) {
   const nnc_cuda_kernel *kn = &e->prog.kernels[k];
@@ -232,8 +269,9 @@ static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, int keep, nnc_st
             (long long)kn->work);
   double *timing = opts ? opts->node_seconds : NULL;
   double t0 = timing ? nnc_now() : 0;
-  if (kn->lib != NNC_LOWER_NNC ? nnc_cuda_lib_run(e->lib, kn, data, st)
-                               : e->dev->launch(e->fns[k], kn, a.args, e->stream, st))
+  if (kn->lib == NNC_LOWER_NCCL         ? run_allreduce(e, k, data, opts, st)
+      : kn->lib != NNC_LOWER_NNC ? nnc_cuda_lib_run(e->lib, kn, data, st)
+                                 : e->dev->launch(e->fns[k], kn, a.args, e->stream, st))
     return kernel_failed(e, k, kn->lib != NNC_LOWER_NNC ? "library step" : "launching kernel", st);
   e->last_launched = k;
   if (timing) {

@@ -125,9 +125,17 @@ static void open_driver(void) {
     snprintf(drv.why, sizeof drv.why, "no usable GPU (%s)", r ? cu_error(r) : "the driver sees no device");
     return;
   }
-  const char *ordinal = getenv("NNC_CUDA_DEVICE");
+  /* Under mpirun each rank of a machine takes its own GPU, by its rank on
+   * that machine; NNC_CUDA_DEVICE chooses one by hand. */
+  const char *ordinal = getenv("NNC_CUDA_DEVICE"), *local = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  int device = ordinal ? atoi(ordinal) : local ? atoi(local) : 0;
+  if (device < 0 || device >= count) {
+    snprintf(drv.why, sizeof drv.why, "GPU %d is asked for (%s) but the driver sees %d", device,
+             ordinal ? "NNC_CUDA_DEVICE" : "one per rank of this machine", count);
+    return;
+  }
   char model[128] = "";
-  r = drv.api.device_get(&drv.device, ordinal ? atoi(ordinal) : 0);
+  r = drv.api.device_get(&drv.device, device);
   if (r == 0) r = drv.api.device_attribute(&major, CU_ATTR_CC_MAJOR, drv.device);
   if (r == 0) r = drv.api.device_attribute(&minor, CU_ATTR_CC_MINOR, drv.device);
   if (r == 0) r = drv.api.device_name(model, (int)sizeof model, drv.device);

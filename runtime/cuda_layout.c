@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "runtime/collective.h"
 
 int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st) {
   int32_t *step = malloc(sizeof *step * ((size_t)g->nnodes + 1));
@@ -24,8 +25,10 @@ int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda
 }
 
 nnc_cuda_run_consts nnc_cuda_run_consts_of(const nnc_run_opts *opts) {
-  nnc_cuda_run_consts rc = {0, 0, 0};
+  nnc_cuda_run_consts rc = {0, 0, 0, 0, 0};
   if (opts) rc.seed = opts->seed, rc.step = opts->step, rc.training = opts->training;
+  const nnc_shard *s = opts ? opts->shard : NULL;
+  if (s && s->ranks > 1) rc.first_row = (unsigned long long)s->first_row, rc.global_rows = (unsigned long long)s->global_rows;
   return rc;
 }
 

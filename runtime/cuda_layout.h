@@ -15,6 +15,10 @@ int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda
  * random numbers. */
 typedef struct nnc_cuda_run_consts {
   unsigned long long seed, step;
+  /* Under data parallelism this rank's first row of the global batch and
+   * the global batch's rows (0: one process), so dropout draws by global
+   * sample as the other backends do (nnc_dropout_counter). */
+  unsigned long long first_row, global_rows;
   int training;
 } nnc_cuda_run_consts;
 

@@ -297,12 +297,14 @@ static void host_release(void *ctx, void *p) {
   free(p);
 }
 
-/* Which libraries p's steps use: bit 0 cuBLAS (every step: the filter
- * transposes are cublasSgeam), bit 1 cuDNN. */
+/* Which libraries p's steps use: bit 0 cuBLAS (every cuBLAS or cuDNN step:
+ * the filter transposes are cublasSgeam), bit 1 cuDNN. NCCL's steps are
+ * runtime/cuda.c's (they need the run's ranks). */
 static int libraries_used(const nnc_cuda_program *p) {
   int used = 0;
   for (int i = 0; i < p->count; i++)
-    if (p->kernels[i].lib != NNC_LOWER_NNC) used |= 1 | (p->kernels[i].lib == NNC_LOWER_CUDNN ? 2 : 0);
+    if (p->kernels[i].lib == NNC_LOWER_CUBLAS || p->kernels[i].lib == NNC_LOWER_CUDNN)
+      used |= 1 | (p->kernels[i].lib == NNC_LOWER_CUDNN ? 2 : 0);
   return used;
 }
 
@@ -326,7 +328,7 @@ static int prepare_steps(nnc_cuda_lib *l, nnc_status *st) {
   size_t scratch = 0;
   for (int i = 0; i < l->p->count; i++) {
     const nnc_cuda_kernel *k = &l->p->kernels[i];
-    if (k->lib == NNC_LOWER_NNC) continue;
+    if (k->lib == NNC_LOWER_NNC || k->lib == NNC_LOWER_NCCL) continue;
     lib_step *s = &l->steps[i];
     nnc_cuda_lib_call_of(l->g, k->nodes[0], &s->call);
     if (!fits_int(&s->call)) {

@@ -70,10 +70,6 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   passes[n++] = &nnc_pass_plan_memory;
   /* Only the GPU backends run library lowerings; elsewhere fusion is as usual. */
   int gpu = m->backend == &nnc_backend_cuda || m->backend == &nnc_backend_cuda_emu;
-  if (ranks > 1 && gpu)
-    return nnc_fail(st, "data-parallel training runs on the cpu and interp backends; on %s the all-reduce would be "
-                        "a NCCL call, which nnc does not run yet (use --backend cpu)",
-                    m->backend->name);
   nnc_pass_ctx ctx = {.batch = batch, .train = &m->spec, .gpu = gpu, .keep_grads = m->keep_grads, .ranks = ranks,
                       .bucket_bytes = m->bucket_bytes};
   nnc_dump_opts dump = m->dump;

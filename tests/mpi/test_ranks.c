@@ -117,11 +117,14 @@ static double weights_difference(const char *a, const char *b) {
   return sqrt(diff / norm);
 }
 
-START_TEST(two_ranks_match_one_process) {
-  if (!can_run()) return;
+/* One process and two ranks on `backend` over `rows` rows (steps train
+ * steps): the same losses, evaluate, predict and weights; rank 0 alone
+ * prints and writes. */
+static void compare_ranks(const char *backend, int rows, int steps) {
   char cmd[2048], *one, *two;
   const char *one_path = dir_path("one.safetensors");
-  snprintf(cmd, sizeof cmd, "'%s' tests/mpi/cnn_subset.lua --out '%s'", NNC_BINARY, one_path);
+  snprintf(cmd, sizeof cmd, "'%s' tests/mpi/cnn_subset.lua --out '%s' --backend %s --rows %d", NNC_BINARY, one_path,
+           backend, rows);
   ck_assert_msg(run(cmd, &one) == 0, "%s", one);
   /* Each rank is given its own path: rank 0's must be written, rank 1's not. */
   const char *w0 = strdup(dir_path("w_0.safetensors")), *w1 = strdup(dir_path("w_1.safetensors"));
@@ -130,12 +133,12 @@ START_TEST(two_ranks_match_one_process) {
   prefix[strlen(prefix) - strlen("0.safetensors")] = 0;
   snprintf(cmd, sizeof cmd,
            "mpirun --allow-run-as-root --oversubscribe -np 2 sh -c "
-           "'exec \"$0\" tests/mpi/cnn_subset.lua --out %s$OMPI_COMM_WORLD_RANK.safetensors' '%s'",
-           prefix, NNC_BINARY);
+           "'exec \"$0\" tests/mpi/cnn_subset.lua --out %s$OMPI_COMM_WORLD_RANK.safetensors --backend %s --rows %d' '%s'",
+           prefix, backend, rows, NNC_BINARY);
   ck_assert_msg(run(cmd, &two) == 0, "%s", two);
   double a[16], b[16];
   int n = line_values(one, "step ", a, 16);
-  ck_assert_int_eq(n, 7); /* 224 training rows at batch 32 */
+  ck_assert_int_eq(n, steps);
   ck_assert_int_eq(line_values(two, "step ", b, 16), n);
   for (int i = 0; i < n; i++) expect_close("loss", b[i], a[i]);
   ck_assert_int_eq(line_values(one, "evaluate ", a, 1), 1);
@@ -161,6 +164,45 @@ START_TEST(two_ranks_match_one_process) {
   double diff = weights_difference(w0, one_path);
   ck_assert_msg(diff <= TOLERANCE, "weights differ by %g (relative norm)", diff);
   free(one), free(two), free((void *)w0), free((void *)w1);
+}
+
+START_TEST(two_ranks_match_one_process) {
+  if (!can_run()) return;
+  compare_ranks("cpu", 256, 7); /* 224 training rows at batch 32 */
+}
+END_TEST
+
+/* The cuda backend's program with its allreduce as a NCCL step, run on the
+ * host device, where MPI sums in NCCL's place: the generated kernels, the
+ * dropout of the global sample and the step's place in the program are
+ * what a GPU runs. */
+START_TEST(two_ranks_on_cuda_emu_match_one_process) {
+  if (!can_run()) return;
+  compare_ranks("cuda-emu", 96, 3); /* 84 training rows at batch 32 */
+}
+END_TEST
+
+/* NCCL's path as far as a machine without GPUs takes it: loaded, rank 0's
+ * unique id broadcast, then no GPU to make the communicator on, said once,
+ * and the ranks train on cpu. */
+START_TEST(nccl_bootstrap_without_gpus) {
+  if (!can_run()) return;
+  if (system("nvidia-smi -L >/dev/null 2>&1") == 0) {
+    printf("mpi: skipped: this machine has GPUs (the NCCL path runs in full there, not its no-GPU fallback)\n");
+    return;
+  }
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd,
+           "mpirun --allow-run-as-root --oversubscribe -np 2 '%s' tests/mpi/cnn_subset.lua --backend cuda --rows 64",
+           NNC_BINARY);
+  ck_assert_msg(run(cmd, &out) == 0, "%s", out);
+  ck_assert_int_eq(count_of(out, "no GPU to make its communicator on, so the 2 ranks train on cpu"), 1);
+  if (strstr(out, "NCCL cannot be opened"))
+    printf("mpi: NCCL is not installed: only its absence was exercised\n");
+  else
+    ck_assert_msg(strstr(out, "loaded, unique id shared by 2 ranks;"), "%s", out);
+  ck_assert_int_eq(count_of(out, "evaluate loss"), 1);
+  free(out);
 }
 END_TEST
 
@@ -220,6 +262,8 @@ TCase *tcase_ranks(void) {
   TCase *tc = tcase_create("ranks");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, two_ranks_match_one_process);
+  tcase_add_test(tc, two_ranks_on_cuda_emu_match_one_process);
+  tcase_add_test(tc, nccl_bootstrap_without_gpus);
   tcase_add_test(tc, killed_rank_ends_the_job);
   tcase_add_test(tc, stopped_rank_times_out);
   tcase_add_test(tc, bench_reports_the_all_reduce);
