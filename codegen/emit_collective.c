@@ -1,9 +1,9 @@
-/* Collectives. On one process the all-reduce is the identity, a copy; the
- * pass adds it only between ranks, where on a GPU it is to be a NCCL call
- * on the runtime's stream rather than generated code (runtime/model.c
- * refuses data-parallel runs on the GPU backends until that exists). */
+/* Collectives are not kernels: on the GPU an allreduce is a NCCL step of
+ * the program (nnc_lower_node gives NNC_LOWER_NCCL; runtime/cuda.c runs
+ * it), so codegen never asks for its kernel. Were it asked, the program
+ * would be wrong, and it says so rather than emit a copy. */
 #include "codegen/cuda.h"
 
 int nnc_cuda_emit_allreduce(nnc_cuda_ctx *c, int32_t id) {
-  return nnc_cuda_pointwise(c, id, "%s", nnc_cuda_val(c, id, 0));
+  return nnc_cuda_fail(c, id, "an allreduce runs as a NCCL step of the program, not as a kernel");
 }
