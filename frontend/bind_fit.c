@@ -82,8 +82,10 @@ static nnc_dataset dataset_of(const nnc_tensor *x, const nnc_tensor *y) {
 }
 
 /* Fit's arrays, once per fit (Keras does not look): a value that is not
- * finite would turn the loss or the weights into nan. */
-static void warn_data(const char *what, const nnc_tensor *x, const nnc_tensor *y) {
+ * finite would turn the loss or the weights into nan. Under mpirun every
+ * rank holds the same arrays and rank 0 speaks for them. */
+static void warn_data(const nnc_model *m, const char *what, const nnc_tensor *x, const nnc_tensor *y) {
+  if (m->shard && m->shard->rank != 0) return;
   char name[64];
   snprintf(name, sizeof name, "%s x", what);
   nnc_warn_non_finite_data(stderr, name, nnc_tensor_f32(x), x->rank, x->shape);
@@ -153,7 +155,7 @@ void nnc_lua_fit_opts(lua_State *L, int opts, const nnc_graph *g, nnc_model *m, 
     nnc_tensor *vx = nnc_lua_checktensor(L, -2), *vy = nnc_lua_checktensor(L, -1);
     nnc_lua_check_x(L, "fit validation_data", g, vx);
     nnc_lua_check_y(L, "fit validation_data", m, g, vx, vy);
-    warn_data("fit's validation_data", vx, vy);
+    warn_data(m, "fit's validation_data", vx, vy);
     *val = dataset_of(vx, vy);
     o->validation = val;
   }
@@ -169,7 +171,7 @@ static int l_fit(lua_State *L) {
   nnc_tensor *x = nnc_lua_checktensor(L, 3), *y = nnc_lua_checktensor(L, 4);
   nnc_lua_check_x(L, "fit", g, x);
   nnc_lua_check_y(L, "fit", m, g, x, y);
-  warn_data("fit's", x, y);
+  warn_data(m, "fit's", x, y);
   nnc_fit_opts o;
   nnc_dataset all = dataset_of(x, y), train, val;
   nnc_lua_fit_opts(L, 5, g, m, &o, &val);

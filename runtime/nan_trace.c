@@ -43,15 +43,19 @@ static const char *value_name(void *const *values, bad b) {
   return nnc_non_finite_name(((const float *)values[b.node])[b.element]);
 }
 
-/* A leaf the step read: the batch's x or y by row and element, a weight
- * (as it was before the step), or the learning rate. */
-static void describe_leaf(const nnc_compiled *c, void *const *values, bad b, char *buf, size_t size) {
+/* A leaf the step read: the batch's x or y by row (of the global batch
+ * under mpirun) and element, a weight (as it was before the step), or the
+ * learning rate. */
+static void describe_leaf(const nnc_model *m, const nnc_compiled *c, void *const *values, bad b, char *buf,
+                          size_t size) {
   const nnc_node *n = &c->g->nodes[b.node];
   int64_t rows = c->batch > 0 ? c->batch : 1, row = nnc_node_numel(n) / rows;
+  int64_t first = m->shard ? m->shard->first_row : 0;
   const char *v = value_name(values, b);
   if (b.node == c->input || b.node == c->labels)
     snprintf(buf, size, "the batch's %s, which already held %s at row %lld, element %lld (1-based, in the batch)",
-             b.node == c->input ? "x" : "y", v, (long long)(b.element / row) + 1, (long long)(b.element % row) + 1);
+             b.node == c->input ? "x" : "y", v, (long long)(first + b.element / row) + 1,
+             (long long)(b.element % row) + 1);
   else if (nnc_op_is_weight(n->op))
     snprintf(buf, size, "the weight '%s', which already held %s before the step (element %lld)", n->name, v,
              (long long)b.element + 1);
@@ -97,7 +101,7 @@ static void culprit(const nnc_model *m, const nnc_compiled *c, void *const *valu
   if (first.node < 0) {
     bad held = first_leaf(g, values, NULL, 0);
     if (held.node < 0) return backend_differs(m, c, found, buf, size);
-    describe_leaf(c, values, held, leaf, sizeof leaf);
+    describe_leaf(m, c, values, held, leaf, sizeof leaf);
     snprintf(buf, size, "%s", leaf);
     return;
   }
@@ -108,7 +112,7 @@ static void culprit(const nnc_model *m, const nnc_compiled *c, void *const *valu
                      nnc_ops[n->op].name, phase(c, first.node, when, sizeof when), (long long)first.element + 1,
                      value_name(values, first));
   bad held = first_leaf(g, values, n->src, n->nsrc);
-  if (held.node >= 0) describe_leaf(c, values, held, leaf, sizeof leaf);
+  if (held.node >= 0) describe_leaf(m, c, values, held, leaf, sizeof leaf);
   else snprintf(leaf, sizeof leaf, "finite operands");
   if (len > 0 && (size_t)len < size) snprintf(buf + len, size - (size_t)len, ", computed from %s", leaf);
 }
@@ -141,10 +145,14 @@ static void replay(nnc_model *m, nnc_compiled *c, const nnc_run_opts *opts, int3
 /* "the loss became nan at step 3", or that the NNC_DEBUG=nan check saw a
  * value that is not finite. */
 static void event(const nnc_model *m, const nnc_compiled *c, double loss, char *buf, size_t size) {
-  char when[64];
+  char when[96];
   long long step = (long long)m->steps;
-  if (c->kind == NNC_KIND_TRAIN) snprintf(when, sizeof when, "at step %lld", step + 1);
-  else snprintf(when, sizeof when, "in %s after step %lld", c->kind == NNC_KIND_EVAL ? "evaluation" : "predict", step);
+  int len = c->kind == NNC_KIND_TRAIN ? snprintf(when, sizeof when, "at step %lld", step + 1)
+                                      : snprintf(when, sizeof when, "in %s after step %lld",
+                                                 c->kind == NNC_KIND_EVAL ? "evaluation" : "predict", step);
+  /* each rank checks its own rows */
+  if (m->shard && len > 0 && (size_t)len < sizeof when)
+    snprintf(when + len, sizeof when - (size_t)len, " on rank %d", m->shard->rank);
   if (c->loss >= 0 && !isfinite(loss))
     snprintf(buf, size, "the loss became %s %s", nnc_non_finite_name((float)loss), when);
   else snprintf(buf, size, "NNC_DEBUG=nan saw a value that is not finite %s", when);
@@ -166,7 +174,7 @@ void nnc_nan_trace(nnc_model *m, nnc_compiled *c, const nnc_run_opts *opts, int3
   double loss = c->loss >= 0 ? nnc_model_scalar(m, c, c->loss) : 0;
   if (isfinite(loss) && found < 0) return;
   m->nan_warned = 1;
-  char what[128], where[1024];
+  char what[192], where[1024];
   event(m, c, loss, what, sizeof what);
   if (opts->keep_updates)
     snprintf(where, sizeof where,

@@ -258,6 +258,37 @@ START_TEST(bench_reports_the_all_reduce) {
 }
 END_TEST
 
+/* NaN in row 4 of a batch of 4: rank 1, which holds rows 3 and 4, names it
+ * by its row in the global batch (the matmul's element 3 is in its own
+ * second row); rank 0 finds it in the weights the all-reduce gave it at the
+ * next step; the data warning comes once. */
+START_TEST(each_rank_traces_its_nan) {
+  if (system("command -v mpirun >/dev/null 2>&1") != 0) return (void)printf("mpi: skipped: no mpirun\n");
+  const char *script = nnc_test_write_temp(
+      "nan.lua", "local m = nn.Sequential { nn.Dense { 2, activation = 'softmax', input_shape = { 3 } } }\n"
+                 "m:compile { optimizer = 'sgd', loss = 'sparse_categorical_crossentropy' }\n"
+                 "local x = data.tensor { { 1, 2, 3 }, { 1, 1, 1 }, { 0, 1, 0 }, { 2, 0/0, 2 } }\n"
+                 "local h = m:fit(x, data.tensor({ 0, 1, 0, 1 }, 'i32'), { epochs = 2, batch_size = 4, shuffle = "
+                 "false, verbose = 0 })\n"
+                 "print('epochs', #h.loss)\n");
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd, "mpirun --allow-run-as-root --oversubscribe -np 2 '%s' '%s'", NNC_BINARY, script);
+  ck_assert_msg(run(cmd, &out) == 0, "%s", out);
+  ck_assert_msg(strstr(out, "warning: the loss became nan at step 1 on rank 1; the first value that is not finite is "
+                            "dense (Dense) at ") &&
+                    strstr(out, " = matmul in the forward pass, element 3 is nan), computed from the batch's x, which "
+                                "already held nan at row 4, element 2 (1-based, in the batch)\n"),
+                "%s", out);
+  ck_assert_msg(strstr(out, "warning: the loss became nan at step 2 on rank 0; the first value that is not finite is "
+                            "dense (Dense) at ") &&
+                    strstr(out, "computed from the weight 'dense/kernel', which already held nan before the step"),
+                "%s", out);
+  ck_assert_int_eq(count_of(out, "warning: fit's x holds nan at [4, 2]"), 1);
+  ck_assert_int_eq(count_of(out, "warning:"), 3);
+  free(out);
+}
+END_TEST
+
 TCase *tcase_ranks(void) {
   TCase *tc = tcase_create("ranks");
   tcase_set_timeout(tc, 600);
@@ -267,5 +298,6 @@ TCase *tcase_ranks(void) {
   tcase_add_test(tc, killed_rank_ends_the_job);
   tcase_add_test(tc, stopped_rank_times_out);
   tcase_add_test(tc, bench_reports_the_all_reduce);
+  tcase_add_test(tc, each_rank_traces_its_nan);
   return tc;
 }
