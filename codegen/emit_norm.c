@@ -119,3 +119,7 @@ int nnc_cuda_emit_scale_shift_grad(nnc_cuda_ctx *c, int32_t id) {
   long long ch = channels_of(NODE(c, id));
   return nnc_cuda_pointwise(c, id, "%s * %s[e %% %lldLL]", nnc_cuda_val(c, id, 0), nnc_cuda_buf(c, id, 1), ch);
 }
+
+int nnc_cuda_emit_fill(nnc_cuda_ctx *c, int32_t id) {
+  return nnc_cuda_pointwise(c, id, "%s", nnc_cuda_float(c, NODE(c, id)->attrs.alpha));
+}

@@ -21,7 +21,10 @@
  *                                          shift = beta - mean * scale (alpha, the
  *                                          momentum, rides along for the train step)
  *   scale_shift(x, st)                     x * st[0,c] + st[1,c]
- *   scale_shift_grad(dy, st)               dy * st[0,c] */
+ *   scale_shift_grad(dy, st)               dy * st[0,c]
+ *   fill(like) {alpha}                     like's type, every value alpha; like's
+ *                                          values are not read (gamma = 1 when
+ *                                          scale=false, beta = 0 when center=false) */
 #include <stdio.h>
 #include <string.h>
 
@@ -141,6 +144,15 @@ static int infer_scale_shift(const nnc_graph *g, nnc_node *n, nnc_status *st) {
 int nnc_infer_scale_shift(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_scale_shift(g, n, st); }
 int nnc_infer_scale_shift_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_scale_shift(g, n, st); }
 
+int nnc_infer_fill(const nnc_graph *g, nnc_node *n, nnc_status *st) {
+  const nnc_node *like = SRC(g, n, 0);
+  char t[128];
+  if (like->dtype != NNC_F32)
+    return nnc_infer_fail(g, n, st, "operand 0 is %s, expected f32", nnc_type_str(like, t, sizeof t));
+  set_type(n, like);
+  return 0;
+}
+
 /* flops per element of the big operand, and how many times it is read. */
 static void cost_norm(const nnc_graph *g, const nnc_node *n, nnc_cost *c, double flops_each, double passes) {
   double count = (double)nnc_node_numel(SRC(g, n, 0));
@@ -156,3 +168,8 @@ void nnc_cost_bn_moving(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { co
 void nnc_cost_bn_fold(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_norm(g, n, c, 6, 4); }
 void nnc_cost_scale_shift(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_norm(g, n, c, 2, 1); }
 void nnc_cost_scale_shift_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_norm(g, n, c, 1, 1); }
+void nnc_cost_fill(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
+  (void)g;
+  c->flops = 0;
+  c->bytes = 4.0 * (double)nnc_node_numel(n);
+}

@@ -19,9 +19,10 @@
  * normalize the batch with the biased variance. So row 2 of bn_stats (the
  * corrected variance) on rank 4 and 5, row 1 (biased) elsewhere.
  *
- * A layer whose gamma is a state leaf (trainable=false) keeps its inference
- * form and its moving statistics, as Keras 2 runs a frozen
- * BatchNormalization in inference mode. */
+ * A layer whose gamma and beta are state leaves or constants (trainable=false)
+ * keeps its inference form and its moving statistics, as Keras 2 runs a
+ * frozen BatchNormalization in inference mode. One with neither weight has
+ * nothing to freeze; the frontend refuses trainable=false on it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,11 +30,15 @@
 #include "passes/batch_norm.h"
 #include "passes/train.h"
 
-/* Whether node n is a BatchNormalization layer that trains. */
+/* Whether node n is a BatchNormalization layer that trains: its gamma or
+ * beta is a param, or it has neither (scale=false and center=false, both
+ * constants), as Keras trains such a layer on the batch's statistics. */
 static int trains(const nnc_graph *g, const nnc_node *n) {
   if (n->op != NNC_OP_SCALE_SHIFT) return 0;
   const nnc_node *fold = &g->nodes[n->src[1]];
-  return fold->op == NNC_OP_BN_FOLD && g->nodes[fold->src[2]].op == NNC_OP_PARAM;
+  if (fold->op != NNC_OP_BN_FOLD) return 0;
+  nnc_op gamma = g->nodes[fold->src[2]].op, beta = g->nodes[fold->src[3]].op;
+  return gamma == NNC_OP_PARAM || beta == NNC_OP_PARAM || (gamma == NNC_OP_FILL && beta == NNC_OP_FILL);
 }
 
 /* The row of bn_stats that feeds moving_variance for an input of this rank. */

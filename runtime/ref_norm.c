@@ -112,3 +112,8 @@ void nnc_ref_scale_shift_grad(const nnc_kernel_args *k) {
   int64_t c = channels_of(k->n), count = nnc_node_numel(k->n);
   for (int64_t i = 0; i < count; i++) out[i] = dy[i] * st[i % c];
 }
+
+void nnc_ref_fill(const nnc_kernel_args *k) {
+  float *out = k->out;
+  for (int64_t i = 0, count = nnc_node_numel(k->n); i < count; i++) out[i] = k->n->attrs.alpha;
+}

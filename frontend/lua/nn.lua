@@ -329,7 +329,9 @@ local function build_dropout(self, state, x)
 end
 
 -- Keras's BatchNormalization over the last axis: gamma and beta train,
--- moving_mean and moving_variance are states (in Keras's weight order). The
+-- moving_mean and moving_variance are states (in Keras's weight order).
+-- scale=false makes no gamma and center=false no beta: the constants 1 and 0
+-- take their place, as in Keras's fused kernel call. The
 -- graph holds the inference form; passes/batch_norm.c gives the train step
 -- the training form and the moving-statistics updates.
 local function build_batch_norm(self, state, x)
@@ -340,10 +342,12 @@ local function build_batch_norm(self, state, x)
     layer_fail(self, "normalizes the last axis only (axis=-1 or %d), got axis=%s", rank - 1, tostring(o.axis))
   end
   local c = x.shape[rank]
-  local gamma = self:param(state, "gamma", { c }, o.gamma_initializer)
-  local beta = self:param(state, "beta", { c }, o.beta_initializer)
+  local gamma = o.scale and self:param(state, "gamma", { c }, o.gamma_initializer)
+  local beta = o.center and self:param(state, "beta", { c }, o.beta_initializer)
   local mean = self:param(state, "moving_mean", { c }, o.moving_mean_initializer, nil, nil, "state")
   local var = self:param(state, "moving_variance", { c }, o.moving_variance_initializer, nil, nil, "state")
+  gamma = gamma or self:op(state, "fill", { mean }, { alpha = 1 })
+  beta = beta or self:op(state, "fill", { mean }, { alpha = 0 })
   local table = self:op(state, "bn_fold", { mean, var, gamma, beta }, { eps = o.epsilon, alpha = o.momentum })
   return self:op(state, "scale_shift", { x.id, table })
 end
@@ -439,8 +443,8 @@ local function check_layer_options(class, o)
   if o.epsilon ~= nil and (type(o.epsilon) ~= "number" or o.epsilon <= 0) then
     fail("%s: epsilon must be a positive number, got %s", class, tostring(o.epsilon))
   end
-  if o.center == false or o.scale == false then
-    fail("%s: center=false and scale=false are not supported by this version of nnc", class)
+  for _, k in ipairs { "center", "scale" } do
+    if o[k] ~= nil and type(o[k]) ~= "boolean" then fail("%s: %s must be true or false, got %s", class, k, tostring(o[k])) end
   end
   if o.trainable ~= nil and type(o.trainable) ~= "boolean" then
     fail("%s: trainable must be true or false, got %s", class, tostring(o.trainable))
@@ -621,6 +625,12 @@ function Model:compile(arg)
   -- trainable=false (given or set on the layer since) freezes the layer's params.
   for _, layer in ipairs(self.layers) do
     if layer.trainable == false then
+      -- Such a layer's graph is the same frozen or not: nothing tells the
+      -- train step to keep its inference form.
+      if layer.class == "BatchNormalization" and not layer.opts.center and not layer.opts.scale then
+        layer_fail(layer, "trainable=false with center=false and scale=false is not implemented by nnc (the layer " ..
+          "has no weight to freeze)")
+      end
       for _, w in ipairs(layer.weights or {}) do self.state.graph:freeze(w.id) end
     end
   end

@@ -280,6 +280,86 @@ START_TEST(batch_norm_weights_saved_in_keras_order) {
 }
 END_TEST
 
+/* BatchNormalization with center=false has no beta and with scale=false no
+ * gamma, as Keras builds it: the summary counts 128 params on 32 channels
+ * with both, 96 with one, 64 with neither (64 of them non-trainable, the
+ * moving statistics); save_weights holds exactly the weights the layer has;
+ * nnc check trains it as the interpreter does on cpu and cuda-emu. */
+static const char *bn_options =
+    "local center, scale = nnc.option('center', 'true') == 'true', nnc.option('scale', 'true') == 'true'\n"
+    "local m = nn.Sequential { nn.Conv2D { 32, 3, padding = 'same', input_shape = { 6, 6, 1 } },\n"
+    "  nn.BatchNormalization { center = center, scale = scale, trainable = nnc.option('frozen', 'no') == 'no' },\n"
+    "  nn.Activation('relu'), nn.Flatten(), nn.Dense { 8 },\n"
+    "  nn.BatchNormalization { center = scale, scale = center }, nn.Dense { 3, activation = 'softmax' } }\n"
+    "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy', metrics = { 'accuracy' } }\n"
+    "m:summary()\n"
+    "m:save_weights(nnc.option('out', 'unused.safetensors'))\n";
+
+static const struct bn_variant {
+  int center, scale;
+  const char *layer, *totals; /* the first BatchNormalization's summary row; the totals */
+} bn_variants[] = {
+    {1, 1, "batch_normalization (BatchNo (None, 6, 6, 32)          128",
+     "Total params: 9,731\nTrainable params: 9,651\nNon-trainable params: 80\n"},
+    {1, 0, "batch_normalization (BatchNo (None, 6, 6, 32)          96",
+     "Total params: 9,691\nTrainable params: 9,611\nNon-trainable params: 80\n"},
+    {0, 1, "batch_normalization (BatchNo (None, 6, 6, 32)          96",
+     "Total params: 9,691\nTrainable params: 9,611\nNon-trainable params: 80\n"},
+    {0, 0, "batch_normalization (BatchNo (None, 6, 6, 32)          64",
+     "Total params: 9,651\nTrainable params: 9,571\nNon-trainable params: 80\n"},
+};
+
+START_TEST(batch_norm_without_center_or_scale) {
+  const struct bn_variant *v = &bn_variants[_i];
+  const char *flag[2] = {"false", "true"};
+  char extra[512], *out, *err;
+  const char *path = nnc_test_write_temp("bn_options.safetensors", "");
+  snprintf(extra, sizeof extra, "--center %s --scale %s --out '%s'", flag[v->center], flag[v->scale], path);
+  int rc = run_text(bn_options, extra, &out, &err);
+  ck_assert_msg(rc == 0, "%s", err);
+  ck_assert_msg(strstr(out, v->layer) && strstr(out, v->totals), "%s", out);
+  free(out), free(err);
+  char *file = nnc_test_read_file(path);
+  ck_assert_ptr_nonnull(file);
+  const char *layers[2] = {"batch_normalization/", "batch_normalization_1/"};
+  for (int l = 0; l < 2; l++) {
+    int center = l ? v->scale : v->center, scale = l ? v->center : v->scale;
+    const char *weights[4] = {"gamma:0", "beta:0", "moving_mean:0", "moving_variance:0"};
+    int want[4] = {scale, center, 1, 1};
+    for (int i = 0; i < 4; i++) {
+      char name[96];
+      snprintf(name, sizeof name, "\"%s%s\"", layers[l], weights[i]);
+      ck_assert_msg(!strstr(file + 8, name) == !want[i], "%s %s in %.600s", want[i] ? "missing" : "unexpected", name,
+                    file + 8);
+    }
+  }
+  free(file);
+  const char *backends[2] = {"cpu", "cuda-emu"};
+  for (int b = 0; b < 2; b++) {
+    snprintf(extra, sizeof extra, "check '%s' --backend %s --steps 3 --center %s --scale %s",
+             nnc_test_write_temp("bn_check.lua", bn_options), backends[b], flag[v->center], flag[v->scale]);
+    rc = nnc_test_run_cli(extra, &out, &err);
+    ck_assert_msg(rc == 0, "%s: %s%s", extra, out, err);
+    snprintf(extra, sizeof extra, "\nCHECK %s 3 ", backends[b]);
+    ck_assert_msg(strstr(out, extra), "%s", out);
+    free(out), free(err);
+  }
+}
+END_TEST
+
+/* Keras runs a frozen BatchNormalization in inference mode; one with
+ * neither gamma nor beta has no weight whose freezing says so. */
+START_TEST(frozen_batch_norm_without_weights_is_an_error) {
+  char *out, *err;
+  int rc = run_text(bn_options, "--center false --scale false --frozen yes", &out, &err);
+  ck_assert_int_eq(rc, 1);
+  ck_assert_msg(strstr(err, "train.lua:3") && strstr(err, "batch_normalization") &&
+                    strstr(err, "trainable=false with center=false and scale=false"),
+                "%s", err);
+  free(out), free(err);
+}
+END_TEST
+
 START_TEST(bad_weights_files) {
   char text[4096], *out, *err;
   const char *corrupt = nnc_test_write_temp("corrupt.safetensors", "not a safetensors file at all");
@@ -372,6 +452,8 @@ TCase *tcase_train(void) {
   tcase_add_test(tc, bad_weights_files);
   tcase_add_test(tc, frozen_layers_do_not_move);
   tcase_add_test(tc, batch_norm_weights_saved_in_keras_order);
+  tcase_add_loop_test(tc, batch_norm_without_center_or_scale, 0, (int)(sizeof bn_variants / sizeof bn_variants[0]));
+  tcase_add_test(tc, frozen_batch_norm_without_weights_is_an_error);
   tcase_add_test(tc, mlp_reaches_keras_accuracy);
   tcase_add_test(tc, check_models_on_cuda_emu);
   tcase_add_test(tc, check_models_on_cpu);

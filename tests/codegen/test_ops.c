@@ -160,6 +160,7 @@ static const op_case cases[] = {
     {"bn_fold", NNC_OP_BN_FOLD, {.eps = 1e-3f, .alpha = 0.99f}, {F(1, R, 6), F(1, P, 6), F(1, R, 6), F(1, R, 6)}, 0, 0},
     {"scale_shift", NNC_OP_SCALE_SHIFT, {.pad = 0}, {F(4, R, 5, 3, 3, 6), F(2, R, 2, 6)}, 0, 0},
     {"scale_shift_grad", NNC_OP_SCALE_SHIFT_GRAD, {.pad = 0}, {F(2, R, 40, 6), F(2, R, 2, 6)}, 0, 0},
+    {"fill", NNC_OP_FILL, {.alpha = 1.0f}, {F(1, R, 6)}, 0, 0},
     {"rmsprop_momentum", NNC_OP_RMSPROP_MOMENTUM, {.alpha = 0.9f, .eps = 1e-7f},
      {F(2, R, 3, 40), F(2, R, 3, 40), F(2, P, 3, 40), SCALAR}, 0, 0},
 };

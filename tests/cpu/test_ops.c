@@ -172,6 +172,7 @@ static const op_case cases[] = {
     {"bn_fold", NNC_OP_BN_FOLD, {.eps = 1e-3f, .alpha = 0.99f}, 4, {"f32[13]", "f32[13]", "f32[13]", "f32[13]"}, 2, 0},
     {"scale_shift", NNC_OP_SCALE_SHIFT, NONE, 2, {"f32[37,9,7,24]", "f32[2,24]"}, 0, 0},
     {"scale_shift_grad", NNC_OP_SCALE_SHIFT_GRAD, NONE, 2, {"f32[301,13]", "f32[2,13]"}, 0, 0},
+    {"fill", NNC_OP_FILL, {.alpha = 1.0f}, 1, {"f32[13]"}, 0, 0},
     {"rmsprop_momentum", NNC_OP_RMSPROP_MOMENTUM, {.alpha = 0.9f, .eps = 1e-7f}, 4, {BIG, BIG, BIG, "f32[]"}, 4, 0},
 };
 

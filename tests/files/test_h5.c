@@ -41,6 +41,22 @@ START_TEST(functional_weights_in_keras_layout) {
 }
 END_TEST
 
+/* A BatchNormalization without beta (center=false) holds gamma and the
+ * moving statistics, one without gamma (scale=false) beta and them, as
+ * Keras 2 saves them. */
+START_TEST(batch_norm_weights_in_keras_layout) {
+  free(files_nnc_ok("local m = nn.Sequential { nn.Dense { 3, input_shape = { 4 } },\n"
+                    "  nn.BatchNormalization { center = false }, nn.BatchNormalization { scale = false } }\n"
+                    "m:compile { optimizer = 'adam', loss = 'mse' }\n"
+                    "m:fit(data.tensor { { 1, 2, 3, 4 }, { 0, 1, -1, 2 } }, data.tensor { { 1, 0, 1 }, { 0, 1, 0 } },\n"
+                    "  { epochs = 2, batch_size = 2, verbose = 0 })\n"
+                    "m:save_weights('bn.h5')\nm:save_weights('bn.safetensors')\n"));
+  free(files_py_ok("h5-layout bn.h5 bn.safetensors dense=kernel:4x3,bias:3 "
+                   "batch_normalization=gamma:3,moving_mean:3,moving_variance:3 "
+                   "batch_normalization_1=beta:3,moving_mean:3,moving_variance:3"));
+}
+END_TEST
+
 /* h5py writes Keras's layout with other layer names (matched by order, as
  * Keras's load_weights does), fixed- or variable-length names, float32 or
  * float64 data; nnc loads it and its safetensors save holds the values. */
@@ -142,6 +158,7 @@ TCase *tcase_h5_weights(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, sequential_weights_in_keras_layout);
   tcase_add_test(tc, functional_weights_in_keras_layout);
+  tcase_add_test(tc, batch_norm_weights_in_keras_layout);
   tcase_add_test(tc, loads_a_file_h5py_wrote);
   tcase_add_test(tc, loads_variable_length_names_and_float64);
   tcase_add_test(tc, round_trip_evaluates_identically);

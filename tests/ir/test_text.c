@@ -229,6 +229,7 @@ static const op_case op_cases[] = {
      .attrs = {.alpha = 0.99f, .eps = 1e-3f}},
     {.op = NNC_OP_SCALE_SHIFT, .src = {F32(ANY, 3), F32(2, 3)}, .line = "  %2 = scale_shift(%0, %1) : f32[?,3]"},
     {.op = NNC_OP_SCALE_SHIFT_GRAD, .src = {F32(ANY, 3), F32(2, 3)}, .line = "  %2 = scale_shift_grad(%0, %1) : f32[?,3]"},
+    {.op = NNC_OP_FILL, .src = {F32(3)}, .line = "  %1 = fill(%0) {alpha=1} : f32[3]", .attrs = {.alpha = 1.0f}},
     {.op = NNC_OP_RMSPROP_MOMENTUM,
      .src = {F32(3), F32(3), F32(3), {NNC_F32, 0, {0}}},
      .line = "  %4 = rmsprop_momentum(%0, %1, %2, %3) {alpha=0.899999976, eps=1.00000001e-07} : f32[3]",

@@ -408,7 +408,7 @@ static const nnc_op not_differentiable[] = {
     NNC_OP_MOMENTUM_VELOCITY, NNC_OP_NESTEROV_UPDATE, NNC_OP_SUB,         NNC_OP_MAXIMUM,
     NNC_OP_RMSPROP_MOMENTUM, NNC_OP_STATE,       NNC_OP_BN_STATS,          NNC_OP_BATCH_NORM_TRAIN_GRAD,
     NNC_OP_BN_GAMMA_GRAD,    NNC_OP_BN_MOVING,   NNC_OP_BN_FOLD,           NNC_OP_SCALE_SHIFT_GRAD,
-    NNC_OP_ALLREDUCE,
+    NNC_OP_ALLREDUCE,        NNC_OP_FILL,
 };
 
 /* Rows checked by the composite networks below instead of an instance:
@@ -549,12 +549,29 @@ static void build_shared_net(net *n, const void *arg) {
  * -> tanh -> mse: the statistics are functions of x, so the difference of
  * the loss in x goes through them, which batch_norm_train's rule must
  * include (an instance with stats as an independent input could not see
- * that). arg is x's type: rank 4 (a conv layer's) or rank 2 (a dense one's). */
+ * that). x is rank 4 (a conv layer's) or rank 2 (a dense one's); without
+ * scale or center, gamma or beta is a fill constant, as the frontend makes
+ * it, and takes no gradient. */
+typedef struct bn_net {
+  const char *x;
+  int center, scale;
+} bn_net;
+
 static void build_batch_norm_net(net *n, const void *arg) {
-  int rank4 = !strcmp(arg, "f32[3,2,2,3]");
-  int32_t x = net_leaf(n, NNC_OP_INPUT, "x", arg, FILL_NORMAL, 0);
-  int32_t gamma = net_leaf(n, NNC_OP_PARAM, "bn/gamma", rank4 ? "f32[3]" : "f32[4]", FILL_NORMAL, 0);
-  int32_t beta = net_leaf(n, NNC_OP_PARAM, "bn/beta", rank4 ? "f32[3]" : "f32[4]", FILL_NORMAL, 0);
+  const bn_net *b = arg;
+  int rank4 = !strcmp(b->x, "f32[3,2,2,3]");
+  const char *channels = rank4 ? "f32[3]" : "f32[4]";
+  int32_t x = net_leaf(n, NNC_OP_INPUT, "x", b->x, FILL_NORMAL, 0);
+  int32_t gamma = b->scale ? net_leaf(n, NNC_OP_PARAM, "bn/gamma", channels, FILL_NORMAL, 0) : -1;
+  int32_t beta = b->center ? net_leaf(n, NNC_OP_PARAM, "bn/beta", channels, FILL_NORMAL, 0) : -1;
+  nnc_attrs one = {.alpha = 1.0f}, zero = {.alpha = 0.0f};
+  int32_t like = -1;
+  if (gamma < 0 || beta < 0) {
+    like = net_leaf(n, NNC_OP_STATE, "bn/moving_mean", channels, FILL_NORMAL, 0);
+    n->leaf[n->nleaves - 1].wrt = 0;
+  }
+  if (gamma < 0) gamma = net_op1(n, NNC_OP_FILL, like, &one);
+  if (beta < 0) beta = net_op1(n, NNC_OP_FILL, like, &zero);
   int32_t stats = net_op1(n, NNC_OP_BN_STATS, x, NULL);
   nnc_attrs eps = {.eps = 1e-3f};
   int32_t src[4] = {x, stats, gamma, beta};
@@ -597,8 +614,11 @@ static const composite composites[] = {
     {"conv net, sigmoid, avg_pool, tanh, mse", build_smooth_conv_net, NULL, 0},
     {"dense net with dropout in training mode", build_dropout_net, NULL, 1},
     {"nodes used more than once", build_shared_net, NULL, 0},
-    {"batch norm training form, rank 4", build_batch_norm_net, "f32[3,2,2,3]", 0},
-    {"batch norm training form, rank 2", build_batch_norm_net, "f32[5,4]", 0},
+    {"batch norm training form, rank 4", build_batch_norm_net, &(bn_net){"f32[3,2,2,3]", 1, 1}, 0},
+    {"batch norm training form, rank 2", build_batch_norm_net, &(bn_net){"f32[5,4]", 1, 1}, 0},
+    {"batch norm training form, scale=false", build_batch_norm_net, &(bn_net){"f32[3,2,2,3]", 1, 0}, 0},
+    {"batch norm training form, center=false", build_batch_norm_net, &(bn_net){"f32[5,4]", 0, 1}, 0},
+    {"batch norm training form, neither", build_batch_norm_net, &(bn_net){"f32[3,2,2,3]", 0, 0}, 0},
     {"batch norm inference form, frozen", build_frozen_batch_norm_net, NULL, 0},
 };
 

@@ -5,7 +5,9 @@
  * variance averaged into moving_variance is Keras 2's: with Bessel's
  * correction n/(n-1) on a 4-D input (its fused path, TF's FusedBatchNorm),
  * biased on a 2-D input (its plain path, nn.moments). A wrong choice moves
- * moving_variance by 0.01 * var / (n - 1), which the tests below see. */
+ * moving_variance by 0.01 * var / (n - 1), which the tests below see.
+ * scale=false (no gamma) and center=false (no beta) normalize with gamma 1
+ * and beta 0, and still train on the batch's statistics. */
 #include <math.h>
 #include <string.h>
 
@@ -21,9 +23,20 @@ static const float mean0[C] = {0.2f, -0.1f}, var0[C] = {1.2f, 0.8f};
 typedef struct bn_case {
   int rank;
   int64_t shape[4]; /* the batch's, batch first */
+  int center, scale;
 } bn_case;
 
-static const bn_case bn_cases[] = {{4, {2, 2, 3, C}}, {2, {5, C}}};
+static const bn_case bn_cases[] = {{4, {2, 2, 3, C}, 1, 1}, {2, {5, C}, 1, 1}, {4, {2, 2, 3, C}, 0, 1},
+                                   {2, {5, C}, 1, 0},       {4, {2, 2, 3, C}, 0, 0}};
+
+static const char *const weight_names[4] = {"bn/moving_mean", "bn/moving_variance", "bn/gamma", "bn/beta"};
+
+/* Whether the case's layer has weight i (0 to 3, in weight_names' order). */
+static int has_weight(const bn_case *c, int i) { return i < 2 || (i == 2 ? c->scale : c->center); }
+
+/* The gamma and beta the layer normalizes with. */
+static double gamma_of(const bn_case *c, int j) { return c->scale ? gamma0[j] : 1; }
+static double beta_of(const bn_case *c, int j) { return c->center ? beta0[j] : 0; }
 
 static int64_t count_of(const bn_case *c) {
   int64_t n = 1;
@@ -38,7 +51,8 @@ static int32_t add_leaf(nnc_graph *g, nnc_op op, const char *name, int rank, con
   return id;
 }
 
-/* x -> BatchNormalization (its inference form, as the frontend builds it). */
+/* x -> BatchNormalization (its inference form, as the frontend builds it:
+ * a missing gamma or beta is fill(moving_mean) {1 or 0}). */
 static nnc_graph *bn_model(const bn_case *c) {
   nnc_graph *g = nnc_graph_new();
   nnc_status st = {0};
@@ -46,8 +60,13 @@ static nnc_graph *bn_model(const bn_case *c) {
   memcpy(in, c->shape, sizeof in);
   in[0] = NNC_DIM_ANY;
   int32_t x = add_leaf(g, NNC_OP_INPUT, "x", c->rank, in);
-  int32_t w[4] = {add_leaf(g, NNC_OP_STATE, "bn/moving_mean", 1, ch), add_leaf(g, NNC_OP_STATE, "bn/moving_variance", 1, ch),
-                  add_leaf(g, NNC_OP_PARAM, "bn/gamma", 1, ch), add_leaf(g, NNC_OP_PARAM, "bn/beta", 1, ch)};
+  int32_t w[4];
+  for (int i = 0; i < 4; i++) {
+    nnc_attrs constant = {.alpha = i == 2 ? 1.0f : 0.0f};
+    w[i] = has_weight(c, i) ? add_leaf(g, i < 2 ? NNC_OP_STATE : NNC_OP_PARAM, weight_names[i], 1, ch)
+                            : nnc_graph_op(g, NNC_OP_FILL, &w[0], 1, &constant, &st);
+    ck_assert_msg(w[i] >= 0, "%s", st.msg);
+  }
   nnc_attrs fold = {.eps = 1e-3f, .alpha = 0.99f};
   int32_t table = nnc_graph_op(g, NNC_OP_BN_FOLD, w, 4, &fold, &st);
   int32_t src[2] = {x, table};
@@ -56,16 +75,16 @@ static nnc_graph *bn_model(const bn_case *c) {
   return g;
 }
 
-static void start(nnc_model *m) {
+static void start(nnc_model *m, const bn_case *c) {
   nnc_status st = {0};
   nnc_model_init(m, 1);
   m->spec.loss = NNC_LOSS_MSE;
   m->spec.optimizer = (nnc_optimizer){NNC_OPT_SGD, 0.1, 0, 0, 0, 0, 0, 0, 0, 0};
   m->has_spec = 1;
   int64_t ch[1] = {C};
-  const char *names[4] = {"bn/moving_mean", "bn/moving_variance", "bn/gamma", "bn/beta"};
   const float *values[4] = {mean0, var0, gamma0, beta0};
-  for (int i = 0; i < 4; i++) memcpy(nnc_weights_add(&m->weights, names[i], 1, ch, &st)->data, values[i], sizeof gamma0);
+  for (int i = 0; i < 4; i++)
+    if (has_weight(c, i)) memcpy(nnc_weights_add(&m->weights, weight_names[i], 1, ch, &st)->data, values[i], sizeof gamma0);
 }
 
 static void batch(const bn_case *c, float *x, float *y) {
@@ -96,7 +115,7 @@ START_TEST(train_step_moves_the_moving_statistics) {
   nnc_graph *g = bn_model(c);
   nnc_model m;
   nnc_status st = {0};
-  start(&m);
+  start(&m, c);
   float x[MAX_VALUES], y[MAX_VALUES];
   batch(c, x, y);
   nnc_compiled *cp = nnc_model_compiled(&m, g, NNC_KIND_TRAIN, c->shape[0], &st);
@@ -108,7 +127,7 @@ START_TEST(train_step_moves_the_moving_statistics) {
   /* The training form: the batch's statistics, biased variance. */
   for (int64_t i = 0; i < count_of(c); i++) {
     int j = (int)(i % C);
-    double out = (x[i] - mean[j]) / sqrt(var[j] + 1e-3) * gamma0[j] + beta0[j];
+    double out = (x[i] - mean[j]) / sqrt(var[j] + 1e-3) * gamma_of(c, j) + beta_of(c, j);
     loss += (out - y[i]) * (out - y[i]) / (double)count_of(c);
   }
   expect_close("loss", 0, nnc_model_scalar(&m, cp, cp->loss), loss, 1e-6);
@@ -119,9 +138,12 @@ START_TEST(train_step_moves_the_moving_statistics) {
     expect_close("moving_mean", j, mm[j], mean0[j] * 0.99 + mean[j] * 0.01, 1e-6);
     expect_close("moving_variance", j, mv[j], var0[j] * 0.99 + fed * 0.01, 1e-6);
   }
-  /* gamma and beta train; the moving statistics have no optimizer slots. */
-  ck_assert(nnc_weights_find(&m.weights, "bn/gamma")->data[0] != gamma0[0]);
+  /* gamma and beta train; the moving statistics have no optimizer slots,
+   * and a missing gamma or beta none either. */
+  if (c->scale) ck_assert(nnc_weights_find(&m.weights, "bn/gamma")->data[0] != gamma0[0]);
+  if (c->center) ck_assert(nnc_weights_find(&m.weights, "bn/beta")->data[0] != beta0[0]);
   ck_assert_ptr_null(nnc_weights_find(&m.weights, "bn/moving_mean/momentum"));
+  ck_assert_int_eq(m.weights.count, 2 + c->scale + c->center);
   nnc_model_free(&m);
   nnc_graph_free(g);
 }
@@ -130,7 +152,7 @@ END_TEST
 /* Inference: (x - moving_mean) / sqrt(moving_variance + eps) * gamma + beta,
  * on the interpreter and the cpu backend, fused and not. */
 START_TEST(inference_uses_the_moving_statistics) {
-  const bn_case *c = &bn_cases[0];
+  const bn_case *c = &bn_cases[_i];
   nnc_graph *g = bn_model(c);
   float x[MAX_VALUES], y[MAX_VALUES];
   batch(c, x, y);
@@ -138,7 +160,7 @@ START_TEST(inference_uses_the_moving_statistics) {
   for (int b = 0; b < 3; b++) {
     nnc_model m;
     nnc_status st = {0};
-    start(&m);
+    start(&m, c);
     m.backend = backends[b];
     m.no_fuse = b == 2;
     nnc_compiled *cp = nnc_model_compiled(&m, g, NNC_KIND_PREDICT, c->shape[0], &st);
@@ -147,7 +169,8 @@ START_TEST(inference_uses_the_moving_statistics) {
     const float *out = m.backend->value(cp->exec, cp->output);
     for (int64_t i = 0; i < count_of(c); i++) {
       int j = (int)(i % C);
-      expect_close("output", (int)i, out[i], (x[i] - mean0[j]) / sqrt(var0[j] + 1e-3) * gamma0[j] + beta0[j], 1e-6);
+      expect_close("output", (int)i, out[i], (x[i] - mean0[j]) / sqrt(var0[j] + 1e-3) * gamma_of(c, j) + beta_of(c, j),
+                   1e-6);
     }
     nnc_model_free(&m);
   }
@@ -158,6 +181,6 @@ END_TEST
 TCase *tcase_batch_norm(void) {
   TCase *tc = tcase_create("batch_norm");
   tcase_add_loop_test(tc, train_step_moves_the_moving_statistics, 0, (int)(sizeof bn_cases / sizeof bn_cases[0]));
-  tcase_add_test(tc, inference_uses_the_moving_statistics);
+  tcase_add_loop_test(tc, inference_uses_the_moving_statistics, 0, (int)(sizeof bn_cases / sizeof bn_cases[0]));
   return tc;
 }

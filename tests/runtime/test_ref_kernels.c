@@ -519,7 +519,8 @@ static const float rmom_out[] = {0.121622773f, 0.0099999995f, -0.909999998f};
  *   bn_moving, momentum .99, row 2 (Bessel): [.5*.99 + 2*.01, 1*.99 + 8*.01] = [.515, 1.07]
  *   bn_fold with beta [0, .5]: scale = gamma / sqrt(var + eps), shift = beta - mean * scale
  *   scale_shift with the table [[2, .5], [1, -1]]: [[1*2 + 1, 2*.5 - 1], [3*2 + 1, 6*.5 - 1]]
- *   scale_shift_grad, dy = x: [[2, 1], [6, 3]] */
+ *   scale_shift_grad, dy = x: [[2, 1], [6, 3]]
+ *   fill {alpha 1} of the beta [0, 1]: [1, 1], its values unread */
 static const float bn_x[] = {1, 2, 3, 6}, bn_dy[] = {1, 0, 0, 1}, bn_stats_out[] = {2, 4, 1, 4, 2, 8};
 static const float bn_gamma[] = {1, 0.5f}, bn_beta[] = {0, 1}, bn_beta_fold[] = {0, 0.5f};
 static const float bn_train_out[] = {-0.999500375f, 0.500062488f, 0.999500375f, 1.49993751f};
@@ -529,6 +530,7 @@ static const float bn_moving_in[] = {0.5f, 1}, bn_moving_out[] = {0.515f, 1.07f}
 static const float bn_mean[] = {2, 4}, bn_var[] = {1, 4};
 static const float bn_fold_out[] = {0.999500375f, 0.249968756f, -1.99900075f, -0.499875023f};
 static const float bn_table[] = {2, 0.5f, 1, -1}, bn_ss_out[] = {3, 0, 7, 2}, bn_ssg_out[] = {2, 1, 6, 3};
+static const float bn_ones[] = {1, 1};
 
 static const train_kat train_kats[] = {
     {.what = "bias_grad", .op = NNC_OP_BIAS_GRAD, .nsrc = 1, .src = {{3, {2, 2, 3}, ba_x}},
@@ -656,6 +658,8 @@ static const train_kat train_kats[] = {
      .want = {2, {2, 2}, bn_ss_out}},
     {.what = "scale_shift_grad", .op = NNC_OP_SCALE_SHIFT_GRAD, .nsrc = 2,
      .src = {{2, {2, 2}, bn_x}, {2, {2, 2}, bn_table}}, .want = {2, {2, 2}, bn_ssg_out}},
+    {.what = "fill", .op = NNC_OP_FILL, .attrs = {.alpha = 1.0f}, .nsrc = 1, .src = {{1, {2}, bn_beta}},
+     .want = {1, {2}, bn_ones}},
     {.what = "rmsprop_momentum", .op = NNC_OP_RMSPROP_MOMENTUM, .attrs = {.alpha = 0.9f, .eps = 1e-7f}, .nsrc = 4,
      .src = {{1, {3}, rmom_m}, {1, {3}, rmom_g}, {1, {3}, rmom_d}, SCALAR(lr_01)}, .want = {1, {3}, rmom_out}},
 };

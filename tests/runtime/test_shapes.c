@@ -197,6 +197,7 @@ static const shape_case typed[] = {
     {"bn_fold", NNC_OP_BN_FOLD, {.eps = 1e-3f, .alpha = 0.99f}, 4, {"f32[8]", "f32[8]", "f32[8]", "f32[8]"}, "f32[2,8]"},
     {"scale_shift", NNC_OP_SCALE_SHIFT, NO_ATTRS, 2, {"f32[?,14,14,8]", "f32[2,8]"}, "f32[?,14,14,8]"},
     {"scale_shift_grad", NNC_OP_SCALE_SHIFT_GRAD, NO_ATTRS, 2, {"f32[?,8]", "f32[2,8]"}, "f32[?,8]"},
+    {"fill", NNC_OP_FILL, {.alpha = 1.0f}, 1, {"f32[8]"}, "f32[8]"},
 };
 
 static const shape_case errors[] = {
@@ -366,6 +367,7 @@ static const shape_case errors[] = {
      "batch_norm_train: operand 2 is f32[32], expected f32[64] (one value per channel of the last axis)"},
     {"scale_shift table of one row", NNC_OP_SCALE_SHIFT, NO_ATTRS, 2, {"f32[?,8]", "f32[8]"},
      "scale_shift: operand 1 is f32[8], expected f32[2,8] (one value per channel of the last axis)"},
+    {"fill like i32", NNC_OP_FILL, {.alpha = 1.0f}, 1, {"i32[8]"}, "fill: operand 0 is i32[8], expected f32"},
     {"bn_moving row out of range", NNC_OP_BN_MOVING, {.alpha = 0.99f, .index = 3}, 2, {"f32[8]", "f32[3,8]"},
      "bn_moving: index 3 names no row of the statistics (0 to 2)"},
 };
