@@ -66,8 +66,10 @@ static nnc_h5_layer *model_layers(lua_State *L, nnc_model *m, int spec, int *n) 
 }
 
 /* The optimizer's slots in Keras's order: each kind of slot for every
- * weight in turn ("Adam/dense/kernel/m:0", ... then ".../v:0"), and the
- * step count's name. NULL when the model has not trained yet, so has no slots. */
+ * trainable weight in turn ("Adam/dense/kernel/m:0", ... then ".../v:0"),
+ * and the step count's name. A weight without slots does not train (moving
+ * statistics, a frozen layer's weights), as Keras keeps slots for trainable
+ * weights only. NULL when the model has not trained yet, so has no slots. */
 static nnc_named_tensor *optimizer_slots(lua_State *L, nnc_model *m, int spec, int weights, int *n,
                                          const char **iter_name) {
   lua_getfield(L, spec, "optimizer");
@@ -93,7 +95,10 @@ static nnc_named_tensor *optimizer_slots(lua_State *L, nnc_model *m, int spec, i
         lua_geti(L, kinds, k);
         lua_pushfstring(L, "%s/%s", lua_tostring(L, -2), lua_tostring(L, -1));
         nnc_weight *w = nnc_weights_find(nnc_model_weights(m), lua_tostring(L, -1));
-        if (!w) return NULL;
+        if (!w) {
+          lua_pop(L, 3);
+          continue;
+        }
         lua_pushfstring(L, "%s/%s:0", cls, lua_tostring(L, -1));
         point_at(&out[(*n)++], lua_tostring(L, -1), w);
         lua_rawseti(L, names, ++kept);
@@ -101,6 +106,7 @@ static nnc_named_tensor *optimizer_slots(lua_State *L, nnc_model *m, int spec, i
       }
       lua_pop(L, 2);
     }
+  if (nkinds > 0 && *n == 0) return NULL;
   *iter_name = lua_pushfstring(L, "%s/iter:0", cls);
   lua_rawseti(L, names, ++kept);
   return out;

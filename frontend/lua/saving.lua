@@ -48,6 +48,9 @@ return function(nn, I)
 
   local no_regularizers = { "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
     "bias_constraint" }
+  local batch_norm_initializers = { "beta_initializer", "gamma_initializer", "moving_mean_initializer",
+    "moving_variance_initializer" }
+  local batch_norm_nulls = { "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint" }
 
   local function weighted(o, c)
     c.activation = o.activation or "linear"
@@ -77,6 +80,15 @@ return function(nn, I)
     Activation = function(o) return { activation = o.activation } end,
     ReLU = function() return { max_value = null, negative_slope = 0.0, threshold = 0.0 } end,
     Softmax = function() return { axis = -1 } end,
+    -- Keras's build() turns axis into a list of non-negative axes, and
+    -- get_config writes that list: [3] after a conv layer, [1] after a dense.
+    BatchNormalization = function(o, layer)
+      local c = { axis = array { #layer.output_shape - 1 }, momentum = o.momentum, epsilon = o.epsilon,
+        center = o.center, scale = o.scale }
+      for _, k in ipairs(batch_norm_initializers) do c[k] = initializer_config(o[k]) end
+      for _, k in ipairs(batch_norm_nulls) do c[k] = null end
+      return c
+    end,
   }
 
   local function batch_shape(dims)
@@ -88,7 +100,7 @@ return function(nn, I)
   local function layer_config(layer)
     local build = layer_configs[layer.class]
     if not build then fail("save: layer '%s' (%s) cannot be saved as a Keras model yet", layer.name, layer.class) end
-    local c = build(layer.opts)
+    local c = build(layer.opts, layer)
     c.name, c.trainable, c.dtype = layer.name, layer.opts.trainable ~= false, "float32"
     if layer.opts.input_shape then c.batch_input_shape = batch_shape(layer.opts.input_shape) end
     return { class_name = layer.class, config = c }
@@ -236,6 +248,24 @@ return function(nn, I)
   local defaults = { data_format = "channels_last", dilation_rate = { 1, 1 }, groups = 1, noise_shape = null,
     max_value = null, negative_slope = 0, threshold = 0, axis = -1 }
   for _, k in ipairs(no_regularizers) do defaults[k] = null end
+  for _, k in ipairs(batch_norm_nulls) do defaults[k] = null end
+
+  -- Keras writes -1 for a layer never built and [k] once built; nnc's layer
+  -- checks k against its input when the model is rebuilt.
+  local function axis_from(layer, a)
+    if math.type(a) == "integer" then return a end
+    if type(a) == "table" and #a == 1 and math.type(a[1]) == "integer" then return a[1] end
+    load_fail(layer, "axis = %s: nnc normalizes one axis, the last", show(a))
+  end
+
+  local function batch_norm_from(layer, c)
+    local o = { axis = axis_from(layer, c.axis), momentum = c.momentum, epsilon = c.epsilon, center = c.center,
+      scale = c.scale }
+    for _, k in ipairs(batch_norm_initializers) do
+      if c[k] ~= nil then o[k] = initializer_from(layer, c[k]) end
+    end
+    return o
+  end
 
   local layer_options = {
     Dense = { read = function(l, c) return weighted_from(l, c, { c.units }) end,
@@ -254,6 +284,8 @@ return function(nn, I)
       keys = { "activation" } },
     ReLU = { read = function() return {} end, keys = {} },
     Softmax = { read = function() return {} end, keys = {} },
+    BatchNormalization = { read = batch_norm_from,
+      keys = { "axis", "momentum", "epsilon", "center", "scale", table.unpack(batch_norm_initializers) } },
   }
   -- Keys every layer's config has that need nothing from nnc.
   local common_keys = { name = true, trainable = true, dtype = true, batch_input_shape = true }
@@ -261,8 +293,9 @@ return function(nn, I)
   local function check_keys(layer, c, keys)
     local known = {}
     for _, k in ipairs(keys) do known[k] = true end
+    -- A key the class reads (BatchNormalization's axis) is not held to a default.
     for k, v in pairs(c) do
-      if defaults[k] ~= nil then
+      if not known[k] and defaults[k] ~= nil then
         if not same(v, defaults[k]) then
           load_fail(layer, "%s = %s, which nnc does not implement (only %s)", k, show(v), show(defaults[k]))
         end

@@ -129,8 +129,32 @@ def h5_matches(args):
     print("ok")
 
 
+BN_KEYS = {"name", "trainable", "dtype", "axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+           "gamma_initializer", "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer",
+           "gamma_regularizer", "beta_constraint", "gamma_constraint"}
+
+
+def batch_norm_check(layers, group, axes):
+    """Each BatchNormalization's config as Keras 2's get_config writes it
+    (axis a list, as build() leaves it), and its weights as Keras makes them:
+    gamma only with scale, beta only with center."""
+    bns = [l["config"] for l in layers if l["class_name"] == "BatchNormalization"]
+    if [c["axis"] for c in bns] != [[a] for a in axes]:
+        fail(f"BatchNormalization axes {[c['axis'] for c in bns]}, want {[[a] for a in axes]}")
+    for c in bns:
+        if set(c) - {"batch_input_shape"} != BN_KEYS:
+            fail(f"{c['name']}: config keys {sorted(c)} != Keras's {sorted(BN_KEYS)}")
+        if c["gamma_initializer"] != {"class_name": "Ones", "config": {}} or any(
+                c[k] is not None for k in ("beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint")):
+            fail(f"{c['name']}: {c}")
+        own = (["gamma"] if c["scale"] else []) + (["beta"] if c["center"] else []) + ["moving_mean", "moving_variance"]
+        if names(group[c["name"]].attrs["weight_names"]) != [f"{c['name']}/{w}:0" for w in own]:
+            fail(f"{c['name']}: weights {names(group[c['name']].attrs['weight_names'])}, want {own}")
+
+
 def model_check(args):
-    """A whole model as Keras 2's save_model_to_hdf5 lays it out."""
+    """A whole model as Keras 2's save_model_to_hdf5 lays it out; args[4],
+    if given, the axis of each BatchNormalization ('3,1')."""
     import h5py
     path, kind, weights_file = args[0], args[1], args[2]
     with h5py.File(path, "r") as f:
@@ -170,7 +194,9 @@ def model_check(args):
         on = names(opt.attrs["weight_names"])
         if on[0] != "Adam/iter:0" or opt["Adam/iter:0"][()] != int(args[3]):
             fail(f"optimizer weights {on[:2]}, iter {opt['Adam/iter:0'][()]}")
-        trainable = [n for layer in want for n in names(group[layer].attrs["weight_names"])]
+        batch_norm_check(layers, group, [int(a) for a in args[4].split(",")] if len(args) > 4 else [])
+        trainable = [n for layer in want for n in names(group[layer].attrs["weight_names"])
+                     if "/moving_" not in n]
         slots = [f"Adam/{n[:-2]}/m:0" for n in trainable] + [f"Adam/{n[:-2]}/v:0" for n in trainable]
         if on[1:] != slots:
             fail(f"slots {on[1:]} != {slots}")

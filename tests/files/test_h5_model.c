@@ -22,8 +22,10 @@ static const char *data_setup =
 
 /* Trains two epochs, saves, then trains two more: the loaded model must
  * give the same loss bit for bit (Adam's moments, its step count and every
- * dropout mask carry over) and evaluate the same before training. */
-static void trains_on(const char *build, const char *kind) {
+ * dropout mask carry over) and evaluate the same before and after training
+ * (BatchNormalization's moving statistics carry over and move alike).
+ * bn_axes lists the axis Keras writes for each BatchNormalization. */
+static void trains_on(const char *build, const char *kind, const char *bn_axes) {
   char text[8192];
   snprintf(text, sizeof text,
            "%s%s"
@@ -35,8 +37,8 @@ static void trains_on(const char *build, const char *kind) {
            "local l = nn.load_model('m.h5')\n"
            "local e2 = l:evaluate(x, y, { verbose = 0 })\n"
            "local h2 = l:fit(x, y, { epochs = 2, batch_size = 4, verbose = 0 })\n"
-           "print(string.format('%%a %%a', e1, h1.loss[2]))\n"
-           "print(string.format('%%a %%a', e2, h2.loss[2]))\n",
+           "print(string.format('%%a %%a %%a', e1, h1.loss[2], m:evaluate(x, y, { verbose = 0 })))\n"
+           "print(string.format('%%a %%a %%a', e2, h2.loss[2], l:evaluate(x, y, { verbose = 0 })))\n",
            data_setup, build);
   char *out = files_nnc_ok(text);
   char *second = strchr(out, '\n');
@@ -44,14 +46,35 @@ static void trains_on(const char *build, const char *kind) {
   ck_assert_msg(!strncmp(out, second + 1, (size_t)(second - out)), "original then loaded:\n%s", out);
   free(out);
   char args[128];
-  snprintf(args, sizeof args, "model-check m.h5 %s w.h5 4", kind);
+  snprintf(args, sizeof args, "model-check m.h5 %s w.h5 4 %s", kind, bn_axes);
   free(files_py_ok(args));
 }
 
 START_TEST(sequential_round_trip_trains_on) {
   trains_on("local m = nn.Sequential { nn.Conv2D { 3, 3, activation = 'relu', input_shape = { 6, 6, 1 } },\n"
             "  nn.MaxPool2D { 2 }, nn.Dropout(0.3), nn.Flatten(), nn.Dense { 4, activation = 'softmax' } }\n",
-            "Sequential");
+            "Sequential", "");
+}
+END_TEST
+
+/* models/bn_cnn.lua's pattern (conv, BatchNormalization, relu; dense,
+ * BatchNormalization), one layer without beta. */
+START_TEST(sequential_batch_norm_round_trip_trains_on) {
+  trains_on("local m = nn.Sequential { nn.Conv2D { 3, 3, input_shape = { 6, 6, 1 } }, nn.BatchNormalization(),\n"
+            "  nn.Activation('relu'), nn.MaxPool2D { 2 }, nn.Dropout(0.3), nn.Flatten(), nn.Dense { 5 },\n"
+            "  nn.BatchNormalization { center = false, momentum = 0.9 }, nn.Activation('relu'),\n"
+            "  nn.Dense { 4, activation = 'softmax' } }\n",
+            "Sequential", "3,1");
+}
+END_TEST
+
+START_TEST(functional_batch_norm_round_trip_trains_on) {
+  trains_on("local inputs = nn.Input { 6, 6, 1 }\n"
+            "local h = nn.Conv2D { 2, 3, padding = 'same' }(inputs)\n"
+            "h = nn.Activation('relu')(nn.BatchNormalization { scale = false, epsilon = 0.01 }(h))\n"
+            "h = nn.BatchNormalization()(nn.Dense { 5 }(nn.Flatten()(nn.AvgPool2D { 2 }(h))))\n"
+            "local m = nn.Model { inputs = inputs, outputs = nn.Dense { 4, activation = 'softmax' }(h) }\n",
+            "Functional", "3,1");
 }
 END_TEST
 
@@ -60,7 +83,7 @@ START_TEST(functional_round_trip_trains_on) {
             "local h = nn.Conv2D { 2, 3, padding = 'same', activation = 'relu' }(inputs)\n"
             "h = nn.Dropout(0.2)(nn.Flatten()(nn.AvgPool2D { 2 }(h)))\n"
             "local m = nn.Model { inputs = inputs, outputs = nn.Dense { 4, activation = 'softmax' }(h) }\n",
-            "Functional");
+            "Functional", "");
 }
 END_TEST
 
@@ -109,6 +132,8 @@ TCase *tcase_h5_model(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, sequential_round_trip_trains_on);
   tcase_add_test(tc, functional_round_trip_trains_on);
+  tcase_add_test(tc, sequential_batch_norm_round_trip_trains_on);
+  tcase_add_test(tc, functional_batch_norm_round_trip_trains_on);
   tcase_add_test(tc, loads_a_model_keras_wrote);
   tcase_add_test(tc, bad_model_files);
   return tc;
