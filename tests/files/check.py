@@ -250,6 +250,18 @@ def model_write(args):
         print(" ".join("%.6f" % v for v in row))
 
 
+def config_edit(args):
+    """Replaces text in a saved model's model_config, as a hand-edited or
+    newer Keras's file would differ."""
+    import h5py
+    with h5py.File(args[0], "r+") as f:
+        text = f.attrs["model_config"]
+        text = text.decode("utf8") if hasattr(text, "decode") else text
+        if args[1] not in text:
+            fail(f"{args[1]!r} not in model_config")
+        f.attrs["model_config"] = text.replace(args[1], args[2]).encode("utf8")
+
+
 def color_count(img, box, rgb, tol=40):
     """Pixels within box (x0, y0, x1, y1) close to rgb."""
     px = img.load()
@@ -492,7 +504,7 @@ def tb_check(args):
 
 if __name__ == "__main__":
     commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches,
-                "model-check": model_check, "model-write": model_write, "png-curves": png_curves,
+                "model-check": model_check, "model-write": model_write, "config-edit": config_edit, "png-curves": png_curves,
                 "png-grid": png_grid, "csv-check": csv_check, "checkpoint-check": checkpoint_check,
                 "complete-files": complete_files, "tb-check": tb_check}
     commands[sys.argv[1]](sys.argv[2:])

@@ -122,6 +122,14 @@ START_TEST(bad_model_files) {
                  "f = io.open('cut.h5', 'wb'); f:write(s:sub(1, #s - 100)); f:close()\n"
                  "nn.load_model('cut.h5')\n",
                  cut);
+  free(files_nnc_ok("local m = nn.Sequential { nn.Dense { 2, input_shape = { 3 } }, nn.BatchNormalization() }\n"
+                    "m:save('bn.h5')\nm:save('axes.h5')\n"));
+  free(files_py_ok("config-edit bn.h5 '\"center\":true' '\"renorm\":true,\"center\":true'"));
+  const char *renorm[] = {"load_model: bn.h5", "layer 'batch_normalization' (BatchNormalization)", "renorm", NULL};
+  expect_failure("nn.load_model('bn.h5')\n", renorm);
+  free(files_py_ok("config-edit axes.h5 '\"axis\":[1]' '\"axis\":[0,1]'"));
+  const char *axes[] = {"layer 'batch_normalization' (BatchNormalization)", "axis = [0,1]", NULL};
+  expect_failure("nn.load_model('axes.h5')\n", axes);
   const char *ext[] = {"script.lua:2:", "save", "m.keras", ".h5", NULL};
   expect_failure("local m = nn.Sequential { nn.Dense { 2, input_shape = { 3 } } }\nm:save('m.keras')\n", ext);
 }
