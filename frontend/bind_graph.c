@@ -1,5 +1,9 @@
 /* Lua bindings for building graphs: the graph userdata and its methods. */
+#include <float.h>
 #include <lauxlib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,47 +141,93 @@ static int l_graph_leaf(lua_State *L) {
   return push_id(L, nnc_graph_add(g, &spec, &st), &st);
 }
 
-static void read_pair(lua_State *L, int idx, const char *key, int32_t out[2]) {
-  lua_getfield(L, idx, key);
+/* Where an attribute read for the op about to be built is reported: the
+ * graph's current layer and script line, as shape errors are. */
+typedef struct attr_ctx {
+  lua_State *L;
+  nnc_graph *g;
+  nnc_op op;
+  int idx;
+} attr_ctx;
+
+static _Noreturn void attr_fail(const attr_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static _Noreturn void attr_fail(const attr_ctx *c, const char *fmt, ...) {
+  char what[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  nnc_node n;
+  memset(&n, 0, sizeof n);
+  n.op = c->op;
+  n.loc = c->g->loc;
+  nnc_status st = {0};
+  nnc_infer_fail(c->g, &n, &st, "%s", what);
+  nnc_lua_raise(c->L, &st);
+  abort(); /* lua_error does not return */
+}
+
+/* An integer attribute, range-checked: the attribute struct holds int32, and
+ * a kernel of 2^32 cut to 0 would be reported as something it is not. */
+static int32_t attr_int32(const attr_ctx *c, const char *key) {
+  int whole;
+  lua_Integer v = lua_tointegerx(c->L, -1, &whole);
+  if (!whole) attr_fail(c, "%s must be an integer, got %s", key, luaL_tolstring(c->L, -1, NULL));
+  if (v < INT32_MIN || v > INT32_MAX)
+    attr_fail(c, "%s %lld is out of range (at most %d)", key, (long long)v, INT32_MAX);
+  return (int32_t)v;
+}
+
+static void read_pair(const attr_ctx *c, const char *key, int32_t out[2]) {
+  lua_State *L = c->L;
+  lua_getfield(L, c->idx, key);
   if (lua_istable(L, -1)) {
     for (int i = 0; i < 2; i++) {
       lua_geti(L, -1, i + 1);
-      out[i] = (int32_t)luaL_checkinteger(L, -1);
+      out[i] = attr_int32(c, key);
       lua_pop(L, 1);
     }
   } else if (!lua_isnil(L, -1)) {
-    out[0] = out[1] = (int32_t)luaL_checkinteger(L, -1);
+    out[0] = out[1] = attr_int32(c, key);
   }
   lua_pop(L, 1);
 }
 
-static int32_t read_int(lua_State *L, int idx, const char *key) {
-  lua_getfield(L, idx, key);
-  int32_t v = lua_isnil(L, -1) ? 0 : (int32_t)luaL_checkinteger(L, -1);
-  lua_pop(L, 1);
+static int32_t read_int(const attr_ctx *c, const char *key) {
+  lua_getfield(c->L, c->idx, key);
+  int32_t v = lua_isnil(c->L, -1) ? 0 : attr_int32(c, key);
+  lua_pop(c->L, 1);
   return v;
 }
 
-static void read_attrs(lua_State *L, int idx, nnc_attrs *a) {
+/* A float attribute: a double beyond FLT_MAX does not convert to float
+ * (undefined behaviour; in practice inf, which the text form cannot hold). */
+static float read_float(const attr_ctx *c, const char *key) {
+  lua_getfield(c->L, c->idx, key);
+  double v = lua_isnil(c->L, -1) ? 0 : luaL_checknumber(c->L, -1);
+  lua_pop(c->L, 1);
+  if (!(fabs(v) <= FLT_MAX)) attr_fail(c, "%s is %g, outside the range of a 32-bit float", key, v);
+  return (float)v;
+}
+
+static void read_attrs(const attr_ctx *c, nnc_attrs *a) {
+  lua_State *L = c->L;
+  int idx = c->idx;
   memset(a, 0, sizeof *a);
   if (lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
-  read_pair(L, idx, "stride", a->stride);
-  read_pair(L, idx, "window", a->window);
+  read_pair(c, "stride", a->stride);
+  read_pair(c, "window", a->window);
   lua_getfield(L, idx, "pad");
   a->pad = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "same") == 0 ? NNC_PAD_SAME : NNC_PAD_VALID;
   lua_pop(L, 1);
-  a->trans_a = read_int(L, idx, "trans_a");
-  a->trans_b = read_int(L, idx, "trans_b");
-  a->stream = read_int(L, idx, "stream");
-  lua_getfield(L, idx, "rate");
-  a->rate = (float)luaL_optnumber(L, -1, 0);
-  lua_getfield(L, idx, "alpha");
-  a->alpha = (float)luaL_optnumber(L, -1, 0);
-  lua_getfield(L, idx, "eps");
-  a->eps = (float)luaL_optnumber(L, -1, 0);
-  lua_pop(L, 3);
-  a->index = read_int(L, idx, "index");
+  a->trans_a = read_int(c, "trans_a");
+  a->trans_b = read_int(c, "trans_b");
+  a->stream = read_int(c, "stream");
+  a->rate = read_float(c, "rate");
+  a->alpha = read_float(c, "alpha");
+  a->eps = read_float(c, "eps");
+  a->index = read_int(c, "index");
   lua_getfield(L, idx, "shape");
   if (lua_istable(L, -1))
     a->shape_rank = read_dims(L, lua_gettop(L), a->shape, NNC_MAX_RANK - 1, "reshape target");
@@ -200,7 +250,8 @@ static int l_graph_op(lua_State *L) {
     lua_pop(L, 1);
   }
   nnc_attrs attrs;
-  read_attrs(L, 4, &attrs);
+  attr_ctx ctx = {L, g, op, 4};
+  read_attrs(&ctx, &attrs);
   nnc_status st = {0};
   return push_id(L, nnc_graph_op(g, op, src, nsrc, &attrs, &st), &st);
 }

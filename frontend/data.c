@@ -9,20 +9,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "frontend/bind_augment.h"
 #include "frontend/datasets.h"
 #include "frontend/tensor.h"
+#include "ir/size.h"
 
 #define IDX_META "nnc.idxfile"
-/* The tensor size limit, checked here to blame the file rather than memory. */
-#define IDX_MAX_ELEMENTS ((int64_t)1 << 36)
-/* The data buffer starts this big and doubles up to the size the header
- * claims, so a header that lies costs at most twice the data present. */
-#define FIRST_CHUNK ((size_t)64 << 20)
+/* Data is read and converted this many bytes at a time straight into the
+ * tensor, whose pages the system provides only as they are written: memory
+ * grows with the data that arrives, not with what the header claims. */
+#define CHUNK ((size_t)1 << 20)
 /* gzread counts in unsigned ints. */
 #define MAX_READ ((size_t)1 << 30)
+/* Deflate's best case: 258 bytes from a 2-bit code gives 1032:1. A gzip
+ * file of n bytes holds at most this times n bytes of data. */
+#define DEFLATE_MAX_RATIO 1032
 
 /* ---- IDX files ---- */
 
@@ -48,7 +52,8 @@ typedef struct idx_header {
   const idx_type *type;
   int rank;
   int64_t shape[NNC_MAX_RANK];
-  size_t bytes; /* of data after the header */
+  size_t bytes;       /* of data after the header */
+  int64_t header_size; /* magic and dimensions */
 } idx_header;
 
 static int idx_release(lua_State *L) {
@@ -134,47 +139,39 @@ static void idx_read_header(lua_State *L, idx_file *f, const char *path, idx_hea
   got = idx_read(L, f, path, dims, want);
   if (got < want)
     nnc_lua_errorf(L, "%s: truncated: expected %zu bytes of dimensions, got %zu", path, want, got);
-  int64_t n = 1;
   for (int i = 0; i < h->rank; i++) {
     const unsigned char *p = dims + 4 * i;
     h->shape[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
-    /* Dividing first keeps the product itself from overflowing. */
-    if (h->shape[i] && n > IDX_MAX_ELEMENTS / h->shape[i])
-      n = IDX_MAX_ELEMENTS + 1;
-    else
-      n *= h->shape[i];
-  }
-  if (n > IDX_MAX_ELEMENTS) {
-    char d[160];
-    dims_str(d, sizeof d, h);
-    nnc_lua_errorf(L, "%s: dimensions %s are too large (over %lld elements): corrupt header?", path, d,
-                   (long long)IDX_MAX_ELEMENTS);
-  }
-  h->bytes = (size_t)n * (size_t)h->type->size;
-}
-
-static void idx_read_data(lua_State *L, idx_file *f, const char *path, const idx_header *h) {
-  size_t cap = h->bytes < FIRST_CHUNK ? h->bytes : FIRST_CHUNK, got = 0;
-  f->buf = malloc(cap ? cap : 1);
-  if (!f->buf) nnc_lua_errorf(L, "%s: out of memory reading %zu bytes", path, cap);
-  for (;;) {
-    got += idx_read(L, f, path, f->buf + got, cap - got);
-    if (got < cap || cap == h->bytes) break;
-    cap = cap > h->bytes / 2 ? h->bytes : cap * 2;
-    unsigned char *more = realloc(f->buf, cap);
-    if (!more) nnc_lua_errorf(L, "%s: out of memory reading %zu bytes", path, cap);
-    f->buf = more;
   }
   char d[160];
   dims_str(d, sizeof d, h);
-  if (got < h->bytes)
-    nnc_lua_errorf(L, "%s: truncated: dimensions %s of %s need %zu bytes of data, got %zu", path, d,
-                   h->type->name, h->bytes, got);
-  unsigned char extra;
-  if (idx_read(L, f, path, &extra, 1))
-    nnc_lua_errorf(L,
-                   "%s: more data than the header says: dimensions %s of %s need %zu bytes, and more follow",
-                   path, d, h->type->name, h->bytes);
+  int64_t n;
+  nnc_status st = {0};
+  /* Held to the cap as f32, the widest tensor nnc makes from it. */
+  if (nnc_size_shape("the tensor", h->rank, h->shape, 4, &n, &st))
+    nnc_lua_errorf(L, "%s: dimensions %s are too large: %s; corrupt header?", path, d, st.msg);
+  h->bytes = (size_t)n * (size_t)h->type->size;
+  h->header_size = 4 + (int64_t)want;
+}
+
+/* Fails before anything is allocated when the file cannot hold what its
+ * header claims: a plain file must have the bytes, a gzip file can expand
+ * at most DEFLATE_MAX_RATIO times. */
+static void idx_check_capacity(lua_State *L, idx_file *f, const char *path, const idx_header *h) {
+  struct stat sb;
+  if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return;
+  int plain = gzdirect(f->gz);
+  double holds = plain ? (double)sb.st_size - (double)h->header_size : (double)sb.st_size * DEFLATE_MAX_RATIO;
+  if ((double)h->bytes <= holds) return;
+  char d[160];
+  dims_str(d, sizeof d, h);
+  if (plain)
+    nnc_lua_errorf(L, "%s: truncated: dimensions %s of %s need %zu bytes of data, got %.0f", path, d,
+                   h->type->name, h->bytes, holds);
+  nnc_lua_errorf(L,
+                 "%s: dimensions %s of %s need %zu bytes of data, more than a gzip file of %lld bytes can hold "
+                 "(at most %.0f): corrupt header?",
+                 path, d, h->type->name, h->bytes, (long long)sb.st_size, holds);
 }
 
 static uint32_t be32(const unsigned char *p) {
@@ -202,19 +199,45 @@ static double idx_value(int code, const unsigned char *p) {
   }
 }
 
-static void idx_convert(const idx_header *h, const unsigned char *src, nnc_tensor *t) {
-  int64_t n = nnc_tensor_numel(t);
+/* Converts n elements from src into t from element `at` on; u8 tensors
+ * were read in place. */
+static void idx_convert(const idx_header *h, const unsigned char *src, nnc_tensor *t, int64_t at, int64_t n) {
   int code = h->type->code, size = h->type->size;
-  if (t->dtype == NNC_U8) {
-    memcpy(nnc_tensor_u8(t), src, (size_t)n);
-  } else if (t->dtype == NNC_I32) {
-    for (int64_t i = 0; i < n; i++) nnc_tensor_i32(t)[i] = (int32_t)idx_value(code, src + i * size);
-  } else if (code == 0x08) {
-    float *dst = nnc_tensor_f32(t); /* the common case (images) gets a plain loop */
+  if (t->dtype == NNC_I32) {
+    for (int64_t i = 0; i < n; i++) nnc_tensor_i32(t)[at + i] = (int32_t)idx_value(code, src + i * size);
+  } else if (t->dtype == NNC_F32 && code == 0x08) {
+    float *dst = nnc_tensor_f32(t) + at; /* the common case (images) gets a plain loop */
     for (int64_t i = 0; i < n; i++) dst[i] = src[i];
-  } else {
-    for (int64_t i = 0; i < n; i++) nnc_tensor_f32(t)[i] = (float)idx_value(code, src + i * size);
+  } else if (t->dtype == NNC_F32) {
+    for (int64_t i = 0; i < n; i++) nnc_tensor_f32(t)[at + i] = (float)idx_value(code, src + i * size);
   }
+}
+
+/* Reads the data into t a chunk at a time. */
+static void idx_read_data(lua_State *L, idx_file *f, const char *path, const idx_header *h, nnc_tensor *t) {
+  size_t size = (size_t)h->type->size, per_chunk = CHUNK / size, got = 0;
+  f->buf = malloc(CHUNK);
+  if (!f->buf) nnc_lua_errorf(L, "%s: out of memory reading it", path);
+  int64_t n = nnc_tensor_numel(t);
+  for (int64_t at = 0; at < n;) {
+    size_t want = (size_t)(n - at) < per_chunk ? (size_t)(n - at) : per_chunk;
+    unsigned char *dst = t->dtype == NNC_U8 ? nnc_tensor_u8(t) + at : f->buf;
+    size_t bytes = idx_read(L, f, path, dst, want * size);
+    got += bytes;
+    idx_convert(h, dst, t, at, (int64_t)(bytes / size));
+    at += (int64_t)(bytes / size);
+    if (bytes < want * size) break;
+  }
+  char d[160];
+  dims_str(d, sizeof d, h);
+  if (got < h->bytes)
+    nnc_lua_errorf(L, "%s: truncated: dimensions %s of %s need %zu bytes of data, got %zu", path, d,
+                   h->type->name, h->bytes, got);
+  unsigned char extra;
+  if (idx_read(L, f, path, &extra, 1))
+    nnc_lua_errorf(L,
+                   "%s: more data than the header says: dimensions %s of %s need %zu bytes, and more follow",
+                   path, d, h->type->name, h->bytes);
 }
 
 /* Pushes the IDX file at path as a tensor: f32, except that rank-1 ubyte or
@@ -223,11 +246,11 @@ static void idx_convert(const idx_header *h, const unsigned char *src, nnc_tenso
 static nnc_tensor *idx_load(lua_State *L, const char *path, idx_header *h, int raw) {
   idx_file *f = idx_open(L, path);
   idx_read_header(L, f, path, h);
-  idx_read_data(L, f, path, h);
+  idx_check_capacity(L, f, path, h);
   int label = h->rank == 1 && (h->type->code == 0x08 || h->type->code == 0x0C);
   nnc_dtype dtype = label ? NNC_I32 : raw && h->type->code == 0x08 ? NNC_U8 : NNC_F32;
   nnc_tensor *t = nnc_lua_newtensor(L, dtype, h->rank, h->shape);
-  idx_convert(h, f->buf, t);
+  idx_read_data(L, f, path, h, t);
   /* Close now rather than whenever the collector runs. */
   lua_pushcfunction(L, idx_release);
   lua_pushvalue(L, -3);
@@ -267,10 +290,11 @@ void nnc_data_load_split(lua_State *L, const char *images, const char *labels) {
 static int64_t label_at(lua_State *L, const nnc_tensor *y, int64_t i) {
   if (y->dtype == NNC_I32) return nnc_tensor_i32(y)[i];
   float v = nnc_tensor_f32(y)[i];
-  if (!(v == (float)(int64_t)v))
+  int64_t label;
+  if (nnc_size_whole(v, &label))
     nnc_lua_errorf(L, "data.to_categorical: label at index %lld is %g, not a whole number", (long long)i + 1,
                    (double)v);
-  return (int64_t)v;
+  return label;
 }
 
 /* One-hot labels, as keras.utils.to_categorical: y's shape (less a trailing

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/size.h"
 #include "ir/status.h"
 
 /* Storage header and data live in one block, so one free() releases both and
@@ -24,9 +25,6 @@
  * malloc's own alignment. */
 #define STORAGE_HEADER 64
 _Static_assert(sizeof(nnc_storage) <= STORAGE_HEADER, "storage header too small");
-/* Bigger requests come from corrupt file headers or typos, not real data:
- * refusing them gives a message instead of an out-of-memory abort. */
-#define MAX_TENSOR_BYTES ((int64_t)1 << 38)
 /* tostring prints every value of tensors up to this many elements. */
 #define PRINT_MAX 100
 
@@ -91,22 +89,13 @@ const char *nnc_tensor_type_str(const nnc_tensor *t, char *buf, size_t size) {
   return buf;
 }
 
-/* Element count of a shape, or a Lua error. The bound on the product of the
- * nonzero sizes keeps row arithmetic from overflowing in empty tensors too. */
-static int64_t checked_numel(lua_State *L, int rank, const int64_t *shape) {
+/* Element count of a shape, or a Lua error (ir/size.h's rule and cap). */
+static int64_t checked_numel(lua_State *L, nnc_dtype dtype, int rank, const int64_t *shape) {
   if (rank < 1 || rank > NNC_MAX_RANK)
     nnc_lua_errorf(L, "tensor rank %d is outside 1..%d", rank, NNC_MAX_RANK);
-  int64_t n = 1, nonzero = 1, limit = MAX_TENSOR_BYTES / 4;
-  for (int i = 0; i < rank; i++) {
-    if (shape[i] < 0) nnc_lua_errorf(L, "tensor size %lld (axis %d) is negative", (long long)shape[i], i + 1);
-    if (shape[i] > 0 && nonzero > limit / shape[i]) {
-      char s[NNC_TENSOR_TYPE_MAX];
-      append_shape(s, sizeof s, 0, rank, shape);
-      nnc_lua_errorf(L, "tensor shape %s is too large (over %lld elements)", s, (long long)limit);
-    }
-    if (shape[i] > 0) nonzero *= shape[i];
-    n *= shape[i];
-  }
+  int64_t n;
+  nnc_status st = {0};
+  if (nnc_size_shape("tensor", rank, shape, (int64_t)nnc_dtype_size(dtype), &n, &st)) nnc_lua_errorf(L, "%s", st.msg);
   return n;
 }
 
@@ -124,11 +113,16 @@ static nnc_tensor *push_blank(lua_State *L) {
 }
 
 nnc_tensor *nnc_lua_newtensor(lua_State *L, nnc_dtype dtype, int rank, const int64_t *shape) {
-  int64_t n = checked_numel(L, rank, shape);
+  int64_t n = checked_numel(L, dtype, rank, shape);
   nnc_tensor *t = push_blank(L);
-  size_t bytes = (size_t)n * nnc_dtype_size(dtype);
-  nnc_storage *s = calloc(1, STORAGE_HEADER + bytes);
-  if (!s) nnc_lua_errorf(L, "out of memory allocating a tensor of %zu bytes", bytes);
+  int64_t bytes = n * (int64_t)nnc_dtype_size(dtype);
+  char type[NNC_TENSOR_TYPE_MAX], what[16 + NNC_TENSOR_TYPE_MAX];
+  nnc_tensor shaped = {.dtype = dtype, .rank = rank};
+  memcpy(shaped.shape, shape, (size_t)rank * sizeof *shape);
+  snprintf(what, sizeof what, "tensor %s", nnc_tensor_type_str(&shaped, type, sizeof type));
+  nnc_status st = {0};
+  nnc_storage *s = nnc_size_calloc(what, STORAGE_HEADER + bytes, 1, &st);
+  if (!s) nnc_lua_errorf(L, "%s", st.msg);
   s->refs = 1;
   s->data = (char *)s + STORAGE_HEADER;
   t->dtype = dtype;
@@ -140,7 +134,7 @@ nnc_tensor *nnc_lua_newtensor(lua_State *L, nnc_dtype dtype, int rank, const int
 
 nnc_tensor *nnc_lua_pushview(lua_State *L, const nnc_tensor *base, int rank, const int64_t *shape,
                              size_t offset) {
-  checked_numel(L, rank, shape);
+  checked_numel(L, base->dtype, rank, shape);
   nnc_tensor *t = push_blank(L);
   t->dtype = base->dtype;
   t->rank = rank;
@@ -438,6 +432,18 @@ static void add_values(luaL_Buffer *b, const nnc_tensor *t, int axis, int64_t *p
   luaL_addchar(b, '}');
 }
 
+/* Whether the values print in full: at most PRINT_MAX items on every level
+ * of braces, so that an empty tensor of shape [1000000000,0] does not
+ * become a billion "{}". */
+static int small_enough_to_print(const nnc_tensor *t) {
+  int64_t items = 1;
+  for (int i = 0; i < t->rank; i++) {
+    if (t->shape[i] == 0) return 1;
+    if (t->shape[i] > PRINT_MAX || (items *= t->shape[i]) > PRINT_MAX) return 0;
+  }
+  return 1;
+}
+
 /* "tensor(f32[2,3]) {{1, 2, 3}, {4, 5, 6}}": the values read back through
  * data.tensor. Big tensors print as "tensor(f32[60000,28,28,1]) ...". */
 static int tensor_tostring(lua_State *L) {
@@ -448,7 +454,7 @@ static int tensor_tostring(lua_State *L) {
   luaL_addstring(&b, "tensor(");
   luaL_addstring(&b, nnc_tensor_type_str(t, type, sizeof type));
   luaL_addstring(&b, ") ");
-  if (nnc_tensor_numel(t) > PRINT_MAX) {
+  if (!small_enough_to_print(t)) {
     luaL_addstring(&b, "...");
   } else {
     int64_t pos = 0;

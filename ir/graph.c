@@ -2,11 +2,13 @@
 #include "ir/graph.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ir/attrs.h"
 #include "ir/op.h"
+#include "ir/size.h"
 
 static void *xrealloc(void *p, size_t size) {
   void *q = realloc(p, size ? size : 1);
@@ -117,6 +119,32 @@ static int32_t table_find(const nnc_graph *g, const nnc_node *n) {
   return -1;
 }
 
+/* A float attribute is finite: the text form could not print inf or nan so
+ * that it reads back, and no op means anything by them. */
+static int check_float_attrs(const nnc_graph *g, const nnc_node *n, nnc_status *st) {
+  for (int i = 0; i < nnc_attr_field_count; i++) {
+    const nnc_attr_field *f = &nnc_attr_fields[i];
+    if (f->kind != NNC_FIELD_FLOAT || !(nnc_ops[n->op].attrs & f->bit)) continue;
+    float v;
+    memcpy(&v, (const char *)&n->attrs + f->offset, sizeof v);
+    if (!isfinite(v))
+      return nnc_infer_fail(g, n, st, "attribute %s is %g; it must be a finite number", f->name, (double)v);
+  }
+  return 0;
+}
+
+/* The size check behind nnc_node_numel and every buffer a backend sizes from
+ * a node: each node holds at most NNC_MAX_TENSOR_BYTES (ir/size.h). */
+static int check_size(const nnc_graph *g, const nnc_node *n, nnc_status *st) {
+  char what[160];
+  int64_t numel;
+  nnc_status sub = {0};
+  if (n->name) snprintf(what, sizeof what, "%s '%s'", nnc_ops[n->op].name, n->name);
+  else snprintf(what, sizeof what, "%s", nnc_ops[n->op].name);
+  if (nnc_size_shape(what, n->rank, n->shape, (int64_t)nnc_dtype_size(n->dtype), &numel, &sub) == 0) return 0;
+  return nnc_infer_fail(g, n, st, "%s", sub.msg);
+}
+
 /* Only the attributes an op reads belong to its identity, in one spelling:
  * a relu built from a copy of a conv2d's attributes must still merge with
  * other relus, and the text form, which prints exactly these fields, must
@@ -147,7 +175,8 @@ static int build_node(nnc_graph *g, const nnc_node_spec *spec, nnc_node *n, nnc_
     memcpy(n->shape, spec->shape, sizeof n->shape);
     n->name = nnc_graph_str(g, spec->name);
   }
-  return row->infer(g, n, st);
+  if (check_float_attrs(g, n, st) || row->infer(g, n, st)) return -1;
+  return check_size(g, n, st);
 }
 
 int32_t nnc_graph_add(nnc_graph *g, const nnc_node_spec *spec, nnc_status *st) {
@@ -260,6 +289,7 @@ int32_t nnc_graph_find_leaf(const nnc_graph *g, nnc_op op, const char *name) {
   return -1;
 }
 
+/* Exact: nnc_graph_add held every node under NNC_MAX_TENSOR_BYTES. */
 int64_t nnc_node_numel(const nnc_node *n) {
   int64_t count = 1;
   for (int i = 0; i < n->rank; i++) count *= n->shape[i];

@@ -37,9 +37,9 @@ nnc_op nnc_op_by_name(const char *name);
 int nnc_infer_fail(const nnc_graph *g, const nnc_node *n, nnc_status *st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Output size of a window op along one axis (Keras's same/valid rules). */
-int64_t nnc_window_out(int64_t in, int window, int stride, nnc_pad pad);
+int64_t nnc_window_out(int64_t in, int64_t window, int stride, nnc_pad pad);
 /* Padding before the first element for `same` (the odd extra goes after). */
-int64_t nnc_window_pad_before(int64_t in, int window, int stride, nnc_pad pad);
+int64_t nnc_window_pad_before(int64_t in, int64_t window, int stride, nnc_pad pad);
 
 /* The geometry of a convolution or pooling window, NHWC in and out, for
  * every kernel that walks one (reference, cpu, generated CUDA). long long,

@@ -65,17 +65,17 @@ void nnc_cost_bias_add(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
 }
 
 /* Output size of a window op, failing when the window does not fit. */
-static int window_dims(const nnc_graph *g, nnc_node *n, nnc_status *st, const nnc_node *x, int kh,
-                       int kw, const char *what) {
+static int window_dims(const nnc_graph *g, nnc_node *n, nnc_status *st, const nnc_node *x, int64_t kh,
+                       int64_t kw, const char *what) {
   const nnc_attrs *a = &n->attrs;
   char tx[128];
   if (kh < 1 || kw < 1 || a->stride[0] < 1 || a->stride[1] < 1)
-    return nnc_infer_fail(g, n, st, "%s %dx%d with strides %dx%d: sizes must be positive", what, kh, kw,
+    return nnc_infer_fail(g, n, st, "%s %" PRId64 "x%" PRId64 " with strides %dx%d: sizes must be positive", what, kh, kw,
                           a->stride[0], a->stride[1]);
   int64_t oh = nnc_window_out(x->shape[1], kh, a->stride[0], (nnc_pad)a->pad);
   int64_t ow = nnc_window_out(x->shape[2], kw, a->stride[1], (nnc_pad)a->pad);
   if (oh == 0 || ow == 0)
-    return nnc_infer_fail(g, n, st, "%s %dx%d is larger than its input %s with valid padding", what,
+    return nnc_infer_fail(g, n, st, "%s %" PRId64 "x%" PRId64 " is larger than its input %s with valid padding", what,
                           kh, kw, nnc_type_str(x, tx, sizeof tx));
   n->dtype = NNC_F32;
   n->rank = 4;
@@ -101,7 +101,7 @@ int nnc_infer_conv2d(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   if (w->rank != 4 || !dims_equal(w->shape[2], x->shape[3]))
     return nnc_infer_fail(g, n, st, "kernel %s (HWIO) does not fit input %s: its I must equal the input's C",
                           nnc_type_str(w, tw, sizeof tw), nnc_type_str(x, tx, sizeof tx));
-  if (window_dims(g, n, st, x, (int)w->shape[0], (int)w->shape[1], "kernel")) return -1;
+  if (window_dims(g, n, st, x, w->shape[0], w->shape[1], "kernel")) return -1;
   n->shape[3] = w->shape[3];
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "ir/size.h"
 
 static int infer_leaf(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   char t[128];
@@ -49,7 +50,9 @@ int nnc_infer_reshape(const nnc_graph *g, nnc_node *n, nnc_status *st) {
     if (a->shape[i] == -1 && infer_at < 0) infer_at = i;
     else if (a->shape[i] < 1)
       return nnc_infer_fail(g, n, st, "target size %" PRId64 " at axis %d must be positive", a->shape[i], i + 1);
-    else want *= a->shape[i];
+    else if (nnc_size_mul(want, a->shape[i], &want))
+      return nnc_infer_fail(g, n, st, "target shape of %d axes overflows a 64-bit size at axis %d", a->shape_rank,
+                            i + 1);
   }
   n->dtype = x->dtype;
   n->rank = a->shape_rank + 1;

@@ -6,8 +6,10 @@
 #include "ir/text.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,9 +302,14 @@ static int expect_float(parser *ps, const char *what, float *out) {
   if (t->kind == TOK_NUMBER && t->len < sizeof num) {
     memcpy(num, t->start, t->len);
     num[t->len] = 0;
+    errno = 0;
     *out = strtof(num, &end);
   }
   if (end == num || *end) return fail_found(ps, "%s must be a number", what);
+  /* Underflow to a subnormal or zero is the nearest float and reads back;
+   * overflow would be inf, which no attribute may hold. */
+  if (errno == ERANGE && isinf(*out))
+    return fail_found(ps, "%s is out of range for a 32-bit float (at most %g)", what, (double)FLT_MAX);
   return next(ps);
 }
 

@@ -85,7 +85,7 @@ nnc_lower_lib nnc_lower_for_op(nnc_op op) {
  * node exactly when that pad gives the node's output size. */
 static int symmetric_axis(int64_t in, int64_t k, int64_t out, int stride, nnc_pad pad) {
   if (in < 0 || out < 0) return 0;
-  int64_t before = nnc_window_pad_before(in, (int)k, stride, pad);
+  int64_t before = nnc_window_pad_before(in, k, stride, pad);
   return (in + 2 * before - k) / stride + 1 == out;
 }
 

@@ -1,9 +1,11 @@
 #include "runtime/weights.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/size.h"
 #include "runtime/rng.h"
 
 void nnc_weights_free(nnc_weights *w) {
@@ -18,6 +20,7 @@ nnc_weight *nnc_weights_find(const nnc_weights *w, const char *name) {
   return NULL;
 }
 
+/* Exact: nnc_weights_add held every weight under NNC_MAX_TENSOR_BYTES. */
 int64_t nnc_weight_numel(const nnc_weight *w) {
   int64_t n = 1;
   for (int i = 0; i < w->rank; i++) n *= w->shape[i];
@@ -31,19 +34,29 @@ nnc_weight *nnc_weights_add(nnc_weights *w, const char *name, int rank, const in
     nnc_fail(st, "weight '%s' exists with another shape", name);
     return NULL;
   }
+  char what[300];
+  snprintf(what, sizeof what, "weight '%s'", name);
+  int64_t count;
+  if (rank < 0 || rank > NNC_MAX_RANK) {
+    nnc_fail(st, "%s: rank %d is outside 0..%d", what, rank, NNC_MAX_RANK);
+    return NULL;
+  }
+  if (nnc_size_shape(what, rank, shape, sizeof(float), &count, st)) return NULL;
   if (w->count == w->cap) {
     int cap = w->cap ? 2 * w->cap : 16;
-    nnc_weight *grown = realloc(w->items, sizeof *grown * (size_t)cap);
-    if (!grown) abort();
-    w->items = grown, w->cap = cap;
+    if (nnc_size_realloc((void **)&w->items, "the weight table", cap, sizeof *w->items, st)) return NULL;
+    w->cap = cap;
   }
   nnc_weight item = {0};
   item.rank = rank;
   memcpy(item.shape, shape, sizeof *shape * (size_t)rank);
-  int64_t count = nnc_weight_numel(&item);
-  item.data = calloc((size_t)(count ? count : 1), sizeof(float));
-  item.name = strdup(name);
-  if (!item.data || !item.name) abort();
+  item.data = nnc_size_calloc(what, count, sizeof(float), st);
+  if (!item.data) return NULL;
+  if (!(item.name = strdup(name))) {
+    free(item.data);
+    nnc_fail(st, "%s: out of memory", what);
+    return NULL;
+  }
   w->items[w->count] = item;
   return &w->items[w->count++];
 }

@@ -185,7 +185,7 @@ local Symbolic = {}
 Symbolic.__index = Symbolic
 
 local function new_state()
-  return { graph = core.graph(), store = core.store(), seed = core.seed, layers = {} }
+  return { graph = core.graph(), store = core.store(), seed = core.seed, layers = {}, pending_init = {} }
 end
 
 local function symbolic(state, id)
@@ -228,7 +228,9 @@ function Layer:param(state, suffix, shape, init, fan_in, fan_out, kind)
   local spec = {}
   for k, v in pairs(init) do spec[k] = v end
   spec.fan_in, spec.fan_out = fan_in, fan_out
-  state.store:init(name, shape, spec)
+  -- Filled when the whole layer is built (Layer:__call), so a shape error in
+  -- the layer's ops is reported before gigabytes of initial values are drawn.
+  state.pending_init[#state.pending_init + 1] = { name, shape, spec }
   self.weight_names = self.weight_names or {}
   for _, known in ipairs(self.weight_names) do if known == name then return id end end
   self.weight_names[#self.weight_names + 1] = name
@@ -261,7 +263,10 @@ function Layer:__call(x)
     layer_fail(self, "a layer is called on a symbolic tensor (from nn.Input or another layer), got a %s",
       type(x))
   end
+  x.state.pending_init = {}
   local id = self.spec.build(self, x.state, x)
+  for _, p in ipairs(x.state.pending_init) do x.state.store:init(p[1], p[2], p[3]) end
+  x.state.pending_init = {}
   local out = symbolic(x.state, id)
   self.output_shape = out.shape
   self.params = self.params or 0

@@ -416,6 +416,7 @@ TCase *tcase_bench(void);
 TCase *tcase_callbacks(void);
 TCase *tcase_fit_flow(void);
 TCase *tcase_nan(void);
+TCase *tcase_sizes(void);
 
 int main(void) {
   Suite *s = cli_suite();
@@ -424,5 +425,6 @@ int main(void) {
   suite_add_tcase(s, tcase_callbacks());
   suite_add_tcase(s, tcase_fit_flow());
   suite_add_tcase(s, tcase_nan());
+  suite_add_tcase(s, tcase_sizes());
   return nnc_test_main(s);
 }

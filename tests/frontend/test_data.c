@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -181,6 +183,78 @@ START_TEST(test_idx_bad_files) {
   write_idx("huge", 0x0E, 3, huge, pixels, 8);
   ASSERT_HAS(load_error("huge"), "dimensions [4294967295,4294967295,4294967295] are too large");
   NNC_LUA_FAILS(L, "data.idx()", "bad argument #1 to 'idx'");
+}
+END_TEST
+
+/* A header that claims more than its file could hold fails before anything
+ * is allocated for it: 12 bytes cannot hold [2^20,2^10] for any reading. */
+START_TEST(test_idx_claims_beyond_the_file) {
+  const unsigned char few[16] = {0};
+  const uint32_t dims[2] = {1u << 20, 1u << 10};
+  write_idx("claims", 0x08, 2, dims, few, sizeof few);
+  ASSERT_HAS(load_error("claims"), "truncated: dimensions [1048576,1024] of ubyte need 1073741824 bytes of data, got 16");
+  write_idx("claims.gz", 0x08, 2, dims, few, sizeof few);
+  const char *err = load_error("claims.gz");
+  ASSERT_HAS(err, "dimensions [1048576,1024] of ubyte need 1073741824 bytes of data, more than a gzip file of ");
+  ASSERT_HAS(err, "corrupt header?");
+}
+END_TEST
+
+/* The data goes straight into the tensor: loading 64 MiB of bytes as f32
+ * costs the 256 MiB tensor and no second copy of the data beside it. */
+START_TEST(test_idx_memory_is_the_tensor) {
+#ifdef __SANITIZE_ADDRESS__
+  printf("skipped: peak memory is not measurable under ASan's shadow memory\n");
+#else
+  gzFile gz = gzopen(path_of("zeros.gz"), "wb1");
+  ck_assert_ptr_nonnull(gz);
+  const unsigned char header[16] = {0, 0, 0x08, 3, 0, 0, 0, 64, 0, 0, 4, 0, 0, 0, 4, 0};
+  ck_assert_int_eq(gzwrite(gz, header, sizeof header), (int)sizeof header);
+  static unsigned char zeros[1 << 20];
+  for (int i = 0; i < 64; i++) ck_assert_int_eq(gzwrite(gz, zeros, sizeof zeros), (int)sizeof zeros);
+  ck_assert_int_eq(gzclose(gz), Z_OK);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    const char *err = load("zeros.gz");
+    getrusage(RUSAGE_SELF, &after);
+    long grew_mib = (after.ru_maxrss - before.ru_maxrss) / 1024;
+    if (err) fprintf(stderr, "%s\n", err);
+    else if (grew_mib > 256 + 24) fprintf(stderr, "peak memory grew by %ld MiB for a 256 MiB tensor\n", grew_mib);
+    _exit(err || grew_mib > 256 + 24);
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "loading used a second copy of the data");
+#endif
+}
+END_TEST
+
+/* Printing stops at PRINT_MAX items on any level, empty tensors included. */
+START_TEST(test_print_empty_with_a_huge_axis) {
+  NNC_LUA_OK(L, "s = tostring(data.zeros{1000000000, 0})");
+  ck_assert_str_eq(nnc_test_lua_str(L, "s"), "tensor(f32[1000000000,0]) ...");
+  NNC_LUA_OK(L, "s = tostring(data.zeros{3, 0})");
+  ck_assert_str_eq(nnc_test_lua_str(L, "s"), "tensor(f32[3,0]) {{}, {}, {}}");
+  NNC_LUA_OK(L, "s = tostring(data.zeros{0, 1000000000})");
+  ck_assert_str_eq(nnc_test_lua_str(L, "s"), "tensor(f32[0,1000000000]) {}");
+  /* the same from a 12-byte file */
+  const uint32_t dims[2] = {1000000000u, 0};
+  write_idx("empty.idx", 0x08, 2, dims, dims, 0);
+  ck_assert_ptr_null(load("empty.idx"));
+  NNC_LUA_OK(L, "s = tostring(t)");
+  ck_assert_str_eq(nnc_test_lua_str(L, "s"), "tensor(f32[1000000000,0]) ...");
+}
+END_TEST
+
+/* Labels that are not whole numbers an integer can hold: an error, not a
+ * cast with undefined behaviour. */
+START_TEST(test_to_categorical_out_of_range) {
+  NNC_LUA_FAILS(L, "data.to_categorical(data.tensor({1e30}))", "label at index 1 is 1e+30, not a whole number");
+  NNC_LUA_FAILS(L, "data.to_categorical(data.tensor({0/0}))", "label at index 1 is ");
+  NNC_LUA_FAILS(L, "data.to_categorical(data.tensor({1, -1/0}))", "label at index 2 is -inf, not a whole number");
 }
 END_TEST
 
@@ -393,6 +467,10 @@ TCase *nnc_data_tcase(void) {
   tcase_add_test(tc, test_idx_other_types);
   tcase_add_test(tc, test_idx_bad_files);
   tcase_add_test(tc, test_idx_broken_gzip);
+  tcase_add_test(tc, test_idx_claims_beyond_the_file);
+  tcase_add_test(tc, test_idx_memory_is_the_tensor);
+  tcase_add_test(tc, test_print_empty_with_a_huge_axis);
+  tcase_add_test(tc, test_to_categorical_out_of_range);
   tcase_add_test(tc, test_dataset_from_nnc_data);
   tcase_add_test(tc, test_dataset_search_order);
   tcase_add_test(tc, test_dataset_missing);

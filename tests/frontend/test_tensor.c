@@ -46,7 +46,7 @@ START_TEST(test_from_table_errors) {
   NNC_LUA_FAILS(L, "data.tensor({{{{{{{1}}}}}}})", "nest deeper than 6 levels");
   NNC_LUA_FAILS(L, "data.zeros({2, -1})", "zeros: shape entry 2 is -1; sizes are >= 0");
   NNC_LUA_FAILS(L, "data.zeros({})", "zeros: a shape has 1 to 6 sizes, got 0");
-  NNC_LUA_FAILS(L, "data.zeros({1e6, 1e6, 1e6})", "tensor shape [1000000,1000000,1000000] is too large");
+  NNC_LUA_FAILS(L, "data.zeros({1e6, 1e6, 1e6})", "tensor: shape [1000000,1000000,1000000] needs 3.5 EiB, more than nnc's limit of 1.0 TiB per tensor");
 }
 END_TEST
 

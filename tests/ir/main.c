@@ -8,6 +8,7 @@ typedef TCase *tcase_fn(void);
 static tcase_fn *const tcases[] = {
     nnc_tcase_graph,
     nnc_tcase_strbuf,
+    nnc_tcase_size,
     nnc_tcase_text,
 };
 

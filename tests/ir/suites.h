@@ -7,6 +7,7 @@
 
 TCase *nnc_tcase_graph(void);
 TCase *nnc_tcase_strbuf(void);
+TCase *nnc_tcase_size(void);
 TCase *nnc_tcase_text(void);
 
 #endif
