@@ -15,12 +15,13 @@
 #include <string.h>
 
 #include "ir/atomic_file.h"
+#include "ir/size.h"
 
 #define KERAS_VERSION "2.6.0" /* the model_config and optimizer names nnc writes are 2.6's */
 #define BACKEND "tensorflow"
-/* The largest dataset nnc reads: a corrupt header must not make it allocate
- * gigabytes. 2^30 floats is far beyond any model nnc trains. */
-#define MAX_ELEMENTS ((int64_t)1 << 30)
+/* Deflate's best ratio (1032:1): no dataset holds more than this times the
+ * bytes it stores, so a corrupt header cannot make nnc allocate gigabytes. */
+#define DEFLATE_MAX_RATIO 1032
 
 /* ---------------------------------------------------------------- errors */
 
@@ -213,16 +214,14 @@ static int read_strings(const reader *r, hid_t loc, const char *where, const cha
   } else if (!rc && count > (hsize_t)1 << 20) {
     rc = nnc_fail(r->st, "%s: %s's attribute '%s' has %llu names", r->path, where, name, (unsigned long long)count);
   } else if (!rc) {
-    char **grown = realloc(*out, sizeof **out * ((size_t)*n + (size_t)count + 1));
-    if (!grown) abort();
-    *out = grown;
-    if (H5Tis_variable_str(type) > 0) {
+    if (nnc_size_realloc((void **)out, r->path, (int64_t)*n + (int64_t)count + 1, sizeof **out, r->st)) rc = -1;
+    else if (H5Tis_variable_str(type) > 0) {
       hid_t mem = H5Tcopy(H5T_C_S1);
       H5Tset_size(mem, H5T_VARIABLE);
       H5Tset_cset(mem, H5Tget_cset(type)); /* h5py writes UTF-8, which HDF5 will not convert to ASCII */
-      char **v = calloc((size_t)count + 1, sizeof *v);
-      if (!v) abort();
-      if (H5Aread(a, mem, v) < 0) rc = nnc_fail(r->st, "%s: cannot read %s's attribute '%s'", r->path, where, name);
+      char **v = nnc_size_calloc(r->path, (int64_t)count + 1, sizeof *v, r->st);
+      if (!v) rc = -1;
+      else if (H5Aread(a, mem, v) < 0) rc = nnc_fail(r->st, "%s: cannot read %s's attribute '%s'", r->path, where, name);
       for (hsize_t i = 0; i < count && !rc; i++) (*out)[(*n)++] = strdup(v[i] ? v[i] : "");
       hid_t space = H5Aget_space(a);
       if (!rc) H5Dvlen_reclaim(mem, space, H5P_DEFAULT, v);
@@ -231,9 +230,13 @@ static int read_strings(const reader *r, hid_t loc, const char *where, const cha
       size_t width = H5Tget_size(type);
       hid_t mem = fixed_string(width);
       H5Tset_cset(mem, H5Tget_cset(type));
-      char *buf = calloc((size_t)count * width + 1, 1);
-      if (!buf) abort();
-      if (H5Aread(a, mem, buf) < 0) rc = nnc_fail(r->st, "%s: cannot read %s's attribute '%s'", r->path, where, name);
+      int64_t bytes = 0;
+      char *buf = NULL;
+      if (nnc_size_mul((int64_t)count, (int64_t)width, &bytes) || bytes > NNC_MAX_TENSOR_BYTES)
+        rc = nnc_fail(r->st, "%s: %s's attribute '%s' claims %llu names of %zu bytes", r->path, where, name,
+                      (unsigned long long)count, width);
+      else if (!(buf = nnc_size_calloc(r->path, bytes + 1, 1, r->st))) rc = -1;
+      else if (H5Aread(a, mem, buf) < 0) rc = nnc_fail(r->st, "%s: cannot read %s's attribute '%s'", r->path, where, name);
       for (hsize_t i = 0; i < count && !rc; i++) (*out)[(*n)++] = strndup(buf + i * width, width);
       H5Tclose(mem), free(buf);
     }
@@ -285,14 +288,20 @@ static int dataset_shape(const reader *r, hid_t d, const char *name, int *rank, 
   H5Sclose(space);
   if (k < 0 || k > NNC_MAX_RANK)
     return nnc_fail(r->st, "%s: weight '%s' has rank %d, nnc takes at most %d", r->path, name, k, NNC_MAX_RANK);
-  *rank = k, *numel = 1;
-  for (int i = 0; i < k; i++) {
-    if (dims[i] > (hsize_t)MAX_ELEMENTS || (*numel *= (int64_t)dims[i]) > MAX_ELEMENTS)
-      return nnc_fail(r->st, "%s: weight '%s' is too large", r->path, name);
-    shape[i] = (int64_t)dims[i];
-  }
-  if (*numel > 0 && H5Dget_storage_size(d) == 0)
+  *rank = k;
+  for (int i = 0; i < k; i++) shape[i] = dims[i] > (hsize_t)INT64_MAX ? INT64_MAX : (int64_t)dims[i];
+  char what[600];
+  snprintf(what, sizeof what, "%s: weight '%s'", r->path, name);
+  if (nnc_size_shape(what, k, shape, sizeof(float), numel, r->st)) return -1;
+  hsize_t stored = H5Dget_storage_size(d);
+  if (*numel > 0 && stored == 0)
     return nnc_fail(r->st, "%s: weight '%s' has no data stored (was the file written halfway?)", r->path, name);
+  hid_t type = H5Dget_type(d);
+  double claimed = (double)*numel * (double)H5Tget_size(type);
+  H5Tclose(type);
+  if (claimed > (double)stored * DEFLATE_MAX_RATIO)
+    return nnc_fail(r->st, "%s: weight '%s' claims %.0f bytes of data but stores %llu, too few to hold them",
+                    r->path, name, claimed, (unsigned long long)stored);
   return 0;
 }
 
@@ -305,9 +314,11 @@ static int read_tensor(const reader *r, hid_t g, const char *name, nnc_named_ten
   int rc = H5Tget_class(type) != H5T_FLOAT ? nnc_fail(r->st, "%s: weight '%s' is not floating point", r->path, name)
                                            : dataset_shape(r, d, name, &t->rank, t->shape, &numel);
   if (!rc) {
-    t->data = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
-    if (!t->data) abort();
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
+    char what[600];
+    snprintf(what, sizeof what, "%s: weight '%s'", r->path, name);
+    t->data = nnc_size_alloc(what, numel, sizeof(float), r->st);
+    if (!t->data) rc = -1;
+    else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
       rc = nnc_fail(r->st, "%s: cannot read weight '%s': %s", r->path, name, hdf5_reason(why));
   }
   H5Tclose(type), H5Dclose(d);
@@ -322,8 +333,8 @@ static int read_layer(const reader *r, hid_t weights, const char *name, nnc_h5_l
   snprintf(where, sizeof where, "layer '%s'", name);
   int n = 0, rc = read_name_list(r, g, where, "weight_names", &names, &n);
   if (!rc) {
-    l->weights = calloc((size_t)(n ? n : 1), sizeof *l->weights);
-    if (!l->weights) abort();
+    l->weights = nnc_size_calloc(r->path, n, sizeof *l->weights, r->st);
+    if (!l->weights) rc = -1;
     for (int i = 0; i < n && !rc; i++) {
       l->weights[i].name = strdup(names[i]);
       l->count = i + 1;
@@ -346,8 +357,7 @@ static int read_optimizer(const reader *r, hid_t file, nnc_h5_file *f) {
   if (g < 0) return nnc_fail(r->st, "%s: optimizer_weights is not a group", r->path);
   char **names = NULL;
   int n = 0, rc = read_name_list(r, g, "optimizer_weights", "weight_names", &names, &n);
-  f->slots = calloc((size_t)(n ? n : 1), sizeof *f->slots);
-  if (!f->slots) abort();
+  if (!rc && !(f->slots = nnc_size_calloc(r->path, n, sizeof *f->slots, r->st))) rc = -1;
   for (int i = 0; i < n && !rc; i++) {
     if (ends_with(names[i], "iter:0") && !f->iter_name) {
       f->iter_name = strdup(names[i]);
@@ -382,8 +392,8 @@ static int read_file(const reader *r, hid_t file, nnc_h5_file *f) {
   int n = 0;
   if (!rc) rc = read_name_list(r, weights, "the weights group", "layer_names", &names, &n);
   if (!rc) {
-    f->layers = calloc((size_t)(n ? n : 1), sizeof *f->layers);
-    if (!f->layers) abort();
+    f->layers = nnc_size_calloc(r->path, n, sizeof *f->layers, r->st);
+    if (!f->layers) rc = -1;
   }
   for (int i = 0; i < n && !rc; i++) {
     f->nlayers = i + 1;

@@ -10,6 +10,7 @@
 #define NNC_FILES_TCASES(X) \
   X(h5_weights)                \
   X(h5_model)                  \
+  X(h5_sizes)                  \
   X(plots)                     \
   X(file_callbacks)             \
   X(dot)                       \
