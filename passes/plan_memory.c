@@ -10,6 +10,7 @@
 
 #include "ir/debug.h"
 #include "ir/op.h"
+#include "ir/size.h"
 #include "passes/pass.h"
 
 #define ALIGN 64
@@ -47,9 +48,9 @@ static int64_t first_fit(const interval *placed, int count, const interval *v) {
 
 /* A group member that nothing outside its group reads is never stored: the
  * group's kernel keeps it in registers (nnc_group in ir/graph.h). */
-static char *exported_members(const nnc_graph *g) {
-  char *exported = calloc((size_t)g->nnodes + 1, 1);
-  if (!exported) abort();
+static char *exported_members(const nnc_graph *g, nnc_status *st) {
+  char *exported = nnc_size_calloc("plan-memory", (int64_t)g->nnodes + 1, 1, st);
+  if (!exported) return NULL;
   for (int32_t id = 0; id < g->nnodes; id++)
     for (int i = 0; i < g->nodes[id].nsrc; i++) {
       int32_t s = g->nodes[id].src[i];
@@ -60,22 +61,32 @@ static char *exported_members(const nnc_graph *g) {
 }
 
 static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
-  (void)ctx, (void)st;
+  (void)ctx;
   nnc_graph *g = *gp;
-  interval *v = calloc((size_t)g->nnodes + 1, sizeof *v);
-  int32_t *slot = malloc(sizeof *slot * ((size_t)g->nnodes + 1));
+  int64_t n = (int64_t)g->nnodes + 1;
   free(g->offsets);
-  g->offsets = malloc(sizeof *g->offsets * ((size_t)g->nnodes + 1));
-  if (!v || !slot || !g->offsets) abort();
+  interval *v = nnc_size_calloc("plan-memory", n, sizeof *v, st);
+  int32_t *slot = v ? nnc_size_alloc("plan-memory", n, sizeof *slot, st) : NULL;
+  g->offsets = slot ? nnc_size_alloc("plan-memory", n, sizeof *g->offsets, st) : NULL;
+  char *exported = g->offsets ? exported_members(g, st) : NULL;
+  if (!exported) {
+    free(v), free(slot), free(g->offsets);
+    g->offsets = NULL;
+    return -1;
+  }
   int count = 0;
-  char *exported = exported_members(g);
   g->intermediate_bytes = 0;
   for (int32_t id = 0; id < g->nnodes; id++) {
     g->offsets[id] = -1;
     slot[id] = -1;
     if (nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF) continue;
     /* The sum counts every intermediate, as an unfused, unplanned run stores them. */
-    g->intermediate_bytes += aligned_size(&g->nodes[id]);
+    /* Every arena offset is below this sum, so checking it covers them. */
+    if (nnc_size_add(g->intermediate_bytes, aligned_size(&g->nodes[id]), &g->intermediate_bytes)) {
+      free(v), free(slot), free(exported), free(g->offsets);
+      g->offsets = NULL;
+      return nnc_fail(st, "plan-memory: the graph's intermediate values total more than 2^63 bytes");
+    }
     if (g->nodes[id].group >= 0 && !exported[id]) continue;
     interval it = {id, run_position(g, id), run_position(g, id), 0, aligned_size(&g->nodes[id])};
     slot[id] = count;

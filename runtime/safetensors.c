@@ -13,6 +13,7 @@
 #include "runtime/safetensors.h"
 #include "runtime/safetensors_header.h"
 #include "ir/atomic_file.h"
+#include "ir/size.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,12 +31,12 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
+/* The element count, or -1 when a size is negative or the count overflows;
+ * the file's own length bounds what a loaded tensor can claim. */
 static int64_t shape_numel(int rank, const int64_t *shape) {
   int64_t n = 1;
-  for (int i = 0; i < rank; i++) {
-    if (shape[i] < 0 || (shape[i] > 0 && n > INT64_MAX / shape[i])) return -1;
-    n *= shape[i];
-  }
+  for (int i = 0; i < rank; i++)
+    if (nnc_size_mul(n, shape[i], &n)) return -1;
   return n;
 }
 
