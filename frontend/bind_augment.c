@@ -63,6 +63,7 @@ static double range_option(lua_State *L, int opts, const char *key) {
                      lua_istable(L, -1) ? " (a list of values is not supported)" : "");
     v = lua_tonumber(L, -1);
     if (!(v >= 0)) nnc_lua_errorf(L, "ImageDataGenerator: %s is %g; ranges are >= 0", key, v);
+    if (isinf(v)) nnc_lua_errorf(L, "ImageDataGenerator: %s is inf; ranges are finite", key);
   }
   lua_pop(L, 1);
   return v;

@@ -175,7 +175,7 @@ static int build_node(nnc_graph *g, const nnc_node_spec *spec, nnc_node *n, nnc_
     memcpy(n->shape, spec->shape, sizeof n->shape);
     n->name = nnc_graph_str(g, spec->name);
   }
-  if (check_float_attrs(g, n, st) || row->infer(g, n, st)) return -1;
+  if (row->infer(g, n, st) || check_float_attrs(g, n, st)) return -1;
   return check_size(g, n, st);
 }
 

@@ -150,6 +150,8 @@ static int64_t map_tap(int64_t i, int64_t len, nnc_fill_mode mode) {
   return i < 0 ? 0 : len - 1;
 }
 
+#define NNC_COORD_LIMIT 1099511627776.0
+
 typedef struct axis_taps {
   int64_t at[2];
   double weight[2];
@@ -157,6 +159,11 @@ typedef struct axis_taps {
 
 /* The two taps of one axis, or 0 when the constant fill applies. */
 static int taps_of(double coord, int64_t len, nnc_fill_mode mode, axis_taps *t) {
+  /* A zoom near zero sends coordinates far outside the image: held to
+   * +-2^40 they still are, and the integer casts below stay defined. NaN
+   * samples nothing (the fill value). */
+  if (coord != coord) return 0;
+  coord = fmax(-NNC_COORD_LIMIT, fmin(coord, NNC_COORD_LIMIT));
   double c = map_coordinate(coord, len, mode);
   if (mode == NNC_FILL_CONSTANT && c < 0) return 0;
   int64_t start = (int64_t)floor(c);

@@ -28,6 +28,9 @@ START_TEST(test_generator_options) {
                 "ImageDataGenerator: rotation_range is -10; ranges are >= 0");
   NNC_LUA_FAILS(L, "data.ImageDataGenerator { width_shift_range = -0.1 }", "width_shift_range is -0.1; ranges are >= 0");
   NNC_LUA_FAILS(L, "data.ImageDataGenerator { width_shift_range = {-1, 0, 1} }", "a list of values is not supported");
+  /* inf would reach the sampler as a coordinate and an integer cast. */
+  NNC_LUA_FAILS(L, "data.ImageDataGenerator { width_shift_range = 1/0 }", "width_shift_range is inf; ranges are finite");
+  NNC_LUA_FAILS(L, "data.ImageDataGenerator { rotation_range = math.huge }", "rotation_range is inf; ranges are finite");
   NNC_LUA_FAILS(L, "data.ImageDataGenerator { zoom_range = 1.5 }", "zoom_range gives zoom factors -0.5..2.5");
   NNC_LUA_FAILS(L, "data.ImageDataGenerator { zoom_range = {1.2, 0.8} }", "lower <= upper");
   NNC_LUA_FAILS(L, "data.ImageDataGenerator { fill_mode = 'neares' }",
