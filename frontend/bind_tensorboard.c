@@ -1,6 +1,6 @@
 /* Lua bindings for TensorBoard's event writers (runtime/tensorboard.c):
- * core.tb_open(dir) returns a writer with scalar, histogram, graph, flush
- * and path; nn.TensorBoard (frontend/lua/tensorboard.lua) drives them. */
+ * core.tb_open(dir) returns a writer with scalar, histogram, images, graph,
+ * flush and path; nn.TensorBoard (frontend/lua/tensorboard.lua) drives them. */
 #include <lauxlib.h>
 #include <string.h>
 
@@ -51,6 +51,19 @@ static int l_histogram(lua_State *L) {
   return 0;
 }
 
+/* w:images(tag, step, store, weight name) */
+static int l_images(lua_State *L) {
+  nnc_tb_writer **w = check_writer(L);
+  nnc_model *m = luaL_checkudata(L, 4, NNC_STORE_META);
+  const char *name = luaL_checkstring(L, 5);
+  const nnc_weight *v = nnc_weights_find(nnc_model_weights(m), name);
+  if (!v) return luaL_error(L, "the model has no weight named '%s'", name);
+  nnc_status st = {0};
+  if (nnc_tb_weight_images(*w, luaL_checkstring(L, 2), luaL_checkinteger(L, 3), v->rank, v->shape, v->data, &st))
+    return nnc_lua_raise_here(L, &st);
+  return 0;
+}
+
 /* w:graph(graph, store, batch): the train-step graph after fusion. */
 static int l_graph(lua_State *L) {
   nnc_tb_writer **w = check_writer(L);
@@ -77,7 +90,7 @@ static int l_path(lua_State *L) {
 
 void nnc_lua_open_tensorboard(lua_State *L, int core_index) {
   static const luaL_Reg methods[] = {{"scalar", l_scalar}, {"histogram", l_histogram}, {"graph", l_graph},
-                                     {"flush", l_flush},   {"path", l_path},           {NULL, NULL}};
+                                     {"images", l_images}, {"flush", l_flush},   {"path", l_path},           {NULL, NULL}};
   luaL_newmetatable(L, NNC_TB_META);
   lua_pushcfunction(L, l_gc);
   lua_setfield(L, -2, "__gc");

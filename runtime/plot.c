@@ -19,6 +19,10 @@ int nnc_plot_images(const char *path, const nnc_image_grid *grid, nnc_status *st
   (void)grid;
   return no_cairo(path, st);
 }
+int nnc_png_gray(const unsigned char *pixels, int h, int w, unsigned char **png, size_t *len, nnc_status *st) {
+  (void)pixels, (void)h, (void)w, (void)png, (void)len;
+  return no_cairo("a PNG", st);
+}
 #else
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>
@@ -289,4 +293,44 @@ int nnc_plot_images(const char *path, const nnc_image_grid *g, nnc_status *st) {
   }
   return finish(path, cr, surface, st);
 }
+typedef struct png_buffer {
+  unsigned char *data;
+  size_t len, cap;
+} png_buffer;
+
+static cairo_status_t append_png(void *closure, const unsigned char *data, unsigned int length) {
+  png_buffer *b = closure;
+  if (b->len + length > b->cap) {
+    b->cap = (b->len + length) * 2;
+    b->data = realloc(b->data, b->cap);
+    if (!b->data) abort();
+  }
+  memcpy(b->data + b->len, data, length);
+  b->len += length;
+  return CAIRO_STATUS_SUCCESS;
+}
+
+/* cairo writes an A8 surface as an 8-bit greyscale PNG, its alpha the grey. */
+int nnc_png_gray(const unsigned char *pixels, int h, int w, unsigned char **png, size_t *len, nnc_status *st) {
+  cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_A8, w, h);
+  if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+    cairo_surface_destroy(s);
+    return nnc_fail(st, "cannot make a %dx%d image: %s", w, h, cairo_status_to_string(cairo_surface_status(s)));
+  }
+  cairo_surface_flush(s);
+  unsigned char *rows = cairo_image_surface_get_data(s);
+  int stride = cairo_image_surface_get_stride(s);
+  for (int y = 0; y < h; y++) memcpy(rows + (size_t)y * (size_t)stride, pixels + (size_t)y * (size_t)w, (size_t)w);
+  cairo_surface_mark_dirty(s);
+  png_buffer b = {0};
+  cairo_status_t rc = cairo_surface_write_to_png_stream(s, append_png, &b);
+  cairo_surface_destroy(s);
+  if (rc != CAIRO_STATUS_SUCCESS) {
+    free(b.data);
+    return nnc_fail(st, "cannot encode a PNG: %s", cairo_status_to_string(rc));
+  }
+  *png = b.data, *len = b.len;
+  return 0;
+}
+
 #endif

@@ -6,6 +6,8 @@
 #ifndef NNC_PLOT_H
 #define NNC_PLOT_H
 
+#include <stddef.h>
+
 #include "ir/status.h"
 
 /* One curve: y[0..n-1] at epochs 1..n. */
@@ -40,6 +42,10 @@ typedef struct nnc_image_grid {
 } nnc_image_grid;
 
 int nnc_plot_images(const char *path, const nnc_image_grid *grid, nnc_status *st);
+
+/* An 8-bit greyscale PNG of h x w pixels, row-major, in memory: *png is
+ * malloc'd, the caller frees it. */
+int nnc_png_gray(const unsigned char *pixels, int h, int w, unsigned char **png, size_t *len, nnc_status *st);
 
 /* Where the figure's colours come from, for tests and callers: matplotlib's
  * default cycle (C0 blue, C1 orange, C2 green, C3 red) as 0xRRGGBB. */

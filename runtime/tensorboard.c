@@ -13,6 +13,7 @@
 
 #include "ir/atomic_file.h"
 #include "ir/op.h"
+#include "runtime/plot.h"
 #include "tensorboard.pb-c.h"
 
 struct nnc_tb_writer {
@@ -164,6 +165,66 @@ void nnc_tb_histogram(nnc_tb_writer *w, const char *tag, int64_t step, const flo
   Tensorboard__Summary__Value v = TENSORBOARD__SUMMARY__VALUE__INIT;
   v.tag = (char *)tag, v.value_case = TENSORBOARD__SUMMARY__VALUE__VALUE_HISTO, v.histo = &h;
   summary_event(w, step, &v);
+}
+
+/* ---------------------------------------------------------------- images */
+
+enum { MAX_IMAGES = 3 }; /* tf.summary.image's max_outputs */
+
+static int image_event(nnc_tb_writer *w, const char *tag, int64_t step, const unsigned char *pixels, int h, int wd,
+                       nnc_status *st) {
+  unsigned char *png;
+  size_t len;
+  if (nnc_png_gray(pixels, h, wd, &png, &len, st)) return -1;
+  Tensorboard__Summary__Image img = TENSORBOARD__SUMMARY__IMAGE__INIT;
+  img.height = h, img.width = wd, img.colorspace = 1;
+  img.encoded_image_string.data = png, img.encoded_image_string.len = len;
+  Tensorboard__Summary__Value v = TENSORBOARD__SUMMARY__VALUE__INIT;
+  v.tag = (char *)tag, v.value_case = TENSORBOARD__SUMMARY__VALUE__VALUE_IMAGE, v.image = &img;
+  summary_event(w, step, &v);
+  free(png);
+  return 0;
+}
+
+/* tf.image.convert_image_dtype(float -> uint8, saturate=True). */
+static unsigned char pixel(float v) {
+  float x = v * 255.5f;
+  return x >= 255.0f ? 255 : x > 0.0f ? (unsigned char)x : 0;
+}
+
+int nnc_tb_weight_images(nnc_tb_writer *w, const char *tag, int64_t step, int rank, const int64_t *shape,
+                         const float *v, nnc_status *st) {
+  int64_t dims[NNC_MAX_RANK];
+  int n = 0;
+  for (int i = 0; i < rank; i++)
+    if (shape[i] != 1) dims[n++] = shape[i];
+  /* images of rows x cols; element (k, r, c) is v[k * sk + r * sr + c * sc] */
+  int64_t count, rows, cols, sk = 0, sr, sc;
+  if (n == 1) {
+    count = 1, rows = dims[0], cols = 1, sr = 1, sc = 0;
+  } else if (n == 2 && dims[0] > dims[1]) {
+    count = 1, rows = dims[1], cols = dims[0], sr = 1, sc = dims[1];
+  } else if (n == 2) {
+    count = 1, rows = dims[0], cols = dims[1], sr = dims[1], sc = 1;
+  } else if (n == 3) { /* [h, w, k] channels last: image k is v[.., .., k] */
+    count = dims[2], rows = dims[0], cols = dims[1], sk = 1, sr = dims[1] * dims[2], sc = dims[2];
+  } else {
+    return 0;
+  }
+  if (rows > INT32_MAX || cols > INT32_MAX)
+    return nnc_fail(st, "%s: an image of %lld x %lld pixels", tag, (long long)rows, (long long)cols);
+  unsigned char *pixels = malloc((size_t)(rows * cols));
+  if (!pixels) abort();
+  int rc = 0;
+  for (int64_t k = 0; k < count && k < MAX_IMAGES && rc == 0; k++) {
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t c = 0; c < cols; c++) pixels[r * cols + c] = pixel(v[k * sk + r * sr + c * sc]);
+    char name[512];
+    snprintf(name, sizeof name, "%s/image/%lld", tag, (long long)k);
+    rc = image_event(w, name, step, pixels, (int)rows, (int)cols, st);
+  }
+  free(pixels);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- graph */

@@ -29,6 +29,17 @@ const char *nnc_tb_path(const nnc_tb_writer *w);
 void nnc_tb_scalar(nnc_tb_writer *w, const char *tag, int64_t step, double value);
 /* A histogram of v[0..n-1] in 30 equal buckets from min to max. */
 void nnc_tb_histogram(nnc_tb_writer *w, const char *tag, int64_t step, const float *v, int64_t n);
+/* A weight as Keras 2's write_images logs it (TensorBoard's
+ * _log_weight_as_image): squeezed of its size-1 axes, a vector is one image
+ * of n x 1, a matrix one image (transposed when it has more rows than
+ * columns), a 3-axis conv kernel [h, w, k] k images of h x w, of which
+ * tf.summary.image keeps the first 3. Pixels are
+ * tf.image.convert_image_dtype's, saturated: v * 255.5 cut to 0..255. Tags
+ * are TF's image summary's for max_outputs 3: "<tag>/image/<i>". A kernel
+ * of 4 axes after squeezing is not logged (Keras logs one whose last axis
+ * is 3 or 4 as colour images; nnc does not). */
+int nnc_tb_weight_images(nnc_tb_writer *w, const char *tag, int64_t step, int rank, const int64_t *shape,
+                         const float *v, nnc_status *st);
 /* The graph as a GraphDef: each node named layer/op_id (inside fused_<k>/
  * for a fused group's members), its sources as inputs, and attrs with its
  * type, fusion rule and script line. */

@@ -1,6 +1,7 @@
 -- nn.TensorBoard: Keras 2's TensorBoard callback. Event files under
 -- log_dir/train (training's epoch_<name> scalars, batch_<name> with
--- update_freq, weight histograms, the graph) and log_dir/validation (the
+-- update_freq, weight histograms and with write_images weight images, the
+-- graph) and log_dir/validation (the
 -- val_ logs as epoch_<name>), written by runtime/tensorboard.c. Steps are
 -- Keras's: the 0-based epoch for epoch scalars and histograms, the count of
 -- batches trained for batch scalars.
@@ -13,8 +14,7 @@ return function(nn, I)
     write_steps_per_second = false, update_freq = "epoch", profile_batch = 0, embeddings_freq = 0,
     embeddings_metadata = nn.NONE }
   -- Options Keras has whose work nnc does not do: only their off value is taken.
-  local not_implemented = { write_images = false, write_steps_per_second = false, profile_batch = 0,
-    embeddings_freq = 0 }
+  local not_implemented = { write_steps_per_second = false, profile_batch = 0, embeddings_freq = 0 }
 
   local function sorted(t)
     local keys = {}
@@ -30,6 +30,7 @@ return function(nn, I)
       fail("TensorBoard: histogram_freq must be an integer >= 0, got %s", tostring(o.histogram_freq))
     end
     if type(o.write_graph) ~= "boolean" then fail("TensorBoard: write_graph must be true or false") end
+    if type(o.write_images) ~= "boolean" then fail("TensorBoard: write_images must be true or false") end
     for k, off in pairs(not_implemented) do
       if o[k] ~= off then fail("TensorBoard: %s = %s is not implemented by nnc (only %s)", k, tostring(o[k]), tostring(off)) end
     end
@@ -78,6 +79,8 @@ return function(nn, I)
           for _, name in ipairs(layer.weights) do
             -- Keras: the variable's name with ':' made '_', "dense/kernel_0"
             self.train:histogram(name .. "_0", epoch, self.model.state.store, name)
+            -- Keras logs images with the histograms, every histogram_freq epochs.
+            if o.write_images then self.train:images(name .. "_0", epoch, self.model.state.store, name) end
           end
         end
       end

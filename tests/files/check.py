@@ -502,9 +502,64 @@ def tb_check(args):
     print("ok")
 
 
+def keras_weight_images(w):
+    """Keras 2's TensorBoard._log_weight_as_image in numpy: the images a
+    weight is logged as (at most tf.summary.image's 3), uint8 as
+    tf.image.convert_image_dtype(saturate=True) makes them."""
+    w = np.squeeze(w)
+    if w.ndim == 1:
+        imgs = w.reshape(1, w.shape[0], 1)
+    elif w.ndim == 2:
+        imgs = (w.T if w.shape[0] > w.shape[1] else w)[None]
+    elif w.ndim == 3:
+        imgs = np.transpose(w, (2, 0, 1))
+    else:
+        return []
+    scaled = np.clip(imgs.astype(np.float32) * np.float32(255.5), 0, 255)
+    return list(scaled.astype(np.uint8)[:3])
+
+
+def tb_images(args):
+    """write_images: every weight's images at every epoch, tags as TF's
+    image summary names them, the PNGs (decoded by PIL) equal to
+    keras_weight_images of the final weights at the last epoch."""
+    import importlib
+    import io
+    from PIL import Image
+    sys.path.insert(0, args[0])
+    pb2 = importlib.import_module("tensorboard_pb2")
+    events, final, epochs = tb_events(args[1] + "/train", pb2), safetensors(args[2]), int(args[3])
+    got = {}
+    for e in events:
+        for v in (e.summary.value if e.WhichOneof("what") == "summary" else []):
+            if v.WhichOneof("value") == "image":
+                got.setdefault(v.tag, []).append((e.step, v.image))
+    want_tags = set()
+    for name, w in final.items():
+        imgs = keras_weight_images(w)
+        base = name.replace(":", "_") + "/image"
+        for k, want in enumerate(imgs):
+            tag = f"{base}/{k}"
+            want_tags.add(tag)
+            if [s for s, _ in got.get(tag, [])] != list(range(epochs)):
+                fail(f"{tag} at steps {[s for s, _ in got.get(tag, [])]}, want 0..{epochs - 1}")
+            im = got[tag][-1][1]
+            png = Image.open(io.BytesIO(im.encoded_image_string))
+            if (im.height, im.width, im.colorspace) != (*want.shape, 1) or png.mode != "L" or png.size != want.shape[::-1]:
+                fail(f"{tag}: {im.height}x{im.width} colorspace {im.colorspace}, PNG {png.mode} {png.size}; want {want.shape}")
+            if not np.array_equal(np.asarray(png), want):
+                fail(f"{tag}: pixels {np.asarray(png).ravel()[:8]} != {want.ravel()[:8]}")
+    if set(got) != want_tags:
+        fail(f"image tags {sorted(got)} != {sorted(want_tags)}")
+    if not any(np.asarray(Image.open(io.BytesIO(v[-1][1].encoded_image_string))).any() for v in got.values()):
+        fail("every image is black")
+    print(len(want_tags))
+
+
 if __name__ == "__main__":
     commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches,
                 "model-check": model_check, "model-write": model_write, "config-edit": config_edit, "png-curves": png_curves,
                 "png-grid": png_grid, "csv-check": csv_check, "checkpoint-check": checkpoint_check,
-                "complete-files": complete_files, "tb-check": tb_check}
+                "complete-files": complete_files, "tb-check": tb_check,
+                "tb-images": tb_images}
     commands[sys.argv[1]](sys.argv[2:])

@@ -68,10 +68,34 @@ START_TEST(unwritable_log_dir) {
   ck_assert_msg(strstr(err, "script.lua:16:") && strstr(err, "/proc/nnc-logs"), "%s", err);
   ck_assert_msg(!strstr(out, "Epoch 1/3"), "trained before failing: %s", out);
   free(out), free(err);
-  snprintf(text, sizeof text, "%snn.TensorBoard { log_dir = 'x', write_images = true }\n", setup);
+  snprintf(text, sizeof text, "%snn.TensorBoard { log_dir = 'x', write_images = 1 }\n", setup);
   rc = files_nnc(text, &out, &err);
-  ck_assert_msg(rc == 1 && strstr(err, "write_images"), "%s", err);
+  ck_assert_msg(rc == 1 && strstr(err, "write_images must be true or false"), "%s", err);
   free(out), free(err);
+}
+END_TEST
+
+/* write_images: a conv kernel [3,3,1,4] is 3 of its 4 3x3 images, a dense
+ * kernel [36,2] one 2x36 image, a bias of n one n x 1 image; each PNG is
+ * decoded by PIL and compared, pixel for pixel, with Keras's formula on
+ * the weights saved after the last epoch. */
+START_TEST(weight_images) {
+  sh_ok("rm -rf tbi pb && mkdir pb && protoc --python_out=pb -I\"" NNC_SOURCE_DIR "/runtime\" tensorboard.proto");
+  free(files_nnc_ok("local rows, labels = {}, {}\n"
+                    "for i = 1, 12 do\n"
+                    "  local img = {}\n"
+                    "  for r = 1, 5 do img[r] = {} for c = 1, 5 do img[r][c] = { ((i * 3 + r * c) % 7) / 7 } end end\n"
+                    "  rows[i], labels[i] = img, i % 2\n"
+                    "end\n"
+                    "local m = nn.Sequential { nn.Conv2D { 4, 3, activation = 'relu', input_shape = { 5, 5, 1 } },\n"
+                    "  nn.Flatten(), nn.Dense { 2, activation = 'softmax' } }\n"
+                    "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy' }\n"
+                    "m:fit(data.tensor(rows), data.tensor(labels, 'i32'), { epochs = 2, batch_size = 4, verbose = 0,\n"
+                    "  callbacks = { nn.TensorBoard { log_dir = 'tbi', histogram_freq = 1, write_images = true } } })\n"
+                    "m:save_weights('final.safetensors')\n"));
+  char *out = files_py_ok("tb-images pb tbi final.safetensors 2");
+  ck_assert_str_eq(out, "6\n");
+  free(out);
 }
 END_TEST
 
@@ -81,5 +105,6 @@ TCase *tcase_tensorboard(void) {
   tcase_add_test(tc, epoch_scalars_histograms_graph);
   tcase_add_test(tc, batch_scalars);
   tcase_add_test(tc, unwritable_log_dir);
+  tcase_add_test(tc, weight_images);
   return tc;
 }
