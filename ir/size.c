@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <sys/sysinfo.h>
 
 #include "ir/types.h"
 
@@ -71,14 +71,14 @@ static int alloc_bytes(const char *what, int64_t count, int64_t elem_size, size_
   int64_t b;
   if (nnc_size_mul(count, elem_size, &b) || (uint64_t)b > SIZE_MAX)
     return nnc_fail(st, "%s: %" PRId64 " elements of %" PRId64 " bytes overflow a size", what, count, elem_size);
-  /* More than the machine's memory would be granted lazily and then end in
-   * the kernel's out-of-memory killer when touched: refuse it here. */
-  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page > 0 && (double)b > (double)pages * (double)page) {
+  /* More than the machine's memory and swap would be granted lazily and
+   * then end in the kernel's out-of-memory killer when touched: refuse it. */
+  struct sysinfo si;
+  double memory = sysinfo(&si) == 0 ? ((double)si.totalram + (double)si.totalswap) * si.mem_unit : 0;
+  if (memory > 0 && (double)b > memory) {
     char have[32], mem[32];
-    return nnc_fail(st, "%s needs %s, more than this machine's %s of memory", what,
-                    nnc_size_bytes_str(have, sizeof have, (double)b),
-                    nnc_size_bytes_str(mem, sizeof mem, (double)pages * (double)page));
+    return nnc_fail(st, "%s needs %s, more than this machine's %s of memory and swap", what,
+                    nnc_size_bytes_str(have, sizeof have, (double)b), nnc_size_bytes_str(mem, sizeof mem, memory));
   }
   *bytes = b ? (size_t)b : 1;
   return 0;
