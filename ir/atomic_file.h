@@ -1,7 +1,9 @@
 /* Every file nnc writes (weights, models, logs, pictures, graphs) goes
  * through here: it is written under a temporary name beside its target,
- * flushed to disk and renamed into place, so a crash or a kill at any moment
- * leaves either the old file or the complete new one, never half of one. */
+ * flushed to disk and renamed into place, and the folder is flushed too, so
+ * a crash or a kill at any moment leaves either the old file or the
+ * complete new one, never half of one. A temporary a killed writer left
+ * behind is removed by the next save to the same path. */
 #ifndef NNC_ATOMIC_FILE_H
 #define NNC_ATOMIC_FILE_H
 
@@ -14,8 +16,10 @@
  * rewrite it. Returns 0, or -1 with a message in st (the path is added). */
 typedef int (*nnc_file_writer)(void *ctx, int fd, const char *tmp, nnc_status *st);
 
-/* Creates PATH.tmp-<pid>-<n> exclusively, runs `write`, fsyncs, renames onto
- * PATH; on any failure the temporary is removed and PATH is untouched. */
+/* Creates PATH.nnc-tmp-<pid>-<n> exclusively, runs `write`, fsyncs, renames
+ * onto PATH and fsyncs PATH's folder; on any failure the temporary is
+ * removed and PATH is untouched. A PATH that is a symlink stays one: the
+ * file it points to is the one replaced (the temporary sits beside it). */
 int nnc_write_file(const char *path, nnc_file_writer write, void *ctx, nnc_status *st);
 
 /* The same for text built with stdio: `write` gets a FILE* on the temporary. */

@@ -31,9 +31,9 @@ typedef struct nnc_named_tensor {
   float *data;
 } nnc_named_tensor;
 
-/* Writes the tensors, in the given order, to PATH.tmp-XXXX and then renames
- * that onto PATH, so a failure never leaves a half-written file (and a failed
- * write removes the temporary). Names must be distinct, non-empty and not
+/* Writes the tensors, in the given order, through ir/atomic_file.h, so a
+ * failure never leaves a half-written file (and a failed write removes the
+ * temporary). Names must be distinct, non-empty and not
  * "__metadata__". */
 int nnc_safetensors_save(const char *path, const nnc_named_tensor *tensors, int count, nnc_status *st);
 

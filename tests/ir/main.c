@@ -6,6 +6,7 @@ typedef TCase *tcase_fn(void);
 
 /* Add a TCase by adding one line here (and its declaration in suites.h). */
 static tcase_fn *const tcases[] = {
+    nnc_tcase_atomic_file,
     nnc_tcase_graph,
     nnc_tcase_strbuf,
     nnc_tcase_size,

@@ -5,6 +5,7 @@
 
 #include <check.h>
 
+TCase *nnc_tcase_atomic_file(void);
 TCase *nnc_tcase_graph(void);
 TCase *nnc_tcase_strbuf(void);
 TCase *nnc_tcase_size(void);
