@@ -217,14 +217,14 @@ static void flow_options(lua_State *L, int opts, iterator *it) {
   lua_getfield(L, opts, "batch_size");
   if (!lua_isnil(L, -1)) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
-      nnc_lua_errorf(L, "flow: batch_size must be a positive integer, got %s", luaL_tolstring(L, -1, NULL));
+      nnc_lua_errorf(L, "flow: batch_size must be a positive integer, got %s", nnc_lua_show(L, -1));
     it->src.batch_size = lua_tointeger(L, -1);
   }
   lua_getfield(L, opts, "shuffle");
   if (!lua_isnil(L, -1)) it->src.shuffle = lua_toboolean(L, -1);
   lua_getfield(L, opts, "seed");
   if (!lua_isnil(L, -1)) {
-    if (!lua_isinteger(L, -1)) nnc_lua_errorf(L, "flow: seed must be an integer, got %s", luaL_tolstring(L, -1, NULL));
+    if (!lua_isinteger(L, -1)) nnc_lua_errorf(L, "flow: seed must be an integer, got %s", nnc_lua_show(L, -1));
     it->src.seed = (uint64_t)lua_tointeger(L, -1);
   }
   lua_pop(L, 3);
@@ -271,6 +271,8 @@ static int l_flow(lua_State *L) {
   set_images(L, it, x);
   if (has_y) set_labels(L, it, x, nnc_lua_totensor(L, 3));
   flow_options(L, opts, it);
+  /* A batch larger than the data is all of it, as Keras's iterators have it. */
+  if (it->src.batch_size > it->src.count && it->src.count > 0) it->src.batch_size = it->src.count;
   size_t image = (size_t)(it->src.rows * it->src.cols * it->src.channels);
   it->order = malloc(sizeof *it->order * (size_t)(it->src.count ? it->src.count : 1));
   it->scratch = malloc(sizeof *it->scratch * (image ? image : 1));

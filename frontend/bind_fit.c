@@ -281,17 +281,25 @@ static int match_by_order(lua_State *L, const char *path, nnc_named_tensor *t, i
     for (int j = 0; j < index.count && !found; j++) found = !strcmp(index.entries[j].name, t[i].name);
     all_named = found;
   }
+  int rc = 0;
   if (!all_named && index.count == count) {
     qsort(index.entries, (size_t)index.count, sizeof *index.entries, by_offset);
     lua_newtable(L);
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < count && !rc; i++) {
+      const nnc_safetensors_entry *e = &index.entries[i];
+      if (e->rank != t[i].rank || memcmp(e->shape, t[i].shape, sizeof *e->shape * (size_t)e->rank)) {
+        char have[256], need[256];
+        rc = nnc_fail(st, "%s: loading by order (the names differ): the model's weight #%d '%s' is %s, but the file's tensor in that place, '%s', is %s",
+                      path, i + 1, t[i].name, nnc_safetensors_shape_str(t[i].rank, t[i].shape, need, sizeof need),
+                      e->name, nnc_safetensors_shape_str(e->rank, e->shape, have, sizeof have));
+      }
       lua_pushstring(L, index.entries[i].name);
       t[i].name = lua_tostring(L, -1);
       lua_rawseti(L, -2, i + 1);
     }
   }
   nnc_safetensors_index_free(&index);
-  return 0;
+  return rc;
 }
 
 /* core.load_weights(graph, model, path): all or nothing. */

@@ -11,6 +11,7 @@
 #include "ir/op.h"
 #include "runtime/fit.h"
 #include "runtime/model.h"
+#include "runtime/safetensors.h"
 
 static nnc_model *check_model(lua_State *L, int idx) { return luaL_checkudata(L, idx, NNC_STORE_META); }
 
@@ -105,9 +106,11 @@ static int l_model_set(lua_State *L) {
   nnc_model *m = check_model(L, 1);
   nnc_weight *w = check_weight(L, m, 2);
   nnc_tensor *t = nnc_lua_checktensor(L, 3);
-  char have[NNC_TENSOR_TYPE_MAX];
+  char have[NNC_TENSOR_TYPE_MAX], need[256];
   if (t->dtype != NNC_F32 || t->rank != w->rank || memcmp(t->shape, w->shape, sizeof(int64_t) * (size_t)w->rank))
-    nnc_lua_errorf(L, "weight '%s' cannot take a tensor of type %s", w->name, nnc_tensor_type_str(t, have, sizeof have));
+    nnc_lua_errorf(L, "weight '%s' is f32%s and cannot take a tensor of type %s", w->name,
+                   nnc_safetensors_shape_str(w->rank, w->shape, need, sizeof need),
+                   nnc_tensor_type_str(t, have, sizeof have));
   memcpy(w->data, nnc_tensor_f32(t), sizeof(float) * (size_t)nnc_weight_numel(w));
   nnc_model_weights_changed(m);
   return 0;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ir/atomic_file.h"
 #include "runtime/backend.h"
 #include "runtime/progress.h"
 
@@ -73,14 +74,7 @@ static int make_parent_dirs(const char *dest, nnc_status *st) {
   char *slash = strrchr(path, '/');
   if (!slash || slash == path) return 0;
   *slash = 0;
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(path, 0755) && errno != EEXIST) return nnc_fail(st, "cannot create directory %s: %s", path, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(path, 0755) && errno != EEXIST) return nnc_fail(st, "cannot create directory %s: %s", path, strerror(errno));
-  return 0;
+  return nnc_make_dirs(path, st);
 }
 
 /* The transfer itself into t; a message in st when it fails. */

@@ -7,6 +7,7 @@
 #include "codegen/nvrtc.h"
 #include "frontend/opt.h"
 #include "frontend/script.h"
+#include "ir/atomic_file.h"
 #include "ir/debug.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
@@ -33,7 +34,7 @@ static const char usage[] =
     "Options read by nnc itself (the rest go to nnc.option in the script):\n"
     "  --dump-ir          print the IR after every pass\n"
     "  --dump-ir=PASS     print the IR after one pass\n"
-    "  --dump-dir DIR     write IR dumps to files in DIR instead of stdout\n"
+    "  --dump-dir DIR     write IR dumps to files in DIR (made if missing) instead of stdout\n"
     "  --dump-graph DIR   write each pass's graph to DIR as Graphviz DOT (and SVG where dot is installed)\n"
     "  --seed N           the seed of every random draw (default 1)\n"
     "  --no-fuse          run every op on its own (results agree either way)\n"
@@ -211,6 +212,10 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     }
   }
   args->opts = script_opts;
+  /* Dump folders are made up front, as mkdir -p, so a bad one fails at once. */
+  const char *dirs[][2] = {{"--dump-dir", args->config.dump.dir}, {"--dump-graph", args->config.dump.graph_dir}};
+  for (int k = 0; k < 2; k++)
+    if (dirs[k][1] && nnc_make_dirs(dirs[k][1], st)) return nnc_fail_prefix(st, "%s: ", dirs[k][0]);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "frontend/bind.h"
 #include "frontend/datasets.h"
 #include "frontend/lua_sources.h"
 #include "frontend/tensor.h"
@@ -126,11 +127,27 @@ lua_State *nnc_script_state(const nnc_script_args *args, nnc_status *st) {
   return L;
 }
 
+/* Every message names the script line. One raised inside nnc's own Lua (a
+ * misuse no check caught, citing [nnc]/nn.lua) or with no place at all (a
+ * Lua library function's) is put at the script line that led there:
+ * "model.lua:5: <message> (in [nnc]/nn.lua:719)". */
+static const char *at_script_line(lua_State *L, const char *msg) {
+  const char *file, *rest = strstr(msg, ": ");
+  int line;
+  if (!nnc_lua_script_where(L, &file, &line)) return msg;
+  if (!strncmp(msg, "[nnc]/", 6) && rest)
+    return lua_pushfstring(L, "%s:%d: %s (in %s)", file, line, rest + 2,
+                           lua_pushlstring(L, msg, (size_t)(rest - msg)));
+  if (strstr(msg, file)) return msg;
+  return lua_pushfstring(L, "%s:%d: %s", file, line, msg);
+}
+
 /* Keeps nnc's own messages as they are; adds a traceback for the user's
  * errors only when NNC_DEBUG asks for it. */
 static int message_handler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) msg = luaL_tolstring(L, 1, NULL);
+  msg = at_script_line(L, msg);
   if (nnc_lua_config(L)->debug > 0) luaL_traceback(L, L, msg, 1);
   else lua_pushstring(L, msg);
   return 1;

@@ -31,6 +31,11 @@ _Static_assert(sizeof(nnc_storage) <= STORAGE_HEADER, "storage header too small"
 static const char *const field_names[] = {"shape", "dtype", "reshape", "slice", "rows", "astype", "argmax", "abs",
                                           "sum", "mean", "min", "max", NULL};
 
+const char *nnc_lua_show(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_pushfstring(L, "string \"%s\"", lua_tostring(L, idx));
+  return luaL_tolstring(L, idx, NULL);
+}
+
 _Noreturn void nnc_lua_errorf(lua_State *L, const char *fmt, ...) {
   va_list ap, again;
   va_start(ap, fmt);

@@ -59,6 +59,9 @@ nnc_tensor *nnc_lua_checktensorlike(lua_State *L, int idx, nnc_dtype dtype);
 /* The dtype named at idx ("f32"/"float32", "i32"/"int32", "u8"/"uint8"),
  * def when it is nil, or an error with the closest name. */
 nnc_dtype nnc_lua_optdtype(lua_State *L, int idx, nnc_dtype def);
+/* The value at idx as a message shows it (pushed on the stack): a string
+ * quoted and called one, so "32" where 32 goes is told apart. */
+const char *nnc_lua_show(lua_State *L, int idx);
 /* Raises a Lua error whose message is formatted by printf rules (Lua's own
  * formatter lacks %lld and %zu) and prefixed with the calling script line. */
 _Noreturn void nnc_lua_errorf(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -204,3 +204,22 @@ int nnc_write_bytes_file(const char *path, const void *data, size_t len, nnc_sta
   bytes_ctx b = {data, len};
   return nnc_write_file(path, write_bytes, &b, st);
 }
+
+int nnc_make_dirs(const char *dir, nnc_status *st) {
+  char *path = strdup(dir);
+  if (!path) return nnc_fail(st, "cannot make the folder %s: %s", dir, strerror(ENOMEM));
+  int rc = 0;
+  for (char *p = path + 1;; p++) {
+    if (*p != '/' && *p) continue;
+    char saved = *p;
+    *p = 0;
+    struct stat sb;
+    if (mkdir(path, 0777) && (errno != EEXIST || stat(path, &sb) || !S_ISDIR(sb.st_mode))) {
+      rc = nnc_fail(st, "cannot make the folder %s: %s", path, strerror(errno == EEXIST ? ENOTDIR : errno));
+      break;
+    }
+    if (!(*p = saved)) break;
+  }
+  free(path);
+  return rc;
+}

@@ -29,4 +29,8 @@ int nnc_write_text_file(const char *path, nnc_text_writer write, void *ctx, nnc_
 /* Writes `len` bytes of `data` as PATH. */
 int nnc_write_bytes_file(const char *path, const void *data, size_t len, nnc_status *st);
 
+/* Makes the folder DIR and any missing parents, as mkdir -p does; 0, or -1
+ * with "cannot make the folder X: reason" in st. */
+int nnc_make_dirs(const char *dir, nnc_status *st);
+
 #endif

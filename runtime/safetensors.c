@@ -41,7 +41,7 @@ static int64_t shape_numel(int rank, const int64_t *shape) {
 }
 
 /* "[784,128]"; "[]" for a scalar. */
-static const char *shape_str(int rank, const int64_t *shape, char *buf, size_t size) {
+const char *nnc_safetensors_shape_str(int rank, const int64_t *shape, char *buf, size_t size) {
   size_t used = (size_t)snprintf(buf, size, "[");
   for (int i = 0; i < rank && used < size; i++)
     used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, i ? "," : "", shape[i]);
@@ -93,7 +93,7 @@ static int check_entry_size(const char *path, const nnc_safetensors_entry *e, nn
   int64_t numel = shape_numel(e->rank, e->shape), size = nnc_safetensors_dtype_size(e->dtype);
   if (numel < 0 || numel > INT64_MAX / size)
     return nnc_fail(st, "%s: tensor '%s' has shape %s, too large", path, e->name,
-                    shape_str(e->rank, e->shape, shape, sizeof shape));
+                    nnc_safetensors_shape_str(e->rank, e->shape, shape, sizeof shape));
   if (e->begin > e->end)
     return nnc_fail(st, "%s: tensor '%s' has data_offsets [%" PRId64 ",%" PRId64 "] that end before they begin",
                     path, e->name, e->begin, e->end);
@@ -102,7 +102,7 @@ static int check_entry_size(const char *path, const nnc_safetensors_entry *e, nn
                     "%s: tensor '%s' has data_offsets [%" PRId64 ",%" PRId64 "] holding %" PRId64
                     " bytes, but %s %s needs %" PRId64,
                     path, e->name, e->begin, e->end, e->end - e->begin, e->dtype,
-                    shape_str(e->rank, e->shape, shape, sizeof shape), numel * size);
+                    nnc_safetensors_shape_str(e->rank, e->shape, shape, sizeof shape), numel * size);
   return 0;
 }
 
@@ -294,7 +294,7 @@ static int check_tensors(const char *path, const nnc_named_tensor *tensors, int 
     int64_t numel = shape_numel(t->rank, t->shape);
     if (numel < 0 || numel > INT64_MAX / 4)
       return nnc_fail(st, "%s: tensor '%s' has invalid shape %s", path, t->name,
-                      shape_str(t->rank, t->shape, shape, sizeof shape));
+                      nnc_safetensors_shape_str(t->rank, t->shape, shape, sizeof shape));
     if (numel > 0 && !t->data) return nnc_fail(st, "%s: tensor '%s' has no data", path, t->name);
   }
   return check_distinct(path, tensors, count, st);
@@ -332,7 +332,7 @@ static int check_match(const char *path, const nnc_named_tensor *t, const nnc_sa
     return nnc_fail(st, "%s: tensor '%s' has dtype %s in the file, the model needs F32", path, t->name, e->dtype);
   if (e->rank != t->rank || memcmp(e->shape, t->shape, (size_t)t->rank * sizeof *t->shape) != 0)
     return nnc_fail(st, "%s: tensor '%s' has shape %s in the file, the model needs %s", path, t->name,
-                    shape_str(e->rank, e->shape, have, sizeof have), shape_str(t->rank, t->shape, need, sizeof need));
+                    nnc_safetensors_shape_str(e->rank, e->shape, have, sizeof have), nnc_safetensors_shape_str(t->rank, t->shape, need, sizeof need));
   return 0;
 }
 

@@ -53,6 +53,9 @@ typedef struct nnc_safetensors_entry {
   int64_t begin, end; /* byte range within the data section */
 } nnc_safetensors_entry;
 
+/* A shape as the messages about these files write it: [2,4]. */
+const char *nnc_safetensors_shape_str(int rank, const int64_t *shape, char *buf, size_t size);
+
 /* What a file holds, without its data: for inspecting checkpoints and tests. */
 typedef struct nnc_safetensors_index {
   nnc_safetensors_entry *entries; /* in header order */

@@ -87,26 +87,8 @@ static void write_event(nnc_tb_writer *w, Tensorboard__Event *e) {
 
 /* ---------------------------------------------------------------- writer */
 
-static int make_dirs(const char *dir, nnc_status *st) {
-  char *path = strdup(dir);
-  if (!path) abort();
-  int rc = 0;
-  for (char *p = path + 1;; p++) {
-    if (*p != '/' && *p) continue;
-    char saved = *p;
-    *p = 0;
-    if (mkdir(path, 0777) && errno != EEXIST) {
-      rc = nnc_fail(st, "cannot make the folder %s: %s", path, strerror(errno));
-      break;
-    }
-    if (!(*p = saved)) break;
-  }
-  free(path);
-  return rc;
-}
-
 nnc_tb_writer *nnc_tb_open(const char *dir, nnc_status *st) {
-  if (make_dirs(dir, st)) return NULL;
+  if (nnc_make_dirs(dir, st)) return NULL;
   static int counter;
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);

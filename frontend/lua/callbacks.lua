@@ -14,6 +14,7 @@ local core = ...
 
 return function(nn, util)
   local fail, hint, read_options, check_choice = util.fail, util.hint, util.read_options, util.check_choice
+  local show = util.show
 
   local events = { "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
     "on_train_batch_end", "on_test_begin", "on_test_end" }
@@ -46,6 +47,9 @@ return function(nn, util)
       local f = cb[m]
       if f ~= nil and type(f) ~= "function" then fail("%s.%s must be a function, got a %s", what, m, type(f)) end
       any = any or f ~= nil
+    end
+    for _, m in ipairs { "set_model", "set_params" } do
+      if cb[m] ~= nil and type(cb[m]) ~= "function" then fail("%s.%s must be a function, got %s", what, m, show(cb[m])) end
     end
     for _, m in ipairs(not_called) do
       if cb[m] ~= nil then fail("%s.%s: nnc's fit does not call %s; use on_train_batch_end or on_test_end", what, m, m) end
@@ -113,12 +117,12 @@ return function(nn, util)
 
   local function check_integer(class, name, v, min)
     if math.type(v) ~= "integer" or v < min then
-      fail("%s: %s must be an integer >= %d, got %s", class, name, min, tostring(v))
+      fail("%s: %s must be an integer >= %d, got %s", class, name, min, show(v))
     end
   end
 
   local function check_number(class, name, v)
-    if type(v) ~= "number" or v ~= v then fail("%s: %s must be a number, got %s", class, name, tostring(v)) end
+    if type(v) ~= "number" or v ~= v then fail("%s: %s must be a number, got %s", class, name, show(v)) end
   end
 
   local function f32(x) return (string.unpack("f", string.pack("f", x))) end
@@ -144,14 +148,14 @@ return function(nn, util)
   function nn.EarlyStopping(arg)
     local o = read_options({ class = "EarlyStopping", positional = {}, options = early_stopping_defaults }, arg or {})
     check_choice("EarlyStopping mode", o.mode, { "auto", "min", "max" })
-    if type(o.monitor) ~= "string" then fail("EarlyStopping: monitor must be a string, got %s", tostring(o.monitor)) end
+    if type(o.monitor) ~= "string" then fail("EarlyStopping: monitor must be a string, got %s", show(o.monitor)) end
     check_integer("EarlyStopping", "patience", o.patience, 0)
     check_integer("EarlyStopping", "start_from_epoch", o.start_from_epoch, 0)
     check_integer("EarlyStopping", "verbose", o.verbose, 0)
     check_number("EarlyStopping", "min_delta", o.min_delta)
     if o.baseline ~= nil then check_number("EarlyStopping", "baseline", o.baseline) end
     if type(o.restore_best_weights) ~= "boolean" then
-      fail("EarlyStopping: restore_best_weights must be true or false, got %s", tostring(o.restore_best_weights))
+      fail("EarlyStopping: restore_best_weights must be true or false, got %s", show(o.restore_best_weights))
     end
     local state = core.early_stopping(o)
     local cb = { monitor = o.monitor, patience = o.patience }
@@ -208,9 +212,9 @@ return function(nn, util)
   function nn.ReduceLROnPlateau(arg)
     local o = read_options({ class = "ReduceLROnPlateau", positional = {}, options = plateau_defaults }, arg or {})
     check_choice("ReduceLROnPlateau mode", o.mode, { "auto", "min", "max" })
-    if type(o.monitor) ~= "string" then fail("ReduceLROnPlateau: monitor must be a string, got %s", tostring(o.monitor)) end
+    if type(o.monitor) ~= "string" then fail("ReduceLROnPlateau: monitor must be a string, got %s", show(o.monitor)) end
     check_number("ReduceLROnPlateau", "factor", o.factor)
-    if o.factor >= 1 then fail("ReduceLROnPlateau does not support a factor >= 1.0, got %s", tostring(o.factor)) end
+    if o.factor >= 1 then fail("ReduceLROnPlateau does not support a factor >= 1.0, got %s", show(o.factor)) end
     check_integer("ReduceLROnPlateau", "patience", o.patience, 0)
     check_integer("ReduceLROnPlateau", "cooldown", o.cooldown, 0)
     check_integer("ReduceLROnPlateau", "verbose", o.verbose, 0)
@@ -279,7 +283,7 @@ return function(nn, util)
       local lr = o.schedule(epoch, optimizer.learning_rate)
       if type(lr) ~= "number" or is_bad(lr) or lr < 0 then
         fail("LearningRateScheduler: the schedule returned %s for epoch %d; it must return a finite number >= 0",
-          tostring(lr), epoch)
+          show(lr), epoch)
       end
       optimizer.learning_rate = f32(lr)
       if o.verbose > 0 then

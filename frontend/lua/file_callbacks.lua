@@ -7,6 +7,7 @@ local core = ...
 
 return function(nn, I)
   local fail, read_options, check_choice = I.fail, I.read_options, I.check_choice
+  local show = I.show
 
   -- Python's repr of a float: the shortest decimal that reads back the same,
   -- as Keras's csv module writes log values.
@@ -40,7 +41,7 @@ return function(nn, I)
     local o = read_options({ class = "CSVLogger", positional = {}, options = { separator = ",", append = false } },
       arg or {})
     if type(o.separator) ~= "string" or #o.separator ~= 1 then
-      fail("CSVLogger: separator must be one character, got %s", tostring(o.separator))
+      fail("CSVLogger: separator must be one character, got %s", show(o.separator))
     end
     local cb = { filename = filename }
     function cb:on_train_begin()
@@ -110,7 +111,7 @@ return function(nn, I)
 
   function nn.ModelCheckpoint(arg)
     local o = read_options({ class = "ModelCheckpoint", positional = { "filepath" }, options = checkpoint_defaults }, arg)
-    if type(o.filepath) ~= "string" then fail("ModelCheckpoint: filepath must be a string, got %s", tostring(o.filepath)) end
+    if type(o.filepath) ~= "string" then fail("ModelCheckpoint: filepath must be a string, got %s", show(o.filepath)) end
     check_choice("ModelCheckpoint mode", o.mode, { "auto", "min", "max" })
     if o.save_freq ~= "epoch" then
       fail("ModelCheckpoint: save_freq = %s is not implemented; nnc saves at the end of each epoch ('epoch')", tostring(o.save_freq))

@@ -29,6 +29,14 @@ local function fail(fmt, ...)
   error(here() .. ": " .. string.format(fmt, ...), 0)
 end
 
+-- A value as a message shows it: a string quoted and called one, so that
+-- "32" given where 32 goes is told apart from the number.
+local function show(v)
+  if type(v) == "string" then return string.format("string %q", v) end
+  if type(v) == "table" or type(v) == "function" then return "a " .. type(v) end
+  return tostring(v)
+end
+
 local function hint(name, choices)
   local best = core.closest(tostring(name), choices)
   return best and ("; did you mean '" .. best .. "'?") or ""
@@ -101,7 +109,7 @@ local function check_size_pair(what, v, allow_nil)
   for i = 1, 2 do
     local d = pair[i]
     if math.type(d) ~= "integer" then
-      fail("%s must be an integer or a pair of integers, got %s", what, tostring(d))
+      fail("%s must be an integer or a pair of integers, got %s", what, show(d))
     end
     if d < 1 then fail("%s must be positive, got %d", what, d) end
   end
@@ -197,8 +205,10 @@ local function input_tensor(state, name, shape, file, line)
   local dims = { -1 }
   for i, d in ipairs(shape) do
     if math.type(d) ~= "integer" or d < 1 then
-      error(string.format("%s:%d: input shape %s has a zero, negative or non-integer size at axis %d",
-        file, line, shape_str(dims), i), 0)
+      local given = {}
+      for j, g in ipairs(shape) do given[j] = show(g) end
+      error(string.format("%s:%d: input shape {%s} has a zero, negative or non-integer size at axis %d: %s",
+        file, line, table.concat(given, ", "), i, show(d)), 0)
     end
     dims[#dims + 1] = d
   end
@@ -223,16 +233,26 @@ end
 -- layer's trainable is false when the model is compiled.
 function Layer:param(state, suffix, shape, init, fan_in, fan_out, kind)
   local name = self.name .. "/" .. suffix
+  -- A layer called again (shared, or added twice) reuses its weights, so
+  -- the new input must give them the shape the first call did.
+  self.weight_shapes = self.weight_shapes or {}
+  local first = self.weight_shapes[name]
+  if first and type_str(first) ~= type_str(shape) then
+    layer_fail(self, "is called again on an input that needs %s %s, but its first call made it %s (a shared layer keeps its weights)",
+      suffix, type_str(shape), type_str(first))
+  end
   state.graph:set_loc(self.name, self.class, self.file, self.line)
   local id = state.graph:leaf(kind or "param", name, shape)
+  -- Each model's store gets the weight (a layer may serve two models).
   local spec = {}
   for k, v in pairs(init) do spec[k] = v end
   spec.fan_in, spec.fan_out = fan_in, fan_out
   -- Filled when the whole layer is built (Layer:__call), so a shape error in
   -- the layer's ops is reported before gigabytes of initial values are drawn.
   state.pending_init[#state.pending_init + 1] = { name, shape, spec }
+  if first then return id end
+  self.weight_shapes[name] = shape
   self.weight_names = self.weight_names or {}
-  for _, known in ipairs(self.weight_names) do if known == name then return id end end
   self.weight_names[#self.weight_names + 1] = name
   local count = 1
   for _, d in ipairs(shape) do count = count * d end
@@ -268,6 +288,8 @@ function Layer:__call(x)
   for _, p in ipairs(x.state.pending_init) do x.state.store:init(p[1], p[2], p[3]) end
   x.state.pending_init = {}
   local out = symbolic(x.state, id)
+  -- Keras's summary says "multiple" for a layer whose calls gave different shapes.
+  if self.output_shape and shape_str(self.output_shape) ~= shape_str(out.shape) then self.multiple = true end
   self.output_shape = out.shape
   self.params = self.params or 0
   -- Keras's node graph, for model_config: each call's input layer and node.
@@ -344,7 +366,7 @@ local function build_batch_norm(self, state, x)
   local rank = #x.shape
   if rank < 2 then layer_fail(self, "expects input with a feature axis, got %s", type_str(x.shape)) end
   if o.axis ~= -1 and o.axis ~= rank - 1 then
-    layer_fail(self, "normalizes the last axis only (axis=-1 or %d), got axis=%s", rank - 1, tostring(o.axis))
+    layer_fail(self, "normalizes the last axis only (axis=-1 or %d), got axis=%s", rank - 1, show(o.axis))
   end
   local c = x.shape[rank]
   local gamma = o.scale and self:param(state, "gamma", { c }, o.gamma_initializer)
@@ -427,10 +449,10 @@ local layer_aliases = { MaxPool2D = "MaxPooling2D", AvgPool2D = "AveragePooling2
 -- Checks the options a layer reads, so errors point at the constructor line.
 local function check_layer_options(class, o)
   if o.units ~= nil and (math.type(o.units) ~= "integer" or o.units < 1) then
-    fail("%s: units must be a positive integer, got %s", class, tostring(o.units))
+    fail("%s: units must be a positive integer, got %s", class, show(o.units))
   end
   if o.filters ~= nil and (math.type(o.filters) ~= "integer" or o.filters < 1) then
-    fail("%s: filters must be a positive integer, got %s", class, tostring(o.filters))
+    fail("%s: filters must be a positive integer, got %s", class, show(o.filters))
   end
   if o.kernel_size ~= nil then o.kernel_size = check_size_pair(class .. " kernel_size", o.kernel_size) end
   if o.pool_size ~= nil then o.pool_size = check_size_pair(class .. " pool_size", o.pool_size) end
@@ -443,23 +465,23 @@ local function check_layer_options(class, o)
     if o[k] ~= nil then o[k] = check_initializer(o[k]) end
   end
   if o.momentum ~= nil and class == "BatchNormalization" and (type(o.momentum) ~= "number" or o.momentum < 0 or o.momentum > 1) then
-    fail("%s: momentum must be a number in [0, 1], got %s", class, tostring(o.momentum))
+    fail("%s: momentum must be a number in [0, 1], got %s", class, show(o.momentum))
   end
   if o.epsilon ~= nil and (type(o.epsilon) ~= "number" or o.epsilon <= 0) then
-    fail("%s: epsilon must be a positive number, got %s", class, tostring(o.epsilon))
+    fail("%s: epsilon must be a positive number, got %s", class, show(o.epsilon))
   end
   for _, k in ipairs { "center", "scale" } do
     if o[k] ~= nil and type(o[k]) ~= "boolean" then fail("%s: %s must be true or false, got %s", class, k, tostring(o[k])) end
   end
   if o.trainable ~= nil and type(o.trainable) ~= "boolean" then
-    fail("%s: trainable must be true or false, got %s", class, tostring(o.trainable))
+    fail("%s: trainable must be true or false, got %s", class, show(o.trainable))
   end
   if o.rate ~= nil and (type(o.rate) ~= "number" or o.rate < 0 or o.rate >= 1) then
-    fail("%s: rate must be a number in [0, 1), got %s", class, tostring(o.rate))
+    fail("%s: rate must be a number in [0, 1), got %s", class, show(o.rate))
   end
   if o.input_dim ~= nil and o.input_shape == nil then o.input_shape = { o.input_dim } end
   if o.input_shape ~= nil and type(o.input_shape) ~= "table" then
-    fail("%s: input_shape must be a table like {28, 28, 1}, got %s", class, tostring(o.input_shape))
+    fail("%s: input_shape must be a table like {28, 28, 1}, got %s", class, show(o.input_shape))
   end
 end
 
@@ -504,6 +526,9 @@ local function new_model(kind, name)
 end
 
 function nn.Sequential(layers)
+  if layers ~= nil and type(layers) ~= "table" then
+    fail("nn.Sequential takes a list of layers like { nn.Dense { 10 } }, got %s", show(layers))
+  end
   local model = new_model("Sequential", unique_name("sequential"))
   for _, layer in ipairs(layers or {}) do model:add(layer) end
   return model
@@ -519,7 +544,11 @@ function Model:add(layer)
     self.output = input_tensor(state, self.input_name, layer.opts.input_shape, layer.file, layer.line)
     self.output.layer_name = self.input_name
   end
-  self.layers[#self.layers + 1] = layer
+  -- Added twice, a layer is one layer called twice with the same weights,
+  -- as Keras has it: listed and counted once.
+  local known = false
+  for _, l in ipairs(self.layers) do known = known or l == layer end
+  if not known then self.layers[#self.layers + 1] = layer end
   if self.output then self.output = layer(self.output) end
 end
 
@@ -564,7 +593,7 @@ local function make_optimizer(kind, arg)
   if o.lr ~= nil then o.learning_rate, o.lr = o.lr, nil end
   for k, v in pairs(o) do
     if type(v) ~= type(spec.options[k] == nn.NONE and 0 or spec.options[k]) then
-      fail("%s: %s must be a %s, got %s", spec.class, k, type(spec.options[k]), tostring(v))
+      fail("%s: %s must be a %s, got %s", spec.class, k, type(spec.options[k]), show(v))
     end
   end
   o.kind = kind
@@ -586,7 +615,7 @@ local function check_optimizer(opt)
     end
     return make_optimizer(kind)
   end
-  if type(opt) ~= "table" or not opt.kind then fail("compile: optimizer must be a name or nn.Adam{...}, got %s", tostring(opt)) end
+  if type(opt) ~= "table" or not opt.kind then fail("compile: optimizer must be a name or nn.Adam{...}, got %s", show(opt)) end
   return opt
 end
 
@@ -622,6 +651,9 @@ function Model:compile(arg)
   if loss == "mean_squared_error" then loss = "mse" end
   -- Keras logs a metric under the name the user gave it: "acc" gives acc and val_acc.
   local metrics = {}
+  if arg.metrics ~= nil and type(arg.metrics) ~= "table" then
+    fail("compile: metrics is a list like { 'accuracy' }, got %s", show(arg.metrics))
+  end
   for _, m in ipairs(arg.metrics or {}) do
     metrics[#metrics + 1] = check_choice("metric", m, metric_names)
     if #metrics > 1 then fail("compile: metrics names accuracy twice ('%s' and '%s')", metrics[1], m) end
@@ -677,7 +709,7 @@ function Model:summary_lines()
   add(string.rep("=", width))
   local trainable, frozen = self:param_counts()
   for i, layer in ipairs(self.layers) do
-    local shape = shape_str(layer.output_shape)
+    local shape = layer.multiple and "multiple" or shape_str(layer.output_shape)
     if layer.class == "InputLayer" then shape = "[" .. shape .. "]" end
     add(summary_row({ layer.name .. " (" .. layer.class .. ")", shape, tostring(layer.params) }, stops))
     add(i == #self.layers and string.rep("=", width) or string.rep("_", width))
@@ -716,11 +748,19 @@ end
 -- Running.
 
 local function check_keys(what, opts, valid)
+  if type(opts) ~= "table" then
+    fail("%s takes its options as a table like { %s = ... }, got %s", what, valid[1], show(opts))
+  end
   for k in pairs(opts) do
     local ok = false
     for _, v in ipairs(valid) do if k == v then ok = true end end
     if not ok then unknown_keyword(what, k, valid) end
   end
+end
+
+-- x and y are tensors (or nested tables of numbers, read as tensors).
+local function check_data(what, name, v)
+  if type(v) ~= "userdata" and type(v) ~= "table" then fail("%s: %s must be a tensor, got %s", what, name, show(v)) end
 end
 
 local function require_compiled(self, what)
@@ -729,12 +769,21 @@ local function require_compiled(self, what)
 end
 
 local function check_batch_size(what, bs)
-  if math.type(bs) ~= "integer" or bs < 1 then fail("%s: batch_size must be a positive integer, got %s", what, tostring(bs)) end
+  if math.type(bs) ~= "integer" or bs < 1 then fail("%s: batch_size must be a positive integer, got %s", what, show(bs)) end
+  return bs
+end
+
+-- A batch larger than the data is one batch of all of it, as in Keras (the
+-- graphs are then built for that many rows, not for the asked size).
+local function data_batch_size(x, bs)
+  local rows = (type(x) == "userdata" or type(x) == "table") and #x or nil
+  if math.type(rows) == "integer" and rows > 0 and rows < bs then return rows end
   return bs
 end
 
 function Model:predict(x, opts)
   self:require_built()
+  check_data("predict", "x", x)
   opts = opts or {}
   check_keys("predict", opts, { "batch_size", "verbose" })
   if core.dry_run then return x end
@@ -745,6 +794,7 @@ end
 -- Keras callbacks, and the dispatch fit runs them through.
 local callbacks = core.require("callbacks")(nn, {
   fail = fail, hint = hint, read_options = read_options, check_choice = check_choice, unknown_keyword = unknown_keyword,
+  show = show,
 })
 nn._callbacks = callbacks
 
@@ -780,13 +830,13 @@ local function fit_flow(self, it, opts)
   end
   local args = { epochs = opts.epochs or 1, verbose = opts.verbose or 1, steps_per_epoch = opts.steps_per_epoch or #it,
     workers = opts.workers or 1, max_queue_size = opts.max_queue_size or 10, batch_size = it.batch_size }
-  if math.type(args.epochs) ~= "integer" or args.epochs < 0 then fail("fit: epochs must be a non-negative integer, got %s", tostring(args.epochs)) end
+  if math.type(args.epochs) ~= "integer" or args.epochs < 0 then fail("fit: epochs must be a non-negative integer, got %s", show(args.epochs)) end
   if math.type(args.steps_per_epoch) ~= "integer" or args.steps_per_epoch < 1 then
-    fail("fit: steps_per_epoch must be a positive integer, got %s", tostring(args.steps_per_epoch))
+    fail("fit: steps_per_epoch must be a positive integer, got %s", show(args.steps_per_epoch))
   end
-  if math.type(args.workers) ~= "integer" or args.workers < 0 then fail("fit: workers must be an integer >= 0, got %s", tostring(args.workers)) end
+  if math.type(args.workers) ~= "integer" or args.workers < 0 then fail("fit: workers must be an integer >= 0, got %s", show(args.workers)) end
   if math.type(args.max_queue_size) ~= "integer" or args.max_queue_size < 1 then
-    fail("fit: max_queue_size must be a positive integer, got %s", tostring(args.max_queue_size))
+    fail("fit: max_queue_size must be a positive integer, got %s", show(args.max_queue_size))
   end
   if opts.validation_data then
     local v = opts.validation_data
@@ -809,13 +859,15 @@ end
 function Model:fit(x, y, opts)
   require_compiled(self, "fit")
   if core.is_flow(x) then return fit_flow(self, x, y) end
+  check_data("fit", "x", x)
+  check_data("fit", "y", y)
   opts = opts or {}
   check_keys("fit", opts, fit_keys)
   local args = {
-    epochs = opts.epochs or 1, batch_size = check_batch_size("fit", opts.batch_size or 32),
+    epochs = opts.epochs or 1, batch_size = data_batch_size(x, check_batch_size("fit", opts.batch_size or 32)),
     validation_split = opts.validation_split or 0, shuffle = opts.shuffle ~= false, verbose = opts.verbose or 1,
   }
-  if math.type(args.epochs) ~= "integer" or args.epochs < 0 then fail("fit: epochs must be a non-negative integer, got %s", tostring(args.epochs)) end
+  if math.type(args.epochs) ~= "integer" or args.epochs < 0 then fail("fit: epochs must be a non-negative integer, got %s", show(args.epochs)) end
   if opts.validation_data then
     local v = opts.validation_data
     args.validation_x, args.validation_y = v[1] or v.x, v[2] or v.y
@@ -844,24 +896,31 @@ end
 -- graphs; loss, and the metric when compiled with one.
 function Model:train_on_batch(x, y)
   require_compiled(self, "train_on_batch")
+  check_data("train_on_batch", "x", x)
+  check_data("train_on_batch", "y", y)
   if core.dry_run then return 0, 0 end
   return core.train_on_batch(self.state.graph, self.state.store, x, y)
 end
 
 function Model:test_on_batch(x, y)
   require_compiled(self, "test_on_batch")
+  check_data("test_on_batch", "x", x)
+  check_data("test_on_batch", "y", y)
   if core.dry_run then return 0, 0 end
   return core.test_on_batch(self.state.graph, self.state.store, x, y)
 end
 
 function Model:predict_on_batch(x)
   self:require_built()
+  check_data("predict_on_batch", "x", x)
   if core.dry_run then return x end
   return core.predict(self.state.graph, self.state.store, x, math.max(#x, 1))
 end
 
 function Model:evaluate(x, y, opts)
   require_compiled(self, "evaluate")
+  check_data("evaluate", "x", x)
+  check_data("evaluate", "y", y)
   opts = opts or {}
   check_keys("evaluate", opts, { "batch_size", "verbose" })
   if core.dry_run then return 0, 0 end
@@ -960,7 +1019,7 @@ end
 
 -- The modules that extend nn get its internals.
 local internals = {
-  fail = fail, here = here, read_options = read_options, check_choice = check_choice, sorted_keys = sorted_keys,
+  fail = fail, here = here, show = show, read_options = read_options, check_choice = check_choice, sorted_keys = sorted_keys,
   Model = Model, Layer = Layer, layer_specs = layer_specs, optimizer_specs = optimizer_specs,
   weights_format = weights_format,
 }

@@ -8,11 +8,11 @@ local core = ...
 
 -- Called by nn.lua with nn and its internals.
 return function(nn, I)
-  local fail = I.fail
+  local fail, show = I.fail, I.show
 
   local function check_png(what, path)
     if type(path) ~= "string" or not path:match("%.png$") then
-      fail("%s: the picture is written as PNG: give a path ending in .png, got %s", what, tostring(path))
+      fail("%s: the picture is written as PNG: give a path ending in .png, got %s", what, show(path))
     end
   end
 
@@ -34,7 +34,7 @@ return function(nn, I)
     if v == nil then return nil end
     if type(v) ~= "table" then fail("nnc.plot: history.%s is not a list of numbers", key) end
     for i, y in ipairs(v) do
-      if type(y) ~= "number" then fail("nnc.plot: history.%s[%d] is %s, not a number", key, i, tostring(y)) end
+      if type(y) ~= "number" then fail("nnc.plot: history.%s[%d] is %s, not a number", key, i, show(y)) end
     end
     return { name = key, y = v }
   end
@@ -85,7 +85,7 @@ return function(nn, I)
     end
     for i = 1, n do
       if math.type(out[i]) ~= "integer" and not (type(out[i]) == "number" and out[i] == math.floor(out[i])) then
-        fail("nnc.show_images: %s[%d] is %s, not a class index", what, i, tostring(out[i]))
+        fail("nnc.show_images: %s[%d] is %s, not a class index", what, i, show(out[i]))
       end
       out[i] = math.tointeger(out[i])
     end
@@ -103,7 +103,7 @@ return function(nn, I)
     local n = s[1]
     if n < 1 or n > 1000 then fail("nnc.show_images: %d images; show 1 to 1000 (slice the tensor)", n) end
     local cols = opts.cols or 4
-    if math.type(cols) ~= "integer" or cols < 1 then fail("nnc.show_images: cols must be a positive integer, got %s", tostring(cols)) end
+    if math.type(cols) ~= "integer" or cols < 1 then fail("nnc.show_images: cols must be a positive integer, got %s", show(cols)) end
     -- A dry run's predict returns its input, not predictions.
     if core.dry_run then return end
     local labels = classes_of("labels", opts.labels, n)

@@ -8,7 +8,7 @@
 local core = ...
 
 return function(nn, I)
-  local fail, read_options = I.fail, I.read_options
+  local fail, read_options, show = I.fail, I.read_options, I.show
 
   local defaults = { log_dir = "logs", histogram_freq = 0, write_graph = true, write_images = false,
     write_steps_per_second = false, update_freq = "epoch", profile_batch = 0, embeddings_freq = 0,
@@ -25,9 +25,9 @@ return function(nn, I)
 
   function nn.TensorBoard(arg)
     local o = read_options({ class = "TensorBoard", positional = { "log_dir" }, options = defaults }, arg or {})
-    if type(o.log_dir) ~= "string" then fail("TensorBoard: log_dir must be a path, got %s", tostring(o.log_dir)) end
+    if type(o.log_dir) ~= "string" then fail("TensorBoard: log_dir must be a path, got %s", show(o.log_dir)) end
     if math.type(o.histogram_freq) ~= "integer" or o.histogram_freq < 0 then
-      fail("TensorBoard: histogram_freq must be an integer >= 0, got %s", tostring(o.histogram_freq))
+      fail("TensorBoard: histogram_freq must be an integer >= 0, got %s", show(o.histogram_freq))
     end
     if type(o.write_graph) ~= "boolean" then fail("TensorBoard: write_graph must be true or false") end
     if type(o.write_images) ~= "boolean" then fail("TensorBoard: write_images must be true or false") end
@@ -37,7 +37,7 @@ return function(nn, I)
     if o.embeddings_metadata ~= nil then fail("TensorBoard: embeddings_metadata is not implemented by nnc") end
     local every = o.update_freq == "batch" and 1 or math.type(o.update_freq) == "integer" and o.update_freq or nil
     if o.update_freq ~= "epoch" and not (every and every >= 1) then
-      fail("TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer, got %s", tostring(o.update_freq))
+      fail("TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer, got %s", show(o.update_freq))
     end
     local cb = { log_dir = o.log_dir, batches = 0 }
 

@@ -417,6 +417,7 @@ TCase *tcase_callbacks(void);
 TCase *tcase_fit_flow(void);
 TCase *tcase_nan(void);
 TCase *tcase_sizes(void);
+TCase *tcase_messages(void);
 
 int main(void) {
   Suite *s = cli_suite();
@@ -426,5 +427,6 @@ int main(void) {
   suite_add_tcase(s, tcase_fit_flow());
   suite_add_tcase(s, tcase_nan());
   suite_add_tcase(s, tcase_sizes());
+  suite_add_tcase(s, tcase_messages());
   return nnc_test_main(s);
 }
