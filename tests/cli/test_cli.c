@@ -417,6 +417,7 @@ TCase *tcase_callbacks(void);
 TCase *tcase_fit_flow(void);
 TCase *tcase_nan(void);
 TCase *tcase_sizes(void);
+TCase *tcase_bad_scripts(void);
 TCase *tcase_messages(void);
 
 int main(void) {
@@ -427,6 +428,7 @@ int main(void) {
   suite_add_tcase(s, tcase_fit_flow());
   suite_add_tcase(s, tcase_nan());
   suite_add_tcase(s, tcase_sizes());
+  suite_add_tcase(s, tcase_bad_scripts());
   suite_add_tcase(s, tcase_messages());
   return nnc_test_main(s);
 }

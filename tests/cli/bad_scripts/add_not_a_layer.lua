@@ -1,0 +1,2 @@
+local m = nn.Sequential()
+m:add(5) --!

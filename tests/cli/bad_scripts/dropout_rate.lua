@@ -1,0 +1,1 @@
+local d = nn.Dropout(1.5) --!

@@ -1,0 +1,3 @@
+local m = nn.Sequential {
+  nn.Dense { 3, input_shape = { -4 } }, --!
+}

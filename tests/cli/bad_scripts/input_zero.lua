@@ -1,0 +1,1 @@
+local x = nn.Input { 28, 0, 1 } --!

@@ -1,0 +1,1 @@
+local y = nn.Dense { 3 }(5) --!

@@ -1,0 +1,1 @@
+local t = data.idx("nowhere-idx3-ubyte") --!

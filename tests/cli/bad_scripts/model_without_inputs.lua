@@ -1,0 +1,1 @@
+local m = nn.Model { outputs = 1 } --!

@@ -1,0 +1,2 @@
+local d = nn.Dense { 3 }
+d:build() --!

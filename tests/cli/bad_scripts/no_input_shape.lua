@@ -1,0 +1,2 @@
+local m = nn.Sequential { nn.Dense { 3 } } --!
+m:compile { optimizer = "sgd", loss = "mse" }

@@ -1,0 +1,1 @@
+local o = nn.SGD { learning_rate = "0.1" } --!

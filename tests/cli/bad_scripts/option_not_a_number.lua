@@ -1,0 +1,1 @@
+local epochs = nnc.option("epochs", 1) --!

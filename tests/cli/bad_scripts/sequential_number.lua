@@ -1,0 +1,1 @@
+local m = nn.Sequential(5) --!

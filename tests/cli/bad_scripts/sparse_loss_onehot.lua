@@ -1,0 +1,5 @@
+local m = nn.Sequential { nn.Dense { 3, activation = "softmax", input_shape = { 2 } } }
+m:compile { optimizer = "sgd", loss = "sparse_categorical_crossentropy" }
+local x = data.tensor { { 1, 2 }, { 3, 4 }, { 0, 1 }, { 1, 0 } }
+local y = data.to_categorical(data.tensor({ 0, 1, 2, 1 }, "i32"), 3)
+m:fit(x, y, { verbose = 0 }) --!

@@ -1,0 +1,1 @@
+local p = nn.MaxPooling2D { 2, strides = "2" } --!

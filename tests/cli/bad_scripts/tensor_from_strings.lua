@@ -1,0 +1,1 @@
+local t = data.tensor { { 1, "2" } } --!

@@ -1,0 +1,1 @@
+local d = nn.Dense { "32", input_shape = { 4 } } --!

@@ -1,0 +1,1 @@
+local d = nn.Dens { 3 } --!

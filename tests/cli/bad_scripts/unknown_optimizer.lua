@@ -1,0 +1,2 @@
+local m = nn.Sequential { nn.Dense { 3, activation = "softmax", input_shape = { 2 } } }
+m:compile { optimizer = "adamw", loss = "mse" } --!

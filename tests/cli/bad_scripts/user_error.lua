@@ -1,0 +1,1 @@
+error("the script stops here") --!
