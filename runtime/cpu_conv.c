@@ -175,8 +175,8 @@ static void append_file(const shape_key *k, nnc_cpu_conv_algo algo, const double
   char line[1024];
   int len = snprintf(line, sizeof line, "%s\t%s", k->text, algo_names[algo]);
   for (int a = 0; a < NNC_CPU_CONV_ALGOS && len < (int)sizeof line; a++)
-    len += snprintf(line + len, sizeof line - (size_t)len, seconds[a] > 0 ? "\t%s=%.0fus" : "", algo_names[a],
-                    1e6 * seconds[a]);
+    if (seconds[a] > 0)
+      len += snprintf(line + len, sizeof line - (size_t)len, "\t%s=%.0fus", algo_names[a], 1e6 * seconds[a]);
   fprintf(f, "%s\n", line);
   fclose(f);
 }

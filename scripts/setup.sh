@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 pkgs="cmake make gcc pkg-config liblua5.4-dev check libsubunit-dev zlib1g-dev libopenblas-dev dataset-fashion-mnist llvm-14-tools
   libhdf5-dev libjansson-dev libcairo2-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler python3
   python3-numpy python3-h5py python3-pil python3-protobuf graphviz
-  libcurl4-openssl-dev libssl-dev libzip-dev python3-scipy openmpi-bin"
+  libcurl4-openssl-dev libssl-dev libzip-dev python3-scipy openmpi-bin clang libclang-rt-dev"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -205,46 +205,59 @@ def model_check(args):
 
 def model_write(args):
     """A Functional Dense(3 -> 2, linear) model as Keras 2.6 saves it, with
-    known weights; prints the predictions for x = [[1, 2, 3], [-1, 0.5, 2]]."""
+    known weights; prints the predictions for x = [[1, 2, 3], [-1, 0.5, 2]].
+    --payload-names: the layers and the model are named with Lua code (a
+    marker file `pwned`, exit status 3) that loading must treat as data;
+    --payload-class and --payload-loss put such code where nnc refuses it."""
     import h5py
+    code = "os.execute('touch pwned')"
+    features, out, model = "features", "out", "model"
+    if "--payload-names" in args:
+        features = "x'); " + code + "; --[["
+        out = "]] .. os.exit(3) .. [[ %s%n"
+        model = "\"); " + code + " --"
     kernel = np.array([[0.5, -1.0], [0.25, 2.0], [-0.75, 1.5]], dtype=np.float32)
     bias = np.array([0.1, -0.2], dtype=np.float32)
     layers = [
         {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3], "dtype": "float32", "sparse": False,
-                                                "ragged": False, "name": "features"},
-         "name": "features", "inbound_nodes": []},
-        {"class_name": "Dense", "config": {"name": "out", "trainable": True, "dtype": "float32", "units": 2,
+                                                "ragged": False, "name": features},
+         "name": features, "inbound_nodes": []},
+        {"class_name": "Dense", "config": {"name": out, "trainable": True, "dtype": "float32", "units": 2,
                                            "activation": "linear", "use_bias": True,
                                            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
                                            "bias_initializer": {"class_name": "Zeros", "config": {}},
                                            "kernel_regularizer": None, "bias_regularizer": None,
                                            "activity_regularizer": None, "kernel_constraint": None,
                                            "bias_constraint": None},
-         "name": "out", "inbound_nodes": [[["features", 0, 0, {}]]]},
+         "name": out, "inbound_nodes": [[[features, 0, 0, {}]]]},
     ]
     if "--regularized" in args:
         layers[1]["config"]["kernel_regularizer"] = {"class_name": "L2", "config": {"l2": 0.01}}
-    config = {"class_name": "Functional", "config": {"name": "model", "layers": layers,
-                                                     "input_layers": [["features", 0, 0]],
-                                                     "output_layers": [["out", 0, 0]]}}
+    if "--payload-class" in args:
+        layers[1]["class_name"] = "Dense'); " + code + " --"
+    config = {"class_name": "Functional", "config": {"name": model, "layers": layers,
+                                                     "input_layers": [[features, 0, 0]],
+                                                     "output_layers": [[out, 0, 0]]}}
     training = {"loss": "mse", "metrics": None, "weighted_metrics": None, "loss_weights": None,
                 "optimizer_config": {"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.01,
                                                                      "decay": 0.0, "momentum": 0.0,
                                                                      "nesterov": False}}}
+    if "--payload-loss" in args:
+        training["loss"] = code
     with h5py.File(args[0], "w") as f:
         f.attrs["keras_version"] = b"2.6.0"
         f.attrs["backend"] = b"tensorflow"
         f.attrs["model_config"] = json.dumps(config).encode("utf8")
         f.attrs["training_config"] = json.dumps(training).encode("utf8")
         g = f.create_group("model_weights")
-        g.attrs["layer_names"] = [b"features", b"out"]
+        g.attrs["layer_names"] = [features.encode(), out.encode()]
         g.attrs["backend"] = b"tensorflow"
         g.attrs["keras_version"] = b"2.6.0"
-        g.create_group("features").attrs["weight_names"] = []
-        o = g.create_group("out")
-        o.attrs["weight_names"] = [b"out/kernel:0", b"out/bias:0"]
-        o.create_dataset("out/kernel:0", data=kernel)
-        o.create_dataset("out/bias:0", data=bias)
+        g.create_group(features).attrs["weight_names"] = []
+        o = g.create_group(out)
+        o.attrs["weight_names"] = [(out + "/kernel:0").encode(), (out + "/bias:0").encode()]
+        o.create_dataset(out + "/kernel:0", data=kernel)
+        o.create_dataset(out + "/bias:0", data=bias)
     x = np.array([[1, 2, 3], [-1, 0.5, 2]], dtype=np.float32)
     for row in x @ kernel + bias:
         print(" ".join("%.6f" % v for v in row))

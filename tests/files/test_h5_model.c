@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/files/suites.h"
 
@@ -135,6 +136,34 @@ START_TEST(bad_model_files) {
 }
 END_TEST
 
+/* A model script is a program, but a model file is data: Lua code in the
+ * JSON's names, class or loss is never run. Run, it would leave the file
+ * `pwned` or exit with status 3. */
+START_TEST(model_file_code_is_not_run) {
+  char marker[600];
+  snprintf(marker, sizeof marker, "%s/pwned", files_dir());
+  unlink(marker);
+  free(files_py_ok("model-write payload.h5 --payload-names"));
+  char *out = files_nnc_ok("local m = nn.load_model('payload.h5')\n"
+                           "print(m.name)\n"
+                           "for _, l in ipairs(m.layers) do print(l.name) end\n"
+                           "local p = m:predict(data.tensor { { 1, 2, 3 } })\n"
+                           "print(string.format('%.6f %.6f', p[1][1], p[1][2]))\n");
+  ck_assert_str_eq(out, "\"); os.execute('touch pwned') --\n"
+                        "x'); os.execute('touch pwned'); --[[\n"
+                        "]] .. os.exit(3) .. [[ %s%n\n"
+                        "-1.150000 7.300000\n");
+  free(out);
+  free(files_py_ok("model-write class.h5 --payload-class"));
+  const char *class[] = {"script.lua:1:", "load_model: class.h5", "nnc has no layer Dense'); os.execute", NULL};
+  expect_failure("nn.load_model('class.h5')\n", class);
+  free(files_py_ok("model-write loss.h5 --payload-loss"));
+  const char *loss[] = {"script.lua:1:", "unknown loss 'os.execute('touch pwned')'", NULL};
+  expect_failure("nn.load_model('loss.h5')\n", loss);
+  ck_assert_msg(access(marker, F_OK) != 0, "%s exists: the file's code ran", marker);
+}
+END_TEST
+
 TCase *tcase_h5_model(void) {
   TCase *tc = tcase_create("h5_model");
   tcase_set_timeout(tc, 120);
@@ -144,5 +173,6 @@ TCase *tcase_h5_model(void) {
   tcase_add_test(tc, functional_batch_norm_round_trip_trains_on);
   tcase_add_test(tc, loads_a_model_keras_wrote);
   tcase_add_test(tc, bad_model_files);
+  tcase_add_test(tc, model_file_code_is_not_run);
   return tc;
 }
