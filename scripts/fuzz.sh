@@ -6,6 +6,8 @@
 # A crash, leak, hang or memory blow-up is copied to
 # tests/fuzz/regress/<harness>/, which the `fuzz` test replays, and fails.
 #   bash scripts/fuzz.sh [SECONDS] [HARNESS ...]     e.g. 600 text_ir
+# NNC_FUZZ_FLAGS adds libFuzzer options: for a long run that goes on past a
+# crash, "-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -21,6 +23,16 @@ if [ ${#harnesses[@]} = 0 ]; then
   for src in tests/fuzz/harness/fuzz_*.c; do harnesses+=("$(basename "$src" .c | sed 's/^fuzz_//')"); done
 fi
 failed=()
+source tests/fuzz/env.sh
+# Whether HARNESS on INPUT hangs, runs out of memory, or fails with a report
+# whose first frame in libhdf5 or in nnc's own sources is libhdf5's.
+blames_libhdf5() {
+  case $(basename "$2") in timeout-* | oom-*) return 0 ;; esac
+  local first
+  first=$(fuzz_run "$1" "build-fuzz/fuzz_$1" -timeout=10 -rss_limit_mb=2048 "$2" 2>&1 |
+    grep -E '^ +#[0-9]+ ' | grep -E -m1 "libhdf5|$root/(ir|runtime|frontend|passes|codegen|tests)/" || true)
+  [[ $first == *libhdf5* ]]
+}
 for h in "${harnesses[@]}"; do
   corpus=build-fuzz/corpus/$h crashes=build-fuzz/crashes/$h log=build-fuzz/logs/$h.log
   mkdir -p "$corpus" "$crashes" build-fuzz/logs
@@ -29,12 +41,19 @@ for h in "${harnesses[@]}"; do
   [ "$h" = text_ir ] && inputs+=(tests/passes)
   # A second per input is slow for these readers: past 10 it is a hang.
   rc=0
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "build-fuzz/fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$crashes/" "${inputs[@]}" >"$log" 2>&1 || rc=$?
-  stats=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 || true)
+  fuzz_run "$h" "build-fuzz/fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$crashes/" $(fuzz_tolerated "$h") ${NNC_FUZZ_FLAGS:-} "${inputs[@]}" >"$log" 2>&1 || rc=$?
+  stats=$(grep -E '^#[0-9]+:?[[:space:]].*cov: ' "$log" | tail -1 || true)
   echo "fuzz $h: ${stats:-no final line} (log: $log)"
-  if [ $rc != 0 ]; then
+  if [ -n "$(fuzz_tolerated "$h")" ]; then
+    mkdir -p "build-fuzz/libhdf5/$h"
+    for f in "$crashes"/*; do
+      [ -f "$f" ] && blames_libhdf5 "$h" "$f" && mv "$f" "build-fuzz/libhdf5/$h/"
+    done
+    n=$(ls "build-fuzz/libhdf5/$h" | wc -l)
+    [ "$n" = 0 ] || echo "  $n input(s) in build-fuzz/libhdf5/$h fail inside libhdf5 (tolerated)"
+  fi
+  if [ $rc != 0 ] || [ -n "$(ls -A "$crashes")" ]; then
     mkdir -p "tests/fuzz/regress/$h"
     for f in "$crashes"/*; do [ -f "$f" ] && cp "$f" "tests/fuzz/regress/$h/" && echo "  saved tests/fuzz/regress/$h/$(basename "$f")"; done
     grep -E 'ERROR|runtime error|fuzz:' "$log" | head -5 | sed 's/^/  /'

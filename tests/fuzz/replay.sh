@@ -7,6 +7,7 @@
 set -euo pipefail
 nnc=$1 python=$2 build=$3
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/env.sh"
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 bash "$here/seeds.sh" "$nnc" "$python" "$seeds"
@@ -14,9 +15,9 @@ for src in "$here"/harness/fuzz_*.c; do
   name=$(basename "$src" .c)
   harness=${name#fuzz_}
   [ "$(ls -A "$seeds/$harness")" ] || { echo "no seed inputs for $name" >&2; exit 1; }
-  NNC_FUZZ_EXPECT=accept "$build/$name" "$seeds/$harness" | tail -1
+  NNC_FUZZ_EXPECT=accept fuzz_run "$harness" "$build/$name" "$seeds/$harness" | tail -1
   more=()
   [ -d "$here/regress/$harness" ] && more+=("$here/regress/$harness")
   [ "$harness" = text_ir ] && more+=("$here"/../passes/*.ir)
-  [ ${#more[@]} = 0 ] || "$build/$name" "${more[@]}" | tail -1
+  [ ${#more[@]} = 0 ] || fuzz_run "$harness" "$build/$name" "${more[@]}" | tail -1
 done
