@@ -214,12 +214,27 @@ return function(nn, I)
     return tostring(v)
   end
 
+  -- A file is data from anyone: each part of its JSON is checked for the
+  -- kind it must be before it is used.
+  local function want(layer, v, kind, what)
+    if type(v) ~= kind then
+      load_fail(layer, "%s is %s, expected %s", what, v == nil and "missing" or show(v),
+        kind == "table" and "a list or object" or "a " .. kind)
+    end
+    return v
+  end
+
+  local function list_of(layer, v, what)
+    if v == nil or v == null then return {} end
+    return want(layer, v, "table", what)
+  end
+
   local function initializer_from(layer, c)
     local class = type(c) == "table" and c.class_name
     local kind = class and initializer_kinds[class]
     if not kind then load_fail(layer, "initializer %s is not one nnc implements", show(c)) end
     local spec = { kind }
-    for k, v in pairs(c.config or {}) do
+    for k, v in pairs(list_of(layer, c.config, "the initializer's config")) do
       if k ~= "seed" and k ~= "dtype" then spec[k] = v end
     end
     return spec
@@ -315,13 +330,14 @@ return function(nn, I)
 
   local function make_layer(entry)
     local class, c = entry.class_name, entry.config
-    local layer = { name = type(c) == "table" and c.name or "?", class = tostring(class) }
+    local name = type(c) == "table" and type(c.name) == "string" and c.name or "?"
+    local layer = { name = name, class = tostring(class) }
     local spec = layer_options[class]
     if not spec then load_fail(layer, "nnc has no layer %s", show(class)) end
     if type(c) ~= "table" then load_fail(layer, "config is not an object") end
     check_keys(layer, c, spec.keys)
     local opts = spec.read(layer, c)
-    opts.name = c.name
+    opts.name = c.name ~= nil and want(layer, c.name, "string", "its name") or nil
     if c.trainable == false then opts.trainable = false end
     if c.batch_input_shape then opts.input_shape = input_dims(layer, c) end
     return nn[class](opts)
@@ -329,11 +345,13 @@ return function(nn, I)
 
   local function build_sequential(c)
     local model = nn.Sequential {}
-    model.name = c.name or model.name
+    model.name = c.name ~= nil and want(nil, c.name, "string", "the model's name") or model.name
     local input_shape
-    for _, entry in ipairs(c.layers or {}) do
+    for _, entry in ipairs(list_of(nil, c.layers, "config.layers")) do
+      want(nil, entry, "table", "a layer entry")
       if entry.class_name == "InputLayer" then
-        input_shape = input_dims({ name = entry.config.name, class = "InputLayer" }, entry.config)
+        local ic = want(nil, entry.config, "table", "an InputLayer's config")
+        input_shape = input_dims({ name = tostring(ic.name), class = "InputLayer" }, ic)
       else
         local layer = make_layer(entry)
         if input_shape and #model.layers == 0 then layer.opts.input_shape = input_shape end
@@ -353,28 +371,33 @@ return function(nn, I)
   local function build_functional(c)
     local outputs, input = {}, nil -- outputs[layer name][node index + 1]
     local function tensor(layer, name, index)
-      local t = outputs[name] and outputs[name][index + 1]
-      if not t then load_fail(layer, "its input %s:%d comes before it is made", tostring(name), index) end
+      local t = math.type(index) == "integer" and outputs[name] and outputs[name][index + 1]
+      if not t then load_fail(layer, "its input %s:%s comes before it is made", tostring(name), show(index)) end
       return t
     end
-    for _, entry in ipairs(c.layers or {}) do
-      local c2 = entry.config or {}
+    for _, entry in ipairs(list_of(nil, c.layers, "config.layers")) do
+      want(nil, entry, "table", "a layer entry")
+      local c2 = list_of(nil, entry.config, "a layer's config")
       if entry.class_name == "InputLayer" then
         if input then load_fail(nil, "a model with several inputs") end
+        want(nil, c2.name, "string", "an InputLayer's name")
         input = nn.Input { shape = input_dims({ name = c2.name, class = "InputLayer" }, c2), name = c2.name }
         outputs[c2.name] = { input }
       else
         local layer = make_layer(entry)
         outputs[layer.name] = {}
-        for _, node in ipairs(entry.inbound_nodes or {}) do
+        for _, node in ipairs(list_of(layer, entry.inbound_nodes, "inbound_nodes")) do
           local name, index = one_inbound(layer, node)
           outputs[layer.name][#outputs[layer.name] + 1] = layer(tensor(layer, name, index))
         end
       end
     end
     local out = c.output_layers
-    if type(out) ~= "table" or #out ~= 1 or not input then load_fail(nil, "a model needs one input and one output") end
-    return nn.Model { inputs = input, outputs = tensor(nil, out[1][1], out[1][2] or 0), name = c.name }
+    if type(out) ~= "table" or #out ~= 1 or type(out[1]) ~= "table" or not input then
+      load_fail(nil, "a model needs one input and one output")
+    end
+    local name = c.name ~= nil and want(nil, c.name, "string", "the model's name") or nil
+    return nn.Model { inputs = input, outputs = tensor(nil, out[1][1], out[1][2] or 0), name = name }
   end
 
   local function metric_name(m)
@@ -385,24 +408,26 @@ return function(nn, I)
   end
 
   local function compile_from(model, t)
-    local oc = t.optimizer_config or {}
+    want(nil, t, "table", "training_config")
+    local oc = list_of(nil, t.optimizer_config, "optimizer_config")
     local kind = tostring(oc.class_name or ""):gsub("^Custom>", ""):lower()
     local opt = optimizers[kind]
     if not opt then load_fail(nil, "optimizer %s is not one nnc implements", show(oc.class_name)) end
     local args = {}
-    for _, k in ipairs(opt.keys) do args[k] = (oc.config or {})[k] end
-    args.learning_rate = args.learning_rate or (oc.config or {}).lr
+    local config = list_of(nil, oc.config, "the optimizer's config")
+    for _, k in ipairs(opt.keys) do args[k] = config[k] end
+    args.learning_rate = args.learning_rate or config.lr
     if type(args.learning_rate) ~= "number" then
       load_fail(nil, "learning_rate %s is not a number (schedules are not implemented)", show(args.learning_rate))
     end
-    local decay = (oc.config or {}).decay
+    local decay = config.decay
     if decay and decay ~= 0 then load_fail(nil, "optimizer decay = %s is not implemented", show(decay)) end
     local loss = t.loss
-    if type(loss) == "table" and loss.class_name then
+    if type(loss) == "table" and type(loss.class_name) == "string" then
       loss = loss.class_name:gsub("(%l)(%u)", "%1_%2"):lower()
     end
     local metrics = {}
-    for _, m in ipairs(t.metrics ~= null and t.metrics or {}) do metrics[#metrics + 1] = metric_name(m) end
+    for _, m in ipairs(list_of(nil, t.metrics, "metrics")) do metrics[#metrics + 1] = metric_name(m) end
     model:compile { optimizer = nn[opt.class](args), loss = loss, metrics = metrics }
   end
 
@@ -420,7 +445,8 @@ return function(nn, I)
       load_fail(nil, "the file holds weights only (model:save_weights); build the model and call load_weights")
     end
     local config = decode("model_config", model_text)
-    local c = type(config.config) == "table" and config.config or load_fail(nil, "model_config has no config")
+    local c = type(config) == "table" and type(config.config) == "table" and config.config
+      or load_fail(nil, "model_config has no config")
     local model
     if config.class_name == "Sequential" then
       model = build_sequential(c)
