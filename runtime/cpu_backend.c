@@ -342,7 +342,8 @@ typedef struct blocked_task {
 
 static void run_block(const blocked_task *t, int64_t b, int64_t len, int thread) {
   const nnc_group *grp = t->grp;
-  float *scratch = t->e->scratch + (size_t)thread * t->e->scratch_floats;
+  /* No scratch is NULL, and NULL plus even 0 is undefined. */
+  float *scratch = t->e->scratch ? t->e->scratch + (size_t)thread * t->e->scratch_floats : NULL;
   void *view[NNC_MAX_GROUP];
   for (int m = 0; m < grp->nmembers; m++) {
     int slot = t->e->block_slot[grp->members[m]];

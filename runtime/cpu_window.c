@@ -120,8 +120,9 @@ static const float *prologue_part(const nnc_cpu_epilogue *ep, int64_t first, int
 static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) {
   const pool_task *t = ctx;
   const nnc_window *w = &t->w;
-  float *best = t->args->scratch + (size_t)thread * t->args->scratch_floats;
-  int32_t *arg = (int32_t *)(best + w->ic);
+  /* No scratch is NULL, and NULL plus even 0 is undefined. */
+  float *best = t->args->scratch ? t->args->scratch + (size_t)thread * t->args->scratch_floats : NULL;
+  int32_t *arg = best ? (int32_t *)(best + w->ic) : NULL;
   int disjoint = w->sh >= w->kh && w->sw >= w->kw;
   size_t image = (size_t)(w->ih * w->iw * w->ic), pixel = sizeof(float) * (size_t)w->ic;
   const nnc_cpu_epilogue *ep = t->args->epilogue;
