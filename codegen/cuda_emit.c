@@ -33,6 +33,7 @@
 static nnc_cuda_emit_fn *const emitters[NNC_OP_COUNT] = {
 #define X(ENUM, name, arity, attrs, flags) [NNC_OP_##ENUM] = nnc_cuda_emit_##name,
 #include "ir/ops.def"
+#include "ir/status.h"
 #undef X
 };
 
@@ -302,7 +303,7 @@ static int takes_prologue(const nnc_graph *g, const int32_t *members, int count,
       if (g->nodes[id].src[i] == p && id != a) return 0;
   unit trial = {.n = 1, .members = {a}, .prologue = p};
   unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
-  if (!stored) abort();
+  if (!stored) nnc_out_of_memory("generating CUDA kernels");
   nnc_cuda_ctx c;
   nnc_status scratch = {0};
   ctx_init(&c, g, stored, &trial, live, &scratch);
@@ -322,7 +323,7 @@ static int compare_ids(const void *a, const void *b) {
 /* Every unit in launch order: a group's segments at its last member. */
 static unit *plan_units(const nnc_graph *g, int *count, unsigned char *live) {
   unit *units = calloc((size_t)g->nnodes + 1, sizeof *units);
-  if (!units) abort();
+  if (!units) nnc_out_of_memory("generating CUDA kernels");
   int n = 0;
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *node = &g->nodes[id];
@@ -364,7 +365,7 @@ static unit *plan_units(const nnc_graph *g, int *count, unsigned char *live) {
 static unsigned char *plan_stores(const nnc_graph *g, const unit *units, int count) {
   int *unit_of = malloc(sizeof *unit_of * ((size_t)g->nnodes + 1));
   unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
-  if (!unit_of || !stored) abort();
+  if (!unit_of || !stored) nnc_out_of_memory("generating CUDA kernels");
   for (int32_t id = 0; id < g->nnodes; id++) unit_of[id] = -1;
   for (int i = 0; i < count; i++) {
     for (int k = 0; k < units[i].n; k++) unit_of[units[i].members[k]] = i;
@@ -546,14 +547,14 @@ int nnc_cuda_generate(const nnc_graph *g, nnc_cuda_program *p, nnc_status *st) {
   memset(p, 0, sizeof *p);
   if (nnc_graph_check_concrete(g, st)) return nnc_fail_prefix(st, "CUDA codegen: ");
   unsigned char *live = calloc((size_t)g->nnodes + 1, 1);
-  if (!live) abort();
+  if (!live) nnc_out_of_memory("generating CUDA kernels");
   int count;
   unit *units = plan_units(g, &count, live);
   p->graph_hash = nnc_graph_hash(g);
   p->nnodes = g->nnodes;
   p->stored = plan_stores(g, units, count);
   p->kernels = calloc((size_t)count + 1, sizeof *p->kernels);
-  if (!p->kernels) abort();
+  if (!p->kernels) nnc_out_of_memory("generating CUDA kernels");
   int rc = 0;
   for (int i = 0; i < count && rc == 0; i++) {
     int r = emit_unit(g, p->graph_hash, &units[i], p->stored, live, &p->kernels[p->count], st);

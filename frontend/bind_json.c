@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "frontend/bind.h"
+#include "ir/status.h"
 
 #define JSON_ARRAY_META "nnc.json_array"
 /* Deeper nesting than any model config, and a bound on recursion for hostile files. */
@@ -88,7 +89,7 @@ static json_t *object_of(lua_State *L, int idx, int depth, const char **why) {
     n++;
   }
   const char **keys = malloc(sizeof *keys * (size_t)(n ? n : 1));
-  if (!keys) abort();
+  if (!keys) nnc_out_of_memory("reading a model JSON");
   n = 0;
   for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) keys[n++] = lua_tostring(L, -2);
   qsort(keys, (size_t)n, sizeof *keys, by_string);

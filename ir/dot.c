@@ -10,6 +10,7 @@
 #include "ir/atomic_file.h"
 #include "ir/op.h"
 #include "ir/strbuf.h"
+#include "ir/status.h"
 
 /* Text inside a DOT "..." string: quotes and backslashes escaped. */
 static void quoted(nnc_strbuf *b, const char *s) {
@@ -64,7 +65,7 @@ char *nnc_graph_to_dot(const nnc_graph *g, const char *title) {
   nnc_strbuf_append(&b, "}\n");
   char *out = strdup(nnc_strbuf_str(&b));
   nnc_strbuf_free(&b);
-  if (!out) abort();
+  if (!out) nnc_out_of_memory("writing a Graphviz graph");
   return out;
 }
 
@@ -87,7 +88,7 @@ static int draw_svg(void *ctx, int fd, const char *tmp, nnc_status *st) {
 int nnc_dot_write(const char *base, const char *dot_text, nnc_status *st) {
   size_t n = strlen(base) + 8;
   char *dot = malloc(n), *svg = malloc(n);
-  if (!dot || !svg) abort();
+  if (!dot || !svg) nnc_out_of_memory("writing a Graphviz graph");
   snprintf(dot, n, "%s.dot", base);
   snprintf(svg, n, "%s.svg", base);
   int rc = nnc_write_bytes_file(dot, dot_text, strlen(dot_text), st);

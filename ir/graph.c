@@ -9,19 +9,17 @@
 #include "ir/attrs.h"
 #include "ir/op.h"
 #include "ir/size.h"
+#include "ir/status.h"
 
 static void *xrealloc(void *p, size_t size) {
   void *q = realloc(p, size ? size : 1);
-  if (!q) {
-    fprintf(stderr, "nnc: out of memory\n");
-    abort();
-  }
+  if (!q) nnc_out_of_memory("growing a graph");
   return q;
 }
 
 nnc_graph *nnc_graph_new(void) {
   nnc_graph *g = calloc(1, sizeof *g);
-  if (!g) abort();
+  if (!g) nnc_out_of_memory("growing a graph");
   g->table_cap = 64;
   g->table = xrealloc(NULL, sizeof *g->table * (size_t)g->table_cap);
   memset(g->table, 0xff, sizeof *g->table * (size_t)g->table_cap);

@@ -1,7 +1,14 @@
 #include "ir/status.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+_Noreturn void nnc_out_of_memory(const char *what) {
+  fprintf(stderr, "nnc: error: out of memory (%s)\n", what);
+  fflush(NULL);
+  _Exit(1); /* no exit handlers: they could need memory too */
+}
 
 int nnc_failv(nnc_status *st, const char *fmt, va_list ap) {
   st->failed = 1;

@@ -17,6 +17,13 @@ int nnc_failv(nnc_status *st, const char *fmt, va_list ap);
 /* Puts context in front of an existing message ("loading x: " + msg). */
 int nnc_fail_prefix(nnc_status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The end of a process that cannot get the few bytes of its own
+ * bookkeeping (a graph's tables, a string, a pass's maps): no caller could
+ * do better with a status there. It prints "nnc: error: out of memory
+ * (what)" and exits with 1: never a signal or a core dump. Allocations a
+ * script or a file sizes are checked (ir/size.h) and fail as statuses. */
+_Noreturn void nnc_out_of_memory(const char *what);
+
 /* The closest valid name to `name` among `choices` (NULL-terminated), by
  * edit distance, for "did you mean" hints; NULL if nothing is close. */
 const char *nnc_closest_name(const char *name, const char *const *choices);

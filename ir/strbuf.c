@@ -1,6 +1,8 @@
-/* The string builder. Allocation failure aborts, as in the graph: there is
- * no useful way to report it and every caller would have to check. */
+/* The string builder. Allocation failure ends the process with a message
+ * (nnc_out_of_memory), as in the graph: there is no useful way to report it
+ * and every caller would have to check. */
 #include "ir/strbuf.h"
+#include "ir/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +25,7 @@ static void reserve(nnc_strbuf *b, size_t extra) {
   size_t cap = b->cap ? b->cap : 64;
   while (b->len + extra >= cap) cap *= 2;
   char *data = realloc(b->data, cap);
-  if (!data) {
-    fprintf(stderr, "nnc: out of memory\n");
-    abort();
-  }
+  if (!data) nnc_out_of_memory("growing a string");
   b->data = data;
   b->cap = cap;
 }

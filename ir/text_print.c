@@ -8,6 +8,7 @@
 #include "ir/strbuf.h"
 #include "ir/text.h"
 #include "ir/text_internal.h"
+#include "ir/status.h"
 
 static void print_string(nnc_strbuf *b, const char *s) {
   nnc_strbuf_appendc(b, '"');
@@ -135,7 +136,7 @@ char *nnc_graph_to_text(const nnc_graph *g) {
   nnc_strbuf b;
   nnc_strbuf_init(&b);
   int32_t *num = malloc(sizeof *num * ((size_t)g->nnodes + 1));
-  if (!num) abort();
+  if (!num) nnc_out_of_memory("printing IR");
   number_nodes(g, num);
   nnc_strbuf_append(&b, "graph {\n");
   for (int32_t id = 0; id < g->nnodes; id++) {

@@ -16,6 +16,7 @@
 
 #include "ir/op.h"
 #include "passes/train.h"
+#include "ir/status.h"
 
 typedef struct grad {
   int output;   /* index in g->outputs */
@@ -76,7 +77,7 @@ static int copy_node(nnc_graph *out, const nnc_node *n, const int32_t *map, nnc_
 static int rebuild(const nnc_graph *g, nnc_graph *out, const grad *grads, int n, nnc_status *st) {
   int32_t *map = malloc(sizeof *map * ((size_t)g->nnodes + 1));
   int32_t *reduced = malloc(sizeof *reduced * ((size_t)g->noutputs + 1));
-  if (!map || !reduced) abort();
+  if (!map || !reduced) nnc_out_of_memory("the allreduce pass");
   int rc = 0, next = 0;
   for (int32_t id = 0; id < g->nnodes && rc == 0; id++) {
     map[id] = copy_node(out, &g->nodes[id], map, st);
@@ -103,7 +104,7 @@ static int run_allreduce(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st
   nnc_graph *g = *gp;
   if (ctx->ranks < 2) return 0;
   grad *grads = malloc(sizeof *grads * ((size_t)g->noutputs + 1));
-  if (!grads) abort();
+  if (!grads) nnc_out_of_memory("the allreduce pass");
   int64_t bucket_bytes = ctx->bucket_bytes > 0 ? ctx->bucket_bytes : NNC_BUCKET_BYTES;
   int n = assign_buckets(g, bucket_bytes, grads);
   nnc_graph *out = nnc_graph_new();

@@ -9,13 +9,14 @@
 static nnc_grad_fn *const grad_rules[NNC_OP_COUNT] = {
 #define X(ENUM, name, arity, attrs, flags) [NNC_OP_##ENUM] = nnc_grad_##name,
 #include "ir/ops.def"
+#include "ir/status.h"
 #undef X
 };
 
 /* Marks the nodes the loss depends on (itself included). */
 static char *reaching_loss(const nnc_graph *g, int32_t loss) {
   char *to_loss = calloc((size_t)loss + 1, 1);
-  if (!to_loss) abort();
+  if (!to_loss) nnc_out_of_memory("the autodiff pass");
   to_loss[loss] = 1;
   for (int32_t id = loss; id >= 0; id--)
     if (to_loss[id])
@@ -27,7 +28,7 @@ static char *reaching_loss(const nnc_graph *g, int32_t loss) {
  * only those need a gradient. */
 static char *needed_nodes(const nnc_graph *g, int32_t loss, const char *to_loss, const int32_t *wrt, int nwrt) {
   char *from_wrt = calloc((size_t)loss + 1, 1);
-  if (!from_wrt) abort();
+  if (!from_wrt) nnc_out_of_memory("the autodiff pass");
   for (int i = 0; i < nwrt; i++)
     if (wrt[i] <= loss) from_wrt[wrt[i]] = 1;
   for (int32_t id = 0; id <= loss; id++)
@@ -96,7 +97,7 @@ int nnc_autodiff(nnc_graph *g, int32_t loss, const int32_t *wrt, int nwrt, int32
   char *to_loss = reaching_loss(g, loss);
   char *needed = needed_nodes(g, loss, to_loss, wrt, nwrt);
   int32_t *grad = malloc(sizeof *grad * (size_t)(loss + 1));
-  if (!grad) abort();
+  if (!grad) nnc_out_of_memory("the autodiff pass");
   for (int32_t id = 0; id <= loss; id++) grad[id] = -1;
   nnc_loc saved = g->loc;
   int rc = 0;

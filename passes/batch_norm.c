@@ -29,6 +29,7 @@
 #include "ir/op.h"
 #include "passes/batch_norm.h"
 #include "passes/train.h"
+#include "ir/status.h"
 
 /* Whether node n is a BatchNormalization layer that trains: its gamma or
  * beta is a param, or it has neither (scale=false and center=false, both
@@ -89,7 +90,7 @@ static int add_update_outputs(nnc_graph *out, const nnc_graph *g, const updates 
   for (int i = 0; i < u->count; i++) {
     const char *name = g->nodes[u->leaf[i]].name;
     char *role = malloc(strlen(NNC_UPDATE_PREFIX) + strlen(name) + 1);
-    if (!role) abort();
+    if (!role) nnc_out_of_memory("the batch-norm pass");
     strcpy(role, NNC_UPDATE_PREFIX);
     strcat(role, name);
     int rc = nnc_graph_add_output(out, role, u->node[i], st);
@@ -108,7 +109,7 @@ static int run_batch_norm(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *s
   nnc_graph *out = nnc_graph_new();
   int32_t *map = malloc(sizeof *map * ((size_t)g->nnodes + 1));
   updates u = {0, malloc(sizeof(int32_t) * 2 * (size_t)layers), malloc(sizeof(int32_t) * 2 * (size_t)layers)};
-  if (!map || !u.leaf || !u.node) abort();
+  if (!map || !u.leaf || !u.node) nnc_out_of_memory("the batch-norm pass");
   int rc = 0;
   for (int32_t id = 0; id < g->nnodes && rc == 0; id++) {
     const nnc_node *n = &g->nodes[id];

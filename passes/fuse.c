@@ -50,6 +50,7 @@
 #include "ir/op.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
+#include "ir/status.h"
 
 typedef struct uses {
   int *count;     /* readers of each node, outputs included */
@@ -58,7 +59,7 @@ typedef struct uses {
 
 static uses count_uses(const nnc_graph *g) {
   uses u = {calloc((size_t)g->nnodes + 1, sizeof(int)), malloc(sizeof(int32_t) * ((size_t)g->nnodes + 1))};
-  if (!u.count || !u.first) abort();
+  if (!u.count || !u.first) nnc_out_of_memory("the fuse pass");
   for (int32_t id = 0; id < g->nnodes; id++)
     for (int i = 0; i < g->nodes[id].nsrc; i++) {
       int32_t s = g->nodes[id].src[i];
@@ -164,7 +165,7 @@ static int32_t find_root(int32_t *parent, int32_t x) {
  * update's square, two emas and adam_update form one set. */
 static int32_t *pointwise_sets(const nnc_graph *g) {
   int32_t *parent = malloc(sizeof *parent * ((size_t)g->nnodes + 1));
-  if (!parent) abort();
+  if (!parent) nnc_out_of_memory("the fuse pass");
   for (int32_t id = 0; id < g->nnodes; id++) parent[id] = id;
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];

@@ -7,6 +7,7 @@
 
 #include "ir/op.h"
 #include "passes/autodiff.h"
+#include "ir/status.h"
 
 /* A fresh optimizer slot for `weight` ("dense/kernel/m"), zero at the start. */
 static int32_t add_slot(nnc_graph *g, const nnc_node *weight, const char *slot, nnc_status *st) {
@@ -49,7 +50,7 @@ static int run_autodiff(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st)
   if (loss < 0) return nnc_fail(st, "autodiff needs the loss pass first");
   int count = 0;
   int32_t *wrt = malloc(sizeof *wrt * (size_t)g->nnodes), *grads = malloc(sizeof *grads * (size_t)g->nnodes);
-  if (!wrt || !grads) abort();
+  if (!wrt || !grads) nnc_out_of_memory("building the train step");
   for (int32_t id = 0; id < g->nnodes; id++)
     if (g->nodes[id].op == NNC_OP_PARAM) wrt[count++] = id;
   int rc = nnc_autodiff(g, loss, wrt, count, grads, st);
@@ -181,7 +182,7 @@ static int run_optimizer(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st
   int kept = 0, rc = 0;
   int noutputs = g->noutputs;
   nnc_graph_output *outs = malloc(sizeof *outs * (size_t)(noutputs ? noutputs : 1));
-  if (!outs) abort();
+  if (!outs) nnc_out_of_memory("building the train step");
   memcpy(outs, g->outputs, sizeof *outs * (size_t)noutputs);
   for (int i = 0; i < noutputs; i++)
     if (ctx->keep_grads || !nnc_output_weight(outs[i].name, NNC_GRAD_PREFIX)) g->outputs[kept++] = outs[i];
@@ -205,7 +206,7 @@ static int run_dce(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
   nnc_graph *g = *gp, *out = nnc_graph_new();
   char *live = calloc((size_t)g->nnodes + 1, 1);
   int32_t *map = malloc(sizeof *map * ((size_t)g->nnodes + 1));
-  if (!live || !map) abort();
+  if (!live || !map) nnc_out_of_memory("building the train step");
   for (int i = 0; i < g->noutputs; i++) live[g->outputs[i].node] = 1;
   for (int32_t id = g->nnodes - 1; id >= 0; id--)
     if (live[id])

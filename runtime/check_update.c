@@ -13,6 +13,7 @@
 
 #include "ir/op.h"
 #include "passes/train.h"
+#include "ir/status.h"
 
 /* Param W and input "grad:W" for each gradient output of the train graph,
  * then the optimizer pass: the graph of updates a train step ends with. */
@@ -62,7 +63,7 @@ int nnc_check_reference_update(const nnc_check_step *s, nnc_weights *after, nnc_
   nnc_graph *g = update_graph(s->train, s->spec, st);
   if (!g) return -1;
   void **leaves = calloc((size_t)g->nnodes + 1, sizeof *leaves);
-  if (!leaves) abort();
+  if (!leaves) nnc_out_of_memory("the check's reference update");
   float scalar = (float)nnc_optimizer_scalar(&s->spec->optimizer, s->step);
   nnc_run_opts opts = {0};
   const nnc_backend *interp = &nnc_backend_interp;

@@ -9,6 +9,7 @@
 #include "ir/op.h"
 #include "runtime/backend.h"
 #include "runtime/nccl.h"
+#include "ir/status.h"
 
 typedef struct member {
   float *out;
@@ -68,7 +69,7 @@ static nnc_bucket *bucket_of(nnc_shard *s, int32_t id) {
   for (int i = 0; i < s->nbuckets; i++)
     if (s->buckets[i].id == id) return &s->buckets[i];
   nnc_bucket *more = realloc(s->buckets, sizeof *more * (size_t)(s->nbuckets + 1));
-  if (!more) abort();
+  if (!more) nnc_out_of_memory("an all-reduce bucket");
   s->buckets = more;
   nnc_bucket *b = &s->buckets[s->nbuckets++];
   memset(b, 0, sizeof *b);
@@ -87,12 +88,12 @@ static void bucket_open(nnc_bucket *b, const nnc_graph *g) {
   if (count > b->capacity) {
     free(b->buf);
     b->buf = malloc(sizeof(float) * (size_t)count);
-    if (!b->buf) abort();
+    if (!b->buf) nnc_out_of_memory("an all-reduce bucket");
     b->capacity = count;
   }
   free(b->members);
   b->members = calloc((size_t)n, sizeof *b->members);
-  if (!b->members) abort();
+  if (!b->members) nnc_out_of_memory("an all-reduce bucket");
   b->nmembers = n, b->count = count, b->packed = 0, b->arrived = 0, b->done_at = 0;
 }
 

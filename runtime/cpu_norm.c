@@ -10,6 +10,7 @@
 
 #include "ir/op.h"
 #include "runtime/cpu.h"
+#include "ir/status.h"
 
 #define SRC(a, i) (&(a)->k.g->nodes[(a)->k.n->src[i]])
 #define PARTS 16
@@ -100,7 +101,7 @@ static void sum_parts(void *ctx, int64_t p0, int64_t p1, int thread) {
 /* Sums over the rows into out[0..C) (and out[C..2C) for SUM_GRAD). */
 static void channel_sums(sum_task *t, double *out) {
   t->partial = malloc(sizeof(double) * 2 * PARTS * (size_t)t->c);
-  if (!t->partial) abort();
+  if (!t->partial) nnc_out_of_memory("batch-normalization scratch");
   nnc_cpu_parallel(PARTS, 1, sum_parts, t);
   memset(out, 0, sizeof(double) * 2 * (size_t)t->c);
   for (int p = 0; p < PARTS; p++)
@@ -112,7 +113,7 @@ static void run_bn_stats(const nnc_cpu_args *a) {
   const nnc_node *xn = SRC(a, 0);
   int64_t c = channels_of(xn), rows = nnc_node_numel(xn) / c;
   double *sums = malloc(sizeof(double) * 4 * (size_t)c);
-  if (!sums) abort();
+  if (!sums) nnc_out_of_memory("batch-normalization scratch");
   double *mean = sums + 2 * c;
   float *out = a->k.out;
   sum_task t = {SUM_X, a->k.in[0], NULL, NULL, NULL, rows, c, NULL};
@@ -153,7 +154,7 @@ static void run_batch_norm_train(const nnc_cpu_args *a) {
   const float *stats = a->k.in[1], *gamma = a->k.in[2], *beta = a->k.in[3];
   int64_t c = channels_of(a->k.n), rows = nnc_node_numel(a->k.n) / c;
   float *scale = malloc(sizeof(float) * (size_t)c);
-  if (!scale) abort();
+  if (!scale) nnc_out_of_memory("batch-normalization scratch");
   for (int64_t j = 0; j < c; j++) scale[j] = gamma[j] / sqrtf(stats[c + j] + a->k.n->attrs.eps);
   apply_task t = {a, scale, beta, NULL, NULL, NULL, NULL, c};
   nnc_cpu_parallel(rows, nnc_cpu_grain(rows, 2, (1 << 15) / c + 1), forward_rows, &t);
@@ -165,7 +166,7 @@ const nnc_cpu_kernel nnc_cpu_batch_norm_train = {.run = run_batch_norm_train};
 /* mean and 1 / sqrt(var + eps) per channel, in double, from stats. */
 static double *channel_moments(const float *stats, float eps, int64_t c) {
   double *m = malloc(sizeof(double) * 6 * (size_t)c);
-  if (!m) abort();
+  if (!m) nnc_out_of_memory("batch-normalization scratch");
   for (int64_t j = 0; j < c; j++) m[j] = stats[j], m[c + j] = 1.0 / sqrt((double)stats[c + j] + eps);
   return m;
 }

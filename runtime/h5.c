@@ -16,6 +16,7 @@
 
 #include "ir/atomic_file.h"
 #include "ir/size.h"
+#include "ir/status.h"
 
 #define KERAS_VERSION "2.6.0" /* the model_config and optimizer names nnc writes are 2.6's */
 #define BACKEND "tensorflow"
@@ -77,7 +78,7 @@ static int write_names_attr(hid_t loc, const char *attr, const char *const *name
   for (int i = 0; i < n; i++)
     if (strlen(names[i]) > width) width = strlen(names[i]);
   char *buf = calloc((size_t)n, width);
-  if (!buf) abort();
+  if (!buf) nnc_out_of_memory("reading or writing HDF5");
   for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * width, names[i], strlen(names[i]));
   hid_t t = fixed_string(width);
   int rc = put_attr(loc, attr, t, space, buf);
@@ -105,7 +106,7 @@ static int write_tensor(hid_t loc, const nnc_named_tensor *t) {
 
 static const char **names_of(const nnc_named_tensor *t, int n) {
   const char **v = malloc(sizeof *v * (size_t)(n ? n : 1));
-  if (!v) abort();
+  if (!v) nnc_out_of_memory("reading or writing HDF5");
   for (int i = 0; i < n; i++) v[i] = t[i].name;
   return v;
 }
@@ -128,7 +129,7 @@ static int write_version_attrs(hid_t loc) {
 
 static int write_weights(hid_t g, const nnc_h5_file *f, nnc_status *st) {
   const char **names = malloc(sizeof *names * (size_t)(f->nlayers ? f->nlayers : 1));
-  if (!names) abort();
+  if (!names) nnc_out_of_memory("reading or writing HDF5");
   for (int i = 0; i < f->nlayers; i++) names[i] = f->layers[i].name;
   int rc = write_names_attr(g, "layer_names", names, f->nlayers) || write_version_attrs(g)
                ? nnc_fail(st, "cannot write the layer names")
@@ -144,7 +145,7 @@ static int write_optimizer(hid_t file, const nnc_h5_file *f, nnc_status *st) {
   hid_t g = H5Gcreate2(file, "optimizer_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return nnc_fail(st, "cannot make the optimizer_weights group");
   const char **names = malloc(sizeof *names * (size_t)(f->nslots + 1));
-  if (!names) abort();
+  if (!names) nnc_out_of_memory("reading or writing HDF5");
   names[0] = f->iter_name;
   for (int i = 0; i < f->nslots; i++) names[i + 1] = f->slots[i].name;
   int rc = write_names_attr(g, "weight_names", names, f->nslots + 1) ||
@@ -494,7 +495,7 @@ static int check_layer(const char *path, int index, const nnc_h5_layer *from, co
 int nnc_h5_assign(const char *path, const nnc_h5_file *f, nnc_h5_layer *model, int nlayers, nnc_status *st) {
   const nnc_h5_layer **from = malloc(sizeof *from * (size_t)(f->nlayers + 1));
   const nnc_h5_layer **to = malloc(sizeof *to * (size_t)(nlayers + 1));
-  if (!from || !to) abort();
+  if (!from || !to) nnc_out_of_memory("reading or writing HDF5");
   int nf = with_weights(f->layers, f->nlayers, from), nt = with_weights(model, nlayers, to);
   int rc = 0;
   if (nf != nt) {

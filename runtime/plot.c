@@ -33,6 +33,7 @@ int nnc_png_gray(const unsigned char *pixels, int h, int w, unsigned char **png,
 #include <string.h>
 
 #include "ir/atomic_file.h"
+#include "ir/status.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -303,7 +304,7 @@ static cairo_status_t append_png(void *closure, const unsigned char *data, unsig
   if (b->len + length > b->cap) {
     b->cap = (b->len + length) * 2;
     b->data = realloc(b->data, b->cap);
-    if (!b->data) abort();
+    if (!b->data) nnc_out_of_memory("drawing a picture");
   }
   memcpy(b->data + b->len, data, length);
   b->len += length;

@@ -15,6 +15,7 @@
 #include "ir/op.h"
 #include "runtime/plot.h"
 #include "tensorboard.pb-c.h"
+#include "ir/status.h"
 
 struct nnc_tb_writer {
   char *path;
@@ -48,7 +49,7 @@ static void append(nnc_tb_writer *w, const void *p, size_t n) {
     size_t cap = w->cap ? w->cap : 4096;
     while (cap < w->len + n) cap *= 2;
     unsigned char *grown = realloc(w->data, cap);
-    if (!grown) abort();
+    if (!grown) nnc_out_of_memory("writing a TensorBoard event");
     w->data = grown, w->cap = cap;
   }
   memcpy(w->data + w->len, p, n);
@@ -79,7 +80,7 @@ static void write_event(nnc_tb_writer *w, Tensorboard__Event *e) {
   e->wall_time = now();
   size_t n = tensorboard__event__get_packed_size(e);
   unsigned char *buf = malloc(n ? n : 1);
-  if (!buf) abort();
+  if (!buf) nnc_out_of_memory("writing a TensorBoard event");
   tensorboard__event__pack(e, buf);
   record(w, buf, n);
   free(buf);
@@ -94,7 +95,7 @@ nnc_tb_writer *nnc_tb_open(const char *dir, nnc_status *st) {
   gethostname(host, sizeof host - 1);
   size_t size = strlen(dir) + strlen(host) + 96;
   nnc_tb_writer *w = calloc(1, sizeof *w);
-  if (!w || !(w->path = malloc(size))) abort();
+  if (!w || !(w->path = malloc(size))) nnc_out_of_memory("writing a TensorBoard event");
   snprintf(w->path, size, "%s/events.out.tfevents.%lld.%s.%ld.%d.v2", dir, (long long)time(NULL), host,
            (long)getpid(), counter++);
   Tensorboard__Event e = TENSORBOARD__EVENT__INIT;
@@ -196,7 +197,7 @@ int nnc_tb_weight_images(nnc_tb_writer *w, const char *tag, int64_t step, int ra
   if (rows > INT32_MAX || cols > INT32_MAX)
     return nnc_fail(st, "%s: an image of %lld x %lld pixels", tag, (long long)rows, (long long)cols);
   unsigned char *pixels = malloc((size_t)(rows * cols));
-  if (!pixels) abort();
+  if (!pixels) nnc_out_of_memory("writing a TensorBoard event");
   int rc = 0;
   for (int64_t k = 0; k < count && k < MAX_IMAGES && rc == 0; k++) {
     for (int64_t r = 0; r < rows; r++)
@@ -219,14 +220,14 @@ static char *node_name(const nnc_graph *g, int32_t id) {
   else if (n->group >= 0) snprintf(buf, sizeof buf, "fused_%d/%s_%d", n->group, nnc_ops[n->op].name, (int)id);
   else snprintf(buf, sizeof buf, "%s/%s_%d", n->loc.layer ? n->loc.layer : "nnc", nnc_ops[n->op].name, (int)id);
   char *s = strdup(buf);
-  if (!s) abort();
+  if (!s) nnc_out_of_memory("writing a TensorBoard event");
   return s;
 }
 
 static Tensorboard__NodeDef__AttrEntry *string_attr(const char *key, const char *value) {
   Tensorboard__NodeDef__AttrEntry *e = malloc(sizeof *e);
   Tensorboard__AttrValue *v = malloc(sizeof *v);
-  if (!e || !v) abort();
+  if (!e || !v) nnc_out_of_memory("writing a TensorBoard event");
   tensorboard__node_def__attr_entry__init(e);
   tensorboard__attr_value__init(v);
   v->value_case = TENSORBOARD__ATTR_VALUE__VALUE_S;
@@ -243,10 +244,10 @@ static void node_def(const nnc_graph *g, int32_t id, char **names, Tensorboard__
   d->op = (char *)nnc_ops[n->op].name;
   d->n_input = (size_t)n->nsrc;
   d->input = malloc(sizeof *d->input * (size_t)(n->nsrc ? n->nsrc : 1));
-  if (!d->input) abort();
+  if (!d->input) nnc_out_of_memory("writing a TensorBoard event");
   for (int i = 0; i < n->nsrc; i++) d->input[i] = names[n->src[i]];
   d->attr = malloc(sizeof *d->attr * 3);
-  if (!d->attr) abort();
+  if (!d->attr) nnc_out_of_memory("writing a TensorBoard event");
   d->attr[d->n_attr++] = string_attr("type", nnc_type_str(n, text, sizeof text));
   if (n->loc.file) {
     snprintf(text, sizeof text, "%s:%d", n->loc.file, n->loc.line);
@@ -266,7 +267,7 @@ void nnc_tb_graph(nnc_tb_writer *w, const nnc_graph *g) {
   char **names = malloc(sizeof *names * (size_t)(g->nnodes ? g->nnodes : 1));
   Tensorboard__NodeDef *defs = calloc((size_t)(g->nnodes ? g->nnodes : 1), sizeof *defs);
   Tensorboard__NodeDef **ptrs = malloc(sizeof *ptrs * (size_t)(g->nnodes ? g->nnodes : 1));
-  if (!names || !defs || !ptrs) abort();
+  if (!names || !defs || !ptrs) nnc_out_of_memory("writing a TensorBoard event");
   for (int32_t id = 0; id < g->nnodes; id++) names[id] = node_name(g, id);
   for (int32_t id = 0; id < g->nnodes; id++) node_def(g, id, names, &defs[id]), ptrs[id] = &defs[id];
   Tensorboard__VersionDef version = TENSORBOARD__VERSION_DEF__INIT;
@@ -275,7 +276,7 @@ void nnc_tb_graph(nnc_tb_writer *w, const nnc_graph *g) {
   gd.n_node = (size_t)g->nnodes, gd.node = ptrs, gd.versions = &version;
   size_t n = tensorboard__graph_def__get_packed_size(&gd);
   uint8_t *buf = malloc(n ? n : 1);
-  if (!buf) abort();
+  if (!buf) nnc_out_of_memory("writing a TensorBoard event");
   tensorboard__graph_def__pack(&gd, buf);
   Tensorboard__Event e = TENSORBOARD__EVENT__INIT;
   e.what_case = TENSORBOARD__EVENT__WHAT_GRAPH_DEF;
