@@ -172,6 +172,10 @@ void nnc_cuda_use_rng(nnc_cuda_ctx *c);
 /* Pointwise ops: node id's value at element e is the formatted expression;
  * as an anchor it runs one work item per element. */
 int nnc_cuda_pointwise(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Op's expression of ir/pointwise.def as CUDA C, each name its row kind
+ * binds (nnc_pw_names) replaced by values[i]; -1 where it names something
+ * neither bound (values[i] NULL) nor a CUDA math function. */
+int nnc_cuda_render_pointwise(nnc_op op, const char *const *values, nnc_strbuf *out);
 /* Fails generation with a message naming the node. */
 int nnc_cuda_fail(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

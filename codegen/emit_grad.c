@@ -167,21 +167,6 @@ int nnc_cuda_emit_avg_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   return NNC_EMIT_OK;
 }
 
-/* The (y, dy) gradients of the activations, from their outputs y. */
-int nnc_cuda_emit_relu_grad(nnc_cuda_ctx *c, int32_t id) {
-  return nnc_cuda_pointwise(c, id, "%s > 0.0f ? %s : 0.0f", nnc_cuda_val(c, id, 0), nnc_cuda_val(c, id, 1));
-}
-
-int nnc_cuda_emit_sigmoid_grad(nnc_cuda_ctx *c, int32_t id) {
-  const char *y = nnc_cuda_val(c, id, 0);
-  return nnc_cuda_pointwise(c, id, "%s * %s * (1.0f - %s)", nnc_cuda_val(c, id, 1), y, y);
-}
-
-int nnc_cuda_emit_tanh_grad(nnc_cuda_ctx *c, int32_t id) {
-  const char *y = nnc_cuda_val(c, id, 0);
-  return nnc_cuda_pointwise(c, id, "%s * (1.0f - %s * %s)", nnc_cuda_val(c, id, 1), y, y);
-}
-
 /* y * (dy - sum(dy * y)) along the last axis, one row per work item. */
 int nnc_cuda_emit_softmax_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;

@@ -1,5 +1,6 @@
-/* CUDA emitters for losses, the accuracy metric and the optimizer updates
- * (definitions in ir/ops_loss.c, reference in runtime/ref_loss.c).
+/* CUDA emitters for losses and the accuracy metric (definitions in
+ * ir/ops_loss.c, reference in runtime/ref_loss.c; the optimizer updates
+ * are rows of ir/pointwise.def, emitted by emit_elementwise.c).
  *
  * A loss or metric is one number for the batch: a single work item sums it,
  * in double as the reference does (a batch is small; the matmuls around it
@@ -205,69 +206,4 @@ int nnc_cuda_emit_correct(nnc_cuda_ctx *c, int32_t id) {
   nnc_cuda_close(c);
   nnc_cuda_store(c, "0", "(float)hits");
   return NNC_EMIT_OK;
-}
-
-/* ---- Optimizer updates: pointwise, with the step's scalar read from its
- * f32[] operand. The expressions are the reference's, term for term. */
-
-static const char *scalar(nnc_cuda_ctx *c, int32_t id, char *buf, size_t size) {
-  snprintf(buf, size, "%s[0]", nnc_cuda_buf(c, id, NODE(c, id)->nsrc - 1));
-  return buf;
-}
-
-int nnc_cuda_emit_square(nnc_cuda_ctx *c, int32_t id) {
-  const char *a = nnc_cuda_val(c, id, 0);
-  return nnc_cuda_pointwise(c, id, "%s * %s", a, a);
-}
-
-int nnc_cuda_emit_ema(nnc_cuda_ctx *c, int32_t id) {
-  const char *a = nnc_cuda_val(c, id, 0), *b = nnc_cuda_val(c, id, 1);
-  return nnc_cuda_pointwise(c, id, "%s + (%s - %s) * %s", a, b, a, nnc_cuda_float(c, NODE(c, id)->attrs.alpha));
-}
-
-int nnc_cuda_emit_adam_update(nnc_cuda_ctx *c, int32_t id) {
-  char s[64];
-  return nnc_cuda_pointwise(c, id, "%s - %s * %s / (sqrtf(%s) + %s)", nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s),
-                            nnc_cuda_val(c, id, 1), nnc_cuda_val(c, id, 2), nnc_cuda_float(c, NODE(c, id)->attrs.eps));
-}
-
-int nnc_cuda_emit_rmsprop_update(nnc_cuda_ctx *c, int32_t id) {
-  char s[64];
-  return nnc_cuda_pointwise(c, id, "%s - %s * %s / sqrtf(%s + %s)", nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s),
-                            nnc_cuda_val(c, id, 1), nnc_cuda_val(c, id, 2), nnc_cuda_float(c, NODE(c, id)->attrs.eps));
-}
-
-int nnc_cuda_emit_sgd_update(nnc_cuda_ctx *c, int32_t id) {
-  char s[64];
-  return nnc_cuda_pointwise(c, id, "%s - %s * %s", nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s),
-                            nnc_cuda_val(c, id, 1));
-}
-
-int nnc_cuda_emit_momentum_velocity(nnc_cuda_ctx *c, int32_t id) {
-  char s[64];
-  return nnc_cuda_pointwise(c, id, "%s * %s - %s * %s", nnc_cuda_float(c, NODE(c, id)->attrs.alpha),
-                            nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s), nnc_cuda_val(c, id, 1));
-}
-
-int nnc_cuda_emit_nesterov_update(nnc_cuda_ctx *c, int32_t id) {
-  char s[64];
-  return nnc_cuda_pointwise(c, id, "%s + %s * %s - %s * %s", nnc_cuda_val(c, id, 0),
-                            nnc_cuda_float(c, NODE(c, id)->attrs.alpha), nnc_cuda_val(c, id, 1),
-                            scalar(c, id, s, sizeof s), nnc_cuda_val(c, id, 2));
-}
-
-int nnc_cuda_emit_sub(nnc_cuda_ctx *c, int32_t id) {
-  return nnc_cuda_pointwise(c, id, "%s - %s", nnc_cuda_val(c, id, 0), nnc_cuda_val(c, id, 1));
-}
-
-int nnc_cuda_emit_maximum(nnc_cuda_ctx *c, int32_t id) {
-  const char *a = nnc_cuda_val(c, id, 0), *b = nnc_cuda_val(c, id, 1);
-  return nnc_cuda_pointwise(c, id, "%s > %s ? %s : %s", a, b, a, b);
-}
-
-int nnc_cuda_emit_rmsprop_momentum(nnc_cuda_ctx *c, int32_t id) {
-  char s[64];
-  return nnc_cuda_pointwise(c, id, "%s * %s + %s * %s / sqrtf(%s + %s)", nnc_cuda_float(c, NODE(c, id)->attrs.alpha),
-                            nnc_cuda_val(c, id, 0), scalar(c, id, s, sizeof s), nnc_cuda_val(c, id, 1),
-                            nnc_cuda_val(c, id, 2), nnc_cuda_float(c, NODE(c, id)->attrs.eps));
 }

@@ -10,6 +10,35 @@ const nnc_op_row nnc_ops[NNC_OP_COUNT] = {
 #undef X
 };
 
+const nnc_pw_row nnc_pointwise[NNC_OP_COUNT] = {
+#define ACTIVATION(ENUM, name, GRAD, flops, ...) \
+  [NNC_OP_##ENUM] = {NNC_PW_ACTIVATION, 1, NNC_OP_##GRAD, flops, #__VA_ARGS__},
+#define ACTIVATION_GRAD(ENUM, name, ...) [NNC_OP_##ENUM] = {NNC_PW_ACTIVATION_GRAD, 2, NNC_OP_COUNT, 0, #__VA_ARGS__},
+#define POINTWISE(ENUM, name, operands, ...) [NNC_OP_##ENUM] = {NNC_PW_POINTWISE, operands, NNC_OP_COUNT, 0, #__VA_ARGS__},
+#define RANDOM(ENUM, name, ...) [NNC_OP_##ENUM] = {NNC_PW_RANDOM, 1, NNC_OP_COUNT, 0, #__VA_ARGS__},
+#include "ir/pointwise.def"
+#undef ACTIVATION
+#undef ACTIVATION_GRAD
+#undef POINTWISE
+#undef RANDOM
+};
+
+const char *const nnc_pw_functions[] = {"expf", "tanhf", "sqrtf", "expm1f", "fabsf", NULL};
+
+const char *const *nnc_pw_names(nnc_pw_kind kind) {
+  static const char *const activation[] = {"x", "alpha", NULL}, *const grad[] = {"y", "dy", "alpha", NULL},
+                           *const pointwise[] = {"a", "b", "c", "s", "alpha", "eps", NULL},
+                           *const random[] = {"x", "u", "rate", "scale", NULL}, *const none[] = {NULL};
+  switch (kind) {
+  case NNC_PW_ACTIVATION: return activation;
+  case NNC_PW_ACTIVATION_GRAD: return grad;
+  case NNC_PW_POINTWISE: return pointwise;
+  case NNC_PW_RANDOM: return random;
+  case NNC_PW_NONE: break;
+  }
+  return none;
+}
+
 nnc_op nnc_op_by_name(const char *name) {
   for (int op = 0; op < NNC_OP_COUNT; op++)
     if (strcmp(nnc_ops[op].name, name) == 0) return (nnc_op)op;

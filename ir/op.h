@@ -33,6 +33,31 @@ nnc_op nnc_op_by_name(const char *name);
 #include "ir/ops.def"
 #undef X
 
+/* The pointwise ops' math (ir/pointwise.def), one row per op that has it. */
+typedef enum nnc_pw_kind {
+  NNC_PW_NONE,            /* not pointwise, or no expression: a test failure for an elementwise row */
+  NNC_PW_ACTIVATION,      /* y = expr(x, alpha), fusable as an epilogue */
+  NNC_PW_ACTIVATION_GRAD, /* dx = expr(y, dy, alpha), fusable as an epilogue reading dy */
+  NNC_PW_POINTWISE,       /* expr(a, b, c, s, alpha, eps) */
+  NNC_PW_RANDOM,          /* expr(x, u, rate, scale): dropout */
+} nnc_pw_kind;
+
+typedef struct nnc_pw_row {
+  nnc_pw_kind kind;
+  int operands;     /* operands read element for element (the rest: the step's scalar s) */
+  nnc_op grad;      /* activations: the op of their gradient */
+  double flops;     /* activations: per element */
+  const char *expr; /* the expression as written, for the CUDA emitter */
+} nnc_pw_row;
+
+extern const nnc_pw_row nnc_pointwise[NNC_OP_COUNT];
+
+/* The functions an expression may call: C's and CUDA's float math. */
+extern const char *const nnc_pw_functions[];
+
+/* The names a row of this kind binds, NULL-terminated. */
+const char *const *nnc_pw_names(nnc_pw_kind kind);
+
 /* Shared by the infer functions: fail with the node's place and a message. */
 int nnc_infer_fail(const nnc_graph *g, const nnc_node *n, nnc_status *st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -76,11 +76,11 @@ static int single_reader(const nnc_graph *g, const uses *u, int32_t id, nnc_op w
 }
 
 static int is_activation(nnc_op op, int allow_softmax) {
-  return op == NNC_OP_RELU || op == NNC_OP_SIGMOID || op == NNC_OP_TANH || (allow_softmax && op == NNC_OP_SOFTMAX);
+  return nnc_pointwise[op].kind == NNC_PW_ACTIVATION || (allow_softmax && op == NNC_OP_SOFTMAX);
 }
 
 static int is_activation_grad(nnc_op op) {
-  return op == NNC_OP_RELU_GRAD || op == NNC_OP_SIGMOID_GRAD || op == NNC_OP_TANH_GRAD;
+  return nnc_pointwise[op].kind == NNC_PW_ACTIVATION_GRAD;
 }
 
 /* The one reader of `id` when it is an ungrouped `want` reading id as its

@@ -47,9 +47,6 @@ NO_GRADIENT(conv2d_grad_input)
 NO_GRADIENT(conv2d_grad_kernel)
 NO_GRADIENT(max_pool_grad)
 NO_GRADIENT(avg_pool_grad)
-NO_GRADIENT(relu_grad)
-NO_GRADIENT(sigmoid_grad)
-NO_GRADIENT(tanh_grad)
 NO_GRADIENT(softmax_grad)
 NO_GRADIENT(xent_logits_grad)
 NO_GRADIENT(xent_probs_grad)
@@ -127,26 +124,30 @@ int nnc_grad_reshape(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, in
   return built(dsrc, 1);
 }
 
-/* The activations differentiate through their output y = node id. */
+/* Softmax, and the activations below, differentiate through their output y = node id. */
 static int grad_from_output(nnc_graph *g, nnc_op op, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC], nnc_status *st) {
   dsrc[0] = OR_FAIL(op2(g, op, id, dy, NULL, st));
   return built(dsrc, 1);
 }
 
-int nnc_grad_relu(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC], nnc_status *st) {
-  (void)n;
-  return grad_from_output(g, NNC_OP_RELU_GRAD, id, dy, dsrc, st);
-}
-
-int nnc_grad_sigmoid(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC], nnc_status *st) {
-  (void)n;
-  return grad_from_output(g, NNC_OP_SIGMOID_GRAD, id, dy, dsrc, st);
-}
-
-int nnc_grad_tanh(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC], nnc_status *st) {
-  (void)n;
-  return grad_from_output(g, NNC_OP_TANH_GRAD, id, dy, dsrc, st);
-}
+/* The activations of ir/pointwise.def differentiate through their output
+ * y = node id, by their GRAD op (with the node's alpha); the gradients
+ * themselves are not differentiated. */
+#define ACTIVATION(ENUM, name, GRAD, ...)                                                                  \
+  int nnc_grad_##name(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC],  \
+                      nnc_status *st) {                                                                    \
+    nnc_attrs a = {.alpha = n->attrs.alpha}; /* n may move as the graph grows */                          \
+    dsrc[0] = OR_FAIL(op2(g, NNC_OP_##GRAD, id, dy, &a, st));                                             \
+    return built(dsrc, 1);                                                                                 \
+  }
+#define ACTIVATION_GRAD(ENUM, name, ...) NO_GRADIENT(name)
+#define POINTWISE(ENUM, name, ...)
+#define RANDOM(ENUM, name, ...)
+#include "ir/pointwise.def"
+#undef ACTIVATION
+#undef ACTIVATION_GRAD
+#undef POINTWISE
+#undef RANDOM
 
 int nnc_grad_softmax(nnc_graph *g, const nnc_node *n, int32_t id, int32_t dy, int32_t dsrc[NNC_MAX_SRC], nnc_status *st) {
   (void)n;

@@ -56,6 +56,7 @@ typedef struct nnc_cpu_epilogue {
    * activation's output y, shaped like the anchor's output, whose gradient
    * the anchor computed; otherwise NULL. */
   const float *operand[NNC_CPU_MAX_EPILOGUE];
+  float alpha[NNC_CPU_MAX_EPILOGUE]; /* each member's attribute alpha (leaky_relu's slope, ...) */
   /* A member before the anchor (the dropout gradient of the pool-grad rule),
    * or NULL: an elementwise op whose result is the anchor's operand 1. The
    * anchor runs it on each part of that operand just before reading it,
@@ -151,18 +152,26 @@ size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w);
 void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const float *dy, float *dw,
                                   const nnc_cpu_args *a);
 
+/* The kernels of the rows of ir/pointwise.def are declared by expanding it
+ * below (cpu_pointwise.c defines them); these are the others. */
 #define NNC_CPU_KERNELS(X)                                                              \
   X(matmul) X(conv2d) X(conv2d_grad_input) X(conv2d_grad_kernel)                        \
   X(max_pool) X(avg_pool) X(max_pool_grad) X(avg_pool_grad)                             \
-  X(bias_add) X(bias_grad) X(relu) X(sigmoid) X(tanh) X(add) X(mul)                     \
-  X(relu_grad) X(sigmoid_grad) X(tanh_grad) X(softmax) X(dropout)                        \
-  X(xent_logits) X(xent_logits_grad) X(square) X(ema) X(adam_update) X(rmsprop_update)  \
-  X(sgd_update) X(momentum_velocity) X(nesterov_update) X(reshape) X(sub) X(maximum)          \
-  X(rmsprop_momentum) X(bn_stats) X(batch_norm_train) X(batch_norm_train_grad) X(bn_gamma_grad)              \
+  X(bias_add) X(bias_grad) X(softmax) X(xent_logits) X(xent_logits_grad) X(reshape)     \
+  X(bn_stats) X(batch_norm_train) X(batch_norm_train_grad) X(bn_gamma_grad)             \
   X(scale_shift) X(scale_shift_grad) X(allreduce)
 
 #define X(name) extern const nnc_cpu_kernel nnc_cpu_##name;
 NNC_CPU_KERNELS(X)
 #undef X
+#define ACTIVATION(ENUM, name, ...) extern const nnc_cpu_kernel nnc_cpu_##name;
+#define ACTIVATION_GRAD(ENUM, name, ...) extern const nnc_cpu_kernel nnc_cpu_##name;
+#define POINTWISE(ENUM, name, ...) extern const nnc_cpu_kernel nnc_cpu_##name;
+#define RANDOM(ENUM, name, ...) extern const nnc_cpu_kernel nnc_cpu_##name;
+#include "ir/pointwise.def"
+#undef ACTIVATION
+#undef ACTIVATION_GRAD
+#undef POINTWISE
+#undef RANDOM
 
 #endif

@@ -59,29 +59,10 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_AVG_POOL_GRAD] = &nnc_cpu_avg_pool_grad,
     [NNC_OP_BIAS_ADD] = &nnc_cpu_bias_add,
     [NNC_OP_BIAS_GRAD] = &nnc_cpu_bias_grad,
-    [NNC_OP_RELU] = &nnc_cpu_relu,
-    [NNC_OP_SIGMOID] = &nnc_cpu_sigmoid,
-    [NNC_OP_TANH] = &nnc_cpu_tanh,
-    [NNC_OP_ADD] = &nnc_cpu_add,
-    [NNC_OP_MUL] = &nnc_cpu_mul,
-    [NNC_OP_RELU_GRAD] = &nnc_cpu_relu_grad,
-    [NNC_OP_SIGMOID_GRAD] = &nnc_cpu_sigmoid_grad,
-    [NNC_OP_TANH_GRAD] = &nnc_cpu_tanh_grad,
     [NNC_OP_SOFTMAX] = &nnc_cpu_softmax,
-    [NNC_OP_DROPOUT] = &nnc_cpu_dropout,
     [NNC_OP_XENT_LOGITS] = &nnc_cpu_xent_logits,
     [NNC_OP_XENT_LOGITS_GRAD] = &nnc_cpu_xent_logits_grad,
-    [NNC_OP_SQUARE] = &nnc_cpu_square,
-    [NNC_OP_EMA] = &nnc_cpu_ema,
-    [NNC_OP_ADAM_UPDATE] = &nnc_cpu_adam_update,
-    [NNC_OP_RMSPROP_UPDATE] = &nnc_cpu_rmsprop_update,
-    [NNC_OP_SGD_UPDATE] = &nnc_cpu_sgd_update,
-    [NNC_OP_MOMENTUM_VELOCITY] = &nnc_cpu_momentum_velocity,
-    [NNC_OP_NESTEROV_UPDATE] = &nnc_cpu_nesterov_update,
     [NNC_OP_RESHAPE] = &nnc_cpu_reshape,
-    [NNC_OP_SUB] = &nnc_cpu_sub,
-    [NNC_OP_MAXIMUM] = &nnc_cpu_maximum,
-    [NNC_OP_RMSPROP_MOMENTUM] = &nnc_cpu_rmsprop_momentum,
     [NNC_OP_BN_STATS] = &nnc_cpu_bn_stats,
     [NNC_OP_BATCH_NORM_TRAIN] = &nnc_cpu_batch_norm_train,
     [NNC_OP_BATCH_NORM_TRAIN_GRAD] = &nnc_cpu_batch_norm_train_grad,
@@ -89,6 +70,15 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
     [NNC_OP_SCALE_SHIFT] = &nnc_cpu_scale_shift,
     [NNC_OP_SCALE_SHIFT_GRAD] = &nnc_cpu_scale_shift_grad,
     [NNC_OP_ALLREDUCE] = &nnc_cpu_allreduce,
+#define ACTIVATION(ENUM, name, ...) [NNC_OP_##ENUM] = &nnc_cpu_##name,
+#define ACTIVATION_GRAD(ENUM, name, ...) [NNC_OP_##ENUM] = &nnc_cpu_##name,
+#define POINTWISE(ENUM, name, ...) [NNC_OP_##ENUM] = &nnc_cpu_##name,
+#define RANDOM(ENUM, name, ...) [NNC_OP_##ENUM] = &nnc_cpu_##name,
+#include "ir/pointwise.def"
+#undef ACTIVATION
+#undef ACTIVATION_GRAD
+#undef POINTWISE
+#undef RANDOM
 };
 
 /* How a step runs. */
@@ -128,7 +118,7 @@ struct nnc_exec {
  * gradients as dy (operand 1), with y from outside the group. */
 static int reads_as_epilogue(const nnc_node *m, int32_t prev) {
   if (!nnc_cpu_epilogue_op(m->op)) return 0;
-  if (m->op == NNC_OP_RELU_GRAD || m->op == NNC_OP_SIGMOID_GRAD || m->op == NNC_OP_TANH_GRAD)
+  if (nnc_pointwise[m->op].kind == NNC_PW_ACTIVATION_GRAD)
     return m->src[1] == prev && m->src[0] != prev;
   return m->src[0] == prev && (m->op != NNC_OP_BIAS_ADD || m->src[1] != prev);
 }
@@ -309,6 +299,7 @@ static void epilogue_of(nnc_exec *e, const step *s, const nnc_run_opts *opts, nn
   for (int i = first + 1; i < grp->nmembers; i++) {
     const nnc_node *m = &e->g->nodes[grp->members[i]];
     ep->op[ep->count] = m->op;
+    ep->alpha[ep->count] = m->attrs.alpha;
     ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD || m->op == NNC_OP_SCALE_SHIFT ? e->data[m->src[1]]
                                : m->nsrc > 1            ? e->data[m->src[0]]
                                                         : NULL;

@@ -8,9 +8,12 @@
  * give each thread a fixed range and add the partial sums in a fixed
  * order, so a run is deterministic for a given thread count. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/op.h"
+#include "ir/pointwise.h"
 #include "runtime/cpu.h"
 #include "runtime/rng.h"
 
@@ -38,43 +41,37 @@ static void run_map(const nnc_cpu_args *x, int64_t count, range_fn *range) {
   nnc_cpu_parallel(count, nnc_cpu_grain(count, 2, GRAIN), map_chunk, &t);
 }
 
-/* One elementwise op: out[i] = expr over a[i], b[i], c[i], the scalar
- * operand s (the last operand; only the update ops have one) and the
+/* The rows of ir/pointwise.def: out[i] from element i of each operand,
+ * the scalar operand s (the last; only the update ops have one) and the
  * node's alpha and eps. */
-#define POINTWISE(name, expr)                                                              \
-  static void name##_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {           \
-    const nnc_node *n = x->k.n;                                                            \
-    const float *restrict a = x->k.in[0];                                                  \
-    const float *restrict b = n->nsrc > 1 ? x->k.in[1] : NULL;                             \
-    const float *restrict c = n->nsrc > 2 ? x->k.in[2] : NULL;                             \
-    const float s = n->nsrc > 2 ? *(const float *)x->k.in[n->nsrc - 1] : 0.0f;            \
-    const float alpha = n->attrs.alpha, eps = n->attrs.eps;                                \
-    float *restrict out = x->k.out;                                                        \
-    (void)b, (void)c, (void)s, (void)alpha, (void)eps;                                     \
-    for (int64_t i = begin; i < end; i++) out[i] = (expr);                                 \
-  }                                                                                        \
+#define RANGE_KERNEL(name, ...)                                                                \
+  static void name##_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {               \
+    const nnc_node *n = x->k.n;                                                                \
+    const float *restrict a = x->k.in[0];                                                      \
+    const float *restrict b = n->nsrc > 1 ? x->k.in[1] : NULL;                                 \
+    const float *restrict c = n->nsrc > 2 ? x->k.in[2] : NULL;                                 \
+    const float alpha = n->attrs.alpha, eps = n->attrs.eps;                                    \
+    float *restrict out = x->k.out;                                                            \
+    (void)b, (void)c, (void)eps;                                                               \
+    __VA_ARGS__                                                                                \
+  }                                                                                            \
   static void run_##name(const nnc_cpu_args *x) { run_map(x, nnc_node_numel(x->k.n), name##_range); } \
   const nnc_cpu_kernel nnc_cpu_##name = {.run = run_##name, .range = name##_range};
 
-POINTWISE(relu, a[i] > 0 ? a[i] : 0.0f)
-POINTWISE(sigmoid, 1.0f / (1.0f + expf(-a[i])))
-POINTWISE(tanh, tanhf(a[i]))
-POINTWISE(add, a[i] + b[i])
-POINTWISE(mul, a[i] * b[i])
-POINTWISE(relu_grad, a[i] > 0 ? b[i] : 0.0f)
-POINTWISE(sigmoid_grad, b[i] * a[i] * (1.0f - a[i]))
-POINTWISE(tanh_grad, b[i] * (1.0f - a[i] * a[i]))
-POINTWISE(square, a[i] * a[i])
-POINTWISE(ema, a[i] + (b[i] - a[i]) * alpha)
-POINTWISE(adam_update, a[i] - s * b[i] / (sqrtf(c[i]) + eps))
-POINTWISE(rmsprop_update, a[i] - s * b[i] / sqrtf(c[i] + eps))
-POINTWISE(nesterov_update, a[i] + alpha * b[i] - s * c[i])
-POINTWISE(sgd_update, a[i] - s * b[i])
-POINTWISE(momentum_velocity, alpha * a[i] - s * b[i])
-POINTWISE(sub, a[i] - b[i])
-POINTWISE(maximum, a[i] > b[i] ? a[i] : b[i])
-POINTWISE(rmsprop_momentum, alpha * a[i] + s * b[i] / sqrtf(c[i] + eps))
-
+#define ACTIVATION(ENUM, name, GRAD, flops, ...) \
+  RANGE_KERNEL(name, for (int64_t i = begin; i < end; i++) out[i] = nnc_pw_##name(a[i], alpha);)
+#define ACTIVATION_GRAD(ENUM, name, ...) \
+  RANGE_KERNEL(name, for (int64_t i = begin; i < end; i++) out[i] = nnc_pw_##name(a[i], b[i], alpha);)
+#define POINTWISE(ENUM, name, operands, ...)                                                      \
+  RANGE_KERNEL(name, const float s = n->nsrc > operands ? *(const float *)x->k.in[n->nsrc - 1] : 0.0f; \
+               for (int64_t i = begin; i < end; i++) out[i] =                                      \
+                   nnc_pw_##name(a[i], operands > 1 ? b[i] : 0.0f, operands > 2 ? c[i] : 0.0f, s, alpha, eps);)
+#define RANDOM(ENUM, name, ...) /* dropout, below: its draws come in blocks of lanes */
+#include "ir/pointwise.def"
+#undef ACTIVATION
+#undef ACTIVATION_GRAD
+#undef POINTWISE
+#undef RANDOM
 
 /* A reshape is a copy: the memory plan gives it bytes of its own, and may
  * reuse its operand's once it has run. */
@@ -207,13 +204,12 @@ static void dropout_range(const nnc_cpu_args *x, int64_t begin, int64_t end) {
     u32v r;
     philox_lanes(x->k.opts->seed, stream, base + (uint64_t)i, &r);
     f32v u = __builtin_convertvector((i32v)(r >> 8), f32v) * (1.0f / 16777216.0f);
+    float draw[LANES];
+    memcpy(draw, &u, sizeof draw);
     if (end - i >= LANES) {
-      f32v v;
-      memcpy(&v, in + i, sizeof v);
-      v = (f32v)((i32v)(u >= rate) & (i32v)(v * scale));
-      memcpy(out + i, &v, sizeof v);
+      for (int l = 0; l < LANES; l++) out[i + l] = nnc_pw_dropout(in[i + l], draw[l], rate, scale);
     } else {
-      for (int64_t l = 0; l < end - i; l++) out[i + l] = u[l] >= rate ? in[i + l] * scale : 0.0f;
+      for (int64_t l = 0; l < end - i; l++) out[i + l] = nnc_pw_dropout(in[i + l], draw[l], rate, scale);
     }
   }
 }
@@ -331,8 +327,14 @@ const nnc_cpu_kernel nnc_cpu_xent_logits_grad = {.run = run_xent_logits_grad};
 /* ---- the fused epilogue ------------------------------------------------------------ */
 
 int nnc_cpu_epilogue_op(nnc_op op) {
-  return op == NNC_OP_BIAS_ADD || op == NNC_OP_SCALE_SHIFT || op == NNC_OP_RELU || op == NNC_OP_SIGMOID || op == NNC_OP_TANH ||
-         op == NNC_OP_SOFTMAX || op == NNC_OP_RELU_GRAD || op == NNC_OP_SIGMOID_GRAD || op == NNC_OP_TANH_GRAD;
+  return op == NNC_OP_BIAS_ADD || op == NNC_OP_SCALE_SHIFT || op == NNC_OP_SOFTMAX ||
+         nnc_pointwise[op].kind == NNC_PW_ACTIVATION || nnc_pointwise[op].kind == NNC_PW_ACTIVATION_GRAD;
+}
+
+/* prepare() builds epilogues of nnc_cpu_epilogue_op's ops only. */
+static void nnc_cpu_epilogue_unknown(nnc_op op) {
+  fprintf(stderr, "nnc cpu: %s has no epilogue form\n", nnc_ops[op].name);
+  abort();
 }
 
 /* Row by row, every step on a row before the next row, so the row stays in
@@ -347,6 +349,7 @@ void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0,
     float *restrict v = out + r * cols;
     for (int s = 0; s < e->count; s++) {
       const float *restrict b = e->operand[s], *restrict y = b ? b + r * cols : NULL;
+      const float alpha = e->alpha[s];
       switch (e->op[s]) {
       case NNC_OP_BIAS_ADD:
         for (int64_t j = 0; j < cols; j++) v[j] += b[j];
@@ -354,29 +357,26 @@ void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0,
       case NNC_OP_SCALE_SHIFT: /* the folded inference form of batch normalization */
         for (int64_t j = 0; j < cols; j++) v[j] = v[j] * b[j] + b[cols + j];
         break;
-      case NNC_OP_RELU:
-        for (int64_t j = 0; j < cols; j++) v[j] = v[j] > 0 ? v[j] : 0.0f;
-        break;
-      case NNC_OP_SIGMOID:
-        for (int64_t j = 0; j < cols; j++) v[j] = 1.0f / (1.0f + expf(-v[j]));
-        break;
-      case NNC_OP_TANH:
-        for (int64_t j = 0; j < cols; j++) v[j] = tanhf(v[j]);
-        break;
       case NNC_OP_SOFTMAX:
         nnc_cpu_softmax_rows(v, v, 1, cols);
         break;
-      case NNC_OP_RELU_GRAD:
-        for (int64_t j = 0; j < cols; j++) v[j] = y[j] > 0 ? v[j] : 0.0f;
-        break;
-      case NNC_OP_SIGMOID_GRAD:
-        for (int64_t j = 0; j < cols; j++) v[j] = v[j] * y[j] * (1.0f - y[j]);
-        break;
-      case NNC_OP_TANH_GRAD:
-        for (int64_t j = 0; j < cols; j++) v[j] = v[j] * (1.0f - y[j] * y[j]);
-        break;
+#define ACTIVATION(ENUM, name, GRAD, flops, ...)                               \
+  case NNC_OP_##ENUM:                                                          \
+    for (int64_t j = 0; j < cols; j++) v[j] = nnc_pw_##name(v[j], alpha);       \
+    break;
+#define ACTIVATION_GRAD(ENUM, name, ...)                                             \
+  case NNC_OP_##ENUM:                                                                \
+    for (int64_t j = 0; j < cols; j++) v[j] = nnc_pw_##name(y[j], v[j], alpha);       \
+    break;
+#define POINTWISE(ENUM, name, operands, ...) /* not epilogue members (nnc_cpu_epilogue_op) */
+#define RANDOM(ENUM, name, ...)
+#include "ir/pointwise.def"
+#undef ACTIVATION
+#undef ACTIVATION_GRAD
+#undef POINTWISE
+#undef RANDOM
       default:
-        break;
+        nnc_cpu_epilogue_unknown(e->op[s]);
       }
     }
   }

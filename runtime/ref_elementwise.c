@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "ir/pointwise.h"
 #include "runtime/interp.h"
 #include "runtime/rng.h"
 
@@ -15,21 +16,35 @@ void nnc_ref_reshape(const nnc_kernel_args *k) {
   memcpy(k->out, k->in[0], (size_t)nnc_node_numel(k->n) * nnc_dtype_size(k->n->dtype));
 }
 
-#define POINTWISE(name, expr)                                 \
-  void nnc_ref_##name(const nnc_kernel_args *k) {            \
-    const float *a = k->in[0];                                \
-    const float *b = k->n->nsrc > 1 ? k->in[1] : NULL;        \
-    float *out = k->out;                                      \
-    int64_t count = nnc_node_numel(k->n);                     \
-    (void)b;                                                  \
-    for (int64_t i = 0; i < count; i++) out[i] = (expr);      \
+/* The rows of ir/pointwise.def, element by element. An update's scalar s
+ * is its last operand. */
+#define ACTIVATION(ENUM, name, GRAD, flops, ...)                                       \
+  void nnc_ref_##name(const nnc_kernel_args *k) {                                     \
+    const float *x = k->in[0], alpha = k->n->attrs.alpha;                             \
+    float *out = k->out;                                                               \
+    for (int64_t i = 0, count = nnc_node_numel(k->n); i < count; i++) out[i] = nnc_pw_##name(x[i], alpha); \
   }
-
-POINTWISE(relu, a[i] > 0 ? a[i] : 0.0f)
-POINTWISE(sigmoid, 1.0f / (1.0f + expf(-a[i])))
-POINTWISE(tanh, tanhf(a[i]))
-POINTWISE(add, a[i] + b[i])
-POINTWISE(mul, a[i] * b[i])
+#define ACTIVATION_GRAD(ENUM, name, ...)                                               \
+  void nnc_ref_##name(const nnc_kernel_args *k) {                                     \
+    const float *y = k->in[0], *dy = k->in[1], alpha = k->n->attrs.alpha;             \
+    float *out = k->out;                                                               \
+    for (int64_t i = 0, count = nnc_node_numel(k->n); i < count; i++) out[i] = nnc_pw_##name(y[i], dy[i], alpha); \
+  }
+#define POINTWISE(ENUM, name, operands, ...)                                           \
+  void nnc_ref_##name(const nnc_kernel_args *k) {                                     \
+    const float *a = k->in[0], *b = k->in[operands > 1 ? 1 : 0], *c = k->in[operands > 2 ? 2 : 0]; \
+    const float s = k->n->nsrc > operands ? *(const float *)k->in[k->n->nsrc - 1] : 0.0f; \
+    const float alpha = k->n->attrs.alpha, eps = k->n->attrs.eps;                     \
+    float *out = k->out;                                                               \
+    for (int64_t i = 0, count = nnc_node_numel(k->n); i < count; i++)                  \
+      out[i] = nnc_pw_##name(a[i], b[i], c[i], s, alpha, eps);                         \
+  }
+#define RANDOM(ENUM, name, ...) /* below */
+#include "ir/pointwise.def"
+#undef ACTIVATION
+#undef ACTIVATION_GRAD
+#undef POINTWISE
+#undef RANDOM
 
 /* Softmax over the last axis, shifted by the row maximum so exp cannot overflow. */
 void nnc_ref_softmax(const nnc_kernel_args *k) {
@@ -63,6 +78,6 @@ void nnc_ref_dropout(const nnc_kernel_args *k) {
   uint64_t base = nnc_dropout_counter(k->opts, k->n);
   for (int64_t i = 0; i < count; i++) {
     float u = nnc_rng_uniform(k->opts->seed, (uint32_t)k->n->attrs.stream, base + (uint64_t)i);
-    out[i] = u >= rate ? x[i] * scale : 0.0f;
+    out[i] = nnc_pw_dropout(x[i], u, rate, scale);
   }
 }

@@ -100,18 +100,6 @@ void nnc_ref_avg_pool_grad(const nnc_kernel_args *k) {
   pool_grad(k, NULL, k->in[0], nnc_window_of(k->n, SRC(k, 0), a->window[0], a->window[1], a), 0);
 }
 
-#define POINTWISE_GRAD(name, expr)                         \
-  void nnc_ref_##name(const nnc_kernel_args *k) {         \
-    const float *y = k->in[0], *dy = k->in[1];             \
-    float *out = k->out;                                   \
-    int64_t count = nnc_node_numel(k->n);                  \
-    for (int64_t i = 0; i < count; i++) out[i] = (expr);   \
-  }
-
-POINTWISE_GRAD(relu_grad, y[i] > 0 ? dy[i] : 0.0f)
-POINTWISE_GRAD(sigmoid_grad, dy[i] * y[i] * (1.0f - y[i]))
-POINTWISE_GRAD(tanh_grad, dy[i] * (1.0f - y[i] * y[i]))
-
 void nnc_ref_softmax_grad(const nnc_kernel_args *k) {
   const float *y = k->in[0], *dy = k->in[1];
   float *out = k->out;

@@ -1,5 +1,6 @@
-/* Reference kernels for losses, the accuracy metric and optimizer updates
- * (definitions in ir/ops_loss.c). Keras 2's numerics throughout. */
+/* Reference kernels for losses and the accuracy metric (definitions in
+ * ir/ops_loss.c; the optimizer updates are rows of ir/pointwise.def).
+ * Keras 2's numerics throughout. */
 #include <math.h>
 #include <string.h>
 
@@ -171,26 +172,3 @@ void nnc_ref_correct(const nnc_kernel_args *k) {
   }
   *(float *)k->out = (float)hits;
 }
-
-#define UPDATE(name, expr)                                                       \
-  void nnc_ref_##name(const nnc_kernel_args *k) {                                \
-    const float *a = k->in[0], *b = k->n->nsrc > 1 ? k->in[1] : NULL;            \
-    const float *c = k->n->nsrc > 2 ? k->in[2] : NULL;                           \
-    const float s = *(const float *)k->in[k->n->nsrc - 1];                       \
-    const float alpha = k->n->attrs.alpha, eps = k->n->attrs.eps;                \
-    float *out = k->out;                                                         \
-    int64_t count = nnc_node_numel(k->n);                                        \
-    (void)b, (void)c, (void)s, (void)alpha, (void)eps;                           \
-    for (int64_t i = 0; i < count; i++) out[i] = (expr);                         \
-  }
-
-UPDATE(square, a[i] * a[i])
-UPDATE(ema, a[i] + (b[i] - a[i]) * alpha)
-UPDATE(adam_update, a[i] - s * b[i] / (sqrtf(c[i]) + eps))
-UPDATE(rmsprop_update, a[i] - s * b[i] / sqrtf(c[i] + eps))
-UPDATE(sgd_update, a[i] - s * b[i])
-UPDATE(momentum_velocity, alpha * a[i] - s * b[i])
-UPDATE(nesterov_update, a[i] + alpha * b[i] - s * c[i])
-UPDATE(sub, a[i] - b[i])
-UPDATE(maximum, a[i] > b[i] ? a[i] : b[i])
-UPDATE(rmsprop_momentum, alpha * a[i] + s * b[i] / sqrtf(c[i] + eps))

@@ -10,6 +10,7 @@
  * Tolerances: 0 where the kernel computes exactly what the reference does
  * (elementwise ops, dropout, sums taken in the same order); about 1e-6 where
  * the reference sums in double and the kernel in float. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,64 @@ START_TEST(test_every_op_has_a_case) {
 }
 END_TEST
 
+/* Every elementwise or update row of the op table has an expression in
+ * ir/pointwise.def, with as many operands as the row reads element for
+ * element, and the CUDA renderer takes it: every name it uses is bound or
+ * a math function, none is left in the rendered text. The C backends
+ * compile the same rows (a missing one is a link error) and test_op_kernel
+ * runs each. A name left unbound is refused, not emitted. */
+START_TEST(test_every_pointwise_row_renders) {
+  int rows = 0;
+  for (int op = 0; op < NNC_OP_COUNT; op++) {
+    const nnc_pw_row *r = &nnc_pointwise[op];
+    unsigned flags = nnc_ops[op].flags;
+    int pointwise = (flags & (NNC_OPF_ELEMENTWISE | NNC_OPF_UPDATE)) != 0;
+    ck_assert_msg(pointwise == (r->kind != NNC_PW_NONE), "%s: %s", nnc_ops[op].name,
+                  pointwise ? "elementwise, but no row in ir/pointwise.def" : "a row in ir/pointwise.def, but not elementwise");
+    if (!pointwise) continue;
+    rows++;
+    int scalar = (flags & NNC_OPF_UPDATE) != 0;
+    ck_assert_msg(r->operands + scalar == nnc_ops[op].arity, "%s: %d operands element for element, arity %d", nnc_ops[op].name,
+                  r->operands, nnc_ops[op].arity);
+    if (r->kind == NNC_PW_ACTIVATION)
+      ck_assert_msg(nnc_pointwise[r->grad].kind == NNC_PW_ACTIVATION_GRAD, "%s: its gradient is not a gradient row",
+                    nnc_ops[op].name);
+    const char *const *names = nnc_pw_names(r->kind);
+    const char *values[8] = {0};
+    char value[8][16];
+    for (int i = 0; names[i]; i++) snprintf(value[i], sizeof value[i], "V%d_", i), values[i] = value[i];
+    nnc_strbuf text;
+    nnc_strbuf_init(&text);
+    ck_assert_msg(nnc_cuda_render_pointwise((nnc_op)op, values, &text) == 0, "%s: '%s' does not render",
+                  nnc_ops[op].name, r->expr);
+    const char *out = nnc_strbuf_str(&text);
+    ck_assert_msg(strstr(out, "V0_") != NULL, "%s: '%s' does not read its first operand", nnc_ops[op].name, out);
+    for (const char *p = out; *p;) {
+      size_t len = 0;
+      if (isdigit((unsigned char)*p) || *p == '.') {
+        while (isalnum((unsigned char)p[len]) || p[len] == '.') len++;
+      } else if (isalpha((unsigned char)*p) || *p == '_') {
+        while (isalnum((unsigned char)p[len]) || p[len] == '_') len++;
+        int known = *p == 'V' && p[len - 1] == '_';
+        for (int i = 0; nnc_pw_functions[i] && !known; i++)
+          known = strlen(nnc_pw_functions[i]) == len && strncmp(p, nnc_pw_functions[i], len) == 0;
+        ck_assert_msg(known, "%s: '%.*s' is left in '%s'", nnc_ops[op].name, (int)len, p, out);
+      } else {
+        len = 1;
+      }
+      p += len;
+    }
+    nnc_strbuf_free(&text);
+    const char *none[8] = {0};
+    nnc_strbuf_init(&text);
+    ck_assert_msg(nnc_cuda_render_pointwise((nnc_op)op, none, &text) == -1, "%s: rendered with no operands",
+                  nnc_ops[op].name);
+    nnc_strbuf_free(&text);
+  }
+  ck_assert_int_ge(rows, 19);
+}
+END_TEST
+
 /* The case's graph: one input per operand (or the leaf itself), the op, an output. */
 static nnc_graph *case_graph(const op_case *c, void **data, int32_t *result) {
   nnc_status st = {0};
@@ -295,6 +354,7 @@ TCase *tcase_op_kernels(void) {
   TCase *tc = tcase_create("op_kernels");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_every_op_has_a_case);
+  tcase_add_test(tc, test_every_pointwise_row_renders);
   tcase_add_loop_test(tc, test_op_kernel, 0, NCASES);
   tcase_add_test(tc, test_dropout_mask_follows_the_step);
   tcase_add_test(tc, test_kernel_header);

@@ -10,6 +10,7 @@
  * memory plan: then the arena is the plan's, a pointwise group's members
  * that the plan does not store have no value, and a group run member by
  * member needs room beside the plan for the members it does not store. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,6 +272,28 @@ static int pool_grad_overlapping_sigmoid_grad(nnc_graph *g, int32_t *m) {
   return n + 1;
 }
 
+/* The row of ir/pointwise.def that the two cases below fuse, with alpha 0.2. */
+static nnc_op table_op;
+
+/* matmul+bias_add+<activation>: every activation row is an epilogue. */
+static int matmul_bias_activation(nnc_graph *g, int32_t *m) {
+  m[0] = matmul_anchor(g, "f32[67,45]", "f32[45,70]");
+  m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[70]");
+  nnc_attrs a = {.alpha = 0.2f};
+  m[2] = cputest_op(g, table_op, &m[1], 1, &a);
+  return 3;
+}
+
+/* dy @ w^T then <activation gradient>(y, .): every gradient row reads the anchor as dy. */
+static int matmul_activation_grad(nnc_graph *g, int32_t *m) {
+  nnc_attrs t = {.trans_b = 1}, a = {.alpha = 0.2f};
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "dy", "f32[30,40]"), cputest_leaf(g, NNC_OP_PARAM, "w", "f32[300,40]")};
+  m[0] = cputest_op(g, NNC_OP_MATMUL, src, 2, &t);
+  src[0] = cputest_leaf(g, NNC_OP_INPUT, "y", "f32[30,300]"), src[1] = m[0];
+  m[1] = cputest_op(g, table_op, src, 2, &a);
+  return 2;
+}
+
 typedef struct group_case {
   const char *what;
   build_fn *build;
@@ -356,6 +379,20 @@ static void check_group(const group_case *c, int planned) {
 START_TEST(test_group_agrees) { check_group(&cases[_i / 2], _i % 2); }
 END_TEST
 
+/* _i: the op. Every activation row and every activation gradient row of
+ * ir/pointwise.def runs as a fused epilogue, planned and not. */
+START_TEST(test_every_activation_fuses) {
+  table_op = (nnc_op)_i;
+  char what[96];
+  snprintf(what, sizeof what, "matmul+%s epilogue", nnc_ops[_i].name);
+  group_case c = {what, matmul_bias_activation, 1, 0};
+  if (nnc_pointwise[_i].kind == NNC_PW_ACTIVATION_GRAD) c.build = matmul_activation_grad;
+  else if (nnc_pointwise[_i].kind != NNC_PW_ACTIVATION) return;
+  check_group(&c, 0);
+  check_group(&c, 1);
+}
+END_TEST
+
 /* The convolution groups with each algorithm: each applies the epilogue
  * its own way (in registers, on each finished row, on each tile). */
 static const char *const conv_algos[] = {"gemm", "winograd", "direct"};
@@ -415,5 +452,6 @@ TCase *tcase_cpu_groups(void) {
   tcase_add_loop_test(tc, test_group_agrees, 0, 2 * NCASES);
   tcase_add_loop_test(tc, test_conv_groups_by_algorithm, 0, (int)(sizeof conv_algos / sizeof conv_algos[0]) * NCASES);
   tcase_add_test(tc, test_groups_survive_rebatching);
+  tcase_add_loop_test(tc, test_every_activation_fuses, 0, NNC_OP_COUNT);
   return tc;
 }
