@@ -277,12 +277,51 @@ START_TEST(test_group_feeding_a_kernel) {
 }
 END_TEST
 
+/* _i: the op. Every activation row of ir/pointwise.def joins a conv2d's
+ * epilogue (one kernel, the biased value in registers), and every
+ * activation gradient row a transposed matmul's, reading it as dy. */
+START_TEST(test_every_activation_fuses) {
+  nnc_pw_kind kind = nnc_pointwise[_i].kind;
+  if (kind != NNC_PW_ACTIVATION && kind != NNC_PW_ACTIVATION_GRAD) return;
+  builder b;
+  start(&b);
+  nnc_attrs alpha = {.alpha = 0.2f};
+  if (kind == NNC_PW_ACTIVATION) {
+    int64_t xs[4] = {3, 13, 11, 5}, ws[4] = {3, 3, 5, 70}, bs[1] = {70};
+    int32_t x = leaf(&b, NNC_OP_INPUT, "x", NNC_F32, 4, xs, DATA_RANDOM);
+    int32_t w = leaf(&b, NNC_OP_PARAM, "w", NNC_F32, 4, ws, DATA_RANDOM);
+    int32_t bias = leaf(&b, NNC_OP_PARAM, "b", NNC_F32, 1, bs, DATA_RANDOM);
+    nnc_attrs a = {.stride = {2, 2}, .pad = NNC_PAD_SAME};
+    int32_t c = op(&b, NNC_OP_CONV2D, x, w, &a);
+    int32_t cb = op(&b, NNC_OP_BIAS_ADD, c, bias, NULL);
+    int32_t r = op(&b, (nnc_op)_i, cb, -1, &alpha);
+    int32_t m[3] = {c, cb, r};
+    group(&b, "conv2d+bias+act", m, 3);
+    output(&b, "output", r);
+    check(&b, 1, cb, 2e-6);
+  } else {
+    int64_t ds[2] = {33, 7}, ws[2] = {17, 7}, ys[2] = {33, 17};
+    int32_t dy = leaf(&b, NNC_OP_INPUT, "dy", NNC_F32, 2, ds, DATA_RANDOM);
+    int32_t w = leaf(&b, NNC_OP_PARAM, "w", NNC_F32, 2, ws, DATA_RANDOM);
+    int32_t y = leaf(&b, NNC_OP_INPUT, "y", NNC_F32, 2, ys, DATA_RANDOM);
+    nnc_attrs tb = {.trans_b = 1};
+    int32_t dx = op(&b, NNC_OP_MATMUL, dy, w, &tb);
+    int32_t g = op(&b, (nnc_op)_i, y, dx, &alpha);
+    int32_t m[2] = {dx, g};
+    group(&b, "matmul-grad+act-grad", m, 2);
+    output(&b, "grad", g);
+    check(&b, 1, dx, 1e-6);
+  }
+}
+END_TEST
+
 TCase *tcase_fused_kernels(void) {
   TCase *tc = tcase_create("fused_kernels");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_conv_bias_relu);
   tcase_add_test(tc, test_matmul_bias_softmax_splits);
   tcase_add_test(tc, test_matmul_grad_relu_grad);
+  tcase_add_loop_test(tc, test_every_activation_fuses, 0, NNC_OP_COUNT);
   tcase_add_test(tc, test_conv_grad_tanh_grad);
   tcase_add_test(tc, test_adam_pointwise_group);
   tcase_add_test(tc, test_pointwise_chain_with_dropout);
