@@ -9,6 +9,7 @@
  *   relu_grad(y, dy)              dy where y > 0
  *   sigmoid_grad(y, dy)           dy * y * (1 - y)
  *   tanh_grad(y, dy)              dy * (1 - y^2)
+ *   leaky_relu_grad(y, dy)        dy where y > 0, else alpha * dy
  *   softmax_grad(y, dy)           y * (dy - sum(dy * y)) along the last axis */
 #include <inttypes.h>
 #include <string.h>
@@ -53,6 +54,7 @@ static int infer_pointwise_grad(const nnc_graph *g, nnc_node *n, nnc_status *st)
 int nnc_infer_relu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_sigmoid_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_tanh_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
+int nnc_infer_leaky_relu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_softmax_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_max_pool_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *x = SRC(g, n, 0), *dy = SRC(g, n, 1);
@@ -148,6 +150,7 @@ static void cost_pointwise(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
 void nnc_cost_relu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_sigmoid_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_tanh_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
+void nnc_cost_leaky_relu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_softmax_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_max_pool_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_avg_pool_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }

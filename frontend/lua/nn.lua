@@ -96,7 +96,10 @@ end
 ---------------------------------------------------------------------------
 -- Option checking shared by layers, optimizers and callbacks.
 
-local activations = { relu = "relu", sigmoid = "sigmoid", tanh = "tanh", softmax = "softmax", linear = false }
+local activations = { relu = "relu", sigmoid = "sigmoid", tanh = "tanh", softmax = "softmax", leaky_relu = "leaky_relu",
+  linear = false }
+-- Keras's activation function leaky_relu has slope 0.2; the LeakyReLU layer's default is 0.3.
+local activation_attrs = { leaky_relu = { alpha = 0.2 } }
 local activation_names = sorted_keys(activations)
 local initializer_names = {
   "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
@@ -273,7 +276,7 @@ end
 
 function Layer:activate(state, id)
   local op = self.opts.activation and activations[self.opts.activation]
-  if op then return self:op(state, op, { id }) end
+  if op then return self:op(state, op, { id }, activation_attrs[self.opts.activation]) end
   return id
 end
 
@@ -436,6 +439,11 @@ local layer_specs = {
     options = with_common { activation = nn.REQUIRED },
   },
   ReLU = { base = "re_lu", positional = {}, build = build_fixed("relu"), options = with_common {} },
+  LeakyReLU = {
+    base = "leaky_re_lu", positional = { "alpha" },
+    build = function(self, state, x) return self:op(state, "leaky_relu", { x.id }, { alpha = self.opts.alpha }) end,
+    options = with_common { alpha = 0.3 },
+  },
   Softmax = { base = "softmax", positional = {}, build = build_fixed("softmax"), options = with_common {} },
   BatchNormalization = {
     base = "batch_normalization", positional = {}, build = build_batch_norm,
@@ -475,6 +483,9 @@ local function check_layer_options(class, o)
   end
   if o.trainable ~= nil and type(o.trainable) ~= "boolean" then
     fail("%s: trainable must be true or false, got %s", class, show(o.trainable))
+  end
+  if o.alpha ~= nil and (type(o.alpha) ~= "number" or not (o.alpha >= 0)) then
+    fail("%s: alpha must be a number >= 0, got %s", class, show(o.alpha))
   end
   if o.rate ~= nil and (type(o.rate) ~= "number" or o.rate < 0 or o.rate >= 1) then
     fail("%s: rate must be a number in [0, 1), got %s", class, show(o.rate))

@@ -439,10 +439,59 @@ START_TEST(check_models_on_cpu) {
 }
 END_TEST
 
+/* leaky_relu as an activation string (slope 0.2, Keras's activation
+ * function) and as the LeakyReLU layer (alpha 0.3 by default, Keras 2's
+ * layer): -3 -> -0.6 -> -0.18 -> -0.09 and 3 unchanged, worked by hand. */
+START_TEST(leaky_relu_by_name_and_layer) {
+  char *out, *err;
+  int rc = run_text("local m = nn.Sequential { nn.Dense { 1, activation = 'leaky_relu', kernel_initializer = 'ones',\n"
+                    "  use_bias = false, input_shape = { 2 } }, nn.LeakyReLU(), nn.LeakyReLU { alpha = 0.5 } }\n"
+                    "local p = m:predict(data.tensor({ -1, -2, 1, 2 }):reshape { 2, 2 }):reshape { -1 }\n"
+                    "print(string.format('leaky %.6f %.6f', p[1], p[2]))\n",
+                    NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s%s", out, err);
+  ck_assert_msg(strstr(out, "leaky -0.090000 3.000000\n"), "%s", out);
+  free(out), free(err);
+  rc = run_text("local l = nn.LeakyReLU { alpha = -0.1 }\n", NULL, &out, &err);
+  ck_assert_msg(rc == 1 && strstr(err, "train.lua:1: LeakyReLU: alpha must be a number >= 0, got -0.1"), "%s", err);
+  free(out), free(err);
+}
+END_TEST
+
+/* A conv net with leaky_relu in the conv epilogue, a LeakyReLU layer after
+ * a dense one, trained by nnc check on cpu and cuda-emu: the fused forward
+ * and backward epilogues against the interpreter. */
+START_TEST(leaky_relu_trains_as_the_interpreter) {
+  const char *model =
+      "local m = nn.Sequential {\n"
+      "  nn.Conv2D { 4, 3, padding = 'same', activation = 'leaky_relu', input_shape = { 8, 8, 1 } },\n"
+      "  nn.MaxPool2D { 2 }, nn.Flatten(), nn.Dense { 12 }, nn.LeakyReLU(), nn.Dense { 5, activation = 'softmax' } }\n"
+      "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy' }\n"
+      "m:fit(data.zeros { 64, 8, 8, 1 }, data.zeros({ 64 }, 'i32'), { epochs = 1 })\n";
+  const char *path = nnc_test_write_temp("leaky.lua", model);
+  const char *backends[] = {"cpu", "cuda-emu"};
+  for (int b = 0; b < 2; b++) {
+    char args[1024], *out, *err, backend[64];
+    snprintf(args, sizeof args, "check '%s' --backend %s --steps 3 --batch 8", path, backends[b]);
+    int rc = nnc_test_run_cli(args, &out, &err), steps;
+    ck_assert_msg(rc == 0, "%s: %s%s", backends[b], out, err);
+    const char *line = strstr(out, "\nCHECK ");
+    double loss, grads, update;
+    ck_assert_msg(line && sscanf(line + 1, "CHECK %63s %d %lf %lf %lf", backend, &steps, &loss, &grads, &update) == 5,
+                  "%s", out);
+    ck_assert_str_eq(backend, backends[b]);
+    ck_assert_msg(loss <= 1e-5 && grads <= 1e-5 && update <= 1e-5, "%s", out);
+    free(out), free(err);
+  }
+}
+END_TEST
+
 TCase *tcase_train(void) {
   TCase *tc = tcase_create("train");
   tcase_set_timeout(tc, 1200);
   tcase_add_test(tc, validation_split_takes_the_last_rows);
+  tcase_add_test(tc, leaky_relu_by_name_and_layer);
+  tcase_add_test(tc, leaky_relu_trains_as_the_interpreter);
   tcase_add_test(tc, steps_per_epoch_with_a_partial_batch);
   tcase_add_test(tc, same_seed_same_history);
   tcase_add_test(tc, bad_training_input);

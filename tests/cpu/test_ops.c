@@ -77,6 +77,7 @@ static const op_case cases[] = {
     {"reshape i32", NNC_OP_RESHAPE, {.shape_rank = 1, .shape = {-1}}, 1, {"i32[6,2,2]"}, 0, 0},
     {"allreduce of one rank", NNC_OP_ALLREDUCE, {.bucket = 0}, 1, {"f32[6,20]"}, 0, 0},
     {"relu", NNC_OP_RELU, NONE, 1, {BIG}, 0, 0},
+    {"leaky_relu", NNC_OP_LEAKY_RELU, {.alpha = 0.2f}, 1, {BIG}, 0, 0},
     {"sigmoid", NNC_OP_SIGMOID, NONE, 1, {BIG}, 0, 0},
     {"tanh", NNC_OP_TANH, NONE, 1, {BIG}, 0, 0},
     {"softmax", NNC_OP_SOFTMAX, NONE, 1, {"f32[300,10]"}, 0, 0},
@@ -140,6 +141,7 @@ static const op_case cases[] = {
     {"relu_grad", NNC_OP_RELU_GRAD, NONE, 2, {BIG, BIG}, 0, 0},
     {"sigmoid_grad", NNC_OP_SIGMOID_GRAD, NONE, 2, {BIG, BIG}, 0, 0},
     {"tanh_grad", NNC_OP_TANH_GRAD, NONE, 2, {BIG, BIG}, 0, 0},
+    {"leaky_relu_grad", NNC_OP_LEAKY_RELU_GRAD, {.alpha = 0.3f}, 2, {BIG, BIG}, 0, 0},
     {"softmax_grad", NNC_OP_SOFTMAX_GRAD, NONE, 2, {"f32[300,10]", "f32[300,10]"}, 0, 0},
 
     {"xent_logits sparse", NNC_OP_XENT_LOGITS, NONE, 2, {"f32[300,10]", "i32[300]"}, 0, 0},

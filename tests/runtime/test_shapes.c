@@ -119,6 +119,7 @@ static const shape_case typed[] = {
     {"allreduce keeps the type", NNC_OP_ALLREDUCE, {.bucket = 3}, 1, {"f32[3,3,1,4]"}, "f32[3,3,1,4]"},
 
     {"relu", NNC_OP_RELU, NO_ATTRS, 1, {"f32[?,26,26,32]"}, "f32[?,26,26,32]"},
+    {"leaky_relu", NNC_OP_LEAKY_RELU, {.alpha = 0.3f}, 1, {"f32[?,26,26,32]"}, "f32[?,26,26,32]"},
     {"sigmoid", NNC_OP_SIGMOID, NO_ATTRS, 1, {"f32[?,1]"}, "f32[?,1]"},
     {"tanh", NNC_OP_TANH, NO_ATTRS, 1, {"f32[?,5,3]"}, "f32[?,5,3]"},
     {"softmax", NNC_OP_SOFTMAX, NO_ATTRS, 1, {"f32[?,10]"}, "f32[?,10]"},
@@ -152,6 +153,8 @@ static const shape_case typed[] = {
     {"avg_pool_grad valid", NNC_OP_AVG_POOL_GRAD, POOL_GRAD(2, 2, 2, 2, NNC_PAD_VALID, 7, 5), 1, {"f32[?,3,2,4]"},
      "f32[?,7,5,4]"},
     {"relu_grad", NNC_OP_RELU_GRAD, NO_ATTRS, 2, {"f32[?,26,26,32]", "f32[?,26,26,32]"}, "f32[?,26,26,32]"},
+    {"leaky_relu_grad", NNC_OP_LEAKY_RELU_GRAD, {.alpha = 0.3f}, 2, {"f32[?,26,26,32]", "f32[?,26,26,32]"},
+     "f32[?,26,26,32]"},
     {"sigmoid_grad", NNC_OP_SIGMOID_GRAD, NO_ATTRS, 2, {"f32[?,1]", "f32[?,1]"}, "f32[?,1]"},
     {"tanh_grad", NNC_OP_TANH_GRAD, NO_ATTRS, 2, {"f32[?,5,3]", "f32[?,5,3]"}, "f32[?,5,3]"},
     {"softmax_grad", NNC_OP_SOFTMAX_GRAD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[?,10]"},
@@ -280,6 +283,7 @@ static const shape_case errors[] = {
     {"add i32", NNC_OP_ADD, NO_ATTRS, 2, {"i32[3]", "i32[3]"}, "add: expects f32, got i32[3]"},
     {"add arity", NNC_OP_ADD, NO_ATTRS, 1, {"f32[3]"}, "add: add takes 2 operand(s), got 1"},
     {"relu i32", NNC_OP_RELU, NO_ATTRS, 1, {"i32[?,3]"}, "relu: expects f32, got i32[?,3]"},
+    {"leaky_relu negative alpha", NNC_OP_LEAKY_RELU, {.alpha = -0.5f}, 1, {"f32[3]"}, "leaky_relu: alpha -0.5 must be >= 0"},
     {"softmax scalar", NNC_OP_SOFTMAX, NO_ATTRS, 1, {"f32[]"}, "softmax: softmax needs at least one axis"},
 
     {"bias_grad scalar", NNC_OP_BIAS_GRAD, NO_ATTRS, 1, {"f32[]"}, "bias_grad: bias_grad needs at least one axis"},
