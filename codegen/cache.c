@@ -31,10 +31,7 @@ void nnc_hasher_hex(const nnc_hasher *h, char out[33]) {
   snprintf(out, 33, "%016llx%016llx", (unsigned long long)h->a, (unsigned long long)h->b);
 }
 
-int nnc_cache_enabled(void) {
-  const char *v = getenv("NNC_NOCACHE");
-  return !v || !*v || !strcmp(v, "0");
-}
+int nnc_cache_enabled(const nnc_options *o) { return !o->nocache; }
 
 /* mkdir -p for the last two components at most (~/.cache/nnc). */
 static int make_dirs(char *path) {
@@ -50,8 +47,8 @@ static int make_dirs(char *path) {
   return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-const char *nnc_cache_dir(char *buf, size_t size) {
-  const char *dir = getenv("NNC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+const char *nnc_cache_dir(const nnc_options *o, char *buf, size_t size) {
+  const char *dir = o->cache_dir, *xdg = o->xdg_cache_home, *home = o->home;
   if (dir && *dir) snprintf(buf, size, "%s", dir);
   else if (xdg && *xdg) snprintf(buf, size, "%s/nnc", xdg);
   else if (home && *home) snprintf(buf, size, "%s/.cache/nnc", home);
@@ -59,16 +56,16 @@ const char *nnc_cache_dir(char *buf, size_t size) {
   return make_dirs(buf) == 0 ? buf : NULL;
 }
 
-const char *nnc_scratch_dir(char *buf, size_t size) {
-  if (nnc_cache_dir(buf, size)) return buf;
-  const char *tmp = getenv("TMPDIR");
+const char *nnc_scratch_dir(const nnc_options *o, char *buf, size_t size) {
+  if (nnc_cache_dir(o, buf, size)) return buf;
+  const char *tmp = o->tmpdir;
   snprintf(buf, size, "%s", tmp && *tmp ? tmp : "/tmp");
   return buf;
 }
 
-void *nnc_cache_read(const char *file, size_t *size) {
+void *nnc_cache_read(const nnc_options *o, const char *file, size_t *size) {
   char dir[2048], path[4096];
-  if (!nnc_cache_enabled() || !nnc_cache_dir(dir, sizeof dir)) return NULL;
+  if (!nnc_cache_enabled(o) || !nnc_cache_dir(o, dir, sizeof dir)) return NULL;
   snprintf(path, sizeof path, "%s/%s", dir, file);
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
@@ -102,9 +99,9 @@ int nnc_write_file_atomic(const char *path, const void *data, size_t size) {
   return 0;
 }
 
-void nnc_cache_write(const char *file, const void *data, size_t size) {
+void nnc_cache_write(const nnc_options *o, const char *file, const void *data, size_t size) {
   char dir[2048], path[4096];
-  if (!nnc_cache_enabled() || !nnc_cache_dir(dir, sizeof dir)) return;
+  if (!nnc_cache_enabled(o) || !nnc_cache_dir(o, dir, sizeof dir)) return;
   snprintf(path, sizeof path, "%s/%s", dir, file);
   (void)nnc_write_file_atomic(path, data, size);
 }

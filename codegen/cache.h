@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "passes/options.h"
+
 /* A 128-bit content hash, fed piece by piece. */
 typedef struct nnc_hasher {
   uint64_t a, b;
@@ -21,21 +23,21 @@ void nnc_hasher_str(nnc_hasher *h, const char *s);
 /* 32 hex digits and a NUL. */
 void nnc_hasher_hex(const nnc_hasher *h, char out[33]);
 
-/* 0 when NNC_NOCACHE is set to anything but "0" or "". */
-int nnc_cache_enabled(void);
-/* The cache folder, created if needed: $NNC_CACHE_DIR, else
+/* 0 under o->nocache ($NNC_NOCACHE set to anything but "0" or ""). */
+int nnc_cache_enabled(const nnc_options *o);
+/* The cache folder, created if needed: o->cache_dir ($NNC_CACHE_DIR), else
  * $XDG_CACHE_HOME/nnc, else $HOME/.cache/nnc. NULL if none can be made. */
-const char *nnc_cache_dir(char *buf, size_t size);
+const char *nnc_cache_dir(const nnc_options *o, char *buf, size_t size);
 /* The whole of <cache>/<file> (malloc'd), or NULL if it is not there or
  * the cache is off. */
-void *nnc_cache_read(const char *file, size_t *size);
+void *nnc_cache_read(const nnc_options *o, const char *file, size_t *size);
 /* Stores data as <cache>/<file>; a cache that cannot be written is not an
  * error, so this reports nothing. */
-void nnc_cache_write(const char *file, const void *data, size_t size);
+void nnc_cache_write(const nnc_options *o, const char *file, const void *data, size_t size);
 
 /* A folder for files nnc writes for people to read (failed kernels): the
- * cache folder, or the system's temporary folder. */
-const char *nnc_scratch_dir(char *buf, size_t size);
+ * cache folder, or the system's temporary folder ($TMPDIR, else /tmp). */
+const char *nnc_scratch_dir(const nnc_options *o, char *buf, size_t size);
 
 /* Writes text to path through a temporary name and a rename; -1 on failure. */
 int nnc_write_file_atomic(const char *path, const void *data, size_t size);

@@ -25,6 +25,7 @@
 #include "ir/op.h"
 #include "ir/strbuf.h"
 #include "passes/lower.h"
+#include "passes/options.h"
 
 /* What a kernel parameter carries, in the order of its signature. */
 typedef enum nnc_cuda_arg_kind {
@@ -71,9 +72,9 @@ typedef struct nnc_cuda_program {
 } nnc_cuda_program;
 
 /* Generates every kernel of g, whose shapes must be concrete; a node that
- * nnc_lower_node lowers becomes a library step, even inside a fused group
- * (the group's other members then form their own kernels). */
-int nnc_cuda_generate(const nnc_graph *g, nnc_cuda_program *p, nnc_status *st);
+ * nnc_lower_node lowers under o becomes a library step, even inside a fused
+ * group (the group's other members then form their own kernels). */
+int nnc_cuda_generate(const nnc_options *o, const nnc_graph *g, nnc_cuda_program *p, nnc_status *st);
 /* Launches per run: kernels plus library calls. */
 int nnc_cuda_program_launches(const nnc_cuda_program *p);
 void nnc_cuda_program_free(nnc_cuda_program *p);
@@ -94,20 +95,11 @@ void nnc_cuda_render_unit(const nnc_cuda_kernel *const *kernels, int count, nnc_
  * for cuLaunchKernel (a pointer to each parameter). */
 void nnc_cuda_render_host_launcher(const nnc_cuda_kernel *k, nnc_strbuf *out);
 
-/* Process-wide settings, from the command line or the environment:
- *   target   --arch, else $NNC_CUDA_ARCH; NULL when neither is given (the
- *            cuda backend then targets its device, compile-only uses sm_90)
- *   dump     --dump-kernels DIR, else $NNC_DUMP_KERNELS: where backends
- *            write each kernel they prepare (nnc_cuda_dump_program) */
-void nnc_cuda_set_arch(const char *arch);
-const char *nnc_cuda_arch(void);
-void nnc_cuda_set_dump_dir(const char *dir);
-const char *nnc_cuda_dump_dir(void);
-/* When a dump folder is set, writes each kernel of p as
+/* When o->dump_kernels names a folder, writes each kernel of p as
  * DIR/<graph hash>/<name>.cu: the prelude, the launch configuration and its
  * parameters, and the kernel, so the file compiles on its own; and each
  * library step as DIR/<graph hash>/<name>.txt, the calls it makes. */
-int nnc_cuda_dump_program(const nnc_cuda_program *p, const nnc_graph *g, nnc_status *st);
+int nnc_cuda_dump_program(const nnc_options *o, const nnc_cuda_program *p, const nnc_graph *g, nnc_status *st);
 
 /* ---- For the emitters (codegen/emit_*.c) ------------------------------- */
 
@@ -214,8 +206,10 @@ typedef struct nnc_cuda_lib_call {
   nnc_window q;
 } nnc_cuda_lib_call;
 
-void nnc_cuda_lib_call_of(const nnc_graph *g, int32_t id, nnc_cuda_lib_call *call);
-/* Fills k as node id's library step (name, buffers, call text). */
-int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_cuda_kernel *k, nnc_status *st);
+/* Node id as a call of `lib`, the library it is lowered to. */
+void nnc_cuda_lib_call_of(const nnc_graph *g, int32_t id, nnc_lower_lib lib, nnc_cuda_lib_call *call);
+/* Fills k as node id's library step (name, buffers, call text) for lib. */
+int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_lower_lib lib, nnc_cuda_kernel *k,
+                      nnc_status *st);
 
 #endif

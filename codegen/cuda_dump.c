@@ -1,4 +1,4 @@
-/* Settings shared by the CUDA backends, and --dump-kernels. */
+/* --dump-kernels: each generated kernel as a file that compiles on its own. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,20 +8,6 @@
 #include "codegen/cache.h"
 #include "codegen/cuda.h"
 #include "ir/op.h"
-
-static const char *arch_setting, *dump_setting;
-
-void nnc_cuda_set_arch(const char *arch) { arch_setting = arch; }
-void nnc_cuda_set_dump_dir(const char *dir) { dump_setting = dir; }
-
-static const char *setting(const char *set, const char *env) {
-  if (set) return set;
-  const char *v = getenv(env);
-  return v && *v ? v : NULL;
-}
-
-const char *nnc_cuda_arch(void) { return setting(arch_setting, "NNC_CUDA_ARCH"); }
-const char *nnc_cuda_dump_dir(void) { return setting(dump_setting, "NNC_DUMP_KERNELS"); }
 
 static int make_dir(const char *path, nnc_status *st) {
   if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
@@ -47,8 +33,8 @@ static void append_launch(nnc_strbuf *b, const nnc_graph *g, const nnc_cuda_kern
   nnc_strbuf_append(b, ") */\n");
 }
 
-int nnc_cuda_dump_program(const nnc_cuda_program *p, const nnc_graph *g, nnc_status *st) {
-  const char *dir = nnc_cuda_dump_dir();
+int nnc_cuda_dump_program(const nnc_options *o, const nnc_cuda_program *p, const nnc_graph *g, nnc_status *st) {
+  const char *dir = o->dump_kernels;
   if (!dir || p->count == 0) return 0;
   char sub[2400];
   snprintf(sub, sizeof sub, "%s/%016llx", dir, (unsigned long long)p->graph_hash);

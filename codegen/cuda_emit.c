@@ -321,7 +321,7 @@ static int compare_ids(const void *a, const void *b) {
 }
 
 /* Every unit in launch order: a group's segments at its last member. */
-static unit *plan_units(const nnc_graph *g, int *count, unsigned char *live) {
+static unit *plan_units(const nnc_options *o, const nnc_graph *g, int *count, unsigned char *live) {
   unit *units = calloc((size_t)g->nnodes + 1, sizeof *units);
   if (!units) nnc_out_of_memory("generating CUDA kernels");
   int n = 0;
@@ -342,12 +342,12 @@ static unit *plan_units(const nnc_graph *g, int *count, unsigned char *live) {
     if (members[grp->nmembers - 1] != id) continue; /* the group runs at its last member */
     /* A library step computes its node alone; the members after it start
      * anew. A prologue joins the unit of the anchor after it. */
-    int lowered_anchor = nnc_lower_node(g, members[1]) != NNC_LOWER_NNC;
+    int lowered_anchor = nnc_lower_node(o, g, members[1]) != NNC_LOWER_NNC;
     int first = !lowered_anchor && takes_prologue(g, members, grp->nmembers, live);
     unit *cur = NULL;
     for (int k = first; k < grp->nmembers; k++) {
-      int lowered = nnc_lower_node(g, members[k]) != NNC_LOWER_NNC;
-      if (!cur || lowered || nnc_lower_node(g, cur->members[0]) != NNC_LOWER_NNC ||
+      int lowered = nnc_lower_node(o, g, members[k]) != NNC_LOWER_NNC;
+      if (!cur || lowered || nnc_lower_node(o, g, cur->members[0]) != NNC_LOWER_NNC ||
           !joins_as_epilogue(g, cur, members[k], live)) {
         cur = &units[n++];
         cur->rule = lowered ? NULL : grp->rule;
@@ -464,10 +464,11 @@ static void launch_shape(nnc_cuda_kernel *k, unsigned block_threads) {
   k->grid = (unsigned)grid;
 }
 
-static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const unsigned char *stored,
-                     unsigned char *live, nnc_cuda_kernel *k, nnc_status *st) {
+static int emit_unit(const nnc_options *o, const nnc_graph *g, uint64_t hash, const unit *u,
+                     const unsigned char *stored, unsigned char *live, nnc_cuda_kernel *k, nnc_status *st) {
   int32_t anchor = u->members[0];
-  if (nnc_lower_node(g, anchor) != NNC_LOWER_NNC) return nnc_cuda_lib_step(g, hash, anchor, k, st);
+  nnc_lower_lib lib = nnc_lower_node(o, g, anchor);
+  if (lib != NNC_LOWER_NNC) return nnc_cuda_lib_step(g, hash, anchor, lib, k, st);
   nnc_cuda_ctx c;
   ctx_init(&c, g, stored, u, live, st);
   c.role = ROLE_ANCHOR;
@@ -543,13 +544,13 @@ static int emit_unit(const nnc_graph *g, uint64_t hash, const unit *u, const uns
   return 0;
 }
 
-int nnc_cuda_generate(const nnc_graph *g, nnc_cuda_program *p, nnc_status *st) {
+int nnc_cuda_generate(const nnc_options *o, const nnc_graph *g, nnc_cuda_program *p, nnc_status *st) {
   memset(p, 0, sizeof *p);
   if (nnc_graph_check_concrete(g, st)) return nnc_fail_prefix(st, "CUDA codegen: ");
   unsigned char *live = calloc((size_t)g->nnodes + 1, 1);
   if (!live) nnc_out_of_memory("generating CUDA kernels");
   int count;
-  unit *units = plan_units(g, &count, live);
+  unit *units = plan_units(o, g, &count, live);
   p->graph_hash = nnc_graph_hash(g);
   p->nnodes = g->nnodes;
   p->stored = plan_stores(g, units, count);
@@ -557,7 +558,7 @@ int nnc_cuda_generate(const nnc_graph *g, nnc_cuda_program *p, nnc_status *st) {
   if (!p->kernels) nnc_out_of_memory("generating CUDA kernels");
   int rc = 0;
   for (int i = 0; i < count && rc == 0; i++) {
-    int r = emit_unit(g, p->graph_hash, &units[i], p->stored, live, &p->kernels[p->count], st);
+    int r = emit_unit(o, g, p->graph_hash, &units[i], p->stored, live, &p->kernels[p->count], st);
     if (r < 0) rc = -1;
     else if (r == 0) p->count++;
   }

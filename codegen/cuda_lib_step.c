@@ -19,10 +19,10 @@
 #include "codegen/cuda.h"
 #include "ir/op.h"
 
-void nnc_cuda_lib_call_of(const nnc_graph *g, int32_t id, nnc_cuda_lib_call *call) {
+void nnc_cuda_lib_call_of(const nnc_graph *g, int32_t id, nnc_lower_lib lib, nnc_cuda_lib_call *call) {
   const nnc_node *n = &g->nodes[id], *a = &g->nodes[n->src[0]], *b = &g->nodes[n->src[1]];
   memset(call, 0, sizeof *call);
-  call->lib = nnc_lower_node(g, id);
+  call->lib = lib;
   call->op = n->op;
   if (call->lib == NNC_LOWER_NCCL) {
     call->m = nnc_node_numel(n);
@@ -97,10 +97,11 @@ static void describe_allreduce(nnc_strbuf *t, const nnc_cuda_lib_call *c, const 
                      (int)n->src[0], (int)id, c->m);
 }
 
-int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_cuda_kernel *k, nnc_status *st) {
+int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_lower_lib lib, nnc_cuda_kernel *k,
+                      nnc_status *st) {
   const nnc_node *n = &g->nodes[id];
   nnc_cuda_lib_call c;
-  nnc_cuda_lib_call_of(g, id, &c);
+  nnc_cuda_lib_call_of(g, id, lib, &c);
   for (int i = 0; i < n->nsrc; i++)
     if (g->nodes[n->src[i]].dtype != NNC_F32) {
       char where[256];

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <glob.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ const char *nnc_dl_fill(void *handle, const char *const *names, size_t count, vo
 
 /* Folder patterns (glob) where CUDA libraries live, after the loader's own
  * path; "$NAME" at the start stands for that environment variable's value
- * and the pattern is skipped when it is unset. */
+ * (as read into nnc_options, see `vars`) and the pattern is skipped when it
+ * is unset. */
 static const char *const places[] = {
     "$CUDA_HOME/lib64",
     "$CUDA_HOME/targets/x86_64-linux/lib",
@@ -37,13 +39,30 @@ static const char *const places[] = {
     "/opt/conda/lib/python3*/site-packages/nvidia/*/lib",
 };
 
+/* The variables `places` names, and where nnc_options holds each. */
+static const struct {
+  const char *name;
+  size_t field;
+} vars[] = {
+    {"CUDA_HOME", offsetof(nnc_options, cuda_home)},
+    {"CUDA_PATH", offsetof(nnc_options, cuda_path)},
+    {"VIRTUAL_ENV", offsetof(nnc_options, virtual_env)},
+    {"CONDA_PREFIX", offsetof(nnc_options, conda_prefix)},
+    {"HOME", offsetof(nnc_options, home)},
+};
+
+static const char *var_value(const nnc_options *o, const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    if (strlen(vars[i].name) == len && !strncmp(vars[i].name, name, len))
+      return *(const char *const *)((const char *)o + vars[i].field);
+  return NULL;
+}
+
 /* The pattern with its variable expanded; 0 when the variable is unset. */
-static int expand(const char *place, char *out, size_t size) {
+static int expand(const nnc_options *o, const char *place, char *out, size_t size) {
   if (place[0] != '$') return snprintf(out, size, "%s", place) < (int)size;
   const char *slash = strchr(place, '/');
-  char var[64];
-  snprintf(var, sizeof var, "%.*s", (int)(slash - place - 1), place + 1);
-  const char *value = getenv(var);
+  const char *value = var_value(o, place + 1, (size_t)(slash - place - 1));
   if (!value || !*value) return 0;
   return snprintf(out, size, "%s%s", value, slash) < (int)size;
 }
@@ -72,8 +91,8 @@ static void *open_in(const char *dir, const char *const *files, size_t nfiles, c
   return NULL;
 }
 
-void *nnc_dl_open_cuda(const char *const *files, size_t nfiles, const char *const *companions, size_t ncompanions,
-                       char *tried, size_t size) {
+void *nnc_dl_open_cuda(const nnc_options *o, const char *const *files, size_t nfiles, const char *const *companions,
+                       size_t ncompanions, char *tried, size_t size) {
   tried[0] = 0;
   for (size_t i = 0; i < nfiles; i++) {
     void *h = dlopen(files[i], RTLD_NOW | RTLD_LOCAL);
@@ -83,7 +102,7 @@ void *nnc_dl_open_cuda(const char *const *files, size_t nfiles, const char *cons
   for (size_t p = 0; p < sizeof places / sizeof places[0]; p++) {
     char pattern[2048];
     /* $CUDA_HOME is often /usr/local/cuda: each folder is looked in once. */
-    if (!expand(places[p], pattern, sizeof pattern) || strstr(tried, pattern)) continue;
+    if (!expand(o, places[p], pattern, sizeof pattern) || strstr(tried, pattern)) continue;
     glob_t found;
     if (glob(pattern, 0, NULL, &found) != 0) {
       note(tried, size, pattern);

@@ -25,11 +25,9 @@ typedef struct compiler {
   int argc;
 } compiler;
 
-/* $NNC_CC, $CC or cc, split at spaces ("ccache gcc" works). */
-static void find_compiler(compiler *cc) {
-  const char *s = getenv("NNC_CC");
-  if (!s || !*s) s = getenv("CC");
-  if (!s || !*s) s = "cc";
+/* o->cc ($NNC_CC, else $CC) or cc, split at spaces ("ccache gcc" works). */
+static void find_compiler(const nnc_options *o, compiler *cc) {
+  const char *s = o->cc && *o->cc ? o->cc : "cc";
   snprintf(cc->text, sizeof cc->text, "%s", s);
   cc->argc = 0;
   for (char *p = strtok(cc->text, " \t"); p && cc->argc < MAX_WORDS - 1; p = strtok(NULL, " \t")) cc->argv[cc->argc++] = p;
@@ -112,12 +110,12 @@ static const char *known_version(compiler *cc, const char *dir, nnc_status *st) 
   return version;
 }
 
-int nnc_host_cc_probe(nnc_status *st) {
+int nnc_host_cc_probe(const nnc_options *o, nnc_status *st) {
   compiler cc;
-  find_compiler(&cc);
+  find_compiler(o, &cc);
   if (cc.argc == 0) return nnc_fail(st, "no host C compiler: $NNC_CC and $CC are blank");
   char dir[2048];
-  return known_version(&cc, nnc_scratch_dir(dir, sizeof dir), st) ? 0 : -1;
+  return known_version(&cc, nnc_scratch_dir(o, dir, sizeof dir), st) ? 0 : -1;
 }
 
 /* At most `lines` lines of s, for a message. */
@@ -138,17 +136,18 @@ static int write_text(const char *path, const char *text) {
   return nnc_write_file_atomic(path, text, strlen(text));
 }
 
-int nnc_host_compile(const char *what, const char *source, nnc_host_so *out, nnc_status *st) {
+int nnc_host_compile(const nnc_options *o, const char *what, const char *source, nnc_host_so *out,
+                     nnc_status *st) {
   memset(out, 0, sizeof *out);
   compiler cc;
-  find_compiler(&cc);
+  find_compiler(o, &cc);
   if (cc.argc == 0) return nnc_fail(st, "no host C compiler: $NNC_CC and $CC are blank");
 
   /* Where to build: the cache, or a private temporary folder. */
   char dir[2048];
-  int cached = nnc_cache_enabled() && nnc_cache_dir(dir, sizeof dir);
+  int cached = nnc_cache_enabled(o) && nnc_cache_dir(o, dir, sizeof dir);
   if (!cached) {
-    const char *tmp = getenv("TMPDIR");
+    const char *tmp = o->tmpdir;
     snprintf(out->tmpdir, sizeof out->tmpdir, "%s/nnc-emu-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(out->tmpdir)) {
       out->tmpdir[0] = 0;
@@ -198,7 +197,7 @@ int nnc_host_compile(const char *what, const char *source, nnc_host_so *out, nnc
   /* Keep the source where a person can find it, named after the unit. */
   char *errors = read_text(log), shown[700], keep[2300], scratch[2048];
   first_lines(errors ? errors : "", 8, shown, sizeof shown);
-  snprintf(keep, sizeof keep, "%s/%s.c", nnc_scratch_dir(scratch, sizeof scratch), what);
+  snprintf(keep, sizeof keep, "%s/%s.c", nnc_scratch_dir(o, scratch, sizeof scratch), what);
   int kept = write_text(keep, source) == 0;
   free(errors);
   remove(src), remove(obj), remove(log);

@@ -50,9 +50,9 @@ static int last_cached;
 
 int nnc_nvrtc_last_was_cached(void) { return last_cached; }
 
-static void load(void) {
+static void load(const nnc_options *o) {
   nvrtc.tried = 1;
-  const char *env = getenv("NNC_NVRTC");
+  const char *env = o->nvrtc;
   if (env && *env) {
     nvrtc.handle = dlopen(env, RTLD_NOW | RTLD_LOCAL);
     if (!nvrtc.handle) {
@@ -64,7 +64,7 @@ static void load(void) {
     static const char *const files[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"};
     static const char *const companions[] = {"libnvrtc-builtins.so.13", "libnvrtc-builtins.so.12"};
     char tried[800];
-    nvrtc.handle = nnc_dl_open_cuda(files, 3, companions, 2, tried, sizeof tried);
+    nvrtc.handle = nnc_dl_open_cuda(o, files, 3, companions, 2, tried, sizeof tried);
     if (!nvrtc.handle) {
       snprintf(nvrtc.why, sizeof nvrtc.why, "NVRTC is not available (no libnvrtc.so.13 in %s)", tried);
       return;
@@ -84,8 +84,8 @@ static void load(void) {
   nvrtc.ok = 1;
 }
 
-int nnc_nvrtc_open(int *major, int *minor, nnc_status *st) {
-  if (!nvrtc.tried) load();
+int nnc_nvrtc_open(const nnc_options *o, int *major, int *minor, nnc_status *st) {
+  if (!nvrtc.tried) load(o);
   if (!nvrtc.ok) return nnc_fail(st, "%s", nvrtc.why);
   if (major) *major = nvrtc.major;
   if (minor) *minor = nvrtc.minor;
@@ -115,24 +115,24 @@ static void log_excerpt(const char *log, char *out, size_t max) {
   else snprintf(out, max, "%.*s\n...", (int)(max - 8), log);
 }
 
-static int compile_failure(const char *name, const char *source, const char *opts_text, const char *what,
+static int compile_failure(const nnc_options *o, const char *name, const char *source, const char *opts_text, const char *what,
                            const char *log, nnc_status *st) {
   char dir[2048], path[2400], excerpt[800];
-  snprintf(path, sizeof path, "%s/%s.cu", nnc_scratch_dir(dir, sizeof dir), name);
+  snprintf(path, sizeof path, "%s/%s.cu", nnc_scratch_dir(o, dir, sizeof dir), name);
   int kept = nnc_write_file_atomic(path, source, strlen(source)) == 0;
   log_excerpt(log && *log ? log : "(NVRTC gave no log)", excerpt, sizeof excerpt);
   return nnc_fail(st, "NVRTC could not compile kernel %s (%s; options: %s):\n%s\n%s%s", name, what, opts_text, excerpt,
                   kept ? "the source is in " : "the source could not be saved to ", path);
 }
 
-int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nnc_cuda_binary *out,
-                      nnc_status *st) {
+int nnc_nvrtc_compile(const nnc_options *o, const char *name, const char *source, const char *arch,
+                      nnc_cuda_binary *out, nnc_status *st) {
   memset(out, 0, sizeof *out);
   last_cached = 0;
   if (!nnc_nvrtc_valid_arch(arch))
     return nnc_fail(st, "'%s' is not a CUDA target: expected sm_NN or compute_NN (e.g. %s)", arch,
                     NNC_CUDA_DEFAULT_ARCH);
-  if (nnc_nvrtc_open(NULL, NULL, st)) return -1;
+  if (nnc_nvrtc_open(o, NULL, NULL, st)) return -1;
   char arch_opt[64];
   snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
   const char *opts[] = {arch_opt};
@@ -151,7 +151,7 @@ int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nn
   nnc_hasher_str(&h, source);
   nnc_hasher_hex(&h, key);
   snprintf(file, sizeof file, "%.400s-%s.%s", name, key, cubin ? "cubin" : "ptx");
-  out->data = nnc_cache_read(file, &out->size);
+  out->data = nnc_cache_read(o, file, &out->size);
   if (out->data) {
     out->is_cubin = cubin;
     last_cached = 1;
@@ -172,7 +172,7 @@ int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nn
   }
   int rc = 0;
   if (r != 0) {
-    rc = compile_failure(name, source, arch_opt, nvrtc.api.error_string(r), log, st);
+    rc = compile_failure(o, name, source, arch_opt, nvrtc.api.error_string(r), log, st);
   } else {
     size_t size = 0;
     r = cubin ? nvrtc.api.cubin_size(prog, &size) : nvrtc.api.ptx_size(prog, &size);
@@ -186,7 +186,7 @@ int nnc_nvrtc_compile(const char *name, const char *source, const char *arch, nn
       ((char *)out->data)[size] = 0;
       out->size = size;
       out->is_cubin = cubin;
-      nnc_cache_write(file, out->data, out->size);
+      nnc_cache_write(o, file, out->data, out->size);
     }
   }
   free(log);
@@ -216,11 +216,12 @@ static void parse_report(const char *log, nnc_ptxas_report *r) {
   r->spill_bytes = number_before(log, " bytes spill stores") + number_before(log, " bytes spill loads");
 }
 
-int nnc_nvrtc_report(const char *name, const char *source, const char *arch, nnc_ptxas_report *r, nnc_status *st) {
+int nnc_nvrtc_report(const nnc_options *o, const char *name, const char *source, const char *arch,
+                     nnc_ptxas_report *r, nnc_status *st) {
   memset(r, 0, sizeof *r);
   if (strncmp(arch, "sm_", 3) || !nnc_nvrtc_valid_arch(arch))
     return nnc_fail(st, "ptxas reports need an sm_NN target, not '%s'", arch);
-  if (nnc_nvrtc_open(NULL, NULL, st)) return -1;
+  if (nnc_nvrtc_open(o, NULL, NULL, st)) return -1;
   char arch_opt[64], version[32], key[33], file[600];
   snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
   const char *opts[] = {arch_opt, "--ptxas-options=-v"};
@@ -234,7 +235,7 @@ int nnc_nvrtc_report(const char *name, const char *source, const char *arch, nnc
   nnc_hasher_hex(&h, key);
   snprintf(file, sizeof file, "%.400s-%s.ptxas.txt", name, key);
   size_t size = 0;
-  char *log = nnc_cache_read(file, &size);
+  char *log = nnc_cache_read(o, file, &size);
   if (!log) {
     nvrtc_program prog = NULL;
     nvrtc_result res = nvrtc.api.create(&prog, source, "report.cu", 0, NULL, NULL);
@@ -246,11 +247,11 @@ int nnc_nvrtc_report(const char *name, const char *source, const char *arch, nnc
     }
     nvrtc.api.destroy(&prog);
     if (res != 0) {
-      int rc = compile_failure(name, source, "--ptxas-options=-v", nvrtc.api.error_string(res), log, st);
+      int rc = compile_failure(o, name, source, "--ptxas-options=-v", nvrtc.api.error_string(res), log, st);
       free(log);
       return rc;
     }
-    if (log) nnc_cache_write(file, log, strlen(log));
+    if (log) nnc_cache_write(o, file, log, strlen(log));
   }
   if (!log || !strstr(log, "Used ")) {
     free(log);

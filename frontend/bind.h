@@ -15,11 +15,9 @@
 
 /* Settings from the command line that the script's run reads. */
 typedef struct nnc_run_config {
-  nnc_dump_opts dump;
+  nnc_options opts; /* what every model compiles and runs with; opts.backend NULL keeps runtime/model.c's default */
   unsigned long long seed;
-  int debug;   /* NNC_DEBUG level */
   int dry_run; /* build and check models, but train and run nothing */
-  int no_fuse; /* --no-fuse */
   struct {
     int enabled;               /* nnc bench: run the script dry, then time its last compiled model */
     long long batch, infer_batch;
@@ -27,7 +25,6 @@ typedef struct nnc_run_config {
     int top; /* kernels listed in the profile */
     const char *predict; /* --predict GPU: each kernel's predicted time on it (runtime/cuda_predict.h) */
   } bench;
-  const char *backend; /* --backend: the models' backend by name; NULL keeps runtime/model.c's default */
   const char *backend_asked; /* --backend as written: cuda stays asked for where it runs as cpu */
   struct nnc_comm *comm; /* under mpirun with more than one rank: the ranks' communicator, else NULL */
   long long bucket_bytes; /* --bucket-mb: the all-reduce's bucket size (0: NNC_BUCKET_BYTES) */

@@ -347,7 +347,7 @@ static int l_check(lua_State *L) {
   const nnc_run_config *c = nnc_lua_config(L);
   nnc_status st = {0};
   fflush(stdout);
-  const nnc_backend *b = nnc_backend_select(c->check.backend, stderr, &st);
+  const nnc_backend *b = nnc_backend_select(c->check.backend, &c->opts, stderr, &st);
   if (!b) return nnc_lua_raise(L, &st);
   nnc_check_opts o = {b, c->check.steps, c->check.batch, c->check.tolerance, c->check.grad_tolerance, stdout, NULL};
   nnc_tensor *x = nnc_lua_totensor(L, 3), *y = nnc_lua_totensor(L, 4);

@@ -309,10 +309,11 @@ static int l_graph_text(lua_State *L) {
 /* g:compile(label) runs the front-end pipeline with the --dump-ir settings. */
 static int l_graph_compile(lua_State *L) {
   graph_ud *ud = luaL_checkudata(L, 1, NNC_GRAPH_META);
-  nnc_dump_opts dump = nnc_lua_config(L)->dump;
+  const nnc_options *opts = &nnc_lua_config(L)->opts;
+  nnc_dump_opts dump = opts->dump;
   dump.label = luaL_optstring(L, 2, "forward");
   const nnc_pass *passes[] = {&nnc_pass_verify, &nnc_pass_infer_shapes};
-  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY};
+  nnc_pass_ctx ctx = {.opts = opts, .batch = NNC_DIM_ANY};
   nnc_status st = {0};
   if (nnc_pass_run(&ud->g, passes, 2, &ctx, &dump, &st)) return nnc_lua_raise(L, &st);
   return 0;

@@ -19,12 +19,12 @@ static int l_model_new(lua_State *L) {
   const nnc_run_config *config = nnc_lua_config(L);
   const nnc_backend *backend = NULL;
   nnc_status st = {0};
-  if (config->backend && !(backend = nnc_backend_find(config->backend, &st))) return nnc_lua_raise_here(L, &st);
+  if (config->opts.backend && !(backend = nnc_backend_find(config->opts.backend, &st)))
+    return nnc_lua_raise_here(L, &st);
   nnc_model *m = lua_newuserdatauv(L, sizeof *m, 0);
   nnc_model_init(m, config->seed);
-  m->dump = config->dump;
+  m->opts = config->opts;
   if (backend) m->backend = backend;
-  m->no_fuse = config->no_fuse;
   m->bucket_bytes = config->bucket_bytes;
   luaL_setmetatable(L, NNC_STORE_META);
   if (config->comm) {

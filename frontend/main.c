@@ -3,12 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/cuda.h"
 #include "codegen/nvrtc.h"
 #include "frontend/opt.h"
+#include "frontend/options.h"
 #include "frontend/script.h"
 #include "ir/atomic_file.h"
-#include "ir/debug.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/backend.h"
@@ -138,18 +137,12 @@ static int parse_subcommand(int *argc, char ***argv, nnc_run_config *c, nnc_stat
 
 static int parse_args(int argc, char **argv, nnc_script_args *args, const char **script_opts, double *timeout_s,
                       nnc_status *st) {
-  const char *lower_env = getenv("NNC_LOWER");
-  if (lower_env && *lower_env && nnc_lower_set(lower_env, st)) {
-    char msg[sizeof st->msg];
-    snprintf(msg, sizeof msg, "%s", st->msg);
-    nnc_fail(st, "$NNC_LOWER: %s", msg);
-    return BAD_LOWER;
-  }
+  nnc_options *o = &args->config.opts;
+  if (nnc_options_from_env(o, st)) return BAD_LOWER;
   if (parse_subcommand(&argc, &argv, &args->config, st)) return -1;
   args->path = argv[1];
   args->config.seed = 1;
-  args->config.backend = "cpu";
-  args->config.debug = nnc_debug_level();
+  o->backend = "cpu";
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     int rc = 0;
@@ -159,33 +152,33 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
     } else if (!strcmp(a, "--arch") || !strcmp(a, "--dump-kernels")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       const char *v = argv[++i];
-      if (a[2] == 'd') nnc_cuda_set_dump_dir(v);
+      if (a[2] == 'd') o->dump_kernels = v;
       else if (!nnc_nvrtc_valid_arch(v))
         return nnc_fail(st, "--arch expects a CUDA target such as sm_90 or compute_90, got '%s'", v);
-      else nnc_cuda_set_arch(v);
+      else o->arch = v;
     } else if (!strcmp(a, "--lower")) {
       if (i + 1 >= argc) return nnc_fail(st, "--lower needs a value, e.g. conv=cudnn,matmul=cublas"), BAD_LOWER;
-      nnc_lower_reset(); /* the command line wins over $NNC_LOWER */
-      if (nnc_lower_set(argv[++i], st)) return BAD_LOWER;
+      memset(o->lower, 0, sizeof o->lower); /* the command line wins over $NNC_LOWER */
+      if (nnc_lower_parse(argv[++i], o->lower, st)) return BAD_LOWER;
     } else if (!strcmp(a, "--dry-run")) {
       args->config.dry_run = 1;
     } else if (!strcmp(a, "--no-fuse")) {
-      args->config.no_fuse = 1;
+      o->no_fuse = 1;
     } else if (!strcmp(a, "--dump-ir")) {
-      args->config.dump.enabled = 1;
+      o->dump.enabled = 1;
     } else if (!strncmp(a, "--dump-ir=", 10)) {
       if (!known_pass(a + 10)) return nnc_fail(st, "--dump-ir: no pass is named '%s'", a + 10);
-      args->config.dump.enabled = 1;
-      args->config.dump.only_pass = a + 10;
+      o->dump.enabled = 1;
+      o->dump.only_pass = a + 10;
     } else if (!strcmp(a, "--backend")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
       args->config.backend_asked = argv[i + 1];
-      const nnc_backend *b = nnc_backend_select(argv[++i], stderr, st);
+      const nnc_backend *b = nnc_backend_select(argv[++i], o, stderr, st);
       if (!b) return -1;
-      args->config.backend = b->name; /* cpu in place of a cuda that cannot run here */
+      o->backend = b->name; /* cpu in place of a cuda that cannot run here */
     } else if (!strcmp(a, "--dump-graph")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
-      args->config.dump.graph_dir = argv[++i];
+      o->dump.graph_dir = argv[++i];
     } else if (!strcmp(a, "--collective-timeout")) {
       char *end;
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
@@ -201,7 +194,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       args->config.bucket_bytes = (long long)(mb * 1024 * 1024);
     } else if (!strcmp(a, "--dump-dir") || !strcmp(a, "--seed")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
-      if (a[2] == 'd') args->config.dump.dir = argv[++i], args->config.dump.enabled = 1;
+      if (a[2] == 'd') o->dump.dir = argv[++i], o->dump.enabled = 1;
       else {
         char *end;
         args->config.seed = strtoull(argv[++i], &end, 10);
@@ -213,7 +206,7 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
   }
   args->opts = script_opts;
   /* Dump folders are made up front, as mkdir -p, so a bad one fails at once. */
-  const char *dirs[][2] = {{"--dump-dir", args->config.dump.dir}, {"--dump-graph", args->config.dump.graph_dir}};
+  const char *dirs[][2] = {{"--dump-dir", o->dump.dir}, {"--dump-graph", o->dump.graph_dir}};
   for (int k = 0; k < 2; k++)
     if (dirs[k][1] && nnc_make_dirs(dirs[k][1], st)) return nnc_fail_prefix(st, "%s: ", dirs[k][0]);
   return 0;
@@ -245,7 +238,7 @@ static int check_gpu_ranks(nnc_run_config *config, nnc_status *st) {
   int rank = nnc_comm_rank(c), ranks = nnc_comm_size(c);
   char done[160] = "";
   nnc_status why = {0};
-  double have[2] = {nnc_nccl_bootstrap(c, done, sizeof done, &why) == 0, !strcmp(config->backend, "cuda")};
+  double have[2] = {nnc_nccl_bootstrap(c, &config->opts, done, sizeof done, &why) == 0, !strcmp(config->opts.backend, "cuda")};
   if (nnc_comm_sum_doubles(c, have, 2, "checking the ranks' NCCL and GPUs", st)) return -1;
   if (have[1] == 0) {
     if (rank == 0)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/options.h"
 #include "ir/strbuf.h"
 #include "ir/text.h"
 #include "passes/lower.h"
@@ -25,6 +26,7 @@ typedef struct opt_args {
   const nnc_pass *passes[MAX_PASSES];
   int npasses;
   int gpu, split;
+  nnc_options opts;
 } opt_args;
 
 static int parse_passes(const char *list, opt_args *a, nnc_status *st) {
@@ -41,13 +43,19 @@ static int parse_passes(const char *list, opt_args *a, nnc_status *st) {
 
 static int parse_opt_args(int argc, char **argv, opt_args *a, nnc_status *st) {
   memset(a, 0, sizeof *a);
+  /* The environment as for a run (NNC_DEBUG=1: plan-memory's report), but
+   * lowering only as --lower says, so that a .ir test means one thing
+   * whatever $NNC_LOWER the caller has. */
+  nnc_status ignored = {0};
+  nnc_options_from_env(&a->opts, &ignored);
+  memset(a->opts.lower, 0, sizeof a->opts.lower);
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (!strcmp(arg, "--gpu")) a->gpu = 1;
     else if (!strcmp(arg, "--split-input-file")) a->split = 1;
     else if (!strcmp(arg, "--passes") || !strcmp(arg, "--lower")) {
       if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", arg);
-      if (arg[2] == 'p' ? parse_passes(argv[++i], a, st) : nnc_lower_set(argv[++i], st)) return -1;
+      if (arg[2] == 'p' ? parse_passes(argv[++i], a, st) : nnc_lower_parse(argv[++i], a->opts.lower, st)) return -1;
     } else if (arg[0] == '-' && arg[1]) return nnc_fail(st, "nnc opt: unknown option '%s'\n%s", arg, OPT_USAGE);
     else if (a->path) return nnc_fail(st, "nnc opt: one input file, got '%s' and '%s'", a->path, arg);
     else a->path = arg;
@@ -80,7 +88,7 @@ static int run_case(const opt_args *a, const char *text, int first_line) {
   for (int i = 1; i < first_line; i++) nnc_strbuf_appendc(&src, '\n');
   nnc_strbuf_append(&src, text);
   nnc_status st = {0};
-  nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY, .gpu = a->gpu};
+  nnc_pass_ctx ctx = {.opts = &a->opts, .batch = NNC_DIM_ANY, .gpu = a->gpu};
   nnc_graph *g = nnc_graph_parse(nnc_strbuf_str(&src), a->path, &st);
   int rc = g ? nnc_pass_run(&g, a->passes, a->npasses, &ctx, NULL, &st) : -1;
   if (rc == 0) nnc_graph_print(g, stdout);
@@ -133,6 +141,5 @@ int nnc_opt_main(int argc, char **argv) {
     start++, line++;
   }
   free(text);
-  nnc_lower_reset();
   return failed;
 }

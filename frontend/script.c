@@ -148,7 +148,7 @@ static int message_handler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) msg = luaL_tolstring(L, 1, NULL);
   msg = at_script_line(L, msg);
-  if (nnc_lua_config(L)->debug > 0) luaL_traceback(L, L, msg, 1);
+  if (nnc_lua_config(L)->opts.debug > 0) luaL_traceback(L, L, msg, 1);
   else lua_pushstring(L, msg);
   return 1;
 }

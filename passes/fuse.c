@@ -215,7 +215,7 @@ static int rule_pointwise_all(nnc_graph *g, nnc_status *st) {
 
 /* Whether id may anchor an epilogue or grad-act group. */
 static int may_anchor(const nnc_graph *g, int32_t id, const nnc_pass_ctx *ctx) {
-  return g->nodes[id].group < 0 && !(ctx->gpu && nnc_lower_node(g, id) != NNC_LOWER_NNC);
+  return g->nodes[id].group < 0 && !(ctx->gpu && nnc_lower_node(nnc_pass_options(ctx), g, id) != NNC_LOWER_NNC);
 }
 
 static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "passes/options.h"
 
 /* An op kind the command line names, the ops it covers and the one library
  * that can compute them. */
@@ -22,16 +23,13 @@ static const lower_kind kinds[] = {
     {"matmul", {NNC_OP_MATMUL}, 1, NNC_LOWER_CUBLAS},
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
-
-static nnc_lower_lib setting[NKINDS];
+_Static_assert(NKINDS == NNC_LOWER_KINDS, "NNC_LOWER_KINDS counts the rows of kinds");
 
 static const char *const lib_names[] = {"nnc", "cublas", "cudnn", "nccl"};
 /* The libraries --lower can name (NCCL is chosen by the op, not the user). */
 #define NCHOICES 3
 
 const char *nnc_lower_name(nnc_lower_lib lib) { return lib_names[lib]; }
-
-void nnc_lower_reset(void) { memset(setting, 0, sizeof setting); }
 
 /* One "kind=lib" part of the spec, [part, end). */
 static int parse_part(const char *part, size_t len, nnc_lower_lib *next, nnc_status *st) {
@@ -59,7 +57,7 @@ static int parse_part(const char *part, size_t len, nnc_lower_lib *next, nnc_sta
                   lib_names[kinds[k].lib]);
 }
 
-int nnc_lower_set(const char *spec, nnc_status *st) {
+int nnc_lower_parse(const char *spec, nnc_lower_lib setting[NNC_LOWER_KINDS], nnc_status *st) {
   nnc_lower_lib next[NKINDS];
   memcpy(next, setting, sizeof next);
   if (!*spec) return nnc_fail(st, "--lower needs KIND=LIB[,KIND=LIB], e.g. conv=cudnn,matmul=cublas");
@@ -70,14 +68,14 @@ int nnc_lower_set(const char *spec, nnc_status *st) {
     if (!comma) break;
     p = comma + 1;
   }
-  memcpy(setting, next, sizeof setting);
+  memcpy(setting, next, sizeof next);
   return 0;
 }
 
-nnc_lower_lib nnc_lower_for_op(nnc_op op) {
+nnc_lower_lib nnc_lower_for_op(const nnc_options *o, nnc_op op) {
   for (int k = 0; k < NKINDS; k++)
     for (int i = 0; i < kinds[k].nops; i++)
-      if (kinds[k].ops[i] == op) return setting[k];
+      if (kinds[k].ops[i] == op) return o->lower[k];
   return NNC_LOWER_NNC;
 }
 
@@ -89,10 +87,10 @@ static int symmetric_axis(int64_t in, int64_t k, int64_t out, int stride, nnc_pa
   return (in + 2 * before - k) / stride + 1 == out;
 }
 
-nnc_lower_lib nnc_lower_node(const nnc_graph *g, int32_t id) {
+nnc_lower_lib nnc_lower_node(const nnc_options *o, const nnc_graph *g, int32_t id) {
   const nnc_node *n = &g->nodes[id];
   if (n->op == NNC_OP_ALLREDUCE) return NNC_LOWER_NCCL;
-  nnc_lower_lib lib = nnc_lower_for_op(n->op);
+  nnc_lower_lib lib = nnc_lower_for_op(o, n->op);
   if (lib != NNC_LOWER_CUDNN) return lib;
   /* The input, kernel and output of the forward convolution, whichever of them this op computes. */
   const nnc_node *x = n->op == NNC_OP_CONV2D_GRAD_INPUT ? n : &g->nodes[n->src[0]];

@@ -75,6 +75,11 @@ static int dump_after(const nnc_graph *g, const char *pass, int index, const nnc
   return rc;
 }
 
+const nnc_options *nnc_pass_options(const nnc_pass_ctx *ctx) {
+  static const nnc_options defaults;
+  return ctx->opts ? ctx->opts : &defaults;
+}
+
 int nnc_pass_run(nnc_graph **g, const nnc_pass *const *passes, int npasses, const nnc_pass_ctx *ctx,
                  const nnc_dump_opts *dump, nnc_status *st) {
   for (int i = 0; i < npasses; i++) {

@@ -4,14 +4,17 @@
 #define NNC_PASS_H
 
 #include "ir/graph.h"
+#include "passes/options.h"
 
 struct nnc_train_spec;
 
 typedef struct nnc_pass_ctx {
+  const nnc_options *opts; /* NULL: the defaults (a zero nnc_options); read through nnc_pass_options */
   int64_t batch; /* concrete batch for infer-shapes, or NNC_DIM_ANY to keep it symbolic */
   const struct nnc_train_spec *train; /* loss and optimizer, for the training passes */
-  /* The graph is for a GPU backend (cuda, cuda-emu): it honours --lower
-   * (passes/lower.h), and its kernels apply only pointwise epilogues. */
+  /* The graph is for a backend that runs codegen's kernels (cuda,
+   * cuda-emu; nnc_backend.gpu_kernels): it honours opts->lower, and its
+   * kernels apply only pointwise epilogues. */
   int gpu;
   /* The train step also outputs each gradient as "grad:W", for nnc check
    * to compare them before the optimizer. */
@@ -21,6 +24,9 @@ typedef struct nnc_pass_ctx {
   int ranks;
   int64_t bucket_bytes;
 } nnc_pass_ctx;
+
+/* ctx->opts, or the defaults when it is NULL. */
+const nnc_options *nnc_pass_options(const nnc_pass_ctx *ctx);
 
 /* PyTorch DDP's default bucket: large enough to amortise a collective's
  * latency, small enough that the first bucket starts early in backward. */
@@ -33,16 +39,6 @@ typedef struct nnc_pass {
   const char *name;
   nnc_pass_fn *run;
 } nnc_pass;
-
-/* Where the IR goes after passes: `--dump-ir`, `--dump-ir=PASS`, `--dump-dir DIR`,
- * and as pictures `--dump-graph DIR`. */
-typedef struct nnc_dump_opts {
-  int enabled;           /* the IR as text */
-  const char *graph_dir; /* NULL, or where each pass's graph goes as DOT (and SVG) */
-  const char *only_pass; /* NULL: every pass */
-  const char *dir;       /* NULL: stdout */
-  const char *label;     /* which graph ("forward", "train-step"), part of file names */
-} nnc_dump_opts;
 
 extern const nnc_pass nnc_pass_verify;
 extern const nnc_pass nnc_pass_infer_shapes;

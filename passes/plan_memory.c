@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/debug.h"
 #include "ir/op.h"
 #include "ir/size.h"
 #include "passes/pass.h"
@@ -61,7 +60,6 @@ static char *exported_members(const nnc_graph *g, nnc_status *st) {
 }
 
 static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
-  (void)ctx;
   nnc_graph *g = *gp;
   int64_t n = (int64_t)g->nnodes + 1;
   free(g->offsets);
@@ -106,7 +104,7 @@ static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *
     g->offsets[v[i].node] = v[i].offset;
     if (v[i].offset + v[i].size > g->arena_bytes) g->arena_bytes = v[i].offset + v[i].size;
   }
-  if (nnc_debug_level() >= 1)
+  if (nnc_pass_options(ctx)->debug >= 1)
     fprintf(stderr, "plan-memory: arena %lld bytes for %lld bytes of intermediates (%.1f%%)\n",
             (long long)g->arena_bytes, (long long)g->intermediate_bytes,
             g->intermediate_bytes ? 100.0 * (double)g->arena_bytes / (double)g->intermediate_bytes : 0.0);

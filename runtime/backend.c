@@ -26,12 +26,12 @@ const nnc_backend *nnc_backend_find(const char *name, nnc_status *st) {
   return NULL;
 }
 
-const nnc_backend *nnc_backend_select(const char *name, FILE *note, nnc_status *st) {
+const nnc_backend *nnc_backend_select(const char *name, const nnc_options *o, FILE *note, nnc_status *st) {
   const nnc_backend *b = nnc_backend_find(name, st);
   if (!b) return NULL;
   nnc_graph *empty = nnc_graph_new();
   nnc_status why = {0};
-  nnc_exec *e = b->prepare(empty, &why);
+  nnc_exec *e = b->prepare(empty, o, &why);
   if (e) b->release(e);
   nnc_graph_free(empty);
   if (e) return b;

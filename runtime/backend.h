@@ -6,15 +6,41 @@
 #include <stdio.h>
 
 #include "ir/graph.h"
-#include "runtime/interp.h"
+#include "passes/options.h"
 
 typedef struct nnc_exec nnc_exec; /* a backend's prepared graph */
+
+/* What one run of a prepared graph is asked to do. */
+typedef struct nnc_run_opts {
+  int training;  /* dropout active */
+  uint64_t seed; /* the run's seed */
+  uint64_t step; /* the step number, part of every dropout counter */
+  /* Optional: per-node seconds, added to by backends that can time their
+   * work (a fused group's time goes to its last member). For nnc bench. */
+  double *node_seconds;
+  /* Nonzero: the PARAM leaves hold this version of the model's weights. A
+   * backend with memory of its own copies a param in only when its version
+   * or its host address changed since the last copy. */
+  uint64_t params_version;
+  /* Backends with keeps_updates: after the run, each "update:W" output
+   * replaces W in the backend's own memory, so that the next run (same
+   * params_version) starts from the updated weights without a copy. */
+  int keep_updates;
+  /* This rank's part of a data-parallel run (runtime/collective.h), or
+   * NULL for one process: where its rows sit in the global batch (dropout
+   * draws by the global sample) and the all-reduce's communicator. */
+  struct nnc_shard *shard;
+  /* Optional (NNC_DEBUG=nan): the caller sets it to -1; a backend that can
+   * look at its values as they are made sets it to the first node, in run
+   * order, whose value is not finite. */
+  int32_t *non_finite;
+} nnc_run_opts;
 
 typedef struct nnc_backend {
   const char *name;
   /* Prepares g (which must outlive the exec) for repeated runs: plans
    * memory, compiles kernels. */
-  nnc_exec *(*prepare)(const nnc_graph *g, nnc_status *st);
+  nnc_exec *(*prepare)(const nnc_graph *g, const nnc_options *o, nnc_status *st);
   /* Runs every node once. leaves[id] points at the data of each input and
    * param leaf; other entries are ignored. */
   int (*run)(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, nnc_status *st);
@@ -27,6 +53,10 @@ typedef struct nnc_backend {
   void (*release)(nnc_exec *e);
   /* 1 when the backend honours nnc_run_opts.keep_updates. */
   int keeps_updates;
+  /* 1 when it runs codegen's kernels (the cuda backends): it honours
+   * --lower, and its fused kernels apply only pointwise epilogues
+   * (nnc_pass_ctx.gpu). */
+  int gpu_kernels;
   /* Optional: the kernels (and library calls) one run of e launches. */
   int (*launches)(const nnc_exec *e);
 } nnc_backend;
@@ -48,9 +78,9 @@ int nnc_leaf_data(const nnc_node *n, const void *data, nnc_status *st);
 const nnc_backend *nnc_backend_find(const char *name, nnc_status *st);
 
 /* The backend called `name` if it can run here, which it shows by preparing
- * an empty graph (cuda finds its driver and GPU that way). If it cannot, one
+ * an empty graph with o (cuda finds its driver and GPU that way). If it cannot, one
  * line on `note` says why, and the result is cpu, or interp where cpu is not
  * registered. NULL only for an unknown name. */
-const nnc_backend *nnc_backend_select(const char *name, FILE *note, nnc_status *st);
+const nnc_backend *nnc_backend_select(const char *name, const nnc_options *o, FILE *note, nnc_status *st);
 
 #endif

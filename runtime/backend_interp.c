@@ -5,13 +5,15 @@
 
 #include "ir/op.h"
 #include "runtime/backend.h"
+#include "runtime/interp.h"
 
 struct nnc_exec {
   const nnc_graph *g;
   void **values;
 };
 
-static nnc_exec *interp_prepare(const nnc_graph *g, nnc_status *st) {
+static nnc_exec *interp_prepare(const nnc_graph *g, const nnc_options *o, nnc_status *st) {
+  (void)o; /* the reference has no settings */
   nnc_exec *e = calloc(1, sizeof *e);
   if (e) e->values = calloc((size_t)g->nnodes + 1, sizeof *e->values);
   if (!e || !e->values) {

@@ -117,7 +117,7 @@ static int print_prediction(const nnc_model *m, const nnc_compiled *c, nnc_graph
                             const nnc_bench_opts *o, const double *profile, double *seconds, nnc_status *st) {
   const nnc_gpu_spec *gpu = nnc_gpu_spec_find(o->predict, st);
   nnc_step_prediction p;
-  if (!gpu || nnc_cuda_predict(c->g, gpu, kind == NNC_KIND_PREDICT ? 0 : 2, &p, st)) return -1;
+  if (!gpu || nnc_cuda_predict(&m->opts, c->g, gpu, kind == NNC_KIND_PREDICT ? 0 : 2, &p, st)) return -1;
   int real = !strcmp(m->backend->name, "cuda");
   fprintf(o->out, "  predicted on %s (%d SMs at %.2f GHz, FP32 %.1f TFLOP/s, HBM %.2f TB/s), %s, batch %lld%s:\n",
           gpu->title, gpu->sms, gpu->clock_ghz, gpu->fp32_tflops, gpu->hbm_tbs, kind_names[kind], (long long)batch,
@@ -216,7 +216,7 @@ static int print_epoch(nnc_model *m, const nnc_graph *forward, const nnc_bench_o
   nnc_compiled *c = nnc_model_compiled(m, forward, NNC_KIND_EVAL, o->batch, st);
   const nnc_gpu_spec *gpu = nnc_gpu_spec_find(o->predict, st);
   nnc_step_prediction p;
-  if (!c || !gpu || nnc_cuda_predict(c->g, gpu, 2, &p, st)) return -1;
+  if (!c || !gpu || nnc_cuda_predict(&m->opts, c->g, gpu, 2, &p, st)) return -1;
   long long steps = (EPOCH_TRAIN_IMAGES + o->batch - 1) / o->batch,
             checks = (EPOCH_VALIDATION_IMAGES + o->batch - 1) / o->batch;
   fprintf(o->out,
@@ -231,9 +231,9 @@ static int print_epoch(nnc_model *m, const nnc_graph *forward, const nnc_bench_o
 int nnc_bench(nnc_model *m, const nnc_graph *forward, const nnc_bench_opts *o, nnc_status *st) {
   if (o->predict && !strcmp(m->backend->name, "cuda-emu"))
     fprintf(o->out, "backend %s, %s, predicting for %s (nothing timed)\n", m->backend->name,
-            m->no_fuse ? "unfused" : "fused", o->predict);
+            m->opts.no_fuse ? "unfused" : "fused", o->predict);
   else
-    fprintf(o->out, "backend %s, %s, %d timed steps%s\n", m->backend->name, m->no_fuse ? "unfused" : "fused", o->steps,
+    fprintf(o->out, "backend %s, %s, %d timed steps%s\n", m->backend->name, m->opts.no_fuse ? "unfused" : "fused", o->steps,
             m->shard ? ", split between the ranks (GFLOP/s per rank)" : "");
   double train = 0, infer = 0;
   if (m->has_spec && bench_kind(m, forward, NNC_KIND_TRAIN, o->batch, o, &train, st)) return -1;

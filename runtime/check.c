@@ -16,7 +16,7 @@ static int clone(nnc_model *out, nnc_model *m, const nnc_backend *b, nnc_status 
   out->backend = b;
   out->spec = m->spec;
   out->has_spec = m->has_spec;
-  out->no_fuse = m->no_fuse;
+  out->opts = m->opts;
   out->keep_grads = 1;
   out->steps = m->steps;
   return nnc_weights_copy(&out->weights, nnc_model_weights(m), st);
@@ -199,7 +199,7 @@ int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, n
   if (rc == 0) {
     fprintf(o->out, "check: %s against interp, %d train steps of batch %lld from seed %llu on %s, %s\n",
             o->backend->name, o->steps, (long long)o->batch, (unsigned long long)m->seed,
-            o->data ? "the script's training data" : "synthetic data", m->no_fuse ? "unfused" : "fused");
+            o->data ? "the script's training data" : "synthetic data", m->opts.no_fuse ? "unfused" : "fused");
     for (int s = 0; s < o->steps && rc == 0; s++) rc = check_step(&ref, &test, forward, o, s, r, st);
   }
   if (rc == 0) {

@@ -67,7 +67,8 @@ int nnc_check_reference_update(const nnc_check_step *s, nnc_weights *after, nnc_
   float scalar = (float)nnc_optimizer_scalar(&s->spec->optimizer, s->step);
   nnc_run_opts opts = {0};
   const nnc_backend *interp = &nnc_backend_interp;
-  nnc_exec *e = interp->prepare(g, st);
+  const nnc_options defaults = {0};
+  nnc_exec *e = interp->prepare(g, &defaults, st);
   int rc = e ? bind_leaves(g, leaves, s, &scalar, st) : -1;
   if (rc == 0) rc = interp->run(e, leaves, &opts, st);
   if (rc == 0) rc = nnc_weights_copy(after, s->before, st); /* the caller frees it either way */

@@ -19,6 +19,7 @@
 
 #include "ir/op.h"
 #include "runtime/backend.h"
+#include "runtime/interp.h"
 
 /* ---- Thread pool (cpu_pool.c) -------------------------------------------- */
 
@@ -28,9 +29,9 @@
 /* Work on items [begin, end) as pool thread `thread` (0 is the caller). */
 typedef void nnc_cpu_task(void *ctx, int64_t begin, int64_t end, int thread);
 
-/* Starts the shared pool on first use (NNC_CPU_THREADS threads, default one
+/* Starts the shared pool on first use (o->cpu_threads threads, else one
  * per online CPU) and counts a user; returns the thread count or -1. */
-int nnc_cpu_pool_acquire(nnc_status *st);
+int nnc_cpu_pool_acquire(const nnc_options *o, nnc_status *st);
 /* Drops a user; the last one stops the threads. */
 void nnc_cpu_pool_release(void);
 /* Threads in the pool, the caller included (1 when no pool is running). */
@@ -74,13 +75,14 @@ typedef struct nnc_cpu_args {
    * value (a pointwise group runs on one block at a time); only an op whose
    * result depends on the position, dropout's mask, needs it. */
   int64_t first;
+  const nnc_options *opts; /* the exec's: which convolution algorithms may run */
 } nnc_cpu_args;
 
 typedef void nnc_cpu_fn(const nnc_cpu_args *a);
 /* An elementwise kernel on elements [begin, end) only. */
 typedef void nnc_cpu_range_fn(const nnc_cpu_args *a, int64_t begin, int64_t end);
-/* Floats of per-thread scratch a kernel needs for node n. */
-typedef size_t nnc_cpu_scratch_fn(const nnc_graph *g, const nnc_node *n);
+/* Floats of per-thread scratch a kernel needs for node n, under o. */
+typedef size_t nnc_cpu_scratch_fn(const nnc_options *o, const nnc_graph *g, const nnc_node *n);
 
 typedef struct nnc_cpu_kernel {
   nnc_cpu_fn *run;
@@ -119,8 +121,10 @@ typedef enum nnc_cpu_conv_algo {
 } nnc_cpu_conv_algo;
 
 /* The algorithm that runs `pass` on window w: the fastest measured on this
- * machine (cpu_conv.c says how), or the one NNC_CPU_CONV names. */
-nnc_cpu_conv_algo nnc_cpu_conv_choose(nnc_cpu_conv_pass pass, const nnc_window *w);
+ * machine (cpu_conv.c says how; measurements are kept in o's cache folder),
+ * or the one o->cpu_conv ($NNC_CPU_CONV) names; never Winograd under
+ * o->no_winograd. */
+nnc_cpu_conv_algo nnc_cpu_conv_choose(const nnc_options *o, nnc_cpu_conv_pass pass, const nnc_window *w);
 /* Forgets the choices this process made or read, so the next are read from
  * the cache file again or measured (tests). */
 void nnc_cpu_conv_forget(void);

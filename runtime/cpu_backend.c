@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/debug.h"
 #include "ir/op.h"
 #include "runtime/arena_layout.h"
 #include "runtime/collective.h"
@@ -108,8 +107,7 @@ struct nnc_exec {
   float *scratch;
   size_t scratch_floats; /* per thread */
   int threads;
-  int profile;
-  int poison;
+  nnc_options opts; /* as prepared: profile (debug level), poison, the convolution choice */
   int64_t runs;
 };
 
@@ -201,7 +199,7 @@ static int plan_steps(nnc_exec *e, int32_t *step_of, unsigned char *stored, nnc_
     if (grp) s = (step){gk, grp->members[first], grp->members[grp->nmembers - 1], n->group, 0};
     stored[id] = (unsigned char)writes_whole(g, gk, grp, id);
     const nnc_cpu_kernel *k = kernels[n->op];
-    size_t scratch = k && k->scratch ? k->scratch(g, n) : 0;
+    size_t scratch = k && k->scratch ? k->scratch(&e->opts, g, n) : 0;
     if (scratch > e->scratch_floats) e->scratch_floats = scratch;
     if (grp && id != s.out) continue;
     step_of[id] = e->nsteps;
@@ -231,30 +229,28 @@ static int place_values(nnc_exec *e, const int32_t *step_of, const unsigned char
     return nnc_fail(st, "out of memory for the cpu backend's %.1f MB arena", (double)e->layout.bytes / 1e6);
   for (int32_t id = 0; id < g->nnodes; id++)
     if (e->layout.offset[id] >= 0) e->data[id] = e->arena + e->layout.offset[id];
-  if (e->profile && e->layout.plan_unfit)
+  if (e->opts.debug && e->layout.plan_unfit)
     fprintf(stderr, "nnc cpu: the memory plan does not fit this graph's schedule; one slot per value instead\n");
   return 0;
 }
 
 static void cpu_release(nnc_exec *e);
 
-static nnc_exec *cpu_prepare(const nnc_graph *g, nnc_status *st) {
+static nnc_exec *cpu_prepare(const nnc_graph *g, const nnc_options *o, nnc_status *st) {
   if (nnc_graph_check_concrete(g, st)) return NULL;
   nnc_exec *e = calloc(1, sizeof *e);
   if (!e) {
     nnc_fail(st, "out of memory preparing the cpu backend");
     return NULL;
   }
-  e->g = g;
-  e->threads = nnc_cpu_pool_acquire(st);
+  e->g = g, e->opts = *o;
+  e->threads = nnc_cpu_pool_acquire(o, st);
   size_t count = (size_t)g->nnodes + 1;
   e->data = calloc(count, sizeof *e->data);
   e->block_slot = calloc(count, 1);
   e->steps = calloc(count, sizeof *e->steps);
   int32_t *step_of = calloc(count, sizeof *step_of);
   unsigned char *stored = calloc(count, 1);
-  e->profile = nnc_debug_level();
-  e->poison = getenv("NNC_CPU_POISON") != NULL;
   int rc = !e->data || !e->block_slot || !e->steps || !step_of || !stored || plan_steps(e, step_of, stored, st) ||
            place_values(e, step_of, stored, st);
   free(step_of), free(stored);
@@ -281,7 +277,7 @@ static void bind_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *
                       bound *b) {
   const nnc_node *n = &e->g->nodes[id];
   for (int k = 0; k < n->nsrc; k++) b->in[k] = e->data[n->src[k]];
-  b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats, 0};
+  b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats, 0, &e->opts};
 }
 
 /* What a fused step's anchor applies around itself: its prologue (bound
@@ -411,13 +407,13 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     if (nnc_leaf_data(n, leaves[id], st)) return -1;
     e->data[id] = leaves[id];
   }
-  if (e->poison) {
+  if (e->opts.cpu_poison) {
     memset(e->arena, 0xff, (size_t)e->layout.bytes);
     if (e->scratch) memset(e->scratch, 0xff, sizeof(float) * e->scratch_floats * (size_t)e->threads);
   }
   for (int i = 0; i < e->nsteps; i++) {
     step *s = &e->steps[i];
-    int timed = e->profile || (opts && opts->node_seconds);
+    int timed = e->opts.debug || (opts && opts->node_seconds);
     double start = timed ? nnc_now() : 0;
     nnc_cpu_epilogue ep = {0};
     bound prologue;
@@ -492,7 +488,7 @@ static void print_profile(const nnc_exec *e) {
   for (int r = 0; r < nrows; r++)
     fprintf(stderr, "  %-20s %3d nodes %9.3f ms/run %5.1f%%\n", rows[r].name, rows[r].count,
             1e3 * rows[r].seconds / (double)e->runs, total > 0 ? 100 * rows[r].seconds / total : 0);
-  if (e->profile < 2) return;
+  if (e->opts.debug < 2) return;
   for (int i = 0; i < e->nsteps; i++) {
     const step *s = &e->steps[i];
     const nnc_node *n = &e->g->nodes[s->out];
@@ -505,7 +501,7 @@ static void print_profile(const nnc_exec *e) {
 
 static void cpu_release(nnc_exec *e) {
   if (!e) return;
-  if (e->profile) print_profile(e);
+  if (e->opts.debug) print_profile(e);
   nnc_arena_layout_free(&e->layout);
   free(e->arena);
   free(e->data);

@@ -39,8 +39,8 @@ static const char *const algo_names[NNC_CPU_CONV_ALGOS] = {"gemm", "winograd", "
 
 const char *nnc_cpu_conv_algo_name(nnc_cpu_conv_algo algo) { return algo_names[algo]; }
 
-static int fits(nnc_cpu_conv_algo algo, const nnc_window *w) {
-  return algo != NNC_CPU_CONV_WINOGRAD || nnc_cpu_winograd_fits(w);
+static int fits(const nnc_options *o, nnc_cpu_conv_algo algo, const nnc_window *w) {
+  return algo != NNC_CPU_CONV_WINOGRAD || (!o->no_winograd && nnc_cpu_winograd_fits(w));
 }
 
 static size_t scratch_of(nnc_cpu_conv_algo algo, nnc_cpu_conv_pass pass, const nnc_window *w) {
@@ -140,18 +140,18 @@ static void remember(const shape_key *k, nnc_cpu_conv_algo algo) {
 }
 
 /* The cache file's path, or NULL when there is no cache directory. */
-static const char *file_path(char *path, size_t size) {
+static const char *file_path(const nnc_options *o, char *path, size_t size) {
   char dir[2048];
-  if (!nnc_cache_dir(dir, sizeof dir)) return NULL;
+  if (!nnc_cache_dir(o, dir, sizeof dir)) return NULL;
   snprintf(path, size, "%s/%s", dir, CACHE_FILE);
   return path;
 }
 
 /* The cache file's lines: the key's three tab-separated fields and the
  * thread count, then the algorithm's name and the measured times. */
-static void read_file(void) {
+static void read_file(const nnc_options *o) {
   char path[4096], line[1024];
-  FILE *f = file_path(path, sizeof path) ? fopen(path, "r") : NULL;
+  FILE *f = file_path(o, path, sizeof path) ? fopen(path, "r") : NULL;
   while (f && fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = 0;
     char *field = line;
@@ -168,9 +168,9 @@ static void read_file(void) {
 }
 
 /* Appends one line, so processes measuring other shapes at once keep theirs. */
-static void append_file(const shape_key *k, nnc_cpu_conv_algo algo, const double *seconds) {
+static void append_file(const nnc_options *o, const shape_key *k, nnc_cpu_conv_algo algo, const double *seconds) {
   char path[4096];
-  FILE *f = file_path(path, sizeof path) ? fopen(path, "a") : NULL;
+  FILE *f = file_path(o, path, sizeof path) ? fopen(path, "a") : NULL;
   if (!f) return;
   char line[1024];
   int len = snprintf(line, sizeof line, "%s\t%s", k->text, algo_names[algo]);
@@ -190,12 +190,13 @@ static void fill(float *p, size_t count) {
 }
 
 /* Seconds per run of each algorithm that fits (0 for the others); returns the fastest. */
-static nnc_cpu_conv_algo measure(nnc_cpu_conv_pass pass, const nnc_window *full, double *seconds) {
+static nnc_cpu_conv_algo measure(const nnc_options *o, nnc_cpu_conv_pass pass, const nnc_window *full,
+                                 double *seconds) {
   nnc_window w = measured_window(full);
   size_t xs = (size_t)(w.batch * w.ih * w.iw * w.ic), ws = (size_t)(w.kh * w.kw * w.ic * w.oc);
   size_t ys = (size_t)(w.batch * w.oh * w.ow * w.oc), scratch = 0;
   for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
-    if (fits((nnc_cpu_conv_algo)a, &w) && scratch_of((nnc_cpu_conv_algo)a, pass, &w) > scratch)
+    if (fits(o, (nnc_cpu_conv_algo)a, &w) && scratch_of((nnc_cpu_conv_algo)a, pass, &w) > scratch)
       scratch = scratch_of((nnc_cpu_conv_algo)a, pass, &w);
   scratch = (scratch + 15) & ~(size_t)15;
   float *x = malloc(sizeof(float) * xs), *k = malloc(sizeof(float) * ws), *y = malloc(sizeof(float) * ys);
@@ -209,10 +210,10 @@ static nnc_cpu_conv_algo measure(nnc_cpu_conv_pass pass, const nnc_window *full,
     const float *a = pass == NNC_CPU_CONV_GRAD_INPUT ? y : x, *b = pass == NNC_CPU_CONV_GRAD_KERNEL ? y : k;
     /* Rounds of every candidate in turn, so a burst of other work on the
      * machine slows all of them alike; round 0 warms the caches. */
-    for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) seconds[al] = fits((nnc_cpu_conv_algo)al, &w) ? 1e30 : 0;
+    for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) seconds[al] = fits(o, (nnc_cpu_conv_algo)al, &w) ? 1e30 : 0;
     for (int round = 0; round < 4; round++)
       for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) {
-        if (!fits((nnc_cpu_conv_algo)al, &w)) continue;
+        if (!fits(o, (nnc_cpu_conv_algo)al, &w)) continue;
         double start = nnc_now();
         run_algo((nnc_cpu_conv_algo)al, pass, &w, a, b, out, &args);
         double spent = nnc_now() - start;
@@ -225,12 +226,12 @@ static nnc_cpu_conv_algo measure(nnc_cpu_conv_pass pass, const nnc_window *full,
   return best;
 }
 
-static int forced(const nnc_window *w, nnc_cpu_conv_algo *algo) {
-  const char *env = getenv("NNC_CPU_CONV");
-  if (!env || !*env) return 0;
+static int forced(const nnc_options *o, const nnc_window *w, nnc_cpu_conv_algo *algo) {
+  const char *name = o->cpu_conv;
+  if (!name || !*name) return 0;
   for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
-    if (!strcmp(env, algo_names[a])) {
-      *algo = fits((nnc_cpu_conv_algo)a, w) ? (nnc_cpu_conv_algo)a : NNC_CPU_CONV_GEMM;
+    if (!strcmp(name, algo_names[a])) {
+      *algo = fits(o, (nnc_cpu_conv_algo)a, w) ? (nnc_cpu_conv_algo)a : NNC_CPU_CONV_GEMM;
       return 1;
     }
   return 0;
@@ -242,24 +243,24 @@ void nnc_cpu_conv_forget(void) {
   pthread_mutex_unlock(&choices_lock);
 }
 
-nnc_cpu_conv_algo nnc_cpu_conv_choose(nnc_cpu_conv_pass pass, const nnc_window *w) {
+nnc_cpu_conv_algo nnc_cpu_conv_choose(const nnc_options *o, nnc_cpu_conv_pass pass, const nnc_window *w) {
   nnc_cpu_conv_algo algo;
-  if (forced(w, &algo)) return algo;
+  if (forced(o, w, &algo)) return algo;
   shape_key k = key_of(pass, w);
   pthread_mutex_lock(&choices_lock);
-  if (!file_read) read_file();
+  if (!file_read) read_file(o);
   file_read = 1;
   const choice *c = find(&k);
   if (c) {
     algo = c->algo;
   } else {
     double seconds[NNC_CPU_CONV_ALGOS];
-    algo = measure(pass, w, seconds);
+    algo = measure(o, pass, w, seconds);
     remember(&k, algo);
-    append_file(&k, algo, seconds);
+    append_file(o, &k, algo, seconds);
   }
   pthread_mutex_unlock(&choices_lock);
-  return fits(algo, w) ? algo : NNC_CPU_CONV_GEMM;
+  return fits(o, algo, w) ? algo : NNC_CPU_CONV_GEMM;
 }
 
 /* ---- the ops ------------------------------------------------------------------------ */
@@ -282,14 +283,14 @@ static conv_op conv_op_of(const nnc_graph *g, const nnc_node *n) {
   }
 }
 
-static size_t conv_scratch(const nnc_graph *g, const nnc_node *n) {
+static size_t conv_scratch(const nnc_options *o, const nnc_graph *g, const nnc_node *n) {
   conv_op c = conv_op_of(g, n);
-  return scratch_of(nnc_cpu_conv_choose(c.pass, &c.w), c.pass, &c.w);
+  return scratch_of(nnc_cpu_conv_choose(o, c.pass, &c.w), c.pass, &c.w);
 }
 
 static void run_conv(const nnc_cpu_args *args) {
   conv_op c = conv_op_of(args->k.g, args->k.n);
-  run_algo(nnc_cpu_conv_choose(c.pass, &c.w), c.pass, &c.w, args->k.in[0], args->k.in[1], args->k.out, args);
+  run_algo(nnc_cpu_conv_choose(args->opts, c.pass, &c.w), c.pass, &c.w, args->k.in[0], args->k.in[1], args->k.out, args);
 }
 
 const nnc_cpu_kernel nnc_cpu_conv2d = {.run = run_conv, .scratch = conv_scratch, .anchor = 1};

@@ -132,7 +132,8 @@ static void run_bias_grad(const nnc_cpu_args *x) {
   }
 }
 
-static size_t bias_grad_scratch(const nnc_graph *g, const nnc_node *n) {
+static size_t bias_grad_scratch(const nnc_options *o, const nnc_graph *g, const nnc_node *n) {
+  (void)o;
   (void)g;
   return (size_t)n->shape[0];
 }

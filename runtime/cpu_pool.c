@@ -100,20 +100,19 @@ static void publish(pool *p, uint64_t gen) {
   }
 }
 
-static int threads_wanted(void) {
-  const char *env = getenv("NNC_CPU_THREADS");
-  long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+static int threads_wanted(const nnc_options *o) {
+  long n = o->cpu_threads ? o->cpu_threads : sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > NNC_CPU_MAX_THREADS ? NNC_CPU_MAX_THREADS : (int)n;
 }
 
-int nnc_cpu_pool_acquire(nnc_status *st) {
+int nnc_cpu_pool_acquire(const nnc_options *o, nnc_status *st) {
   pthread_mutex_lock(&pool_lock);
   if (pool_users++ > 0) {
     pthread_mutex_unlock(&pool_lock);
     return the_pool.nthreads;
   }
   pool *p = &the_pool;
-  p->nthreads = threads_wanted();
+  p->nthreads = threads_wanted(o);
   atomic_store(&p->stop, 0);
   generation = 0;
   atomic_store(&p->work, 0);

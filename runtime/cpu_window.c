@@ -192,7 +192,8 @@ static void run_avg_pool_grad(const nnc_cpu_args *a) {
 
 /* max_pool_grad, per thread: the best value and tap of each channel, then
  * one image of dy as a prologue computes it. */
-static size_t max_pool_grad_scratch(const nnc_graph *g, const nnc_node *n) {
+static size_t max_pool_grad_scratch(const nnc_options *o, const nnc_graph *g, const nnc_node *n) {
+  (void)o;
   const nnc_node *dy = SRC(g, n, 1);
   return 2 * (size_t)SRC(g, n, 0)->shape[3] + (size_t)(dy->shape[1] * dy->shape[2] * dy->shape[3]);
 }

@@ -57,14 +57,8 @@ static wino_geom geom_of(const nnc_window *w, int grad_input) {
   return q;
 }
 
-static int enabled(void) {
-  static int state = -1; /* NNC_CPU_WINOGRAD=0 turns it off, to compare with im2col */
-  if (state < 0) state = !getenv("NNC_CPU_WINOGRAD") || atoi(getenv("NNC_CPU_WINOGRAD")) != 0;
-  return state;
-}
-
 int nnc_cpu_winograd_fits(const nnc_window *w) {
-  return enabled() && w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->ic >= MIN_CHANNELS &&
+  return w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->ic >= MIN_CHANNELS &&
          w->oc >= MIN_CHANNELS && w->oh > 0 && w->ow > 0;
 }
 

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/debug.h"
 #include "ir/op.h"
 #include "passes/train.h"
 #include "runtime/backend.h"
@@ -38,6 +37,7 @@
 
 struct nnc_exec {
   const nnc_cuda_device *dev;
+  nnc_options opts; /* as prepared: the debug level, capture, where libraries are */
   const nnc_graph *g;
   nnc_cuda_program prog;
   nnc_arena_layout layout;
@@ -62,7 +62,6 @@ struct nnc_exec {
   int graph_keeps;       /* whether it includes the update copies */
   int no_graph;          /* capture is off, or failed once */
   int last_launched;     /* the kernel launched last, for a failure found at the next wait; -1 after a replay */
-  int debug;             /* NNC_DEBUG */
 };
 
 static int64_t node_bytes(const nnc_node *n) { return nnc_node_numel(n) * (int64_t)nnc_dtype_size(n->dtype); }
@@ -159,16 +158,16 @@ static void lib_release(void *ctx, void *p) { ((const nnc_cuda_device *)ctx)->fr
 
 static int open_lib(nnc_exec *e, nnc_status *st) {
   nnc_cuda_lib_memory memory = {lib_alloc, lib_release, (void *)e->dev};
-  e->lib = nnc_cuda_lib_open(e->g, &e->prog, e->dev->emulated, e->dev->raw_stream(e->stream),
+  e->lib = nnc_cuda_lib_open(&e->opts, e->g, &e->prog, e->dev->emulated, e->dev->raw_stream(e->stream),
                              e->dev->emulated ? NULL : &memory, st);
   for (int k = 0; k < e->prog.count; k++)
     if (e->prog.kernels[k].lib != NNC_LOWER_NNC) e->no_graph = 1;
   return e->lib ? 0 : -1;
 }
 
-static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, nnc_status *st) {
+static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, const nnc_options *o, nnc_status *st) {
   char why[512];
-  if (d->open(why, sizeof why)) {
+  if (d->open(o, why, sizeof why)) {
     nnc_fail(st, "%s", why);
     return NULL;
   }
@@ -177,14 +176,12 @@ static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, nnc_statu
     nnc_fail(st, "out of memory preparing %s", d->backend);
     return NULL;
   }
-  e->dev = d, e->g = g;
-  const char *graphs = getenv("NNC_CUDA_GRAPH");
-  e->debug = nnc_debug_level();
-  e->no_graph = graphs && !strcmp(graphs, "0");
-  if (nnc_cuda_generate(g, &e->prog, st) || nnc_cuda_dump_program(&e->prog, g, st) ||
+  e->dev = d, e->g = g, e->opts = *o;
+  e->no_graph = o->no_cuda_graph;
+  if (nnc_cuda_generate(o, g, &e->prog, st) || nnc_cuda_dump_program(o, &e->prog, g, st) ||
       nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
       !(e->fns = calloc((size_t)e->prog.count + 1, sizeof *e->fns)) ||
-      d->load(&e->prog, &e->module, e->fns, st) || allocate(e, st) || d->stream_create(&e->stream, st) ||
+      d->load(o, &e->prog, &e->module, e->fns, st) || allocate(e, st) || d->stream_create(o, &e->stream, st) ||
       open_lib(e, st)) {
     if (!st->failed) nnc_fail(st, "out of memory preparing %s", d->backend);
     release(e);
@@ -242,7 +239,7 @@ static int run_allreduce(nnc_exec *e, int k, void **data, const nnc_run_opts *op
     nnc_collective_finish(s);
     return 0;
   }
-  if (!s->nccl && !(s->nccl = nnc_nccl_open(s->comm, st))) return -1;
+  if (!s->nccl && !(s->nccl = nnc_nccl_open(&e->opts, s->comm, st))) return -1;
   char what[160];
   snprintf(what, sizeof what, "the all-reduce of %s", n->name ? n->name : "a gradient");
   float share = (float)((double)s->rows / (double)s->global_rows);
@@ -264,7 +261,7 @@ static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, int keep, nnc_st
   void **data = keep ? e->data_keep : e->data;
   nnc_cuda_args a;
   nnc_cuda_args_fill(&a, kn, data, (void *)(uintptr_t)e->run_consts);
-  if (e->debug >= 4)
+  if (e->opts.debug >= 4)
     fprintf(stderr, "%s: launch %s <<<%u, %u>>> over %lld items\n", e->dev->backend, kn->name, kn->grid, kn->block,
             (long long)kn->work);
   double *timing = opts ? opts->node_seconds : NULL;
@@ -312,7 +309,7 @@ static int capture(nnc_exec *e, int keep, nnc_status *st) {
     return -1;
   }
   e->graph = graph, e->graph_keeps = keep;
-  if (e->debug >= 1)
+  if (e->opts.debug >= 1)
     fprintf(stderr, "%s: captured %d kernels as one graph\n", e->dev->backend, e->prog.count);
   return 0;
 }
@@ -370,10 +367,14 @@ static const void *value(nnc_exec *e, int32_t id) {
 
 static int launches(const nnc_exec *e) { return nnc_cuda_program_launches(&e->prog); }
 
-static nnc_exec *cuda_prepare(const nnc_graph *g, nnc_status *st) { return prepare(&nnc_cuda_driver_device, g, st); }
+static nnc_exec *cuda_prepare(const nnc_graph *g, const nnc_options *o, nnc_status *st) {
+  return prepare(&nnc_cuda_driver_device, g, o, st);
+}
 const nnc_cuda_device *nnc_cuda_emu_device = &nnc_cuda_host_device;
 
-static nnc_exec *emu_prepare(const nnc_graph *g, nnc_status *st) { return prepare(nnc_cuda_emu_device, g, st); }
+static nnc_exec *emu_prepare(const nnc_graph *g, const nnc_options *o, nnc_status *st) {
+  return prepare(nnc_cuda_emu_device, g, o, st);
+}
 
 static int64_t arena_bytes(nnc_exec *e) { return e->layout.bytes; }
 
@@ -385,6 +386,7 @@ const nnc_backend nnc_backend_cuda = {
     .arena_bytes = arena_bytes,
     .release = release,
     .keeps_updates = 1,
+    .gpu_kernels = 1,
     .launches = launches,
 };
 
@@ -396,5 +398,6 @@ const nnc_backend nnc_backend_cuda_emu = {
     .arena_bytes = arena_bytes,
     .release = release,
     .keeps_updates = 1,
+    .gpu_kernels = 1,
     .launches = launches,
 };

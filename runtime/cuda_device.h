@@ -23,16 +23,18 @@ typedef struct nnc_cuda_module nnc_cuda_module; /* a program's loaded kernels */
 typedef struct nnc_cuda_device {
   const char *backend; /* "cuda", "cuda-emu": for messages */
   int emulated;        /* the host: library steps use the emulated cuBLAS/cuDNN */
-  /* Opens the device once per process; on failure `why` says, in a line, why. */
-  int (*open)(char *why, size_t size);
+  /* Opens the device once per process (o: which GPU, where its libraries
+   * are, the host compiler); on failure `why` says, in a line, why. */
+  int (*open)(const nnc_options *o, char *why, size_t size);
   const char *(*name)(void); /* "NVIDIA H100 80GB HBM3 (sm_90)" */
-  /* Compiles and loads every generated kernel of p; fns[k] is kernel k's
-   * handle (library steps have none). */
-  int (*load)(const nnc_cuda_program *p, nnc_cuda_module **m, void **fns, nnc_status *st);
+  /* Compiles and loads every generated kernel of p for o->arch (else the
+   * device's); fns[k] is kernel k's handle (library steps have none). */
+  int (*load)(const nnc_options *o, const nnc_cuda_program *p, nnc_cuda_module **m, void **fns, nnc_status *st);
   void (*unload)(nnc_cuda_module *m);
   int (*alloc)(nnc_devptr *p, size_t bytes, nnc_status *st);
   void (*free)(nnc_devptr p);
-  int (*stream_create)(nnc_cuda_stream **s, nnc_status *st);
+  /* A stream whose launches run as o says (cuda-emu: its host threads). */
+  int (*stream_create)(const nnc_options *o, nnc_cuda_stream **s, nnc_status *st);
   void (*stream_destroy)(nnc_cuda_stream *s);
   void *(*raw_stream)(nnc_cuda_stream *s); /* the driver's CUstream, for cuBLAS/cuDNN */
   int (*sync)(nnc_cuda_stream *s, nnc_status *st);

@@ -108,11 +108,11 @@ static int find_entry_points(void) {
   return 0;
 }
 
-static void open_driver(void) {
+static void open_driver(const nnc_options *o) {
   drv.tried = 1;
   static const char *const files[] = {"libcuda.so.1", "libcuda.so"};
   char tried[400];
-  drv.lib = nnc_dl_open_cuda(files, 2, NULL, 0, tried, sizeof tried);
+  drv.lib = nnc_dl_open_cuda(o, files, 2, NULL, 0, tried, sizeof tried);
   if (!drv.lib) {
     snprintf(drv.why, sizeof drv.why, "no CUDA driver (no libcuda.so.1 in %s)", tried);
     return;
@@ -126,12 +126,11 @@ static void open_driver(void) {
     return;
   }
   /* Under mpirun each rank of a machine takes its own GPU, by its rank on
-   * that machine; NNC_CUDA_DEVICE chooses one by hand. */
-  const char *ordinal = getenv("NNC_CUDA_DEVICE"), *local = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-  int device = ordinal ? atoi(ordinal) : local ? atoi(local) : 0;
+   * that machine; NNC_CUDA_DEVICE chooses one by hand (o->cuda_device). */
+  int device = o->cuda_device;
   if (device < 0 || device >= count) {
     snprintf(drv.why, sizeof drv.why, "GPU %d is asked for (%s) but the driver sees %d", device,
-             ordinal ? "NNC_CUDA_DEVICE" : "one per rank of this machine", count);
+             o->cuda_device_set ? "NNC_CUDA_DEVICE" : "one per rank of this machine", count);
     return;
   }
   char model[128] = "";
@@ -149,15 +148,15 @@ static void open_driver(void) {
   /* Every kernel goes through NVRTC: without it the backend cannot run, and
    * it is better said when the backend is chosen than at the first graph. */
   nnc_status st = {0};
-  if (nnc_nvrtc_open(NULL, NULL, &st)) {
+  if (nnc_nvrtc_open(o, NULL, NULL, &st)) {
     snprintf(drv.why, sizeof drv.why, "%.1000s", st.msg);
     return;
   }
   drv.ok = 1;
 }
 
-static int drv_open(char *why, size_t size) {
-  if (!drv.tried) open_driver();
+static int drv_open(const nnc_options *o, char *why, size_t size) {
+  if (!drv.tried) open_driver(o);
   if (!drv.ok) snprintf(why, size, "%s", drv.why);
   return drv.ok ? 0 : -1;
 }
@@ -183,12 +182,12 @@ static void drv_unload(nnc_cuda_module *m) {
   free(m);
 }
 
-static int load_kernel(const nnc_cuda_kernel *k, const char *arch, cu_module *mod, void **fn, nnc_status *st) {
+static int load_kernel(const nnc_options *o, const nnc_cuda_kernel *k, const char *arch, cu_module *mod, void **fn, nnc_status *st) {
   nnc_strbuf unit;
   nnc_strbuf_init(&unit);
   nnc_cuda_render_unit(&k, 1, &unit);
   nnc_cuda_binary bin;
-  int rc = nnc_nvrtc_compile(k->name, nnc_strbuf_str(&unit), arch, &bin, st);
+  int rc = nnc_nvrtc_compile(o, k->name, nnc_strbuf_str(&unit), arch, &bin, st);
   nnc_strbuf_free(&unit);
   if (rc) return -1;
   cu_result r = drv.api.module_load_data(mod, bin.data);
@@ -202,15 +201,16 @@ static int load_kernel(const nnc_cuda_kernel *k, const char *arch, cu_module *mo
   return 0;
 }
 
-static int drv_load(const nnc_cuda_program *p, nnc_cuda_module **out, void **fns, nnc_status *st) {
-  const char *arch = nnc_cuda_arch() ? nnc_cuda_arch() : drv.arch;
+static int drv_load(const nnc_options *o, const nnc_cuda_program *p, nnc_cuda_module **out, void **fns,
+                    nnc_status *st) {
+  const char *arch = o->arch ? o->arch : drv.arch;
   nnc_cuda_module *m = calloc(1, sizeof *m + sizeof(cu_module) * ((size_t)p->count + 1));
   if (!m) return nnc_fail(st, "out of memory");
   m->count = p->count;
   *out = m;
   if (current(st)) return -1;
   for (int i = 0; i < p->count; i++)
-    if (p->kernels[i].source && load_kernel(&p->kernels[i], arch, &m->modules[i], &fns[i], st)) return -1;
+    if (p->kernels[i].source && load_kernel(o, &p->kernels[i], arch, &m->modules[i], &fns[i], st)) return -1;
   return 0;
 }
 
@@ -224,7 +224,8 @@ static void drv_free(nnc_devptr p) {
   if (p && drv.api.ctx_set_current(drv.context) == 0) drv.api.mem_free(p);
 }
 
-static int drv_stream_create(nnc_cuda_stream **s, nnc_status *st) {
+static int drv_stream_create(const nnc_options *o, nnc_cuda_stream **s, nnc_status *st) {
+  (void)o;
   cu_stream cs = NULL;
   if (current(st)) return -1;
   CU(st, stream_create, &cs, 0);

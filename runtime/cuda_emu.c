@@ -25,19 +25,16 @@
 
 typedef void emu_launch_fn(void *const *args, unsigned grid, unsigned block, unsigned first, unsigned last);
 
-static int threads(void) {
-  static int n;
-  if (n) return n;
+/* o->emu_threads, else one per CPU up to 8; at most 64. */
+static int threads(const nnc_options *o) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  const char *v = getenv("NNC_EMU_THREADS");
-  int want = v && *v ? atoi(v) : cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
-  n = want < 1 ? 1 : want > 64 ? 64 : want;
-  return n;
+  int want = o->emu_threads ? o->emu_threads : cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+  return want < 1 ? 1 : want > 64 ? 64 : want;
 }
 
-static int host_open(char *why, size_t size) {
+static int host_open(const nnc_options *o, char *why, size_t size) {
   nnc_status st = {0};
-  if (nnc_host_cc_probe(&st) == 0) return 0;
+  if (nnc_host_cc_probe(o, &st) == 0) return 0;
   snprintf(why, size, "%s", st.msg);
   return -1;
 }
@@ -54,7 +51,7 @@ static void host_unload(nnc_cuda_module *m) {
   free(m);
 }
 
-static int compile_program(const nnc_cuda_program *p, nnc_host_so *so, nnc_status *st) {
+static int compile_program(const nnc_options *o, const nnc_cuda_program *p, nnc_host_so *so, nnc_status *st) {
   const nnc_cuda_kernel **ks = malloc(sizeof *ks * ((size_t)p->count + 1));
   if (!ks) return nnc_fail(st, "out of memory");
   int n = 0;
@@ -67,18 +64,19 @@ static int compile_program(const nnc_cuda_program *p, nnc_host_so *so, nnc_statu
   free(ks);
   char what[64];
   snprintf(what, sizeof what, "nnc-graph-%016llx", (unsigned long long)p->graph_hash);
-  int rc = nnc_host_compile(what, nnc_strbuf_str(&src), so, st);
+  int rc = nnc_host_compile(o, what, nnc_strbuf_str(&src), so, st);
   nnc_strbuf_free(&src);
   return rc;
 }
 
 /* One object for the whole program, then each kernel's launcher. */
-static int host_load(const nnc_cuda_program *p, nnc_cuda_module **out, void **fns, nnc_status *st) {
+static int host_load(const nnc_options *o, const nnc_cuda_program *p, nnc_cuda_module **out, void **fns,
+                     nnc_status *st) {
   nnc_cuda_module *m = calloc(1, sizeof *m);
   if (!m) return nnc_fail(st, "out of memory");
   *out = m;
   nnc_host_so so;
-  if (compile_program(p, &so, st)) return -1;
+  if (compile_program(o, p, &so, st)) return -1;
   m->so = dlopen(so.path, RTLD_NOW | RTLD_LOCAL);
   const char *why = m->so ? NULL : dlerror();
   if (!m->so) nnc_fail(st, "cuda-emu cannot load %s: %s", so.path, why ? why : "unknown error");
@@ -124,11 +122,14 @@ struct nnc_cuda_capture {
 
 struct nnc_cuda_stream {
   nnc_cuda_capture *capture; /* non-NULL while capturing */
+  int threads;               /* host threads a launch is shared out among */
 };
 
-static int host_stream_create(nnc_cuda_stream **s, nnc_status *st) {
+static int host_stream_create(const nnc_options *o, nnc_cuda_stream **s, nnc_status *st) {
   *s = calloc(1, sizeof **s);
-  return *s ? 0 : nnc_fail(st, "out of memory");
+  if (!*s) return nnc_fail(st, "out of memory");
+  (*s)->threads = threads(o);
+  return 0;
 }
 
 static void host_graph_destroy(nnc_cuda_capture *g) {
@@ -194,8 +195,8 @@ static void *run_slice(void *arg) {
 }
 
 /* Runs the blocks of one launch, shared out among host threads. */
-static void run_blocks(emu_launch_fn *fn, const nnc_cuda_kernel *k, void *const *args) {
-  unsigned parts = (unsigned)threads();
+static void run_blocks(const nnc_cuda_stream *s, emu_launch_fn *fn, const nnc_cuda_kernel *k, void *const *args) {
+  unsigned parts = (unsigned)s->threads;
   if (parts > k->grid) parts = k->grid;
   int64_t items = k->cooperative ? k->work * k->block : k->work;
   if (items < 4096) parts = 1; /* not worth a host thread */
@@ -216,10 +217,10 @@ static void run_blocks(emu_launch_fn *fn, const nnc_cuda_kernel *k, void *const 
     if (started[i]) pthread_join(tids[i], NULL);
 }
 
-static void replay_launch(const call *c) {
+static void replay_launch(const nnc_cuda_stream *s, const call *c) {
   void *args[NNC_CUDA_MAX_ARGS];
   for (int i = 0; i < c->nargs; i++) args[i] = (void *)&c->values[i];
-  run_blocks((emu_launch_fn *)c->fn, c->k, args);
+  run_blocks(s, (emu_launch_fn *)c->fn, c->k, args);
 }
 
 static int host_launch(void *fn, const nnc_cuda_kernel *k, void **args, nnc_cuda_stream *s, nnc_status *st) {
@@ -228,7 +229,7 @@ static int host_launch(void *fn, const nnc_cuda_kernel *k, void **args, nnc_cuda
     for (int i = 0; i < k->nargs; i++) memcpy(&c.values[i], args[i], sizeof c.values[i]);
     return record(s->capture, &c, st);
   }
-  run_blocks((emu_launch_fn *)fn, k, args);
+  run_blocks(s, (emu_launch_fn *)fn, k, args);
   return 0;
 }
 
@@ -249,7 +250,7 @@ static int host_replay(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st) 
   if (s->capture) return nnc_fail(st, "cuda-emu: a graph cannot be replayed into a capture");
   for (int i = 0; i < g->count; i++) {
     const call *c = &g->calls[i];
-    if (c->fn) replay_launch(c);
+    if (c->fn) replay_launch(s, c);
     else memmove((void *)(uintptr_t)c->dst, (const void *)(uintptr_t)c->src, c->bytes);
   }
   return 0;

@@ -89,11 +89,11 @@ static struct {
   nnc_cuda_lib_api api;
 } real;
 
-static void open_real(int lib) {
+static void open_real(const nnc_options *o, int lib) {
   if (real.tried[lib]) return;
   real.tried[lib] = 1;
   char tried[400];
-  real.handle[lib] = nnc_dl_open_cuda(lib_files[lib], 2, lib_companions[lib], lib_ncompanions[lib], tried, sizeof tried);
+  real.handle[lib] = nnc_dl_open_cuda(o, lib_files[lib], 2, lib_companions[lib], lib_ncompanions[lib], tried, sizeof tried);
   if (!real.handle[lib]) {
     snprintf(real.why[lib], sizeof real.why[lib], "%s cannot be opened (no %s in %s)", lib_titles[lib],
              lib_files[lib][0], tried);
@@ -111,9 +111,9 @@ static void open_real(int lib) {
   real.ok[lib] = 1;
 }
 
-int nnc_cuda_lib_available(char *why, size_t size) {
+int nnc_cuda_lib_available(const nnc_options *o, char *why, size_t size) {
   for (int lib = 0; lib < 2; lib++) {
-    open_real(lib);
+    open_real(o, lib);
     if (!real.ok[lib]) {
       snprintf(why, size, "%s", real.why[lib]);
       return 0;
@@ -308,10 +308,11 @@ static int libraries_used(const nnc_cuda_program *p) {
   return used;
 }
 
-static int open_handles(nnc_cuda_lib *l, int used, int emulated, void *stream, nnc_status *st) {
+static int open_handles(const nnc_options *o, nnc_cuda_lib *l, int used, int emulated, void *stream,
+                        nnc_status *st) {
   for (int lib = 0; lib < 2; lib++) {
     if (!(used & (1 << lib)) || emulated) continue;
-    open_real(lib);
+    open_real(o, lib);
     if (!real.ok[lib]) return nnc_fail(st, "--lower needs %s: %s", lib_titles[lib], real.why[lib]);
   }
   l->api = emulated ? nnc_cuda_lib_emulation : &real.api;
@@ -330,7 +331,7 @@ static int prepare_steps(nnc_cuda_lib *l, nnc_status *st) {
     const nnc_cuda_kernel *k = &l->p->kernels[i];
     if (k->lib == NNC_LOWER_NNC || k->lib == NNC_LOWER_NCCL) continue;
     lib_step *s = &l->steps[i];
-    nnc_cuda_lib_call_of(l->g, k->nodes[0], &s->call);
+    nnc_cuda_lib_call_of(l->g, k->nodes[0], k->lib, &s->call);
     if (!fits_int(&s->call)) {
       char where[256];
       return nnc_fail(st, "--lower: %s is too large for %s's int sizes",
@@ -344,8 +345,8 @@ static int prepare_steps(nnc_cuda_lib *l, nnc_status *st) {
   return 0;
 }
 
-nnc_cuda_lib *nnc_cuda_lib_open(const nnc_graph *g, const nnc_cuda_program *p, int emulated, void *stream,
-                                const nnc_cuda_lib_memory *memory, nnc_status *st) {
+nnc_cuda_lib *nnc_cuda_lib_open(const nnc_options *o, const nnc_graph *g, const nnc_cuda_program *p, int emulated,
+                                void *stream, const nnc_cuda_lib_memory *memory, nnc_status *st) {
   nnc_cuda_lib *l = calloc(1, sizeof *l);
   if (l) l->steps = calloc((size_t)p->count + 1, sizeof *l->steps);
   if (!l || !l->steps) {
@@ -356,7 +357,7 @@ nnc_cuda_lib *nnc_cuda_lib_open(const nnc_graph *g, const nnc_cuda_program *p, i
   l->g = g, l->p = p;
   l->memory = memory ? *memory : (nnc_cuda_lib_memory){host_alloc, host_release, NULL};
   int used = libraries_used(p);
-  if (used && (open_handles(l, used, emulated, stream, st) || prepare_steps(l, st))) {
+  if (used && (open_handles(o, l, used, emulated, stream, st) || prepare_steps(l, st))) {
     nnc_cuda_lib_close(l);
     return NULL;
   }

@@ -19,12 +19,12 @@ typedef struct nnc_cuda_lib_memory {
 } nnc_cuda_lib_memory;
 
 /* Prepares p's library steps (p and g must outlive it): opens the
- * libraries they need (emulated, or the real ones), creates handles bound
+ * libraries they need (emulated, or the real ones, found as o says), creates handles bound
  * to `stream`, describes each step and allocates the largest scratch any
  * step needs. A program without library steps opens nothing. NULL on
  * failure, with the message naming the library or the node. */
-nnc_cuda_lib *nnc_cuda_lib_open(const nnc_graph *g, const nnc_cuda_program *p, int emulated, void *stream,
-                                const nnc_cuda_lib_memory *memory, nnc_status *st);
+nnc_cuda_lib *nnc_cuda_lib_open(const nnc_options *o, const nnc_graph *g, const nnc_cuda_program *p, int emulated,
+                                void *stream, const nnc_cuda_lib_memory *memory, nnc_status *st);
 /* Runs library step k (a kernel of p with k->lib set) on the buffers at
  * data[id], device addresses as kernels take them. */
 int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *data, nnc_status *st);
@@ -34,6 +34,6 @@ void nnc_cuda_lib_close(nnc_cuda_lib *l);
 int nnc_cuda_lib_algorithm(const nnc_cuda_lib *l, int kernel);
 
 /* Whether the real libraries open here; when not, why (for skipping tests). */
-int nnc_cuda_lib_available(char *why, size_t size);
+int nnc_cuda_lib_available(const nnc_options *o, char *why, size_t size);
 
 #endif

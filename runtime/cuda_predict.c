@@ -106,7 +106,7 @@ static void predict_kernel(const nnc_graph *g, const nnc_gpu_spec *gpu, const nn
   kp->seconds = busy + node;
 }
 
-static void ptxas_figures(const nnc_cuda_kernel *k, nnc_kernel_prediction *kp, int *reported) {
+static void ptxas_figures(const nnc_options *o, const nnc_cuda_kernel *k, nnc_kernel_prediction *kp, int *reported) {
   kp->registers = kp->shared_bytes = kp->spill_bytes = -1;
   if (!k->source) return;
   nnc_strbuf unit;
@@ -114,22 +114,23 @@ static void ptxas_figures(const nnc_cuda_kernel *k, nnc_kernel_prediction *kp, i
   nnc_cuda_render_unit(&k, 1, &unit);
   nnc_ptxas_report r;
   nnc_status st = {0};
-  if (nnc_nvrtc_report(k->name, nnc_strbuf_str(&unit), "sm_90", &r, &st) == 0) {
+  if (nnc_nvrtc_report(o, k->name, nnc_strbuf_str(&unit), "sm_90", &r, &st) == 0) {
     kp->registers = r.registers, kp->shared_bytes = r.shared_bytes, kp->spill_bytes = r.spill_bytes;
     ++*reported;
   }
   nnc_strbuf_free(&unit);
 }
 
-int nnc_cuda_predict(const nnc_graph *g, const nnc_gpu_spec *gpu, int reads, nnc_step_prediction *p, nnc_status *st) {
+int nnc_cuda_predict(const nnc_options *o, const nnc_graph *g, const nnc_gpu_spec *gpu, int reads,
+                     nnc_step_prediction *p, nnc_status *st) {
   memset(p, 0, sizeof *p);
-  if (nnc_cuda_generate(g, &p->program, st)) return -1;
+  if (nnc_cuda_generate(o, g, &p->program, st)) return -1;
   p->kernels = calloc((size_t)p->program.count + 1, sizeof *p->kernels);
   if (!p->kernels) return nnc_fail(st, "out of memory");
   for (int k = 0; k < p->program.count; k++) {
     nnc_kernel_prediction *kp = &p->kernels[k];
     kp->kernel = k;
-    ptxas_figures(&p->program.kernels[k], kp, &p->reported);
+    ptxas_figures(o, &p->program.kernels[k], kp, &p->reported);
     predict_kernel(g, gpu, &p->program.kernels[k], kp);
     p->kernel_seconds += kp->seconds;
   }

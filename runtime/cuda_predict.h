@@ -64,9 +64,11 @@ typedef struct nnc_step_prediction {
   int reported; /* kernels with a ptxas report */
 } nnc_step_prediction;
 
-/* Predicts one run of g (a step) on gpu; reads are the step's scalar
- * read-backs (2 for a train or evaluation step: loss and metric). */
-int nnc_cuda_predict(const nnc_graph *g, const nnc_gpu_spec *gpu, int reads, nnc_step_prediction *p, nnc_status *st);
+/* Predicts one run of g (a step), generated as o says, on gpu; reads are
+ * the step's scalar read-backs (2 for a train or evaluation step: loss and
+ * metric). */
+int nnc_cuda_predict(const nnc_options *o, const nnc_graph *g, const nnc_gpu_spec *gpu, int reads,
+                     nnc_step_prediction *p, nnc_status *st);
 void nnc_cuda_prediction_free(nnc_step_prediction *p);
 
 /* The `top` slowest kernels as a table, with each one's measured time

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/debug.h"
 #include "ir/op.h"
 #include "passes/batch_norm.h"
 #include "runtime/nan_trace.h"
@@ -15,7 +14,6 @@ void nnc_model_init(nnc_model *m, uint64_t seed) {
   m->backend = &nnc_backend_interp;
   m->weights_version = 1;
   strcpy(m->metric, "accuracy");
-  m->watch_nan = nnc_debug_has("nan");
 }
 
 static void apply_updates(nnc_model *m, nnc_compiled *c);
@@ -65,14 +63,12 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
     passes[n++] = &nnc_pass_optimizer;
   }
   passes[n++] = &nnc_pass_dce;
-  if (!m->no_fuse) passes[n++] = &nnc_pass_fuse;
+  if (!m->opts.no_fuse) passes[n++] = &nnc_pass_fuse;
   passes[n++] = &nnc_pass_infer_shapes;
   passes[n++] = &nnc_pass_plan_memory;
-  /* Only the GPU backends run library lowerings; elsewhere fusion is as usual. */
-  int gpu = m->backend == &nnc_backend_cuda || m->backend == &nnc_backend_cuda_emu;
-  nnc_pass_ctx ctx = {.batch = batch, .train = &m->spec, .gpu = gpu, .keep_grads = m->keep_grads, .ranks = ranks,
-                      .bucket_bytes = m->bucket_bytes};
-  nnc_dump_opts dump = m->dump;
+  nnc_pass_ctx ctx = {.opts = &m->opts, .batch = batch, .train = &m->spec, .gpu = m->backend->gpu_kernels,
+                      .keep_grads = m->keep_grads, .ranks = ranks, .bucket_bytes = m->bucket_bytes};
+  nnc_dump_opts dump = m->opts.dump;
   dump.label = kind_label(kind);
   /* Dump each kind once, not once per batch size. */
   for (int i = 0; i < m->ncache; i++)
@@ -126,7 +122,7 @@ static int compile_into(nnc_model *m, nnc_compiled *c, const nnc_graph *forward,
   c->loss = nnc_graph_output_node(c->g, "loss");
   c->correct = nnc_graph_output_node(c->g, "correct");
   if (bind_params(m, c, st)) return -1;
-  c->exec = m->backend->prepare(c->g, st);
+  c->exec = m->backend->prepare(c->g, &m->opts, st);
   return c->exec ? 0 : -1;
 }
 
@@ -176,7 +172,7 @@ int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, 
   if (c->scalar >= 0) c->leaves[c->scalar] = &scalar;
   /* Under NNC_DEBUG=nan the weights a step starts from stay on the host, so
    * that a step that makes a value that is not finite can run again. */
-  int keep = training && m->backend->keeps_updates && !m->watch_nan;
+  int keep = training && m->backend->keeps_updates && !m->opts.debug_nan;
   /* Another graph's backend may hold the newest weights. */
   if (m->holder && m->holder != c) nnc_model_weights(m);
   if (m->shard && m->shard->rows != c->batch)
@@ -184,7 +180,7 @@ int nnc_model_run(nnc_model *m, nnc_compiled *c, const float *x, const void *y, 
                         "split batches over ranks");
   int32_t found = -1;
   nnc_run_opts opts = {training, m->seed, (uint64_t)m->steps, m->profile, m->weights_version, keep, m->shard,
-                       m->watch_nan ? &found : NULL};
+                       m->opts.debug_nan ? &found : NULL};
   int rc = m->backend->run(c->exec, c->leaves, &opts, st);
   if (m->shard) {
     nnc_collective_finish(m->shard); /* a backend that stopped early leaves none in flight */

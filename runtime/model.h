@@ -30,14 +30,15 @@ typedef struct nnc_model {
   nnc_train_spec spec;
   int has_spec;
   const nnc_backend *backend;
-  nnc_dump_opts dump;
+  /* The run's settings: fusion, lowering, dumps, NNC_DEBUG's level and nan
+   * check (every value of every step is checked, not the loss alone), and
+   * what the backend is prepared with. */
+  nnc_options opts;
   uint64_t seed;
   int64_t steps; /* optimizer steps taken: Adam's t, and every dropout counter */
-  int no_fuse;   /* --no-fuse: skip the fuse pass */
   int keep_grads; /* train steps also output "grad:W" (nnc check) */
   char metric[16]; /* the accuracy metric as the user named it: "accuracy" or "acc" (Keras logs that name) */
   int nan_warned;  /* the non-finite-loss warning was printed (once per fit, or once for custom loops) */
-  int watch_nan;   /* NNC_DEBUG=nan: every value of every step is checked, not the loss alone */
   double *profile; /* when set, per-node seconds of the graph being run (nnc bench) */
   nnc_compiled cache[NNC_MODEL_CACHE];
   int ncache;

@@ -170,7 +170,7 @@ static int32_t output_non_finite(nnc_model *m, const nnc_compiled *c) {
 
 void nnc_nan_trace(nnc_model *m, nnc_compiled *c, const nnc_run_opts *opts, int32_t found) {
   if (m->nan_warned) return;
-  if (m->watch_nan && found < 0) found = output_non_finite(m, c);
+  if (m->opts.debug_nan && found < 0) found = output_non_finite(m, c);
   double loss = c->loss >= 0 ? nnc_model_scalar(m, c, c->loss) : 0;
   if (isfinite(loss) && found < 0) return;
   m->nan_warned = 1;

@@ -55,13 +55,13 @@ struct nnc_nccl {
   double timeout_s;
 };
 
-static void load(void) {
+static void load(const nnc_options *o) {
   if (lib.tried) return;
   lib.tried = 1;
   _Static_assert(sizeof(nccl_api) == sizeof entry_names, "one name per entry point");
   static const char *const files[] = {"libnccl.so.2", "libnccl.so"};
   char tried[400];
-  lib.lib = nnc_dl_open_cuda(files, 2, NULL, 0, tried, sizeof tried);
+  lib.lib = nnc_dl_open_cuda(o, files, 2, NULL, 0, tried, sizeof tried);
   if (!lib.lib) {
     snprintf(lib.why, sizeof lib.why, "NCCL cannot be opened (no libnccl.so.2 in %s)", tried);
     return;
@@ -95,8 +95,8 @@ static int nccl_fail(nccl_result r, const char *call, const char *what, nnc_stat
 /* Collective: every rank takes part in each exchange whatever happened
  * before it, since a rank that left one would make the others wait out the
  * deadline. */
-static int bootstrap(nnc_comm *c, nccl_id *id, char *done, size_t size, nnc_status *st) {
-  load();
+static int bootstrap(const nnc_options *o, nnc_comm *c, nccl_id *id, char *done, size_t size, nnc_status *st) {
+  load(o);
   double loaded = lib.ok;
   if (nnc_comm_sum_doubles(c, &loaded, 1, "checking that every rank has NCCL", st)) return -1;
   if (!lib.ok) return nnc_fail(st, "%s", lib.why);
@@ -119,15 +119,15 @@ static int bootstrap(nnc_comm *c, nccl_id *id, char *done, size_t size, nnc_stat
   return 0;
 }
 
-int nnc_nccl_bootstrap(nnc_comm *c, char *done, size_t size, nnc_status *st) {
+int nnc_nccl_bootstrap(nnc_comm *c, const nnc_options *o, char *done, size_t size, nnc_status *st) {
   nccl_id id;
-  return bootstrap(c, &id, done, size, st);
+  return bootstrap(o, c, &id, done, size, st);
 }
 
-nnc_nccl *nnc_nccl_open(nnc_comm *c, nnc_status *st) {
+nnc_nccl *nnc_nccl_open(const nnc_options *o, nnc_comm *c, nnc_status *st) {
   nccl_id id;
   char done[128];
-  if (bootstrap(c, &id, done, sizeof done, st) || find_stream_query(st)) return NULL;
+  if (bootstrap(o, c, &id, done, sizeof done, st) || find_stream_query(st)) return NULL;
   nnc_nccl *n = calloc(1, sizeof *n);
   if (!n) return nnc_fail(st, "out of memory opening NCCL"), NULL;
   n->rank = nnc_comm_rank(c), n->ranks = nnc_comm_size(c), n->timeout_s = nnc_comm_timeout(c);

@@ -9,18 +9,20 @@
 #include <stdint.h>
 
 #include "ir/status.h"
+#include "passes/options.h"
 #include "runtime/comm.h"
 
 typedef struct nnc_nccl nnc_nccl;
 
-/* Every rank of c calls this at the same point. Loads NCCL, shares rank
+/* Every rank of c calls this at the same point. Loads NCCL (where o says
+ * CUDA libraries are), shares rank
  * 0's unique id and makes the communicator on this process's current CUDA
  * context. NULL with st saying how far it got and why it stopped. */
-nnc_nccl *nnc_nccl_open(nnc_comm *c, nnc_status *st);
+nnc_nccl *nnc_nccl_open(const nnc_options *o, nnc_comm *c, nnc_status *st);
 /* The steps before the communicator (load, unique id, broadcast), for a
  * machine that has no GPU to make one on: 0 and `done` saying what worked,
  * or -1 with st. Collective over c like nnc_nccl_open. */
-int nnc_nccl_bootstrap(nnc_comm *c, char *done, size_t size, nnc_status *st);
+int nnc_nccl_bootstrap(nnc_comm *c, const nnc_options *o, char *done, size_t size, nnc_status *st);
 void nnc_nccl_close(nnc_nccl *n);
 
 /* out = the sum over ranks of share * in (count floats, device memory),

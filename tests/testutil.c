@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "frontend/options.h"
+
 char *nnc_test_read_file(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
@@ -63,4 +65,11 @@ int nnc_test_main(Suite *suite) {
   int failed = srunner_ntests_failed(runner);
   srunner_free(runner);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+const nnc_options *nnc_test_options(void) {
+  static nnc_options o;
+  nnc_status st = {0};
+  ck_assert_msg(nnc_options_from_env(&o, &st) == 0, "%s", st.msg);
+  return &o;
 }

@@ -4,6 +4,8 @@
 
 #include <check.h>
 
+#include "passes/options.h"
+
 /* Runs `nnc` with the given arguments (a shell-quoted string), from the
  * source tree, capturing stdout and stderr. Returns the exit status. The
  * captured text is malloc'd and owned by the caller. */
@@ -12,6 +14,10 @@ int nnc_test_run_cli(const char *args, char **out, char **err);
 const char *nnc_test_write_temp(const char *name, const char *text);
 /* Reads a whole file; NULL if it cannot. */
 char *nnc_test_read_file(const char *path);
+/* The options nnc itself would run with in this environment
+ * (frontend/options.c), read afresh on each call so that a test's setenv
+ * counts; valid until the next call. */
+const nnc_options *nnc_test_options(void);
 /* Runs every suite and returns the process exit status. */
 int nnc_test_main(Suite *suite);
 

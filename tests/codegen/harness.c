@@ -10,6 +10,7 @@
 #include "codegen/nvrtc.h"
 #include "ir/op.h"
 #include "runtime/rng.h"
+#include "tests/testutil.h"
 
 void harness_fill(void *data, int64_t count, int64_t width, data_kind kind, uint32_t seed) {
   float *f = data;
@@ -45,7 +46,7 @@ void harness_fill(void *data, int64_t count, int64_t width, data_kind kind, uint
 void harness_run(const nnc_backend *b, const nnc_graph *g, void *const *leaves, const nnc_run_opts *opts,
                  const int32_t *nodes, int count, float **out) {
   nnc_status st = {0};
-  nnc_exec *e = b->prepare(g, &st);
+  nnc_exec *e = b->prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e, "%s: %s", b->name, st.msg);
   ck_assert_msg(b->run(e, leaves, opts, &st) == 0, "%s: %s", b->name, st.msg);
   for (int i = 0; i < count; i++) {
@@ -75,7 +76,7 @@ int harness_nvrtc_ready(void) {
   static int said;
   nnc_status st = {0};
   int major, minor;
-  if (nnc_nvrtc_open(&major, &minor, &st) == 0) return 1;
+  if (nnc_nvrtc_open(nnc_test_options(), &major, &minor, &st) == 0) return 1;
   if (!said++) printf("codegen: skipping NVRTC compilation: %s\n", st.msg);
   return 0;
 }
@@ -84,7 +85,7 @@ void harness_nvrtc_compile_all(const nnc_graph *g) {
   if (!harness_nvrtc_ready()) return;
   nnc_status st = {0};
   nnc_cuda_program p;
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   for (int i = 0; i < p.count; i++) {
     const nnc_cuda_kernel *k = &p.kernels[i];
     if (k->lib != NNC_LOWER_NNC) continue; /* a library step: nothing to compile */
@@ -94,7 +95,7 @@ void harness_nvrtc_compile_all(const nnc_graph *g) {
     /* To CUBIN, with ptxas's report: its figures go to the test log, and a
      * spill fails the test. */
     nnc_ptxas_report r;
-    int rc = nnc_nvrtc_report(k->name, nnc_strbuf_str(&unit), NNC_CUDA_DEFAULT_ARCH, &r, &st);
+    int rc = nnc_nvrtc_report(nnc_test_options(), k->name, nnc_strbuf_str(&unit), NNC_CUDA_DEFAULT_ARCH, &r, &st);
     nnc_strbuf_free(&unit);
     ck_assert_msg(rc == 0, "%s", st.msg);
     printf("ptxas %s %s: %d registers, %d bytes smem, %d bytes stack, %d bytes spilled\n", NNC_CUDA_DEFAULT_ARCH,
@@ -108,7 +109,7 @@ void harness_nvrtc_compile_all(const nnc_graph *g) {
 void harness_one_kernel_per_group(const nnc_graph *g) {
   nnc_cuda_program p;
   nnc_status st = {0};
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   int *kernel_of = malloc(sizeof *kernel_of * ((size_t)g->ngroups + 1));
   ck_assert_ptr_nonnull(kernel_of);
   for (int i = 0; i < g->ngroups; i++) kernel_of[i] = -1;

@@ -20,6 +20,7 @@
 #include "codegen/cuda.h"
 #include "codegen/host_cc.h"
 #include "tests/codegen/suites.h"
+#include "tests/testutil.h"
 
 typedef void emu_launch_fn(void *const *args, unsigned grid, unsigned block, unsigned first, unsigned last);
 
@@ -95,7 +96,7 @@ static emu_launch_fn *load(const char *kernel, const char *extra, void **so) {
   setenv("NNC_CC", words, 1);
   nnc_status st = {0};
   nnc_host_so obj;
-  int rc = nnc_host_compile("barrier-test", nnc_strbuf_str(&src), &obj, &st);
+  int rc = nnc_host_compile(nnc_test_options(), "barrier-test", nnc_strbuf_str(&src), &obj, &st);
   if (saved) setenv("NNC_CC", saved, 1);
   else unsetenv("NNC_CC");
   free(saved);

@@ -10,6 +10,7 @@
 #include "ir/op.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
+#include "tests/testutil.h"
 
 typedef struct builder {
   nnc_graph *g;
@@ -54,7 +55,7 @@ static void output(builder *b, const char *role, int32_t id) {
  * and that `register_only` (or -1) is not kept in memory. */
 static void check(builder *b, int kernels, int32_t register_only, double tol) {
   nnc_cuda_program p;
-  ck_assert_msg(nnc_cuda_generate(b->g, &p, &b->st) == 0, "%s", b->st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), b->g, &p, &b->st) == 0, "%s", b->st.msg);
   if (p.count != kernels)
     for (int i = 0; i < p.count; i++) fprintf(stderr, "%s\n", p.kernels[i].source);
   ck_assert_int_eq(p.count, kernels);
@@ -75,7 +76,7 @@ static void check(builder *b, int kernels, int32_t register_only, double tol) {
   }
   if (register_only >= 0) {
     nnc_status st = {0};
-    nnc_exec *e = nnc_backend_cuda_emu.prepare(b->g, &st);
+    nnc_exec *e = nnc_backend_cuda_emu.prepare(b->g, nnc_test_options(), &st);
     ck_assert_msg(e, "%s", st.msg);
     ck_assert_msg(nnc_backend_cuda_emu.run(e, b->data, &opts, &st) == 0, "%s", st.msg);
     ck_assert_ptr_null(nnc_backend_cuda_emu.value(e, register_only));

@@ -25,6 +25,7 @@
 #include "runtime/cuda_lib_api.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
+#include "tests/testutil.h"
 
 typedef struct lower_case {
   const char *what;
@@ -116,21 +117,19 @@ static const lower_case cases[] = {
 /* Library results are sums taken in another order than the reference's. */
 #define TOL 1e-5
 
-static void lower_all(void) {
-  nnc_status st = {0};
-  ck_assert_msg(nnc_lower_set("conv=cudnn,matmul=cublas", &st) == 0, "%s", st.msg);
-}
+/* Every kind lowered, as $NNC_LOWER says it to nnc_test_options(). */
+static void lower_all(void) { setenv("NNC_LOWER", "conv=cudnn,matmul=cublas", 1); }
 
 START_TEST(test_every_lowered_op_has_a_case) {
   lower_all();
   char missing[512] = "";
   for (int op = 0; op < NNC_OP_COUNT; op++) {
-    if (nnc_lower_for_op((nnc_op)op) == NNC_LOWER_NNC) continue;
+    if (nnc_lower_for_op(nnc_test_options(), (nnc_op)op) == NNC_LOWER_NNC) continue;
     int found = 0;
     for (int i = 0; i < NCASES; i++) found |= cases[i].op == (nnc_op)op && !cases[i].kept;
     if (!found) snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", nnc_ops[op].name);
   }
-  nnc_lower_reset();
+  unsetenv("NNC_LOWER");
   ck_assert_msg(!missing[0], "lowered ops with no case in tests/codegen/test_lower.c:%s", missing);
 }
 END_TEST
@@ -167,15 +166,15 @@ static double case_error(const lower_case *c, const nnc_backend *b) {
   /* One step, a library step unless the case keeps nnc's kernel. */
   nnc_status st = {0};
   nnc_cuda_program p;
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   ck_assert_int_eq(p.count, 1);
-  ck_assert_msg(p.kernels[0].lib == (c->kept ? NNC_LOWER_NNC : nnc_lower_for_op(c->op)), "%s: step %s", c->what,
+  ck_assert_msg(p.kernels[0].lib == (c->kept ? NNC_LOWER_NNC : nnc_lower_for_op(nnc_test_options(), c->op)), "%s: step %s", c->what,
                 p.kernels[0].name);
   ck_assert_msg(c->kept ? p.kernels[0].source != NULL : p.kernels[0].source == NULL && p.kernels[0].call != NULL, "%s",
                 c->what);
   nnc_cuda_program_free(&p);
   harness_run(b, g, data, &opts, &result, 1, &got);
-  nnc_lower_reset();
+  unsetenv("NNC_LOWER");
   double err = harness_rel_error(got, want, nnc_node_numel(&g->nodes[result]), 1e-30);
   free(want), free(got);
   for (int i = 0; i < 4; i++) free(data[i]);
@@ -223,14 +222,14 @@ START_TEST(test_lowered_anchor_inside_a_fused_group) {
   harness_run(&nnc_backend_interp, g, data, NULL, &out, 1, &want);
   lower_all();
   nnc_cuda_program p;
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   ck_assert_int_eq(p.count, 2);
   ck_assert_int_eq(p.kernels[0].lib, NNC_LOWER_CUDNN);
   ck_assert_msg(strstr(p.kernels[1].name, "_bias_add_relu"), "%s", p.kernels[1].name);
   ck_assert_int_eq(nnc_cuda_program_launches(&p), 3); /* filter transpose, convolution, epilogue */
   nnc_cuda_program_free(&p);
   harness_run(&nnc_backend_cuda_emu, g, data, NULL, &out, 1, &got);
-  nnc_lower_reset();
+  unsetenv("NNC_LOWER");
   double err = harness_rel_error(got, want, nnc_node_numel(&g->nodes[out]), 1e-30);
   ck_assert_msg(err <= TOL, "differs from interp by %.3g", err);
   free(want), free(got);
@@ -290,7 +289,7 @@ END_TEST
 START_TEST(test_real_libraries_on_gpu) {
   nnc_graph *empty = nnc_graph_new();
   nnc_status why = {0};
-  nnc_exec *e = nnc_backend_cuda.prepare(empty, &why);
+  nnc_exec *e = nnc_backend_cuda.prepare(empty, nnc_test_options(), &why);
   if (e) nnc_backend_cuda.release(e);
   nnc_graph_free(empty);
   char reason[512];
@@ -298,7 +297,7 @@ START_TEST(test_real_libraries_on_gpu) {
     printf("codegen: skipping the real cuBLAS/cuDNN test: %s\n", why.msg);
     return;
   }
-  if (!nnc_cuda_lib_available(reason, sizeof reason)) {
+  if (!nnc_cuda_lib_available(nnc_test_options(), reason, sizeof reason)) {
     printf("codegen: skipping the real cuBLAS/cuDNN test: %s\n", reason);
     return;
   }

@@ -85,7 +85,7 @@ START_TEST(test_nvrtc_failure_names_kernel_options_log_and_file) {
   char *src = unit_of("NNC_KERNEL void nnc_test_broken(float *out) { out[0] = undeclared_name; }\n");
   nnc_cuda_binary bin;
   nnc_status st = {0};
-  ck_assert_int_eq(nnc_nvrtc_compile("nnc_test_broken", src, "sm_90", &bin, &st), -1);
+  ck_assert_int_eq(nnc_nvrtc_compile(nnc_test_options(), "nnc_test_broken", src, "sm_90", &bin, &st), -1);
   ck_assert_msg(strstr(st.msg, "NVRTC could not compile kernel nnc_test_broken"), "%s", st.msg);
   ck_assert_msg(strstr(st.msg, "--gpu-architecture=sm_90"), "%s", st.msg);
   ck_assert_msg(strstr(st.msg, "undeclared_name"), "the log is missing: %s", st.msg);
@@ -109,33 +109,33 @@ START_TEST(test_nvrtc_cache_by_content) {
   char *src = unit_of(good_kernel);
   nnc_cuda_binary bin;
   nnc_status st = {0};
-  ck_assert_msg(nnc_nvrtc_compile("nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_nvrtc_compile(nnc_test_options(), "nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
   ck_assert(!nnc_nvrtc_last_was_cached() && bin.is_cubin && bin.size > 0);
   size_t size = bin.size;
   nnc_cuda_binary_free(&bin);
   ck_assert_int_eq(count_files(env.tmp, ".cubin"), 1);
 
-  ck_assert_msg(nnc_nvrtc_compile("nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_nvrtc_compile(nnc_test_options(), "nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
   ck_assert_msg(nnc_nvrtc_last_was_cached(), "the second compile missed the cache");
   ck_assert_uint_eq(bin.size, size);
   nnc_cuda_binary_free(&bin);
 
   /* Another target is another key, and compute_XX gives PTX. */
-  ck_assert_msg(nnc_nvrtc_compile("nnc_test_scale", src, "compute_90", &bin, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_nvrtc_compile(nnc_test_options(), "nnc_test_scale", src, "compute_90", &bin, &st) == 0, "%s", st.msg);
   ck_assert(!nnc_nvrtc_last_was_cached() && !bin.is_cubin);
   ck_assert_msg(strstr(bin.data, ".entry nnc_test_scale"), "%s", (char *)bin.data);
   nnc_cuda_binary_free(&bin);
 
   /* A changed source misses. */
   src[strlen(src) - 3] = ' ';
-  ck_assert_msg(nnc_nvrtc_compile("nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_nvrtc_compile(nnc_test_options(), "nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
   ck_assert(!nnc_nvrtc_last_was_cached());
   nnc_cuda_binary_free(&bin);
   ck_assert_int_eq(count_files(env.tmp, ".cubin"), 2);
 
   /* NNC_NOCACHE=1: nothing read, nothing written. */
   setenv("NNC_NOCACHE", "1", 1);
-  ck_assert_msg(nnc_nvrtc_compile("nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_nvrtc_compile(nnc_test_options(), "nnc_test_scale", src, "sm_90", &bin, &st) == 0, "%s", st.msg);
   ck_assert(!nnc_nvrtc_last_was_cached());
   nnc_cuda_binary_free(&bin);
   unsetenv("NNC_NOCACHE");
@@ -148,7 +148,7 @@ END_TEST
 START_TEST(test_nvrtc_rejects_a_bad_arch) {
   nnc_cuda_binary bin;
   nnc_status st = {0};
-  ck_assert_int_eq(nnc_nvrtc_compile("k", "", "hopper", &bin, &st), -1);
+  ck_assert_int_eq(nnc_nvrtc_compile(nnc_test_options(), "k", "", "hopper", &bin, &st), -1);
   ck_assert_msg(strstr(st.msg, "'hopper' is not a CUDA target: expected sm_NN or compute_NN"), "%s", st.msg);
 }
 END_TEST
@@ -161,17 +161,17 @@ START_TEST(test_host_compile_cache) {
   char *src = unit_of(good_kernel);
   nnc_host_so a, b;
   nnc_status st = {0};
-  ck_assert_msg(nnc_host_compile("unit", src, &a, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_host_compile(nnc_test_options(), "unit", src, &a, &st) == 0, "%s", st.msg);
   ck_assert_msg(!strncmp(a.path, env.tmp, strlen(env.tmp)) && !a.tmpdir[0], "%s", a.path);
   struct stat first, second;
   ck_assert_int_eq(stat(a.path, &first), 0);
-  ck_assert_msg(nnc_host_compile("unit", src, &b, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_host_compile(nnc_test_options(), "unit", src, &b, &st) == 0, "%s", st.msg);
   ck_assert_str_eq(a.path, b.path);
   ck_assert_int_eq(stat(b.path, &second), 0);
   ck_assert(first.st_mtime == second.st_mtime && first.st_ino == second.st_ino);
 
   setenv("NNC_NOCACHE", "1", 1);
-  ck_assert_msg(nnc_host_compile("unit", src, &b, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_host_compile(nnc_test_options(), "unit", src, &b, &st) == 0, "%s", st.msg);
   ck_assert_msg(b.tmpdir[0] && access(b.path, R_OK) == 0, "%s", b.path);
   char dir[2048];
   snprintf(dir, sizeof dir, "%s", b.tmpdir);
@@ -189,7 +189,7 @@ START_TEST(test_host_compile_failure) {
   char *src = unit_of("NNC_KERNEL void nnc_test_broken(float *out) { out[0] = undeclared_name; }\n");
   nnc_host_so so;
   nnc_status st = {0};
-  ck_assert_int_eq(nnc_host_compile("nnc-graph-test", src, &so, &st), -1);
+  ck_assert_int_eq(nnc_host_compile(nnc_test_options(), "nnc-graph-test", src, &so, &st), -1);
   ck_assert_msg(strstr(st.msg, "could not build nnc-graph-test for cuda-emu"), "%s", st.msg);
   ck_assert_msg(strstr(st.msg, "undeclared_name"), "%s", st.msg);
   char path[512];

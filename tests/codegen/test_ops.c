@@ -20,6 +20,7 @@
 #include "ir/op.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
+#include "tests/testutil.h"
 
 typedef struct operand {
   nnc_dtype dtype;
@@ -279,7 +280,7 @@ START_TEST(test_op_kernel) {
   if (!(err <= c->tol)) {
     nnc_status st = {0};
     nnc_cuda_program p;
-    if (nnc_cuda_generate(g, &p, &st) == 0 && p.count)
+    if (nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0 && p.count)
       fprintf(stderr, "%s\n", p.kernels[0].source ? p.kernels[0].source : p.kernels[0].call);
     nnc_cuda_program_free(&p);
   }
@@ -288,7 +289,7 @@ START_TEST(test_op_kernel) {
   /* Leaves run no kernel; everything else runs exactly one. */
   nnc_status st = {0};
   nnc_cuda_program p;
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   ck_assert_int_eq(p.count, (nnc_ops[c->op].flags & NNC_OPF_LEAF) ? 0 : 1);
   /* The all-reduce is NCCL's, on the GPU's stream: a library step. */
   if (c->op == NNC_OP_ALLREDUCE) ck_assert_int_eq(p.kernels[0].lib, NNC_LOWER_NCCL);
@@ -338,7 +339,7 @@ START_TEST(test_kernel_header) {
   nnc_graph *g = case_graph(&cases[matmul], data, &result);
   nnc_status st = {0};
   nnc_cuda_program p;
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   char hash[32];
   snprintf(hash, sizeof hash, "graph %016llx", (unsigned long long)nnc_graph_hash(g));
   const char *src = p.kernels[0].source;

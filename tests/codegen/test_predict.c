@@ -29,7 +29,7 @@ static nnc_graph *matmul(long long m, long long k, long long n, nnc_step_predict
   ck_assert_msg(g, "%s", st.msg);
   const nnc_gpu_spec *gpu = nnc_gpu_spec_find("h100", &st);
   ck_assert_ptr_nonnull(gpu);
-  ck_assert_msg(nnc_cuda_predict(g, gpu, 0, p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_predict(nnc_test_options(), g, gpu, 0, p, &st) == 0, "%s", st.msg);
   ck_assert_int_eq(p->program.count, 1);
   return g;
 }

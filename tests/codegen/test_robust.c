@@ -20,6 +20,7 @@
 #include "runtime/cuda_lib_api.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
+#include "tests/testutil.h"
 
 /* ---- Finding libraries -------------------------------------------------------- */
 
@@ -72,12 +73,12 @@ START_TEST(test_library_in_a_pip_wheel_folder) {
   char *root = make_root(), dir[512], tried[2048];
   snprintf(dir, sizeof dir, "%s/lib/python3.11/site-packages/nvidia/fake/lib", root);
   unsetenv("VIRTUAL_ENV");
-  ck_assert_ptr_null(nnc_dl_open_cuda(fake, 1, dep, 1, tried, sizeof tried));
+  ck_assert_ptr_null(nnc_dl_open_cuda(nnc_test_options(), fake, 1, dep, 1, tried, sizeof tried));
   make_fake_libraries(dir, 1);
-  ck_assert_ptr_null(nnc_dl_open_cuda(fake, 1, dep, 1, tried, sizeof tried));
+  ck_assert_ptr_null(nnc_dl_open_cuda(nnc_test_options(), fake, 1, dep, 1, tried, sizeof tried));
   ck_assert_msg(strstr(tried, "the loader's path") && strstr(tried, "/usr/local/cuda/lib64"), "%s", tried);
   setenv("VIRTUAL_ENV", root, 1);
-  assert_answers(nnc_dl_open_cuda(fake, 1, dep, 1, tried, sizeof tried));
+  assert_answers(nnc_dl_open_cuda(nnc_test_options(), fake, 1, dep, 1, tried, sizeof tried));
   unsetenv("VIRTUAL_ENV");
   remove_root(root);
 }
@@ -89,9 +90,9 @@ START_TEST(test_library_in_cuda_home_needs_its_companion) {
   make_fake_libraries(dir, 2);
   setenv("CUDA_HOME", root, 1);
   /* Without the companion the loader cannot resolve libnncdep2.so.1. */
-  ck_assert_ptr_null(nnc_dl_open_cuda(fake2, 1, NULL, 0, tried, sizeof tried));
+  ck_assert_ptr_null(nnc_dl_open_cuda(nnc_test_options(), fake2, 1, NULL, 0, tried, sizeof tried));
   ck_assert_msg(strstr(tried, dir), "%s does not say it looked in %s", tried, dir);
-  assert_answers(nnc_dl_open_cuda(fake2, 1, dep2, 1, tried, sizeof tried));
+  assert_answers(nnc_dl_open_cuda(nnc_test_options(), fake2, 1, dep2, 1, tried, sizeof tried));
   unsetenv("CUDA_HOME");
   remove_root(root);
 }
@@ -107,7 +108,7 @@ START_TEST(test_emu_without_a_compiler_is_refused_when_chosen) {
   size_t size = 0;
   FILE *note = open_memstream(&text, &size);
   nnc_status st = {0};
-  const nnc_backend *b = nnc_backend_select("cuda-emu", note, &st);
+  const nnc_backend *b = nnc_backend_select("cuda-emu", nnc_test_options(), note, &st);
   fclose(note);
   if (saved) setenv("NNC_CC", saved, 1);
   else unsetenv("NNC_CC");
@@ -116,7 +117,7 @@ START_TEST(test_emu_without_a_compiler_is_refused_when_chosen) {
   ck_assert_str_ne(b->name, "cuda-emu");
   ck_assert_msg(strstr(text, "cuda-emu cannot run here") && strstr(text, "/nonexistent/cc"), "%s", text);
   free(text);
-  ck_assert_str_eq(nnc_backend_select("cuda-emu", NULL, &st)->name, "cuda-emu");
+  ck_assert_str_eq(nnc_backend_select("cuda-emu", nnc_test_options(), NULL, &st)->name, "cuda-emu");
 }
 END_TEST
 
@@ -181,7 +182,7 @@ START_TEST(test_refused_capture_runs_launch_by_launch) {
   harness_run(&nnc_backend_interp, g, data, NULL, &out, 1, &want);
   use_faulty_device();
   nnc_status st = {0};
-  nnc_exec *e = nnc_backend_cuda_emu.prepare(g, &st);
+  nnc_exec *e = nnc_backend_cuda_emu.prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e, "%s", st.msg);
   for (int run = 0; run < 3; run++) {
     ck_assert_msg(nnc_backend_cuda_emu.run(e, data, NULL, &st) == 0, "run %d: %s", run, st.msg);
@@ -205,12 +206,12 @@ static void assert_names_kernel(int fail_launch, int sync, const char *words) {
   nnc_graph *g = small_graph(data);
   nnc_cuda_program p;
   nnc_status st = {0};
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   ck_assert_int_ge(p.count, 2);
   const char *expect = p.kernels[sync ? p.count - 1 : fail_launch - 1].name;
   use_faulty_device();
   fail_at_launch = fail_launch, fail_sync = sync;
-  nnc_exec *e = nnc_backend_cuda_emu.prepare(g, &st);
+  nnc_exec *e = nnc_backend_cuda_emu.prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e, "%s", st.msg);
   ck_assert_int_eq(nnc_backend_cuda_emu.run(e, data, NULL, &st), -1);
   ck_assert_msg(strstr(st.msg, expect) && strstr(st.msg, words) && strstr(st.msg, "<<<"),
@@ -251,8 +252,7 @@ static nnc_graph *conv_graph(void **data) {
     data[id] = malloc((size_t)count * sizeof(float));
     harness_fill(data[id], count, g->nodes[id].shape[3], DATA_RANDOM, (uint32_t)(70 + id));
   }
-  nnc_status lst = {0};
-  ck_assert_msg(nnc_lower_set("conv=cudnn,matmul=cublas", &lst) == 0, "%s", lst.msg);
+  setenv("NNC_LOWER", "conv=cudnn,matmul=cublas", 1); /* read by nnc_test_options() */
   return g;
 }
 
@@ -260,8 +260,8 @@ static nnc_graph *conv_graph(void **data) {
 static void algorithms(const nnc_graph *g, int *fwd, int *data, int *filter) {
   nnc_cuda_program p;
   nnc_status st = {0};
-  ck_assert_msg(nnc_cuda_generate(g, &p, &st) == 0, "%s", st.msg);
-  nnc_cuda_lib *l = nnc_cuda_lib_open(g, &p, 1, NULL, NULL, &st);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
+  nnc_cuda_lib *l = nnc_cuda_lib_open(nnc_test_options(), g, &p, 1, NULL, NULL, &st);
   ck_assert_msg(l, "%s", st.msg);
   for (int k = 0; k < p.count; k++) {
     if (p.kernels[k].lib != NNC_LOWER_CUDNN) continue;
@@ -310,7 +310,7 @@ START_TEST(test_cudnn_algorithms_from_heuristics_then_fixed) {
   algorithms(g, &fwd, &bwd, &filter);
   nnc_cuda_lib_emulation = &nnc_cuda_lib_emulated;
   ck_assert_int_eq(fwd, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
-  nnc_lower_reset();
+  unsetenv("NNC_LOWER");
   for (int i = 0; i < 3; i++) free(data[i]);
   nnc_graph_free(g);
 }
@@ -321,16 +321,15 @@ START_TEST(test_cudnn_refusal_at_run_time_moves_to_the_next_algorithm) {
   nnc_graph *g = conv_graph(data);
   int32_t outs[3] = {g->outputs[0].node, g->outputs[1].node, g->outputs[2].node};
   float *want[3];
-  nnc_lower_reset();
+  unsetenv("NNC_LOWER");
   harness_run(&nnc_backend_interp, g, data, NULL, outs, 3, want);
-  nnc_status lst = {0};
-  ck_assert_msg(nnc_lower_set("conv=cudnn,matmul=cublas", &lst) == 0, "%s", lst.msg);
+  setenv("NNC_LOWER", "conv=cudnn,matmul=cublas", 1); /* read by nnc_test_options() */
   faulty_lib = nnc_cuda_lib_emulated;
   faulty_lib.cudnnConvolutionForward = refuse_precomp;
   nnc_cuda_lib_emulation = &faulty_lib;
   refusals = 0;
   nnc_status st = {0};
-  nnc_exec *e = nnc_backend_cuda_emu.prepare(g, &st);
+  nnc_exec *e = nnc_backend_cuda_emu.prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e, "%s", st.msg);
   for (int run = 0; run < 2; run++) {
     ck_assert_msg(nnc_backend_cuda_emu.run(e, data, NULL, &st) == 0, "run %d: %s", run, st.msg);
@@ -344,7 +343,7 @@ START_TEST(test_cudnn_refusal_at_run_time_moves_to_the_next_algorithm) {
   ck_assert_int_eq(refusals, 1); /* refused once, then the next algorithm for good */
   nnc_backend_cuda_emu.release(e);
   nnc_cuda_lib_emulation = &nnc_cuda_lib_emulated;
-  nnc_lower_reset();
+  unsetenv("NNC_LOWER");
   for (int i = 0; i < 3; i++) free(data[i]), free(want[i]);
   nnc_graph_free(g);
 }

@@ -14,6 +14,7 @@
 #include "runtime/model.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
+#include "tests/testutil.h"
 
 enum { BATCH = 8, SIDE = 8, CLASSES = 10, STEPS = 4 };
 
@@ -90,6 +91,7 @@ typedef struct history {
 /* A model of g on b, trained with Adam on sparse cross-entropy, from seed. */
 static void start_model(nnc_model *m, const nnc_backend *b, uint64_t seed, const nnc_graph *g) {
   nnc_model_init(m, seed);
+  m->opts = *nnc_test_options();
   m->backend = b;
   m->spec.loss = NNC_LOSS_SPARSE_XENT;
   m->spec.accuracy = 1;
@@ -101,7 +103,7 @@ static void start_model(nnc_model *m, const nnc_backend *b, uint64_t seed, const
 static void train(nnc_model *m, const nnc_backend *b, int no_fuse, const nnc_graph *g, history *h) {
   nnc_status st = {0};
   start_model(m, b, 31, g);
-  m->no_fuse = no_fuse;
+  m->opts.no_fuse = no_fuse;
   static float x[BATCH * SIDE * SIDE];
   static int32_t y[BATCH];
   for (int s = 0; s < STEPS; s++) {

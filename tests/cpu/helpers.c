@@ -7,6 +7,7 @@
 #include "ir/op.h"
 #include "runtime/rng.h"
 #include "tests/cpu/suites.h"
+#include "tests/testutil.h"
 
 void cputest_parse_type(const char *text, nnc_node_spec *spec) {
   spec->dtype = strncmp(text, "i32", 3) == 0 ? NNC_I32 : NNC_F32;
@@ -67,7 +68,7 @@ void cputest_leaves_free(const nnc_graph *g, void **leaves) {
 
 nnc_exec *cputest_run(const nnc_backend *b, const nnc_graph *g, void **leaves, const nnc_run_opts *opts) {
   nnc_status st = {0};
-  nnc_exec *e = b->prepare(g, &st);
+  nnc_exec *e = b->prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e != NULL, "%s: %s", b->name, st.msg);
   ck_assert_msg(b->run(e, leaves, opts, &st) == 0, "%s: %s", b->name, st.msg);
   return e;
@@ -85,6 +86,7 @@ void cputest_expect_close(const char *what, const float *got, const float *want,
 void cputest_start_model(nnc_model *m, const nnc_backend *b, const nnc_graph *g, const nnc_optimizer *opt,
                          uint64_t seed, uint64_t weight_seed, float scale) {
   nnc_model_init(m, seed);
+  m->opts = *nnc_test_options(); /* NNC_CPU_POISON, as tests/cpu/main.c sets it */
   m->backend = b;
   m->spec.loss = NNC_LOSS_SPARSE_XENT;
   m->spec.accuracy = 1;

@@ -55,7 +55,7 @@ START_TEST(test_real_model_arena_is_the_plan) {
   nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY};
   ck_assert_msg(nnc_pass_plan_memory.run(&g, &ctx, &st) == 0, "%s", st.msg);
   ck_assert(plan_reuses_bytes(g));
-  nnc_exec *e = nnc_backend_cpu.prepare(g, &st);
+  nnc_exec *e = nnc_backend_cpu.prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e != NULL, "%s", st.msg);
   ck_assert_msg(nnc_backend_cpu.arena_bytes(e) == g->arena_bytes, "%s %s: arena %lld bytes, the plan's %lld", script,
                 kind, (long long)nnc_backend_cpu.arena_bytes(e), (long long)g->arena_bytes);

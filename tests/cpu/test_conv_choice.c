@@ -12,6 +12,7 @@
 
 #include "runtime/cpu.h"
 #include "tests/cpu/suites.h"
+#include "tests/testutil.h"
 
 static nnc_window window_of_size(long long ic, long long oc, long long k) {
   return (nnc_window){.batch = 4, .ih = 12, .iw = 11, .ic = ic, .oh = 12, .ow = 11, .oc = oc, .kh = k, .kw = k,
@@ -66,7 +67,7 @@ static nnc_cpu_conv_algo choose_in_child(nnc_cpu_conv_pass pass, nnc_window w) {
   pid_t pid = fork();
   if (pid == 0) {
     nnc_cpu_conv_forget(); /* what earlier tests chose in this process (CK_FORK=no) */
-    _exit((int)nnc_cpu_conv_choose(pass, &w));
+    _exit((int)nnc_cpu_conv_choose(nnc_test_options(), pass, &w));
   }
   int status = 0;
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);

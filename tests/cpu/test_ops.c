@@ -16,6 +16,7 @@
 
 #include "ir/op.h"
 #include "tests/cpu/suites.h"
+#include "tests/testutil.h"
 
 typedef struct op_case {
   const char *what;
@@ -291,10 +292,10 @@ START_TEST(test_symbolic_shape) {
   int64_t shape[2] = {NNC_DIM_ANY, 3};
   int32_t x = nnc_graph_leaf(g, NNC_OP_INPUT, "images", NNC_F32, 2, shape, &st);
   cputest_op(g, NNC_OP_RELU, &x, 1, NULL);
-  ck_assert_ptr_null(nnc_backend_cpu.prepare(g, &st));
+  ck_assert_ptr_null(nnc_backend_cpu.prepare(g, nnc_test_options(), &st));
   ck_assert_msg(strstr(st.msg, "is not concrete") && strstr(st.msg, "f32[?,3]"), "%s", st.msg);
   nnc_status ist = {0};
-  nnc_exec *e = nnc_backend_interp.prepare(g, &ist);
+  nnc_exec *e = nnc_backend_interp.prepare(g, nnc_test_options(), &ist);
   void *leaves[2] = {NULL, NULL};
   ck_assert_int_eq(nnc_backend_interp.run(e, leaves, NULL, &ist), -1);
   ck_assert_str_eq(ist.msg, st.msg);
@@ -309,7 +310,7 @@ START_TEST(test_missing_leaf) {
   int32_t x = cputest_leaf(g, NNC_OP_INPUT, "images", "f32[2,3]");
   cputest_op(g, NNC_OP_RELU, &x, 1, NULL);
   nnc_status st = {0};
-  nnc_exec *e = nnc_backend_cpu.prepare(g, &st);
+  nnc_exec *e = nnc_backend_cpu.prepare(g, nnc_test_options(), &st);
   ck_assert_ptr_nonnull(e);
   void *leaves[2] = {NULL, NULL};
   ck_assert_int_eq(nnc_backend_cpu.run(e, leaves, NULL, &st), -1);

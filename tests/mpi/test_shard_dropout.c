@@ -8,6 +8,7 @@
 #include "runtime/backend.h"
 #include "runtime/collective.h"
 #include "tests/mpi/suites.h"
+#include "tests/testutil.h"
 
 #define COLS 37 /* not a multiple of cpu's 16 lanes, so a row starts mid-block */
 
@@ -34,7 +35,7 @@ static float *run_rows(const nnc_backend *b, int64_t first, int64_t rows, int64_
   nnc_shard shard = {.rank = 1, .ranks = ranks, .first_row = first, .rows = rows, .global_rows = global};
   nnc_run_opts opts = {.training = 1, .seed = 5, .step = 3, .shard = ranks ? &shard : NULL};
   nnc_status st = {0};
-  nnc_exec *e = b->prepare(g, &st);
+  nnc_exec *e = b->prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e && b->run(e, leaves, &opts, &st) == 0, "%s: %s", b->name, st.msg);
   memcpy(out, b->value(e, 1), sizeof(float) * (size_t)(rows * COLS));
   b->release(e);

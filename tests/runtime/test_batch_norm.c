@@ -162,7 +162,7 @@ START_TEST(inference_uses_the_moving_statistics) {
     nnc_status st = {0};
     start(&m, c);
     m.backend = backends[b];
-    m.no_fuse = b == 2;
+    m.opts.no_fuse = b == 2;
     nnc_compiled *cp = nnc_model_compiled(&m, g, NNC_KIND_PREDICT, c->shape[0], &st);
     ck_assert_msg(cp, "%s", st.msg);
     ck_assert_msg(nnc_model_run(&m, cp, x, NULL, &st) == 0, "%s", st.msg);

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/debug.h"
 #include "ir/text.h"
 #include "runtime/backend.h"
 #include "runtime/finite.h"
@@ -65,12 +64,12 @@ START_TEST(debug_list) {
                {"nan,4", 4, 1}, {"nanx", 0, 0}, {"1,,3", 3, 0},    {"na", 0, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     setenv("NNC_DEBUG", cases[i].value, 1);
-    ck_assert_msg(nnc_debug_level() == cases[i].level, "level of '%s'", cases[i].value);
-    ck_assert_msg(nnc_debug_has("nan") == cases[i].nan, "nan in '%s'", cases[i].value);
+    ck_assert_msg(nnc_test_options()->debug == cases[i].level, "level of '%s'", cases[i].value);
+    ck_assert_msg(nnc_test_options()->debug_nan == cases[i].nan, "nan in '%s'", cases[i].value);
   }
   unsetenv("NNC_DEBUG");
-  ck_assert_int_eq(nnc_debug_level(), 0);
-  ck_assert_int_eq(nnc_debug_has("nan"), 0);
+  ck_assert_int_eq(nnc_test_options()->debug, 0);
+  ck_assert_int_eq(nnc_test_options()->debug_nan, 0);
 }
 END_TEST
 
@@ -90,7 +89,7 @@ static void check_backend(const nnc_backend *b) {
   ck_assert_msg(g, "%s", st.msg);
   float x[6] = {1, 0, 3, 4, 5, 6}, w[6] = {1, 1, 1, 1, 1, 1};
   void *leaves[5] = {x, w};
-  nnc_exec *e = b->prepare(g, &st);
+  nnc_exec *e = b->prepare(g, nnc_test_options(), &st);
   ck_assert_msg(e, "%s", st.msg);
   int32_t found = -1;
   nnc_run_opts opts = {.non_finite = &found};
