@@ -38,22 +38,34 @@ typedef struct nnc_run_config {
   } check;
 } nnc_run_config;
 
-/* Pushes the `core` table the Lua modules are built on. */
-void nnc_lua_open_core(lua_State *L, const nnc_run_config *config);
-/* The graph userdata at idx (a Lua error otherwise). */
-nnc_graph *nnc_lua_checkgraph(lua_State *L, int idx);
+/* ---- frontend/bind_lua.c: what every binding uses ---------------------- */
+
 /* Raises a Lua error carrying an nnc message, unchanged (no position added). */
 int nnc_lua_raise(lua_State *L, const nnc_status *st);
 /* Raises an nnc message prefixed with the user's script line, for errors
  * that are about the call rather than a layer (those carry their own place). */
 int nnc_lua_raise_here(lua_State *L, const nnc_status *st);
-/* The config stored by nnc_lua_open_core. */
+/* Keeps a copy of config for nnc_lua_config (before any binding runs). */
+void nnc_lua_set_config(lua_State *L, const nnc_run_config *config);
 const nnc_run_config *nnc_lua_config(lua_State *L);
 /* The first user-script frame's file and line, for node locations. */
 int nnc_lua_script_where(lua_State *L, const char **file, int *line);
 
-/* Registers core.store and core.predict (frontend/weights.c). */
+/* ---- The parts of the `core` table, opened in turn by frontend/script.c -- */
+
+/* Pushes the `core` table with the graph functions and the run's settings
+ * (frontend/bind_graph.c). */
+void nnc_lua_open_graph(lua_State *L, const nnc_run_config *config);
+/* The graph userdata at idx (a Lua error otherwise). */
+nnc_graph *nnc_lua_checkgraph(lua_State *L, int idx);
+/* core.store, the model's run-time side (frontend/bind_model.c). */
 void nnc_lua_open_weights(lua_State *L, int core_index);
+/* fit, evaluate, predict and the batch calls (frontend/bind_fit.c). */
+void nnc_lua_open_model_data(lua_State *L, int core_index);
+/* Weight and model files, Keras JSON, TensorBoard (bind_files.c, bind_json.c, bind_tensorboard.c). */
+void nnc_lua_open_files(lua_State *L, int core_index);
+void nnc_lua_open_json(lua_State *L, int core_index);
+void nnc_lua_open_tensorboard(lua_State *L, int core_index);
 
 /* fit's callbacks as Lua sees them (frontend/bind_callbacks.c): one Lua
  * function dispatch(event, index, logs) -> stop, which runs every callback's

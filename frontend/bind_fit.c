@@ -378,6 +378,4 @@ void nnc_lua_open_model_data(lua_State *L, int core_index) {
   lua_pushvalue(L, core_index);
   luaL_setfuncs(L, functions, 0);
   lua_pop(L, 1);
-  nnc_lua_open_callbacks(L, core_index);
-  nnc_lua_open_flow_fit(L, core_index);
 }

@@ -17,44 +17,9 @@ typedef struct graph_ud {
   nnc_graph *g;
 } graph_ud;
 
-int nnc_lua_raise(lua_State *L, const nnc_status *st) {
-  lua_pushstring(L, st->msg);
-  return lua_error(L);
-}
-
-int nnc_lua_raise_here(lua_State *L, const nnc_status *st) {
-  const char *file;
-  int line;
-  if (nnc_lua_script_where(L, &file, &line)) lua_pushfstring(L, "%s:%d: %s", file, line, st->msg);
-  else lua_pushstring(L, st->msg);
-  return lua_error(L);
-}
-
 nnc_graph *nnc_lua_checkgraph(lua_State *L, int idx) {
   graph_ud *ud = luaL_checkudata(L, idx, NNC_GRAPH_META);
   return ud->g;
-}
-
-static const char *const config_key = "nnc.config";
-
-const nnc_run_config *nnc_lua_config(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, config_key);
-  const nnc_run_config *c = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  return c;
-}
-
-int nnc_lua_script_where(lua_State *L, const char **file, int *line) {
-  lua_Debug ar;
-  for (int level = 1; lua_getstack(L, level, &ar); level++) {
-    lua_getinfo(L, "Sl", &ar);
-    if (ar.source[0] == '@' && ar.currentline > 0) {
-      *file = ar.source + 1;
-      *line = ar.currentline;
-      return 1;
-    }
-  }
-  return 0;
 }
 
 static int l_where(lua_State *L) {
@@ -319,11 +284,7 @@ static int l_graph_compile(lua_State *L) {
   return 0;
 }
 
-void nnc_lua_open_core(lua_State *L, const nnc_run_config *config) {
-  nnc_run_config *copy = lua_newuserdatauv(L, sizeof *copy, 0);
-  *copy = *config;
-  lua_setfield(L, LUA_REGISTRYINDEX, config_key);
-
+void nnc_lua_open_graph(lua_State *L, const nnc_run_config *config) {
   static const luaL_Reg graph_methods[] = {
       {"leaf", l_graph_leaf},     {"op", l_graph_op},         {"set_loc", l_graph_set_loc},
       {"type", l_graph_type},     {"output", l_graph_output}, {"freeze", l_graph_freeze}, {"text", l_graph_text},
@@ -351,5 +312,4 @@ void nnc_lua_open_core(lua_State *L, const nnc_run_config *config) {
   lua_setfield(L, -2, "check_mode");
   lua_pushinteger(L, config->comm ? nnc_comm_rank(config->comm) : 0);
   lua_setfield(L, -2, "rank");
-  nnc_lua_open_weights(L, lua_gettop(L));
 }

@@ -169,10 +169,6 @@ static int l_model_steps(lua_State *L) {
   return 1;
 }
 
-void nnc_lua_open_model_data(lua_State *L, int core_index);
-void nnc_lua_open_files(lua_State *L, int core_index);
-void nnc_lua_open_json(lua_State *L, int core_index);
-void nnc_lua_open_tensorboard(lua_State *L, int core_index);
 
 void nnc_lua_open_weights(lua_State *L, int core_index) {
   static const luaL_Reg methods[] = {{"init", l_model_init},         {"get", l_model_get},
@@ -187,8 +183,4 @@ void nnc_lua_open_weights(lua_State *L, int core_index) {
   lua_pop(L, 1);
   lua_pushcfunction(L, l_model_new);
   lua_setfield(L, core_index, "store");
-  nnc_lua_open_model_data(L, core_index);
-  nnc_lua_open_files(L, core_index);
-  nnc_lua_open_json(L, core_index);
-  nnc_lua_open_tensorboard(L, core_index);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "frontend/bind.h"
+#include "frontend/bind_augment.h"
 #include "frontend/datasets.h"
 #include "frontend/lua_sources.h"
 #include "frontend/tensor.h"
@@ -106,8 +107,16 @@ lua_State *nnc_script_state(const nnc_script_args *args, nnc_status *st) {
   lua_setglobal(L, "data");
   nnc_lua_open_datasets(L);
   lua_setglobal(L, "datasets");
-  nnc_lua_open_core(L, &args->config);
+  nnc_lua_set_config(L, &args->config);
+  nnc_lua_open_graph(L, &args->config);
   int core = lua_gettop(L);
+  nnc_lua_open_weights(L, core);
+  nnc_lua_open_model_data(L, core);
+  nnc_lua_open_callbacks(L, core);
+  nnc_lua_open_flow_fit(L, core);
+  nnc_lua_open_files(L, core);
+  nnc_lua_open_json(L, core);
+  nnc_lua_open_tensorboard(L, core);
   lua_pushvalue(L, core);
   lua_pushcclosure(L, l_require, 1);
   lua_setfield(L, core, "require");
