@@ -158,8 +158,9 @@ void nnc_cuda_close(nnc_cuda_ctx *c);
  * float expression); the epilogue members are applied and every stored
  * member is written. */
 void nnc_cuda_store(nnc_cuda_ctx *c, const char *index, const char *value);
-/* The kernel reads the run's seed, step and training flag (as nnc_seed,
- * nnc_step, nnc_training). */
+/* The kernel reads the run's constants: seed, step and training flag (as
+ * nnc_seed, nnc_step, nnc_training) and this rank's rows of the global
+ * batch (nnc_first_row, nnc_global_rows). */
 void nnc_cuda_use_rng(nnc_cuda_ctx *c);
 /* Pointwise ops: node id's value at element e is the formatted expression;
  * as an anchor it runs one work item per element. */

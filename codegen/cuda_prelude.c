@@ -37,175 +37,10 @@ static const target_def target_defs[] = {
     {"atomicAdd(p, v)", NULL, "nnc_emu_atomic_add((p), (v))"},
 };
 
-/* Host-only support for the names above.
- *
- * Cooperative kernels run each CUDA thread of a block on its own stack (a
- * fiber). At __syncthreads a thread hands over to the next, and the last
- * one back to the first, so every thread of the block has reached the
- * barrier before any passes it; when the last thread returns, the block is
- * done. Threads must all wait at the same barriers, as CUDA requires; a
- * block whose threads disagree (one returns while thread 0 waits) aborts
- * with a message rather than deadlocking.
- *
- * On x86-64 the switch saves only what the ABI asks a callee to keep (six
- * registers, MXCSR and the x87 control word): swapcontext also saves the
- * signal mask with a system call, which costs microseconds, and a tiled
- * kernel switches at every K step of every thread. Other hosts, or
- * -DNNC_EMU_UCONTEXT, use swapcontext. Fiber code runs only inside this
- * uninstrumented object, so sanitizers in the host program see heap memory
- * used as stacks and nothing else. */
-static const char host_support[] =
-    "#include <math.h>\n"
-    "#include <stdint.h>\n"
-    "#include <stdio.h>\n"
-    "#include <stdlib.h>\n"
-    "#include <string.h>\n"
-    "typedef struct nnc_dim3 { unsigned x, y, z; } nnc_dim3;\n"
-    "static _Thread_local nnc_dim3 blockIdx, threadIdx, blockDim, gridDim;\n"
-    "\n"
-    "#define NNC_EMU_STACK (64 * 1024)\n"
-    "static void nnc_emu_fiber_main(void);\n"
-    "#if defined(__x86_64__) && !defined(NNC_EMU_UCONTEXT)\n"
-    "typedef struct nnc_emu_ctx { void *sp; } nnc_emu_ctx;\n"
-    "/* Saves the callee-saved state on this stack, its address in *from, and\n"
-    " * resumes the stack saved in *to. */\n"
-    "__attribute__((visibility(\"hidden\"))) void nnc_emu_switch(nnc_emu_ctx *from, nnc_emu_ctx *to);\n"
-    "__asm__(\".pushsection .text\\n\"\n"
-    "        \".globl nnc_emu_switch\\n.hidden nnc_emu_switch\\n.type nnc_emu_switch, @function\\n\"\n"
-    "        \"nnc_emu_switch:\\n\"\n"
-    "        \"  pushq %rbp\\n  pushq %rbx\\n  pushq %r12\\n  pushq %r13\\n  pushq %r14\\n  pushq %r15\\n\"\n"
-    "        \"  subq $8, %rsp\\n  stmxcsr (%rsp)\\n  fnstcw 4(%rsp)\\n\"\n"
-    "        \"  movq %rsp, (%rdi)\\n  movq (%rsi), %rsp\\n\"\n"
-    "        \"  ldmxcsr (%rsp)\\n  fldcw 4(%rsp)\\n  addq $8, %rsp\\n\"\n"
-    "        \"  popq %r15\\n  popq %r14\\n  popq %r13\\n  popq %r12\\n  popq %rbx\\n  popq %rbp\\n\"\n"
-    "        \"  ret\\n.size nnc_emu_switch, .-nnc_emu_switch\\n.popsection\\n\");\n"
-    "/* A stack that nnc_emu_switch resumes into nnc_emu_fiber_main, aligned as\n"
-    " * if it had been called (which never returns). */\n"
-    "static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {\n"
-    "  void **sp = (void **)((uintptr_t)(stack + size) & ~(uintptr_t)15);\n"
-    "  *--sp = 0;\n"
-    "  *--sp = (void *)nnc_emu_fiber_main;\n"
-    "  for (int i = 0; i < 6; i++) *--sp = 0;\n"
-    "  --sp;\n"
-    "  unsigned mxcsr;\n"
-    "  unsigned short fpcw;\n"
-    "  __asm__ volatile(\"stmxcsr %0\" : \"=m\"(mxcsr));\n"
-    "  __asm__ volatile(\"fnstcw %0\" : \"=m\"(fpcw));\n"
-    "  memcpy(sp, &mxcsr, 4);\n"
-    "  memcpy((char *)sp + 4, &fpcw, 2);\n"
-    "  c->sp = sp;\n"
-    "}\n"
-    "#else\n"
-    "#include <ucontext.h>\n"
-    "typedef struct nnc_emu_ctx { ucontext_t uc; } nnc_emu_ctx;\n"
-    "static void nnc_emu_switch(nnc_emu_ctx *from, nnc_emu_ctx *to) { swapcontext(&from->uc, &to->uc); }\n"
-    "static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {\n"
-    "  getcontext(&c->uc);\n"
-    "  c->uc.uc_stack.ss_sp = stack;\n"
-    "  c->uc.uc_stack.ss_size = size;\n"
-    "  c->uc.uc_link = NULL;\n"
-    "  makecontext(&c->uc, nnc_emu_fiber_main, 0);\n"
-    "}\n"
-    "#endif\n"
-    "\n"
-    "typedef void nnc_emu_thread_fn(void *const *args);\n"
-    "enum { NNC_EMU_AT_BARRIER = 1, NNC_EMU_RETURNED = 2 };\n"
-    "/* One cooperative block in flight on this host thread: ctx[t] is CUDA\n"
-    " * thread t's saved state, ctx[threads] the launcher's. */\n"
-    "typedef struct nnc_emu_block {\n"
-    "  nnc_emu_thread_fn *fn;\n"
-    "  void *const *args;\n"
-    "  unsigned threads, current;\n"
-    "  int thread0; /* what thread 0 did last: NNC_EMU_AT_BARRIER or NNC_EMU_RETURNED */\n"
-    "  char *stacks;\n"
-    "  nnc_emu_ctx *ctx;\n"
-    "} nnc_emu_block;\n"
-    "static _Thread_local nnc_emu_block *nnc_emu_now;\n"
-    "\n"
-    "/* Thread `me` has reached a barrier or returned: on to the next thread. */\n"
-    "static void nnc_emu_hand_over(nnc_emu_block *b, unsigned me, int what) {\n"
-    "  if (me == 0) b->thread0 = what;\n"
-    "  else if (b->thread0 != what) {\n"
-    "    fprintf(stderr, \"nnc: cuda-emu: in block %u, thread %u %s but thread 0 %s\\n\", blockIdx.x, me,\n"
-    "            what == NNC_EMU_RETURNED ? \"returned\" : \"waits at __syncthreads\",\n"
-    "            b->thread0 == NNC_EMU_RETURNED ? \"returned\" : \"waits at __syncthreads\");\n"
-    "    abort();\n"
-    "  }\n"
-    "  unsigned next = me + 1 < b->threads ? me + 1 : what == NNC_EMU_RETURNED ? b->threads : 0;\n"
-    "  b->current = next;\n"
-    "  nnc_emu_switch(&b->ctx[me], &b->ctx[next]);\n"
-    "  threadIdx.x = me;\n"
-    "}\n"
-    "\n"
-    "static void nnc_emu_fiber_main(void) {\n"
-    "  nnc_emu_block *b = nnc_emu_now;\n"
-    "  unsigned me = b->current;\n"
-    "  threadIdx.x = me;\n"
-    "  b->fn(b->args);\n"
-    "  nnc_emu_hand_over(b, me, NNC_EMU_RETURNED);\n"
-    "  abort(); /* a returned thread is never resumed */\n"
-    "}\n"
-    "\n"
-    "static void nnc_emu_syncthreads(void) {\n"
-    "  if (nnc_emu_now) nnc_emu_hand_over(nnc_emu_now, threadIdx.x, NNC_EMU_AT_BARRIER);\n"
-    "  else if (blockDim.x * blockDim.y * blockDim.z > 1) {\n"
-    "    fprintf(stderr, \"nnc: cuda-emu: a kernel not marked cooperative waits at __syncthreads\\n\");\n"
-    "    abort();\n"
-    "  }\n"
-    "}\n"
-    "\n"
-    "/* Each stack starts with a marker that a thread running past its stack\n"
-    " * would overwrite first; checked after every block. */\n"
-    "static const unsigned long long nnc_emu_marker = 0x6e6e632d73746b21ull;\n"
-    "static void nnc_emu_check_stacks(const nnc_emu_block *b) {\n"
-    "  for (unsigned t = 0; t < b->threads; t++)\n"
-    "    if (memcmp(b->stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker)) {\n"
-    "      fprintf(stderr, \"nnc: cuda-emu: thread %u of block %u overran its %d-byte stack\\n\", t, blockIdx.x,\n"
-    "              NNC_EMU_STACK);\n"
-    "      abort();\n"
-    "    }\n"
-    "}\n"
-    "\n"
-    "/* Runs blocks [first, last), each as `threads` fibers calling fn(args). */\n"
-    "static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, unsigned threads, unsigned first,\n"
-    "                                    unsigned last) {\n"
-    "  nnc_emu_block b = {fn, args, threads, 0, 0, NULL, NULL};\n"
-    "  b.stacks = malloc((size_t)threads * NNC_EMU_STACK);\n"
-    "  b.ctx = malloc(sizeof *b.ctx * ((size_t)threads + 1));\n"
-    "  if (!b.stacks || !b.ctx) {\n"
-    "    fprintf(stderr, \"nnc: cuda-emu: out of memory for %u thread stacks\\n\", threads);\n"
-    "    abort();\n"
-    "  }\n"
-    "  nnc_emu_now = &b;\n"
-    "  for (unsigned bx = first; bx < last; bx++) {\n"
-    "    blockIdx.x = bx;\n"
-    "    for (unsigned t = 0; t < threads; t++) {\n"
-    "      memcpy(b.stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker);\n"
-    "      nnc_emu_ctx_init(&b.ctx[t], b.stacks + (size_t)t * NNC_EMU_STACK, NNC_EMU_STACK);\n"
-    "    }\n"
-    "    b.current = 0;\n"
-    "    nnc_emu_switch(&b.ctx[threads], &b.ctx[0]);\n"
-    "    nnc_emu_check_stacks(&b);\n"
-    "  }\n"
-    "  nnc_emu_now = NULL;\n"
-    "  threadIdx.x = 0;\n"
-    "  free(b.ctx);\n"
-    "  free(b.stacks);\n"
-    "}\n"
-    "\n"
-    "/* Blocks may run on several host threads at once. */\n"
-    "static float nnc_emu_atomic_add(float *p, float v) {\n"
-    "  unsigned *bits = (unsigned *)p, seen = __atomic_load_n(bits, __ATOMIC_RELAXED), want;\n"
-    "  float old;\n"
-    "  do {\n"
-    "    union { unsigned u; float f; } a, b;\n"
-    "    a.u = seen;\n"
-    "    old = a.f;\n"
-    "    b.f = old + v;\n"
-    "    want = b.u;\n"
-    "  } while (!__atomic_compare_exchange_n(bits, &seen, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));\n"
-    "  return old;\n"
-    "}\n";
+/* Host-only support for the names above: codegen/prelude/host.c, a real C
+ * file whose text the build embeds (scripts/embed_text.cmake). */
+extern const char nnc_emu_host_source[];
+
 
 /* Shared by both targets: integer types, Philox-4x32-10 exactly as
  * runtime/rng.c computes it (so dropout masks agree bit for bit), and the
@@ -294,7 +129,7 @@ const char *nnc_cuda_prelude(void) {
   render_defs(&b, 0);
   nnc_strbuf_append(&b, "#else\n");
   render_defs(&b, 1);
-  nnc_strbuf_append(&b, host_support);
+  nnc_strbuf_append(&b, nnc_emu_host_source);
   nnc_strbuf_append(&b, "#endif\n");
   nnc_strbuf_append(&b, common_code);
   /* Built once and kept for the process: a benign race would build it twice. */

@@ -1,0 +1,12 @@
+/* Compiles the host prelude on its own with nnc's warnings (-Wall -Wextra
+ * -Werror), as a cuda-emu unit sees it: the kernels and launchers that follow
+ * it there use what it defines, as this function does. */
+#include "codegen/prelude/host.c"
+
+void nnc_emu_prelude_uses(void);
+void nnc_emu_prelude_uses(void) {
+  (void)gridDim;
+  (void)nnc_emu_syncthreads;
+  (void)nnc_emu_run_cooperative;
+  (void)nnc_emu_atomic_add;
+}

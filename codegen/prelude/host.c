@@ -1,0 +1,171 @@
+/* cuda-emu's host prelude: what the names codegen/cuda_prelude.c defines
+ * for the host stand on. The build embeds this file's text in nnc
+ * (scripts/embed_text.cmake) and cuda-emu compiles it before the kernels;
+ * codegen/prelude/check_host.c compiles it on its own, with nnc's warnings.
+ *
+ * Cooperative kernels run each CUDA thread of a block on its own stack (a
+ * fiber). At __syncthreads a thread hands over to the next, and the last
+ * one back to the first, so every thread of the block has reached the
+ * barrier before any passes it; when the last thread returns, the block is
+ * done. Threads must all wait at the same barriers, as CUDA requires; a
+ * block whose threads disagree (one returns while thread 0 waits) aborts
+ * with a message rather than deadlocking.
+ *
+ * On x86-64 the switch saves only what the ABI asks a callee to keep (six
+ * registers, MXCSR and the x87 control word): swapcontext also saves the
+ * signal mask with a system call, which costs microseconds, and a tiled
+ * kernel switches at every K step of every thread. Other hosts, or
+ * -DNNC_EMU_UCONTEXT, use swapcontext. Fiber code runs only inside this
+ * uninstrumented object, so sanitizers in the host program see heap memory
+ * used as stacks and nothing else. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+typedef struct nnc_dim3 { unsigned x, y, z; } nnc_dim3;
+static _Thread_local nnc_dim3 blockIdx, threadIdx, blockDim, gridDim;
+
+#define NNC_EMU_STACK (64 * 1024)
+static void nnc_emu_fiber_main(void);
+#if defined(__x86_64__) && !defined(NNC_EMU_UCONTEXT)
+typedef struct nnc_emu_ctx { void *sp; } nnc_emu_ctx;
+/* Saves the callee-saved state on this stack, its address in *from, and
+ * resumes the stack saved in *to. */
+__attribute__((visibility("hidden"))) void nnc_emu_switch(nnc_emu_ctx *from, nnc_emu_ctx *to);
+__asm__(".pushsection .text\n"
+        ".globl nnc_emu_switch\n.hidden nnc_emu_switch\n.type nnc_emu_switch, @function\n"
+        "nnc_emu_switch:\n"
+        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+        "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
+        "  movq %rsp, (%rdi)\n  movq (%rsi), %rsp\n"
+        "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
+        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+        "  ret\n.size nnc_emu_switch, .-nnc_emu_switch\n.popsection\n");
+/* A stack that nnc_emu_switch resumes into nnc_emu_fiber_main, aligned as
+ * if it had been called (which never returns). */
+static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {
+  void **sp = (void **)((uintptr_t)(stack + size) & ~(uintptr_t)15);
+  *--sp = 0;
+  *--sp = (void *)nnc_emu_fiber_main;
+  for (int i = 0; i < 6; i++) *--sp = 0;
+  --sp;
+  unsigned mxcsr;
+  unsigned short fpcw;
+  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+  __asm__ volatile("fnstcw %0" : "=m"(fpcw));
+  memcpy(sp, &mxcsr, 4);
+  memcpy((char *)sp + 4, &fpcw, 2);
+  c->sp = sp;
+}
+#else
+#include <ucontext.h>
+typedef struct nnc_emu_ctx { ucontext_t uc; } nnc_emu_ctx;
+static void nnc_emu_switch(nnc_emu_ctx *from, nnc_emu_ctx *to) { swapcontext(&from->uc, &to->uc); }
+static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {
+  getcontext(&c->uc);
+  c->uc.uc_stack.ss_sp = stack;
+  c->uc.uc_stack.ss_size = size;
+  c->uc.uc_link = NULL;
+  makecontext(&c->uc, nnc_emu_fiber_main, 0);
+}
+#endif
+
+typedef void nnc_emu_thread_fn(void *const *args);
+enum { NNC_EMU_AT_BARRIER = 1, NNC_EMU_RETURNED = 2 };
+/* One cooperative block in flight on this host thread: ctx[t] is CUDA
+ * thread t's saved state, ctx[threads] the launcher's. */
+typedef struct nnc_emu_block {
+  nnc_emu_thread_fn *fn;
+  void *const *args;
+  unsigned threads, current;
+  int thread0; /* what thread 0 did last: NNC_EMU_AT_BARRIER or NNC_EMU_RETURNED */
+  char *stacks;
+  nnc_emu_ctx *ctx;
+} nnc_emu_block;
+static _Thread_local nnc_emu_block *nnc_emu_now;
+
+/* Thread `me` has reached a barrier or returned: on to the next thread. */
+static void nnc_emu_hand_over(nnc_emu_block *b, unsigned me, int what) {
+  if (me == 0) b->thread0 = what;
+  else if (b->thread0 != what) {
+    fprintf(stderr, "nnc: cuda-emu: in block %u, thread %u %s but thread 0 %s\n", blockIdx.x, me,
+            what == NNC_EMU_RETURNED ? "returned" : "waits at __syncthreads",
+            b->thread0 == NNC_EMU_RETURNED ? "returned" : "waits at __syncthreads");
+    abort();
+  }
+  unsigned next = me + 1 < b->threads ? me + 1 : what == NNC_EMU_RETURNED ? b->threads : 0;
+  b->current = next;
+  nnc_emu_switch(&b->ctx[me], &b->ctx[next]);
+  threadIdx.x = me;
+}
+
+static void nnc_emu_fiber_main(void) {
+  nnc_emu_block *b = nnc_emu_now;
+  unsigned me = b->current;
+  threadIdx.x = me;
+  b->fn(b->args);
+  nnc_emu_hand_over(b, me, NNC_EMU_RETURNED);
+  abort(); /* a returned thread is never resumed */
+}
+
+static void nnc_emu_syncthreads(void) {
+  if (nnc_emu_now) nnc_emu_hand_over(nnc_emu_now, threadIdx.x, NNC_EMU_AT_BARRIER);
+  else if (blockDim.x * blockDim.y * blockDim.z > 1) {
+    fprintf(stderr, "nnc: cuda-emu: a kernel not marked cooperative waits at __syncthreads\n");
+    abort();
+  }
+}
+
+/* Each stack starts with a marker that a thread running past its stack
+ * would overwrite first; checked after every block. */
+static const unsigned long long nnc_emu_marker = 0x6e6e632d73746b21ull;
+static void nnc_emu_check_stacks(const nnc_emu_block *b) {
+  for (unsigned t = 0; t < b->threads; t++)
+    if (memcmp(b->stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker)) {
+      fprintf(stderr, "nnc: cuda-emu: thread %u of block %u overran its %d-byte stack\n", t, blockIdx.x,
+              NNC_EMU_STACK);
+      abort();
+    }
+}
+
+/* Runs blocks [first, last), each as `threads` fibers calling fn(args). */
+static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, unsigned threads, unsigned first,
+                                    unsigned last) {
+  nnc_emu_block b = {fn, args, threads, 0, 0, NULL, NULL};
+  b.stacks = malloc((size_t)threads * NNC_EMU_STACK);
+  b.ctx = malloc(sizeof *b.ctx * ((size_t)threads + 1));
+  if (!b.stacks || !b.ctx) {
+    fprintf(stderr, "nnc: cuda-emu: out of memory for %u thread stacks\n", threads);
+    abort();
+  }
+  nnc_emu_now = &b;
+  for (unsigned bx = first; bx < last; bx++) {
+    blockIdx.x = bx;
+    for (unsigned t = 0; t < threads; t++) {
+      memcpy(b.stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker);
+      nnc_emu_ctx_init(&b.ctx[t], b.stacks + (size_t)t * NNC_EMU_STACK, NNC_EMU_STACK);
+    }
+    b.current = 0;
+    nnc_emu_switch(&b.ctx[threads], &b.ctx[0]);
+    nnc_emu_check_stacks(&b);
+  }
+  nnc_emu_now = NULL;
+  threadIdx.x = 0;
+  free(b.ctx);
+  free(b.stacks);
+}
+
+/* Blocks may run on several host threads at once. */
+static float nnc_emu_atomic_add(float *p, float v) {
+  unsigned *bits = (unsigned *)p, seen = __atomic_load_n(bits, __ATOMIC_RELAXED), want;
+  float old;
+  do {
+    union { unsigned u; float f; } a, b;
+    a.u = seen;
+    old = a.f;
+    b.f = old + v;
+    want = b.u;
+  } while (!__atomic_compare_exchange_n(bits, &seen, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  return old;
+}
