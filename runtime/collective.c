@@ -97,6 +97,8 @@ static void bucket_open(nnc_bucket *b, const nnc_graph *g) {
   b->nmembers = n, b->count = count, b->packed = 0, b->arrived = 0, b->done_at = 0;
 }
 
+float nnc_shard_share(const nnc_shard *s) { return (float)((double)s->rows / (double)s->global_rows); }
+
 void nnc_collective_member(nnc_shard *s, const nnc_graph *g, const nnc_node *n, const float *in, float *out) {
   if (s->failed) return;
   nnc_bucket *b = bucket_of(s, n->attrs.bucket);
@@ -108,8 +110,7 @@ void nnc_collective_member(nnc_shard *s, const nnc_graph *g, const nnc_node *n, 
     fail(s, &st);
     return;
   }
-  /* Each rank's gradient is the mean over its rows: weight it by its share. */
-  float share = (float)((double)s->rows / (double)s->global_rows);
+  float share = nnc_shard_share(s);
   float *to = b->buf + b->packed;
   for (int64_t i = 0; i < count; i++) to[i] = in[i] * share;
   b->members[b->arrived++] = (member){out, b->packed, count};

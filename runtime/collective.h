@@ -47,6 +47,10 @@ void nnc_shard_free(nnc_shard *s);
  * current step. A NULL shard takes every row. */
 int nnc_shard_split(nnc_shard *s, int64_t rows, int64_t *first, int64_t *count, nnc_status *st);
 
+/* The weight of this rank's gradients in the sum: its rows over the global
+ * batch's, since each rank's gradient is the mean over its own rows. */
+float nnc_shard_share(const nnc_shard *s);
+
 /* Member n of its bucket: packs in (scaled by the rank's share) and, at
  * the bucket's last member, starts the sum. out is written when the
  * bucket finishes. */

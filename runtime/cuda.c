@@ -242,16 +242,16 @@ static int run_allreduce(nnc_exec *e, int k, void **data, const nnc_run_opts *op
   if (!s->nccl && !(s->nccl = nnc_nccl_open(&e->opts, s->comm, st))) return -1;
   char what[160];
   snprintf(what, sizeof what, "the all-reduce of %s", n->name ? n->name : "a gradient");
-  float share = (float)((double)s->rows / (double)s->global_rows);
   void *stream = e->dev->raw_stream(e->stream);
-  if (nnc_nccl_sum(s->nccl, in, out, nnc_node_numel(n), share, stream, what, st)) return -1;
+  if (nnc_nccl_sum(s->nccl, in, out, nnc_node_numel(n), nnc_shard_share(s), stream, what, st)) return -1;
   s->reduce_bytes += (int64_t)node_bytes(n);
   if (k + 1 < e->prog.count && e->prog.kernels[k + 1].lib == NNC_LOWER_NCCL) return 0;
   /* The stream runs in order: the wait covers the bucket's sums and the
    * backward kernels before them, so none of it counts as overlapped. */
   double t0 = nnc_now();
   int rc = nnc_nccl_wait(s->nccl, stream, what, st);
-  s->reduce_seconds += nnc_now() - t0, s->waited_seconds += nnc_now() - t0;
+  double waited = nnc_now() - t0;
+  s->reduce_seconds += waited, s->waited_seconds += waited;
   return rc;
 }
 
