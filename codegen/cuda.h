@@ -35,6 +35,11 @@ typedef enum nnc_cuda_arg_kind {
    * from device memory so that a step captured as a CUDA graph sees each
    * run's values (a by-value parameter would be frozen at the capture). */
   NNC_CUDA_ARG_RUN,
+  /* float * / const float *: the program's workspace (nnc_ws), written by
+   * the first kernel of a split anchor's pair and read by the second
+   * (nnc_cuda_split_sum) */
+  NNC_CUDA_ARG_WS_OUT,
+  NNC_CUDA_ARG_WS_IN,
 } nnc_cuda_arg_kind;
 
 typedef struct nnc_cuda_arg {
@@ -61,6 +66,12 @@ typedef struct nnc_cuda_kernel {
   int64_t work;                 /* work items; one thread (a block, if cooperative) runs one at a time */
   unsigned grid, block;         /* 1-D launch: blocks and threads per block */
   int cooperative;              /* a block's threads share each work item and meet at __syncthreads */
+  /* A split anchor's pair (nnc_cuda_split_sum): 1 on the first kernel, which
+   * computes the anchor's partial results into the workspace (its nodes:
+   * the anchor alone), 2 on the second, which adds them up in a fixed order
+   * and applies the epilogue (its nodes: the unit's); 0 otherwise. */
+  int split;
+  int64_t workspace; /* floats of the workspace the pair passes through; 0 when not split */
 } nnc_cuda_kernel;
 
 typedef struct nnc_cuda_program {
@@ -69,6 +80,7 @@ typedef struct nnc_cuda_program {
   int count;
   unsigned char *stored; /* per node: 1 if some kernel writes its buffer */
   int nnodes;
+  int64_t workspace; /* floats: the largest split's; the pairs run one after another and share it */
 } nnc_cuda_program;
 
 /* Generates every kernel of g, whose shapes must be concrete; a node that
@@ -149,6 +161,25 @@ void nnc_cuda_work(nnc_cuda_ctx *c, int64_t items);
  * block of `threads` threads (the body runs with nnc_i64 `w`, the same in
  * every thread of the block, and may use __shared__ and __syncthreads). */
 void nnc_cuda_work_blocks(nnc_cuda_ctx *c, int64_t items, unsigned threads);
+/* Anchors whose sums are split into slices (a GEMM along K, a column sum
+ * along its rows): the work, lines and buffers declared so far become a
+ * first kernel, which writes slice z's partial result for element e of the
+ * anchor's `elements` to nnc_ws[z * elements + e] (the program's
+ * workspace); this adds a second kernel, one work item per element, that
+ * sums the element's `slices` partial results in slice order (so the
+ * result depends on the shape alone, never on timing) and stores the sum
+ * through nnc_cuda_store, where the epilogue runs, once. The workspace holds
+ * nothing past the pair. Call it last. */
+void nnc_cuda_split_sum(nnc_cuda_ctx *c, int64_t slices, int64_t elements);
+/* Cooperative anchors: adds up each thread's `value` (a `type` expression)
+ * over the block's threads t that share t % stride, pairwise in a fixed
+ * order (lane t / stride takes lane t / stride + s, for s = half the lanes
+ * down to 1), into __shared__ `type nnc_sum[threads]`: thread t < stride
+ * finds its sum in nnc_sum[t]. threads / stride must be a power of two. */
+void nnc_cuda_block_sum(nnc_cuda_ctx *c, const char *type, const char *value, unsigned threads, unsigned stride);
+/* The number of SMs the kernels' grids are shaped for (split sums): an
+ * H100's or H200's, the GPUs runtime/cuda_predict.c knows. */
+#define NNC_CUDA_TARGET_SMS 132
 /* Appends one line of body, indented to the current depth. */
 void nnc_cuda_line(nnc_cuda_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A line ending in '{' that opens a block, and the '}' that closes it. */

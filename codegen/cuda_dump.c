@@ -28,6 +28,11 @@ static void append_launch(nnc_strbuf *b, const nnc_graph *g, const nnc_cuda_kern
                          (int)a->node, nnc_type_str(&g->nodes[a->node], type, sizeof type));
       break;
     case NNC_CUDA_ARG_RUN: nnc_strbuf_append(b, "nnc_run: the run's seed, step number and training flag"); break;
+    case NNC_CUDA_ARG_WS_OUT:
+    case NNC_CUDA_ARG_WS_IN:
+      nnc_strbuf_appendf(b, "nnc_ws: %s %lld floats of the workspace", a->kind == NNC_CUDA_ARG_WS_OUT ? "writes" : "reads",
+                         (long long)k->workspace);
+      break;
     }
   }
   nnc_strbuf_append(b, ") */\n");

@@ -66,6 +66,17 @@ struct nnc_cuda_ctx {
   int nargs;
   nnc_cuda_arg args[NNC_CUDA_MAX_ARGS];
   int uses_rng;
+  /* A split anchor's first kernel (nnc_cuda_split_sum), as it was declared. */
+  struct {
+    nnc_strbuf body;
+    int64_t work;
+    unsigned block_threads;
+    int nargs;
+    nnc_cuda_arg args[NNC_CUDA_MAX_ARGS];
+    int uses_rng;
+  } first;
+  int split;
+  int64_t workspace;
   int failed;
   nnc_status *st;
   char names[NAME_SLOTS][64];
@@ -212,6 +223,54 @@ void nnc_cuda_close(nnc_cuda_ctx *c) {
 }
 
 void nnc_cuda_use_rng(nnc_cuda_ctx *c) { c->uses_rng = 1; }
+
+/* The buffers the unit stores stay with the second kernel, which writes
+ * them; what the anchor read so far goes with the first. */
+static void split(nnc_cuda_ctx *c, int64_t floats) {
+  if (c->split) {
+    nnc_cuda_fail(c, c->u->members[0], "split into more than two kernels");
+    return;
+  }
+  if (c->nargs + 2 > NNC_CUDA_MAX_ARGS) {
+    nnc_cuda_fail(c, c->u->members[0], "more than %d kernel parameters", NNC_CUDA_MAX_ARGS);
+    return;
+  }
+  c->split = 1;
+  c->workspace = floats;
+  c->first.body = c->body;
+  nnc_strbuf_init(&c->body);
+  c->first.work = c->work;
+  c->first.block_threads = c->block_threads;
+  c->first.uses_rng = c->uses_rng;
+  c->first.args[c->first.nargs++] = (nnc_cuda_arg){NNC_CUDA_ARG_WS_OUT, -1};
+  int kept = 0;
+  for (int i = 0; i < c->nargs; i++) {
+    if (c->args[i].kind == NNC_CUDA_ARG_OUT) c->args[kept++] = c->args[i];
+    else c->first.args[c->first.nargs++] = c->args[i];
+  }
+  c->nargs = kept;
+  add_arg(c, NNC_CUDA_ARG_WS_IN, -1);
+  c->work = 0, c->work_set = 0, c->block_threads = 0, c->uses_rng = 0;
+}
+
+void nnc_cuda_split_sum(nnc_cuda_ctx *c, int64_t slices, int64_t elements) {
+  split(c, slices * elements);
+  nnc_cuda_work(c, elements);
+  nnc_cuda_line(c, "float sum = nnc_ws[w];");
+  nnc_cuda_line(c, "for (int z = 1; z < %lld; z++) sum += nnc_ws[z * %lldLL + w];", (long long)slices,
+                (long long)elements);
+  nnc_cuda_store(c, "w", "sum");
+}
+
+void nnc_cuda_block_sum(nnc_cuda_ctx *c, const char *type, const char *value, unsigned threads, unsigned stride) {
+  nnc_cuda_line(c, "__shared__ %s nnc_sum[%u];", type, threads);
+  nnc_cuda_line(c, "nnc_sum[threadIdx.x] = %s;", value);
+  nnc_cuda_line(c, "__syncthreads();");
+  nnc_cuda_open(c, "for (int s = %u; s > 0; s >>= 1) {", threads / stride / 2);
+  nnc_cuda_line(c, "if ((int)threadIdx.x < s * %u) nnc_sum[threadIdx.x] += nnc_sum[threadIdx.x + s * %u];", stride, stride);
+  nnc_cuda_line(c, "__syncthreads();");
+  nnc_cuda_close(c);
+}
 
 /* Runs node id's emitter as an epilogue member. */
 static int emit_member(nnc_cuda_ctx *c, int32_t id) {
@@ -441,6 +500,8 @@ static const char *arg_decl(const nnc_graph *g, const nnc_cuda_arg *a, char *buf
              (int)a->node);
     break;
   case NNC_CUDA_ARG_RUN: snprintf(buf, size, "const nnc_run_consts *NNC_RESTRICT nnc_run"); break;
+  case NNC_CUDA_ARG_WS_OUT: snprintf(buf, size, "float *NNC_RESTRICT nnc_ws"); break;
+  case NNC_CUDA_ARG_WS_IN: snprintf(buf, size, "const float *NNC_RESTRICT nnc_ws"); break;
   }
   return buf;
 }
@@ -464,61 +525,67 @@ static void launch_shape(nnc_cuda_kernel *k, unsigned block_threads) {
   k->grid = (unsigned)grid;
 }
 
-static int emit_unit(const nnc_options *o, const nnc_graph *g, uint64_t hash, const unit *u,
-                     const unsigned char *stored, unsigned char *live, nnc_cuda_kernel *k, nnc_status *st) {
-  int32_t anchor = u->members[0];
-  nnc_lower_lib lib = nnc_lower_node(o, g, anchor);
-  if (lib != NNC_LOWER_NNC) return nnc_cuda_lib_step(g, hash, anchor, lib, k, st);
-  nnc_cuda_ctx c;
-  ctx_init(&c, g, stored, u, live, st);
-  c.role = ROLE_ANCHOR;
-  for (int i = 0; i < u->n; i++)
-    if (stored[u->members[i]]) add_arg(&c, NNC_CUDA_ARG_OUT, u->members[i]);
-  int rc = emitters[g->nodes[anchor].op](&c, anchor);
-  if (rc == NNC_EMIT_NO_KERNEL) {
-    nnc_strbuf_free(&c.body);
-    return 1;
-  }
-  if (rc == NNC_EMIT_NOT_POINTWISE) nnc_cuda_fail(&c, anchor, "its emitter did not accept the anchor role");
-  if (rc == NNC_EMIT_OK && !c.work_set) nnc_cuda_fail(&c, anchor, "its emitter declared no work");
-  for (int i = 0; i < u->n && !c.failed; i++)
-    if (g->nodes[u->members[i]].dtype != NNC_F32) nnc_cuda_fail(&c, u->members[i], "only f32 results are generated");
-  if (c.failed || rc != NNC_EMIT_OK) {
-    nnc_strbuf_free(&c.body);
-    if (!c.failed) nnc_cuda_fail(&c, anchor, "emitter failed");
-    return -1;
-  }
-  if (c.uses_rng) add_arg(&c, NNC_CUDA_ARG_RUN, -1);
+/* One kernel's declarations, as its anchor made them. */
+typedef struct kernel_decl {
+  const char *body;
+  int64_t work;
+  unsigned block_threads;
+  int nargs;
+  const nnc_cuda_arg *args;
+  int uses_rng;
+  int split; /* nnc_cuda_kernel.split */
+  int64_t workspace;
+} kernel_decl;
 
+/* The kernel's text from its declarations, and its launch. */
+static void assemble(const nnc_graph *g, uint64_t hash, const unit *u, const unsigned char *stored,
+                     const kernel_decl *d, nnc_cuda_kernel *k) {
+  int32_t anchor = u->members[0];
   nnc_strbuf name, src;
   nnc_strbuf_init(&name);
   nnc_strbuf_init(&src);
   nnc_strbuf_appendf(&name, "nnc_%d", (int)anchor);
-  if (u->prologue >= 0) nnc_strbuf_appendf(&name, "_%s", nnc_ops[g->nodes[u->prologue].op].name);
-  for (int i = 0; i < u->n; i++) nnc_strbuf_appendf(&name, "_%s", nnc_ops[g->nodes[u->members[i]].op].name);
+  if (d->split == 1) {
+    nnc_strbuf_appendf(&name, "_%s_partial", nnc_ops[g->nodes[anchor].op].name);
+  } else {
+    if (u->prologue >= 0) nnc_strbuf_appendf(&name, "_%s", nnc_ops[g->nodes[u->prologue].op].name);
+    for (int i = 0; i < u->n; i++) nnc_strbuf_appendf(&name, "_%s", nnc_ops[g->nodes[u->members[i]].op].name);
+  }
   memset(k, 0, sizeof *k);
-  k->work = c.work;
+  k->work = d->work;
   k->launches = 1;
-  launch_shape(k, c.block_threads);
+  k->split = d->split;
+  k->workspace = d->workspace;
+  launch_shape(k, d->block_threads);
 
   nnc_strbuf_appendf(&src, "/* generated by nnc: graph %016llx, kernel %s\n", (unsigned long long)hash,
                      nnc_strbuf_str(&name));
-  if (u->rule) {
+  if (d->split == 1)
+    nnc_strbuf_appendf(&src, " * first of two: partial results into the workspace (%lld floats), for\n",
+                       (long long)d->workspace);
+  if (d->split == 2)
+    nnc_strbuf_appendf(&src, " * second of two: adds up the workspace's partial results (%lld floats), for\n",
+                       (long long)d->workspace);
+  if (u->rule && d->split != 1) {
     nnc_strbuf_append(&src, " * fused group (rule ");
     append_comment_safe(&src, u->rule);
     nnc_strbuf_append(&src, "):\n");
   }
-  if (u->prologue >= 0) append_node_line(&src, g, u->prologue, 0);
-  for (int i = 0; i < u->n; i++) append_node_line(&src, g, u->members[i], stored[u->members[i]]);
+  if (d->split == 1) {
+    append_node_line(&src, g, anchor, stored[anchor]);
+  } else {
+    if (u->prologue >= 0) append_node_line(&src, g, u->prologue, 0);
+    for (int i = 0; i < u->n; i++) append_node_line(&src, g, u->members[i], stored[u->members[i]]);
+  }
   nnc_strbuf_appendf(&src, " * %lld work items%s; launch %u blocks of %u threads */\n", (long long)k->work,
                      k->cooperative ? ", one per block" : "", k->grid, k->block);
   nnc_strbuf_appendf(&src, "NNC_KERNEL void %s(", nnc_strbuf_str(&name));
-  for (int i = 0; i < c.nargs; i++) {
+  for (int i = 0; i < d->nargs; i++) {
     char decl[128];
-    nnc_strbuf_appendf(&src, "%s%s", i ? ", " : "", arg_decl(g, &c.args[i], decl, sizeof decl));
+    nnc_strbuf_appendf(&src, "%s%s", i ? ", " : "", arg_decl(g, &d->args[i], decl, sizeof decl));
   }
   nnc_strbuf_append(&src, ") {\n");
-  if (c.uses_rng)
+  if (d->uses_rng)
     nnc_strbuf_append(&src, "  const nnc_u64 nnc_seed = nnc_run->seed, nnc_step = nnc_run->step;\n"
                             "  const nnc_u64 nnc_first_row = nnc_run->first_row, nnc_global_rows = nnc_run->global_rows;\n"
                             "  const int nnc_training = nnc_run->training;\n");
@@ -531,17 +598,64 @@ static int emit_unit(const nnc_options *o, const nnc_graph *g, uint64_t hash, co
                        "  for (nnc_i64 w = (nnc_i64)blockIdx.x * blockDim.x + threadIdx.x; w < %lldLL;"
                        " w += (nnc_i64)blockDim.x * gridDim.x) {\n",
                        (long long)k->work);
-  nnc_strbuf_append(&src, nnc_strbuf_str(&c.body));
+  nnc_strbuf_append(&src, d->body);
   nnc_strbuf_append(&src, "  }\n}\n");
-  nnc_strbuf_free(&c.body);
 
   k->name = nnc_strbuf_take(&name);
   k->source = nnc_strbuf_take(&src);
-  k->nargs = c.nargs;
-  memcpy(k->args, c.args, sizeof k->args);
+  k->nargs = d->nargs;
+  memcpy(k->args, d->args, sizeof k->args[0] * (size_t)d->nargs);
+  if (d->split == 1) {
+    k->nodes[k->nnodes++] = anchor;
+    return;
+  }
   if (u->prologue >= 0) k->nodes[k->nnodes++] = u->prologue;
   for (int i = 0; i < u->n; i++) k->nodes[k->nnodes++] = u->members[i];
-  return 0;
+}
+
+static void ctx_release(nnc_cuda_ctx *c) {
+  nnc_strbuf_free(&c->body);
+  if (c->split) nnc_strbuf_free(&c->first.body);
+}
+
+/* The unit's kernels into k (room for two): returns how many, or -1. */
+static int emit_unit(const nnc_options *o, const nnc_graph *g, uint64_t hash, const unit *u,
+                     const unsigned char *stored, unsigned char *live, nnc_cuda_kernel *k, nnc_status *st) {
+  int32_t anchor = u->members[0];
+  nnc_lower_lib lib = nnc_lower_node(o, g, anchor);
+  if (lib != NNC_LOWER_NNC) return nnc_cuda_lib_step(g, hash, anchor, lib, k, st) ? -1 : 1;
+  nnc_cuda_ctx c;
+  ctx_init(&c, g, stored, u, live, st);
+  c.role = ROLE_ANCHOR;
+  for (int i = 0; i < u->n; i++)
+    if (stored[u->members[i]]) add_arg(&c, NNC_CUDA_ARG_OUT, u->members[i]);
+  int rc = emitters[g->nodes[anchor].op](&c, anchor);
+  if (rc == NNC_EMIT_NO_KERNEL) {
+    ctx_release(&c);
+    return 0;
+  }
+  if (rc == NNC_EMIT_NOT_POINTWISE) nnc_cuda_fail(&c, anchor, "its emitter did not accept the anchor role");
+  if (rc == NNC_EMIT_OK && !c.work_set) nnc_cuda_fail(&c, anchor, "its emitter declared no work");
+  for (int i = 0; i < u->n && !c.failed; i++)
+    if (g->nodes[u->members[i]].dtype != NNC_F32) nnc_cuda_fail(&c, u->members[i], "only f32 results are generated");
+  if (c.failed || rc != NNC_EMIT_OK) {
+    ctx_release(&c);
+    if (!c.failed) nnc_cuda_fail(&c, anchor, "emitter failed");
+    return -1;
+  }
+  if (c.uses_rng) add_arg(&c, NNC_CUDA_ARG_RUN, -1);
+  int n = 0;
+  if (c.split) {
+    if (c.first.uses_rng) c.first.args[c.first.nargs++] = (nnc_cuda_arg){NNC_CUDA_ARG_RUN, -1};
+    kernel_decl first = {nnc_strbuf_str(&c.first.body), c.first.work, c.first.block_threads, c.first.nargs,
+                         c.first.args, c.first.uses_rng, 1, c.workspace};
+    assemble(g, hash, u, stored, &first, &k[n++]);
+  }
+  kernel_decl own = {nnc_strbuf_str(&c.body), c.work,  c.block_threads, c.nargs, c.args, c.uses_rng,
+                     c.split ? 2 : 0,         c.workspace};
+  assemble(g, hash, u, stored, &own, &k[n++]);
+  ctx_release(&c);
+  return n;
 }
 
 int nnc_cuda_generate(const nnc_options *o, const nnc_graph *g, nnc_cuda_program *p, nnc_status *st) {
@@ -554,13 +668,14 @@ int nnc_cuda_generate(const nnc_options *o, const nnc_graph *g, nnc_cuda_program
   p->graph_hash = nnc_graph_hash(g);
   p->nnodes = g->nnodes;
   p->stored = plan_stores(g, units, count);
-  p->kernels = calloc((size_t)count + 1, sizeof *p->kernels);
+  p->kernels = calloc(2 * (size_t)count + 1, sizeof *p->kernels); /* a split unit makes two */
   if (!p->kernels) nnc_out_of_memory("generating CUDA kernels");
   int rc = 0;
   for (int i = 0; i < count && rc == 0; i++) {
-    int r = emit_unit(o, g, p->graph_hash, &units[i], p->stored, live, &p->kernels[p->count], st);
-    if (r < 0) rc = -1;
-    else if (r == 0) p->count++;
+    int made = emit_unit(o, g, p->graph_hash, &units[i], p->stored, live, &p->kernels[p->count], st);
+    if (made < 0) rc = -1;
+    for (int k = 0; k < made; k++, p->count++)
+      if (p->kernels[p->count].workspace > p->workspace) p->workspace = p->kernels[p->count].workspace;
   }
   free(units);
   free(live);

@@ -149,8 +149,10 @@ void nnc_cuda_render_unit(const nnc_cuda_kernel *const *kernels, int count, nnc_
 static void render_unpack(const nnc_cuda_kernel *k, nnc_strbuf *out) {
   for (int i = 0; i < k->nargs; i++) {
     switch (k->args[i].kind) {
-    case NNC_CUDA_ARG_OUT: nnc_strbuf_appendf(out, "  float *a%d = *(float *const *)args[%d];\n", i, i); break;
-    case NNC_CUDA_ARG_IN: nnc_strbuf_appendf(out, "  const void *a%d = *(const void *const *)args[%d];\n", i, i); break;
+    case NNC_CUDA_ARG_OUT:
+    case NNC_CUDA_ARG_WS_OUT: nnc_strbuf_appendf(out, "  float *a%d = *(float *const *)args[%d];\n", i, i); break;
+    case NNC_CUDA_ARG_IN:
+    case NNC_CUDA_ARG_WS_IN: nnc_strbuf_appendf(out, "  const void *a%d = *(const void *const *)args[%d];\n", i, i); break;
     case NNC_CUDA_ARG_RUN:
       nnc_strbuf_appendf(out, "  const nnc_run_consts *a%d = *(const nnc_run_consts *const *)args[%d];\n", i, i);
       break;

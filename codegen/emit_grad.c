@@ -4,9 +4,9 @@
  * position over the taps the forward op read; here each element of the
  * result gathers instead, so no two threads write one element and no
  * atomics are needed. The convolution gradients are GEMMs over views of
- * their operands (codegen/cuda_gemm.c). The bias and pooling gradients stay
- * direct, one element per work item: a column sum or a window of a few taps
- * reads nothing another thread could share through a tile. Where the
+ * their operands (codegen/cuda_gemm.c). The bias gradient is a column sum
+ * by blocks; the pooling gradients stay direct, one element per work item:
+ * a window of a few taps reads nothing another thread could share. Where the
  * reference adds terms into an element one by one, the gather visits them
  * in the same order, so the float sums agree exactly. */
 #include <stdio.h>
@@ -37,39 +37,50 @@ static void open_windows_of_input(nnc_cuda_ctx *c, const nnc_window *q) {
   nnc_cuda_line(c, "const nnc_i64 ox = tx / %lldLL;", q->sw);
 }
 
-/* The sum of dy over every axis but the last, row by row. */
-/* A block reduces BIAS_CHANNELS adjacent channels over every row: thread t
- * sums channel t % BIAS_CHANNELS over rows lane, lane + BIAS_LANES, ... (lane
- * = t / BIAS_CHANNELS), so each warp reads 32-byte runs of a row, and the
- * BIAS_LANES partial sums of a channel are then added pairwise in shared
- * memory, always in the same order (the result does not depend on the
- * hardware's timing). One thread per channel summing 25,088 rows alone was
- * latency-bound at milliseconds; this has 64 loads of each channel in flight. */
-enum { BIAS_CHANNELS = 8, BIAS_THREADS = 512, BIAS_LANES = BIAS_THREADS / BIAS_CHANNELS };
+/* The sum of dy over every axis but the last. A block reduces
+ * BIAS_CHANNELS adjacent channels over a slice of the rows: thread t sums
+ * channel t % BIAS_CHANNELS over rows lane, lane + BIAS_LANES, ... of the
+ * slice (lane = t / BIAS_CHANNELS), so each warp reads 32-byte runs of a
+ * row, and the BIAS_LANES partial sums of a channel are then added pairwise
+ * in shared memory (nnc_cuda_block_sum). A few channels over many rows (a
+ * first convolution's 32 channels over 25,088 pixels) would leave the GPU
+ * idle with one block per channel group, so the rows are cut into slices,
+ * at most about two blocks per SM in all and at least BIAS_SLICE_ROWS rows
+ * each, and a second kernel adds each channel's slices in order
+ * (nnc_cuda_split_sum). Every order is fixed by the shape: the result does
+ * not depend on the hardware's timing. */
+enum { BIAS_CHANNELS = 8, BIAS_THREADS = 512, BIAS_LANES = BIAS_THREADS / BIAS_CHANNELS, BIAS_SLICE_ROWS = 8 * BIAS_LANES };
 _Static_assert((BIAS_LANES & (BIAS_LANES - 1)) == 0, "the tree halves the lanes");
+
+static long long bias_slices(long long rows, long long groups) {
+  long long slices = groups > 0 ? 2 * NNC_CUDA_TARGET_SMS / groups : 1;
+  if (slices > rows / BIAS_SLICE_ROWS) slices = rows / BIAS_SLICE_ROWS;
+  return slices < 2 ? 1 : slices;
+}
 
 int nnc_cuda_emit_bias_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   const nnc_node *n = NODE(c, id), *dy = nnc_cuda_src(c, id, 0);
   long long width = n->shape[0], rows = width ? nnc_node_numel(dy) / width : 0;
-  nnc_cuda_work_blocks(c, (width + BIAS_CHANNELS - 1) / BIAS_CHANNELS, BIAS_THREADS);
-  nnc_cuda_line(c, "__shared__ float nnc_part[%d];", BIAS_THREADS);
+  long long groups = (width + BIAS_CHANNELS - 1) / BIAS_CHANNELS, slices = bias_slices(rows, groups);
+  long long per = slices > 1 ? (rows + slices - 1) / slices : rows;
+  nnc_cuda_work_blocks(c, groups * slices, BIAS_THREADS);
   nnc_cuda_line(c, "const int lane = (int)threadIdx.x / %d;", BIAS_CHANNELS);
-  nnc_cuda_line(c, "const nnc_i64 col = w * %d + (nnc_i64)threadIdx.x %% %d;", BIAS_CHANNELS, BIAS_CHANNELS);
+  nnc_cuda_line(c, "const nnc_i64 z = w / %lldLL, col = w %% %lldLL * %d + (nnc_i64)threadIdx.x %% %d;", groups ? groups : 1,
+                groups ? groups : 1, BIAS_CHANNELS, BIAS_CHANNELS);
+  nnc_cuda_line(c, "const nnc_i64 end = z * %lldLL + %lldLL < %lldLL ? z * %lldLL + %lldLL : %lldLL;", per, per, rows, per,
+                per, rows);
   nnc_cuda_line(c, "float acc = 0.0f;");
   nnc_cuda_open(c, "if (col < %lldLL) {", width);
-  nnc_cuda_line(c, "for (nnc_i64 r = lane; r < %lldLL; r += %d) acc += %s[r * %lldLL + col];", rows, BIAS_LANES,
+  nnc_cuda_line(c, "for (nnc_i64 r = z * %lldLL + lane; r < end; r += %d) acc += %s[r * %lldLL + col];", per, BIAS_LANES,
                 nnc_cuda_buf(c, id, 0), width);
   nnc_cuda_close(c);
-  nnc_cuda_line(c, "nnc_part[threadIdx.x] = acc;");
-  nnc_cuda_line(c, "__syncthreads();");
-  nnc_cuda_open(c, "for (int s = %d; s > 0; s >>= 1) {", BIAS_LANES / 2);
-  nnc_cuda_line(c, "if (lane < s) nnc_part[threadIdx.x] += nnc_part[threadIdx.x + s * %d];", BIAS_CHANNELS);
-  nnc_cuda_line(c, "__syncthreads();");
-  nnc_cuda_close(c);
+  nnc_cuda_block_sum(c, "float", "acc", BIAS_THREADS, BIAS_CHANNELS);
   nnc_cuda_open(c, "if (lane == 0 && col < %lldLL) {", width);
-  nnc_cuda_store(c, "col", "nnc_part[threadIdx.x]");
+  if (slices > 1) nnc_cuda_line(c, "nnc_ws[z * %lldLL + col] = nnc_sum[threadIdx.x];", width);
+  else nnc_cuda_store(c, "col", "nnc_sum[threadIdx.x]");
   nnc_cuda_close(c);
+  if (slices > 1) nnc_cuda_split_sum(c, slices, width);
   return NNC_EMIT_OK;
 }
 

@@ -2,9 +2,10 @@
  * ir/ops_loss.c, reference in runtime/ref_loss.c; the optimizer updates
  * are rows of ir/pointwise.def, emitted by emit_elementwise.c).
  *
- * A loss or metric is one number for the batch: a single work item sums it,
- * in double as the reference does (a batch is small; the matmuls around it
- * are not). Gradients of the losses take one row per work item. Whether the
+ * A loss or metric is one number for the batch: one block sums it, in
+ * double as the reference does, each thread over rows t, t + threads, ...,
+ * then the threads' sums pairwise (nnc_cuda_block_sum), an order fixed by
+ * the shape. Gradients of the losses take one row per work item. Whether the
  * labels are class indices (i32) or one-hot rows (f32) is known when the
  * kernel is generated, so each kernel reads them one way only.
  *
@@ -40,6 +41,38 @@ static const char *label_at(const rows *r, const char *b, const char *j, char *b
   return buf;
 }
 
+/* A batch-sized sum: the threads of its one block, a power of two, about
+ * one per row, at least a warp. */
+enum { SUM_MIN_THREADS = 32, SUM_MAX_THREADS = 256 };
+
+static unsigned sum_threads(long long rows) {
+  unsigned t = SUM_MIN_THREADS;
+  while (t < SUM_MAX_THREADS && t < rows) t *= 2;
+  return t;
+}
+
+/* Opens the loop of a batch sum over `count` items (nnc_i64 `name`), each
+ * thread adding into its `double total`. */
+static unsigned open_batch_sum(nnc_cuda_ctx *c, const char *name, long long count) {
+  unsigned threads = sum_threads(count);
+  nnc_cuda_work_blocks(c, 1, threads);
+  nnc_cuda_line(c, "double total = 0.0;");
+  nnc_cuda_open(c, "for (nnc_i64 %s = threadIdx.x; %s < %lldLL; %s += %u) {", name, name, count, name, threads);
+  return threads;
+}
+
+/* Closes it: thread 0 stores the block's total over `divisor` (none: 0). */
+static void close_batch_sum(nnc_cuda_ctx *c, unsigned threads, long long divisor) {
+  char value[96];
+  nnc_cuda_close(c);
+  nnc_cuda_block_sum(c, "double", "total", threads, 1);
+  if (divisor) snprintf(value, sizeof value, "(float)(nnc_sum[0] / %lld.0)", divisor);
+  else snprintf(value, sizeof value, "(float)nnc_sum[0]");
+  nnc_cuda_open(c, "if (threadIdx.x == 0) {");
+  nnc_cuda_store(c, "0", value);
+  nnc_cuda_close(c);
+}
+
 /* Declares `top` and `lse` for row pointer `zr`: log softmax(z)_j = z_j - top - lse. */
 static void emit_log_sum_exp(nnc_cuda_ctx *c, const rows *r) {
   nnc_cuda_line(c, "float top = zr[0];");
@@ -53,19 +86,14 @@ int nnc_cuda_emit_xent_logits(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   rows r = rows_of(c, id);
   char label[160];
-  nnc_cuda_work(c, 1);
-  nnc_cuda_line(c, "double total = 0.0;");
-  nnc_cuda_open(c, "for (nnc_i64 row = 0; row < %lldLL; row++) {", r.count);
+  unsigned threads = open_batch_sum(c, "row", r.count);
   nnc_cuda_line(c, "const float *zr = %s + row * %lldLL;", r.p, r.width);
   emit_log_sum_exp(c, &r);
   nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
   nnc_cuda_line(c, "const float yl = %s;", label_at(&r, "row", "j", label, sizeof label));
   nnc_cuda_line(c, "if (yl != 0.0f) total -= yl * ((double)zr[j] - top - lse);");
   nnc_cuda_close(c);
-  nnc_cuda_close(c);
-  char value[96];
-  snprintf(value, sizeof value, "(float)(total / %lld.0)", r.count);
-  nnc_cuda_store(c, "0", value);
+  close_batch_sum(c, threads, r.count);
   return NNC_EMIT_OK;
 }
 
@@ -103,10 +131,8 @@ static void emit_row_sum(nnc_cuda_ctx *c, const rows *r) {
 int nnc_cuda_emit_xent_probs(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   rows r = rows_of(c, id);
-  char label[160], value[96];
-  nnc_cuda_work(c, 1);
-  nnc_cuda_line(c, "double total = 0.0;");
-  nnc_cuda_open(c, "for (nnc_i64 row = 0; row < %lldLL; row++) {", r.count);
+  char label[160];
+  unsigned threads = open_batch_sum(c, "row", r.count);
   nnc_cuda_line(c, "const float *pr = %s + row * %lldLL;", r.p, r.width);
   emit_row_sum(c, &r);
   nnc_cuda_open(c, "for (nnc_i64 j = 0; j < %lldLL; j++) {", r.width);
@@ -115,9 +141,7 @@ int nnc_cuda_emit_xent_probs(nnc_cuda_ctx *c, int32_t id) {
   else nnc_cuda_line(c, "const float ps = (float)(pr[j] / s);"), nnc_cuda_line(c, "const double q = " CLIP("ps") ";");
   nnc_cuda_line(c, "if (yl != 0.0f) total -= yl * log(q);");
   nnc_cuda_close(c);
-  nnc_cuda_close(c);
-  snprintf(value, sizeof value, "(float)(total / %lld.0)", r.count);
-  nnc_cuda_store(c, "0", value);
+  close_batch_sum(c, threads, r.count);
   return NNC_EMIT_OK;
 }
 
@@ -158,15 +182,10 @@ int nnc_cuda_emit_mse(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   long long count = nnc_node_numel(nnc_cuda_src(c, id, 0));
   const char *p = nnc_cuda_buf(c, id, 0), *y = nnc_cuda_buf(c, id, 1);
-  char value[96];
-  nnc_cuda_work(c, 1);
-  nnc_cuda_line(c, "double total = 0.0;");
-  nnc_cuda_open(c, "for (nnc_i64 i = 0; i < %lldLL; i++) {", count);
+  unsigned threads = open_batch_sum(c, "i", count);
   nnc_cuda_line(c, "const double d = (double)%s[i] - %s[i];", p, y);
   nnc_cuda_line(c, "total += d * d;");
-  nnc_cuda_close(c);
-  snprintf(value, sizeof value, "(float)(total / %lld.0)", count);
-  nnc_cuda_store(c, "0", value);
+  close_batch_sum(c, threads, count);
   return NNC_EMIT_OK;
 }
 
@@ -188,22 +207,19 @@ static void emit_argmax(nnc_cuda_ctx *c, const char *name, const char *row, long
 int nnc_cuda_emit_correct(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;
   rows r = rows_of(c, id);
-  nnc_cuda_work(c, 1);
-  nnc_cuda_line(c, "double hits = 0.0;");
-  nnc_cuda_open(c, "for (nnc_i64 row = 0; row < %lldLL; row++) {", r.count);
+  unsigned threads = open_batch_sum(c, "row", r.count);
   nnc_cuda_line(c, "const float *pr = %s + row * %lldLL;", r.p, r.width);
   if (r.sparse) {
     emit_argmax(c, "best", "pr", r.width);
-    nnc_cuda_line(c, "hits += best == %s[row];", r.y);
+    nnc_cuda_line(c, "total += best == %s[row];", r.y);
   } else if (r.width == 1) {
-    nnc_cuda_line(c, "hits += (pr[0] > 0.5f) == (%s[row] > 0.5f);", r.y);
+    nnc_cuda_line(c, "total += (pr[0] > 0.5f) == (%s[row] > 0.5f);", r.y);
   } else {
     nnc_cuda_line(c, "const float *yr = %s + row * %lldLL;", r.y, r.width);
     emit_argmax(c, "best", "pr", r.width);
     emit_argmax(c, "want", "yr", r.width);
-    nnc_cuda_line(c, "hits += best == want;");
+    nnc_cuda_line(c, "total += best == want;");
   }
-  nnc_cuda_close(c);
-  nnc_cuda_store(c, "0", "(float)hits");
+  close_batch_sum(c, threads, 0); /* a count of rows: exact in any order */
   return NNC_EMIT_OK;
 }

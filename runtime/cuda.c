@@ -46,6 +46,7 @@ struct nnc_exec {
   nnc_cuda_stream *stream;
   nnc_cuda_lib *lib; /* the program's library steps (--lower) */
   nnc_devptr arena, leaf_arena, run_consts;
+  nnc_devptr workspace; /* in the arena, after the values: the split kernels' partial results */
   int64_t *leaf_offset;     /* per node: offset in leaf_arena, or -1 */
   int32_t *update_of;       /* per param leaf: the "update:" output that replaces it, or -1 */
   void **data;              /* per node: device address, as kernel arguments take it */
@@ -142,6 +143,7 @@ static int allocate(nnc_exec *e, nnc_status *st) {
     else if (e->layout.offset[id] >= 0) p = e->arena + (nnc_devptr)e->layout.offset[id];
     e->data[id] = (void *)(uintptr_t)p;
   }
+  e->workspace = e->arena + (nnc_devptr)nnc_cuda_workspace_offset(&e->layout, &e->prog);
   find_in_place(e);
   return 0;
 }
@@ -260,7 +262,7 @@ static int launch(nnc_exec *e, int k, const nnc_run_opts *opts, int keep, nnc_st
   const nnc_cuda_kernel *kn = &e->prog.kernels[k];
   void **data = keep ? e->data_keep : e->data;
   nnc_cuda_args a;
-  nnc_cuda_args_fill(&a, kn, data, (void *)(uintptr_t)e->run_consts);
+  nnc_cuda_args_fill(&a, kn, data, (void *)(uintptr_t)e->run_consts, (void *)(uintptr_t)e->workspace);
   if (e->opts.debug >= 4)
     fprintf(stderr, "%s: launch %s <<<%u, %u>>> over %lld items\n", e->dev->backend, kn->name, kn->grid, kn->block,
             (long long)kn->work);

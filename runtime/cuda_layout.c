@@ -6,6 +6,8 @@
 #include "ir/op.h"
 #include "runtime/collective.h"
 
+enum { WORKSPACE_ALIGN = 256 };
+
 int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st) {
   int32_t *step = malloc(sizeof *step * ((size_t)g->nnodes + 1));
   unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
@@ -21,7 +23,14 @@ int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda
     }
   int rc = nnc_arena_layout_init(l, g, step, stored, st);
   free(step), free(stored);
+  /* After every value, so that no value's bytes are overwritten by a split. */
+  if (rc == 0 && p->workspace > 0)
+    l->bytes = (l->bytes + WORKSPACE_ALIGN - 1) / WORKSPACE_ALIGN * WORKSPACE_ALIGN + p->workspace * (int64_t)sizeof(float);
   return rc;
+}
+
+int64_t nnc_cuda_workspace_offset(const nnc_arena_layout *l, const nnc_cuda_program *p) {
+  return l->bytes - p->workspace * (int64_t)sizeof(float);
 }
 
 nnc_cuda_run_consts nnc_cuda_run_consts_of(const nnc_run_opts *opts) {
@@ -32,9 +41,12 @@ nnc_cuda_run_consts nnc_cuda_run_consts_of(const nnc_run_opts *opts) {
   return rc;
 }
 
-void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, void *run) {
+void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, void *run, void *workspace) {
   for (int i = 0; i < k->nargs; i++) {
-    a->ptrs[i] = k->args[i].kind == NNC_CUDA_ARG_RUN ? run : data[k->args[i].node];
+    nnc_cuda_arg_kind kind = k->args[i].kind;
+    a->ptrs[i] = kind == NNC_CUDA_ARG_RUN                                   ? run
+                 : kind == NNC_CUDA_ARG_WS_OUT || kind == NNC_CUDA_ARG_WS_IN ? workspace
+                                                                            : data[k->args[i].node];
     a->args[i] = &a->ptrs[i];
   }
 }

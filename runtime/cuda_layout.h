@@ -7,8 +7,12 @@
 #include "runtime/arena_layout.h"
 #include "runtime/interp.h"
 
-/* Lays out p's buffers, one step per kernel; free with nnc_arena_layout_free. */
+/* Lays out p's buffers, one step per kernel, and after them p's workspace
+ * (the split kernels' partial results, codegen/cuda.h), which l->bytes
+ * includes; free with nnc_arena_layout_free. */
 int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st);
+/* Where in the arena p's workspace starts (its last p->workspace floats). */
+int64_t nnc_cuda_workspace_offset(const nnc_arena_layout *l, const nnc_cuda_program *p);
 
 /* The kernels' nnc_run_consts (codegen/cuda_prelude.c), as the
  * device holds it: written before each run, read by the kernels that draw
@@ -33,8 +37,8 @@ typedef struct nnc_cuda_args {
 } nnc_cuda_args;
 
 /* data[id] is each node's address (leaves and stored nodes); run is the
- * device address of the run's nnc_cuda_run_consts. */
-void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, void *run);
+ * device address of the run's nnc_cuda_run_consts, workspace the program's. */
+void nnc_cuda_args_fill(nnc_cuda_args *a, const nnc_cuda_kernel *k, void *const *data, void *run, void *workspace);
 
 /* Whether the step may write `update` (param's "update:" output) over
  * param instead of copying it there after the step: its kernel is pointwise

@@ -37,10 +37,17 @@ const nnc_gpu_spec *nnc_gpu_spec_find(const char *name, nnc_status *st) {
 
 static int64_t node_bytes(const nnc_node *n) { return nnc_node_numel(n) * (int64_t)nnc_dtype_size(n->dtype); }
 
-static void work_of(const nnc_graph *g, const nnc_cuda_kernel *k, nnc_kernel_prediction *kp, int *gemm) {
+/* The second kernel of a split pair (skip: the anchor its first computed)
+ * adds the workspace's partial results; both move them through memory. */
+static void work_of(const nnc_graph *g, const nnc_cuda_kernel *k, int32_t skip, nnc_kernel_prediction *kp, int *gemm) {
   *gemm = 0;
+  if (k->split) kp->bytes += (double)k->workspace * sizeof(float);
   for (int i = 0; i < k->nnodes; i++) {
     const nnc_node *n = &g->nodes[k->nodes[i]];
+    if (k->nodes[i] == skip) {
+      kp->flops += (double)(k->workspace - nnc_node_numel(n));
+      continue;
+    }
     nnc_cost c = {0, 0};
     nnc_ops[n->op].cost(g, n, &c);
     kp->flops += c.flops;
@@ -64,10 +71,10 @@ static int blocks_per_sm(const nnc_gpu_spec *gpu, unsigned block, int registers,
   return n;
 }
 
-static void predict_kernel(const nnc_graph *g, const nnc_gpu_spec *gpu, const nnc_cuda_kernel *k,
+static void predict_kernel(const nnc_graph *g, const nnc_gpu_spec *gpu, const nnc_cuda_kernel *k, int32_t skip,
                            nnc_kernel_prediction *kp) {
   int gemm;
-  work_of(g, k, kp, &gemm);
+  work_of(g, k, skip, kp, &gemm);
   double sm_peak = gpu->fp32_tflops * 1e12 / gpu->sms, node = gpu->graph_node_us * 1e-6;
   if (k->lib != NNC_LOWER_NNC) {
     kp->bound = "library";
@@ -131,7 +138,8 @@ int nnc_cuda_predict(const nnc_options *o, const nnc_graph *g, const nnc_gpu_spe
     nnc_kernel_prediction *kp = &p->kernels[k];
     kp->kernel = k;
     ptxas_figures(o, &p->program.kernels[k], kp, &p->reported);
-    predict_kernel(g, gpu, &p->program.kernels[k], kp);
+    const nnc_cuda_kernel *kn = &p->program.kernels[k];
+    predict_kernel(g, gpu, kn, kn->split == 2 ? p->program.kernels[k - 1].nodes[0] : -1, kp);
     p->kernel_seconds += kp->seconds;
   }
   /* The optimizer's results not written in place are copied over the weights. */

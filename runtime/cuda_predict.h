@@ -13,11 +13,14 @@
  *     0.5), times min(1, resident warps / 8) for latency, on the SMs its grid
  *     fills, in whole waves; other kernels at half the FP32 peak;
  *   memory: its buffers' bytes (each operand read once, each result written
- *     once) at the lesser of 85% of HBM bandwidth and what its resident
+ *     once, a split pair's workspace written by the first kernel and read
+ *     by the second) at the lesser of 85% of HBM bandwidth and what its resident
  *     warps keep in flight (512 bytes each over a 700 ns round trip);
  *   serial: a thread that runs its work items' loops alone (a bias gradient
  *     summing 25,088 rows) spends 8 cycles per step (an FP32 add's latency
  *     plus the issue of its load), GEMMs aside;
+ *   a split pair's second kernel counts one add per partial result beyond
+ *     the first, and its epilogue, not the anchor's FLOPs again;
  *   time = the largest of the three, plus the cost of a node of a CUDA graph;
  *   library steps (cuBLAS, cuDNN) as a GEMM at 70% of the FP32 peak;
  *   a step adds the replay of its graph, its input copy and the read-backs

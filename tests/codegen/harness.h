@@ -33,7 +33,7 @@ int harness_nvrtc_ready(void);
 /* Generates g's kernels and compiles each one alone for sm_90; fails the test on error. */
 void harness_nvrtc_compile_all(const nnc_graph *g);
 /* Every fused group of g is exactly one kernel of its program (or library
- * step), and no kernel computes nodes of two groups. */
+ * step, or a split pair), and no kernel computes nodes of two groups. */
 void harness_one_kernel_per_group(const nnc_graph *g);
 
 #endif

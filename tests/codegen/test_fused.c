@@ -113,6 +113,38 @@ START_TEST(test_conv_bias_relu) {
 }
 END_TEST
 
+/* A Dense layer's forward pass over a long K (the first Dense after a
+ * convolution stack): 8 tiles cannot fill the GPU, so K is split, and the
+ * bias and relu must apply once, to the sum of the slices, in the second
+ * kernel (applied per slice they would add the bias several times and clip
+ * partial sums). Neither the product nor the biased value reaches memory:
+ * the partial results live in the workspace. */
+START_TEST(test_split_k_matmul_bias_relu) {
+  builder b;
+  start(&b);
+  int64_t xs[2] = {32, 1100}, ws[2] = {1100, 500}, bs[1] = {500};
+  int32_t x = leaf(&b, NNC_OP_INPUT, "x", NNC_F32, 2, xs, DATA_RANDOM);
+  int32_t w = leaf(&b, NNC_OP_PARAM, "w", NNC_F32, 2, ws, DATA_RANDOM);
+  int32_t bias = leaf(&b, NNC_OP_PARAM, "b", NNC_F32, 1, bs, DATA_RANDOM);
+  int32_t mm = op(&b, NNC_OP_MATMUL, x, w, NULL);
+  int32_t z = op(&b, NNC_OP_BIAS_ADD, mm, bias, NULL);
+  int32_t r = op(&b, NNC_OP_RELU, z, -1, NULL);
+  int32_t m[3] = {mm, z, r};
+  group(&b, "matmul+bias+act", m, 3);
+  output(&b, "output", r);
+  nnc_cuda_program p;
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), b.g, &p, &b.st) == 0, "%s", b.st.msg);
+  ck_assert_int_eq(p.count, 2);
+  ck_assert_int_eq(p.kernels[0].split, 1);
+  ck_assert_int_eq(p.kernels[1].split, 2);
+  ck_assert_int_eq(p.kernels[0].grid, 8 * (p.workspace / (32 * 500))); /* tiles x slices */
+  ck_assert_int_eq(p.stored[mm], 0);
+  nnc_cuda_program_free(&p);
+  harness_one_kernel_per_group(b.g);
+  check(&b, 2, z, 4e-6);
+}
+END_TEST
+
 /* matmul -> bias_add -> softmax: softmax needs whole rows, so it becomes the
  * group's second kernel and the biased logits are stored for it. */
 START_TEST(test_matmul_bias_softmax_splits) {
@@ -321,6 +353,7 @@ TCase *tcase_fused_kernels(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_conv_bias_relu);
   tcase_add_test(tc, test_matmul_bias_softmax_splits);
+  tcase_add_test(tc, test_split_k_matmul_bias_relu);
   tcase_add_test(tc, test_matmul_grad_relu_grad);
   tcase_add_loop_test(tc, test_every_activation_fuses, 0, NNC_OP_COUNT);
   tcase_add_test(tc, test_conv_grad_tanh_grad);

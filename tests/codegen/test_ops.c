@@ -39,6 +39,10 @@ typedef struct op_case {
   int training;
 } op_case;
 
+/* A case whose name says "split" must run as a split pair (codegen/cuda.h,
+ * nnc_cuda_split_sum), so that it tests what it is named for. */
+static int expects_split(const op_case *c) { return strstr(c->what, "split") != NULL; }
+
 #define F(r, kind, ...) {NNC_F32, r, {__VA_ARGS__}, kind, 0}
 #define CLASSES(n, w) {NNC_I32, 1, {n}, DATA_CLASSES, w}
 #define SCALAR {NNC_F32, 0, {0}, DATA_POSITIVE, 0}
@@ -60,6 +64,13 @@ static const op_case cases[] = {
     {"matmul trans_b 70x130, K=33", NNC_OP_MATMUL, {.trans_b = 1}, {F(2, R, 70, 33), F(2, R, 130, 33)}, 2e-6, 0},
     {"matmul trans_a trans_b 65x66, K=17", NNC_OP_MATMUL, {.trans_a = 1, .trans_b = 1},
      {F(2, R, 17, 65), F(2, R, 66, 17)}, 2e-6, 0},
+    /* Split-K: too few tiles for the SMs and K long enough to cut. The
+     * partial sums are added in slice order, a grouping the interpreter's
+     * single running sum does not share: a few float roundings more. K
+     * ends inside a K step and inside the last slice. */
+    {"matmul split-K 33x17, K=1031", NNC_OP_MATMUL, {.pad = 0}, {F(2, R, 33, 1031), F(2, R, 1031, 17)}, 4e-6, 0},
+    {"matmul trans_a split-K 70x9, K=777", NNC_OP_MATMUL, {.trans_a = 1}, {F(2, R, 777, 70), F(2, R, 777, 9)}, 4e-6, 0},
+    {"matmul trans_b split-K 5x130, K=600", NNC_OP_MATMUL, {.trans_b = 1}, {F(2, R, 5, 600), F(2, R, 130, 600)}, 4e-6, 0},
     {"bias_add", NNC_OP_BIAS_ADD, {.pad = 0}, {F(2, R, 4, 6), F(1, R, 6)}, 0, 0},
     {"bias_add NHWC", NNC_OP_BIAS_ADD, {.pad = 0}, {F(4, R, 2, 3, 3, 5), F(1, R, 5)}, 0, 0},
     {"conv2d same", NNC_OP_CONV2D, {.stride = {1, 1}, .pad = NNC_PAD_SAME},
@@ -70,6 +81,8 @@ static const op_case cases[] = {
      {F(4, R, 1, 7, 6, 2), F(4, R, 4, 4, 2, 3)}, 1e-6, 0},
     {"conv2d same stride 2, several tiles", NNC_OP_CONV2D, {.stride = {2, 2}, .pad = NNC_PAD_SAME},
      {F(4, R, 3, 13, 11, 5), F(4, R, 3, 3, 5, 70)}, 2e-6, 0},
+    {"conv2d split-K, 2x2 pixels of 130 channels", NNC_OP_CONV2D, {.stride = {1, 1}, .pad = NNC_PAD_SAME},
+     {F(4, R, 1, 2, 2, 130), F(4, R, 3, 3, 130, 7)}, 4e-6, 0},
     {"max_pool valid", NNC_OP_MAX_POOL, {.window = {2, 2}, .stride = {2, 2}}, {F(4, R, 2, 7, 7, 3)}, 0, 0},
     {"max_pool same 3x3/2", NNC_OP_MAX_POOL, {.window = {3, 3}, .stride = {2, 2}, .pad = NNC_PAD_SAME},
      {F(4, R, 2, 7, 7, 3)}, 0, 0},
@@ -92,6 +105,10 @@ static const op_case cases[] = {
      * and rows past the 64 lanes. */
     {"bias_grad", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(4, R, 2, 3, 4, 5)}, 1e-6, 0},
     {"bias_grad, rows past the lanes", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(2, R, 150, 19)}, 1e-6, 0},
+    /* Enough rows to split: slices of 600 rows, summed in slice order by a
+     * second kernel; and one channel group over 7 slices, the last short. */
+    {"bias_grad split over rows", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(2, R, 3000, 19)}, 2e-6, 0},
+    {"bias_grad split over rows, 3 channels", NNC_OP_BIAS_GRAD, {.pad = 0}, {F(4, R, 4, 30, 30, 3)}, 2e-6, 0},
     {"conv2d_grad_input same", NNC_OP_CONV2D_GRAD_INPUT,
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {9, 9, 3}},
      {F(4, R, 2, 9, 9, 5), F(4, R, 3, 3, 3, 5)}, 1e-6, 0},
@@ -104,6 +121,9 @@ static const op_case cases[] = {
     {"conv2d_grad_input same stride 2, several tiles", NNC_OP_CONV2D_GRAD_INPUT,
      {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {13, 11, 70}},
      {F(4, R, 3, 7, 6, 9), F(4, R, 3, 3, 70, 9)}, 2e-6, 0},
+    {"conv2d_grad_input split-K, 3x3 pixels from 100 channels", NNC_OP_CONV2D_GRAD_INPUT,
+     {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 3, .shape = {3, 3, 5}},
+     {F(4, R, 1, 3, 3, 100), F(4, R, 3, 3, 5, 100)}, 4e-6, 0},
     {"conv2d_grad_kernel same", NNC_OP_CONV2D_GRAD_KERNEL,
      {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}},
      {F(4, R, 2, 9, 9, 3), F(4, R, 2, 9, 9, 5)}, 1e-6, 0},
@@ -113,6 +133,11 @@ static const op_case cases[] = {
     {"conv2d_grad_kernel same stride 2, several tiles", NNC_OP_CONV2D_GRAD_KERNEL,
      {.stride = {2, 2}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}},
      {F(4, R, 3, 13, 11, 30), F(4, R, 3, 7, 6, 70)}, 2e-6, 0},
+    /* A first layer's kernel gradient: 9 taps x 6 channels over 3 x 23 x 21
+     * pixels, so K = 1449 in 5 slices, the last short. */
+    {"conv2d_grad_kernel split-K, one input channel", NNC_OP_CONV2D_GRAD_KERNEL,
+     {.stride = {1, 1}, .pad = NNC_PAD_SAME, .shape_rank = 2, .shape = {3, 3}},
+     {F(4, R, 3, 23, 21, 1), F(4, R, 3, 23, 21, 6)}, 4e-6, 0},
     {"max_pool_grad valid", NNC_OP_MAX_POOL_GRAD, {.window = {2, 2}, .stride = {2, 2}},
      {F(4, R, 2, 7, 7, 3), F(4, R, 2, 3, 3, 3)}, 0, 0},
     {"max_pool_grad same 3x3/2, tied maxima", NNC_OP_MAX_POOL_GRAD,
@@ -131,18 +156,27 @@ static const op_case cases[] = {
     {"xent_logits sparse", NNC_OP_XENT_LOGITS, {.pad = 0}, {F(2, R, 5, 7), CLASSES(5, 7)}, 0, 0},
     {"xent_logits one-hot", NNC_OP_XENT_LOGITS, {.pad = 0}, {F(2, R, 5, 7), F(2, DATA_ONEHOT, 5, 7)}, 0, 0},
     {"xent_logits soft labels", NNC_OP_XENT_LOGITS, {.pad = 0}, {F(2, R, 5, 7), F(2, DATA_PROBS, 5, 7)}, 0, 0},
+    /* More rows than the block's 256 threads: a thread sums several rows,
+     * and the threads' sums meet in a tree, another order than the
+     * reference's row loop (in double; at most a float rounding apart). */
+    {"xent_logits sparse, 601 rows", NNC_OP_XENT_LOGITS, {.pad = 0}, {F(2, R, 601, 7), CLASSES(601, 7)}, 1.2e-7, 0},
     {"xent_logits_grad sparse", NNC_OP_XENT_LOGITS_GRAD, {.pad = 0}, {F(2, R, 5, 7), CLASSES(5, 7)}, 0, 0},
     {"xent_logits_grad soft labels", NNC_OP_XENT_LOGITS_GRAD, {.pad = 0}, {F(2, R, 5, 7), F(2, DATA_PROBS, 5, 7)}, 0, 0},
     {"xent_probs sparse", NNC_OP_XENT_PROBS, {.pad = 0}, {F(2, DATA_PROBS, 5, 7), CLASSES(5, 7)}, 0, 0},
     {"xent_probs one-hot", NNC_OP_XENT_PROBS, {.pad = 0}, {F(2, DATA_PROBS, 5, 7), F(2, DATA_ONEHOT, 5, 7)}, 0, 0},
+    {"xent_probs sparse, 300 rows", NNC_OP_XENT_PROBS, {.pad = 0}, {F(2, DATA_PROBS, 300, 7), CLASSES(300, 7)}, 1.2e-7,
+     0},
     {"xent_probs_grad sparse", NNC_OP_XENT_PROBS_GRAD, {.pad = 0}, {F(2, DATA_PROBS, 5, 7), CLASSES(5, 7)}, 0, 0},
     {"xent_probs_grad one-hot, unnormalised", NNC_OP_XENT_PROBS_GRAD, {.pad = 0},
      {F(2, DATA_POSITIVE, 5, 7), F(2, DATA_ONEHOT, 5, 7)}, 0, 0},
     {"mse", NNC_OP_MSE, {.pad = 0}, {F(2, R, 4, 6), F(2, R, 4, 6)}, 0, 0},
+    {"mse, 1001 elements", NNC_OP_MSE, {.pad = 0}, {F(2, R, 77, 13), F(2, R, 77, 13)}, 1.2e-7, 0},
     {"mse_grad", NNC_OP_MSE_GRAD, {.pad = 0}, {F(2, R, 4, 6), F(2, R, 4, 6)}, 0, 0},
     {"correct sparse", NNC_OP_CORRECT, {.pad = 0}, {F(2, R, 60, 5), CLASSES(60, 5)}, 0, 0},
     {"correct one-hot", NNC_OP_CORRECT, {.pad = 0}, {F(2, R, 60, 5), F(2, DATA_ONEHOT, 60, 5)}, 0, 0},
     {"correct single output", NNC_OP_CORRECT, {.pad = 0}, {F(2, DATA_UNIT, 60, 1), F(2, DATA_BINARY, 60, 1)}, 0, 0},
+    /* A count: exact whatever the order. */
+    {"correct sparse, 700 rows", NNC_OP_CORRECT, {.pad = 0}, {F(2, R, 700, 5), CLASSES(700, 5)}, 0, 0},
     {"square", NNC_OP_SQUARE, {.pad = 0}, {F(2, R, 3, 40)}, 0, 0},
     {"ema", NNC_OP_EMA, {.alpha = 0.1f}, {F(2, R, 3, 40), F(2, R, 3, 40)}, 0, 0},
     {"adam_update", NNC_OP_ADAM_UPDATE, {.eps = 1e-7f}, {F(2, R, 3, 40), F(2, R, 3, 40), F(2, P, 3, 40), SCALAR}, 0, 0},
@@ -280,17 +314,27 @@ START_TEST(test_op_kernel) {
   if (!(err <= c->tol)) {
     nnc_status st = {0};
     nnc_cuda_program p;
-    if (nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0 && p.count)
-      fprintf(stderr, "%s\n", p.kernels[0].source ? p.kernels[0].source : p.kernels[0].call);
+    if (nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0)
+      for (int k = 0; k < p.count; k++) fprintf(stderr, "%s\n", p.kernels[k].source ? p.kernels[k].source : p.kernels[k].call);
     nnc_cuda_program_free(&p);
   }
   ck_assert_msg(err <= c->tol, "%s: cuda-emu differs from interp by %.3g (relative), tolerance %.3g", c->what, err,
                 c->tol);
-  /* Leaves run no kernel; everything else runs exactly one. */
+  /* Leaves run no kernel; everything else runs exactly one, or a split
+   * pair: partial results, then their sum through the epilogue. */
   nnc_status st = {0};
   nnc_cuda_program p;
   ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
-  ck_assert_int_eq(p.count, (nnc_ops[c->op].flags & NNC_OPF_LEAF) ? 0 : 1);
+  ck_assert_msg(p.count == ((nnc_ops[c->op].flags & NNC_OPF_LEAF) ? 0 : expects_split(c) ? 2 : 1), "%s: %d kernels", c->what,
+                p.count);
+  if (expects_split(c)) {
+    ck_assert_int_eq(p.kernels[0].split, 1);
+    ck_assert_int_eq(p.kernels[1].split, 2);
+    ck_assert_int_eq(p.kernels[0].workspace, p.workspace);
+    ck_assert_int_eq(p.workspace % nnc_node_numel(&g->nodes[result]), 0);
+    ck_assert_int_gt(p.workspace / nnc_node_numel(&g->nodes[result]), 1); /* slices */
+    ck_assert_int_eq(p.kernels[1].work, nnc_node_numel(&g->nodes[result]));
+  }
   /* The all-reduce is NCCL's, on the GPU's stream: a library step. */
   if (c->op == NNC_OP_ALLREDUCE) ck_assert_int_eq(p.kernels[0].lib, NNC_LOWER_NCCL);
   /* cuda-emu runs a kernel's threads as fibers exactly when it may wait. */

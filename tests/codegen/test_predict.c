@@ -13,8 +13,8 @@
 #include "tests/codegen/suites.h"
 #include "tests/testutil.h"
 
-/* One matmul [m x k] x [k x n], predicted on h100. */
-static nnc_graph *matmul(long long m, long long k, long long n, nnc_step_prediction *p) {
+/* One matmul [m x k] x [k x n], predicted on h100: `kernels` kernels (2 when split). */
+static nnc_graph *matmul(long long m, long long k, long long n, int kernels, nnc_step_prediction *p) {
   char text[512];
   snprintf(text, sizeof text,
            "graph {\n"
@@ -30,13 +30,13 @@ static nnc_graph *matmul(long long m, long long k, long long n, nnc_step_predict
   const nnc_gpu_spec *gpu = nnc_gpu_spec_find("h100", &st);
   ck_assert_ptr_nonnull(gpu);
   ck_assert_msg(nnc_cuda_predict(nnc_test_options(), g, gpu, 0, p, &st) == 0, "%s", st.msg);
-  ck_assert_int_eq(p->program.count, 1);
+  ck_assert_int_eq(p->program.count, kernels);
   return g;
 }
 
 START_TEST(test_prediction_figures_of_a_gemm) {
   nnc_step_prediction p;
-  nnc_graph *g = matmul(64, 96, 128, &p);
+  nnc_graph *g = matmul(64, 96, 128, 1, &p);
   const nnc_kernel_prediction *kp = &p.kernels[0];
   const nnc_cuda_kernel *k = &p.program.kernels[0];
   ck_assert_double_eq(kp->flops, 2.0 * 64 * 96 * 128);
@@ -57,15 +57,38 @@ START_TEST(test_prediction_figures_of_a_gemm) {
 }
 END_TEST
 
-/* The same 33.5 MFLOP as one 64 x 64 tile over K = 4096, and as 64 tiles
- * over K = 64: the first leaves 131 of 132 SMs idle. */
+/* The same 4.2 MFLOP as one 64 x 64 tile over K = 512 (too short to
+ * split), and as 64 tiles over K = 8: the first leaves 131 of 132 SMs idle. */
 START_TEST(test_prediction_rewards_parallel_blocks) {
   nnc_step_prediction one, many;
-  nnc_graph *g1 = matmul(64, 4096, 64, &one), *g2 = matmul(512, 64, 512, &many);
+  nnc_graph *g1 = matmul(64, 500, 64, 1, &one), *g2 = matmul(512, 8, 500, 1, &many);
   ck_assert_double_eq(one.kernels[0].flops, many.kernels[0].flops);
-  ck_assert_msg(one.kernels[0].seconds > 10 * many.kernels[0].seconds, "one block %g s, 64 blocks %g s",
+  ck_assert_msg(one.kernels[0].seconds > 4 * many.kernels[0].seconds, "one block %g s, 64 blocks %g s",
                 one.kernels[0].seconds, many.kernels[0].seconds);
   nnc_cuda_prediction_free(&one), nnc_cuda_prediction_free(&many);
+  nnc_graph_free(g1), nnc_graph_free(g2);
+}
+END_TEST
+
+/* One 64 x 64 tile over K = 4096 is split 16 ways: the first kernel does
+ * the product's FLOPs on 16 blocks and writes 16 partial tiles, the second
+ * adds them (15 adds an element) and reads them back. Unsplit, one block
+ * would do 8 times the FLOPs and bytes of one tile over K = 500, which is
+ * not split: the pair must be predicted at least 4 times faster than that. */
+START_TEST(test_prediction_of_split_k) {
+  nnc_step_prediction split, one;
+  nnc_graph *g1 = matmul(64, 4096, 64, 2, &split), *g2 = matmul(64, 500, 64, 1, &one);
+  const nnc_cuda_kernel *first = &split.program.kernels[0], *second = &split.program.kernels[1];
+  ck_assert_uint_eq(first->grid, 16);
+  ck_assert_int_eq(split.program.workspace, 16 * 64 * 64);
+  ck_assert_double_eq(split.kernels[0].flops, 2.0 * 64 * 4096 * 64);
+  ck_assert_double_eq(split.kernels[0].bytes, 4.0 * (64 * 4096 + 4096 * 64 + 16 * 64 * 64));
+  ck_assert_double_eq(split.kernels[1].flops, 15.0 * 64 * 64);
+  ck_assert_double_eq(split.kernels[1].bytes, 4.0 * (64 * 64 + 16 * 64 * 64));
+  ck_assert_int_eq(second->work, 64 * 64);
+  ck_assert_msg(4 * split.kernel_seconds < 8 * one.kernel_seconds, "split %g s, one block over K = 500 %g s",
+                split.kernel_seconds, one.kernel_seconds);
+  nnc_cuda_prediction_free(&split), nnc_cuda_prediction_free(&one);
   nnc_graph_free(g1), nnc_graph_free(g2);
 }
 END_TEST
@@ -98,6 +121,7 @@ TCase *tcase_prediction(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_prediction_figures_of_a_gemm);
   tcase_add_test(tc, test_prediction_rewards_parallel_blocks);
+  tcase_add_test(tc, test_prediction_of_split_k);
   tcase_add_test(tc, test_bench_predict_on_the_command_line);
   return tc;
 }
