@@ -83,6 +83,9 @@ typedef struct nnc_cuda_program {
   int64_t workspace; /* floats: the largest split's; the pairs run one after another and share it */
 } nnc_cuda_program;
 
+/* What generated CUDA can fuse, for the schedule pass (codegen/cuda_caps.c). */
+extern const struct nnc_backend_caps nnc_cuda_caps;
+
 /* Generates every kernel of g, whose shapes must be concrete; a node that
  * nnc_lower_node lowers under o becomes a library step, even inside a fused
  * group (the group's other members then form their own kernels). */

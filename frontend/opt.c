@@ -4,7 +4,8 @@
  * (the .ir files in tests/passes) rather than C string literals. With
  * --split-input-file the file is cut at lines "// -----" into cases that
  * run on their own; a case that fails prints its error and the others go
- * on, and the exit status is 1 if any failed. */
+ * on, and the exit status is 1 if any failed. The schedule pass plans for
+ * the cpu backend, or with --gpu for the CUDA ones. */
 #include "frontend/opt.h"
 
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "ir/text.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
+#include "runtime/backend.h"
 
 #define OPT_USAGE "usage: nnc opt FILE.ir --passes P1,P2,... [--gpu] [--lower SPEC] [--split-input-file]"
 #define MAX_PASSES 16
@@ -88,7 +90,9 @@ static int run_case(const opt_args *a, const char *text, int first_line) {
   for (int i = 1; i < first_line; i++) nnc_strbuf_appendc(&src, '\n');
   nnc_strbuf_append(&src, text);
   nnc_status st = {0};
-  nnc_pass_ctx ctx = {.opts = &a->opts, .batch = NNC_DIM_ANY, .gpu = a->gpu};
+  /* The schedule is the cpu backend's, or with --gpu the CUDA backends'. */
+  nnc_pass_ctx ctx = {.opts = &a->opts, .batch = NNC_DIM_ANY, .gpu = a->gpu,
+                      .caps = a->gpu ? nnc_backend_cuda.caps : nnc_backend_cpu.caps};
   nnc_graph *g = nnc_graph_parse(nnc_strbuf_str(&src), a->path, &st);
   int rc = g ? nnc_pass_run(&g, a->passes, a->npasses, &ctx, NULL, &st) : -1;
   if (rc == 0) nnc_graph_print(g, stdout);

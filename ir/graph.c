@@ -35,6 +35,7 @@ void nnc_graph_free(nnc_graph *g) {
   free(g->outputs);
   free(g->groups);
   free(g->offsets);
+  free(g->kernels);
   free(g);
 }
 
@@ -388,7 +389,7 @@ int nnc_graph_verify(const nnc_graph *g, nnc_status *st) {
       return nnc_fail(st, "output '%s' refers to a missing node", g->outputs[i].name);
   for (int i = 0; i < g->ngroups; i++)
     if (verify_group(g, i, st)) return -1;
-  return 0;
+  return nnc_graph_verify_schedule(g, st);
 }
 
 nnc_graph *nnc_graph_with_batch(const nnc_graph *g, int64_t batch, nnc_status *st) {

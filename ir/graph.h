@@ -49,6 +49,38 @@ typedef struct nnc_group {
   int32_t members[NNC_MAX_GROUP];
 } nnc_group;
 
+/* The schedule (passes/schedule.c): what a backend runs as one kernel, in
+ * run order. Every non-leaf node is in exactly one kernel; a kernel's
+ * operands from outside it are computed by earlier kernels. */
+typedef enum nnc_kernel_kind {
+  NNC_KERNEL_SINGLE,  /* one node */
+  NNC_KERNEL_FUSED,   /* an anchor, its prologue, and epilogue members applied before each store */
+  NNC_KERNEL_BLOCKED, /* pointwise members, all applied to one block of elements before the next */
+  NNC_KERNEL_SERIAL,  /* members run one after another as one step */
+  NNC_KERNEL_LIBRARY, /* one node computed by a library call (cuBLAS, cuDNN, NCCL) */
+  NNC_KERNEL_KINDS
+} nnc_kernel_kind;
+
+/* Who computes a kernel: nnc's own code or a library (the values of
+ * nnc_lower_lib, passes/lower.h). */
+typedef enum nnc_kernel_lib { NNC_LIB_OWN, NNC_LIB_CUBLAS, NNC_LIB_CUDNN, NNC_LIB_NCCL, NNC_LIB_COUNT } nnc_kernel_lib;
+
+typedef struct nnc_kernel {
+  nnc_kernel_kind kind;
+  nnc_kernel_lib lib;
+  int32_t group;    /* the fused group it runs all or part of, or -1 */
+  int32_t prologue; /* FUSED: the member computed where the anchor reads it, never stored; else -1 */
+  int n;
+  /* In node order; FUSED: members[0] is the anchor, the rest its epilogue. */
+  int32_t members[NNC_MAX_GROUP];
+  /* Bit k: members[k] is written to memory; the others live in registers
+   * (FUSED) or in a thread's scratch (BLOCKED) only. */
+  unsigned stores;
+} nnc_kernel;
+
+extern const char *const nnc_kernel_kind_names[NNC_KERNEL_KINDS];
+extern const char *const nnc_kernel_lib_names[NNC_LIB_COUNT];
+
 /* What nnc_graph_add takes. dtype/rank/shape and name are read for leaves
  * only; every other node's type comes from shape inference. */
 typedef struct nnc_node_spec {
@@ -85,6 +117,10 @@ typedef struct nnc_graph {
   int64_t *offsets;
   int64_t arena_bytes;        /* the arena's size: the peak of live intermediates */
   int64_t intermediate_bytes; /* the sum of all intermediates, unplanned */
+  /* The schedule, NULL until the schedule pass (or a parsed `schedule`
+   * block) sets it. */
+  nnc_kernel *kernels;
+  int nkernels;
 } nnc_graph;
 
 nnc_graph *nnc_graph_new(void);
@@ -113,6 +149,13 @@ const char *nnc_graph_str(nnc_graph *g, const char *s);
 
 /* Records a fused group over existing nodes; returns its index or -1. */
 int nnc_graph_add_group(nnc_graph *g, const char *rule, const int32_t *members, int nmembers, nnc_status *st);
+/* Replaces the schedule with a copy of kernels[0, count). */
+void nnc_graph_set_schedule(nnc_graph *g, const nnc_kernel *kernels, int count);
+/* The schedule's invariants: every non-leaf node in one kernel, members in
+ * order, each operand computed by an earlier kernel or earlier in the
+ * same one, a FUSED kernel's prologue read by its anchor alone, every
+ * value read outside its kernel (or an output) stored. */
+int nnc_graph_verify_schedule(const nnc_graph *g, nnc_status *st);
 
 int nnc_graph_add_output(nnc_graph *g, const char *role, int32_t node, nnc_status *st);
 /* The node id of an output role, or -1. */

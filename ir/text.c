@@ -40,6 +40,8 @@ typedef struct parser {
   nnc_strbuf string; /* TOK_STRING: the decoded text of tok */
   nnc_graph *g;
   nnc_status *st;
+  nnc_kernel *kernels; /* a `schedule` block's, set on the graph at its end */
+  int nkernels, has_schedule;
 } parser;
 
 static int fail_pos(parser *ps, int line, int col, const char *fmt, ...)
@@ -631,6 +633,89 @@ static int parse_group(parser *ps) {
   return rc;
 }
 
+/* A word among names[0, count) at the current token, as its index. */
+static int expect_choice(parser *ps, const char *what, const char *const *names, int count, int *out) {
+  char buf[64];
+  if (ps->tok.kind == TOK_IDENT)
+    for (int i = 0; i < count; i++)
+      if (!strcmp(ident_text(ps, buf, sizeof buf), names[i])) {
+        *out = i;
+        return next(ps);
+      }
+  return fail_found(ps, "expected %s", what);
+}
+
+/* %A, %B, ...: each must be a member of k (none when members is set: then
+ * they become its members). Returns the bit set of the members named. */
+static int parse_kernel_refs(parser *ps, nnc_kernel *k, int members, unsigned *mask) {
+  *mask = 0;
+  for (;;) {
+    token at = ps->tok;
+    int32_t id = 0;
+    if (expect_ref(ps, &id)) return -1;
+    int m = 0;
+    while (m < k->n && k->members[m] != id) m++;
+    if (members) {
+      if (k->n == NNC_MAX_GROUP) return FAIL_AT(ps, &at, "a kernel has at most %d members", NNC_MAX_GROUP);
+      k->members[k->n++] = id;
+    } else if (m == k->n) {
+      return FAIL_AT(ps, &at, "%%%d is not a member of this kernel", (int)id);
+    }
+    *mask |= 1u << m;
+    if (!is_punct(ps, ',')) return 0;
+    if (next(ps)) return -1;
+  }
+}
+
+/* kernel K: KIND [LIB] [prologue %P] %A, ... [stores %S, ...] [keeps %R, ...] */
+static int parse_kernel(parser *ps, nnc_kernel *k) {
+  int64_t index = 0;
+  int kind = 0, lib = NNC_LIB_OWN;
+  unsigned all = 0, stores = 0, keeps = 0;
+  if (next(ps)) return -1;
+  token at = ps->tok;
+  if (expect_int(ps, "the kernel's number", 0, INT32_MAX, &index)) return -1;
+  if (index != ps->nkernels) return FAIL_AT(ps, &at, "expected kernel %d: kernels are numbered in order", ps->nkernels);
+  if (expect_punct(ps, ':') || expect_choice(ps, "a kernel kind (single, fused, blocked, serial, library)",
+                                             nnc_kernel_kind_names, NNC_KERNEL_KINDS, &kind))
+    return -1;
+  if (kind == NNC_KERNEL_LIBRARY &&
+      expect_choice(ps, "a library (cublas, cudnn, nccl)", nnc_kernel_lib_names + 1, NNC_LIB_COUNT - 1, &lib))
+    return -1;
+  *k = (nnc_kernel){.kind = (nnc_kernel_kind)kind, .lib = (nnc_kernel_lib)(lib + (kind == NNC_KERNEL_LIBRARY)),
+                    .prologue = -1};
+  if (is_word(ps, "prologue") && (next(ps) || expect_ref(ps, &k->prologue))) return -1;
+  if (parse_kernel_refs(ps, k, 1, &all)) return -1;
+  if (is_word(ps, "stores") && (next(ps) || parse_kernel_refs(ps, k, 0, &stores))) return -1;
+  token keeps_at = ps->tok;
+  if (is_word(ps, "keeps") && (next(ps) || parse_kernel_refs(ps, k, 0, &keeps))) return -1;
+  if ((stores | keeps) != all || (stores & keeps))
+    return FAIL_AT(ps, &keeps_at, "kernel %d: each member is either stored or kept, and only one", (int)index);
+  k->stores = stores;
+  k->group = ps->g->nodes[k->members[0]].group;
+  return 0;
+}
+
+/* schedule { kernel ... } */
+static int parse_schedule(parser *ps) {
+  if (ps->has_schedule) return fail_found(ps, "expected one schedule");
+  ps->has_schedule = 1;
+  if (next(ps) || expect_punct(ps, '{')) return -1;
+  int cap = 0;
+  while (!is_punct(ps, '}')) {
+    if (!is_word(ps, "kernel")) return fail_found(ps, "expected 'kernel' or '}' in the schedule");
+    if (ps->nkernels == cap) {
+      cap = cap ? 2 * cap : 16;
+      nnc_kernel *grown = realloc(ps->kernels, sizeof *grown * (size_t)cap);
+      if (!grown) nnc_out_of_memory("parsing IR");
+      ps->kernels = grown;
+    }
+    if (parse_kernel(ps, &ps->kernels[ps->nkernels])) return -1;
+    ps->nkernels++;
+  }
+  return next(ps);
+}
+
 static int parse_graph(parser *ps) {
   if (next(ps)) return -1;
   if (!is_word(ps, "graph")) return fail_found(ps, "expected 'graph'");
@@ -640,11 +725,13 @@ static int parse_graph(parser *ps) {
     if (ps->tok.kind == TOK_REF) rc = parse_node(ps);
     else if (is_word(ps, "output")) rc = parse_output(ps);
     else if (is_word(ps, "fused")) rc = parse_group(ps);
-    else rc = fail_found(ps, "expected a node (%%N = ...), an output or '}'");
+    else if (is_word(ps, "schedule")) rc = parse_schedule(ps);
+    else rc = fail_found(ps, "expected a node (%%N = ...), an output, a schedule or '}'");
     if (rc) return -1;
   }
   if (next(ps)) return -1;
   if (ps->tok.kind != TOK_EOF) return fail_found(ps, "expected the end of input after the graph");
+  if (ps->has_schedule) nnc_graph_set_schedule(ps->g, ps->kernels, ps->nkernels);
   if (nnc_graph_verify(ps->g, ps->st)) return fail_pos(ps, ps->tok.line, ps->tok.col, "%s", ps->st->msg);
   /* Nodes added later by passes must not inherit the last line's place. */
   nnc_graph_set_loc(ps->g, NULL, NULL, NULL, 0);
@@ -662,6 +749,7 @@ nnc_graph *nnc_graph_parse(const char *text, const char *filename, nnc_status *s
   nnc_strbuf_init(&ps.string);
   int rc = parse_graph(&ps);
   nnc_strbuf_free(&ps.string);
+  free(ps.kernels);
   if (rc) {
     nnc_graph_free(ps.g);
     return NULL;

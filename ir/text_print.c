@@ -132,6 +132,34 @@ static void print_plan(nnc_strbuf *b, const nnc_graph *g, const int32_t *num) {
       nnc_strbuf_appendf(b, "  // %%%d @%lld\n", (int)num[id], (long long)g->offsets[id]);
 }
 
+static void print_refs(nnc_strbuf *b, const char *word, const nnc_kernel *k, unsigned mask, const int32_t *num) {
+  int first = 1;
+  for (int m = 0; m < k->n && m < NNC_MAX_GROUP; m++) {
+    if (!((mask >> m) & 1)) continue;
+    nnc_strbuf_appendf(b, "%s%%%d", first ? word : ", ", (int)num[k->members[m]]);
+    first = 0;
+  }
+}
+
+/* schedule { kernel K: KIND [LIB] [prologue %P] %A, ... [stores %S, ...] [keeps %R, ...] } */
+static void print_schedule(nnc_strbuf *b, const nnc_graph *g, const int32_t *num) {
+  nnc_strbuf_append(b, "  schedule {\n");
+  for (int i = 0; i < g->nkernels; i++) {
+    const nnc_kernel *k = &g->kernels[i];
+    unsigned all = (1u << k->n) - 1;
+    nnc_strbuf_appendf(b, "    kernel %d: %s", i,
+                       (unsigned)k->kind < NNC_KERNEL_KINDS ? nnc_kernel_kind_names[k->kind] : "?");
+    if (k->kind == NNC_KERNEL_LIBRARY && (unsigned)k->lib < NNC_LIB_COUNT)
+      nnc_strbuf_appendf(b, " %s", nnc_kernel_lib_names[k->lib]);
+    if (k->prologue >= 0) nnc_strbuf_appendf(b, " prologue %%%d", (int)num[k->prologue]);
+    print_refs(b, " ", k, all, num);
+    print_refs(b, " stores ", k, k->stores & all, num);
+    print_refs(b, " keeps ", k, ~k->stores & all, num);
+    nnc_strbuf_appendc(b, '\n');
+  }
+  nnc_strbuf_append(b, "  }\n");
+}
+
 char *nnc_graph_to_text(const nnc_graph *g) {
   nnc_strbuf b;
   nnc_strbuf_init(&b);
@@ -157,6 +185,7 @@ char *nnc_graph_to_text(const nnc_graph *g) {
     print_string(&b, g->outputs[i].name);
     nnc_strbuf_appendf(&b, " = %%%d\n", (int)num[g->outputs[i].node]);
   }
+  if (g->kernels) print_schedule(&b, g, num);
   if (g->offsets && g->intermediate_bytes >= 0) print_plan(&b, g, num); /* a symbolic batch has no plan */
   nnc_strbuf_append(&b, "}\n");
   free(num);

@@ -6,8 +6,8 @@
  *             and a shift per channel, which bn_fold computed from the
  *             moving statistics, gamma and beta), then an activation (relu,
  *             sigmoid, tanh; softmax after matmul, the Dense-softmax head at
- *             inference, except on the GPU backends, whose GEMM tiles do not
- *             hold whole rows); bias_add or scale_shift may be missing, not
+ *             inference, where the backend applies softmax as an epilogue:
+ *             not the GPU backends, whose GEMM tiles do not hold whole rows); bias_add or scale_shift may be missing, not
  *             both: they and the activation are applied to each output tile
  *             while it is still in cache, instead of more passes over memory.
  *             Folding batch normalization this way is what inference engines
@@ -31,7 +31,7 @@
  *             adam_update, ...): one loop instead of one pass per op, so a
  *             parameter's whole optimizer update reads each value once.
  *
- * With --lower (on the GPU backends, nnc_pass_ctx.gpu), a node that runs as a cuBLAS or cuDNN
+ * With --lower (on a backend that honours it, NNC_CAPS_LIBRARY), a node that runs as a cuBLAS or cuDNN
  * call (passes/lower.h) anchors no epilogue or grad-act group: the library
  * writes the plain product, so its bias_add and activation (or the
  * activation gradient) fuse by the pointwise rule instead, bias_add counting
@@ -50,6 +50,7 @@
 #include "ir/op.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
+#include "passes/schedule.h"
 #include "ir/status.h"
 
 typedef struct uses {
@@ -92,7 +93,7 @@ static int32_t epilogue_reader(const nnc_graph *g, const uses *u, int32_t id, nn
 
 /* conv2d/matmul -> [bias_add] -> [scale_shift] -> [activation], at least one
  * of the first two. */
-static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, int gpu, nnc_status *st) {
+static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, int softmax, nnc_status *st) {
   nnc_op op = g->nodes[id].op;
   if (op != NNC_OP_CONV2D && op != NNC_OP_MATMUL) return 0;
   int32_t members[4] = {id};
@@ -105,7 +106,7 @@ static int rule_epilogue(nnc_graph *g, const uses *u, int32_t id, int gpu, nnc_s
   if (n == 1) return 0;
   if (u->count[members[n - 1]] == 1) {
     int32_t act = u->first[members[n - 1]];
-    if (g->nodes[act].group < 0 && is_activation(g->nodes[act].op, op == NNC_OP_MATMUL && !gpu)) members[n++] = act;
+    if (g->nodes[act].group < 0 && is_activation(g->nodes[act].op, op == NNC_OP_MATMUL && softmax)) members[n++] = act;
   }
   const char *rule = op == NNC_OP_CONV2D ? (bn ? "conv2d+bias+bn+act" : "conv2d+bias+act")
                                          : (bn ? "matmul+bias+bn+act" : "matmul+bias+act");
@@ -213,9 +214,20 @@ static int rule_pointwise_all(nnc_graph *g, nnc_status *st) {
   return rc;
 }
 
+/* What the backend declares (passes/schedule.h); without caps, ctx->gpu
+ * stands for the CUDA backends. */
+static int honours_lower(const nnc_pass_ctx *ctx) {
+  return ctx->caps ? (ctx->caps->flags & NNC_CAPS_LIBRARY) != 0 : ctx->gpu;
+}
+
+static int softmax_epilogue(const nnc_pass_ctx *ctx) {
+  return ctx->caps ? (ctx->caps->op(NNC_OP_SOFTMAX) & NNC_CAN_EPILOGUE) != 0 : !ctx->gpu;
+}
+
 /* Whether id may anchor an epilogue or grad-act group. */
 static int may_anchor(const nnc_graph *g, int32_t id, const nnc_pass_ctx *ctx) {
-  return g->nodes[id].group < 0 && !(ctx->gpu && nnc_lower_node(nnc_pass_options(ctx), g, id) != NNC_LOWER_NNC);
+  return g->nodes[id].group < 0 &&
+         !(honours_lower(ctx) && nnc_lower_node(nnc_pass_options(ctx), g, id) != NNC_LOWER_NNC);
 }
 
 static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
@@ -223,7 +235,7 @@ static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
   uses u = count_uses(g);
   int rc = 0;
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
-    if (may_anchor(g, id, ctx)) rc = rule_epilogue(g, &u, id, ctx->gpu, st);
+    if (may_anchor(g, id, ctx)) rc = rule_epilogue(g, &u, id, softmax_epilogue(ctx), st);
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)
     if (may_anchor(g, id, ctx)) rc = rule_grad_act(g, &u, id, st);
   for (int32_t id = 0; id < g->nnodes && rc >= 0; id++)

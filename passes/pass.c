@@ -36,7 +36,7 @@ const nnc_pass *nnc_pass_find(const char *name) {
   static const nnc_pass *const all[] = {&nnc_pass_verify,    &nnc_pass_infer_shapes, &nnc_pass_batch_norm,
                                         &nnc_pass_loss,      &nnc_pass_autodiff,     &nnc_pass_allreduce,
                                         &nnc_pass_optimizer, &nnc_pass_dce,          &nnc_pass_fuse,
-                                        &nnc_pass_plan_memory};
+                                        &nnc_pass_schedule,  &nnc_pass_plan_memory};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (!strcmp(all[i]->name, name)) return all[i];
   return NULL;

@@ -7,6 +7,7 @@
 #include "passes/options.h"
 
 struct nnc_train_spec;
+struct nnc_backend_caps;
 
 typedef struct nnc_pass_ctx {
   const nnc_options *opts; /* NULL: the defaults (a zero nnc_options); read through nnc_pass_options */
@@ -16,6 +17,9 @@ typedef struct nnc_pass_ctx {
    * cuda-emu; nnc_backend.gpu_kernels): it honours opts->lower, and its
    * kernels apply only pointwise epilogues. */
   int gpu;
+  /* What the backend can run (passes/schedule.h), for the schedule pass;
+   * NULL: every node is a kernel of its own (the interpreter). */
+  const struct nnc_backend_caps *caps;
   /* The train step also outputs each gradient as "grad:W", for nnc check
    * to compare them before the optimizer. */
   int keep_grads;
@@ -43,6 +47,7 @@ typedef struct nnc_pass {
 extern const nnc_pass nnc_pass_verify;
 extern const nnc_pass nnc_pass_infer_shapes;
 extern const nnc_pass nnc_pass_fuse;        /* passes/fuse.c */
+extern const nnc_pass nnc_pass_schedule;    /* passes/schedule.c */
 extern const nnc_pass nnc_pass_plan_memory; /* passes/plan_memory.c */
 extern const nnc_pass nnc_pass_allreduce;   /* passes/allreduce.c */
 

@@ -59,6 +59,9 @@ typedef struct nnc_backend {
   int gpu_kernels;
   /* Optional: the kernels (and library calls) one run of e launches. */
   int (*launches)(const nnc_exec *e);
+  /* What it can run as one kernel (passes/schedule.h), for the schedule
+   * pass; NULL: every node alone. */
+  const struct nnc_backend_caps *caps;
 } nnc_backend;
 
 extern const nnc_backend nnc_backend_interp;

@@ -43,6 +43,7 @@
 #include "runtime/collective.h"
 #include "runtime/cpu.h"
 #include "runtime/finite.h"
+#include "passes/schedule.h"
 
 /* Elements per block of a pointwise group (STEP_BLOCKED). */
 #define BLOCK 4096
@@ -79,6 +80,17 @@ static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
 #undef POINTWISE
 #undef RANDOM
 };
+
+/* What the kernels above can do in a fused kernel: the schedule pass
+ * (passes/schedule.c) decides from this which groups run fused, blocked or
+ * serial. Epilogues apply as a chain on each finished tile. */
+static unsigned cpu_op_caps(nnc_op op) {
+  const nnc_cpu_kernel *k = kernels[op];
+  return (k && k->anchor ? NNC_CAN_ANCHOR : 0u) | (nnc_cpu_epilogue_op(op) ? NNC_CAN_EPILOGUE : 0u) |
+         (k && k->range ? NNC_CAN_PROLOGUE | NNC_CAN_BLOCK : 0u) | (k && k->prologue ? NNC_CAN_TAKE_PROLOGUE : 0u);
+}
+
+static const nnc_backend_caps cpu_caps = {"cpu", NNC_CAPS_CHAIN, cpu_op_caps};
 
 /* How a step runs. */
 typedef enum step_kind {
@@ -519,4 +531,5 @@ const nnc_backend nnc_backend_cpu = {
     .value = cpu_value,
     .arena_bytes = cpu_arena_bytes,
     .release = cpu_release,
+    .caps = &cpu_caps,
 };

@@ -390,6 +390,7 @@ const nnc_backend nnc_backend_cuda = {
     .keeps_updates = 1,
     .gpu_kernels = 1,
     .launches = launches,
+    .caps = &nnc_cuda_caps,
 };
 
 const nnc_backend nnc_backend_cuda_emu = {
@@ -402,4 +403,5 @@ const nnc_backend nnc_backend_cuda_emu = {
     .keeps_updates = 1,
     .gpu_kernels = 1,
     .launches = launches,
+    .caps = &nnc_cuda_caps,
 };

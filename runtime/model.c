@@ -51,7 +51,7 @@ static const char *kind_label(nnc_graph_kind kind) {
 
 /* The pipeline of each kind of graph (ARCHITECTURE.md, "Passes"). */
 static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_t batch, nnc_status *st) {
-  const nnc_pass *passes[10];
+  const nnc_pass *passes[12];
   int n = 0;
   passes[n++] = &nnc_pass_verify;
   if (kind == NNC_KIND_TRAIN) passes[n++] = &nnc_pass_batch_norm;
@@ -65,9 +65,11 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   passes[n++] = &nnc_pass_dce;
   if (!m->opts.no_fuse) passes[n++] = &nnc_pass_fuse;
   passes[n++] = &nnc_pass_infer_shapes;
+  passes[n++] = &nnc_pass_schedule;
   passes[n++] = &nnc_pass_plan_memory;
   nnc_pass_ctx ctx = {.opts = &m->opts, .batch = batch, .train = &m->spec, .gpu = m->backend->gpu_kernels,
-                      .keep_grads = m->keep_grads, .ranks = ranks, .bucket_bytes = m->bucket_bytes};
+                      .caps = m->backend->caps, .keep_grads = m->keep_grads, .ranks = ranks,
+                      .bucket_bytes = m->bucket_bytes};
   nnc_dump_opts dump = m->opts.dump;
   dump.label = kind_label(kind);
   /* Dump each kind once, not once per batch size. */

@@ -1,0 +1,40 @@
+/* What a backend can run, declared by the backend (its vtable's caps, like
+ * ggml's supports_op) and read by the schedule pass, which decides from it
+ * and from the op table's fusion roles (ir/fusion.h) what runs as one
+ * kernel, so that no backend works it out again. */
+#ifndef NNC_PASSES_SCHEDULE_H
+#define NNC_PASSES_SCHEDULE_H
+
+#include "ir/graph.h"
+
+/* What a backend does with an op (nnc_backend_caps.op). */
+enum {
+  NNC_CAN_ANCHOR = 1 << 0,        /* its kernel applies epilogue members before each store */
+  NNC_CAN_EPILOGUE = 1 << 1,      /* it can be applied to an anchor's value before the store */
+  NNC_CAN_PROLOGUE = 1 << 2,      /* it can be computed where an anchor reads it */
+  NNC_CAN_TAKE_PROLOGUE = 1 << 3, /* as an anchor, it computes its prologue operand (ir/fusion.h) itself */
+  NNC_CAN_BLOCK = 1 << 4,         /* it runs on any range of elements, for a blocked kernel */
+};
+
+/* How a backend runs a fused group (nnc_backend_caps.flags). */
+enum {
+  /* Epilogue members form a chain: each transforms the one before it
+   * through its chain operand (ir/fusion.h), which nothing else reads; the
+   * cpu backend's tile loop. Otherwise a member may read any earlier
+   * member of the kernel element by element (generated CUDA). */
+  NNC_CAPS_CHAIN = 1 << 0,
+  /* A group that does not run as one kernel is split into segments, each an
+   * anchor with the members that join it as its epilogue. Otherwise it runs
+   * as one blocked or serial step. */
+  NNC_CAPS_SPLIT = 1 << 1,
+  /* Honours --lower: a node nnc_lower_node lowers becomes a library kernel. */
+  NNC_CAPS_LIBRARY = 1 << 2,
+};
+
+typedef struct nnc_backend_caps {
+  const char *name;
+  unsigned flags;            /* NNC_CAPS_* */
+  unsigned (*op)(nnc_op op); /* NNC_CAN_* */
+} nnc_backend_caps;
+
+#endif
