@@ -51,6 +51,11 @@ int nnc_infer_leaky_relu(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   if (!(n->attrs.alpha >= 0.0f)) return nnc_infer_fail(g, n, st, "alpha %g must be >= 0", (double)n->attrs.alpha);
   return same_type_as_src(g, n, st);
 }
+/* Its gradient, alpha * e^x = y + alpha, reads the sign of x from y. */
+int nnc_infer_elu(const nnc_graph *g, nnc_node *n, nnc_status *st) {
+  if (!(n->attrs.alpha >= 0.0f)) return nnc_infer_fail(g, n, st, "alpha %g must be >= 0", (double)n->attrs.alpha);
+  return same_type_as_src(g, n, st);
+}
 int nnc_infer_add(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_binary(g, n, st); }
 int nnc_infer_mul(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_binary(g, n, st); }
 
@@ -58,6 +63,7 @@ void nnc_cost_relu(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_po
 void nnc_cost_sigmoid(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c, 4); }
 void nnc_cost_tanh(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c, 4); }
 void nnc_cost_leaky_relu(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c, 2); }
+void nnc_cost_elu(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c, 4); }
 void nnc_cost_softmax(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c, 5); }
 void nnc_cost_dropout(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c, 2); }
 void nnc_cost_add(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c, 1); }

@@ -10,6 +10,7 @@
  *   sigmoid_grad(y, dy)           dy * y * (1 - y)
  *   tanh_grad(y, dy)              dy * (1 - y^2)
  *   leaky_relu_grad(y, dy)        dy where y > 0, else alpha * dy
+ *   elu_grad(y, dy)               dy where y > 0, else dy * (y + alpha)
  *   softmax_grad(y, dy)           y * (dy - sum(dy * y)) along the last axis */
 #include <inttypes.h>
 #include <string.h>
@@ -55,6 +56,7 @@ int nnc_infer_relu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { retur
 int nnc_infer_sigmoid_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_tanh_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_leaky_relu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
+int nnc_infer_elu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_softmax_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
 int nnc_infer_max_pool_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *x = SRC(g, n, 0), *dy = SRC(g, n, 1);
@@ -151,6 +153,7 @@ void nnc_cost_relu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { co
 void nnc_cost_sigmoid_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_tanh_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_leaky_relu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
+void nnc_cost_elu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_softmax_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_max_pool_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_avg_pool_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }

@@ -97,9 +97,9 @@ end
 -- Option checking shared by layers, optimizers and callbacks.
 
 local activations = { relu = "relu", sigmoid = "sigmoid", tanh = "tanh", softmax = "softmax", leaky_relu = "leaky_relu",
-  linear = false }
+  elu = "elu", linear = false }
 -- Keras's activation function leaky_relu has slope 0.2; the LeakyReLU layer's default is 0.3.
-local activation_attrs = { leaky_relu = { alpha = 0.2 } }
+local activation_attrs = { leaky_relu = { alpha = 0.2 }, elu = { alpha = 1.0 } }
 local activation_names = sorted_keys(activations)
 local initializer_names = {
   "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
@@ -443,6 +443,11 @@ local layer_specs = {
     base = "leaky_re_lu", positional = { "alpha" },
     build = function(self, state, x) return self:op(state, "leaky_relu", { x.id }, { alpha = self.opts.alpha }) end,
     options = with_common { alpha = 0.3 },
+  },
+  ELU = {
+    base = "elu", positional = { "alpha" },
+    build = function(self, state, x) return self:op(state, "elu", { x.id }, { alpha = self.opts.alpha }) end,
+    options = with_common { alpha = 1.0 },
   },
   Softmax = { base = "softmax", positional = {}, build = build_fixed("softmax"), options = with_common {} },
   BatchNormalization = {

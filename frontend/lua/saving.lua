@@ -80,6 +80,7 @@ return function(nn, I)
     Activation = function(o) return { activation = o.activation } end,
     ReLU = function() return { max_value = null, negative_slope = 0.0, threshold = 0.0 } end,
     LeakyReLU = function(o) return { alpha = o.alpha } end,
+    ELU = function(o) return { alpha = o.alpha } end,
     Softmax = function() return { axis = -1 } end,
     -- Keras's build() turns axis into a list of non-negative axes, and
     -- get_config writes that list: [3] after a conv layer, [1] after a dense.
@@ -243,7 +244,7 @@ return function(nn, I)
 
   local function activation_from(layer, a)
     if a == "linear" then return nil end
-    if a ~= "relu" and a ~= "sigmoid" and a ~= "tanh" and a ~= "softmax" and a ~= "leaky_relu" then
+    if a ~= "relu" and a ~= "sigmoid" and a ~= "tanh" and a ~= "softmax" and a ~= "leaky_relu" and a ~= "elu" then
       load_fail(layer, "activation %s is not one nnc implements", show(a))
     end
     return a
@@ -300,6 +301,7 @@ return function(nn, I)
       keys = { "activation" } },
     ReLU = { read = function() return {} end, keys = {} },
     LeakyReLU = { read = function(_, c) return { c.alpha } end, keys = { "alpha" } },
+    ELU = { read = function(_, c) return { c.alpha } end, keys = { "alpha" } },
     Softmax = { read = function() return {} end, keys = {} },
     BatchNormalization = { read = batch_norm_from,
       keys = { "axis", "momentum", "epsilon", "center", "scale", table.unpack(batch_norm_initializers) } },

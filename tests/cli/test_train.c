@@ -441,7 +441,8 @@ END_TEST
 
 /* leaky_relu as an activation string (slope 0.2, Keras's activation
  * function) and as the LeakyReLU layer (alpha 0.3 by default, Keras 2's
- * layer): -3 -> -0.6 -> -0.18 -> -0.09 and 3 unchanged, worked by hand. */
+ * layer): -3 -> -0.6 -> -0.18 -> -0.09 and 3 unchanged, worked by hand;
+ * elu likewise (alpha 1 as an activation, as the ELU layer's alpha). */
 START_TEST(leaky_relu_by_name_and_layer) {
   char *out, *err;
   int rc = run_text("local m = nn.Sequential { nn.Dense { 1, activation = 'leaky_relu', kernel_initializer = 'ones',\n"
@@ -451,6 +452,15 @@ START_TEST(leaky_relu_by_name_and_layer) {
                     NULL, &out, &err);
   ck_assert_msg(rc == 0, "%s%s", out, err);
   ck_assert_msg(strstr(out, "leaky -0.090000 3.000000\n"), "%s", out);
+  free(out), free(err);
+  /* elu: -3 -> e^-3 - 1 = -0.950213 -> 0.5 * (e^-0.950213 - 1) = -0.306671 */
+  rc = run_text("local m = nn.Sequential { nn.Dense { 1, activation = 'elu', kernel_initializer = 'ones',\n"
+                "  use_bias = false, input_shape = { 2 } }, nn.ELU { alpha = 0.5 } }\n"
+                "local p = m:predict(data.tensor({ -1, -2, 1, 2 }):reshape { 2, 2 }):reshape { -1 }\n"
+                "print(string.format('elu %.6f %.6f', p[1], p[2]))\n",
+                NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s%s", out, err);
+  ck_assert_msg(strstr(out, "elu -0.306671 3.000000\n"), "%s", out);
   free(out), free(err);
   rc = run_text("local l = nn.LeakyReLU { alpha = -0.1 }\n", NULL, &out, &err);
   ck_assert_msg(rc == 1 && strstr(err, "train.lua:1: LeakyReLU: alpha must be a number >= 0, got -0.1"), "%s", err);
@@ -465,7 +475,8 @@ START_TEST(leaky_relu_trains_as_the_interpreter) {
   const char *model =
       "local m = nn.Sequential {\n"
       "  nn.Conv2D { 4, 3, padding = 'same', activation = 'leaky_relu', input_shape = { 8, 8, 1 } },\n"
-      "  nn.MaxPool2D { 2 }, nn.Flatten(), nn.Dense { 12 }, nn.LeakyReLU(), nn.Dense { 5, activation = 'softmax' } }\n"
+      "  nn.MaxPool2D { 2 }, nn.Flatten(), nn.Dense { 12 }, nn.LeakyReLU(), nn.Dense { 8, activation = 'elu' },\n"
+      "  nn.ELU { alpha = 0.5 }, nn.Dense { 5, activation = 'softmax' } }\n"
       "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy' }\n"
       "m:fit(data.zeros { 64, 8, 8, 1 }, data.zeros({ 64 }, 'i32'), { epochs = 1 })\n";
   const char *path = nnc_test_write_temp("leaky.lua", model);

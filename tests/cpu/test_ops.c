@@ -79,6 +79,7 @@ static const op_case cases[] = {
     {"allreduce of one rank", NNC_OP_ALLREDUCE, {.bucket = 0}, 1, {"f32[6,20]"}, 0, 0},
     {"relu", NNC_OP_RELU, NONE, 1, {BIG}, 0, 0},
     {"leaky_relu", NNC_OP_LEAKY_RELU, {.alpha = 0.2f}, 1, {BIG}, 0, 0},
+    {"elu", NNC_OP_ELU, {.alpha = 1.0f}, 1, {BIG}, 0, 0},
     {"sigmoid", NNC_OP_SIGMOID, NONE, 1, {BIG}, 0, 0},
     {"tanh", NNC_OP_TANH, NONE, 1, {BIG}, 0, 0},
     {"softmax", NNC_OP_SOFTMAX, NONE, 1, {"f32[300,10]"}, 0, 0},
@@ -143,6 +144,7 @@ static const op_case cases[] = {
     {"sigmoid_grad", NNC_OP_SIGMOID_GRAD, NONE, 2, {BIG, BIG}, 0, 0},
     {"tanh_grad", NNC_OP_TANH_GRAD, NONE, 2, {BIG, BIG}, 0, 0},
     {"leaky_relu_grad", NNC_OP_LEAKY_RELU_GRAD, {.alpha = 0.3f}, 2, {BIG, BIG}, 0, 0},
+    {"elu_grad", NNC_OP_ELU_GRAD, {.alpha = 0.7f}, 2, {BIG, BIG}, 0, 0},
     {"softmax_grad", NNC_OP_SOFTMAX_GRAD, NONE, 2, {"f32[300,10]", "f32[300,10]"}, 0, 0},
 
     {"xent_logits sparse", NNC_OP_XENT_LOGITS, NONE, 2, {"f32[300,10]", "i32[300]"}, 0, 0},

@@ -383,6 +383,7 @@ static const instance instances[] = {
     {"sigmoid", NNC_OP_SIGMOID, NO_ATTRS, 1, {"f32[4,5]"}, {FILL_NORMAL}, 0},
     {"tanh", NNC_OP_TANH, NO_ATTRS, 1, {"f32[4,5]"}, {FILL_NORMAL}, 0},
     {"leaky_relu", NNC_OP_LEAKY_RELU, {.alpha = 0.2f}, 1, {"f32[4,5]"}, {FILL_AWAY_FROM_ZERO}, 0},
+    {"elu", NNC_OP_ELU, {.alpha = 0.7f}, 1, {"f32[4,5]"}, {FILL_AWAY_FROM_ZERO}, 0},
     {"softmax", NNC_OP_SOFTMAX, NO_ATTRS, 1, {"f32[3,5]"}, {FILL_NORMAL}, 0},
     {"dropout training", NNC_OP_DROPOUT, {.rate = 0.3f, .stream = 5}, 1, {"f32[4,6]"}, {FILL_NORMAL}, 1},
     {"dropout inference", NNC_OP_DROPOUT, {.rate = 0.3f, .stream = 5}, 1, {"f32[4,6]"}, {FILL_NORMAL}, 0},
@@ -410,6 +411,7 @@ static const nnc_op not_differentiable[] = {
     NNC_OP_RMSPROP_MOMENTUM, NNC_OP_STATE,       NNC_OP_BN_STATS,          NNC_OP_BATCH_NORM_TRAIN_GRAD,
     NNC_OP_BN_GAMMA_GRAD,    NNC_OP_BN_MOVING,   NNC_OP_BN_FOLD,           NNC_OP_SCALE_SHIFT_GRAD,
     NNC_OP_ALLREDUCE,        NNC_OP_FILL,        NNC_OP_LEAKY_RELU_GRAD,
+    NNC_OP_ELU_GRAD,
 };
 
 /* Rows checked by the composite networks below instead of an instance:

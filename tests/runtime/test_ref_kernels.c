@@ -180,6 +180,8 @@ static const float pool_avg_valid[] = {3, 4, 4, 6};
 static const float pw_x[] = {-20, -2, -0.5f, 0, 0.5f, 2, 20};
 static const float pw_relu[] = {0, 0, 0, 0, 0.5f, 2, 20};
 static const float pw_leaky_relu[] = {-5, -0.5f, -0.125f, 0, 0.5f, 2, 20}; /* alpha 0.25 */
+/* elu, alpha 1: e^v - 1 below zero, e.g. e^-2 - 1 = 0.135335283 - 1 */
+static const float pw_elu[] = {-0.999999998f, -0.864664717f, -0.393469340f, 0, 0.5f, 2, 20};
 static const float pw_sigmoid[] = {2.06115362e-09f, 0.119202922f, 0.377540669f, 0.5f,
                                    0.622459331f,    0.880797078f, 0.999999998f};
 static const float pw_tanh[] = {-1, -0.96402758f, -0.462117157f, 0, 0.462117157f, 0.96402758f, 1};
@@ -266,6 +268,7 @@ static const kat kats[] = {
 
     {"relu", NNC_OP_RELU, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_relu}, {0}},
     {"leaky_relu", NNC_OP_LEAKY_RELU, {.alpha = 0.25f}, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_leaky_relu}, {0}},
+    {"elu", NNC_OP_ELU, {.alpha = 1.0f}, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_elu}, {0}},
     {"sigmoid", NNC_OP_SIGMOID, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_sigmoid}, {0}},
     {"tanh", NNC_OP_TANH, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_tanh}, {0}},
     {"softmax", NNC_OP_SOFTMAX, NO_ATTRS, 1, {{2, {4, 3}, sm_x}}, {2, {4, 3}, sm_out}, {0}},
@@ -385,11 +388,14 @@ static const float apg_mc[] = {1, 2, 1, 2, 1, 2, 1, 2};
  *   tanh:    dy*(1-y^2):               3*1 = 3, 4*.75 = 3, 2*.75 = 1.5, 7*0 = 0
  *   leaky_relu, alpha .25: dy where y > 0, else .25*dy:
  *                                      y [0,0.5,-0.5,2], dy [1,-2,3,-4] -> [.25,-2,.75,-4]
+ *   elu, alpha 1: dy where y > 0, else dy*(y+1):
+ *                                      y [0.5,-0.5,-0.75,2], dy [1,-2,3,-4] -> [1,-1,.75,-4]
  *   softmax: y*(dy - sum(dy*y)) per row:
  *     y [.2,.3,.5], dy [1,2,3]: sum .2+.6+1.5 = 2.3 -> [.2*-1.3, .3*-.3, .5*.7] = [-.26,-.09,.35]
  *     y [.5,.5,0],  dy [1,0,5]: sum .5           -> [.5*.5, .5*-.5, 0] = [.25,-.25,0] */
 static const float rg_y[] = {0, 0.5f, 0, 2}, rg_dy[] = {1, -2, 3, -4}, rg_out[] = {0, -2, 0, -4};
 static const float sg_y[] = {0.5f, 0.25f, 0.9f}, sg_dy[] = {4, 2, 10}, sg_out[] = {1, 0.375f, 0.9f};
+static const float eg_y[] = {0.5f, -0.5f, -0.75f, 2}, eg_out[] = {1, -1, 0.75f, -4};
 static const float lg_y[] = {0, 0.5f, -0.5f, 2}, lg_out[] = {0.25f, -2, 0.75f, -4};
 static const float tg_y[] = {0, 0.5f, -0.5f, 1}, tg_dy[] = {3, 4, 2, 7}, tg_out[] = {3, 3, 1.5f, 0};
 static const float smg_y[] = {0.2f, 0.3f, 0.5f, 0.5f, 0.5f, 0};
@@ -592,6 +598,8 @@ static const train_kat train_kats[] = {
      .want = {1, {3}, sg_out}},
     {.what = "leaky_relu_grad", .op = NNC_OP_LEAKY_RELU_GRAD, .attrs = {.alpha = 0.25f}, .nsrc = 2,
      .src = {{2, {2, 2}, lg_y}, {2, {2, 2}, rg_dy}}, .want = {2, {2, 2}, lg_out}},
+    {.what = "elu_grad", .op = NNC_OP_ELU_GRAD, .attrs = {.alpha = 1.0f}, .nsrc = 2,
+     .src = {{2, {2, 2}, eg_y}, {2, {2, 2}, rg_dy}}, .want = {2, {2, 2}, eg_out}},
     {.what = "tanh_grad", .op = NNC_OP_TANH_GRAD, .nsrc = 2, .src = {{1, {4}, tg_y}, {1, {4}, tg_dy}},
      .want = {1, {4}, tg_out}},
     {.what = "softmax_grad", .op = NNC_OP_SOFTMAX_GRAD, .nsrc = 2, .src = {{2, {2, 3}, smg_y}, {2, {2, 3}, smg_dy}},

@@ -120,6 +120,7 @@ static const shape_case typed[] = {
 
     {"relu", NNC_OP_RELU, NO_ATTRS, 1, {"f32[?,26,26,32]"}, "f32[?,26,26,32]"},
     {"leaky_relu", NNC_OP_LEAKY_RELU, {.alpha = 0.3f}, 1, {"f32[?,26,26,32]"}, "f32[?,26,26,32]"},
+    {"elu", NNC_OP_ELU, {.alpha = 1.0f}, 1, {"f32[?,26,26,32]"}, "f32[?,26,26,32]"},
     {"sigmoid", NNC_OP_SIGMOID, NO_ATTRS, 1, {"f32[?,1]"}, "f32[?,1]"},
     {"tanh", NNC_OP_TANH, NO_ATTRS, 1, {"f32[?,5,3]"}, "f32[?,5,3]"},
     {"softmax", NNC_OP_SOFTMAX, NO_ATTRS, 1, {"f32[?,10]"}, "f32[?,10]"},
@@ -155,6 +156,7 @@ static const shape_case typed[] = {
     {"relu_grad", NNC_OP_RELU_GRAD, NO_ATTRS, 2, {"f32[?,26,26,32]", "f32[?,26,26,32]"}, "f32[?,26,26,32]"},
     {"leaky_relu_grad", NNC_OP_LEAKY_RELU_GRAD, {.alpha = 0.3f}, 2, {"f32[?,26,26,32]", "f32[?,26,26,32]"},
      "f32[?,26,26,32]"},
+    {"elu_grad", NNC_OP_ELU_GRAD, {.alpha = 1.0f}, 2, {"f32[?,26,26,32]", "f32[?,26,26,32]"}, "f32[?,26,26,32]"},
     {"sigmoid_grad", NNC_OP_SIGMOID_GRAD, NO_ATTRS, 2, {"f32[?,1]", "f32[?,1]"}, "f32[?,1]"},
     {"tanh_grad", NNC_OP_TANH_GRAD, NO_ATTRS, 2, {"f32[?,5,3]", "f32[?,5,3]"}, "f32[?,5,3]"},
     {"softmax_grad", NNC_OP_SOFTMAX_GRAD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,10]"}, "f32[?,10]"},
@@ -283,6 +285,7 @@ static const shape_case errors[] = {
     {"add i32", NNC_OP_ADD, NO_ATTRS, 2, {"i32[3]", "i32[3]"}, "add: expects f32, got i32[3]"},
     {"add arity", NNC_OP_ADD, NO_ATTRS, 1, {"f32[3]"}, "add: add takes 2 operand(s), got 1"},
     {"relu i32", NNC_OP_RELU, NO_ATTRS, 1, {"i32[?,3]"}, "relu: expects f32, got i32[?,3]"},
+    {"elu negative alpha", NNC_OP_ELU, {.alpha = -1.0f}, 1, {"f32[3]"}, "elu: alpha -1 must be >= 0"},
     {"leaky_relu negative alpha", NNC_OP_LEAKY_RELU, {.alpha = -0.5f}, 1, {"f32[3]"}, "leaky_relu: alpha -0.5 must be >= 0"},
     {"softmax scalar", NNC_OP_SOFTMAX, NO_ATTRS, 1, {"f32[]"}, "softmax: softmax needs at least one axis"},
 
