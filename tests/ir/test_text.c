@@ -667,9 +667,9 @@ START_TEST(test_error_missing_token) {
   assert_parse_error(HEAD "  %2 = relu(x) : f32[?,4]\n}\n",
                      "t.ir:4:13: error: expected a node (%N), found 'x'");
   assert_parse_error(HEAD,
-                     "t.ir:4:1: error: expected a node (%N = ...), an output or '}', found end of input");
+                     "t.ir:4:1: error: expected a node (%N = ...), an output, a schedule or '}', found end of input");
   assert_parse_error(HEAD "  relu\n}\n",
-                     "t.ir:4:3: error: expected a node (%N = ...), an output or '}', found 'relu'");
+                     "t.ir:4:3: error: expected a node (%N = ...), an output, a schedule or '}', found 'relu'");
   assert_parse_error(HEAD "  output y = %1\n}\n",
                      "t.ir:4:10: error: expected the output's role (a quoted string), found 'y'");
 }
