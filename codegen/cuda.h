@@ -66,6 +66,7 @@ typedef struct nnc_cuda_kernel {
   int64_t work;                 /* work items; one thread (a block, if cooperative) runs one at a time */
   unsigned grid, block;         /* 1-D launch: blocks and threads per block */
   int cooperative;              /* a block's threads share each work item and meet at __syncthreads */
+  int tf32;                     /* its GEMM multiplies on TF32 tensor cores (mma.sync) */
   /* A split anchor's pair (nnc_cuda_split_sum): 1 on the first kernel, which
    * computes the anchor's partial results into the workspace (its nodes:
    * the anchor alone), 2 on the second, which adds them up in a fixed order
@@ -90,6 +91,19 @@ extern const struct nnc_backend_caps nnc_cuda_caps;
  * nnc_lower_node lowers under o becomes a library step, even inside a fused
  * group (the group's other members then form their own kernels). */
 int nnc_cuda_generate(const nnc_options *o, const nnc_graph *g, nnc_cuda_program *p, nnc_status *st);
+/* The same for the CUDA target `arch` (sm_NN); nnc_cuda_generate targets
+ * o->arch, else sm_90. */
+int nnc_cuda_generate_for(const nnc_options *o, const char *arch, const nnc_graph *g, nnc_cuda_program *p,
+                          nnc_status *st);
+
+/* GEMM precision, o->precision (--precision): TF32 tensor cores where the
+ * target has them (sm_80 and newer), as TensorFlow does by default; "fp32"
+ * keeps every product in float; "tf32" asks for tensor cores and is an
+ * error on a target without them. nnc_cuda_check_precision fails on any
+ * other name; nnc_cuda_tf32_for sets *tf32 to whether GEMMs generated for
+ * `arch` run on TF32 tensor cores: the one place that decides it. */
+int nnc_cuda_check_precision(const char *name, nnc_status *st);
+int nnc_cuda_tf32_for(const nnc_options *o, const char *arch, int *tf32, nnc_status *st);
 /* Launches per run: kernels plus library calls. */
 int nnc_cuda_program_launches(const nnc_cuda_program *p);
 void nnc_cuda_program_free(nnc_cuda_program *p);
@@ -143,6 +157,11 @@ const nnc_graph *nnc_cuda_graph(const nnc_cuda_ctx *c);
 const nnc_node *nnc_cuda_src(const nnc_cuda_ctx *c, int32_t id, int i);
 /* 1 when the node is being emitted as an epilogue member. */
 int nnc_cuda_is_epilogue(const nnc_cuda_ctx *c);
+/* GEMM anchors: 1 when the kernel is to multiply on TF32 tensor cores
+ * (nnc_cuda_tf32_for its target); the kernel is then marked as one that
+ * does (nnc_cuda_kernel.tf32). Where TF32 is asked for and the target has
+ * none, generation fails here, naming the node. */
+int nnc_cuda_tf32(nnc_cuda_ctx *c);
 
 /* Names, valid until 16 more are asked for. buf: operand i's buffer
  * parameter ("b3"), for indexed reads; val: operand i's value at element e,

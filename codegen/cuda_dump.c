@@ -9,6 +9,23 @@
 #include "codegen/cuda.h"
 #include "ir/op.h"
 
+int nnc_cuda_check_precision(const char *name, nnc_status *st) {
+  if (strcmp(name, "fp32") && strcmp(name, "tf32"))
+    return nnc_fail(st, "--precision expects fp32 or tf32, got '%s'", name);
+  return 0;
+}
+
+/* TF32 mma.sync came with sm_80 (Ampere). */
+int nnc_cuda_tf32_for(const nnc_options *o, const char *arch, int *tf32, nnc_status *st) {
+  const char *digits = !strncmp(arch, "sm_", 3) ? arch + 3 : !strncmp(arch, "compute_", 8) ? arch + 8 : arch;
+  int has = atoi(digits) >= 80, fp32 = o->precision && !strcmp(o->precision, "fp32");
+  *tf32 = has && !fp32;
+  if (o->precision && nnc_cuda_check_precision(o->precision, st)) return -1;
+  if (o->precision && !strcmp(o->precision, "tf32") && !has)
+    return nnc_fail(st, "--precision tf32 needs TF32 tensor cores (sm_80 or newer); the target is %s", arch);
+  return 0;
+}
+
 static int make_dir(const char *path, nnc_status *st) {
   if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
   return nnc_fail(st, "--dump-kernels: cannot make %s: %s", path, strerror(errno));

@@ -42,6 +42,24 @@ static const target_def target_defs[] = {
 extern const char nnc_emu_host_source[];
 
 
+/* CUDA only: the tensor-core instructions that codegen/prelude/host.c
+ * emulates (there, with the fragment layouts they use), for sm_80 and newer. */
+static const char cuda_support[] =
+    "#if __CUDA_ARCH__ >= 800\n"
+    "NNC_DEVICE float nnc_tf32(float x) {\n"
+    "  unsigned r;\n"
+    "  asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(r) : \"f\"(x));\n"
+    "  return __uint_as_float(r);\n"
+    "}\n"
+    "NNC_DEVICE void nnc_mma_tf32(float *d, const float *a, const float *b) {\n"
+    "  asm volatile(\"mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, \"\n"
+    "               \"{%0,%1,%2,%3};\"\n"
+    "               : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+    "               : \"r\"(__float_as_uint(a[0])), \"r\"(__float_as_uint(a[1])), \"r\"(__float_as_uint(a[2])),\n"
+    "                 \"r\"(__float_as_uint(a[3])), \"r\"(__float_as_uint(b[0])), \"r\"(__float_as_uint(b[1])));\n"
+    "}\n"
+    "#endif\n";
+
 /* Shared by both targets: integer types, Philox-4x32-10 exactly as
  * runtime/rng.c computes it (so dropout masks agree bit for bit), and the
  * NHWC views that convolutions read as GEMM operands without an im2col
@@ -127,6 +145,7 @@ const char *nnc_cuda_prelude(void) {
                     " * compiles the same text with the host C compiler. */\n"
                     "#if defined(__CUDACC__)\n");
   render_defs(&b, 0);
+  nnc_strbuf_append(&b, cuda_support);
   nnc_strbuf_append(&b, "#else\n");
   render_defs(&b, 1);
   nnc_strbuf_append(&b, nnc_emu_host_source);

@@ -39,6 +39,8 @@ static const char usage[] =
     "  --no-fuse          run every op on its own (results agree either way)\n"
     "  --backend NAME     where models run: cpu (default), interp (the reference), cuda, cuda-emu\n"
     "  --arch SM          CUDA target of generated kernels, e.g. sm_90 (default: the GPU's)\n"
+    "  --precision P      GEMMs on cuda/cuda-emu: tf32 (tensor cores, the default on sm_80\n"
+    "                     and newer) or fp32 (float products; also $NNC_PRECISION)\n"
     "  --dump-kernels DIR write each generated CUDA kernel to DIR/<graph>/<kernel>.cu\n"
     "  --lower SPEC       on cuda/cuda-emu, run op kinds as library calls:\n"
     "                     conv=cudnn, matmul=cublas, or both comma-separated\n"
@@ -127,8 +129,8 @@ static int parse_subcommand(int *argc, char ***argv, nnc_run_config *c, nnc_stat
     c->check.backend = "cuda";
     c->check.steps = 5;
     c->check.batch = 32;
-    c->check.tolerance = 1e-4;
-    c->check.grad_tolerance = 1e-3;
+    c->check.tolerance = -1; /* the backend's: runtime/check.h */
+    c->check.grad_tolerance = -1;
   }
   c->dry_run = 1;
   (*argv)++, (*argc)--;
@@ -156,6 +158,10 @@ static int parse_args(int argc, char **argv, nnc_script_args *args, const char *
       else if (!nnc_nvrtc_valid_arch(v))
         return nnc_fail(st, "--arch expects a CUDA target such as sm_90 or compute_90, got '%s'", v);
       else o->arch = v;
+    } else if (!strcmp(a, "--precision")) {
+      if (i + 1 >= argc) return nnc_fail(st, "%s needs a value", a);
+      if (nnc_cuda_check_precision(argv[++i], st)) return -1;
+      o->precision = argv[i];
     } else if (!strcmp(a, "--lower")) {
       if (i + 1 >= argc) return nnc_fail(st, "--lower needs a value, e.g. conv=cudnn,matmul=cublas"), BAD_LOWER;
       memset(o->lower, 0, sizeof o->lower); /* the command line wins over $NNC_LOWER */

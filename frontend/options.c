@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/cuda.h"
+
 /* A variable's value, NULL when unset or empty. */
 static const char *env(const char *name) {
   const char *v = getenv(name);
@@ -26,6 +28,8 @@ int nnc_options_from_env(nnc_options *o, nnc_status *st) {
   read_debug(env("NNC_DEBUG"), o);
   o->arch = env("NNC_CUDA_ARCH");
   o->dump_kernels = env("NNC_DUMP_KERNELS");
+  o->precision = env("NNC_PRECISION");
+  if (o->precision && nnc_cuda_check_precision(o->precision, st)) return nnc_fail_prefix(st, "$NNC_PRECISION: ");
   const char *threads = env("NNC_CPU_THREADS");
   o->cpu_threads = threads ? (int)strtol(threads, NULL, 10) : 0;
   /* An explicit 0 or less is one thread, as before; unset is one per CPU. */

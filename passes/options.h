@@ -31,6 +31,9 @@ typedef struct nnc_options {
   nnc_dump_opts dump;
   const char *arch;         /* --arch, else $NNC_CUDA_ARCH; NULL: the GPU's own (sm_90 compiling only) */
   const char *dump_kernels; /* --dump-kernels DIR, else $NNC_DUMP_KERNELS; NULL: none */
+  /* --precision, else $NNC_PRECISION: of GEMMs on the cuda backends, "fp32"
+   * or "tf32"; NULL: TF32 where the target has it (codegen/cuda.h). */
+  const char *precision;
   /* $NNC_DEBUG: the detail level (1 memory plans, 2 every node, 4 every
    * CUDA launch) and whether it names `nan` (every value of every step is
    * checked for NaN and infinity). */

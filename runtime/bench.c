@@ -119,8 +119,10 @@ static int print_prediction(const nnc_model *m, const nnc_compiled *c, nnc_graph
   nnc_step_prediction p;
   if (!gpu || nnc_cuda_predict(&m->opts, c->g, gpu, kind == NNC_KIND_PREDICT ? 0 : 2, &p, st)) return -1;
   int real = !strcmp(m->backend->name, "cuda");
-  fprintf(o->out, "  predicted on %s (%d SMs at %.2f GHz, FP32 %.1f TFLOP/s, HBM %.2f TB/s), %s, batch %lld%s:\n",
-          gpu->title, gpu->sms, gpu->clock_ghz, gpu->fp32_tflops, gpu->hbm_tbs, kind_names[kind], (long long)batch,
+  fprintf(o->out,
+          "  predicted on %s (%d SMs at %.2f GHz, FP32 %.1f TFLOP/s, TF32 %.1f TFLOP/s, HBM %.2f TB/s), %s, batch %lld%s:\n",
+          gpu->title, gpu->sms, gpu->clock_ghz, gpu->fp32_tflops, gpu->tf32_tflops, gpu->hbm_tbs, kind_names[kind],
+          (long long)batch,
           real ? ", measured beside" : "");
   nnc_cuda_prediction_print(o->out, c->g, &p, real ? profile : NULL, o->steps, o->top);
   *seconds = p.seconds;

@@ -7,6 +7,7 @@
 
 #include "ir/op.h"
 #include "runtime/check_update.h"
+#include "runtime/cuda_device.h"
 #include "runtime/fit.h"
 #include "runtime/rng.h"
 
@@ -188,8 +189,22 @@ static int check_step(nnc_model *ref, nnc_model *test, const nnc_graph *forward,
   return 0;
 }
 
-int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, nnc_check_result *r,
+static const double TOLERANCE = 1e-4, GRAD_TOLERANCE = 1e-3;
+static const double TF32_TOLERANCE = 1e-2, TF32_GRAD_TOLERANCE = 1e-1;
+
+void nnc_check_tolerances(const nnc_backend *b, const nnc_options *opts, double *tolerance, double *grad_tolerance) {
+  int tf32 = nnc_cuda_backend_tf32(b, opts);
+  *tolerance = tf32 ? TF32_TOLERANCE : TOLERANCE;
+  *grad_tolerance = tf32 ? TF32_GRAD_TOLERANCE : GRAD_TOLERANCE;
+}
+
+int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *given, nnc_check_result *r,
               nnc_status *st) {
+  nnc_check_opts resolved = *given, *o = &resolved;
+  double tol, grad_tol;
+  nnc_check_tolerances(o->backend, &m->opts, &tol, &grad_tol);
+  if (o->tolerance < 0) o->tolerance = tol;
+  if (o->grad_tolerance < 0) o->grad_tolerance = grad_tol;
   *r = (nnc_check_result){.worst_grad = "none", .worst_weight = "none"};
   if (!m->has_spec) return nnc_fail(st, "nnc check trains the model: compile it (model:compile) first");
   nnc_model ref, test;
@@ -197,9 +212,10 @@ int nnc_check(nnc_model *m, const nnc_graph *forward, const nnc_check_opts *o, n
   if (rc == 0) rc = clone(&test, m, o->backend, st);
   else nnc_model_init(&test, m->seed);
   if (rc == 0) {
-    fprintf(o->out, "check: %s against interp, %d train steps of batch %lld from seed %llu on %s, %s\n",
+    fprintf(o->out, "check: %s against interp, %d train steps of batch %lld from seed %llu on %s, %s%s\n",
             o->backend->name, o->steps, (long long)o->batch, (unsigned long long)m->seed,
-            o->data ? "the script's training data" : "synthetic data", m->opts.no_fuse ? "unfused" : "fused");
+            o->data ? "the script's training data" : "synthetic data", m->opts.no_fuse ? "unfused" : "fused",
+            nnc_cuda_backend_tf32(o->backend, &m->opts) ? ", GEMMs on TF32 tensor cores" : "");
     for (int s = 0; s < o->steps && rc == 0; s++) rc = check_step(&ref, &test, forward, o, s, r, st);
   }
   if (rc == 0) {

@@ -180,7 +180,7 @@ static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, const nnc
   }
   e->dev = d, e->g = g, e->opts = *o;
   e->no_graph = o->no_cuda_graph;
-  if (nnc_cuda_generate(o, g, &e->prog, st) || nnc_cuda_dump_program(o, &e->prog, g, st) ||
+  if (nnc_cuda_generate_for(o, d->target(o), g, &e->prog, st) || nnc_cuda_dump_program(o, &e->prog, g, st) ||
       nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
       !(e->fns = calloc((size_t)e->prog.count + 1, sizeof *e->fns)) ||
       d->load(o, &e->prog, &e->module, e->fns, st) || allocate(e, st) || d->stream_create(o, &e->stream, st) ||
@@ -379,6 +379,17 @@ static nnc_exec *emu_prepare(const nnc_graph *g, const nnc_options *o, nnc_statu
 }
 
 static int64_t arena_bytes(nnc_exec *e) { return e->layout.bytes; }
+
+int nnc_cuda_backend_tf32(const nnc_backend *b, const nnc_options *o) {
+  const nnc_cuda_device *d = b == &nnc_backend_cuda ? &nnc_cuda_driver_device
+                             : b == &nnc_backend_cuda_emu ? nnc_cuda_emu_device
+                                                          : NULL;
+  char why[512];
+  nnc_status st = {0};
+  int tf32 = 0;
+  if (!d || d->open(o, why, sizeof why)) return 0;
+  return nnc_cuda_tf32_for(o, d->target(o), &tf32, &st) == 0 && tf32;
+}
 
 const nnc_backend nnc_backend_cuda = {
     .name = "cuda",

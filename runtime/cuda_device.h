@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "codegen/cuda.h"
+#include "runtime/backend.h"
 
 typedef unsigned long long nnc_devptr;
 typedef struct nnc_cuda_stream nnc_cuda_stream; /* opaque to cuda.c */
@@ -27,6 +28,10 @@ typedef struct nnc_cuda_device {
    * are, the host compiler); on failure `why` says, in a line, why. */
   int (*open)(const nnc_options *o, char *why, size_t size);
   const char *(*name)(void); /* "NVIDIA H100 80GB HBM3 (sm_90)" */
+  /* What kernels are generated and compiled for, once open: o->arch, else
+   * the device's own (the GPU's; sm_90 for the host, so that cuda-emu runs
+   * the kernels an H100 would). */
+  const char *(*target)(const nnc_options *o);
   /* Compiles and loads every generated kernel of p for o->arch (else the
    * device's); fns[k] is kernel k's handle (library steps have none). */
   int (*load)(const nnc_options *o, const nnc_cuda_program *p, nnc_cuda_module **m, void **fns, nnc_status *st);
@@ -51,6 +56,10 @@ typedef struct nnc_cuda_device {
   int (*replay)(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st);
   void (*graph_destroy)(nnc_cuda_capture *g);
 } nnc_cuda_device;
+
+/* 1 when backend b runs GEMMs on TF32 tensor cores under o: cuda or
+ * cuda-emu on a target that has them (runtime/cuda.c). */
+int nnc_cuda_backend_tf32(const nnc_backend *b, const nnc_options *o);
 
 extern const nnc_cuda_device nnc_cuda_driver_device; /* runtime/cuda_driver.c */
 extern const nnc_cuda_device nnc_cuda_host_device;   /* runtime/cuda_emu.c */

@@ -163,6 +163,8 @@ static int drv_open(const nnc_options *o, char *why, size_t size) {
 
 static const char *drv_name(void) { return drv.name; }
 
+static const char *drv_target(const nnc_options *o) { return o->arch ? o->arch : drv.arch; }
+
 /* Every call below runs on the calling thread; the context must be its own. */
 static int current(nnc_status *st) {
   CU(st, ctx_set_current, drv.context);
@@ -203,7 +205,7 @@ static int load_kernel(const nnc_options *o, const nnc_cuda_kernel *k, const cha
 
 static int drv_load(const nnc_options *o, const nnc_cuda_program *p, nnc_cuda_module **out, void **fns,
                     nnc_status *st) {
-  const char *arch = o->arch ? o->arch : drv.arch;
+  const char *arch = drv_target(o);
   nnc_cuda_module *m = calloc(1, sizeof *m + sizeof(cu_module) * ((size_t)p->count + 1));
   if (!m) return nnc_fail(st, "out of memory");
   m->count = p->count;
@@ -308,6 +310,7 @@ const nnc_cuda_device nnc_cuda_driver_device = {
     .emulated = 0,
     .open = drv_open,
     .name = drv_name,
+    .target = drv_target,
     .load = drv_load,
     .unload = drv_unload,
     .alloc = drv_alloc,

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "codegen/host_cc.h"
+#include "codegen/nvrtc.h"
 #include "runtime/cuda_device.h"
 
 typedef void emu_launch_fn(void *const *args, unsigned grid, unsigned block, unsigned first, unsigned last);
@@ -40,6 +41,8 @@ static int host_open(const nnc_options *o, char *why, size_t size) {
 }
 
 static const char *host_name(void) { return "the host (cuda-emu)"; }
+
+static const char *host_target(const nnc_options *o) { return o->arch ? o->arch : NNC_CUDA_DEFAULT_ARCH; }
 
 struct nnc_cuda_module {
   void *so;
@@ -261,6 +264,7 @@ const nnc_cuda_device nnc_cuda_host_device = {
     .emulated = 1,
     .open = host_open,
     .name = host_name,
+    .target = host_target,
     .load = host_load,
     .unload = host_unload,
     .alloc = host_alloc,

@@ -19,7 +19,13 @@ static const nnc_gpu_spec gpus[] = {
 };
 
 enum { WARP = 32, REG_UNIT = 256, ASSUMED_REGISTERS = 64 };
+#define PREDICTED_ARCH "sm_90" /* both GPUs: kernels are generated and compiled for it, whatever --arch says */
 static const double GEMM_CEILING = 0.5;        /* 2 FMAs per shared load, 4 warp FMAs per warp load */
+/* Of the TF32 peak: a warp's mma.sync (1,024 FMAs, about 2 cycles of an
+ * SM's tensor cores) takes 3 shared-memory loads for its fragments and 1
+ * store for staging, each a cycle of the SM's 128 bytes per cycle, with no
+ * double buffering to overlap the staging's global loads: a quarter. */
+static const double TF32_GEMM_CEILING = 0.25;
 static const double LATENCY_WARPS = 8;         /* resident warps per SM that hide an FMA pipeline's latency */
 static const double OTHER_COMPUTE = 0.5;       /* of the FP32 peak, for kernels that are not GEMMs */
 static const double LIBRARY_COMPUTE = 0.7;     /* of the FP32 peak, for cuBLAS and cuDNN */
@@ -75,7 +81,7 @@ static void predict_kernel(const nnc_graph *g, const nnc_gpu_spec *gpu, const nn
                            nnc_kernel_prediction *kp) {
   int gemm;
   work_of(g, k, skip, kp, &gemm);
-  double sm_peak = gpu->fp32_tflops * 1e12 / gpu->sms, node = gpu->graph_node_us * 1e-6;
+  double sm_peak = (k->tf32 ? gpu->tf32_tflops : gpu->fp32_tflops) * 1e12 / gpu->sms, node = gpu->graph_node_us * 1e-6;
   if (k->lib != NNC_LOWER_NNC) {
     kp->bound = "library";
     kp->seconds = k->launches * node + kp->flops / (gpu->fp32_tflops * 1e12 * LIBRARY_COMPUTE) +
@@ -93,7 +99,7 @@ static void predict_kernel(const nnc_graph *g, const nnc_gpu_spec *gpu, const nn
   double waves = ceil(k->grid / ((double)gpu->sms * bps));
   double compute;
   if (gemm && k->cooperative) {
-    double eff = GEMM_CEILING * fmin(1.0, resident_warps / LATENCY_WARPS);
+    double eff = (k->tf32 ? TF32_GEMM_CEILING : GEMM_CEILING) * fmin(1.0, resident_warps / LATENCY_WARPS);
     compute = waves * per_sm * (kp->flops / k->grid) / (sm_peak * eff);
   } else {
     compute = kp->flops / (sm_peak * fmin(gpu->sms, k->grid) * OTHER_COMPUTE);
@@ -121,7 +127,7 @@ static void ptxas_figures(const nnc_options *o, const nnc_cuda_kernel *k, nnc_ke
   nnc_cuda_render_unit(&k, 1, &unit);
   nnc_ptxas_report r;
   nnc_status st = {0};
-  if (nnc_nvrtc_report(o, k->name, nnc_strbuf_str(&unit), "sm_90", &r, &st) == 0) {
+  if (nnc_nvrtc_report(o, k->name, nnc_strbuf_str(&unit), PREDICTED_ARCH, &r, &st) == 0) {
     kp->registers = r.registers, kp->shared_bytes = r.shared_bytes, kp->spill_bytes = r.spill_bytes;
     ++*reported;
   }
@@ -131,7 +137,7 @@ static void ptxas_figures(const nnc_options *o, const nnc_cuda_kernel *k, nnc_ke
 int nnc_cuda_predict(const nnc_options *o, const nnc_graph *g, const nnc_gpu_spec *gpu, int reads,
                      nnc_step_prediction *p, nnc_status *st) {
   memset(p, 0, sizeof *p);
-  if (nnc_cuda_generate(o, g, &p->program, st)) return -1;
+  if (nnc_cuda_generate_for(o, PREDICTED_ARCH, g, &p->program, st)) return -1;
   p->kernels = calloc((size_t)p->program.count + 1, sizeof *p->kernels);
   if (!p->kernels) return nnc_fail(st, "out of memory");
   for (int k = 0; k < p->program.count; k++) {
@@ -188,10 +194,12 @@ void nnc_cuda_prediction_print(FILE *out, const nnc_graph *g, const nnc_step_pre
             100 * kp->occupancy, kp->flops / 1e6, kp->bytes / 1e6, kp->bound, 1e6 * kp->seconds, seen);
   }
   (void)g;
+  int tf32 = 0;
+  for (int i = 0; i < n; i++) tf32 += p->program.kernels[i].tf32;
   free(sorted);
   fprintf(out,
           "  step: %.3f ms predicted = %d kernels %.3f ms + %d weight copies %.3f ms + graph launch, input copy "
-          "and read-backs %.3f ms (ptxas reports for %d of %d kernels)\n",
+          "and read-backs %.3f ms (ptxas reports for %d of %d kernels; %d GEMMs on TF32 tensor cores)\n",
           1e3 * p->seconds, n, 1e3 * p->kernel_seconds, p->update_copies, 1e3 * p->copy_seconds,
-          1e3 * p->overhead_seconds, p->reported, n);
+          1e3 * p->overhead_seconds, p->reported, n, tf32);
 }

@@ -10,8 +10,11 @@
  *   compute: a GEMM kernel runs at the FP32 peak per SM times a ceiling set
  *     by its inner loop (the 4x4 register tile does two FMAs per
  *     shared-memory load, and an SM issues four warp FMAs per warp load:
- *     0.5), times min(1, resident warps / 8) for latency, on the SMs its grid
- *     fills, in whole waves; other kernels at half the FP32 peak;
+ *     0.5), or, on TF32 tensor cores (nnc_cuda_kernel.tf32), at the TF32
+ *     peak times 0.25 (four shared-memory accesses per mma.sync, which the
+ *     tensor cores finish in two cycles), times min(1, resident warps / 8)
+ *     for latency, on the SMs its grid fills, in whole waves; other kernels
+ *     at half the FP32 peak;
  *   memory: its buffers' bytes (each operand read once, each result written
  *     once, a split pair's workspace written by the first kernel and read
  *     by the second) at the lesser of 85% of HBM bandwidth and what its resident

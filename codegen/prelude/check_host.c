@@ -9,4 +9,6 @@ void nnc_emu_prelude_uses(void) {
   (void)nnc_emu_syncthreads;
   (void)nnc_emu_run_cooperative;
   (void)nnc_emu_atomic_add;
+  (void)nnc_tf32;
+  (void)nnc_mma_tf32;
 }

@@ -72,29 +72,49 @@ static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {
 #endif
 
 typedef void nnc_emu_thread_fn(void *const *args);
-enum { NNC_EMU_AT_BARRIER = 1, NNC_EMU_RETURNED = 2 };
+enum { NNC_EMU_AT_BARRIER = 1, NNC_EMU_RETURNED = 2, NNC_EMU_AT_WARP = 3, NNC_EMU_WARP = 32 };
 /* One cooperative block in flight on this host thread: ctx[t] is CUDA
  * thread t's saved state, ctx[threads] the launcher's. */
 typedef struct nnc_emu_block {
   nnc_emu_thread_fn *fn;
   void *const *args;
   unsigned threads, current;
-  int thread0; /* what thread 0 did last: NNC_EMU_AT_BARRIER or NNC_EMU_RETURNED */
+  int thread0; /* what thread 0 did last at a block's barrier: NNC_EMU_AT_BARRIER or NNC_EMU_RETURNED */
+  int lane0[1024 / NNC_EMU_WARP]; /* what each warp's lane 0 did last, warp barriers included */
   char *stacks;
   nnc_emu_ctx *ctx;
 } nnc_emu_block;
 static _Thread_local nnc_emu_block *nnc_emu_now;
 
-/* Thread `me` has reached a barrier or returned: on to the next thread. */
+static const char *nnc_emu_what(int what) {
+  return what == NNC_EMU_RETURNED  ? "returned"
+         : what == NNC_EMU_AT_WARP ? "waits at a warp-wide instruction"
+                                   : "waits at __syncthreads";
+}
+
+/* Thread `me` has reached a barrier, a warp-wide instruction (what ==
+ * NNC_EMU_AT_WARP) or returned: on to the next thread. Threads run in
+ * order and a warp's last lane at a warp-wide instruction resumes the
+ * warp's lane 0, so a warp passes it once all its lanes are there, and the
+ * block passes a barrier once all its warps are. Lane 0 of each warp says
+ * what the warp's other lanes must be doing, and thread 0 what the other
+ * warps must be doing at a barrier. */
 static void nnc_emu_hand_over(nnc_emu_block *b, unsigned me, int what) {
-  if (me == 0) b->thread0 = what;
-  else if (b->thread0 != what) {
-    fprintf(stderr, "nnc: cuda-emu: in block %u, thread %u %s but thread 0 %s\n", blockIdx.x, me,
-            what == NNC_EMU_RETURNED ? "returned" : "waits at __syncthreads",
-            b->thread0 == NNC_EMU_RETURNED ? "returned" : "waits at __syncthreads");
+  unsigned lane0 = me / NNC_EMU_WARP * NNC_EMU_WARP, last = lane0 + NNC_EMU_WARP - 1;
+  unsigned other = me != lane0 ? lane0 : what != NNC_EMU_AT_WARP && me != 0 ? 0 : me;
+  int want = other == me ? what : other == lane0 ? b->lane0[me / NNC_EMU_WARP] : b->thread0;
+  if (want != what) {
+    fprintf(stderr, "nnc: cuda-emu: in block %u, thread %u %s but thread %u %s\n", blockIdx.x, me,
+            nnc_emu_what(what), other, nnc_emu_what(want));
     abort();
   }
-  unsigned next = me + 1 < b->threads ? me + 1 : what == NNC_EMU_RETURNED ? b->threads : 0;
+  if (me == lane0) b->lane0[me / NNC_EMU_WARP] = what;
+  if (me == 0 && what != NNC_EMU_AT_WARP) b->thread0 = what;
+  if (last >= b->threads) last = b->threads - 1;
+  unsigned next = what == NNC_EMU_AT_WARP ? (me == last ? lane0 : me + 1)
+                  : me + 1 < b->threads ? me + 1
+                  : what == NNC_EMU_RETURNED ? b->threads
+                                             : 0;
   b->current = next;
   nnc_emu_switch(&b->ctx[me], &b->ctx[next]);
   threadIdx.x = me;
@@ -117,6 +137,70 @@ static void nnc_emu_syncthreads(void) {
   }
 }
 
+/* TF32 tensor-core instructions, as the kernels call them (the CUDA
+ * branch of the prelude, codegen/cuda_prelude.c, has the real ones).
+ * nnc_tf32 is cvt.rna.tf32.f32: to 10 mantissa bits, to nearest with ties
+ * away from zero (adding half the dropped bits' weight to the magnitude
+ * does that, carrying into the exponent and past the largest float to
+ * infinity); NaN becomes the canonical NaN. */
+static float nnc_tf32(float x) {
+  unsigned u;
+  memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+  else if (u & 0x007fffffu) u = 0x7fffffffu;
+  memcpy(&x, &u, 4);
+  return x;
+}
+
+/* A warp-wide instruction's meeting point: every lane of the warp gets
+ * here before any goes on. Only cooperative kernels' threads are fibers. */
+static void nnc_emu_warp_sync(void) {
+  if (!nnc_emu_now) {
+    fprintf(stderr, "nnc: cuda-emu: a kernel not marked cooperative uses a warp-wide instruction\n");
+    abort();
+  }
+  nnc_emu_hand_over(nnc_emu_now, threadIdx.x, NNC_EMU_AT_WARP);
+}
+
+/* mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 with D = C in place:
+ * each lane passes its fragments (lane = 4 g + t; a0..a3 hold (g, t),
+ * (g+8, t), (g, t+4), (g+8, t+4) of the 16x8 A; b0, b1 hold (t, g) and
+ * (t+4, g) of the 8x8 B; d0..d3 hold (g, 2t), (g, 2t+1), (g+8, 2t),
+ * (g+8, 2t+1) of the 16x8 D). The lanes post their fragments, meet, and
+ * each computes its own four sums from the warp's. The hardware reads only
+ * an operand's TF32 bits, and multiplies exactly (two 11-bit significands
+ * fit a float's 24); the order in which it adds is not specified: here C
+ * first, then k = 0..7, in float. Posts alternate between two buffers, so
+ * one meeting per instruction suffices: a lane writes a buffer again only
+ * after the next meeting, which every lane reaches after reading it. */
+static _Thread_local float nnc_emu_mma_a[2][1024][4], nnc_emu_mma_b[2][1024][2];
+static _Thread_local unsigned char nnc_emu_mma_buffer[1024];
+static float nnc_emu_tf32_bits(float x) {
+  unsigned u;
+  memcpy(&u, &x, 4);
+  u &= 0xffffe000u;
+  memcpy(&x, &u, 4);
+  return x;
+}
+static void nnc_mma_tf32(float *d, const float *a, const float *b) {
+  const unsigned me = threadIdx.x, lane0 = me / NNC_EMU_WARP * NNC_EMU_WARP, p = nnc_emu_mma_buffer[me];
+  nnc_emu_mma_buffer[me] = (unsigned char)(p ^ 1u);
+  memcpy(nnc_emu_mma_a[p][me], a, sizeof nnc_emu_mma_a[p][me]);
+  memcpy(nnc_emu_mma_b[p][me], b, sizeof nnc_emu_mma_b[p][me]);
+  nnc_emu_warp_sync();
+  const unsigned g = (me - lane0) / 4, t = (me - lane0) % 4;
+  for (unsigned r = 0; r < 4; r++) {
+    const unsigned row = g + 8 * (r / 2), col = 2 * t + r % 2;
+    float sum = d[r];
+    for (unsigned k = 0; k < 8; k++) {
+      float x = nnc_emu_tf32_bits(nnc_emu_mma_a[p][lane0 + row % 8 * 4 + k % 4][row / 8 + 2 * (k / 4)]);
+      float y = nnc_emu_tf32_bits(nnc_emu_mma_b[p][lane0 + col * 4 + k % 4][k / 4]);
+      sum += x * y;
+    }
+    d[r] = sum;
+  }
+}
+
 /* Each stack starts with a marker that a thread running past its stack
  * would overwrite first; checked after every block. */
 static const unsigned long long nnc_emu_marker = 0x6e6e632d73746b21ull;
@@ -132,7 +216,7 @@ static void nnc_emu_check_stacks(const nnc_emu_block *b) {
 /* Runs blocks [first, last), each as `threads` fibers calling fn(args). */
 static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, unsigned threads, unsigned first,
                                     unsigned last) {
-  nnc_emu_block b = {fn, args, threads, 0, 0, NULL, NULL};
+  nnc_emu_block b = {fn, args, threads, 0, 0, {0}, NULL, NULL};
   b.stacks = malloc((size_t)threads * NNC_EMU_STACK);
   b.ctx = malloc(sizeof *b.ctx * ((size_t)threads + 1));
   if (!b.stacks || !b.ctx) {
@@ -146,6 +230,7 @@ static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, un
       memcpy(b.stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker);
       nnc_emu_ctx_init(&b.ctx[t], b.stacks + (size_t)t * NNC_EMU_STACK, NNC_EMU_STACK);
     }
+    memset(nnc_emu_mma_buffer, 0, sizeof nnc_emu_mma_buffer);
     b.current = 0;
     nnc_emu_switch(&b.ctx[threads], &b.ctx[0]);
     nnc_emu_check_stacks(&b);

@@ -72,6 +72,23 @@ double harness_rel_error(const float *got, const float *want, int64_t count, dou
   return worst;
 }
 
+float harness_tf32(float x) {
+  if (!isfinite(x) || x == 0) return isnan(x) ? NAN : x;
+  if (fabsf(x) < 0x1p-126f) return (float)(round((double)x * 0x1p136) * 0x1p-136); /* subnormal: a fixed step */
+  int e;
+  double m = frexp((double)x, &e);
+  return (float)ldexp(round(ldexp(m, 11)), e - 11);
+}
+
+void harness_set_precision(const char *precision) {
+  if (precision) setenv("NNC_PRECISION", precision, 1);
+  else unsetenv("NNC_PRECISION");
+}
+
+void harness_fp32_gemms(void) { harness_set_precision("fp32"); }
+
+void harness_default_precision(void) { harness_set_precision(NULL); }
+
 int harness_nvrtc_ready(void) {
   static int said;
   nnc_status st = {0};

@@ -28,6 +28,23 @@ void harness_run(const nnc_backend *b, const nnc_graph *g, void *const *leaves, 
 /* max |got - want| / max(|want|, floor) over count values. */
 double harness_rel_error(const float *got, const float *want, int64_t count, double floor);
 
+/* x rounded to TF32 as cvt.rna.tf32.f32 does (11 significant bits, to
+ * nearest, ties away from zero), computed otherwise than cuda-emu's prelude
+ * (scaling and C's round) so that each checks the other. */
+float harness_tf32(float x);
+
+/* What a GEMM on TF32 tensor cores may differ by from the interpreter,
+ * relative to the largest result, in tests not about TF32 itself (nnc
+ * check's default on TF32 too, runtime/check.h). */
+#define HARNESS_TF32_TOLERANCE 1e-2
+/* GEMM precision ($NNC_PRECISION, read by nnc_test_options): "fp32",
+ * "tf32", or NULL for the default (TF32 on sm_90, cuda-emu's target). */
+void harness_set_precision(const char *precision);
+/* A checked fixture for suites that compare cuda-emu with float
+ * tolerances: GEMMs in float (--precision fp32) while each test runs. */
+void harness_fp32_gemms(void);
+void harness_default_precision(void);
+
 /* NVRTC: 1 if it opens; otherwise prints why (once) and returns 0. */
 int harness_nvrtc_ready(void);
 /* Generates g's kernels and compiles each one alone for sm_90; fails the test on error. */

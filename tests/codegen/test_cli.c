@@ -1,5 +1,5 @@
 /* The CUDA paths through the command line: nnc check against interp,
- * --dump-kernels, --arch, and the one-line fallback when the cuda backend
+ * --dump-kernels, --arch, --precision, and the one-line fallback when the cuda backend
  * has no driver or GPU (on a machine with a GPU, cuda itself is checked). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +37,13 @@ static const char *last_line(const char *text) {
   return line;
 }
 
+/* nnc check on cuda-emu with float GEMMs (--precision fp32) agrees with
+ * interp to float rounding; by default cuda-emu runs the sm_90 kernels,
+ * GEMMs on TF32 tensor cores, which differ by what TF32 allows and pass
+ * under the TF32 tolerances that nnc check then takes by default. */
 START_TEST(test_check_cuda_emu) {
   char *out, *err;
-  int rc = run_check("--backend cuda-emu --steps 3 --batch 8", &out, &err);
+  int rc = run_check("--backend cuda-emu --steps 3 --batch 8 --precision fp32", &out, &err);
   ck_assert_msg(rc == 0, "%s%s", out, err);
   char backend[64];
   int steps;
@@ -50,6 +54,32 @@ START_TEST(test_check_cuda_emu) {
   ck_assert_int_eq(steps, 3);
   ck_assert_msg(loss <= 1e-5 && grads <= 1e-5 && update <= 1e-5, "%s", out);
   ck_assert_msg(strstr(out, "step 3: loss "), "%s", out);
+  ck_assert_msg(!strstr(out, "TF32"), "%s", out);
+  free(out), free(err);
+
+  rc = run_check("--backend cuda-emu --steps 3 --batch 8", &out, &err);
+  ck_assert_msg(rc == 0, "%s%s", out, err);
+  ck_assert_msg(strstr(out, ", GEMMs on TF32 tensor cores\n"), "%s", out);
+  ck_assert_msg(sscanf(last_line(out), "CHECK cuda-emu 3 %lf %lf %lf", &loss, &grads, &update) == 3, "%s", out);
+  ck_assert_msg(loss <= 1e-2 && grads <= 1e-2 && update <= 1e-2, "%s", out);
+  ck_assert_msg(grads > 1e-6, "TF32 gradients equal float's to %g:\n%s", grads, out);
+  free(out), free(err);
+}
+END_TEST
+
+/* --precision takes fp32 or tf32, and tf32 only where the target has
+ * tensor cores (sm_75 has none). */
+START_TEST(test_bad_precision) {
+  char *out, *err;
+  ck_assert_int_eq(run_check("--backend cuda-emu --precision fp16 --steps 1", &out, &err), 1);
+  ck_assert_msg(strstr(err, "--precision expects fp32 or tf32, got 'fp16'"), "%s", err);
+  free(out), free(err);
+  ck_assert_int_eq(run_check("--backend cuda-emu --arch sm_75 --precision tf32 --steps 1", &out, &err), 1);
+  ck_assert_msg(strstr(err, "--precision tf32 needs TF32 tensor cores (sm_80 or newer); the target is sm_75"), "%s",
+                err);
+  free(out), free(err);
+  ck_assert_msg(run_check("--backend cuda-emu --arch sm_75 --steps 1 --batch 8", &out, &err) == 0, "%s%s", out, err);
+  ck_assert_msg(!strstr(out, "TF32"), "%s", out);
   free(out), free(err);
 }
 END_TEST
@@ -168,8 +198,9 @@ START_TEST(test_bad_arch_and_backend) {
 }
 END_TEST
 
-/* A script's fit, evaluate and predict on cuda-emu print what interp prints
- * (to the digits shown), and --backend cuda without a GPU falls back with one line. */
+/* A script's fit, evaluate and predict on cuda-emu with float GEMMs print
+ * what interp prints (to the digits shown), and --backend cuda without a
+ * GPU falls back with one line. */
 static const char *fit_script =
     "local x = data.tensor((function() local t = {} for i = 1, 48 * 16 do t[i] = (i * 37 % 101) / 101 end return t end)())\n"
     "x = x:reshape { 48, 4, 4, 1 }\n"
@@ -187,11 +218,11 @@ START_TEST(test_fit_on_cuda_emu_and_fallback) {
   snprintf(args, sizeof args, "'%s' --backend interp", path);
   ck_assert_msg(nnc_test_run_cli(args, &ref, &err) == 0, "%s", err);
   free(err);
-  snprintf(args, sizeof args, "'%s' --backend cuda-emu", path);
+  snprintf(args, sizeof args, "'%s' --backend cuda-emu --precision fp32", path);
   ck_assert_msg(nnc_test_run_cli(args, &emu, &err) == 0, "%s", err);
   free(err);
   ck_assert_str_eq(emu, ref);
-  snprintf(args, sizeof args, "'%s' --backend cuda", path);
+  snprintf(args, sizeof args, "'%s' --backend cuda --precision fp32", path);
   ck_assert_msg(nnc_test_run_cli(args, &gpu, &err) == 0, "%s", err);
   if (strstr(err, "cannot run here"))
     ck_assert_msg(!strncmp(err, "nnc: cuda cannot run here: ", 27) && strchr(err, '\n') == err + strlen(err) - 1,
@@ -301,6 +332,7 @@ TCase *tcase_cli(void) {
   tcase_add_test(tc, test_check_cuda_or_fallback);
   tcase_add_test(tc, test_dump_kernels);
   tcase_add_test(tc, test_bad_arch_and_backend);
+  tcase_add_test(tc, test_bad_precision);
   tcase_add_test(tc, test_fit_on_cuda_emu_and_fallback);
   tcase_add_test(tc, test_check_cnn_lowered);
   tcase_add_test(tc, test_lower_dump_and_bench);

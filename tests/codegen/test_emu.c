@@ -10,7 +10,9 @@
  * come from instrumented code on a fiber's stack, and only the kernel's
  * object, built without sanitizers, runs there. */
 #include <dlfcn.h>
+#include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 
 #include "codegen/cuda.h"
 #include "codegen/host_cc.h"
+#include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
 #include "tests/testutil.h"
 
@@ -175,6 +178,152 @@ END_TEST
 START_TEST(test_stack_overrun_aborts) { expect_abort(overrunning_kernel, 4, "thread 1 of block 0 overran its"); }
 END_TEST
 
+/* ---- TF32 tensor-core instructions ------------------------------------- */
+
+enum { ROUNDED = 4096 };
+
+/* Thread 0 rounds every value. */
+static const char rounding_kernel[] =
+    "NNC_KERNEL void nnc_test_exchange(float *NNC_RESTRICT out, const float *NNC_RESTRICT x) {\n"
+    "  if (threadIdx.x == 0) for (int i = 0; i < 4096; i++) out[i] = nnc_tf32(x[i]);\n"
+    "  __syncthreads();\n"
+    "}\n";
+
+static float from_bits(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static uint32_t bits_of(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+/* cvt.rna.tf32.f32 as cuda-emu runs it, bit for bit against the scalar
+ * reference, on ties (which round away from zero: truncation and
+ * round-to-even both fail them), carries into the exponent and past the
+ * largest float, subnormals, infinities and NaN, and random bit patterns. */
+START_TEST(test_tf32_rounding_exact) {
+  static float x[ROUNDED], out[ROUNDED];
+  static const struct { float in, want; } known[] = {
+      {1.0f + 0x1p-11f, 1.0f + 0x1p-10f},   /* a tie: away from zero (even and truncation: 1) */
+      {-1.0f - 0x1p-11f, -1.0f - 0x1p-10f}, /* the same below zero */
+      {1.0f + 0x1p-11f - 0x1p-23f, 1.0f},   /* just under the tie */
+      {1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-9f}, /* a tie from an odd last bit */
+      {2.0f - 0x1p-23f, 2.0f},              /* carries into the exponent */
+      {0x1.fffffep127f, INFINITY},           /* past the largest float */
+      {1.0f + 0x1p-10f, 1.0f + 0x1p-10f},   /* already TF32 */
+      {0x1p-149f, 0.0f},                     /* the smallest subnormal */
+      {0x1p-137f, 0x1p-136f},                /* a subnormal tie */
+  };
+  int nknown = (int)(sizeof known / sizeof known[0]);
+  for (int i = 0; i < nknown; i++) x[i] = known[i].in;
+  x[nknown] = INFINITY, x[nknown + 1] = -INFINITY, x[nknown + 2] = NAN, x[nknown + 3] = -0.0f;
+  uint32_t state = 12345;
+  for (int i = nknown + 4; i < ROUNDED; i++) {
+    state = state * 1664525u + 1013904223u;
+    /* the low bits near the rounding point: ties and near-ties are common */
+    uint32_t u = state ^ (i % 3 == 0 ? 0 : (state >> 7) & 0x1fffu);
+    if (i % 5 == 0) u = (u & 0xffffe000u) | 0x1000u; /* an exact tie */
+    x[i] = from_bits(u);
+  }
+  void *so;
+  emu_launch_fn *fn = load(rounding_kernel, "", &so);
+  float *po = out;
+  const float *px = x;
+  void *args[2] = {&po, &px};
+  fn(args, 1, 32, 0, 1);
+  dlclose(so);
+  for (int i = 0; i < nknown; i++)
+    ck_assert_msg(bits_of(out[i]) == bits_of(known[i].want), "tf32(%a) = %a, want %a", (double)known[i].in,
+                  (double)out[i], (double)known[i].want);
+  for (int i = 0; i < ROUNDED; i++) {
+    float want = harness_tf32(x[i]);
+    if (isnan(want)) ck_assert_msg(isnan(out[i]), "tf32(NaN) = %a", (double)out[i]);
+    else
+      ck_assert_msg(bits_of(out[i]) == bits_of(want), "tf32(%a) [%08x] = %a, want %a", (double)x[i], bits_of(x[i]),
+                    (double)out[i], (double)want);
+    if (!isnan(want)) ck_assert_msg((bits_of(out[i]) & 0x1fffu) == 0, "tf32(%a) keeps low bits", (double)x[i]);
+  }
+}
+END_TEST
+
+enum { MMA_WARPS = 3, MMA_CALLS = 3, MMA_IN = 16 * 8 + 8 * 8, MMA_OUT = 16 * 8 };
+
+/* Each warp (the third part-filled would not be valid CUDA, so three full
+ * ones) chains three m16n8k8 mma.sync: D = A3 B3 + (A2 B2 + (A1 B1 + C)),
+ * each A (16x8, row major) and B (8x8, row major) its own part of x, read
+ * in the fragment layout; C is x's first 128 values. */
+static const char mma_kernel[] =
+    "NNC_KERNEL void nnc_test_exchange(float *NNC_RESTRICT out, const float *NNC_RESTRICT x) {\n"
+    "  const int warp = (int)threadIdx.x / 32, lane = (int)threadIdx.x % 32, g = lane / 4, t = lane % 4;\n"
+    "  float d[4];\n"
+    "  for (int q = 0; q < 4; q++) d[q] = x[(g + 8 * (q / 2)) * 8 + 2 * t + q % 2];\n"
+    "  for (int call = 0; call < 3; call++) {\n"
+    "    const float *a = x + 128 + (warp * 3 + call) * 192, *b = a + 128;\n"
+    "    float fa[4] = {a[g * 8 + t], a[(g + 8) * 8 + t], a[g * 8 + t + 4], a[(g + 8) * 8 + t + 4]};\n"
+    "    float fb[2] = {b[t * 8 + g], b[(t + 4) * 8 + g]};\n"
+    "    for (int i = 0; i < 4; i++) fa[i] = nnc_tf32(fa[i]);\n"
+    "    for (int i = 0; i < 2; i++) fb[i] = nnc_tf32(fb[i]);\n"
+    "    nnc_mma_tf32(d, fa, fb);\n"
+    "  }\n"
+    "  for (int q = 0; q < 4; q++) out[warp * 128 + (g + 8 * (q / 2)) * 8 + 2 * t + q % 2] = d[q];\n"
+    "  __syncthreads();\n"
+    "}\n";
+
+/* The warp's fragments meet where the PTX ISA puts them: every element of
+ * every warp's D against the chained products of TF32-rounded operands,
+ * summed in double. The sums are of exact products, so only their float
+ * additions differ from the double: 1e-6 of the magnitude; a lane's
+ * fragment in the wrong place, or unrounded operands, is far off. */
+START_TEST(test_mma_fragments) {
+  static float x[128 + MMA_WARPS * MMA_CALLS * MMA_IN], out[MMA_WARPS * MMA_OUT];
+  uint32_t state = 777;
+  for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+    state = state * 1664525u + 1013904223u;
+    x[i] = (float)((double)(state >> 8) / 8388608.0 - 1.0);
+  }
+  void *so;
+  emu_launch_fn *fn = load(mma_kernel, "", &so);
+  float *po = out;
+  const float *px = x;
+  void *args[2] = {&po, &px};
+  fn(args, 1, 32 * MMA_WARPS, 0, 1);
+  dlclose(so);
+  for (int w = 0; w < MMA_WARPS; w++)
+    for (int i = 0; i < 16; i++)
+      for (int j = 0; j < 8; j++) {
+        double want = x[i * 8 + j], size = fabs(want);
+        for (int call = 0; call < MMA_CALLS; call++) {
+          const float *a = x + 128 + (w * MMA_CALLS + call) * MMA_IN, *b = a + 128;
+          for (int k = 0; k < 8; k++) {
+            double p = (double)harness_tf32(a[i * 8 + k]) * harness_tf32(b[k * 8 + j]);
+            want += p, size += fabs(p);
+          }
+        }
+        double got = out[w * MMA_OUT + i * 8 + j];
+        ck_assert_msg(fabs(got - want) <= 1e-6 * size, "warp %d D[%d][%d] = %.9g, want %.9g", w, i, j, got, want);
+      }
+}
+END_TEST
+
+/* Lane 3 leaves while its warp waits at a warp-wide instruction. */
+static const char mma_disagreeing_kernel[] =
+    "NNC_KERNEL void nnc_test_exchange(float *NNC_RESTRICT out, const float *NNC_RESTRICT x) {\n"
+    "  if (threadIdx.x == 3) return;\n"
+    "  float d[4] = {0}, a[4] = {x[0], x[1], x[2], x[3]}, b[2] = {x[4], x[5]};\n"
+    "  nnc_mma_tf32(d, a, b);\n"
+    "  out[threadIdx.x] = d[0];\n"
+    "  __syncthreads();\n"
+    "}\n";
+
+START_TEST(test_mma_disagreement_aborts) {
+  expect_abort(mma_disagreeing_kernel, 32, "thread 3 returned but thread 0 waits at a warp-wide instruction");
+}
+END_TEST
+
 TCase *tcase_emu_barriers(void) {
   TCase *tc = tcase_create("emu_barriers");
   tcase_set_timeout(tc, 120);
@@ -182,5 +331,8 @@ TCase *tcase_emu_barriers(void) {
   tcase_add_test(tc, test_barrier_exchange_ucontext);
   tcase_add_test(tc, test_barrier_disagreement_aborts);
   tcase_add_test(tc, test_stack_overrun_aborts);
+  tcase_add_test(tc, test_tf32_rounding_exact);
+  tcase_add_test(tc, test_mma_fragments);
+  tcase_add_test(tc, test_mma_disagreement_aborts);
   return tc;
 }

@@ -310,6 +310,9 @@ END_TEST
 
 TCase *tcase_lowering(void) {
   TCase *tc = tcase_create("lowering");
+  /* The subject is the backend's plumbing, against float tolerances: TF32
+   * GEMMs are tested in tests/codegen/test_ops.c and test_fused.c. */
+  tcase_add_checked_fixture(tc, harness_fp32_gemms, harness_default_precision);
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_every_lowered_op_has_a_case);
   tcase_add_loop_test(tc, test_lowered_op_on_cuda_emu, 0, NCASES);

@@ -9,7 +9,9 @@
  *
  * Tolerances: 0 where the kernel computes exactly what the reference does
  * (elementwise ops, dropout, sums taken in the same order); about 1e-6 where
- * the reference sums in double and the kernel in float. */
+ * the reference sums in double and the kernel in float. These are for
+ * --precision fp32; contractions are run on TF32 tensor cores too
+ * (check_tf32 says against what). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -302,29 +304,106 @@ static nnc_graph *case_graph(const op_case *c, void **data, int32_t *result) {
   return g;
 }
 
+/* The operands of a contraction rounded to TF32: on them the interpreter
+ * computes what the tensor cores do, up to the order of the float sums. */
+static void **rounded_operands(const nnc_graph *g, void *const *data) {
+  void **out = calloc(8, sizeof *out);
+  for (int32_t id = 0; id < g->nnodes && id < 8; id++) {
+    if (!data[id]) continue;
+    int64_t count = nnc_node_numel(&g->nodes[id]);
+    float *r = malloc((size_t)(count ? count : 1) * 4);
+    for (int64_t i = 0; i < count; i++) r[i] = harness_tf32(((const float *)data[id])[i]);
+    out[id] = r;
+  }
+  return out;
+}
+
+/* Generates g under a precision ("fp32", or NULL: the default, TF32 on
+ * sm_90) and says whether its one kernel is a TF32 GEMM. */
+static int generated_tf32(const nnc_graph *g, const char *precision) {
+  nnc_status st = {0};
+  harness_set_precision(precision);
+  nnc_cuda_program p;
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
+  int tf32 = p.count >= 1 && p.kernels[0].tf32; /* a split GEMM: its first kernel */
+  if (tf32) ck_assert_msg(strstr(p.kernels[0].source, "nnc_mma_tf32"), "%s", p.kernels[0].source);
+  nnc_cuda_program_free(&p);
+  return tf32;
+}
+
+/* cuda-emu's result under a precision, against the interpreter's on `data`. */
+static double emu_error(const op_case *c, const nnc_graph *g, void *const *run_data, void *const *ref_data,
+                        int32_t result, const char *precision, float **got_out) {
+  nnc_run_opts opts = {.training = c->training, .seed = 77, .step = 5};
+  float *want, *got;
+  harness_run(&nnc_backend_interp, g, ref_data, &opts, &result, 1, &want);
+  harness_set_precision(precision);
+  harness_run(&nnc_backend_cuda_emu, g, run_data, &opts, &result, 1, &got);
+  harness_set_precision(NULL);
+  double err = harness_rel_error(got, want, nnc_node_numel(&g->nodes[result]), 1e-30);
+  free(want);
+  if (got_out) *got_out = got;
+  else free(got);
+  return err;
+}
+
+static void show_kernel(const nnc_graph *g) {
+  nnc_status st = {0};
+  nnc_cuda_program p;
+  if (nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0)
+    for (int k = 0; k < p.count; k++) fprintf(stderr, "%s\n", p.kernels[k].source ? p.kernels[k].source : p.kernels[k].call);
+  nnc_cuda_program_free(&p);
+}
+
+/* A contraction on TF32 tensor cores (the default on sm_90): exactly the
+ * interpreter's result on operands rounded to TF32, to the case's float
+ * tolerance (a rounding by truncation, or a fragment read from the wrong
+ * lane, is far outside it); and within what TF32 allows of the float
+ * result: an operand keeps 11 significant bits, so a product is off by at
+ * most 2^-10 of itself, and K products of random signs by about sqrt(K)
+ * times that, relative to the largest result. K is the op's FLOPs over
+ * twice its outputs. */
+static void check_tf32(const op_case *c, const nnc_graph *g, void *const *data, int32_t result) {
+  ck_assert_msg(generated_tf32(g, NULL), "%s: no TF32 kernel by default on sm_90", c->what);
+  nnc_cost cost = {0, 0};
+  nnc_ops[c->op].cost(g, &g->nodes[result], &cost);
+  double k = cost.flops / (2.0 * (double)nnc_node_numel(&g->nodes[result])), tol = 0x1p-10 * sqrt(k);
+  void **rounded = rounded_operands(g, data);
+  float *got;
+  double exact = emu_error(c, g, data, rounded, result, NULL, &got);
+  if (!(exact <= c->tol)) show_kernel(g);
+  ck_assert_msg(exact <= c->tol, "%s: TF32 cuda-emu differs from interp on TF32 operands by %.3g, tolerance %.3g",
+                c->what, exact, c->tol);
+  double err = emu_error(c, g, data, data, result, NULL, NULL);
+  ck_assert_msg(err <= tol, "%s: TF32 cuda-emu differs from interp by %.3g, tolerance %.3g (K=%.0f)", c->what, err, tol,
+                k);
+  printf("%s: TF32 differs from interp by %.3g (tolerance %.3g, K=%.0f)\n", c->what, err, tol, k);
+  free(got);
+  for (int i = 0; i < 8; i++) free(rounded[i]);
+  free(rounded);
+}
+
 START_TEST(test_op_kernel) {
   const op_case *c = &cases[_i];
   void *data[8] = {0};
   int32_t result;
   nnc_graph *g = case_graph(c, data, &result);
-  nnc_run_opts opts = {.training = c->training, .seed = 77, .step = 5};
-  float *want, *got;
-  harness_run(&nnc_backend_interp, g, data, &opts, &result, 1, &want);
-  harness_run(&nnc_backend_cuda_emu, g, data, &opts, &result, 1, &got);
-  int64_t count = nnc_node_numel(&g->nodes[result]);
-  double err = harness_rel_error(got, want, count, 1e-30);
+  int contraction = (nnc_ops[c->op].flags & NNC_OPF_CONTRACTION) != 0;
+  /* FP32 everywhere (--precision fp32): the case's tolerance. */
+  double err = emu_error(c, g, data, data, result, "fp32", NULL);
+  nnc_status st = {0};
   if (!(err <= c->tol)) {
-    nnc_status st = {0};
-    nnc_cuda_program p;
-    if (nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0)
-      for (int k = 0; k < p.count; k++) fprintf(stderr, "%s\n", p.kernels[k].source ? p.kernels[k].source : p.kernels[k].call);
-    nnc_cuda_program_free(&p);
+    harness_set_precision("fp32");
+    show_kernel(g);
+    harness_set_precision(NULL);
   }
   ck_assert_msg(err <= c->tol, "%s: cuda-emu differs from interp by %.3g (relative), tolerance %.3g", c->what, err,
                 c->tol);
+  ck_assert_int_eq(generated_tf32(g, "fp32"), 0);
+  if (contraction) check_tf32(c, g, data, result);
+  else ck_assert_int_eq(generated_tf32(g, NULL), 0);
   /* Leaves run no kernel; everything else runs exactly one, or a split
    * pair: partial results, then their sum through the epilogue. */
-  nnc_status st = {0};
   nnc_cuda_program p;
   ck_assert_msg(nnc_cuda_generate(nnc_test_options(), g, &p, &st) == 0, "%s", st.msg);
   ck_assert_msg(p.count == ((nnc_ops[c->op].flags & NNC_OPF_LEAF) ? 0 : expects_split(c) ? 2 : 1), "%s: %d kernels", c->what,
@@ -345,9 +424,13 @@ START_TEST(test_op_kernel) {
       ck_assert_msg(p.kernels[k].cooperative == (strstr(p.kernels[k].source, "__syncthreads") != NULL),
                     "%s: %s is %scooperative", c->what, p.kernels[k].name, p.kernels[k].cooperative ? "" : "not ");
   nnc_cuda_program_free(&p);
+  /* Both forms of a contraction compile, with no spills. */
   harness_nvrtc_compile_all(g);
-  free(want);
-  free(got);
+  if (contraction) {
+    harness_set_precision("fp32");
+    harness_nvrtc_compile_all(g);
+    harness_set_precision(NULL);
+  }
   for (int i = 0; i < 8; i++) free(data[i]);
   nnc_graph_free(g);
 }

@@ -351,6 +351,9 @@ END_TEST
 
 TCase *tcase_robustness(void) {
   TCase *tc = tcase_create("robustness");
+  /* The subject is the backend's plumbing, against float tolerances: TF32
+   * GEMMs are tested in tests/codegen/test_ops.c and test_fused.c. */
+  tcase_add_checked_fixture(tc, harness_fp32_gemms, harness_default_precision);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_library_in_a_pip_wheel_folder);
   tcase_add_test(tc, test_library_in_cuda_home_needs_its_companion);

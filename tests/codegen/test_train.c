@@ -275,6 +275,9 @@ END_TEST
 
 TCase *tcase_emu_training(void) {
   TCase *tc = tcase_create("emu_training");
+  /* The subject is the backend's plumbing, against float tolerances: TF32
+   * GEMMs are tested in tests/codegen/test_ops.c and test_fused.c. */
+  tcase_add_checked_fixture(tc, harness_fp32_gemms, harness_default_precision);
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_updates_written_in_place);
   tcase_add_test(tc, test_conv_net_train_steps_agree);
