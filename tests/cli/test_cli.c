@@ -298,7 +298,8 @@ static void check_dumps_round_trip(const char *model) {
   ck_assert_msg(rc == 0, "%s", err);
   free(out), free(err);
   const char *files[] = {"forward.01-infer-shapes.ir", "train-step.03-autodiff.ir", "train-step.06-fuse.ir",
-                         "train-step.08-plan-memory.ir", "eval.05-plan-memory.ir"};
+                         "train-step.08-schedule.ir",
+                         "train-step.09-plan-memory.ir", "eval.06-plan-memory.ir"};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, files[i]);

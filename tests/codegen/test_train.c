@@ -201,6 +201,7 @@ START_TEST(test_conv_net_predict_agrees) {
   nnc_model_init(&ref, 5);
   nnc_model_init(&emu, 5);
   emu.backend = &nnc_backend_cuda_emu;
+  emu.opts = *nnc_test_options();
   init_weights(&ref, g);
   init_weights(&emu, g);
   static float x[3 * SIDE * SIDE];
