@@ -1,15 +1,14 @@
-/* CUDA C generation: turns a graph (with its fused groups) into one
- * __global__ kernel per unit of work, rendered as text from the IR.
+/* CUDA C generation: turns each kernel of the schedule (passes/schedule.c)
+ * into one __global__ kernel, rendered as text from the IR.
  *
- * A unit is a node on its own or a segment of a fused group: an anchor (any
- * op) followed by the group members that can be applied to each of the
- * anchor's output elements before the store (bias_add, activations,
- * elementwise chains, optimizer updates), and possibly preceded by a
- * prologue: an elementwise member that only the anchor reads, computed
- * where the anchor reads it (pool-grad's dropout). A member that cannot (softmax
- * after matmul+bias) starts the group's next unit. Kernels run in the order
- * of the program: a group's units at its last member, as passes/plan_memory.c
- * assumes.
+ * A kernel is a node on its own or a segment of a fused group: an anchor (any
+ * op) followed by the group members applied to each of the anchor's output
+ * elements before the store (bias_add, activations, elementwise chains,
+ * optimizer updates), and possibly preceded by a prologue: an elementwise
+ * member that only the anchor reads, computed where the anchor reads it
+ * (pool-grad's dropout). What joins a kernel the schedule pass decides from
+ * codegen/cuda_caps.c; kernels run in the schedule's order, on the memory
+ * plan made for it.
  *
  * Each row of ir/ops.def has an emitter nnc_cuda_emit_<name> (codegen/emit_*.c,
  * one file per op family); the X-macro below declares them, and a missing one
@@ -87,14 +86,19 @@ typedef struct nnc_cuda_program {
 /* What generated CUDA can fuse, for the schedule pass (codegen/cuda_caps.c). */
 extern const struct nnc_backend_caps nnc_cuda_caps;
 
-/* Generates every kernel of g, whose shapes must be concrete; a node that
- * nnc_lower_node lowers under o becomes a library step, even inside a fused
- * group (the group's other members then form their own kernels). */
+/* Generates the kernels of g's schedule for the CUDA backends (g's own
+ * when it was scheduled for them, else made by nnc_schedule_build under o),
+ * whose shapes must be concrete; a library kernel (--lower) becomes a
+ * library step. */
 int nnc_cuda_generate(const nnc_options *o, const nnc_graph *g, nnc_cuda_program *p, nnc_status *st);
 /* The same for the CUDA target `arch` (sm_NN); nnc_cuda_generate targets
  * o->arch, else sm_90. */
 int nnc_cuda_generate_for(const nnc_options *o, const char *arch, const nnc_graph *g, nnc_cuda_program *p,
                           nnc_status *st);
+/* The same for the schedule kernels[0, count); a kernel whose sum is split
+ * (split-K) becomes two CUDA kernels. */
+int nnc_cuda_generate_kernels(const nnc_options *o, const char *arch, const nnc_graph *g, const nnc_kernel *kernels,
+                              int count, nnc_cuda_program *p, nnc_status *st);
 
 /* GEMM precision, o->precision (--precision): TF32 tensor cores where the
  * target has them (sm_80 and newer), as TensorFlow does by default; "fp32"

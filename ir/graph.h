@@ -121,6 +121,9 @@ typedef struct nnc_graph {
    * block) sets it. */
   nnc_kernel *kernels;
   int nkernels;
+  /* Whose schedule it is (passes/schedule.h): a backend whose caps these
+   * are runs it; NULL for one read from text. */
+  const struct nnc_backend_caps *scheduled_for;
 } nnc_graph;
 
 nnc_graph *nnc_graph_new(void);
@@ -149,7 +152,7 @@ const char *nnc_graph_str(nnc_graph *g, const char *s);
 
 /* Records a fused group over existing nodes; returns its index or -1. */
 int nnc_graph_add_group(nnc_graph *g, const char *rule, const int32_t *members, int nmembers, nnc_status *st);
-/* Replaces the schedule with a copy of kernels[0, count). */
+/* Replaces the schedule with a copy of kernels[0, count), dropping the memory plan made for the old one. */
 void nnc_graph_set_schedule(nnc_graph *g, const nnc_kernel *kernels, int count);
 /* The schedule's invariants: every non-leaf node in one kernel, members in
  * order, each operand computed by an earlier kernel or earlier in the

@@ -11,10 +11,13 @@ const char *const nnc_kernel_lib_names[NNC_LIB_COUNT] = {"nnc", "cublas", "cudnn
 
 void nnc_graph_set_schedule(nnc_graph *g, const nnc_kernel *kernels, int count) {
   free(g->kernels);
+  free(g->offsets); /* a memory plan is for one schedule */
+  g->offsets = NULL;
   g->kernels = malloc(sizeof *kernels * (size_t)(count ? count : 1));
   if (!g->kernels) nnc_out_of_memory("the schedule");
   memcpy(g->kernels, kernels, sizeof *kernels * (size_t)count);
   g->nkernels = count;
+  g->scheduled_for = NULL;
 }
 
 static int fail_kernel(nnc_status *st, int k, const char *what, int32_t id) {

@@ -1,9 +1,12 @@
-/* The plan-memory pass: every stored value gets a byte offset in one arena,
- * reused once the value is dead (values internal to a fused group are not
- * stored; their offset is -1, as a leaf's). A value is born when the backend runs its
- * node (a fused group runs at its last member) and dies after its last
- * reader runs; outputs live to the end. Offsets are placed first-fit in
- * order of birth, 64-byte aligned. */
+/* The plan-memory pass: every value a kernel of the schedule stores
+ * (passes/schedule.c) gets a byte offset in one arena, reused once the value
+ * is dead; a value a kernel keeps in registers or scratch gets none (-1, as
+ * a leaf). A value is born at the kernel that computes it and dies after
+ * the last kernel that reads it, both included, so a kernel's operands
+ * never share bytes with what it writes; outputs live to the end. Offsets
+ * are placed first-fit in node order, 64-byte aligned. Backends take the
+ * offsets as they are: there is no other plan. A graph without a schedule
+ * gets the one the schedule pass would give it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "ir/op.h"
 #include "ir/size.h"
 #include "passes/pass.h"
+#include "passes/schedule.h"
 
 #define ALIGN 64
 
@@ -19,11 +23,6 @@ typedef struct interval {
   int32_t born, dies;
   int64_t offset, size;
 } interval;
-
-static int32_t run_position(const nnc_graph *g, int32_t id) {
-  int grp = g->nodes[id].group;
-  return grp < 0 ? id : g->groups[grp].members[g->groups[grp].nmembers - 1];
-}
 
 static int64_t aligned_size(const nnc_node *n) {
   int64_t bytes = nnc_node_numel(n) * (int64_t)nnc_dtype_size(n->dtype);
@@ -45,71 +44,84 @@ static int64_t first_fit(const interval *placed, int count, const interval *v) {
   return offset;
 }
 
-/* A group member that nothing outside its group reads is never stored: the
- * group's kernel keeps it in registers (nnc_group in ir/graph.h). */
-static char *exported_members(const nnc_graph *g, nnc_status *st) {
-  char *exported = nnc_size_calloc("plan-memory", (int64_t)g->nnodes + 1, 1, st);
-  if (!exported) return NULL;
+/* kernel_of[id] for each computed node, and -1 for leaves; slot[id] the
+ * interval of each stored one, else -1. */
+static int stored_intervals(const nnc_graph *g, const nnc_kernel *kernels, int count, int32_t *kernel_of,
+                            int32_t *slot, interval *v) {
+  for (int32_t id = 0; id < g->nnodes; id++) kernel_of[id] = slot[id] = -1;
+  unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
+  if (!stored) nnc_out_of_memory("plan-memory");
+  for (int k = 0; k < count; k++) {
+    if (kernels[k].prologue >= 0) kernel_of[kernels[k].prologue] = k;
+    for (int m = 0; m < kernels[k].n; m++) {
+      kernel_of[kernels[k].members[m]] = k;
+      stored[kernels[k].members[m]] = (kernels[k].stores >> m) & 1;
+    }
+  }
+  int n = 0;
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (stored[id]) {
+      slot[id] = n;
+      v[n++] = (interval){id, kernel_of[id], kernel_of[id], 0, aligned_size(&g->nodes[id])};
+    }
+  free(stored);
+  return n;
+}
+
+int64_t nnc_plan_memory(const nnc_graph *g, const nnc_kernel *kernels, int count, int64_t *offsets, nnc_status *st) {
+  int64_t n = (int64_t)g->nnodes + 1;
+  interval *v = nnc_size_calloc("plan-memory", n, sizeof *v, st);
+  int32_t *slot = v ? nnc_size_alloc("plan-memory", n, sizeof *slot, st) : NULL;
+  int32_t *kernel_of = slot ? nnc_size_alloc("plan-memory", n, sizeof *kernel_of, st) : NULL;
+  if (!kernel_of) {
+    free(v), free(slot);
+    return -1;
+  }
+  int values = stored_intervals(g, kernels, count, kernel_of, slot, v);
   for (int32_t id = 0; id < g->nnodes; id++)
     for (int i = 0; i < g->nodes[id].nsrc; i++) {
-      int32_t s = g->nodes[id].src[i];
-      if (g->nodes[s].group < 0 || g->nodes[s].group != g->nodes[id].group) exported[s] = 1;
+      int32_t s = slot[g->nodes[id].src[i]];
+      if (s >= 0 && v[s].dies < kernel_of[id]) v[s].dies = kernel_of[id];
     }
-  for (int i = 0; i < g->noutputs; i++) exported[g->outputs[i].node] = 1;
-  return exported;
+  for (int i = 0; i < g->noutputs; i++)
+    if (slot[g->outputs[i].node] >= 0) v[slot[g->outputs[i].node]].dies = count;
+  int64_t bytes = 0;
+  for (int32_t id = 0; id < g->nnodes; id++) offsets[id] = -1;
+  for (int i = 0; i < values; i++) {
+    v[i].offset = first_fit(v, i, &v[i]);
+    offsets[v[i].node] = v[i].offset;
+    if (v[i].offset + v[i].size > bytes) bytes = v[i].offset + v[i].size;
+  }
+  free(v), free(slot), free(kernel_of);
+  return bytes;
 }
 
 static int run_plan_memory(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
   nnc_graph *g = *gp;
-  int64_t n = (int64_t)g->nnodes + 1;
+  if (!g->kernels && nnc_pass_schedule.run(gp, ctx, st)) return -1;
   free(g->offsets);
-  interval *v = nnc_size_calloc("plan-memory", n, sizeof *v, st);
-  int32_t *slot = v ? nnc_size_alloc("plan-memory", n, sizeof *slot, st) : NULL;
-  g->offsets = slot ? nnc_size_alloc("plan-memory", n, sizeof *g->offsets, st) : NULL;
-  char *exported = g->offsets ? exported_members(g, st) : NULL;
-  if (!exported) {
-    free(v), free(slot), free(g->offsets);
-    g->offsets = NULL;
-    return -1;
-  }
-  int count = 0;
+  g->offsets = nnc_size_alloc("plan-memory", (int64_t)g->nnodes + 1, sizeof *g->offsets, st);
+  if (!g->offsets) return -1;
+  /* The sum counts every intermediate, as an unfused, unplanned run stores
+   * them; every offset is below it, so checking it covers them. */
   g->intermediate_bytes = 0;
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    g->offsets[id] = -1;
-    slot[id] = -1;
-    if (nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF) continue;
-    /* The sum counts every intermediate, as an unfused, unplanned run stores them. */
-    /* Every arena offset is below this sum, so checking it covers them. */
-    if (nnc_size_add(g->intermediate_bytes, aligned_size(&g->nodes[id]), &g->intermediate_bytes)) {
-      free(v), free(slot), free(exported), free(g->offsets);
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (!(nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF) &&
+        nnc_size_add(g->intermediate_bytes, aligned_size(&g->nodes[id]), &g->intermediate_bytes)) {
+      free(g->offsets);
       g->offsets = NULL;
       return nnc_fail(st, "plan-memory: the graph's intermediate values total more than 2^63 bytes");
     }
-    if (g->nodes[id].group >= 0 && !exported[id]) continue;
-    interval it = {id, run_position(g, id), run_position(g, id), 0, aligned_size(&g->nodes[id])};
-    slot[id] = count;
-    v[count++] = it;
-  }
-  free(exported);
-  for (int32_t id = 0; id < g->nnodes; id++)
-    for (int i = 0; i < g->nodes[id].nsrc; i++) {
-      int32_t s = slot[g->nodes[id].src[i]];
-      if (s >= 0 && v[s].dies < run_position(g, id)) v[s].dies = run_position(g, id);
-    }
-  for (int i = 0; i < g->noutputs; i++)
-    if (slot[g->outputs[i].node] >= 0) v[slot[g->outputs[i].node]].dies = g->nnodes;
-  g->arena_bytes = 0;
-  for (int i = 0; i < count; i++) {
-    v[i].offset = first_fit(v, i, &v[i]);
-    g->offsets[v[i].node] = v[i].offset;
-    if (v[i].offset + v[i].size > g->arena_bytes) g->arena_bytes = v[i].offset + v[i].size;
+  g->arena_bytes = nnc_plan_memory(g, g->kernels, g->nkernels, g->offsets, st);
+  if (g->arena_bytes < 0) {
+    free(g->offsets);
+    g->offsets = NULL;
+    return -1;
   }
   if (nnc_pass_options(ctx)->debug >= 1)
     fprintf(stderr, "plan-memory: arena %lld bytes for %lld bytes of intermediates (%.1f%%)\n",
             (long long)g->arena_bytes, (long long)g->intermediate_bytes,
             g->intermediate_bytes ? 100.0 * (double)g->arena_bytes / (double)g->intermediate_bytes : 0.0);
-  free(v);
-  free(slot);
   return 0;
 }
 

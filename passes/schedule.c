@@ -19,7 +19,8 @@
  *    block of elements at a time) or else serial.
  * A kernel stores each member read outside it or output, and a fused
  * kernel its last; a serial kernel stores every member. Without caps (the
- * interpreter) every node is a kernel of its own. */
+ * interpreter) every node is a kernel of its own, as is every member of a
+ * group that something outside reads before the group's last member. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,11 +160,28 @@ static void mark_stores(sched *s) {
   free(outside);
 }
 
-static int run_schedule(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
-  (void)st;
-  nnc_graph *g = *gp;
+/* Groups that cannot wait for their last member, since a node outside reads
+ * a member before it, or whose members are out of order (neither of which
+ * the fuse pass forms, and the verifier refuses): their members run alone,
+ * each where it stands. One entry past the groups, for nodes in none. */
+static unsigned char *groups_run_alone(const nnc_graph *g) {
+  unsigned char *alone = calloc((size_t)g->ngroups + 1, 1);
+  if (!alone) nnc_out_of_memory("the schedule pass");
+  for (int i = 0; i < g->ngroups; i++)
+    for (int m = 1; m < g->groups[i].nmembers; m++)
+      if (g->groups[i].members[m] <= g->groups[i].members[m - 1]) alone[i] = 1;
+  for (int32_t id = 0; id < g->nnodes; id++)
+    for (int i = 0; i < g->nodes[id].nsrc; i++) {
+      int grp = g->nodes[g->nodes[id].src[i]].group;
+      if (grp >= 0 && g->nodes[id].group != grp && id < g->groups[grp].members[g->groups[grp].nmembers - 1])
+        alone[grp] = 1;
+    }
+  return alone;
+}
+
+nnc_kernel *nnc_schedule_build(const nnc_options *o, const nnc_graph *g, const nnc_backend_caps *caps, int *nkernels) {
   size_t count = (size_t)g->nnodes + 1;
-  sched s = {g, ctx->caps, nnc_pass_options(ctx), calloc(count, sizeof(int)), malloc(count * sizeof(int32_t)),
+  sched s = {g, caps, o, calloc(count, sizeof(int)), malloc(count * sizeof(int32_t)),
              calloc(count, sizeof(nnc_kernel)), 0};
   if (!s.uses || !s.kernel_of || !s.kernels) nnc_out_of_memory("the schedule pass");
   for (int32_t id = 0; id < g->nnodes; id++) {
@@ -171,12 +189,14 @@ static int run_schedule(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st)
     for (int i = 0; i < g->nodes[id].nsrc; i++) s.uses[g->nodes[id].src[i]]++;
   }
   for (int i = 0; i < g->noutputs; i++) s.uses[g->outputs[i].node]++;
+  unsigned char *alone = groups_run_alone(g);
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
     if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
-    if (n->group < 0 || !s.caps) {
+    if (n->group < 0 || !s.caps || alone[n->group]) {
       nnc_kernel_lib lib = s.caps ? lib_of(&s, id) : NNC_LIB_OWN;
-      nnc_kernel *k = add_kernel(&s, lib != NNC_LIB_OWN ? NNC_KERNEL_LIBRARY : NNC_KERNEL_SINGLE, lib, s.caps ? n->group : -1);
+      nnc_kernel *k = add_kernel(&s, lib != NNC_LIB_OWN ? NNC_KERNEL_LIBRARY : NNC_KERNEL_SINGLE, lib,
+                                 s.caps && !alone[n->group < 0 ? g->ngroups : n->group] ? n->group : -1);
       k->members[k->n++] = id;
       continue;
     }
@@ -186,8 +206,18 @@ static int run_schedule(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st)
     else whole_group(&s, grp, n->group);
   }
   mark_stores(&s);
-  nnc_graph_set_schedule(g, s.kernels, s.count);
-  free(s.uses), free(s.kernel_of), free(s.kernels);
+  free(s.uses), free(s.kernel_of), free(alone);
+  *nkernels = s.count;
+  return s.kernels;
+}
+
+static int run_schedule(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {
+  (void)st;
+  int count = 0;
+  nnc_kernel *kernels = nnc_schedule_build(nnc_pass_options(ctx), *gp, ctx->caps, &count);
+  nnc_graph_set_schedule(*gp, kernels, count);
+  (*gp)->scheduled_for = ctx->caps;
+  free(kernels);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #define NNC_PASSES_SCHEDULE_H
 
 #include "ir/graph.h"
+#include "passes/options.h"
 
 /* What a backend does with an op (nnc_backend_caps.op). */
 enum {
@@ -36,5 +37,15 @@ typedef struct nnc_backend_caps {
   unsigned flags;            /* NNC_CAPS_* */
   unsigned (*op)(nnc_op op); /* NNC_CAN_* */
 } nnc_backend_caps;
+
+/* The schedule of g on a backend with these caps (NULL: every node alone)
+ * and o's lowering (--lower), malloc'd, *count kernels: what the schedule
+ * pass sets on the graph. */
+nnc_kernel *nnc_schedule_build(const nnc_options *o, const nnc_graph *g, const nnc_backend_caps *caps, int *count);
+
+/* The memory plan of g run as kernels[0, count) (passes/plan_memory.c):
+ * offsets[id] for every value a kernel stores, -1 for the rest; returns
+ * the arena's size, or -1 with a message. */
+int64_t nnc_plan_memory(const nnc_graph *g, const nnc_kernel *kernels, int count, int64_t *offsets, nnc_status *st);
 
 #endif

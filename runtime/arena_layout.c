@@ -6,95 +6,74 @@
 
 #define ALIGN 64
 
-static int64_t aligned(int64_t bytes) { return (bytes + ALIGN - 1) / ALIGN * ALIGN; }
 static int64_t node_bytes(const nnc_node *n) { return nnc_node_numel(n) * (int64_t)nnc_dtype_size(n->dtype); }
-
-typedef struct live {
-  int32_t born, dies; /* steps, both included */
-} live;
-
-static void liveness(const nnc_graph *g, const int32_t *step, live *v) {
-  for (int32_t id = 0; id < g->nnodes; id++) v[id] = (live){step[id], step[id]};
-  for (int32_t id = 0; id < g->nnodes; id++)
-    for (int i = 0; i < g->nodes[id].nsrc; i++)
-      if (step[id] > v[g->nodes[id].src[i]].dies) v[g->nodes[id].src[i]].dies = step[id];
-  for (int i = 0; i < g->noutputs; i++) v[g->outputs[i].node].dies = INT32_MAX;
-}
-
-/* The plan's values at its offsets; after them the values only their own
- * step reads, sharing one area; then the rest, one slot each. Returns the
- * arena's size. */
-static int64_t place(const nnc_graph *g, const int32_t *step, const unsigned char *stored, const live *v, int use_plan,
-                     int64_t *offset, int64_t *used) {
-  int64_t end = use_plan ? aligned(g->arena_bytes) : 0, local = 0;
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    offset[id] = -1;
-    used[id] = 0;
-    if (!stored[id] || !use_plan || g->offsets[id] < 0) continue;
-    offset[id] = g->offsets[id];
-    if (aligned(offset[id] + node_bytes(&g->nodes[id])) > end) end = aligned(offset[id] + node_bytes(&g->nodes[id]));
-  }
-  for (int32_t id = 0; id < g->nnodes && use_plan; id++) {
-    if (!stored[id] || offset[id] >= 0 || v[id].dies != v[id].born) continue;
-    offset[id] = end + used[step[id]];
-    used[step[id]] += aligned(node_bytes(&g->nodes[id]));
-    if (used[step[id]] > local) local = used[step[id]];
-  }
-  end += local;
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    if (!stored[id] || offset[id] >= 0) continue;
-    offset[id] = end;
-    end += aligned(node_bytes(&g->nodes[id]));
-  }
-  return end;
-}
 
 static int share_bytes(const nnc_graph *g, const int64_t *offset, int32_t x, int32_t y) {
   int64_t x1 = offset[x] + node_bytes(&g->nodes[x]), y1 = offset[y] + node_bytes(&g->nodes[y]);
   return offset[x] < x1 && offset[y] < y1 && offset[y] < x1 && offset[x] < y1;
 }
 
-/* Whether two values live at the same step share bytes. */
-static int collides(const nnc_graph *g, const unsigned char *stored, const live *v, const int64_t *offset) {
-  for (int32_t x = 0; x < g->nnodes; x++)
-    for (int32_t y = x + 1; y < g->nnodes && stored[x]; y++)
-      if (stored[y] && v[x].born <= v[y].dies && v[y].born <= v[x].dies && share_bytes(g, offset, x, y)) return 1;
+int nnc_arena_layout_stores(const nnc_arena_layout *l, int32_t id) {
+  int k = l->kernel_of[id];
+  if (k < 0) return 0;
+  for (int m = 0; m < l->kernels[k].n; m++)
+    if (l->kernels[k].members[m] == id) return (l->kernels[k].stores >> m) & 1;
   return 0;
 }
 
-int nnc_arena_layout_init(nnc_arena_layout *l, const nnc_graph *g, const int32_t *step, const unsigned char *stored,
+/* The graph's schedule and plan when they are this backend's, else its own. */
+static int take_plan(nnc_arena_layout *l, const nnc_options *o, const nnc_graph *g, const nnc_backend_caps *caps,
+                     nnc_status *st) {
+  if (g->kernels && g->offsets && g->scheduled_for == caps) {
+    l->kernels = g->kernels, l->nkernels = g->nkernels, l->offset = g->offsets, l->bytes = g->arena_bytes;
+    return 0;
+  }
+  l->own_kernels = nnc_schedule_build(o, g, caps, &l->nkernels);
+  l->own_offsets = malloc(sizeof *l->own_offsets * ((size_t)g->nnodes + 1));
+  if (!l->own_offsets) return nnc_fail(st, "out of memory laying out the arena");
+  l->kernels = l->own_kernels, l->offset = l->own_offsets;
+  l->bytes = nnc_plan_memory(g, l->kernels, l->nkernels, l->own_offsets, st);
+  return l->bytes < 0 ? -1 : 0;
+}
+
+int nnc_arena_layout_init(nnc_arena_layout *l, const nnc_options *o, const nnc_graph *g, const nnc_backend_caps *caps,
                           nnc_status *st) {
   memset(l, 0, sizeof *l);
   size_t count = (size_t)g->nnodes + 1;
-  l->offset = malloc(sizeof *l->offset * count);
   l->intact = calloc(count, 1);
-  live *v = malloc(sizeof *v * count);
-  int64_t *used = malloc(sizeof *used * count);
-  if (!l->offset || !l->intact || !v || !used) {
-    free(v), free(used);
+  l->kernel_of = malloc(sizeof *l->kernel_of * count);
+  if (!l->intact || !l->kernel_of) {
     nnc_arena_layout_free(l);
     return nnc_fail(st, "out of memory laying out the arena");
   }
-  liveness(g, step, v);
-  int use_plan = g->offsets != NULL;
-  l->bytes = place(g, step, stored, v, use_plan, l->offset, used);
-  if (use_plan && collides(g, stored, v, l->offset)) {
-    l->plan_unfit = 1, use_plan = 0;
-    l->bytes = place(g, step, stored, v, 0, l->offset, used);
+  if (take_plan(l, o, g, caps, st)) {
+    nnc_arena_layout_free(l);
+    return -1;
   }
-  l->planned = use_plan ? aligned(g->arena_bytes) : 0;
-  /* A value is whole after the run unless a later step wrote over it. */
+  l->bytes = (l->bytes + ALIGN - 1) / ALIGN * ALIGN;
+  for (int32_t id = 0; id < g->nnodes; id++) l->kernel_of[id] = -1;
+  for (int k = 0; k < l->nkernels; k++) {
+    if (l->kernels[k].prologue >= 0) l->kernel_of[l->kernels[k].prologue] = k;
+    for (int m = 0; m < l->kernels[k].n; m++) l->kernel_of[l->kernels[k].members[m]] = k;
+  }
+  /* A value is whole after the run unless a later kernel wrote over it. */
   for (int32_t x = 0; x < g->nnodes; x++) {
-    l->intact[x] = stored[x];
+    l->intact[x] = (unsigned char)nnc_arena_layout_stores(l, x);
+    if (l->intact[x] && l->offset[x] < 0) {
+      nnc_arena_layout_free(l);
+      return nnc_fail(st, "internal error: the memory plan gives %%%d no place, but its kernel stores it", (int)x);
+    }
     for (int32_t y = 0; y < g->nnodes && l->intact[x]; y++)
-      if (stored[y] && step[y] > step[x] && share_bytes(g, l->offset, x, y)) l->intact[x] = 0;
+      if (l->kernel_of[y] > l->kernel_of[x] && nnc_arena_layout_stores(l, y) && share_bytes(g, l->offset, x, y))
+        l->intact[x] = 0;
   }
-  free(v), free(used);
   return 0;
 }
 
 void nnc_arena_layout_free(nnc_arena_layout *l) {
-  free(l->offset);
   free(l->intact);
+  free(l->kernel_of);
+  free(l->own_kernels);
+  free(l->own_offsets);
   memset(l, 0, sizeof *l);
 }

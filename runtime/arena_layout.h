@@ -1,35 +1,33 @@
-/* Where a backend's stored values live: one arena, laid out by the memory
- * plan (passes/plan_memory.c) when the graph has one. Shared by the cpu,
- * cuda and cuda-emu backends.
- *
- * A backend describes its schedule: step[id] is the step (kernel) that
- * computes node id, in run order, or -1 for a leaf; stored[id] says whether
- * that step writes id's whole value to memory. A value is live from its
- * step to the last step that reads it (outputs to the end), both included,
- * so a step's operands never share bytes with what it writes.
- *
- * The plan's values sit at the plan's offsets, [0, planned). Values the
- * plan does not store (inside a fused group) but the backend does come
- * after: those that only their own step reads share one area, sized for the
- * step that needs most; any other (a group the backend splits into several
- * kernels) gets a slot of its own. If the plan does not fit the schedule
- * (two values live at once would share bytes) it is not used: every value
- * gets its own slot, as it does when there is no plan. */
+/* What a backend runs and where its values live: the schedule
+ * (passes/schedule.c) and the memory plan on it (passes/plan_memory.c).
+ * A backend whose caps the graph was scheduled for takes both from the
+ * graph; for any other graph (one scheduled for another backend, or never
+ * scheduled) the same two functions make them for this backend. Either way
+ * the plan is followed as it is: every value a kernel stores has its
+ * offset, and nothing else is placed. Shared by the cpu, cuda and cuda-emu
+ * backends. */
 #ifndef NNC_ARENA_LAYOUT_H
 #define NNC_ARENA_LAYOUT_H
 
 #include "ir/graph.h"
+#include "passes/schedule.h"
 
 typedef struct nnc_arena_layout {
+  const nnc_kernel *kernels; /* in run order */
+  int nkernels;
+  int32_t *kernel_of;    /* per node: the kernel that computes it, -1 for a leaf */
+  const int64_t *offset; /* per node: byte offset of a stored value, or -1 */
   int64_t bytes;         /* the arena's size */
-  int64_t planned;       /* the plan's part, [0, planned); 0 when the plan is not followed */
-  int plan_unfit;        /* the graph had a plan that this schedule could not follow */
-  int64_t *offset;       /* per node: byte offset of a stored node, or -1 */
   unsigned char *intact; /* per node: its bytes still hold its value after a run */
+  nnc_kernel *own_kernels; /* when the graph's schedule is not this backend's */
+  int64_t *own_offsets;
 } nnc_arena_layout;
 
-int nnc_arena_layout_init(nnc_arena_layout *l, const nnc_graph *g, const int32_t *step, const unsigned char *stored,
+/* o: the lowering a schedule made here follows. */
+int nnc_arena_layout_init(nnc_arena_layout *l, const nnc_options *o, const nnc_graph *g, const nnc_backend_caps *caps,
                           nnc_status *st);
+/* Whether kernel k stores node id (a member of it). */
+int nnc_arena_layout_stores(const nnc_arena_layout *l, int32_t id);
 void nnc_arena_layout_free(nnc_arena_layout *l);
 
 #endif

@@ -62,6 +62,11 @@ typedef struct nnc_backend {
   /* What it can run as one kernel (passes/schedule.h), for the schedule
    * pass; NULL: every node alone. */
   const struct nnc_backend_caps *caps;
+  /* Optional, for tests: the nodes the i-th kernel of the last run computed
+   * (its prologue first, then its members in node order) into nodes (room
+   * for NNC_MAX_GROUP + 1); their count, or 0 when the run executed fewer
+   * than i + 1 kernels. */
+  int (*ran)(const nnc_exec *e, int i, int32_t *nodes);
 } nnc_backend;
 
 extern const nnc_backend nnc_backend_interp;

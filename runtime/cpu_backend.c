@@ -1,32 +1,24 @@
 /* The CPU backend: GEMM-based kernels on BLAS, fused epilogues and a thread
  * pool; nnc's default where there is no GPU.
  *
- * prepare() turns the graph into a list of steps and allocates one arena,
- * reused by every run: each value a step stores sits at the offset the
- * memory plan (passes/plan_memory.c) gives it, through runtime/arena_layout.c,
- * which also checks the plan against the steps. The plan counts on a group
- * running at its last member and on values inside a group not being
- * stored, so every group runs as one step at its last member. A reshape
- * copies its operand (whose bytes the plan may give away). Fused groups
- * (ir/graph.h) run as:
- *  - an anchor with a GEMM kernel (conv2d, matmul, conv2d_grad_input) whose
- *    later members are epilogue ops, each reading the one before (bias_add,
- *    relu, sigmoid, tanh, softmax, and the activation gradients): the
- *    anchor's kernel writes straight into the last member's bytes and
- *    applies the members to each output tile; the members before the last
- *    are not stored and value() answers NULL for them; nor is a member
- *    before the anchor (pool-grad's dropout), its prologue, which the
- *    anchor's kernel runs on each part of the operand it reads, into scratch;
- *  - elementwise ops of one size (an optimizer update, dropout and relu_grad
- *    chains): every member on one block of elements before the next block;
- *    a member the plan does not store lives one block at a time in the
- *    thread's scratch;
- *  - any other group runs its members one by one; those the plan does not
- *    store get room after the plan's part of the arena, shared by all such
- *    groups, since only their own step reads them.
- * value() answers for a value until a later step reuses its bytes. An op
- * with no specialised kernel runs the interpreter's reference kernel, so
- * every graph the interpreter runs, this backend runs.
+ * prepare() takes the schedule and the memory plan (runtime/arena_layout.h)
+ * and allocates one arena, reused by every run: each value a kernel stores
+ * sits at the plan's offset. The schedule's kernels (ir/graph.h) run as:
+ *  - single: the node's kernel (or the reference kernel);
+ *  - fused: the anchor's kernel (conv2d, matmul, conv2d_grad_input,
+ *    max_pool_grad), which writes straight into the last member's bytes and
+ *    applies the epilogue members, each to the one before, to each output
+ *    tile; the members it keeps are not stored and value() answers NULL for
+ *    them; a prologue (pool-grad's dropout) the anchor runs on each part of
+ *    the operand it reads, into scratch;
+ *  - blocked: every member on one block of elements before the next block;
+ *    a member kept lives one block at a time in the thread's scratch;
+ *  - serial: its members' kernels one after another.
+ * What runs as one kernel is decided by the schedule pass from cpu_caps
+ * below; nothing here decides it again. value() answers for a value until a
+ * later kernel reuses its bytes. An op with no specialised kernel runs the
+ * interpreter's reference kernel, so every graph the interpreter runs, this
+ * backend runs.
  *
  * NNC_DEBUG=1 or more: when an exec is released, print the arena and the
  * time its steps took, summed by op over every run, to stderr (2 or more:
@@ -45,7 +37,7 @@
 #include "runtime/finite.h"
 #include "passes/schedule.h"
 
-/* Elements per block of a pointwise group (STEP_BLOCKED). */
+/* Elements per block of a blocked kernel. */
 #define BLOCK 4096
 
 static const nnc_cpu_kernel *const kernels[NNC_OP_COUNT] = {
@@ -92,30 +84,24 @@ static unsigned cpu_op_caps(nnc_op op) {
 
 static const nnc_backend_caps cpu_caps = {"cpu", NNC_CAPS_CHAIN, cpu_op_caps};
 
-/* How a step runs. */
-typedef enum step_kind {
-  STEP_NODE,    /* one node's kernel (or the reference kernel) */
-  STEP_FUSED,   /* a group's anchor kernel with the other members as its epilogue */
-  STEP_BLOCKED, /* a group of elementwise ops, all members on one block of elements at a time */
-  STEP_SERIAL,  /* any other group: its members' kernels one after another */
-} step_kind;
-
+/* One kernel of the schedule, and its time summed over runs when profiling. */
 typedef struct step {
-  step_kind kind;
-  int32_t node;   /* whose kernel runs: the node, or the group's anchor (first member) */
-  int32_t out;    /* whose value it writes last: the node, or the group's last member */
-  int32_t group;  /* grouped kinds: the group */
-  double seconds; /* summed over runs, when profiling */
+  const nnc_kernel *k;
+  double seconds;
 } step;
+
+static int32_t step_anchor(const step *s) { return s->k->members[0]; }
+static int32_t step_out(const step *s) { return s->k->members[s->k->n - 1]; }
 
 struct nnc_exec {
   const nnc_graph *g;
   void **data;            /* each node's value: leaves during a run, stored nodes in the arena */
   nnc_arena_layout layout;
   unsigned char *arena;
-  signed char *block_slot; /* STEP_BLOCKED members not stored: their block in a thread's scratch, else -1 */
+  signed char *block_slot; /* members a blocked kernel keeps: their block in a thread's scratch, else -1 */
   step *steps;
   int nsteps;
+  int ran_steps; /* in the last run */
   float *scratch;
   size_t scratch_floats; /* per thread */
   int threads;
@@ -123,126 +109,39 @@ struct nnc_exec {
   int64_t runs;
 };
 
-/* Whether member m reads the member before it (prev) the way an epilogue
- * step does: bias_add, scale_shift and the activations as operand 0, the activation
- * gradients as dy (operand 1), with y from outside the group. */
-static int reads_as_epilogue(const nnc_node *m, int32_t prev) {
-  if (!nnc_cpu_epilogue_op(m->op)) return 0;
-  if (nnc_pointwise[m->op].kind == NNC_PW_ACTIVATION_GRAD)
-    return m->src[1] == prev && m->src[0] != prev;
-  return m->src[0] == prev && (m->op != NNC_OP_BIAS_ADD || m->src[1] != prev);
-}
-
-/* 1 when members[0] is a prologue of the anchor members[1]: an elementwise
- * op with a range kernel whose one reader is the anchor, as operand 1. */
-static int prologue_count(const nnc_graph *g, const nnc_group *grp, const int *uses) {
-  if (grp->nmembers < 2) return 0;
-  const nnc_node *p = &g->nodes[grp->members[0]], *a = &g->nodes[grp->members[1]];
-  return kernels[p->op] && kernels[p->op]->range && p->dtype == NNC_F32 && kernels[a->op] && kernels[a->op]->prologue &&
-         a->src[1] == grp->members[0] && a->src[0] != grp->members[0] && uses[grp->members[0]] == 1;
-}
-
-/* STEP_FUSED when the anchor (after its prologue, if any) takes an
- * epilogue and every later member is an epilogue op on the one before,
- * which nothing else reads; STEP_BLOCKED when every member is elementwise
- * over one element count; otherwise STEP_SERIAL. All three run at the
- * group's last member, as the memory plan assumes. A group that something
- * outside reads before its last member (which the fuse pass never forms)
- * cannot wait for it: its members run one by one where they are (STEP_NODE). */
-static step_kind group_kind(const nnc_graph *g, const nnc_group *grp, const int *uses, int read_early) {
-  int first = prologue_count(g, grp, uses);
-  const nnc_node *anchor = &g->nodes[grp->members[first]];
-  int fused = grp->nmembers > 1 && kernels[anchor->op] && kernels[anchor->op]->anchor, blocked = grp->nmembers > 1;
-  if (read_early) return STEP_NODE;
-  for (int i = 0; i < grp->nmembers; i++) {
-    const nnc_node *m = &g->nodes[grp->members[i]];
-    if (i > 0 && grp->members[i] <= grp->members[i - 1]) return STEP_NODE;
-    if (m->dtype != NNC_F32 || nnc_node_numel(m) != nnc_node_numel(anchor)) blocked = 0, fused &= i < first;
-    if (!kernels[m->op] || !kernels[m->op]->range) blocked = 0;
-    if (i > first && (uses[grp->members[i - 1]] != 1 || !reads_as_epilogue(m, grp->members[i - 1]))) fused = 0;
-  }
-  return fused ? STEP_FUSED : blocked ? STEP_BLOCKED : STEP_SERIAL;
-}
-
 static void *alloc_buffer(size_t bytes) {
   void *p = NULL;
   return posix_memalign(&p, 64, bytes ? bytes : 1) ? NULL : p;
 }
 
-/* Which of its group's members a step writes to memory. A fused group:
- * only the last, the anchor's kernel keeps the others in its tile. A
- * blocked group: the ones the plan stores (all without a plan); the others
- * live one block at a time in a thread's scratch. */
-static int writes_whole(const nnc_graph *g, step_kind kind, const nnc_group *grp, int32_t id) {
-  if (kind == STEP_FUSED) return id == grp->members[grp->nmembers - 1];
-  if (kind == STEP_BLOCKED) return !g->offsets || g->offsets[id] >= 0;
-  return 1;
-}
-
-/* The steps in node order, a group's at its last member (a read-early
- * group's members each at their own); for each node, its step and whether
- * the step stores it. */
-static int plan_steps(nnc_exec *e, int32_t *step_of, unsigned char *stored, nnc_status *st) {
+/* A step per kernel; the scratch the kernels ask for, and for a blocked
+ * kernel BLOCK floats for each member it keeps. */
+static void plan_steps(nnc_exec *e) {
   const nnc_graph *g = e->g;
-  int *uses = calloc((size_t)g->nnodes + 1, sizeof *uses);
-  int *read_early = calloc((size_t)g->ngroups + 1, sizeof *read_early);
-  step_kind *kind = calloc((size_t)g->ngroups + 1, sizeof *kind);
-  if (!uses || !read_early || !kind) {
-    free(uses), free(read_early), free(kind);
-    return nnc_fail(st, "out of memory preparing the cpu backend");
-  }
-  for (int32_t id = 0; id < g->nnodes; id++)
-    for (int i = 0; i < g->nodes[id].nsrc; i++) {
-      int32_t src = g->nodes[id].src[i], grp = g->nodes[src].group;
-      uses[src]++;
-      if (grp >= 0 && g->nodes[id].group != grp && id < g->groups[grp].members[g->groups[grp].nmembers - 1])
-        read_early[grp] = 1;
-    }
-  for (int i = 0; i < g->noutputs; i++) uses[g->outputs[i].node]++;
-  for (int i = 0; i < g->ngroups; i++) kind[i] = group_kind(g, &g->groups[i], uses, read_early[i]);
   for (int32_t id = 0; id < g->nnodes; id++) {
-    const nnc_node *n = &g->nodes[id];
-    step_of[id] = -1, stored[id] = 0, e->block_slot[id] = -1;
-    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
-    step s = {STEP_NODE, id, id, -1, 0};
-    step_kind gk = n->group >= 0 ? kind[n->group] : STEP_NODE;
-    const nnc_group *grp = gk != STEP_NODE ? &g->groups[n->group] : NULL;
-    int first = gk == STEP_FUSED ? prologue_count(g, grp, uses) : 0;
-    if (grp) s = (step){gk, grp->members[first], grp->members[grp->nmembers - 1], n->group, 0};
-    stored[id] = (unsigned char)writes_whole(g, gk, grp, id);
-    const nnc_cpu_kernel *k = kernels[n->op];
-    size_t scratch = k && k->scratch ? k->scratch(&e->opts, g, n) : 0;
+    const nnc_cpu_kernel *k = kernels[g->nodes[id].op];
+    size_t scratch = k && k->scratch ? k->scratch(&e->opts, g, &g->nodes[id]) : 0;
     if (scratch > e->scratch_floats) e->scratch_floats = scratch;
-    if (grp && id != s.out) continue;
-    step_of[id] = e->nsteps;
-    e->steps[e->nsteps++] = s;
+    e->block_slot[id] = -1;
   }
-  /* A group's members run at its step; a blocked group's unstored ones get BLOCK floats each of scratch. */
+  e->nsteps = e->layout.nkernels;
   for (int i = 0; i < e->nsteps; i++) {
-    const step *s = &e->steps[i];
-    if (s->group < 0) continue;
-    const nnc_group *grp = &g->groups[s->group];
+    const nnc_kernel *k = e->steps[i].k = &e->layout.kernels[i];
     int slots = 0;
-    for (int m = 0; m < grp->nmembers; m++) {
-      step_of[grp->members[m]] = i;
-      if (!stored[grp->members[m]]) e->block_slot[grp->members[m]] = (signed char)(s->kind == STEP_BLOCKED ? slots++ : -1);
-    }
+    for (int m = 0; m < k->n && k->kind == NNC_KERNEL_BLOCKED; m++)
+      if (!((k->stores >> m) & 1)) e->block_slot[k->members[m]] = (signed char)slots++;
     if ((size_t)slots * BLOCK > e->scratch_floats) e->scratch_floats = (size_t)slots * BLOCK;
   }
-  free(uses), free(read_early), free(kind);
-  return 0;
 }
 
-/* The arena: every stored value where the layout puts it. */
-static int place_values(nnc_exec *e, const int32_t *step_of, const unsigned char *stored, nnc_status *st) {
+/* The arena: every stored value where the plan puts it. */
+static int place_values(nnc_exec *e, nnc_status *st) {
   const nnc_graph *g = e->g;
-  if (nnc_arena_layout_init(&e->layout, g, step_of, stored, st)) return -1;
+  if (nnc_arena_layout_init(&e->layout, &e->opts, g, &cpu_caps, st)) return -1;
   if (!(e->arena = alloc_buffer((size_t)e->layout.bytes)))
     return nnc_fail(st, "out of memory for the cpu backend's %.1f MB arena", (double)e->layout.bytes / 1e6);
   for (int32_t id = 0; id < g->nnodes; id++)
     if (e->layout.offset[id] >= 0) e->data[id] = e->arena + e->layout.offset[id];
-  if (e->opts.debug && e->layout.plan_unfit)
-    fprintf(stderr, "nnc cpu: the memory plan does not fit this graph's schedule; one slot per value instead\n");
   return 0;
 }
 
@@ -261,11 +160,8 @@ static nnc_exec *cpu_prepare(const nnc_graph *g, const nnc_options *o, nnc_statu
   e->data = calloc(count, sizeof *e->data);
   e->block_slot = calloc(count, 1);
   e->steps = calloc(count, sizeof *e->steps);
-  int32_t *step_of = calloc(count, sizeof *step_of);
-  unsigned char *stored = calloc(count, 1);
-  int rc = !e->data || !e->block_slot || !e->steps || !step_of || !stored || plan_steps(e, step_of, stored, st) ||
-           place_values(e, step_of, stored, st);
-  free(step_of), free(stored);
+  int rc = !e->data || !e->block_slot || !e->steps || place_values(e, st);
+  if (rc == 0) plan_steps(e);
   if (rc == 0 && e->scratch_floats) {
     e->scratch_floats = (e->scratch_floats + 15) & ~(size_t)15; /* each thread's area on its own cache lines */
     e->scratch = alloc_buffer(sizeof(float) * e->scratch_floats * (size_t)e->threads);
@@ -292,20 +188,17 @@ static void bind_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *
   b->args = (nnc_cpu_args){{e->g, n, b->in, e->data[out], opts}, ep, e->scratch, e->scratch_floats, 0, &e->opts};
 }
 
-/* What a fused step's anchor applies around itself: its prologue (bound
+/* What a fused kernel's anchor applies around itself: its prologue (bound
  * into *prologue) and the members after it. */
-static void epilogue_of(nnc_exec *e, const step *s, const nnc_run_opts *opts, nnc_cpu_epilogue *ep, bound *prologue) {
-  const nnc_group *grp = &e->g->groups[s->group];
-  int first = 0;
-  while (grp->members[first] != s->node) first++;
-  if (first) {
-    bind_node(e, grp->members[0], grp->members[0], opts, NULL, prologue);
+static void epilogue_of(nnc_exec *e, const nnc_kernel *k, const nnc_run_opts *opts, nnc_cpu_epilogue *ep, bound *prologue) {
+  if (k->prologue >= 0) {
+    bind_node(e, k->prologue, k->prologue, opts, NULL, prologue);
     ep->prologue = &prologue->args;
-    ep->prologue_range = kernels[e->g->nodes[grp->members[0]].op]->range;
+    ep->prologue_range = kernels[e->g->nodes[k->prologue].op]->range;
   }
   ep->count = 0;
-  for (int i = first + 1; i < grp->nmembers; i++) {
-    const nnc_node *m = &e->g->nodes[grp->members[i]];
+  for (int i = 1; i < k->n; i++) {
+    const nnc_node *m = &e->g->nodes[k->members[i]];
     ep->op[ep->count] = m->op;
     ep->alpha[ep->count] = m->attrs.alpha;
     ep->operand[ep->count++] = m->op == NNC_OP_BIAS_ADD || m->op == NNC_OP_SCALE_SHIFT ? e->data[m->src[1]]
@@ -328,33 +221,33 @@ static void run_node(nnc_exec *e, int32_t id, int32_t out, const nnc_run_opts *o
   }
 }
 
-/* STEP_BLOCKED: every member on a block of elements before the next block,
+/* A blocked kernel: every member on a block of elements before the next block,
  * so what one member writes the next reads from cache. Each block runs on
  * views of its elements: a stored value's slice, or for a member the plan
  * does not store, its block in the thread's scratch. */
 typedef struct blocked_task {
   const nnc_exec *e;
-  const nnc_group *grp;
+  const nnc_kernel *k;
   int64_t elements;
   bound members[NNC_MAX_GROUP];
 } blocked_task;
 
 static void run_block(const blocked_task *t, int64_t b, int64_t len, int thread) {
-  const nnc_group *grp = t->grp;
+  const nnc_kernel *k = t->k;
   /* No scratch is NULL, and NULL plus even 0 is undefined. */
   float *scratch = t->e->scratch ? t->e->scratch + (size_t)thread * t->e->scratch_floats : NULL;
   void *view[NNC_MAX_GROUP];
-  for (int m = 0; m < grp->nmembers; m++) {
-    int slot = t->e->block_slot[grp->members[m]];
+  for (int m = 0; m < k->n; m++) {
+    int slot = t->e->block_slot[k->members[m]];
     view[m] = slot >= 0 ? (void *)(scratch + (size_t)slot * BLOCK) : (void *)((float *)t->members[m].args.k.out + b);
   }
-  for (int m = 0; m < grp->nmembers; m++) {
+  for (int m = 0; m < k->n; m++) {
     const nnc_node *n = t->members[m].args.k.n;
     const void *in[NNC_MAX_SRC];
-    for (int k = 0; k < n->nsrc; k++) {
+    for (int i = 0; i < n->nsrc; i++) {
       int j = 0;
-      while (j < m && grp->members[j] != n->src[k]) j++;
-      in[k] = j < m ? view[j] : nnc_cpu_operand_from(&t->members[m].args, k, t->elements, b);
+      while (j < m && k->members[j] != n->src[i]) j++;
+      in[i] = j < m ? view[j] : nnc_cpu_operand_from(&t->members[m].args, i, t->elements, b);
     }
     nnc_cpu_args a = t->members[m].args;
     a.k.in = in, a.k.out = view[m], a.first = b;
@@ -368,18 +261,18 @@ static void blocked_chunk(void *ctx, int64_t begin, int64_t end, int thread) {
 }
 
 static void run_blocked(nnc_exec *e, const step *s, const nnc_run_opts *opts) {
-  const nnc_group *grp = &e->g->groups[s->group];
-  blocked_task t = {.e = e, .grp = grp, .elements = nnc_node_numel(&e->g->nodes[s->out])};
-  for (int m = 0; m < grp->nmembers; m++) bind_node(e, grp->members[m], grp->members[m], opts, NULL, &t.members[m]);
+  const nnc_kernel *k = s->k;
+  blocked_task t = {.e = e, .k = k, .elements = nnc_node_numel(&e->g->nodes[step_out(s)])};
+  for (int m = 0; m < k->n; m++) bind_node(e, k->members[m], k->members[m], opts, NULL, &t.members[m]);
   nnc_cpu_parallel(t.elements, (nnc_cpu_grain(t.elements, 2, 8 * BLOCK) + BLOCK - 1) / BLOCK * BLOCK, blocked_chunk, &t);
 }
 
 /* Whether step s reads an allreduce's result, which the sum must have
  * reached first. */
 static int reads_collective(const nnc_graph *g, const step *s) {
-  int count = s->group >= 0 ? g->groups[s->group].nmembers : 1;
-  for (int m = 0; m < count; m++) {
-    const nnc_node *n = &g->nodes[s->group >= 0 ? g->groups[s->group].members[m] : s->node];
+  for (int m = -1; m < s->k->n; m++) {
+    if (m < 0 && s->k->prologue < 0) continue;
+    const nnc_node *n = &g->nodes[m < 0 ? s->k->prologue : s->k->members[m]];
     for (int k = 0; k < n->nsrc; k++)
       if (nnc_ops[g->nodes[n->src[k]].op].flags & NNC_OPF_COLLECTIVE) return 1;
   }
@@ -400,13 +293,9 @@ static void collective_point(const nnc_graph *g, const step *s, const nnc_run_op
  * the members that read them. */
 static int32_t step_non_finite(const nnc_exec *e, const step *s) {
   const nnc_graph *g = e->g;
-  if (s->kind != STEP_SERIAL && s->kind != STEP_BLOCKED)
-    return nnc_value_non_finite(&g->nodes[s->out], e->data[s->out]) >= 0 ? s->out : -1;
-  const nnc_group *grp = &g->groups[s->group];
-  for (int k = 0; k < grp->nmembers; k++) {
-    int32_t id = grp->members[k];
-    int stored = s->kind == STEP_SERIAL || e->block_slot[id] < 0;
-    if (stored && nnc_value_non_finite(&g->nodes[id], e->data[id]) >= 0) return id;
+  for (int m = 0; m < s->k->n; m++) {
+    int32_t id = s->k->members[m];
+    if (((s->k->stores >> m) & 1) && nnc_value_non_finite(&g->nodes[id], e->data[id]) >= 0) return id;
   }
   return -1;
 }
@@ -423,6 +312,7 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     memset(e->arena, 0xff, (size_t)e->layout.bytes);
     if (e->scratch) memset(e->scratch, 0xff, sizeof(float) * e->scratch_floats * (size_t)e->threads);
   }
+  e->ran_steps = 0;
   for (int i = 0; i < e->nsteps; i++) {
     step *s = &e->steps[i];
     int timed = e->opts.debug || (opts && opts->node_seconds);
@@ -430,26 +320,26 @@ static int cpu_run(nnc_exec *e, void *const *leaves, const nnc_run_opts *opts, n
     nnc_cpu_epilogue ep = {0};
     bound prologue;
     collective_point(g, s, opts);
-    switch (s->kind) {
-    case STEP_BLOCKED:
+    switch (s->k->kind) {
+    case NNC_KERNEL_BLOCKED:
       run_blocked(e, s, opts);
       break;
-    case STEP_SERIAL:
-      for (int m = 0; m < g->groups[s->group].nmembers; m++)
-        run_node(e, g->groups[s->group].members[m], g->groups[s->group].members[m], opts, &ep);
+    case NNC_KERNEL_SERIAL:
+      for (int m = 0; m < s->k->n; m++) run_node(e, s->k->members[m], s->k->members[m], opts, &ep);
       break;
-    case STEP_FUSED:
-      epilogue_of(e, s, opts, &ep, &prologue);
+    case NNC_KERNEL_FUSED:
+      epilogue_of(e, s->k, opts, &ep, &prologue);
       /* fall through */
-    case STEP_NODE:
-      run_node(e, s->node, s->out, opts, &ep);
+    default: /* single; the cpu declares no library */
+      run_node(e, step_anchor(s), step_out(s), opts, &ep);
       break;
     }
+    e->ran_steps++;
     if (opts && opts->non_finite && *opts->non_finite < 0) *opts->non_finite = step_non_finite(e, s);
     if (timed) {
       double spent = nnc_now() - start;
       s->seconds += spent;
-      if (opts && opts->node_seconds) opts->node_seconds[s->out] += spent;
+      if (opts && opts->node_seconds) opts->node_seconds[step_out(s)] += spent;
     }
   }
   e->runs++;
@@ -463,6 +353,21 @@ static const void *cpu_value(nnc_exec *e, int32_t id) {
 
 static int64_t cpu_arena_bytes(nnc_exec *e) { return e->layout.bytes; }
 
+static int cpu_ran(const nnc_exec *e, int i, int32_t *nodes) {
+  if (i < 0 || i >= e->ran_steps) return 0;
+  const nnc_kernel *k = e->steps[i].k;
+  int n = 0;
+  if (k->prologue >= 0) nodes[n++] = k->prologue;
+  for (int m = 0; m < k->n; m++) nodes[n++] = k->members[m];
+  return n;
+}
+
+/* The fusion rule of a kernel that runs a group, else its op. */
+static const char *step_name(const nnc_exec *e, const step *s) {
+  return s->k->group >= 0 && s->k->kind != NNC_KERNEL_SINGLE ? e->g->groups[s->k->group].rule
+                                                             : nnc_ops[e->g->nodes[step_anchor(s)].op].name;
+}
+
 static void print_profile(const nnc_exec *e) {
   if (!e->runs) return;
   struct row {
@@ -474,7 +379,7 @@ static void print_profile(const nnc_exec *e) {
   double total = 0;
   for (int i = 0; i < e->nsteps; i++) {
     const step *s = &e->steps[i];
-    const char *name = s->group >= 0 ? e->g->groups[s->group].rule : nnc_ops[e->g->nodes[s->node].op].name;
+    const char *name = step_name(e, s);
     int r = 0;
     while (r < nrows && strcmp(rows[r].name, name)) r++;
     if (r == nrows) {
@@ -492,10 +397,9 @@ static void print_profile(const nnc_exec *e) {
   const nnc_arena_layout *l = &e->layout;
   fprintf(stderr,
           "nnc cpu: %lld runs of a %d-node graph, %.3f ms per run on %d threads, OpenBLAS %s kernels\n"
-          "  arena %.1f MB (%.1f MB as planned, %.1f MB %s), scratch %.1f MB\n",
+          "  arena %.1f MB, scratch %.1f MB\n",
           (long long)e->runs, e->g->nnodes, 1e3 * total / (double)e->runs, e->threads, openblas_get_corename(),
-          (double)l->bytes / 1e6, (double)l->planned / 1e6, (double)(l->bytes - l->planned) / 1e6,
-          l->planned ? "for values the plan keeps inside groups" : "unplanned",
+          (double)l->bytes / 1e6,
           (double)(sizeof(float) * e->scratch_floats * (size_t)e->threads) / 1e6);
   for (int r = 0; r < nrows; r++)
     fprintf(stderr, "  %-20s %3d nodes %9.3f ms/run %5.1f%%\n", rows[r].name, rows[r].count,
@@ -503,10 +407,10 @@ static void print_profile(const nnc_exec *e) {
   if (e->opts.debug < 2) return;
   for (int i = 0; i < e->nsteps; i++) {
     const step *s = &e->steps[i];
-    const nnc_node *n = &e->g->nodes[s->out];
+    const nnc_node *n = &e->g->nodes[step_out(s)];
     char type[128];
-    fprintf(stderr, "  %%%-5d %-20s %-24s %9.3f ms/run\n", (int)s->out,
-              s->group >= 0 ? e->g->groups[s->group].rule : nnc_ops[n->op].name, nnc_type_str(n, type, sizeof type),
+    fprintf(stderr, "  %%%-5d %-20s %-24s %9.3f ms/run\n", (int)step_out(s), step_name(e, s),
+            nnc_type_str(n, type, sizeof type),
               1e3 * s->seconds / (double)e->runs);
   }
 }
@@ -532,4 +436,5 @@ const nnc_backend nnc_backend_cpu = {
     .arena_bytes = cpu_arena_bytes,
     .release = cpu_release,
     .caps = &cpu_caps,
+    .ran = cpu_ran,
 };

@@ -3,7 +3,7 @@
  * `cuda-emu`, so that what runs on a GPU is what the tests run here.
  *
  * A prepared graph owns one device arena for every stored value, laid out
- * by the memory plan (runtime/cuda_layout.h), a second for the leaves
+ * by the memory plan (runtime/arena_layout.h), a second for the leaves
  * (inputs, weights, optimizer slots) and a small buffer for the run's
  * constants. A run copies in the inputs, and the weights only when the
  * model says they changed (nnc_run_opts.params_version); with keep_updates
@@ -180,8 +180,9 @@ static nnc_exec *prepare(const nnc_cuda_device *d, const nnc_graph *g, const nnc
   }
   e->dev = d, e->g = g, e->opts = *o;
   e->no_graph = o->no_cuda_graph;
-  if (nnc_cuda_generate_for(o, d->target(o), g, &e->prog, st) || nnc_cuda_dump_program(o, &e->prog, g, st) ||
-      nnc_cuda_layout_init(&e->layout, g, &e->prog, st) ||
+  if (nnc_arena_layout_init(&e->layout, o, g, &nnc_cuda_caps, st) ||
+      nnc_cuda_generate_kernels(o, d->target(o), g, e->layout.kernels, e->layout.nkernels, &e->prog, st) ||
+      nnc_cuda_dump_program(o, &e->prog, g, st) || (nnc_cuda_layout_add_workspace(&e->layout, &e->prog), 0) ||
       !(e->fns = calloc((size_t)e->prog.count + 1, sizeof *e->fns)) ||
       d->load(o, &e->prog, &e->module, e->fns, st) || allocate(e, st) || d->stream_create(o, &e->stream, st) ||
       open_lib(e, st)) {
@@ -369,6 +370,18 @@ static const void *value(nnc_exec *e, int32_t id) {
 
 static int launches(const nnc_exec *e) { return nnc_cuda_program_launches(&e->prog); }
 
+/* Kernels launched one by one (not replayed) are known by their order; a
+ * split sum's first kernel computes part of the schedule kernel that its
+ * second one reports. */
+static int ran(const nnc_exec *e, int i, int32_t *nodes) {
+  for (int k = 0; k <= e->last_launched && k < e->prog.count; k++) {
+    if (e->prog.kernels[k].split == 1 || i-- > 0) continue;
+    memcpy(nodes, e->prog.kernels[k].nodes, sizeof *nodes * (size_t)e->prog.kernels[k].nnodes);
+    return e->prog.kernels[k].nnodes;
+  }
+  return 0;
+}
+
 static nnc_exec *cuda_prepare(const nnc_graph *g, const nnc_options *o, nnc_status *st) {
   return prepare(&nnc_cuda_driver_device, g, o, st);
 }
@@ -402,6 +415,7 @@ const nnc_backend nnc_backend_cuda = {
     .gpu_kernels = 1,
     .launches = launches,
     .caps = &nnc_cuda_caps,
+    .ran = ran,
 };
 
 const nnc_backend nnc_backend_cuda_emu = {
@@ -415,4 +429,5 @@ const nnc_backend nnc_backend_cuda_emu = {
     .gpu_kernels = 1,
     .launches = launches,
     .caps = &nnc_cuda_caps,
+    .ran = ran,
 };

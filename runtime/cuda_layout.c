@@ -8,25 +8,10 @@
 
 enum { WORKSPACE_ALIGN = 256 };
 
-int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st) {
-  int32_t *step = malloc(sizeof *step * ((size_t)g->nnodes + 1));
-  unsigned char *stored = calloc((size_t)g->nnodes + 1, 1);
-  if (!step || !stored) {
-    free(step), free(stored);
-    return nnc_fail(st, "out of memory laying out the arena");
-  }
-  for (int32_t id = 0; id < g->nnodes; id++) step[id] = -1;
-  for (int k = 0; k < p->count; k++)
-    for (int i = 0; i < p->kernels[k].nnodes; i++) {
-      step[p->kernels[k].nodes[i]] = k;
-      stored[p->kernels[k].nodes[i]] = p->stored[p->kernels[k].nodes[i]];
-    }
-  int rc = nnc_arena_layout_init(l, g, step, stored, st);
-  free(step), free(stored);
+void nnc_cuda_layout_add_workspace(nnc_arena_layout *l, const nnc_cuda_program *p) {
   /* After every value, so that no value's bytes are overwritten by a split. */
-  if (rc == 0 && p->workspace > 0)
+  if (p->workspace > 0)
     l->bytes = (l->bytes + WORKSPACE_ALIGN - 1) / WORKSPACE_ALIGN * WORKSPACE_ALIGN + p->workspace * (int64_t)sizeof(float);
-  return rc;
 }
 
 int64_t nnc_cuda_workspace_offset(const nnc_arena_layout *l, const nnc_cuda_program *p) {

@@ -1,5 +1,5 @@
-/* Where the generated kernels' buffers live, for cuda and cuda-emu alike:
- * the arena of runtime/arena_layout.h, one step per kernel. */
+/* How the generated kernels' buffers are passed, for cuda and cuda-emu
+ * alike; where they live is the arena of runtime/arena_layout.h. */
 #ifndef NNC_CUDA_LAYOUT_H
 #define NNC_CUDA_LAYOUT_H
 
@@ -7,10 +7,9 @@
 #include "runtime/arena_layout.h"
 #include "runtime/interp.h"
 
-/* Lays out p's buffers, one step per kernel, and after them p's workspace
- * (the split kernels' partial results, codegen/cuda.h), which l->bytes
- * includes; free with nnc_arena_layout_free. */
-int nnc_cuda_layout_init(nnc_arena_layout *l, const nnc_graph *g, const nnc_cuda_program *p, nnc_status *st);
+/* Adds p's workspace (the split kernels' partial results, codegen/cuda.h)
+ * after the values the memory plan placed; l->bytes then includes it. */
+void nnc_cuda_layout_add_workspace(nnc_arena_layout *l, const nnc_cuda_program *p);
 /* Where in the arena p's workspace starts (its last p->workspace floats). */
 int64_t nnc_cuda_workspace_offset(const nnc_arena_layout *l, const nnc_cuda_program *p);
 

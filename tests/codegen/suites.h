@@ -16,6 +16,7 @@
   X(lowering)                 \
   X(robustness)               \
   X(prediction)               \
+  X(schedule_run)             \
   X(cli)
 
 #define X(name) TCase *tcase_##name(void);

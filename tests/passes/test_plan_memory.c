@@ -8,31 +8,37 @@
 #include "ir/text.h"
 #include "passes/pass.h"
 #include "passes/train.h"
+#include "runtime/backend.h"
 #include "tests/passes/suites.h"
 
-/* When a value is born and when it dies, as the planner defines them. */
-static int32_t run_at(const nnc_graph *g, int32_t id) {
-  int grp = g->nodes[id].group;
-  return grp < 0 ? id : g->groups[grp].members[g->groups[grp].nmembers - 1];
+/* The kernel that computes each node, -1 for a leaf. */
+static int32_t *kernel_of(const nnc_graph *g) {
+  int32_t *k = malloc(sizeof *k * (size_t)g->nnodes);
+  for (int32_t id = 0; id < g->nnodes; id++) k[id] = -1;
+  for (int i = 0; i < g->nkernels; i++) {
+    if (g->kernels[i].prologue >= 0) k[g->kernels[i].prologue] = i;
+    for (int m = 0; m < g->kernels[i].n; m++) k[g->kernels[i].members[m]] = i;
+  }
+  return k;
 }
 
+/* Values alive at the same kernel never share bytes. */
 static void check_no_overlap(const nnc_graph *g) {
-  int32_t *dies = malloc(sizeof *dies * (size_t)g->nnodes);
-  for (int32_t id = 0; id < g->nnodes; id++) dies[id] = run_at(g, id);
+  int32_t *run_at = kernel_of(g), *dies = kernel_of(g);
   for (int32_t id = 0; id < g->nnodes; id++)
     for (int i = 0; i < g->nodes[id].nsrc; i++)
-      if (dies[g->nodes[id].src[i]] < run_at(g, id)) dies[g->nodes[id].src[i]] = run_at(g, id);
-  for (int i = 0; i < g->noutputs; i++) dies[g->outputs[i].node] = g->nnodes;
+      if (dies[g->nodes[id].src[i]] < run_at[id]) dies[g->nodes[id].src[i]] = run_at[id];
+  for (int i = 0; i < g->noutputs; i++) dies[g->outputs[i].node] = g->nkernels;
   for (int32_t a = 0; a < g->nnodes; a++)
     for (int32_t b = a + 1; b < g->nnodes; b++) {
       if (g->offsets[a] < 0 || g->offsets[b] < 0) continue;
       int64_t sa = nnc_node_numel(&g->nodes[a]) * 4, sb = nnc_node_numel(&g->nodes[b]) * 4;
-      int alive_together = run_at(g, a) <= dies[b] && run_at(g, b) <= dies[a];
+      int alive_together = run_at[a] <= dies[b] && run_at[b] <= dies[a];
       int share_bytes = g->offsets[a] < g->offsets[b] + sb && g->offsets[b] < g->offsets[a] + sa;
       ck_assert_msg(!(alive_together && share_bytes), "%%%d and %%%d overlap", (int)a, (int)b);
       ck_assert_msg(g->offsets[a] + sa <= g->arena_bytes, "%%%d is past the arena", (int)a);
     }
-  free(dies);
+  free(run_at), free(dies);
 }
 
 static int share_bytes(const nnc_graph *g, int32_t a, int32_t b) {
@@ -42,23 +48,29 @@ static int share_bytes(const nnc_graph *g, int32_t a, int32_t b) {
 }
 
 /* What lets a backend's kernels read operands while writing results: no
- * stored result of a node (of its whole group, which runs as one kernel)
- * shares bytes with any operand of the node (of any member). */
+ * value a kernel stores shares bytes with an operand of any of its members,
+ * and every value a kernel stores has its place. */
 static void check_operands_apart(const nnc_graph *g) {
-  for (int32_t id = 0; id < g->nnodes; id++) {
-    int grp = g->nodes[id].group, count = grp < 0 ? 1 : g->groups[grp].nmembers;
-    for (int r = 0; r < count; r++) {
-      int32_t reader = grp < 0 ? id : g->groups[grp].members[r];
-      for (int i = 0; i < g->nodes[reader].nsrc; i++)
-        ck_assert_msg(!share_bytes(g, id, g->nodes[reader].src[i]) || g->nodes[reader].src[i] == id,
-                      "%%%d is written over its operand %%%d", (int)id, (int)g->nodes[reader].src[i]);
+  for (int k = 0; k < g->nkernels; k++) {
+    const nnc_kernel *kn = &g->kernels[k];
+    for (int w = 0; w < kn->n; w++) {
+      int32_t id = kn->members[w];
+      int stored = (int)((kn->stores >> w) & 1u), placed = g->offsets[id] >= 0;
+      ck_assert_msg(stored == placed, "%%%d: stored %d, placed %d", (int)id, stored, placed);
+      for (int r = 0; r < kn->n; r++)
+        for (int i = 0; i < g->nodes[kn->members[r]].nsrc; i++) {
+          int32_t src = g->nodes[kn->members[r]].src[i];
+          ck_assert_msg(!share_bytes(g, id, src) || src == id, "%%%d is written over its operand %%%d", (int)id,
+                        (int)src);
+        }
     }
   }
 }
 
 /* A small CNN's train step through the whole pipeline, fused and not. */
 START_TEST(training_graph_plan_is_sound) {
-  for (int fused = 0; fused <= 1; fused++) {
+  for (int run = 0; run < 4; run++) {
+    int fused = run & 1;
     nnc_status st = {0};
     nnc_graph *g = nnc_graph_parse(
         "graph {\n"
@@ -78,12 +90,13 @@ START_TEST(training_graph_plan_is_sound) {
         "cnn.ir", &st);
     ck_assert_msg(g, "%s", st.msg);
     nnc_train_spec spec = {NNC_LOSS_SPARSE_XENT, 1, {NNC_OPT_ADAM, 0.001, 0.9, 0.999, 0.9, 0, 0, 1e-7, 0, 0}};
-    nnc_pass_ctx ctx = {.batch = 16, .train = &spec};
+    /* The cpu backend's schedule, then the CUDA backends'. */
+    nnc_pass_ctx ctx = {.batch = 16, .train = &spec, .caps = run < 2 ? nnc_backend_cpu.caps : nnc_backend_cuda.caps};
     const nnc_pass *all[] = {&nnc_pass_loss, &nnc_pass_autodiff, &nnc_pass_optimizer, &nnc_pass_dce,
-                             &nnc_pass_fuse, &nnc_pass_infer_shapes, &nnc_pass_plan_memory};
+                             &nnc_pass_fuse, &nnc_pass_infer_shapes, &nnc_pass_schedule, &nnc_pass_plan_memory};
     const nnc_pass *unfused[] = {&nnc_pass_loss, &nnc_pass_autodiff, &nnc_pass_optimizer, &nnc_pass_dce,
-                                 &nnc_pass_infer_shapes, &nnc_pass_plan_memory};
-    int rc = fused ? nnc_pass_run(&g, all, 7, &ctx, NULL, &st) : nnc_pass_run(&g, unfused, 6, &ctx, NULL, &st);
+                                 &nnc_pass_infer_shapes, &nnc_pass_schedule, &nnc_pass_plan_memory};
+    int rc = fused ? nnc_pass_run(&g, all, 8, &ctx, NULL, &st) : nnc_pass_run(&g, unfused, 7, &ctx, NULL, &st);
     ck_assert_msg(rc == 0, "%s", st.msg);
     ck_assert_int_eq(g->ngroups > 0, fused);
     ck_assert(g->arena_bytes < g->intermediate_bytes);
