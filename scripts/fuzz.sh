@@ -53,6 +53,11 @@ for h in "${harnesses[@]}"; do
     n=$(ls "build-fuzz/libhdf5/$h" | wc -l)
     [ "$n" = 0 ] || echo "  $n input(s) in build-fuzz/libhdf5/$h fail inside libhdf5 (tolerated)"
   fi
+  # In fork mode libFuzzer exits with its last job's status, which is a
+  # tolerated crash when that job happened to hit one: there the verdict is
+  # the artifacts left once libhdf5's are set aside, and that the parent
+  # wrapped up at all.
+  if [ -n "$(fuzz_tolerated "$h")" ] && [ $rc != 0 ] && grep -q '^INFO: exiting: ' "$log"; then rc=0; fi
   if [ $rc != 0 ] || [ -n "$(ls -A "$crashes")" ]; then
     mkdir -p "tests/fuzz/regress/$h"
     for f in "$crashes"/*; do [ -f "$f" ] && cp "$f" "tests/fuzz/regress/$h/" && echo "  saved tests/fuzz/regress/$h/$(basename "$f")"; done
