@@ -50,7 +50,7 @@ typedef struct nnc_cuda_arg {
 
 /* A step of the program: a generated kernel, or, for a node lowered by
  * --lower (passes/lower.h), a library step: cuBLAS/cuDNN calls that
- * runtime/cuda_lib.c makes with the buffers of `args` (out, then the
+ * runtime/cuda/cuda_lib.c makes with the buffers of `args` (out, then the
  * operands), in launch order with the kernels. */
 typedef struct nnc_cuda_kernel {
   char *name;   /* "nnc_14_conv2d_bias_add_relu": the function's name */
@@ -204,7 +204,7 @@ void nnc_cuda_split_sum(nnc_cuda_ctx *c, int64_t slices, int64_t elements);
  * finds its sum in nnc_sum[t]. threads / stride must be a power of two. */
 void nnc_cuda_block_sum(nnc_cuda_ctx *c, const char *type, const char *value, unsigned threads, unsigned stride);
 /* The number of SMs the kernels' grids are shaped for (split sums): an
- * H100's or H200's, the GPUs runtime/cuda_predict.c knows. */
+ * H100's or H200's, the GPUs runtime/cuda/cuda_predict.c knows. */
 #define NNC_CUDA_TARGET_SMS 132
 /* Appends one line of body, indented to the current depth. */
 void nnc_cuda_line(nnc_cuda_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -250,7 +250,7 @@ void nnc_cuda_im2col_view(char *out, size_t size, const char *x, const char *pix
 
 /* ---- Library steps (codegen/cuda_lib_step.c) ----------------------------- */
 
-/* What a library step computes, from its node; runtime/cuda_lib.c turns it
+/* What a library step computes, from its node; runtime/cuda/cuda_lib.c turns it
  * into the calls, and --dump-kernels describes them. */
 typedef struct nnc_cuda_lib_call {
   nnc_lower_lib lib;

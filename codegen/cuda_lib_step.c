@@ -1,6 +1,6 @@
 /* Library steps: a node that --lower sends to cuBLAS or cuDNN
  * (passes/lower.h) becomes a step of the program that names its buffers and
- * the calls, instead of a kernel. runtime/cuda_lib.c makes the calls; here
+ * the calls, instead of a kernel. runtime/cuda/cuda_lib.c makes the calls; here
  * is what they compute, shared with the text --dump-kernels writes.
  *
  * cuBLAS is column-major: a row-major matrix is its transpose, so the
@@ -56,7 +56,7 @@ static void describe_gemm(nnc_strbuf *t, const nnc_cuda_lib_call *c, const nnc_n
 }
 
 /* The cuDNN entry point and fixed algorithm of each convolution op (see
- * runtime/cuda_lib.c for why these algorithms). */
+ * runtime/cuda/cuda_lib.c for why these algorithms). */
 static const char *conv_call(nnc_op op) {
   return op == NNC_OP_CONV2D              ? "cudnnConvolutionForward, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM"
          : op == NNC_OP_CONV2D_GRAD_INPUT ? "cudnnConvolutionBackwardData, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1"

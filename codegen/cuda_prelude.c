@@ -68,7 +68,7 @@ static const char common_code[] =
     "typedef unsigned int nnc_u32;\n"
     "typedef unsigned long long nnc_u64;\n"
     "typedef long long nnc_i64;\n"
-    "/* The run's constants, in device memory (runtime/cuda_layout.h, nnc_cuda_run_consts). */\n"
+    "/* The run's constants, in device memory (runtime/cuda/cuda_layout.h, nnc_cuda_run_consts). */\n"
     "typedef struct nnc_run_consts { nnc_u64 seed, step, first_row, global_rows; int training; } nnc_run_consts;\n"
     "\n"
     "/* Philox-4x32-10 on counter {counter lo, counter hi, stream, 0} under key\n"

@@ -1,5 +1,5 @@
 /* Collectives are not kernels: on the GPU an allreduce is a NCCL step of
- * the program (nnc_lower_node gives NNC_LOWER_NCCL; runtime/cuda.c runs
+ * the program (nnc_lower_node gives NNC_LOWER_NCCL; runtime/cuda/cuda.c runs
  * it), so codegen never asks for its kernel. Were it asked, the program
  * would be wrong, and it says so rather than emit a copy. */
 #include "codegen/cuda.h"

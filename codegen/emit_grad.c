@@ -1,6 +1,6 @@
 /* CUDA emitters for the gradient ops (definitions in ir/ops_grad.c).
  *
- * The reference kernels (runtime/ref_grad.c) scatter from each output
+ * The reference kernels (runtime/interp/ref_grad.c) scatter from each output
  * position over the taps the forward op read; here each element of the
  * result gathers instead, so no two threads write one element and no
  * atomics are needed. The convolution gradients are GEMMs over views of
@@ -120,7 +120,7 @@ int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
 }
 
 /* dy goes to the first maximum of each window, in row-major window order
- * (the tap the forward max picked, as runtime/ref_grad.c chooses it): each
+ * (the tap the forward max picked, as runtime/interp/ref_grad.c chooses it): each
  * input element sums dy over the windows that chose it. */
 int nnc_cuda_emit_max_pool_grad(nnc_cuda_ctx *c, int32_t id) {
   if (nnc_cuda_is_epilogue(c)) return NNC_EMIT_NOT_POINTWISE;

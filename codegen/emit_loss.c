@@ -1,5 +1,5 @@
 /* CUDA emitters for losses and the accuracy metric (definitions in
- * ir/ops_loss.c, reference in runtime/ref_loss.c; the optimizer updates
+ * ir/ops_loss.c, reference in runtime/interp/ref_loss.c; the optimizer updates
  * are rows of ir/pointwise.def, emitted by emit_elementwise.c).
  *
  * A loss or metric is one number for the batch: one block sums it, in
@@ -117,7 +117,7 @@ int nnc_cuda_emit_xent_logits_grad(nnc_cuda_ctx *c, int32_t id) {
 }
 
 /* Keras 2's probability cross-entropy takes two routes to the log
- * (runtime/ref_loss.c): the categorical form divides by the row sum S and
+ * (runtime/interp/ref_loss.c): the categorical form divides by the row sum S and
  * then clips, q_j = clip(p_j / S); the sparse form clips and renormalises,
  * q_j = clip(p_j) / C with C the sum of the clipped row. */
 #define CLIP(x) "(" x " < " KERAS_EPSILON " ? " KERAS_EPSILON " : " x " > 1.0f - " KERAS_EPSILON " ? 1.0f - " KERAS_EPSILON " : " x ")"

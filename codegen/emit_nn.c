@@ -2,7 +2,7 @@
  * matmul and conv2d are GEMMs (codegen/cuda_gemm.c); pooling is a direct
  * kernel, one output element per work item, as a window of a few taps has
  * nothing to share between threads. Sizes are baked in as constants; the
- * sums are the reference's (runtime/ref_nn.c), taken in the same order but
+ * sums are the reference's (runtime/interp/ref_nn.c), taken in the same order but
  * in float. */
 #include <stdio.h>
 

@@ -1,5 +1,5 @@
 /* CUDA emitters for batch normalization: the reference kernels of
- * runtime/ref_norm.c, term for term. The per-element ops are pointwise (and
+ * runtime/interp/ref_norm.c, term for term. The per-element ops are pointwise (and
  * so fuse into an epilogue: scale_shift after a conv2d or matmul is the
  * folded inference form); the per-channel sums run one work item per
  * channel, in double and in row order, as the reference takes them. */

@@ -8,7 +8,7 @@
 #include "frontend/tensor.h"
 #include "ir/graph.h"
 #include "passes/pass.h"
-#include "runtime/fit.h"
+#include "runtime/train/fit.h"
 
 #define NNC_GRAPH_META "nnc.graph"
 #define NNC_STORE_META "nnc.store"
@@ -23,7 +23,7 @@ typedef struct nnc_run_config {
     long long batch, infer_batch;
     int steps;
     int top; /* kernels listed in the profile */
-    const char *predict; /* --predict GPU: each kernel's predicted time on it (runtime/cuda_predict.h) */
+    const char *predict; /* --predict GPU: each kernel's predicted time on it (runtime/cuda/cuda_predict.h) */
   } bench;
   const char *backend_asked; /* --backend as written: cuda stays asked for where it runs as cpu */
   struct nnc_comm *comm; /* under mpirun with more than one rank: the ranks' communicator, else NULL */

@@ -6,7 +6,7 @@
  *
  * Options are checked here (a Keras option nnc does not implement is an
  * error, never ignored); the transform and the batches are
- * runtime/augment.c's. An iterator keeps its x and y tensors alive as user
+ * runtime/train/augment.c's. An iterator keeps its x and y tensors alive as user
  * values and walks epochs as Keras's Iterator does: batch after batch,
  * reshuffled at each epoch's start. */
 #include "frontend/bind_augment.h"
@@ -18,7 +18,7 @@
 
 #include "frontend/bind.h"
 #include "frontend/tensor.h"
-#include "runtime/augment_source.h"
+#include "runtime/train/augment_source.h"
 
 #define IMAGEGEN_META "nnc.ImageDataGenerator"
 #define ITERATOR_META "nnc.NumpyArrayIterator"

@@ -4,7 +4,7 @@
 
 #include <lua.h>
 
-#include "runtime/augment.h"
+#include "runtime/train/augment.h"
 
 /* Adds ImageDataGenerator to the `data` table at data_idx and registers
  * the generator and iterator metatables. */

@@ -1,11 +1,11 @@
-/* The bridge between fit's callback events (runtime/fit.h) and Keras-style
+/* The bridge between fit's callback events (runtime/train/fit.h) and Keras-style
  * callbacks written in Lua (frontend/lua/callbacks.lua), and the C state
- * machine behind nn.EarlyStopping (runtime/early_stopping.c). */
+ * machine behind nn.EarlyStopping (runtime/train/early_stopping.c). */
 #include <lauxlib.h>
 #include <string.h>
 
 #include "frontend/bind.h"
-#include "runtime/early_stopping.h"
+#include "runtime/train/early_stopping.h"
 
 #define NNC_EARLY_STOPPING_META "nnc.early_stopping"
 

@@ -1,5 +1,5 @@
 /* Lua bindings for the files a Keras user keeps: HDF5 weights and whole
- * models (runtime/h5.c). Lua describes the model as Keras lists it, layer
+ * models (runtime/store/h5.c). Lua describes the model as Keras lists it, layer
  * by layer with each layer's weights by name; C reads and writes the values
  * straight from and into the model's weights. */
 #include <lauxlib.h>
@@ -9,9 +9,9 @@
 #include "frontend/bind.h"
 #include "frontend/tensor.h"
 #include "ir/atomic_file.h"
-#include "runtime/h5.h"
+#include "runtime/store/h5.h"
 #include "runtime/model.h"
-#include "runtime/plot.h"
+#include "runtime/store/plot.h"
 
 static nnc_model *check_model(lua_State *L, int idx) { return luaL_checkudata(L, idx, NNC_STORE_META); }
 

@@ -1,5 +1,5 @@
 /* Lua bindings for fit / evaluate / predict: the data checks a Keras user
- * relies on (shapes, label kinds, label range), then runtime/fit.c. */
+ * relies on (shapes, label kinds, label range), then runtime/train/fit.c. */
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,11 +10,11 @@
 #include "frontend/bind_augment.h"
 #include "frontend/tensor.h"
 #include "ir/op.h"
-#include "runtime/bench.h"
-#include "runtime/check.h"
-#include "runtime/finite.h"
-#include "runtime/fit.h"
-#include "runtime/safetensors.h"
+#include "runtime/train/bench.h"
+#include "runtime/train/check.h"
+#include "runtime/train/finite.h"
+#include "runtime/train/fit.h"
+#include "runtime/store/safetensors.h"
 
 static int32_t model_input(const nnc_graph *g) {
   for (int32_t id = 0; id < g->nnodes; id++)

@@ -9,9 +9,9 @@
 #include "frontend/bind.h"
 #include "frontend/tensor.h"
 #include "ir/op.h"
-#include "runtime/fit.h"
+#include "runtime/train/fit.h"
 #include "runtime/model.h"
-#include "runtime/safetensors.h"
+#include "runtime/store/safetensors.h"
 
 static nnc_model *check_model(lua_State *L, int idx) { return luaL_checkudata(L, idx, NNC_STORE_META); }
 

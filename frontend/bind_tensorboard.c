@@ -1,4 +1,4 @@
-/* Lua bindings for TensorBoard's event writers (runtime/tensorboard.c):
+/* Lua bindings for TensorBoard's event writers (runtime/store/tensorboard.c):
  * core.tb_open(dir) returns a writer with scalar, histogram, images, graph,
  * flush and path; nn.TensorBoard (frontend/lua/tensorboard.lua) drives them. */
 #include <lauxlib.h>
@@ -6,7 +6,7 @@
 
 #include "frontend/bind.h"
 #include "runtime/model.h"
-#include "runtime/tensorboard.h"
+#include "runtime/store/tensorboard.h"
 
 #define NNC_TB_META "nnc.tb_writer"
 

@@ -19,7 +19,7 @@
 
 #include "ir/atomic_file.h"
 #include "runtime/backend.h"
-#include "runtime/progress.h"
+#include "runtime/train/progress.h"
 
 static void to_hex(const unsigned char *digest, char hex[65]) {
   for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);

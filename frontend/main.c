@@ -12,8 +12,8 @@
 #include "passes/pass.h"
 #include "runtime/backend.h"
 #include "runtime/comm.h"
-#include "runtime/cuda_predict.h"
-#include "runtime/nccl.h"
+#include "runtime/cuda/cuda_predict.h"
+#include "runtime/cuda/nccl.h"
 
 #define BENCH_USAGE "nnc bench SCRIPT [--batch N] [--infer-batch N] [--steps N] [--top N] [--predict h100|h200] [--no-fuse]"
 #define CHECK_USAGE "nnc check SCRIPT [--backend NAME] [--steps N] [--batch N] [--tol X] [--grad-tol X] [--no-fuse]"
@@ -129,7 +129,7 @@ static int parse_subcommand(int *argc, char ***argv, nnc_run_config *c, nnc_stat
     c->check.backend = "cuda";
     c->check.steps = 5;
     c->check.batch = 32;
-    c->check.tolerance = -1; /* the backend's: runtime/check.h */
+    c->check.tolerance = -1; /* the backend's: runtime/train/check.h */
     c->check.grad_tolerance = -1;
   }
   c->dry_run = 1;

@@ -1,6 +1,6 @@
 /* The --lower setting: which op kinds run as library calls on the GPU path.
  * To lower another op kind, add a row to `kinds` and teach
- * runtime/cuda_lib.c the call. */
+ * runtime/cuda/cuda_lib.c the call. */
 #include "passes/lower.h"
 
 #include <stdio.h>

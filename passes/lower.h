@@ -18,7 +18,7 @@ typedef enum nnc_lower_lib {
   NNC_LOWER_CUBLAS,
   NNC_LOWER_CUDNN,
   /* Not a --lower choice: on the GPU the all-reduce of data-parallel
-   * training is always a NCCL call (runtime/nccl.h), never a kernel. */
+   * training is always a NCCL call (runtime/cuda/nccl.h), never a kernel. */
   NNC_LOWER_NCCL,
 } nnc_lower_lib;
 

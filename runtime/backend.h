@@ -70,11 +70,11 @@ typedef struct nnc_backend {
 } nnc_backend;
 
 extern const nnc_backend nnc_backend_interp;
-/* BLAS GEMMs, fused epilogues and a thread pool (runtime/cpu_*.c): the default without a GPU. */
+/* BLAS GEMMs, fused epilogues and a thread pool (runtime/cpu/): the default without a GPU. */
 extern const nnc_backend nnc_backend_cpu;
-/* runtime/cuda.c: the generated CUDA C on a GPU, through NVRTC and the driver API */
+/* runtime/cuda/cuda.c: the generated CUDA C on a GPU, through NVRTC and the driver API */
 extern const nnc_backend nnc_backend_cuda;
-/* runtime/cuda_emu.c: the same generated CUDA C, compiled and run on the host */
+/* runtime/cuda/cuda_emu.c: the same generated CUDA C, compiled and run on the host */
 extern const nnc_backend nnc_backend_cuda_emu;
 
 /* Monotonic time in seconds, for step and kernel timings. */

@@ -8,7 +8,7 @@
 
 #include "ir/op.h"
 #include "runtime/backend.h"
-#include "runtime/nccl.h"
+#include "runtime/cuda/nccl.h"
 #include "ir/status.h"
 
 typedef struct member {

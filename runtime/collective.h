@@ -13,7 +13,7 @@
 #define NNC_COLLECTIVE_H
 
 #include "runtime/comm.h"
-#include "runtime/interp.h"
+#include "runtime/interp/interp.h"
 
 typedef struct nnc_bucket nnc_bucket;
 struct nnc_nccl;

@@ -6,7 +6,7 @@
 
 #include "ir/op.h"
 #include "passes/batch_norm.h"
-#include "runtime/nan_trace.h"
+#include "runtime/train/nan_trace.h"
 
 void nnc_model_init(nnc_model *m, uint64_t seed) {
   memset(m, 0, sizeof *m);

@@ -7,7 +7,7 @@
 #include "passes/train.h"
 #include "runtime/backend.h"
 #include "runtime/collective.h"
-#include "runtime/weights.h"
+#include "runtime/store/weights.h"
 
 typedef enum nnc_graph_kind { NNC_KIND_PREDICT, NNC_KIND_EVAL, NNC_KIND_TRAIN } nnc_graph_kind;
 
@@ -48,7 +48,7 @@ typedef struct nnc_model {
   uint64_t weights_version;
   nnc_compiled *holder;
   /* This rank's part of a data-parallel run, or NULL for one process:
-   * fit, evaluate and predict split each batch by it (runtime/fit.c). */
+   * fit, evaluate and predict split each batch by it (runtime/train/fit.c). */
   nnc_shard *shard;
   int64_t bucket_bytes; /* of the all-reduce's buckets (--bucket-mb); 0 for NNC_BUCKET_BYTES */
 } nnc_model;

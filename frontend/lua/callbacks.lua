@@ -7,7 +7,7 @@
 -- with self.model the model and self.params {epochs, steps, verbose,
 -- metrics}; setting self.model.stop_training = true stops training after
 -- the batch or epoch. The built-in callbacks below are such tables, and fit
--- treats them like any other: runtime/fit.c raises the events, prepare()
+-- treats them like any other: runtime/train/fit.c raises the events, prepare()
 -- hands each to every callback that has the method, in the user's order,
 -- then to the History that fit returns.
 local core = ...
@@ -139,7 +139,7 @@ return function(nn, util)
   end
 
   -------------------------------------------------------------------------
-  -- EarlyStopping: Keras's on_epoch_end is runtime/early_stopping.c; this
+  -- EarlyStopping: Keras's on_epoch_end is runtime/train/early_stopping.c; this
   -- table moves the weights when it says so.
 
   local early_stopping_defaults = { monitor = "val_loss", patience = 0, min_delta = 0, mode = "auto",

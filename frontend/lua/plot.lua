@@ -1,5 +1,5 @@
 -- nnc.plot and nnc.show_images: the seeds' matplotlib figures as PNGs
--- (runtime/plot.c draws them). nnc.plot(history, path, {title}) shows
+-- (runtime/store/plot.c draws them). nnc.plot(history, path, {title}) shows
 -- loss/val_loss on the left and accuracy/val_accuracy on the right, as the
 -- seeds' plt.subplot(1, 2, ...) figure; nnc.show_images(x, path, {labels,
 -- predictions, class_names, cols}) their plt.imshow grid with a caption per

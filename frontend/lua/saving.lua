@@ -30,7 +30,7 @@ return function(nn, I)
     random_uniform = "RandomUniform", zeros = "Zeros", ones = "Ones", constant = "Constant",
   }
 
-  -- nnc's defaults for the initializers' arguments (runtime/weights.h).
+  -- nnc's defaults for the initializers' arguments (runtime/store/weights.h).
   local function initializer_config(spec)
     local class = initializer_classes[spec.kind]
     local config = { seed = null }

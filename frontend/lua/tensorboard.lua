@@ -2,7 +2,7 @@
 -- log_dir/train (training's epoch_<name> scalars, batch_<name> with
 -- update_freq, weight histograms and with write_images weight images, the
 -- graph) and log_dir/validation (the
--- val_ logs as epoch_<name>), written by runtime/tensorboard.c. Steps are
+-- val_ logs as epoch_<name>), written by runtime/store/tensorboard.c. Steps are
 -- Keras's: the 0-based epoch for epoch scalars and histograms, the count of
 -- batches trained for batch scalars.
 local core = ...

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/safetensors.h"
+#include "runtime/store/safetensors.h"
 #include "tests/checkpoint/suites.h"
 #include "tests/testutil.h"
 

@@ -35,7 +35,7 @@ float harness_tf32(float x);
 
 /* What a GEMM on TF32 tensor cores may differ by from the interpreter,
  * relative to the largest result, in tests not about TF32 itself (nnc
- * check's default on TF32 too, runtime/check.h). */
+ * check's default on TF32 too, runtime/train/check.h). */
 #define HARNESS_TF32_TOLERANCE 1e-2
 /* GEMM precision ($NNC_PRECISION, read by nnc_test_options): "fp32",
  * "tf32", or NULL for the default (TF32 on sm_90, cuda-emu's target). */

@@ -2,7 +2,7 @@
  * op kind lowers (passes/lower.c's table) needs cases below
  * (test_every_lowered_op_has_a_case walks ir/ops.def). Each case builds the
  * one-op graph, runs it on the interpreter and on cuda-emu, whose library
- * steps call the emulated cuBLAS/cuDNN (runtime/cuda_lib_emu.c) through the
+ * steps call the emulated cuBLAS/cuDNN (runtime/cuda/cuda_lib_emu.c) through the
  * same lowering code as the GPU, and compares. Shapes are odd on purpose;
  * the convolutions cover same and valid padding and stride 2, and the
  * matmuls every transposition the train graph uses.
@@ -21,8 +21,8 @@
 #include "ir/text.h"
 #include "passes/lower.h"
 #include "passes/pass.h"
-#include "runtime/cuda_lib.h"
-#include "runtime/cuda_lib_api.h"
+#include "runtime/cuda/cuda_lib.h"
+#include "runtime/cuda/cuda_lib_api.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
 #include "tests/testutil.h"

@@ -8,7 +8,7 @@
 
 #include "codegen/nvrtc.h"
 #include "ir/text.h"
-#include "runtime/cuda_predict.h"
+#include "runtime/cuda/cuda_predict.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
 #include "tests/testutil.h"

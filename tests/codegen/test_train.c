@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ir/op.h"
-#include "runtime/cuda_device.h"
+#include "runtime/cuda/cuda_device.h"
 #include "runtime/model.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"

@@ -1,4 +1,4 @@
-/* The measured choice of a convolution algorithm (runtime/cpu_conv.c): a
+/* The measured choice of a convolution algorithm (runtime/cpu/cpu_conv.c): a
  * shape is measured once, the choice is kept in the cache file and read
  * back by the next process, an algorithm that does not fit is never
  * chosen, and NNC_CPU_CONV overrides the measurement. Each choice is made in
@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/cpu.h"
+#include "runtime/cpu/cpu.h"
 #include "tests/cpu/suites.h"
 #include "tests/testutil.h"
 

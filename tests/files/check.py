@@ -465,7 +465,7 @@ def scalars(events, prefix):
 
 def tb_check(args):
     """nn.TensorBoard's log_dir decoded with protoc's Python output of
-    runtime/tensorboard.proto: framing CRCs, tags, steps and values against
+    runtime/store/tensorboard.proto: framing CRCs, tags, steps and values against
     the history, histograms every histogram_freq epochs, the graph."""
     import importlib
     sys.path.insert(0, args[0])

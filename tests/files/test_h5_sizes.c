@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/h5.h"
+#include "runtime/store/h5.h"
 #include "tests/files/suites.h"
 
 static void string_attr(hid_t loc, const char *name, const char *value) {

@@ -1,5 +1,5 @@
 /* nn.TensorBoard: the event files decoded by protoc's Python output of
- * runtime/tensorboard.proto (python3-protobuf), the TFRecord CRCs checked
+ * runtime/store/tensorboard.proto (python3-protobuf), the TFRecord CRCs checked
  * by a bitwise CRC32C, scalars against the history, histograms, the graph;
  * and an unwritable log_dir failing before training. */
 #include <stdio.h>
@@ -34,7 +34,7 @@ static void sh_ok(const char *cmd) {
 
 static void run_and_check(const char *callback, const char *log_dir, int freq, int batches) {
   char text[8192], cmd[1024];
-  snprintf(cmd, sizeof cmd, "rm -rf %s pb && mkdir pb && protoc --python_out=pb -I\"%s/runtime\" tensorboard.proto",
+  snprintf(cmd, sizeof cmd, "rm -rf %s pb && mkdir pb && protoc --python_out=pb -I\"%s/runtime/store\" tensorboard.proto",
            log_dir, NNC_SOURCE_DIR);
   sh_ok(cmd);
   snprintf(text, sizeof text,
@@ -80,7 +80,7 @@ END_TEST
  * decoded by PIL and compared, pixel for pixel, with Keras's formula on
  * the weights saved after the last epoch. */
 START_TEST(weight_images) {
-  sh_ok("rm -rf tbi pb && mkdir pb && protoc --python_out=pb -I\"" NNC_SOURCE_DIR "/runtime\" tensorboard.proto");
+  sh_ok("rm -rf tbi pb && mkdir pb && protoc --python_out=pb -I\"" NNC_SOURCE_DIR "/runtime/store\" tensorboard.proto");
   free(files_nnc_ok("local rows, labels = {}, {}\n"
                     "for i = 1, 12 do\n"
                     "  local img = {}\n"

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/safetensors.h"
+#include "runtime/store/safetensors.h"
 #include "tests/testutil.h"
 
 /* Relative agreement of losses and weights: float sums in another order

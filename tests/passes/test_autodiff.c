@@ -44,7 +44,7 @@
 
 #include "ir/op.h"
 #include "passes/autodiff.h"
-#include "runtime/interp.h"
+#include "runtime/interp/interp.h"
 #include "runtime/rng.h"
 #include "tests/passes/suites.h"
 

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "runtime/early_stopping.h"
+#include "runtime/train/early_stopping.h"
 #include "tests/progress/suites.h"
 
 typedef struct {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "runtime/progress.h"
+#include "runtime/train/progress.h"
 #include "tests/progress/suites.h"
 
 /* Output captured in memory. */

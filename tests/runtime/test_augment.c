@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/augment.h"
+#include "runtime/train/augment.h"
 #include "tests/runtime/suites.h"
 
 #define PYTHON "/usr/bin/python3"

@@ -9,7 +9,7 @@
 
 #include "ir/text.h"
 #include "runtime/backend.h"
-#include "runtime/finite.h"
+#include "runtime/train/finite.h"
 #include "tests/testutil.h"
 
 /* Every position around the scan's chunks, and each kind of value. */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "ir/op.h"
-#include "runtime/check_update.h"
+#include "runtime/train/check_update.h"
 #include "runtime/model.h"
 #include "tests/runtime/suites.h"
 
@@ -250,7 +250,7 @@ START_TEST(rmsprop_momentum_step) {
 }
 END_TEST
 
-/* nnc check's reference update (runtime/check_update.c): the optimizer
+/* nnc check's reference update (runtime/train/check_update.c): the optimizer
  * pass on a step's kept gradients, from the weights and slots before it,
  * gives the weights and slots training left. Step 2, so slots and Adam's
  * lr_t are past their first values. */

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "ir/op.h"
-#include "runtime/interp.h"
+#include "runtime/interp/interp.h"
 #include "runtime/rng.h"
 #include "tests/runtime/suites.h"
 

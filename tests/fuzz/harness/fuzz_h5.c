@@ -1,7 +1,7 @@
-/* Keras's HDF5 weights and models (runtime/h5.c), from an in-memory file
+/* Keras's HDF5 weights and models (runtime/store/h5.c), from an in-memory file
  * image, so neither libhdf5 nor the reader touches the disk. */
 #include "common.h"
-#include "runtime/h5.h"
+#include "runtime/store/h5.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nnc_h5_file f;

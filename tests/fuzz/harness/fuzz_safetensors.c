@@ -1,4 +1,4 @@
-/* The whole safetensors reader (runtime/safetensors.c): a file that passes
+/* The whole safetensors reader (runtime/store/safetensors.c): a file that passes
  * nnc_safetensors_read_index must then load into buffers of exactly the
  * names and shapes it lists when every tensor is F32, since the index checks
  * all that loading checks but the caller's side. */
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "runtime/safetensors.h"
+#include "runtime/store/safetensors.h"
 
 /* Loading copies the data, so only files whose tensors are small are loaded
  * (the input is at most this big anyway under libFuzzer's limits). */

@@ -1,7 +1,7 @@
-/* The safetensors JSON header parser (runtime/safetensors_header.c) on its
+/* The safetensors JSON header parser (runtime/store/safetensors_header.c) on its
  * own: the input is the header text, as found after the 8-byte length. */
 #include "common.h"
-#include "runtime/safetensors_header.h"
+#include "runtime/store/safetensors_header.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nnc_safetensors_index idx = {0};

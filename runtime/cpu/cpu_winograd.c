@@ -1,0 +1,359 @@
+/* Winograd F(2x2, 3x3) for the stride-1 3x3 convolutions that dominate a
+ * VGG step: conv2d and conv2d_grad_input, which is the same correlation of
+ * dy with the kernel turned 180 degrees, its channel axes swapped, and
+ * padding kh - 1 - ph. Each 2x2 block of output is
+ *   Y = A^T [(G g G^T) . (B^T d B)] A
+ * over the 4x4 input tile d, so a tile costs 16 multiply-adds per channel
+ * pair instead of 36: the 16 products, summed over input channels, are 16
+ * GEMMs of (tiles x ic) by (ic x oc), with
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks").
+ * conv2d_grad_kernel is F(3x3, 2x2): dw's 3x3 taps are the correlation of
+ * each 4x4 input tile with the 2x2 block of dy it produced,
+ *   dw += A'^T [(G' dy G'^T) . (B^T d B)] A'   summed over tiles, with
+ *   G'  = [1 0; 1/2 1/2; 1/2 -1/2; 0 1]
+ *   A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 -1]
+ * and the same B: the 16 sums over tiles are 16 GEMMs of (ic x tiles) by
+ * (tiles x oc).
+ *
+ * Work is cut into whole rows of tiles, so each chunk's output is a run of
+ * whole output rows and the fused epilogue applies to it while it is in
+ * cache. The transformed kernel U (16 x ic x oc) is made once per call and
+ * shared; each thread transforms its tiles into V (tiles x 16 x ic), runs
+ * the 16 GEMMs into M (tiles x 16 x oc) and transforms M back. A tile's 16
+ * rows are adjacent, so the transforms read and write contiguous memory and
+ * the GEMMs take the 16-row stride instead. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/op.h"
+#include "runtime/cpu/cpu.h"
+
+/* About this many tiles per chunk: V and M of a chunk stay within a few MB. */
+#define CHUNK_TILES 160
+/* Below this many channels on either side the GEMMs are too thin to pay for the transforms. */
+#define MIN_CHANNELS 16
+
+/* The correlation to compute: x [batch, ih, iw, ic] into out [batch, oh,
+ * ow, oc], x padded by (ph, pw) zeros before its first row and column. */
+typedef struct wino_geom {
+  int64_t batch, ih, iw, ic, oh, ow, oc, ph, pw;
+  int flip; /* conv2d_grad_input: kernel turned and its channel axes swapped */
+  int64_t tiles_y, tiles_x, units, units_per_chunk, chunks;
+} wino_geom;
+
+static wino_geom geom_of(const nnc_window *w, int grad_input) {
+  wino_geom q = {w->batch, w->ih, w->iw, w->ic, w->oh, w->ow, w->oc, w->ph, w->pw, 0, 0, 0, 0, 0, 0};
+  if (grad_input)
+    q = (wino_geom){w->batch, w->oh, w->ow, w->oc, w->ih, w->iw, w->ic, w->kh - 1 - w->ph, w->kw - 1 - w->pw, 1,
+                    0, 0, 0, 0, 0};
+  q.tiles_y = (q.oh + 1) / 2, q.tiles_x = (q.ow + 1) / 2;
+  q.units = q.batch * q.tiles_y;
+  q.units_per_chunk = CHUNK_TILES / q.tiles_x > 0 ? CHUNK_TILES / q.tiles_x : 1;
+  q.chunks = (q.units + q.units_per_chunk - 1) / q.units_per_chunk;
+  return q;
+}
+
+int nnc_cpu_winograd_fits(const nnc_window *w) {
+  return w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && w->ic >= MIN_CHANNELS &&
+         w->oc >= MIN_CHANNELS && w->oh > 0 && w->ow > 0;
+}
+
+/* Floats of U, then per thread: V, M, and a row of zeros for the padding. */
+static size_t u_floats(const wino_geom *q) { return (size_t)(16 * q->ic * q->oc); }
+static size_t thread_floats(const wino_geom *q) {
+  size_t tiles = (size_t)(q->units_per_chunk * q->tiles_x);
+  return tiles * 16 * (size_t)(q->ic + q->oc) + (size_t)q->ic + 4 * (size_t)q->oc;
+}
+
+size_t nnc_cpu_winograd_scratch(const nnc_window *w, int grad_input) {
+  wino_geom q = geom_of(w, grad_input);
+  int64_t threads = nnc_cpu_threads();
+  return thread_floats(&q) + (u_floats(&q) + (size_t)threads - 1) / (size_t)threads;
+}
+
+typedef struct wino_task {
+  wino_geom q;
+  const float *x, *w, *x2; /* x2: dy, for conv2d_grad_kernel */
+  float *out, *u, *scratch;
+  int64_t parts; /* conv2d_grad_kernel: sums kept apart, added in order */
+  const nnc_cpu_epilogue *ep;
+} wino_task;
+
+/* The transforms work on VL channels at a time in local arrays, which the
+ * compiler can vectorise: through the tile's 16 row pointers it could not
+ * tell that the output does not alias the input. */
+#define VL 16
+
+/* n lanes of src into dst: a full block as one fixed-size copy the compiler
+ * turns into vector moves, not a call. */
+static inline void copy_lanes(float *restrict dst, const float *restrict src, int n) {
+  if (n == VL) memcpy(dst, src, sizeof(float) * VL);
+  else
+    for (int l = 0; l < n; l++) dst[l] = src[l];
+}
+
+/* The 1-D transforms, each on VL lanes: `in` holds the input's rows (3 for
+ * G, 2 for G', 4 for the others), `out` receives the product's rows. */
+typedef void rows_fn(const float in[4][VL], float out[4][VL]);
+
+static void g_rows(const float in[4][VL], float out[4][VL]) { /* G, 3 -> 4 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l];
+    out[1][l] = 0.5f * (in[0][l] + in[1][l] + in[2][l]);
+    out[2][l] = 0.5f * (in[0][l] - in[1][l] + in[2][l]);
+    out[3][l] = in[2][l];
+  }
+}
+
+static void bt_rows(const float in[4][VL], float out[4][VL]) { /* B^T, 4 -> 4 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l] - in[2][l];
+    out[1][l] = in[1][l] + in[2][l];
+    out[2][l] = in[2][l] - in[1][l];
+    out[3][l] = in[1][l] - in[3][l];
+  }
+}
+
+static void at_rows(const float in[4][VL], float out[4][VL]) { /* A^T, 4 -> 2 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l] + in[1][l] + in[2][l];
+    out[1][l] = in[1][l] - in[2][l] - in[3][l];
+  }
+}
+
+static void g2_rows(const float in[4][VL], float out[4][VL]) { /* G', 2 -> 4 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l];
+    out[1][l] = 0.5f * (in[0][l] + in[1][l]);
+    out[2][l] = 0.5f * (in[0][l] - in[1][l]);
+    out[3][l] = in[1][l];
+  }
+}
+
+static void a2t_rows(const float in[4][VL], float out[4][VL]) { /* A'^T, 4 -> 3 */
+  for (int l = 0; l < VL; l++) {
+    out[0][l] = in[0][l] + in[1][l] + in[2][l];
+    out[1][l] = in[1][l] - in[2][l];
+    out[2][l] = in[1][l] + in[2][l] - in[3][l];
+  }
+}
+
+/* out = T in T^T for the rows x rows block `in` (rows_out x rows_out out),
+ * T applied by f: down each column, then along each row. Inlined, so f is
+ * known at each call and inlined too. */
+static inline __attribute__((always_inline)) void sandwich(rows_fn *f, int rows, int rows_out,
+                                                           const float in[4][4][VL], float out[4][4][VL]) {
+  float mid[4][4][VL], col[4][VL], res[4][VL];
+  for (int j = 0; j < rows; j++) {
+    for (int i = 0; i < rows; i++) memcpy(col[i], in[i][j], sizeof col[i]);
+    f(col, res);
+    for (int i = 0; i < rows_out; i++) memcpy(mid[i][j], res[i], sizeof res[i]);
+  }
+  for (int i = 0; i < rows_out; i++) f(mid[i], out[i]);
+}
+
+/* U[xi][c][k] = (G g G^T)[xi] for input channel c and output channels k0.. k0+n. */
+static void kernel_block(const wino_task *t, int64_t c, int64_t k0, int n) {
+  const wino_geom *q = &t->q;
+  float g[4][4][VL] = {{{0}}}, u[4][4][VL];
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      for (int l = 0; l < n; l++)
+        g[i][j][l] = q->flip ? t->w[(((2 - i) * 3 + 2 - j) * q->oc + k0 + l) * q->ic + c]
+                             : t->w[((i * 3 + j) * q->ic + c) * q->oc + k0 + l];
+  sandwich(g_rows, 3, 4, g, u);
+  for (int xi = 0; xi < 16; xi++) copy_lanes(t->u + ((int64_t)xi * q->ic + c) * q->oc + k0, u[xi / 4][xi % 4], n);
+}
+
+static void kernel_transform(void *ctx, int64_t c0, int64_t c1, int thread) {
+  const wino_task *t = ctx;
+  (void)thread;
+  for (int64_t c = c0; c < c1; c++)
+    for (int64_t k0 = 0; k0 < t->q.oc; k0 += VL) kernel_block(t, c, k0, t->q.oc - k0 < VL ? (int)(t->q.oc - k0) : VL);
+}
+
+/* V[xi][tile][c] = (B^T d B)[xi] for the tile whose top-left output is (n, oy, ox). */
+static void input_tile(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *v,
+                       int64_t stride) {
+  const wino_geom *q = &t->q;
+  const float *p[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      int64_t iy = oy + i - q->ph, ix = ox + j - q->pw;
+      int inside = iy >= 0 && iy < q->ih && ix >= 0 && ix < q->iw;
+      p[i][j] = inside ? t->x + ((n * q->ih + iy) * q->iw + ix) * q->ic : zeros;
+    }
+  for (int64_t c0 = 0; c0 < q->ic; c0 += VL) {
+    int n = q->ic - c0 < VL ? (int)(q->ic - c0) : VL;
+    float d[4][4][VL], out[4][4][VL];
+    if (n < VL) memset(d, 0, sizeof d); /* the lanes past the last channel */
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) copy_lanes(d[i][j], p[i][j] + c0, n);
+    sandwich(bt_rows, 4, 4, d, out);
+    for (int xi = 0; xi < 16; xi++) copy_lanes(v + xi * stride + c0, out[xi / 4][xi % 4], n);
+  }
+}
+
+/* out's 2x2 block at (n, oy, ox) = A^T M A; a row or column past the edge
+ * of an odd-sized output goes to `sink`. */
+static void output_tile(const wino_task *t, const float *m, int64_t stride, int64_t n, int64_t oy, int64_t ox,
+                        float *sink) {
+  const wino_geom *q = &t->q;
+  float *o[2][2];
+  for (int a = 0; a < 2; a++)
+    for (int b = 0; b < 2; b++)
+      o[a][b] = oy + a < q->oh && ox + b < q->ow ? t->out + ((n * q->oh + oy + a) * q->ow + ox + b) * q->oc
+                                                  : sink + (a * 2 + b) * q->oc;
+  for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
+    int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
+    float mm[4][4][VL], y[4][4][VL];
+    if (n < VL) memset(mm, 0, sizeof mm);
+    for (int xi = 0; xi < 16; xi++) copy_lanes(mm[xi / 4][xi % 4], m + xi * stride + k0, n);
+    sandwich(at_rows, 4, 2, mm, y);
+    for (int a = 0; a < 2; a++)
+      for (int b = 0; b < 2; b++) copy_lanes(o[a][b] + k0, y[a][b], n);
+  }
+}
+
+/* Chunk c's units (whole rows of tiles) [*u0, *u1). */
+static void chunk_units(const wino_geom *q, int64_t c, int64_t *u0, int64_t *u1) {
+  *u0 = c * q->units_per_chunk;
+  *u1 = *u0 + q->units_per_chunk < q->units ? *u0 + q->units_per_chunk : q->units;
+}
+
+/* The first output row of unit u, counting rows across images; for u =
+ * units, the end of the output. */
+static int64_t unit_row(const wino_geom *q, int64_t u) { return u / q->tiles_y * q->oh + 2 * (u % q->tiles_y); }
+
+static void run_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
+  const wino_task *t = ctx;
+  const wino_geom *q = &t->q;
+  float *v = t->scratch + (size_t)thread * thread_floats(q);
+  int64_t most = q->units_per_chunk * q->tiles_x;
+  float *m = v + 16 * most * q->ic, *zeros = m + 16 * most * q->oc, *sink = zeros + q->ic;
+  memset(zeros, 0, sizeof(float) * (size_t)q->ic);
+  for (int64_t c = c0; c < c1; c++) {
+    int64_t u0, u1;
+    chunk_units(q, c, &u0, &u1);
+    int64_t tiles = (u1 - u0) * q->tiles_x;
+    for (int64_t u = u0; u < u1; u++)
+      for (int64_t tx = 0; tx < q->tiles_x; tx++)
+        input_tile(t, zeros, u / q->tiles_y, 2 * (u % q->tiles_y), 2 * tx,
+                   v + ((u - u0) * q->tiles_x + tx) * 16 * q->ic, q->ic);
+    for (int xi = 0; xi < 16; xi++)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)tiles, (blasint)q->oc, (blasint)q->ic, 1.0f,
+                  v + xi * q->ic, (blasint)(16 * q->ic), t->u + xi * q->ic * q->oc, (blasint)q->oc, 0.0f,
+                  m + xi * q->oc, (blasint)(16 * q->oc));
+    for (int64_t u = u0; u < u1; u++)
+      for (int64_t tx = 0; tx < q->tiles_x; tx++)
+        output_tile(t, m + ((u - u0) * q->tiles_x + tx) * 16 * q->oc, q->oc, u / q->tiles_y, 2 * (u % q->tiles_y),
+                    2 * tx, sink);
+    if (t->ep && t->ep->count) {
+      /* Units are whole tile rows, so the chunk's output rows are contiguous. */
+      int64_t r0 = unit_row(q, u0), r1 = unit_row(q, u1);
+      nnc_cpu_epilogue_apply(t->ep, t->out, r0 * q->ow, (r1 - r0) * q->ow, q->oc);
+    }
+  }
+}
+
+/* ---- conv2d_grad_kernel --------------------------------------------------- */
+
+/* W[xi][k] = (G' e G'^T)[xi] for dy's 2x2 block at (n, oy, ox), zero past its edge. */
+static void dy_tile(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *w) {
+  const wino_geom *q = &t->q;
+  const float *p[2][2];
+  for (int a = 0; a < 2; a++)
+    for (int b = 0; b < 2; b++)
+      p[a][b] = oy + a < q->oh && ox + b < q->ow ? t->x2 + ((n * q->oh + oy + a) * q->ow + ox + b) * q->oc : zeros;
+  for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
+    int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
+    float e[4][4][VL], out[4][4][VL];
+    if (n < VL) memset(e, 0, sizeof e);
+    for (int a = 0; a < 2; a++)
+      for (int b = 0; b < 2; b++) copy_lanes(e[a][b], p[a][b] + k0, n);
+    sandwich(g2_rows, 2, 4, e, out);
+    for (int xi = 0; xi < 16; xi++) copy_lanes(w + xi * q->oc + k0, out[xi / 4][xi % 4], n);
+  }
+}
+
+/* Floats of one part's sum, 16 x ic x oc, kept after the thread area. */
+static size_t sum_floats(const wino_geom *q) { return u_floats(q); }
+
+/* Part p of the chunks sums into its own 16 x ic x oc, whichever thread
+ * runs it, so every run adds in the same order. */
+static void grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread) {
+  const wino_task *t = ctx;
+  const wino_geom *q = &t->q;
+  size_t area = thread_floats(q) + sum_floats(q);
+  float *v = t->scratch + (size_t)thread * area;
+  int64_t most = q->units_per_chunk * q->tiles_x, parts = t->parts;
+  float *dw = v + 16 * most * q->ic, *zeros = dw + 16 * most * q->oc;
+  memset(zeros, 0, sizeof(float) * (size_t)(q->ic > q->oc ? q->ic : q->oc));
+  for (int64_t p = p0; p < p1; p++) {
+    float *sum = t->scratch + (size_t)p * area + thread_floats(q);
+    for (int64_t c = q->chunks * p / parts; c < q->chunks * (p + 1) / parts; c++) {
+      int64_t u0, u1;
+      chunk_units(q, c, &u0, &u1);
+      int64_t tiles = (u1 - u0) * q->tiles_x;
+      for (int64_t u = u0; u < u1; u++)
+        for (int64_t tx = 0; tx < q->tiles_x; tx++) {
+          int64_t n = u / q->tiles_y, oy = 2 * (u % q->tiles_y), at = (u - u0) * q->tiles_x + tx;
+          input_tile(t, zeros, n, oy, 2 * tx, v + at * 16 * q->ic, q->ic);
+          dy_tile(t, zeros, n, oy, 2 * tx, dw + at * 16 * q->oc);
+        }
+      float beta = c == q->chunks * p / parts ? 0.0f : 1.0f;
+      for (int xi = 0; xi < 16; xi++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)q->ic, (blasint)q->oc, (blasint)tiles, 1.0f,
+                    v + xi * q->ic, (blasint)(16 * q->ic), dw + xi * q->oc, (blasint)(16 * q->oc), beta,
+                    sum + xi * q->ic * q->oc, (blasint)q->oc);
+    }
+  }
+}
+
+/* dw[i][j][c][k] = (A'^T M A')[i][j] for input channels [c0, c1), M the
+ * parts' sums added in part order. */
+static void grad_kernel_out(void *ctx, int64_t c0, int64_t c1, int thread) {
+  const wino_task *t = ctx;
+  const wino_geom *q = &t->q;
+  (void)thread;
+  size_t area = thread_floats(q) + sum_floats(q);
+  for (int64_t c = c0; c < c1; c++)
+    for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
+      int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
+      float mm[4][4][VL] = {{{0}}}, y[4][4][VL];
+      for (int64_t p = 0; p < t->parts; p++) {
+        const float *sum = t->scratch + (size_t)p * area + thread_floats(q) + c * q->oc + k0;
+        for (int xi = 0; xi < 16; xi++)
+          for (int l = 0; l < n; l++) mm[xi / 4][xi % 4][l] += sum[xi * q->ic * q->oc + l];
+      }
+      sandwich(a2t_rows, 4, 3, mm, y);
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) copy_lanes(t->out + ((i * 3 + j) * q->ic + c) * q->oc + k0, y[i][j], n);
+    }
+}
+
+size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w) {
+  wino_geom q = geom_of(w, 0);
+  return thread_floats(&q) + sum_floats(&q);
+}
+
+void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const float *dy, float *dw,
+                                  const nnc_cpu_args *a) {
+  wino_task t = {.q = geom_of(w, 0), .x = x, .x2 = dy, .out = dw, .scratch = a->scratch};
+  t.parts = nnc_cpu_threads() < t.q.chunks ? nnc_cpu_threads() : t.q.chunks;
+  nnc_cpu_parallel(t.parts, 1, grad_kernel_part, &t);
+  nnc_cpu_parallel(t.q.ic, nnc_cpu_grain(t.q.ic, 2, 1), grad_kernel_out, &t);
+}
+
+void nnc_cpu_winograd(const nnc_window *w, int grad_input, const float *x, const float *kernel, float *out,
+                      const nnc_cpu_args *a) {
+  /* U first, then the threads' areas: the kernel's own layout of the whole scratch. */
+  wino_task t = {.q = geom_of(w, grad_input), .x = x, .w = kernel, .out = out, .u = a->scratch, .ep = a->epilogue};
+  t.scratch = t.u + u_floats(&t.q);
+  nnc_cpu_parallel(t.q.ic, nnc_cpu_grain(t.q.ic, 2, 1), kernel_transform, &t);
+  nnc_cpu_parallel(t.q.chunks, 1, run_chunk, &t);
+}

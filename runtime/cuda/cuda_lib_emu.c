@@ -1,0 +1,388 @@
+/* cuBLAS and cuDNN emulated on the host, for cuda-emu: each entry point that
+ * library steps use, with the real signature and the documented semantics,
+ * computed with plain loops (sums in double). It checks what the real
+ * libraries check and that matters to nnc (formats, data types, that a
+ * convolution's output descriptor has the size its geometry gives), so a
+ * lowering that cuda-emu accepts makes the same calls on a GPU.
+ *
+ * cuBLAS here is column-major: element (i, j) of an m x n matrix with leading
+ * dimension ld is at [i + j * ld]. cuDNN tensors are NHWC (cStride = 1),
+ * filters in NHWC format are KRSC, and "convolution" is cross-correlation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cuda/cuda_lib_api.h"
+
+/* ---- cuBLAS ------------------------------------------------------------------ */
+
+struct cublas_context {
+  cuda_stream stream;
+};
+
+static cublas_status emu_cublas_create(cublas_handle *h) {
+  *h = calloc(1, sizeof **h);
+  return *h ? 0 : CUBLAS_STATUS_ALLOC_FAILED;
+}
+
+static cublas_status emu_cublas_destroy(cublas_handle h) {
+  free(h);
+  return 0;
+}
+
+static cublas_status emu_cublas_set_stream(cublas_handle h, cuda_stream s) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  h->stream = s;
+  return 0;
+}
+
+static const char *emu_cublas_string(cublas_status s) {
+  return s == 0                               ? "CUBLAS_STATUS_SUCCESS"
+         : s == CUBLAS_STATUS_NOT_INITIALIZED ? "CUBLAS_STATUS_NOT_INITIALIZED"
+         : s == CUBLAS_STATUS_ALLOC_FAILED    ? "CUBLAS_STATUS_ALLOC_FAILED"
+         : s == CUBLAS_STATUS_INVALID_VALUE   ? "CUBLAS_STATUS_INVALID_VALUE"
+                                              : "CUBLAS_STATUS_UNKNOWN";
+}
+
+/* Element (i, j) of op(X), X column-major with leading dimension ld. */
+static float at(const float *x, int trans, int ld, int i, int j) {
+  return trans ? x[j + (size_t)i * ld] : x[i + (size_t)j * ld];
+}
+
+static int bad_op(int op) { return op != CUBLAS_OP_N && op != CUBLAS_OP_T; }
+
+/* C = alpha op(A) op(B) + beta C, op(A) m x k, op(B) k x n. With beta 0, C is
+ * not read (it may hold NaNs), as cuBLAS documents. */
+static cublas_status emu_sgemm(cublas_handle h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A,
+                               int lda, const float *B, int ldb, const float *beta, float *C, int ldc) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (bad_op(ta) || bad_op(tb) || m < 0 || n < 0 || k < 0 || lda < (ta ? (k > 1 ? k : 1) : (m > 1 ? m : 1)) ||
+      ldb < (tb ? (n > 1 ? n : 1) : (k > 1 ? k : 1)) || ldc < (m > 1 ? m : 1))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < m; i++) {
+      double acc = 0;
+      for (int p = 0; p < k; p++) acc += (double)at(A, ta, lda, i, p) * at(B, tb, ldb, p, j);
+      float *c = &C[i + (size_t)j * ldc];
+      *c = (float)(*alpha * acc + (*beta != 0.0f ? (double)*beta * *c : 0.0));
+    }
+  return 0;
+}
+
+/* C = alpha op(A) + beta op(B), all m x n; in place when C is B (transb N). */
+static cublas_status emu_sgeam(cublas_handle h, int ta, int tb, int m, int n, const float *alpha, const float *A,
+                               int lda, const float *beta, const float *B, int ldb, float *C, int ldc) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (bad_op(ta) || bad_op(tb) || m < 0 || n < 0 || lda < (ta ? n : m) || ldb < (tb ? n : m) || ldc < m)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (A == C && ta == CUBLAS_OP_T) return CUBLAS_STATUS_INVALID_VALUE; /* not an in-place form cuBLAS supports */
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < m; i++) {
+      float b = *beta != 0.0f ? *beta * at(B, tb, ldb, i, j) : 0.0f;
+      C[i + (size_t)j * ldc] = *alpha * at(A, ta, lda, i, j) + b;
+    }
+  return 0;
+}
+
+/* ---- cuDNN ------------------------------------------------------------------- */
+
+struct cudnn_context {
+  cuda_stream stream;
+};
+struct cudnn_tensor_struct {
+  int set, n, c, h, w;
+};
+struct cudnn_filter_struct {
+  int set, k, c, h, w;
+};
+struct cudnn_conv_struct {
+  int set, pad_h, pad_w, u, v, math;
+};
+
+static cudnn_status emu_cudnn_create(cudnn_handle *h) {
+  *h = calloc(1, sizeof **h);
+  return *h ? 0 : CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+}
+
+static cudnn_status emu_cudnn_destroy(cudnn_handle h) {
+  free(h);
+  return 0;
+}
+
+static cudnn_status emu_cudnn_set_stream(cudnn_handle h, cuda_stream s) {
+  if (!h) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  h->stream = s;
+  return 0;
+}
+
+static const char *emu_cudnn_string(cudnn_status s) {
+  return s == 0                                     ? "CUDNN_STATUS_SUCCESS"
+         : s == CUDNN_STATUS_BAD_PARAM              ? "CUDNN_STATUS_BAD_PARAM"
+         : s == CUDNN_STATUS_BAD_PARAM_NULL_POINTER ? "CUDNN_STATUS_BAD_PARAM_NULL_POINTER"
+         : s == CUDNN_STATUS_NOT_SUPPORTED          ? "CUDNN_STATUS_NOT_SUPPORTED"
+         : s == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED
+             ? "CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED"
+             : "CUDNN_STATUS_INTERNAL_ERROR";
+}
+
+/* One create/destroy pair per descriptor kind. */
+#define DESCRIPTOR(kind, type)                                                                                         \
+  static cudnn_status emu_create_##kind(type *d) {                                                                     \
+    *d = calloc(1, sizeof **d);                                                                                        \
+    return *d ? 0 : CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;                                                \
+  }                                                                                                                    \
+  static cudnn_status emu_destroy_##kind(type d) {                                                                     \
+    free(d);                                                                                                           \
+    return 0;                                                                                                          \
+  }
+DESCRIPTOR(tensor, cudnn_tensor_desc)
+DESCRIPTOR(filter, cudnn_filter_desc)
+DESCRIPTOR(conv, cudnn_conv_desc)
+#undef DESCRIPTOR
+
+/* The emulation knows NHWC float only, which is all nnc asks for. */
+static cudnn_status emu_set_tensor(cudnn_tensor_desc d, int format, int type, int n, int c, int h, int w) {
+  if (!d) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (n <= 0 || c <= 0 || h <= 0 || w <= 0) return CUDNN_STATUS_BAD_PARAM;
+  if (format != CUDNN_TENSOR_NHWC || type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
+  *d = (struct cudnn_tensor_struct){1, n, c, h, w};
+  return 0;
+}
+
+static cudnn_status emu_set_filter(cudnn_filter_desc d, int type, int format, int k, int c, int h, int w) {
+  if (!d) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (k <= 0 || c <= 0 || h <= 0 || w <= 0) return CUDNN_STATUS_BAD_PARAM;
+  if (format != CUDNN_TENSOR_NHWC || type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
+  *d = (struct cudnn_filter_struct){1, k, c, h, w};
+  return 0;
+}
+
+static cudnn_status emu_set_conv(cudnn_conv_desc d, int pad_h, int pad_w, int u, int v, int dil_h, int dil_w, int mode,
+                                 int compute) {
+  if (!d) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dil_h <= 0 || dil_w <= 0) return CUDNN_STATUS_BAD_PARAM;
+  if (dil_h != 1 || dil_w != 1 || mode != CUDNN_CROSS_CORRELATION || compute != CUDNN_DATA_FLOAT)
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  *d = (struct cudnn_conv_struct){1, pad_h, pad_w, u, v, 0};
+  return 0;
+}
+
+/* The emulation computes in float with double sums, i.e. FMA math. */
+static cudnn_status emu_set_math(cudnn_conv_desc d, int math) {
+  if (!d) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (math < 0 || math > CUDNN_FMA_MATH) return CUDNN_STATUS_BAD_PARAM;
+  d->math = math;
+  return 0;
+}
+
+enum { FWD, BWD_DATA, BWD_FILTER };
+
+/* The algorithms each pass runs here (the same loops whichever), and the
+ * candidates its heuristics offer, best first, as cuDNN's do: some refused
+ * (FFT for these shapes), some not deterministic (bwd ALGO_0, filter ALGO_3). */
+static const unsigned supported[3] = {1u << 0 | 1u << 1 | 1u << 2, 1u << 0 | 1u << 1, 1u << 0 | 1u << 1};
+static const cudnn_algo_perf offered[3][4] = {
+    {{1, 0, 0.1f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {0, 0, 0.2f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {2, 0, 0.3f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {4, CUDNN_STATUS_NOT_SUPPORTED, -1, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}}},
+    {{0, 0, 0.1f, 0, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {1, 0, 0.2f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}}},
+    {{0, 0, 0.1f, 0, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {3, 0, 0.2f, 0, CUDNN_NON_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+     {1, 0, 0.3f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}}},
+};
+static const int noffered[3] = {4, 2, 3};
+
+/* The descriptors of one convolution agree: channels, batch, and the output
+ * size that cudnnGetConvolution2dForwardOutputDim would give; algo < 0 is
+ * not checked (heuristics). */
+static cudnn_status check_conv(cudnn_handle h, const struct cudnn_tensor_struct *x, const struct cudnn_filter_struct *w,
+                               const struct cudnn_conv_struct *c, const struct cudnn_tensor_struct *y, int algo,
+                               int pass) {
+  if (!h || !x || !w || !c || !y) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (!x->set || !w->set || !c->set || !y->set) return CUDNN_STATUS_BAD_PARAM;
+  if (algo >= 0 && (algo > 31 || !(supported[pass] >> algo & 1))) return CUDNN_STATUS_NOT_SUPPORTED;
+  int oh = (x->h + 2 * c->pad_h - w->h) / c->u + 1, ow = (x->w + 2 * c->pad_w - w->w) / c->v + 1;
+  if (x->c != w->c || y->c != w->k || x->n != y->n || y->h != oh || y->w != ow) return CUDNN_STATUS_BAD_PARAM;
+  return 0;
+}
+
+static cudnn_status ws_zero(size_t *bytes) {
+  if (!bytes) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  *bytes = 0;
+  return 0;
+}
+
+static cudnn_status emu_fwd_ws(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_filter_desc w,
+                               const cudnn_conv_desc c, const cudnn_tensor_desc y, int algo, size_t *bytes) {
+  cudnn_status s = check_conv(h, x, w, c, y, algo, FWD);
+  return s ? s : ws_zero(bytes);
+}
+
+static cudnn_status emu_bwd_data_ws(cudnn_handle h, const cudnn_filter_desc w, const cudnn_tensor_desc dy,
+                                    const cudnn_conv_desc c, const cudnn_tensor_desc dx, int algo, size_t *bytes) {
+  cudnn_status s = check_conv(h, dx, w, c, dy, algo, BWD_DATA);
+  return s ? s : ws_zero(bytes);
+}
+
+static cudnn_status emu_bwd_filter_ws(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_tensor_desc dy,
+                                      const cudnn_conv_desc c, const cudnn_filter_desc dw, int algo, size_t *bytes) {
+  cudnn_status s = check_conv(h, x, dw, c, dy, algo, BWD_FILTER);
+  return s ? s : ws_zero(bytes);
+}
+
+static cudnn_status offer(int pass, int requested, int *returned, cudnn_algo_perf *perf) {
+  if (!returned || !perf) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
+  int n = requested < noffered[pass] ? requested : noffered[pass];
+  memcpy(perf, offered[pass], sizeof *perf * (size_t)n);
+  *returned = n;
+  return 0;
+}
+
+static cudnn_status emu_fwd_algos(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_filter_desc w,
+                                  const cudnn_conv_desc c, const cudnn_tensor_desc y, int requested, int *returned,
+                                  cudnn_algo_perf *perf) {
+  cudnn_status s = check_conv(h, x, w, c, y, -1, FWD);
+  return s ? s : offer(FWD, requested, returned, perf);
+}
+
+static cudnn_status emu_bwd_data_algos(cudnn_handle h, const cudnn_filter_desc w, const cudnn_tensor_desc dy,
+                                       const cudnn_conv_desc c, const cudnn_tensor_desc dx, int requested,
+                                       int *returned, cudnn_algo_perf *perf) {
+  cudnn_status s = check_conv(h, dx, w, c, dy, -1, BWD_DATA);
+  return s ? s : offer(BWD_DATA, requested, returned, perf);
+}
+
+static cudnn_status emu_bwd_filter_algos(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_tensor_desc dy,
+                                         const cudnn_conv_desc c, const cudnn_filter_desc dw, int requested,
+                                         int *returned, cudnn_algo_perf *perf) {
+  cudnn_status s = check_conv(h, x, dw, c, dy, -1, BWD_FILTER);
+  return s ? s : offer(BWD_FILTER, requested, returned, perf);
+}
+
+/* One convolution's descriptors: x, y and w are the forward pass's input,
+ * output and filter, whichever of them a pass reads or writes. */
+typedef struct conv_walk {
+  const struct cudnn_tensor_struct *x, *y;
+  const struct cudnn_filter_struct *w;
+  const struct cudnn_conv_struct *c;
+} conv_walk;
+
+/* out[i] = alpha acc[i] + beta out[i] (out not read when beta is 0). */
+static void blend(float *out, const double *acc, size_t count, const void *alpha, const void *beta) {
+  float a = *(const float *)alpha, b = *(const float *)beta;
+  for (size_t i = 0; i < count; i++) out[i] = (float)(a * acc[i] + (b != 0.0f ? (double)b * out[i] : 0.0));
+}
+
+/* The three passes over one loop nest, every (output position, filter tap)
+ * pair whose input tap lies inside x (padding reads zero): forward
+ * accumulates y from x and w, backward-data scatters dy into dx through w,
+ * backward-filter gathers x * dy into dw. */
+static void conv_pass(const conv_walk *q, int pass, const float *x, const float *w, const float *y, double *acc) {
+  const int C = q->x->c, K = q->w->k, R = q->w->h, S = q->w->w;
+  for (int n = 0; n < q->y->n; n++)
+    for (int oy = 0; oy < q->y->h; oy++)
+      for (int ox = 0; ox < q->y->w; ox++)
+        for (int r = 0; r < R; r++) {
+          int iy = oy * q->c->u - q->c->pad_h + r;
+          if (iy < 0 || iy >= q->x->h) continue;
+          for (int s = 0; s < S; s++) {
+            int ix = ox * q->c->v - q->c->pad_w + s;
+            if (ix < 0 || ix >= q->x->w) continue;
+            size_t xi = (((size_t)n * q->x->h + iy) * q->x->w + ix) * C;
+            size_t yi = (((size_t)n * q->y->h + oy) * q->y->w + ox) * K;
+            for (int k = 0; k < K; k++) {
+              size_t wi = (((size_t)k * R + r) * S + s) * C;
+              for (int c = 0; c < C; c++) {
+                if (pass == FWD)
+                  acc[yi + k] += (double)x[xi + c] * w[wi + c];
+                else if (pass == BWD_DATA)
+                  acc[xi + c] += (double)y[yi + k] * w[wi + c];
+                else
+                  acc[wi + c] += (double)x[xi + c] * y[yi + k];
+              }
+            }
+          }
+        }
+}
+
+static size_t tensor_count(const struct cudnn_tensor_struct *t) { return (size_t)t->n * t->c * t->h * t->w; }
+
+static cudnn_status run_pass(const conv_walk *q, int pass, const float *x, const float *w, const float *y, float *out,
+                             size_t count, const void *alpha, const void *beta) {
+  if (!alpha || !beta || !out) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  double *acc = calloc(count ? count : 1, sizeof *acc);
+  if (!acc) return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+  conv_pass(q, pass, x, w, y, acc);
+  blend(out, acc, count, alpha, beta);
+  free(acc);
+  return 0;
+}
+
+static cudnn_status emu_fwd(cudnn_handle h, const void *alpha, const cudnn_tensor_desc xd, const void *x,
+                            const cudnn_filter_desc wd, const void *w, const cudnn_conv_desc cd, int algo, void *ws,
+                            size_t ws_bytes, const void *beta, const cudnn_tensor_desc yd, void *y) {
+  (void)ws, (void)ws_bytes;
+  cudnn_status s = check_conv(h, xd, wd, cd, yd, algo, FWD);
+  if (s) return s;
+  if (!x || !w) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  conv_walk q = {xd, yd, wd, cd};
+  return run_pass(&q, FWD, x, w, NULL, y, tensor_count(yd), alpha, beta);
+}
+
+static cudnn_status emu_bwd_data(cudnn_handle h, const void *alpha, const cudnn_filter_desc wd, const void *w,
+                                 const cudnn_tensor_desc dyd, const void *dy, const cudnn_conv_desc cd, int algo,
+                                 void *ws, size_t ws_bytes, const void *beta, const cudnn_tensor_desc dxd, void *dx) {
+  (void)ws, (void)ws_bytes;
+  cudnn_status s = check_conv(h, dxd, wd, cd, dyd, algo, BWD_DATA);
+  if (s) return s;
+  if (!w || !dy) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  conv_walk q = {dxd, dyd, wd, cd};
+  return run_pass(&q, BWD_DATA, NULL, w, dy, dx, tensor_count(dxd), alpha, beta);
+}
+
+static cudnn_status emu_bwd_filter(cudnn_handle h, const void *alpha, const cudnn_tensor_desc xd, const void *x,
+                                   const cudnn_tensor_desc dyd, const void *dy, const cudnn_conv_desc cd, int algo,
+                                   void *ws, size_t ws_bytes, const void *beta, const cudnn_filter_desc dwd, void *dw) {
+  (void)ws, (void)ws_bytes;
+  cudnn_status s = check_conv(h, xd, dwd, cd, dyd, algo, BWD_FILTER);
+  if (s) return s;
+  if (!x || !dy) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  conv_walk q = {xd, dyd, dwd, cd};
+  return run_pass(&q, BWD_FILTER, x, NULL, dy, dw, (size_t)dwd->k * dwd->c * dwd->h * dwd->w, alpha, beta);
+}
+
+const nnc_cuda_lib_api nnc_cuda_lib_emulated = {
+    .cublasCreate_v2 = emu_cublas_create,
+    .cublasDestroy_v2 = emu_cublas_destroy,
+    .cublasSetStream_v2 = emu_cublas_set_stream,
+    .cublasGetStatusString = emu_cublas_string,
+    .cublasSgemm_v2 = emu_sgemm,
+    .cublasSgeam = emu_sgeam,
+    .cudnnCreate = emu_cudnn_create,
+    .cudnnDestroy = emu_cudnn_destroy,
+    .cudnnSetStream = emu_cudnn_set_stream,
+    .cudnnGetErrorString = emu_cudnn_string,
+    .cudnnCreateTensorDescriptor = emu_create_tensor,
+    .cudnnSetTensor4dDescriptor = emu_set_tensor,
+    .cudnnDestroyTensorDescriptor = emu_destroy_tensor,
+    .cudnnCreateFilterDescriptor = emu_create_filter,
+    .cudnnSetFilter4dDescriptor = emu_set_filter,
+    .cudnnDestroyFilterDescriptor = emu_destroy_filter,
+    .cudnnCreateConvolutionDescriptor = emu_create_conv,
+    .cudnnSetConvolution2dDescriptor = emu_set_conv,
+    .cudnnSetConvolutionMathType = emu_set_math,
+    .cudnnDestroyConvolutionDescriptor = emu_destroy_conv,
+    .cudnnGetConvolutionForwardWorkspaceSize = emu_fwd_ws,
+    .cudnnConvolutionForward = emu_fwd,
+    .cudnnGetConvolutionBackwardDataWorkspaceSize = emu_bwd_data_ws,
+    .cudnnConvolutionBackwardData = emu_bwd_data,
+    .cudnnGetConvolutionBackwardFilterWorkspaceSize = emu_bwd_filter_ws,
+    .cudnnConvolutionBackwardFilter = emu_bwd_filter,
+    .cudnnGetConvolutionForwardAlgorithm_v7 = emu_fwd_algos,
+    .cudnnGetConvolutionBackwardDataAlgorithm_v7 = emu_bwd_data_algos,
+    .cudnnGetConvolutionBackwardFilterAlgorithm_v7 = emu_bwd_filter_algos,
+};
+
+const nnc_cuda_lib_api *nnc_cuda_lib_emulation = &nnc_cuda_lib_emulated;
