@@ -38,20 +38,10 @@ static const char *const real_graphs[][2] = {
 
 START_TEST(test_real_model_arena_is_the_plan) {
   const char *script = real_graphs[_i][0], *kind = real_graphs[_i][1];
-  char dir[512], args[1024], path[1100], *out, *err;
-  snprintf(dir, sizeof dir, "%s", nnc_test_write_temp("arena-marker", ""));
-  *strrchr(dir, '/') = 0;
-  snprintf(args, sizeof args, "%s --dry-run --dump-ir=plan-memory --dump-dir '%s'", script, dir);
-  ck_assert_msg(nnc_test_run_cli(args, &out, &err) == 0, "%s: %s", script, err);
-  free(out), free(err);
-  const char *pass = strcmp(kind, "train-step") == 0 ? "09" : "06";
-  snprintf(path, sizeof path, "%s/%s.%s-plan-memory.ir", dir, kind, pass);
-  char *text = nnc_test_read_file(path);
-  ck_assert_msg(text != NULL, "no dump %s", path);
+  char args[1024];
+  snprintf(args, sizeof args, "%s --dry-run", script);
+  nnc_graph *g = nnc_test_dumped_graph(args, kind, "plan-memory");
   nnc_status st = {0};
-  nnc_graph *g = nnc_graph_parse(text, path, &st);
-  free(text);
-  ck_assert_msg(g != NULL, "%s", st.msg);
   ck_assert_int_gt(g->ngroups, 0);
   nnc_pass_ctx ctx = {.batch = NNC_DIM_ANY};
   ck_assert_msg(nnc_pass_plan_memory.run(&g, &ctx, &st) == 0, "%s", st.msg);
