@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "frontend/bind.h"
 #include "frontend/fetch.h"
 #include "frontend/npz.h"
 #include "frontend/tensor.h"
@@ -70,6 +71,14 @@ typedef struct place {
   int npz;     /* has a usable npz */
 } place;
 
+/* The run's settings (passes/options.h), where nnc read the variables
+ * above; the zero value (an empty environment) where the state has none. */
+static const nnc_options *options(lua_State *L) {
+  static const nnc_options none;
+  const nnc_run_config *c = nnc_lua_config(L);
+  return c ? &c->opts : &none;
+}
+
 static int is_file(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -77,7 +86,7 @@ static int is_file(const char *path) {
 
 /* Pushes nnc's cache folder ("$XDG_CACHE_HOME/nnc"), or nothing and 0. */
 static int push_cache_root(lua_State *L) {
-  const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  const char *xdg = options(L)->xdg_cache_home, *home = options(L)->home;
   if (cache_override[0]) lua_pushstring(L, cache_override);
   else if (xdg && *xdg) lua_pushfstring(L, "%s/nnc", xdg);
   else if (home && *home) lua_pushfstring(L, "%s/.cache/nnc", home);
@@ -89,11 +98,11 @@ static int push_cache_root(lua_State *L) {
 static int dataset_places(lua_State *L, const dataset *ds, place *p) {
   int n = 0;
   memset(p, 0, 4 * sizeof *p);
-  const char *env = getenv("NNC_DATA");
-  if (env && *env) {
-    p[n].dir = lua_pushfstring(L, "%s/%s", env, ds->subdir);
+  const char *data = options(L)->data_dir;
+  if (data && *data) {
+    p[n].dir = lua_pushfstring(L, "%s/%s", data, ds->subdir);
     p[n++].label = lua_pushfstring(L, "$NNC_DATA/%s", ds->subdir);
-    p[n].dir = lua_pushstring(L, env);
+    p[n].dir = lua_pushstring(L, data);
     p[n++].label = "$NNC_DATA";
   }
   p[n].dir = lua_pushfstring(L, "%s/%s", system_dir, ds->subdir);
@@ -166,9 +175,9 @@ static int remote_files(const dataset *ds, const char **names, const char **sums
   return 4;
 }
 
-static const char *data_base_url(void) {
-  const char *env = getenv("NNC_DATA_URL");
-  return env && *env ? env : KERAS_BASE;
+static const char *data_base_url(lua_State *L) {
+  const char *url = options(L)->data_url;
+  return url && *url ? url : KERAS_BASE;
 }
 
 /* The places and what each lacked, for the error message. */
@@ -192,8 +201,8 @@ static void describe_places(luaL_Buffer *b, lua_State *L, const dataset *ds, con
     }
     luaL_addchar(b, '\n');
   }
-  const char *env = getenv("NNC_DATA");
-  if (!env || !*env) luaL_addstring(b, "$NNC_DATA is not set.\n");
+  const char *data = options(L)->data_dir;
+  if (!data || !*data) luaL_addstring(b, "$NNC_DATA is not set.\n");
 }
 
 static _Noreturn void fetch_failed(lua_State *L, const char *func, const dataset *ds, const place *p, int n,
@@ -222,7 +231,7 @@ static _Noreturn void fetch_failed(lua_State *L, const char *func, const dataset
   char bufs[4][64];
   int count = remote_files(ds, names, sums, bufs);
   for (int i = 0; i < count; i++) {
-    lua_pushfstring(L, "\n  %s%s (SHA-256 %s)", data_base_url(), names[i], sums[i]);
+    lua_pushfstring(L, "\n  %s%s (SHA-256 %s)", data_base_url(L), names[i], sums[i]);
     luaL_addvalue(&b);
   }
   lua_pushfstring(L, "\ninto %s, or into $NNC_DATA/%s.", n && p[n - 1].cache ? p[n - 1].dir : "$NNC_DATA",
@@ -240,7 +249,7 @@ static int fetch_into_cache(lua_State *L, const char *func, const dataset *ds, p
   const char *names[4], *sums[4];
   char bufs[4][64];
   int count = remote_files(ds, names, sums, bufs);
-  const char *base = data_base_url();
+  const char *base = data_base_url(L);
   const char *sep = base[strlen(base) - 1] == '/' ? "" : "/";
   for (int i = 0; i < count; i++) {
     const char *dest = lua_pushfstring(L, "%s/%s", cache->dir, names[i]);

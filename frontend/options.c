@@ -52,6 +52,8 @@ int nnc_options_from_env(nnc_options *o, nnc_status *st) {
   o->xdg_cache_home = env("XDG_CACHE_HOME");
   o->home = env("HOME");
   o->tmpdir = env("TMPDIR");
+  o->data_dir = env("NNC_DATA");
+  o->data_url = env("NNC_DATA_URL");
   o->cuda_home = env("CUDA_HOME");
   o->cuda_path = env("CUDA_PATH");
   o->virtual_env = env("VIRTUAL_ENV");

@@ -59,6 +59,10 @@ typedef struct nnc_options {
   int nocache;
   const char *cache_dir, *xdg_cache_home, *home;
   const char *tmpdir; /* $TMPDIR; NULL: /tmp */
+  /* The data sets scripts load by name (frontend/datasets.c): $NNC_DATA is
+   * looked in first, $NNC_DATA_URL replaces Keras's address; they are
+   * fetched into $XDG_CACHE_HOME/nnc, else $HOME/.cache/nnc. */
+  const char *data_dir, *data_url;
   /* Where CUDA libraries are looked for (codegen/dl.h). */
   const char *cuda_home, *cuda_path, *virtual_env, *conda_prefix;
 } nnc_options;

@@ -4,8 +4,10 @@
 #include <lualib.h>
 #include <stdio.h>
 
+#include "frontend/bind.h"
 #include "frontend/datasets.h"
 #include "frontend/tensor.h"
+#include "tests/testutil.h"
 
 /* Results live in rotating slots so a test can compare two of them. */
 static const char *keep(const char *s) {
@@ -14,6 +16,13 @@ static const char *keep(const char *s) {
   char *slot = slots[next++ % 4];
   snprintf(slot, sizeof slots[0], "%s", s);
   return slot;
+}
+
+/* The run's settings as nnc would read them now, so that a test's setenv
+ * reaches the data set loader as the command line's environment would. */
+static void read_environment(lua_State *L) {
+  nnc_run_config config = {.opts = *nnc_test_options()};
+  nnc_lua_set_config(L, &config);
 }
 
 lua_State *nnc_test_lua_new(void) {
@@ -28,6 +37,7 @@ lua_State *nnc_test_lua_new(void) {
 }
 
 const char *nnc_test_lua_run(lua_State *L, const char *code) {
+  read_environment(L);
   if (luaL_loadstring(L, code) == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK) return NULL;
   const char *msg = keep(lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
   lua_pop(L, 1);
@@ -36,6 +46,7 @@ const char *nnc_test_lua_run(lua_State *L, const char *code) {
 
 /* Leaves the expression's value (or the error message) on the stack. */
 static int eval(lua_State *L, const char *expr) {
+  read_environment(L);
   lua_pushfstring(L, "return %s", expr);
   int rc = luaL_loadstring(L, lua_tostring(L, -1));
   lua_remove(L, -2);

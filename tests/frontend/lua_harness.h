@@ -10,7 +10,8 @@
  * `data`, as scripts see them. */
 lua_State *nnc_test_lua_new(void);
 /* Runs a chunk; NULL when it succeeds, else the error message (kept until
- * a few calls later). */
+ * a few calls later). This and the two below first read the environment
+ * into the run's settings, as nnc does when it starts (frontend/options.c). */
 const char *nnc_test_lua_run(lua_State *L, const char *code);
 /* tostring() of an expression's value, or "error: <message>". */
 const char *nnc_test_lua_str(lua_State *L, const char *expr);

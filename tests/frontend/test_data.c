@@ -388,6 +388,55 @@ START_TEST(test_dataset_missing) {
 }
 END_TEST
 
+/* The command line's environment reaches the loader: a data set under
+ * $NNC_DATA, and data.get_file's cache under $XDG_CACHE_HOME/nnc, else
+ * $HOME/.cache/nnc, else none. */
+static char *cli_output(const char *script, int want_rc) {
+  char *out, *err;
+  int rc = nnc_test_run_cli(nnc_test_write_temp("env.lua", script), &out, &err);
+  ck_assert_msg(rc == want_rc, "exit %d: %s", rc, err);
+  if (want_rc) {
+    free(out);
+    return err;
+  }
+  free(err);
+  return out;
+}
+
+START_TEST(test_dataset_environment_through_cli) {
+  write_dataset("mnist", ".gz", 3, 2, 3);
+  setenv("NNC_DATA", dir, 1);
+  char *out = cli_output("local train, test = data.mnist() print(#train.x, #test.x, train.y)\n", 0);
+  ck_assert_str_eq(out, "3\t2\ttensor(i32[3]) {0, 1, 2}\n");
+  free(out);
+  char *home = strdup(getenv("HOME") ? getenv("HOME") : "");
+  const char *get = "print(data.get_file('blob.bin', 'http://127.0.0.1:1/blob.bin'))\n";
+  char want[600], cmd[700];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s'", path_of("home/.cache/nnc/datasets"), path_of("xdg/nnc/datasets"));
+  ck_assert_int_eq(system(cmd), 0);
+  write_raw("home/.cache/nnc/datasets/blob.bin", "home", 4);
+  write_raw("xdg/nnc/datasets/blob.bin", "xdg", 3);
+  setenv("HOME", path_of("home"), 1);
+  unsetenv("XDG_CACHE_HOME");
+  out = cli_output(get, 0);
+  snprintf(want, sizeof want, "%s\n", path_of("home/.cache/nnc/datasets/blob.bin"));
+  ck_assert_str_eq(out, want);
+  free(out);
+  setenv("XDG_CACHE_HOME", path_of("xdg"), 1);
+  out = cli_output(get, 0);
+  snprintf(want, sizeof want, "%s\n", path_of("xdg/nnc/datasets/blob.bin"));
+  ck_assert_str_eq(out, want);
+  free(out);
+  unsetenv("XDG_CACHE_HOME");
+  unsetenv("HOME");
+  out = cli_output(get, 1);
+  ASSERT_HAS(out, "get_file: neither $XDG_CACHE_HOME nor $HOME is set; pass cache_dir");
+  free(out);
+  if (home[0]) setenv("HOME", home, 1);
+  free(home);
+}
+END_TEST
+
 START_TEST(test_dataset_bad_contents) {
   write_dataset("", ".gz", 3, 2, 2);
   setenv("NNC_DATA", dir, 1);
@@ -474,6 +523,7 @@ TCase *nnc_data_tcase(void) {
   tcase_add_test(tc, test_dataset_from_nnc_data);
   tcase_add_test(tc, test_dataset_search_order);
   tcase_add_test(tc, test_dataset_missing);
+  tcase_add_test(tc, test_dataset_environment_through_cli);
   tcase_add_test(tc, test_dataset_bad_contents);
   tcase_add_test(tc, test_to_categorical);
   tcase_add_test(tc, test_real_fashion_mnist);
