@@ -65,7 +65,8 @@ typedef struct nnc_cuda_kernel {
   int64_t work;                 /* work items; one thread (a block, if cooperative) runs one at a time */
   unsigned grid, block;         /* 1-D launch: blocks and threads per block */
   int cooperative;              /* a block's threads share each work item and meet at __syncthreads */
-  int tf32;                     /* its GEMM multiplies on TF32 tensor cores (mma.sync) */
+  int tf32;                     /* its GEMM multiplies on TF32 tensor cores (mma.sync; a library step: in the
+                                 * library's TF32 math mode) */
   /* A split anchor's pair (nnc_cuda_split_sum): 1 on the first kernel, which
    * computes the anchor's partial results into the workspace (its nodes:
    * the anchor alone), 2 on the second, which adds them up in a fixed order
@@ -266,8 +267,9 @@ typedef struct nnc_cuda_lib_call {
 
 /* Node id as a call of `lib`, the library it is lowered to. */
 void nnc_cuda_lib_call_of(const nnc_graph *g, int32_t id, nnc_lower_lib lib, nnc_cuda_lib_call *call);
-/* Fills k as node id's library step (name, buffers, call text) for lib. */
-int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_lower_lib lib, nnc_cuda_kernel *k,
+/* Fills k as node id's library step (name, buffers, call text) for lib;
+ * tf32: its products on TF32 tensor cores (k->tf32; cuBLAS and cuDNN only). */
+int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_lower_lib lib, int tf32, nnc_cuda_kernel *k,
                       nnc_status *st);
 
 #endif

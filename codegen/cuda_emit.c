@@ -536,7 +536,15 @@ static int emit_unit(const nnc_options *o, const nnc_graph *g, uint64_t hash, co
                      const unsigned char *stored, unsigned char *live, int tf32, const char *tf32_refused,
                      nnc_cuda_kernel *k, nnc_status *st) {
   int32_t anchor = u->members[0];
-  if (u->library) return nnc_cuda_lib_step(g, hash, anchor, nnc_lower_node(o, g, anchor), k, st) ? -1 : 1;
+  if (u->library) {
+    /* cuBLAS and cuDNN multiply in the precision the generated GEMMs would. */
+    nnc_lower_lib lib = nnc_lower_node(o, g, anchor);
+    int gemm = lib == NNC_LOWER_CUBLAS || lib == NNC_LOWER_CUDNN;
+    char where[256];
+    if (gemm && tf32_refused)
+      return nnc_fail(st, "CUDA codegen: %s: %s", nnc_node_where(g, anchor, where, sizeof where), tf32_refused), -1;
+    return nnc_cuda_lib_step(g, hash, anchor, lib, gemm && tf32, k, st) ? -1 : 1;
+  }
   nnc_cuda_ctx c;
   ctx_init(&c, g, stored, u, live, st);
   c.role = ROLE_ANCHOR;

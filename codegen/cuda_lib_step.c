@@ -97,7 +97,7 @@ static void describe_allreduce(nnc_strbuf *t, const nnc_cuda_lib_call *c, const 
                      (int)n->src[0], (int)id, c->m);
 }
 
-int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_lower_lib lib, nnc_cuda_kernel *k,
+int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_lower_lib lib, int tf32, nnc_cuda_kernel *k,
                       nnc_status *st) {
   const nnc_node *n = &g->nodes[id];
   nnc_cuda_lib_call c;
@@ -128,10 +128,17 @@ int nnc_cuda_lib_step(const nnc_graph *g, uint64_t hash, int32_t id, nnc_lower_l
     describe_gemm(&text, &c, n, id);
   else
     describe_conv(&text, &c, n, id);
+  if (!nccl)
+    nnc_strbuf_appendf(&text, " * math: %s\n",
+                       tf32 ? (c.lib == NNC_LOWER_CUBLAS ? "CUBLAS_TF32_TENSOR_OP_MATH (TF32 tensor cores)"
+                                                         : "CUDNN_TENSOR_OP_MATH (TF32 tensor cores)")
+                       : c.lib == NNC_LOWER_CUBLAS ? "CUBLAS_DEFAULT_MATH (float)"
+                                                   : "CUDNN_FMA_MATH (float)");
   nnc_strbuf_append(&text, " */\n");
   k->name = nnc_strbuf_take(&name);
   k->call = nnc_strbuf_take(&text);
   k->lib = c.lib;
+  k->tf32 = tf32;
   k->launches = c.lib == NNC_LOWER_CUDNN ? 2 : 1;
   k->nargs = nccl ? 2 : 3;
   k->args[0] = (nnc_cuda_arg){NNC_CUDA_ARG_OUT, id};

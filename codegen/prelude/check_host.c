@@ -1,6 +1,7 @@
 /* Compiles the host prelude on its own with nnc's warnings (-Wall -Wextra
  * -Werror), as a cuda-emu unit sees it: the kernels and launchers that follow
  * it there use what it defines, as this function does. */
+#include "codegen/prelude/tf32.c"
 #include "codegen/prelude/host.c"
 
 void nnc_emu_prelude_uses(void);

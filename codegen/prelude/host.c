@@ -138,19 +138,8 @@ static void nnc_emu_syncthreads(void) {
 }
 
 /* TF32 tensor-core instructions, as the kernels call them (the CUDA
- * branch of the prelude, codegen/cuda_prelude.c, has the real ones).
- * nnc_tf32 is cvt.rna.tf32.f32: to 10 mantissa bits, to nearest with ties
- * away from zero (adding half the dropped bits' weight to the magnitude
- * does that, carrying into the exponent and past the largest float to
- * infinity); NaN becomes the canonical NaN. */
-static float nnc_tf32(float x) {
-  unsigned u;
-  memcpy(&u, &x, 4);
-  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
-  else if (u & 0x007fffffu) u = 0x7fffffffu;
-  memcpy(&x, &u, 4);
-  return x;
-}
+ * branch of the prelude, codegen/cuda_prelude.c, has the real ones);
+ * nnc_tf32, cvt.rna.tf32.f32, comes before this file (codegen/prelude/tf32.c). */
 
 /* A warp-wide instruction's meeting point: every lane of the warp gets
  * here before any goes on. Only cooperative kernels' threads are fibers. */

@@ -9,9 +9,16 @@
  * size are made once, at open; one scratch buffer, the largest any step
  * needs, holds the KRSC filter and then the cuDNN workspace.
  *
+ * Each step multiplies in the precision its node's generated GEMM would
+ * (nnc_cuda_kernel.tf32, from --precision): cuBLAS in
+ * CUBLAS_TF32_TENSOR_OP_MATH or CUBLAS_DEFAULT_MATH (which keeps float
+ * routines in float), cuDNN in CUDNN_TENSOR_OP_MATH (TF32 for float data,
+ * as PyTorch asks for it; ALLOW_CONVERSION would also let cuDNN convert
+ * float data to half) or CUDNN_FMA_MATH.
+ *
  * cuDNN algorithms come from its heuristics (cudnnGet*Algorithm_v7: no
- * timing runs, so a run reproduces), keeping the deterministic FMA ones,
- * then the fixed ones cuDNN 9 documents for NHWC float with KRSC filters
+ * timing runs, so a run reproduces), keeping the deterministic ones whose
+ * math the step allows, then the fixed ones cuDNN 9 documents for NHWC float with KRSC filters
  * (forward IMPLICIT_GEMM, backward-data and backward-filter ALGO_1) as the
  * fallbacks; an algorithm cuDNN refuses at run time passes to the next. */
 #include "runtime/cuda/cuda_lib.h"
@@ -41,6 +48,7 @@ static const entry entries[] = {
     E(cublasCreate_v2, 0),
     E(cublasDestroy_v2, 0),
     E(cublasSetStream_v2, 0),
+    E(cublasSetMathMode, 0),
     E(cublasGetStatusString, 0),
     E(cublasSgemm_v2, 0),
     E(cublasSgeam, 0),
@@ -241,16 +249,17 @@ static void consider(nnc_cuda_lib *l, lib_step *s, int algo) {
 }
 
 /* The step's algorithms: the heuristics' candidates that succeeded, are
- * deterministic (runs reproduce) and keep to float FMA math (no TF32), best
- * first; then the fixed ones. The first is used; the others are the
+ * deterministic (runs reproduce) and keep to the step's math (float FMA
+ * unless it is TF32), best first; then the fixed ones. The first is used; the others are the
  * fallbacks, when cuDNN refuses one at run time. */
-static int choose_algorithms(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *st) {
+static int choose_algorithms(nnc_cuda_lib *l, int32_t id, lib_step *s, int tf32, nnc_status *st) {
   cudnn_algo_perf perf[MAX_ALGOS];
   int count = 0;
   if (heuristics(l, s, perf, &count) != 0) count = 0;
   for (int i = 0; i < count && i < MAX_ALGOS; i++)
     if (perf[i].status == 0 && perf[i].determinism == CUDNN_DETERMINISTIC &&
-        (perf[i].math_type == CUDNN_FMA_MATH || perf[i].math_type == CUDNN_DEFAULT_MATH))
+        (perf[i].math_type == CUDNN_FMA_MATH || perf[i].math_type == CUDNN_DEFAULT_MATH ||
+         (tf32 && perf[i].math_type == CUDNN_TENSOR_OP_MATH)))
       consider(l, s, perf[i].algo);
   int conv = s->call.op == NNC_OP_CONV2D;
   for (size_t i = 0; i < (conv ? sizeof fixed_fwd / sizeof *fixed_fwd : 1); i++)
@@ -266,7 +275,7 @@ static int choose_algorithms(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_statu
 }
 
 /* The step's cuDNN descriptors and workspace size. */
-static int describe_conv(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *st) {
+static int describe_conv(nnc_cuda_lib *l, int32_t id, lib_step *s, int tf32, nnc_status *st) {
   const nnc_window *q = &s->call.q;
   DNN(l, id, st, cudnnCreateTensorDescriptor, &s->x);
   DNN(l, id, st, cudnnCreateTensorDescriptor, &s->y);
@@ -280,11 +289,10 @@ static int describe_conv(nnc_cuda_lib *l, int32_t id, lib_step *s, nnc_status *s
       (int)q->kh, (int)q->kw);
   DNN(l, id, st, cudnnSetConvolution2dDescriptor, s->conv, (int)q->ph, (int)q->pw, (int)q->sh, (int)q->sw, 1, 1,
       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
-  /* Float results, as nnc's kernels give: cuDNN would otherwise be free to
-   * round inputs to TF32 on tensor cores (Ampere and later). */
-  DNN(l, id, st, cudnnSetConvolutionMathType, s->conv, CUDNN_FMA_MATH);
+  /* Set either way: cuDNN's default math may round float inputs to TF32. */
+  DNN(l, id, st, cudnnSetConvolutionMathType, s->conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH);
   s->filter_bytes = ((size_t)(q->oc * q->kh * q->kw * q->ic) * sizeof(float) + 255) / 256 * 256;
-  return choose_algorithms(l, id, s, st);
+  return choose_algorithms(l, id, s, tf32, st);
 }
 
 static void *host_alloc(void *ctx, size_t bytes) {
@@ -337,7 +345,7 @@ static int prepare_steps(nnc_cuda_lib *l, nnc_status *st) {
       return nnc_fail(st, "--lower: %s is too large for %s's int sizes",
                       nnc_node_where(l->g, k->nodes[0], where, sizeof where), nnc_lower_name(k->lib));
     }
-    if (k->lib == NNC_LOWER_CUDNN && describe_conv(l, k->nodes[0], s, st)) return -1;
+    if (k->lib == NNC_LOWER_CUDNN && describe_conv(l, k->nodes[0], s, k->tf32, st)) return -1;
     if (s->filter_bytes + s->workspace_bytes > scratch) scratch = s->filter_bytes + s->workspace_bytes;
   }
   if (scratch && !(l->scratch = l->memory.alloc(l->memory.ctx, scratch)))
@@ -382,6 +390,9 @@ int nnc_cuda_lib_run(nnc_cuda_lib *l, const nnc_cuda_kernel *k, void *const *dat
   float *out = data[id];
   const float *a = data[n->src[0]], *b = data[n->src[1]];
   if (k->lib == NNC_LOWER_CUBLAS) {
+    /* The handle's mode, set per step as a descriptor is: a host-side
+     * setting that costs nothing on the stream. */
+    BLAS(l, id, st, cublasSetMathMode, l->blas, k->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
     /* Row-major out = op(A) op(B) is column-major out^T = op(B)^T op(A)^T. */
     BLAS(l, id, st, cublasSgemm_v2, l->blas, c->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
          c->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, (int)c->n, (int)c->m, (int)c->k, &one, b, (int)c->ldb, a, (int)c->lda,

@@ -27,7 +27,12 @@ enum {
   CUDNN_DATA_FLOAT = 0,
   CUDNN_TENSOR_NHWC = 1, /* for filters: KRSC */
   CUDNN_CROSS_CORRELATION = 1,
-  CUDNN_FMA_MATH = 3, /* cudnnMathType_t: plain float FMA, no TF32 tensor cores */
+  CUBLAS_DEFAULT_MATH = 0,        /* cublasMath_t: float routines multiply in float */
+  CUBLAS_TF32_TENSOR_OP_MATH = 3, /* float routines may round their inputs to TF32 for tensor cores */
+  CUDNN_DEFAULT_MATH = 0,         /* cudnnMathType_t */
+  CUDNN_TENSOR_OP_MATH = 1, /* tensor cores allowed: for float data on sm_80 and newer, TF32 */
+  CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION = 2, /* ... and converting float data down to half for them */
+  CUDNN_FMA_MATH = 3, /* plain float FMA, no TF32 tensor cores */
   CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM = 0,
   CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 = 1,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 = 1,
@@ -35,7 +40,6 @@ enum {
   CUDNN_CONVOLUTION_FWD_ALGO_GEMM = 2,
   CUDNN_NON_DETERMINISTIC = 0,
   CUDNN_DETERMINISTIC = 1,
-  CUDNN_DEFAULT_MATH = 0,
   CUDNN_STATUS_BAD_PARAM = 2000,
   CUDNN_STATUS_BAD_PARAM_NULL_POINTER = 2002,
   CUDNN_STATUS_NOT_SUPPORTED = 3000,
@@ -58,6 +62,7 @@ typedef struct nnc_cuda_lib_api {
   cublas_status (*cublasCreate_v2)(cublas_handle *handle);
   cublas_status (*cublasDestroy_v2)(cublas_handle handle);
   cublas_status (*cublasSetStream_v2)(cublas_handle handle, cuda_stream stream);
+  cublas_status (*cublasSetMathMode)(cublas_handle handle, int mode);
   const char *(*cublasGetStatusString)(cublas_status status);
   cublas_status (*cublasSgemm_v2)(cublas_handle handle, int transa, int transb, int m, int n, int k, const float *alpha,
                                   const float *A, int lda, const float *B, int ldb, const float *beta, float *C,

@@ -5,18 +5,25 @@
  * convolution's output descriptor has the size its geometry gives), so a
  * lowering that cuda-emu accepts makes the same calls on a GPU.
  *
+ * In TF32 math (CUBLAS_TF32_TENSOR_OP_MATH; cuDNN's tensor-op math for
+ * float data) the inputs of a product are rounded to TF32 first, as the
+ * generated TF32 GEMMs round theirs (nnc_tf32, the same definition), and the
+ * products of the rounded inputs, exact in double, are summed as before.
+ *
  * cuBLAS here is column-major: element (i, j) of an m x n matrix with leading
  * dimension ld is at [i + j * ld]. cuDNN tensors are NHWC (cStride = 1),
  * filters in NHWC format are KRSC, and "convolution" is cross-correlation. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/prelude/tf32.c"
 #include "runtime/cuda/cuda_lib_api.h"
 
 /* ---- cuBLAS ------------------------------------------------------------------ */
 
 struct cublas_context {
   cuda_stream stream;
+  int math;
 };
 
 static cublas_status emu_cublas_create(cublas_handle *h) {
@@ -34,6 +41,16 @@ static cublas_status emu_cublas_set_stream(cublas_handle h, cuda_stream s) {
   h->stream = s;
   return 0;
 }
+
+static cublas_status emu_cublas_set_math(cublas_handle h, int mode) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (mode != CUBLAS_DEFAULT_MATH && mode != CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_INVALID_VALUE;
+  h->math = mode;
+  return 0;
+}
+
+/* x as a product's input under the math mode: rounded to TF32, or as it is. */
+static double operand(float x, int tf32) { return tf32 ? nnc_tf32(x) : x; }
 
 static const char *emu_cublas_string(cublas_status s) {
   return s == 0                               ? "CUBLAS_STATUS_SUCCESS"
@@ -58,10 +75,11 @@ static cublas_status emu_sgemm(cublas_handle h, int ta, int tb, int m, int n, in
   if (bad_op(ta) || bad_op(tb) || m < 0 || n < 0 || k < 0 || lda < (ta ? (k > 1 ? k : 1) : (m > 1 ? m : 1)) ||
       ldb < (tb ? (n > 1 ? n : 1) : (k > 1 ? k : 1)) || ldc < (m > 1 ? m : 1))
     return CUBLAS_STATUS_INVALID_VALUE;
+  int tf32 = h->math == CUBLAS_TF32_TENSOR_OP_MATH;
   for (int j = 0; j < n; j++)
     for (int i = 0; i < m; i++) {
       double acc = 0;
-      for (int p = 0; p < k; p++) acc += (double)at(A, ta, lda, i, p) * at(B, tb, ldb, p, j);
+      for (int p = 0; p < k; p++) acc += operand(at(A, ta, lda, i, p), tf32) * operand(at(B, tb, ldb, p, j), tf32);
       float *c = &C[i + (size_t)j * ldc];
       *c = (float)(*alpha * acc + (*beta != 0.0f ? (double)*beta * *c : 0.0));
     }
@@ -166,7 +184,9 @@ static cudnn_status emu_set_conv(cudnn_conv_desc d, int pad_h, int pad_w, int u,
   return 0;
 }
 
-/* The emulation computes in float with double sums, i.e. FMA math. */
+/* FMA math computes in float with double sums; the others (tensor cores
+ * allowed) round float inputs to TF32, as cuDNN does on sm_80 and newer, the
+ * emulated target. */
 static cudnn_status emu_set_math(cudnn_conv_desc d, int math) {
   if (!d) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   if (math < 0 || math > CUDNN_FMA_MATH) return CUDNN_STATUS_BAD_PARAM;
@@ -231,11 +251,15 @@ static cudnn_status emu_bwd_filter_ws(cudnn_handle h, const cudnn_tensor_desc x,
   return s ? s : ws_zero(bytes);
 }
 
-static cudnn_status offer(int pass, int requested, int *returned, cudnn_algo_perf *perf) {
+/* Under a math that allows tensor cores, cuDNN's candidates say they use
+ * them (and the caller must accept that math to run them). */
+static cudnn_status offer(const struct cudnn_conv_struct *c, int pass, int requested, int *returned,
+                          cudnn_algo_perf *perf) {
   if (!returned || !perf) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
   int n = requested < noffered[pass] ? requested : noffered[pass];
   memcpy(perf, offered[pass], sizeof *perf * (size_t)n);
+  for (int i = 0; i < n && c->math != CUDNN_FMA_MATH; i++) perf[i].math_type = CUDNN_TENSOR_OP_MATH;
   *returned = n;
   return 0;
 }
@@ -244,21 +268,21 @@ static cudnn_status emu_fwd_algos(cudnn_handle h, const cudnn_tensor_desc x, con
                                   const cudnn_conv_desc c, const cudnn_tensor_desc y, int requested, int *returned,
                                   cudnn_algo_perf *perf) {
   cudnn_status s = check_conv(h, x, w, c, y, -1, FWD);
-  return s ? s : offer(FWD, requested, returned, perf);
+  return s ? s : offer(c, FWD, requested, returned, perf);
 }
 
 static cudnn_status emu_bwd_data_algos(cudnn_handle h, const cudnn_filter_desc w, const cudnn_tensor_desc dy,
                                        const cudnn_conv_desc c, const cudnn_tensor_desc dx, int requested,
                                        int *returned, cudnn_algo_perf *perf) {
   cudnn_status s = check_conv(h, dx, w, c, dy, -1, BWD_DATA);
-  return s ? s : offer(BWD_DATA, requested, returned, perf);
+  return s ? s : offer(c, BWD_DATA, requested, returned, perf);
 }
 
 static cudnn_status emu_bwd_filter_algos(cudnn_handle h, const cudnn_tensor_desc x, const cudnn_tensor_desc dy,
                                          const cudnn_conv_desc c, const cudnn_filter_desc dw, int requested,
                                          int *returned, cudnn_algo_perf *perf) {
   cudnn_status s = check_conv(h, x, dw, c, dy, -1, BWD_FILTER);
-  return s ? s : offer(BWD_FILTER, requested, returned, perf);
+  return s ? s : offer(c, BWD_FILTER, requested, returned, perf);
 }
 
 /* One convolution's descriptors: x, y and w are the forward pass's input,
@@ -309,15 +333,33 @@ static void conv_pass(const conv_walk *q, int pass, const float *x, const float 
 
 static size_t tensor_count(const struct cudnn_tensor_struct *t) { return (size_t)t->n * t->c * t->h * t->w; }
 
+/* A pass's input as its products take it: x itself, or (TF32 math) a
+ * copy rounded to TF32 in *copy, which the caller frees. */
+static const float *as_operand(const conv_walk *q, const float *x, size_t count, float **copy) {
+  *copy = NULL;
+  if (!x || q->c->math == CUDNN_FMA_MATH) return x;
+  if (!(*copy = malloc((count ? count : 1) * sizeof **copy))) return NULL;
+  for (size_t i = 0; i < count; i++) (*copy)[i] = nnc_tf32(x[i]);
+  return *copy;
+}
+
 static cudnn_status run_pass(const conv_walk *q, int pass, const float *x, const float *w, const float *y, float *out,
                              size_t count, const void *alpha, const void *beta) {
   if (!alpha || !beta || !out) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   double *acc = calloc(count ? count : 1, sizeof *acc);
-  if (!acc) return CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
-  conv_pass(q, pass, x, w, y, acc);
-  blend(out, acc, count, alpha, beta);
+  float *copies[3];
+  const float *rx = as_operand(q, x, tensor_count(q->x), &copies[0]);
+  const float *rw = as_operand(q, w, (size_t)q->w->k * q->w->c * q->w->h * q->w->w, &copies[1]);
+  const float *ry = as_operand(q, y, tensor_count(q->y), &copies[2]);
+  cudnn_status s = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
+  if (acc && !(x && !rx) && !(w && !rw) && !(y && !ry)) {
+    conv_pass(q, pass, rx, rw, ry, acc);
+    blend(out, acc, count, alpha, beta);
+    s = 0;
+  }
   free(acc);
-  return 0;
+  for (int i = 0; i < 3; i++) free(copies[i]);
+  return s;
 }
 
 static cudnn_status emu_fwd(cudnn_handle h, const void *alpha, const cudnn_tensor_desc xd, const void *x,
@@ -357,6 +399,7 @@ const nnc_cuda_lib_api nnc_cuda_lib_emulated = {
     .cublasCreate_v2 = emu_cublas_create,
     .cublasDestroy_v2 = emu_cublas_destroy,
     .cublasSetStream_v2 = emu_cublas_set_stream,
+    .cublasSetMathMode = emu_cublas_set_math,
     .cublasGetStatusString = emu_cublas_string,
     .cublasSgemm_v2 = emu_sgemm,
     .cublasSgeam = emu_sgeam,

@@ -22,6 +22,7 @@
 #include "passes/lower.h"
 #include "passes/pass.h"
 #include "runtime/cuda/cuda_lib.h"
+#include "runtime/cuda/cuda_device.h"
 #include "runtime/cuda/cuda_lib_api.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
@@ -154,15 +155,25 @@ static nnc_graph *case_graph(const lower_case *c, void **data, int32_t *result) 
   return g;
 }
 
-/* Runs case i on backend b (lowered) and on interp; returns the error. */
-static double case_error(const lower_case *c, const nnc_backend *b) {
-  void *data[4] = {0};
+/* Runs case i on backend b (lowered, GEMMs in `precision`) and on interp,
+ * on the operands or (rounded) on the operands rounded to TF32; returns the
+ * error. */
+static double case_error(const lower_case *c, const nnc_backend *b, const char *precision, int rounded) {
+  void *data[4] = {0}, *ref[4] = {0};
   int32_t result;
   nnc_graph *g = case_graph(c, data, &result);
+  for (int32_t id = 0; id < 4; id++) {
+    if (!data[id] || !rounded) continue;
+    int64_t count = nnc_node_numel(&g->nodes[id]);
+    float *r = malloc((size_t)count * sizeof *r);
+    for (int64_t i = 0; i < count; i++) r[i] = harness_tf32(((const float *)data[id])[i]);
+    ref[id] = r;
+  }
   nnc_run_opts opts = {.seed = 77, .step = 1};
   float *want, *got;
-  harness_run(&nnc_backend_interp, g, data, &opts, &result, 1, &want);
+  harness_run(&nnc_backend_interp, g, rounded ? ref : data, &opts, &result, 1, &want);
   lower_all();
+  harness_set_precision(precision);
   /* One step, a library step unless the case keeps nnc's kernel. */
   nnc_status st = {0};
   nnc_cuda_program p;
@@ -172,21 +183,47 @@ static double case_error(const lower_case *c, const nnc_backend *b) {
                 p.kernels[0].name);
   ck_assert_msg(c->kept ? p.kernels[0].source != NULL : p.kernels[0].source == NULL && p.kernels[0].call != NULL, "%s",
                 c->what);
+  /* A library step multiplies as the generated GEMM would, and says so. */
+  int tf32 = !strcmp(precision, "tf32");
+  if (!c->kept) {
+    ck_assert_msg(p.kernels[0].tf32 == tf32, "%s: %s step under --precision %s", c->what,
+                  p.kernels[0].tf32 ? "a TF32" : "an FP32", precision);
+    ck_assert_msg(strstr(p.kernels[0].call, tf32 ? "TENSOR_OP_MATH (TF32" : "_MATH (float)"), "%s", p.kernels[0].call);
+  }
   nnc_cuda_program_free(&p);
   harness_run(b, g, data, &opts, &result, 1, &got);
   unsetenv("NNC_LOWER");
+  harness_set_precision("fp32");
   double err = harness_rel_error(got, want, nnc_node_numel(&g->nodes[result]), 1e-30);
   free(want), free(got);
-  for (int i = 0; i < 4; i++) free(data[i]);
+  for (int i = 0; i < 4; i++) free(data[i]), free(ref[i]);
   nnc_graph_free(g);
   return err;
 }
 
 START_TEST(test_lowered_op_on_cuda_emu) {
   const lower_case *c = &cases[_i];
-  double err = case_error(c, &nnc_backend_cuda_emu);
+  double err = case_error(c, &nnc_backend_cuda_emu, "fp32", 0);
   ck_assert_msg(err <= TOL, "%s: cuda-emu with --lower differs from interp by %.3g (relative), tolerance %g", c->what,
                 err, TOL);
+}
+END_TEST
+
+/* --precision tf32 through the libraries: the emulated cuBLAS/cuDNN round
+ * their inputs to TF32 as the generated TF32 GEMMs do, so the result is the
+ * interpreter's on rounded operands (to float tolerance), and it is not
+ * the float result: it differs from it by more than the float tolerance,
+ * within what TF32 allows. */
+START_TEST(test_lowered_op_tf32_on_cuda_emu) {
+  const lower_case *c = &cases[_i];
+  if (c->kept) return; /* nnc's own kernel: tests/codegen/test_ops.c */
+  double exact = case_error(c, &nnc_backend_cuda_emu, "tf32", 1);
+  ck_assert_msg(exact <= TOL, "%s: TF32 library step differs from interp on TF32 operands by %.3g, tolerance %g",
+                c->what, exact, TOL);
+  double err = case_error(c, &nnc_backend_cuda_emu, "tf32", 0);
+  ck_assert_msg(err > TOL && err <= HARNESS_TF32_TOLERANCE,
+                "%s: TF32 library step differs from interp by %.3g: not in (%g, %g]", c->what, err, TOL,
+                HARNESS_TF32_TOLERANCE);
 }
 END_TEST
 
@@ -301,9 +338,17 @@ START_TEST(test_real_libraries_on_gpu) {
     printf("codegen: skipping the real cuBLAS/cuDNN test: %s\n", reason);
     return;
   }
+  harness_set_precision(NULL);
+  int tf32_gpu = nnc_cuda_backend_tf32(&nnc_backend_cuda, nnc_test_options());
+  harness_set_precision("fp32");
   for (int i = 0; i < NCASES; i++) {
-    double err = case_error(&cases[i], &nnc_backend_cuda);
+    double err = case_error(&cases[i], &nnc_backend_cuda, "fp32", 0);
     ck_assert_msg(err <= 1e-4, "%s: cuda with --lower differs from interp by %.3g (relative)", cases[i].what, err);
+    /* cuBLAS and cuDNN may round to TF32 otherwise than cvt.rna: only within what TF32 allows. */
+    if (!tf32_gpu) continue;
+    err = case_error(&cases[i], &nnc_backend_cuda, "tf32", 0);
+    ck_assert_msg(err <= HARNESS_TF32_TOLERANCE, "%s: cuda with --lower, TF32, differs from interp by %.3g (relative)",
+                  cases[i].what, err);
   }
 }
 END_TEST
@@ -316,6 +361,7 @@ TCase *tcase_lowering(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_every_lowered_op_has_a_case);
   tcase_add_loop_test(tc, test_lowered_op_on_cuda_emu, 0, NCASES);
+  tcase_add_loop_test(tc, test_lowered_op_tf32_on_cuda_emu, 0, NCASES);
   tcase_add_test(tc, test_lowered_anchor_inside_a_fused_group);
   tcase_add_test(tc, test_emulated_library_conventions);
   tcase_add_test(tc, test_real_libraries_on_gpu);
