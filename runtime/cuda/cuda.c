@@ -16,9 +16,12 @@
  * From the second run on, the kernels of a run (and the update copies) are
  * captured once as a CUDA graph and replayed as one launch; NNC_CUDA_GRAPH=0
  * turns that off, and a run that times each kernel (nnc bench's profile)
- * launches them one by one. So does a program with library steps (--lower):
- * the emulated libraries run at once rather than on the stream, and their
- * capture on a GPU is unproven.
+ * launches them one by one. cuBLAS and cuDNN steps are captured with the
+ * rest: their handles are bound to the stream and their scratch allocated
+ * when the program is prepared (runtime/cuda/cuda_lib.c), and the emulated
+ * libraries put their work on cuda-emu's stream. A program with all-reduce
+ * steps launches one by one: a bucket's wait, with the ranks' deadline, is
+ * made on the host between launches.
  *
  * Library steps (cuBLAS, cuDNN) run through runtime/cuda/cuda_lib.c, on the real
  * libraries for cuda and on their host emulation for cuda-emu. */
@@ -163,7 +166,7 @@ static int open_lib(nnc_exec *e, nnc_status *st) {
   e->lib = nnc_cuda_lib_open(&e->opts, e->g, &e->prog, e->dev->emulated, e->dev->raw_stream(e->stream),
                              e->dev->emulated ? NULL : &memory, st);
   for (int k = 0; k < e->prog.count; k++)
-    if (e->prog.kernels[k].lib != NNC_LOWER_NNC) e->no_graph = 1;
+    if (e->prog.kernels[k].lib == NNC_LOWER_NCCL) e->no_graph = 1;
   return e->lib ? 0 : -1;
 }
 

@@ -4,7 +4,9 @@
  * program, loaded with dlopen and run over their launch grids on the CPU.
  * Device memory is host memory; the stream runs each call as it is made;
  * a capture records the calls and a replay makes them again, with the
- * parameter values of the capture, as a CUDA graph does.
+ * parameter values of the capture, as a CUDA graph does. The emulated
+ * cuBLAS and cuDNN put their work on the same stream
+ * (nnc_cuda_emu_stream_work), so library steps are captured as well.
  *
  * Each kernel's blocks are shared out among host threads (NNC_EMU_THREADS,
  * default: the processors, at most 8), each running one block at a time, so
@@ -23,6 +25,7 @@
 #include "codegen/host_cc.h"
 #include "codegen/nvrtc.h"
 #include "runtime/cuda/cuda_device.h"
+#include "runtime/cuda/cuda_lib_api.h"
 
 typedef void emu_launch_fn(void *const *args, unsigned grid, unsigned block, unsigned first, unsigned last);
 
@@ -107,10 +110,14 @@ static int host_alloc(nnc_devptr *p, size_t bytes, nnc_status *st) {
 
 static void host_free(nnc_devptr p) { free((void *)(uintptr_t)p); }
 
-/* A recorded call: a launch (fn set) or a copy between device addresses.
- * Copies from the host are not recorded: cuda.c makes them outside capture. */
+/* A recorded call: a launch (fn set), an emulated library's work (work
+ * set, on its own copy of the arguments) or a copy between device
+ * addresses. Copies from the host are not recorded: cuda.c makes them
+ * outside capture. */
 typedef struct call {
   void *fn;
+  nnc_emu_work *work;
+  void *work_args;
   const nnc_cuda_kernel *k;
   int nargs;
   void *values[NNC_CUDA_MAX_ARGS]; /* every parameter is an address (runtime/cuda/cuda_layout.h) */
@@ -136,17 +143,17 @@ static int host_stream_create(const nnc_options *o, nnc_cuda_stream **s, nnc_sta
 }
 
 static void host_graph_destroy(nnc_cuda_capture *g) {
-  if (g) free(g->calls), free(g);
+  if (!g) return;
+  for (int i = 0; i < g->count; i++) free(g->calls[i].work_args);
+  free(g->calls), free(g);
 }
 
 static void host_stream_destroy(nnc_cuda_stream *s) {
   if (s) host_graph_destroy(s->capture), free(s);
 }
 
-static void *host_raw_stream(nnc_cuda_stream *s) {
-  (void)s;
-  return NULL;
-}
+/* What the emulated libraries' handles are bound to: the stream itself. */
+static void *host_raw_stream(nnc_cuda_stream *s) { return s; }
 
 static int host_sync(nnc_cuda_stream *s, nnc_status *st) {
   (void)s, (void)st;
@@ -162,6 +169,18 @@ static int record(nnc_cuda_capture *g, const call *c, nnc_status *st) {
   }
   g->calls[g->count++] = *c;
   return 0;
+}
+
+int nnc_cuda_emu_stream_work(cuda_stream stream, nnc_emu_work *fn, const void *args, size_t bytes) {
+  nnc_cuda_stream *s = (nnc_cuda_stream *)(void *)stream;
+  if (!s || !s->capture) return fn(args);
+  call c = {.work = fn, .work_args = malloc(bytes ? bytes : 1)};
+  nnc_status st = {0};
+  if (!c.work_args) return -1;
+  memcpy(c.work_args, args, bytes);
+  if (record(s->capture, &c, &st) == 0) return 0;
+  free(c.work_args);
+  return -1;
 }
 
 static int host_to_device(nnc_devptr dst, const void *src, size_t bytes, nnc_cuda_stream *s, nnc_status *st) {
@@ -253,8 +272,11 @@ static int host_replay(nnc_cuda_capture *g, nnc_cuda_stream *s, nnc_status *st) 
   if (s->capture) return nnc_fail(st, "cuda-emu: a graph cannot be replayed into a capture");
   for (int i = 0; i < g->count; i++) {
     const call *c = &g->calls[i];
+    int rc = 0;
     if (c->fn) replay_launch(s, c);
+    else if (c->work) rc = c->work(c->work_args);
     else memmove((void *)(uintptr_t)c->dst, (const void *)(uintptr_t)c->src, c->bytes);
+    if (rc) return nnc_fail(st, "cuda-emu: a captured library call failed at replay (status %d)", rc);
   }
   return 0;
 }

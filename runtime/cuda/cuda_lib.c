@@ -7,7 +7,10 @@
  * the loader's path, the toolkit, NVIDIA's pip wheels); cuda-emu uses the host
  * emulation of the same entry points. Each step's descriptors and workspace
  * size are made once, at open; one scratch buffer, the largest any step
- * needs, holds the KRSC filter and then the cuDNN workspace.
+ * needs, holds the KRSC filter and then the cuDNN workspace, and cuBLAS is
+ * given a workspace of its own (cublasSetWorkspace). So a step allocates
+ * nothing when it runs, and its calls, made on the handles' stream, can be
+ * captured in the step's CUDA graph (runtime/cuda/cuda.c).
  *
  * Each step multiplies in the precision its node's generated GEMM would
  * (nnc_cuda_kernel.tf32, from --precision): cuBLAS in
@@ -49,6 +52,7 @@ static const entry entries[] = {
     E(cublasDestroy_v2, 0),
     E(cublasSetStream_v2, 0),
     E(cublasSetMathMode, 0),
+    E(cublasSetWorkspace_v2, 0),
     E(cublasGetStatusString, 0),
     E(cublasSgemm_v2, 0),
     E(cublasSgeam, 0),
@@ -154,8 +158,13 @@ struct nnc_cuda_lib {
   cudnn_handle dnn;
   lib_step *steps; /* per kernel of p */
   nnc_cuda_lib_memory memory;
-  void *scratch;
+  void *scratch, *blas_workspace;
 };
+
+/* cuBLAS's workspace: the size its documentation asks of a workspace set
+ * for graph capture on Hopper, which covers the other GPUs' (4 MiB). Without
+ * one, cuBLAS may allocate its own when called, which a capture forbids. */
+#define BLAS_WORKSPACE ((size_t)32 << 20)
 
 static const float one = 1.0f, zero = 0.0f;
 
@@ -350,6 +359,9 @@ static int prepare_steps(nnc_cuda_lib *l, nnc_status *st) {
   }
   if (scratch && !(l->scratch = l->memory.alloc(l->memory.ctx, scratch)))
     return nnc_fail(st, "--lower: cannot allocate %zu bytes of library scratch", scratch);
+  if (!(l->blas_workspace = l->memory.alloc(l->memory.ctx, BLAS_WORKSPACE)))
+    return nnc_fail(st, "--lower: cannot allocate cuBLAS's workspace (%zu bytes)", BLAS_WORKSPACE);
+  BLAS(l, -1, st, cublasSetWorkspace_v2, l->blas, l->blas_workspace, BLAS_WORKSPACE);
   return 0;
 }
 
@@ -450,6 +462,7 @@ void nnc_cuda_lib_close(nnc_cuda_lib *l) {
     if (s->conv) l->api->cudnnDestroyConvolutionDescriptor(s->conv);
   }
   if (l->scratch) l->memory.release(l->memory.ctx, l->scratch);
+  if (l->blas_workspace) l->memory.release(l->memory.ctx, l->blas_workspace);
   if (l->dnn) l->api->cudnnDestroy(l->dnn);
   if (l->blas) l->api->cublasDestroy_v2(l->blas);
   free(l->steps);

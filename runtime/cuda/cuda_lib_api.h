@@ -63,6 +63,7 @@ typedef struct nnc_cuda_lib_api {
   cublas_status (*cublasDestroy_v2)(cublas_handle handle);
   cublas_status (*cublasSetStream_v2)(cublas_handle handle, cuda_stream stream);
   cublas_status (*cublasSetMathMode)(cublas_handle handle, int mode);
+  cublas_status (*cublasSetWorkspace_v2)(cublas_handle handle, void *workspace, size_t bytes);
   const char *(*cublasGetStatusString)(cublas_status status);
   cublas_status (*cublasSgemm_v2)(cublas_handle handle, int transa, int transb, int m, int n, int k, const float *alpha,
                                   const float *A, int lda, const float *B, int ldb, const float *beta, float *C,
@@ -122,6 +123,14 @@ typedef struct nnc_cuda_lib_api {
                                                                 const cudnn_filter_desc dw, int requested,
                                                                 int *returned, cudnn_algo_perf *perf);
 } nnc_cuda_lib_api;
+
+/* cuda-emu's stream for the emulated libraries' work (runtime/cuda/cuda_emu.c),
+ * as a real library puts its kernels on its handle's stream: fn(args) runs
+ * now, or, while stream s captures, is recorded with a copy of args' bytes
+ * and runs at each replay. s NULL: no stream, run now. Returns fn's
+ * status, 0 when recorded, -1 when recording runs out of memory. */
+typedef int nnc_emu_work(const void *args);
+int nnc_cuda_emu_stream_work(cuda_stream s, nnc_emu_work *fn, const void *args, size_t bytes);
 
 /* The host emulation of every entry point (runtime/cuda/cuda_lib_emu.c). */
 extern const nnc_cuda_lib_api nnc_cuda_lib_emulated;

@@ -67,6 +67,33 @@ static float at(const float *x, int trans, int ld, int i, int j) {
 
 static int bad_op(int op) { return op != CUBLAS_OP_N && op != CUBLAS_OP_T; }
 
+/* A cuBLAS call as its handle's stream runs it: checked at the call, its
+ * work done then or at each replay of a capture. alpha and beta are read
+ * at the call, as CUBLAS_POINTER_MODE_HOST has it, and so is the math mode. */
+typedef struct blas_work {
+  int ta, tb, m, n, k, lda, ldb, ldc, tf32;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+} blas_work;
+
+static cublas_status on_stream(cublas_handle h, nnc_emu_work *fn, const blas_work *w) {
+  return nnc_cuda_emu_stream_work(h->stream, fn, w, sizeof *w) < 0 ? CUBLAS_STATUS_ALLOC_FAILED : 0;
+}
+
+static int gemm_work(const void *args) {
+  const blas_work *w = args;
+  for (int j = 0; j < w->n; j++)
+    for (int i = 0; i < w->m; i++) {
+      double acc = 0;
+      for (int p = 0; p < w->k; p++)
+        acc += operand(at(w->A, w->ta, w->lda, i, p), w->tf32) * operand(at(w->B, w->tb, w->ldb, p, j), w->tf32);
+      float *c = &w->C[i + (size_t)j * w->ldc];
+      *c = (float)(w->alpha * acc + (w->beta != 0.0f ? (double)w->beta * *c : 0.0));
+    }
+  return 0;
+}
+
 /* C = alpha op(A) op(B) + beta C, op(A) m x k, op(B) k x n. With beta 0, C is
  * not read (it may hold NaNs), as cuBLAS documents. */
 static cublas_status emu_sgemm(cublas_handle h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A,
@@ -75,13 +102,16 @@ static cublas_status emu_sgemm(cublas_handle h, int ta, int tb, int m, int n, in
   if (bad_op(ta) || bad_op(tb) || m < 0 || n < 0 || k < 0 || lda < (ta ? (k > 1 ? k : 1) : (m > 1 ? m : 1)) ||
       ldb < (tb ? (n > 1 ? n : 1) : (k > 1 ? k : 1)) || ldc < (m > 1 ? m : 1))
     return CUBLAS_STATUS_INVALID_VALUE;
-  int tf32 = h->math == CUBLAS_TF32_TENSOR_OP_MATH;
-  for (int j = 0; j < n; j++)
-    for (int i = 0; i < m; i++) {
-      double acc = 0;
-      for (int p = 0; p < k; p++) acc += operand(at(A, ta, lda, i, p), tf32) * operand(at(B, tb, ldb, p, j), tf32);
-      float *c = &C[i + (size_t)j * ldc];
-      *c = (float)(*alpha * acc + (*beta != 0.0f ? (double)*beta * *c : 0.0));
+  blas_work w = {ta, tb, m, n, k, lda, ldb, ldc, h->math == CUBLAS_TF32_TENSOR_OP_MATH, *alpha, *beta, A, B, C};
+  return on_stream(h, gemm_work, &w);
+}
+
+static int geam_work(const void *args) {
+  const blas_work *w = args;
+  for (int j = 0; j < w->n; j++)
+    for (int i = 0; i < w->m; i++) {
+      float b = w->beta != 0.0f ? w->beta * at(w->B, w->tb, w->ldb, i, j) : 0.0f;
+      w->C[i + (size_t)j * w->ldc] = w->alpha * at(w->A, w->ta, w->lda, i, j) + b;
     }
   return 0;
 }
@@ -93,11 +123,14 @@ static cublas_status emu_sgeam(cublas_handle h, int ta, int tb, int m, int n, co
   if (bad_op(ta) || bad_op(tb) || m < 0 || n < 0 || lda < (ta ? n : m) || ldb < (tb ? n : m) || ldc < m)
     return CUBLAS_STATUS_INVALID_VALUE;
   if (A == C && ta == CUBLAS_OP_T) return CUBLAS_STATUS_INVALID_VALUE; /* not an in-place form cuBLAS supports */
-  for (int j = 0; j < n; j++)
-    for (int i = 0; i < m; i++) {
-      float b = *beta != 0.0f ? *beta * at(B, tb, ldb, i, j) : 0.0f;
-      C[i + (size_t)j * ldc] = *alpha * at(A, ta, lda, i, j) + b;
-    }
+  blas_work w = {ta, tb, m, n, 0, lda, ldb, ldc, 0, *alpha, *beta, A, B, C};
+  return on_stream(h, geam_work, &w);
+}
+
+/* cuBLAS's own workspace: the emulation needs none, and checks the call. */
+static cublas_status emu_set_workspace(cublas_handle h, void *workspace, size_t bytes) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (bytes && !workspace) return CUBLAS_STATUS_INVALID_VALUE;
   return 0;
 }
 
@@ -293,9 +326,21 @@ typedef struct conv_walk {
   const struct cudnn_conv_struct *c;
 } conv_walk;
 
+/* A convolution pass as the handle's stream runs it: the descriptors'
+ * values, alpha and beta as they were at the call. */
+typedef struct conv_work {
+  struct cudnn_tensor_struct x, y;
+  struct cudnn_filter_struct w;
+  struct cudnn_conv_struct c;
+  int pass;
+  const float *xd, *wd, *yd; /* the pass's inputs; NULL for its output's */
+  float *out;
+  size_t count;
+  float alpha, beta;
+} conv_work;
+
 /* out[i] = alpha acc[i] + beta out[i] (out not read when beta is 0). */
-static void blend(float *out, const double *acc, size_t count, const void *alpha, const void *beta) {
-  float a = *(const float *)alpha, b = *(const float *)beta;
+static void blend(float *out, const double *acc, size_t count, float a, float b) {
   for (size_t i = 0; i < count; i++) out[i] = (float)(a * acc[i] + (b != 0.0f ? (double)b * out[i] : 0.0));
 }
 
@@ -343,23 +388,31 @@ static const float *as_operand(const conv_walk *q, const float *x, size_t count,
   return *copy;
 }
 
-static cudnn_status run_pass(const conv_walk *q, int pass, const float *x, const float *w, const float *y, float *out,
-                             size_t count, const void *alpha, const void *beta) {
-  if (!alpha || !beta || !out) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
-  double *acc = calloc(count ? count : 1, sizeof *acc);
+static int pass_work(const void *args) {
+  const conv_work *p = args;
+  const conv_walk walk = {&p->x, &p->y, &p->w, &p->c}, *q = &walk;
+  double *acc = calloc(p->count ? p->count : 1, sizeof *acc);
   float *copies[3];
-  const float *rx = as_operand(q, x, tensor_count(q->x), &copies[0]);
-  const float *rw = as_operand(q, w, (size_t)q->w->k * q->w->c * q->w->h * q->w->w, &copies[1]);
-  const float *ry = as_operand(q, y, tensor_count(q->y), &copies[2]);
+  const float *rx = as_operand(q, p->xd, tensor_count(q->x), &copies[0]);
+  const float *rw = as_operand(q, p->wd, (size_t)q->w->k * q->w->c * q->w->h * q->w->w, &copies[1]);
+  const float *ry = as_operand(q, p->yd, tensor_count(q->y), &copies[2]);
   cudnn_status s = CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED;
-  if (acc && !(x && !rx) && !(w && !rw) && !(y && !ry)) {
-    conv_pass(q, pass, rx, rw, ry, acc);
-    blend(out, acc, count, alpha, beta);
+  if (acc && !(p->xd && !rx) && !(p->wd && !rw) && !(p->yd && !ry)) {
+    conv_pass(q, p->pass, rx, rw, ry, acc);
+    blend(p->out, acc, p->count, p->alpha, p->beta);
     s = 0;
   }
   free(acc);
   for (int i = 0; i < 3; i++) free(copies[i]);
   return s;
+}
+
+static cudnn_status run_pass(cudnn_handle h, const conv_walk *q, int pass, const float *x, const float *w,
+                             const float *y, float *out, size_t count, const void *alpha, const void *beta) {
+  if (!alpha || !beta || !out) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
+  conv_work p = {*q->x, *q->y, *q->w, *q->c, pass, x, w, y, out, count, *(const float *)alpha, *(const float *)beta};
+  int rc = nnc_cuda_emu_stream_work(h->stream, pass_work, &p, sizeof p);
+  return rc < 0 ? CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED : rc;
 }
 
 static cudnn_status emu_fwd(cudnn_handle h, const void *alpha, const cudnn_tensor_desc xd, const void *x,
@@ -370,7 +423,7 @@ static cudnn_status emu_fwd(cudnn_handle h, const void *alpha, const cudnn_tenso
   if (s) return s;
   if (!x || !w) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   conv_walk q = {xd, yd, wd, cd};
-  return run_pass(&q, FWD, x, w, NULL, y, tensor_count(yd), alpha, beta);
+  return run_pass(h, &q, FWD, x, w, NULL, y, tensor_count(yd), alpha, beta);
 }
 
 static cudnn_status emu_bwd_data(cudnn_handle h, const void *alpha, const cudnn_filter_desc wd, const void *w,
@@ -381,7 +434,7 @@ static cudnn_status emu_bwd_data(cudnn_handle h, const void *alpha, const cudnn_
   if (s) return s;
   if (!w || !dy) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   conv_walk q = {dxd, dyd, wd, cd};
-  return run_pass(&q, BWD_DATA, NULL, w, dy, dx, tensor_count(dxd), alpha, beta);
+  return run_pass(h, &q, BWD_DATA, NULL, w, dy, dx, tensor_count(dxd), alpha, beta);
 }
 
 static cudnn_status emu_bwd_filter(cudnn_handle h, const void *alpha, const cudnn_tensor_desc xd, const void *x,
@@ -392,7 +445,7 @@ static cudnn_status emu_bwd_filter(cudnn_handle h, const void *alpha, const cudn
   if (s) return s;
   if (!x || !dy) return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
   conv_walk q = {xd, dyd, dwd, cd};
-  return run_pass(&q, BWD_FILTER, x, NULL, dy, dw, (size_t)dwd->k * dwd->c * dwd->h * dwd->w, alpha, beta);
+  return run_pass(h, &q, BWD_FILTER, x, NULL, dy, dw, (size_t)dwd->k * dwd->c * dwd->h * dwd->w, alpha, beta);
 }
 
 const nnc_cuda_lib_api nnc_cuda_lib_emulated = {
@@ -400,6 +453,7 @@ const nnc_cuda_lib_api nnc_cuda_lib_emulated = {
     .cublasDestroy_v2 = emu_cublas_destroy,
     .cublasSetStream_v2 = emu_cublas_set_stream,
     .cublasSetMathMode = emu_cublas_set_math,
+    .cublasSetWorkspace_v2 = emu_set_workspace,
     .cublasGetStatusString = emu_cublas_string,
     .cublasSgemm_v2 = emu_sgemm,
     .cublasSgeam = emu_sgeam,

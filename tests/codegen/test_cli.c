@@ -104,6 +104,29 @@ START_TEST(test_check_cuda_emu_graph_capture) {
 }
 END_TEST
 
+/* Library steps are captured with the kernels: a train step with every
+ * convolution on (emulated) cuDNN and every matmul on cuBLAS, in TF32 (the
+ * default), replayed from the second step on, agrees with the interpreter
+ * and gives the numbers launching step by step gives, to the last digit. */
+START_TEST(test_check_lowered_graph_capture) {
+  char *out, *err, *plain_out, *plain_err;
+  const char *extra = "--backend cuda-emu --steps 3 --batch 8 --lower conv=cudnn,matmul=cublas";
+  setenv("NNC_DEBUG", "1", 1);
+  int rc = run_check(extra, &out, &err);
+  setenv("NNC_CUDA_GRAPH", "0", 1);
+  int plain_rc = run_check(extra, &plain_out, &plain_err);
+  unsetenv("NNC_CUDA_GRAPH");
+  unsetenv("NNC_DEBUG");
+  ck_assert_msg(rc == 0 && plain_rc == 0, "%s%s%s%s", out, err, plain_out, plain_err);
+  ck_assert_msg(strstr(err, "cuda-emu: captured") != NULL, "no graph was captured:\n%s", err);
+  ck_assert_msg(strstr(err, "cannot be captured") == NULL, "%s", err);
+  ck_assert_msg(strstr(plain_err, "captured") == NULL, "NNC_CUDA_GRAPH=0 still captured:\n%s", plain_err);
+  ck_assert_msg(strstr(out, "\nCHECK cuda-emu 3 "), "%s", out);
+  ck_assert_str_eq(last_line(out), last_line(plain_out));
+  free(out), free(err), free(plain_out), free(plain_err);
+}
+END_TEST
+
 /* Past the tolerance the report is still printed, and nnc exits 1. */
 START_TEST(test_check_fails_past_tolerance) {
   char *out, *err;
@@ -327,6 +350,7 @@ TCase *tcase_cli(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_check_cuda_emu);
   tcase_add_test(tc, test_check_cuda_emu_graph_capture);
+  tcase_add_test(tc, test_check_lowered_graph_capture);
   tcase_add_test(tc, test_check_fails_past_tolerance);
   tcase_add_test(tc, test_check_gradient_tolerance);
   tcase_add_test(tc, test_check_cuda_or_fallback);
