@@ -91,7 +91,7 @@ static int run_case(const opt_args *a, const char *text, int first_line) {
   nnc_strbuf_append(&src, text);
   nnc_status st = {0};
   /* The schedule is the cpu backend's, or with --gpu the CUDA backends'. */
-  nnc_pass_ctx ctx = {.opts = &a->opts, .batch = NNC_DIM_ANY, .gpu = a->gpu,
+  nnc_pass_ctx ctx = {.opts = &a->opts, .batch = NNC_DIM_ANY,
                       .caps = a->gpu ? nnc_backend_cuda.caps : nnc_backend_cpu.caps};
   nnc_graph *g = nnc_graph_parse(nnc_strbuf_str(&src), a->path, &st);
   int rc = g ? nnc_pass_run(&g, a->passes, a->npasses, &ctx, NULL, &st) : -1;

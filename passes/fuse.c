@@ -31,11 +31,11 @@
  *             adam_update, ...): one loop instead of one pass per op, so a
  *             parameter's whole optimizer update reads each value once.
  *
- * With --lower (on a backend that honours it, NNC_CAPS_LIBRARY), a node that runs as a cuBLAS or cuDNN
- * call (passes/lower.h) anchors no epilogue or grad-act group: the library
- * writes the plain product, so its bias_add and activation (or the
- * activation gradient) fuse by the pointwise rule instead, bias_add counting
- * as pointwise in x.
+ * With --lower (on a backend that honours it, NNC_CAPS_LIBRARY), a node
+ * that runs as a cuBLAS or cuDNN call (nnc_schedule_lib) anchors no
+ * epilogue or grad-act group: the library writes the plain product, so its
+ * bias_add and activation (or the activation gradient) fuse by the
+ * pointwise rule instead, bias_add counting as pointwise in x.
  *
  * Softmax + cross-entropy in training needs no rule here: the loss pass
  * already trains on xent_logits, the exact log-softmax of the logits, whose
@@ -48,7 +48,6 @@
 #include <string.h>
 
 #include "ir/op.h"
-#include "passes/lower.h"
 #include "passes/pass.h"
 #include "passes/schedule.h"
 #include "ir/status.h"
@@ -214,20 +213,16 @@ static int rule_pointwise_all(nnc_graph *g, nnc_status *st) {
   return rc;
 }
 
-/* What the backend declares (passes/schedule.h); without caps, ctx->gpu
- * stands for the CUDA backends. */
-static int honours_lower(const nnc_pass_ctx *ctx) {
-  return ctx->caps ? (ctx->caps->flags & NNC_CAPS_LIBRARY) != 0 : ctx->gpu;
-}
-
+/* What the backend declares (passes/schedule.h); without caps (the
+ * interpreter) every fused group runs node by node, softmax among them. */
 static int softmax_epilogue(const nnc_pass_ctx *ctx) {
-  return ctx->caps ? (ctx->caps->op(NNC_OP_SOFTMAX) & NNC_CAN_EPILOGUE) != 0 : !ctx->gpu;
+  return !ctx->caps || (ctx->caps->op(NNC_OP_SOFTMAX) & NNC_CAN_EPILOGUE) != 0;
 }
 
-/* Whether id may anchor an epilogue or grad-act group. */
+/* Whether id may anchor an epilogue or grad-act group: not when it runs as
+ * a library call. */
 static int may_anchor(const nnc_graph *g, int32_t id, const nnc_pass_ctx *ctx) {
-  return g->nodes[id].group < 0 &&
-         !(honours_lower(ctx) && nnc_lower_node(nnc_pass_options(ctx), g, id) != NNC_LOWER_NNC);
+  return g->nodes[id].group < 0 && nnc_schedule_lib(nnc_pass_options(ctx), g, id, ctx->caps) == NNC_LIB_OWN;
 }
 
 static int run_fuse(nnc_graph **gp, const nnc_pass_ctx *ctx, nnc_status *st) {

@@ -13,12 +13,10 @@ typedef struct nnc_pass_ctx {
   const nnc_options *opts; /* NULL: the defaults (a zero nnc_options); read through nnc_pass_options */
   int64_t batch; /* concrete batch for infer-shapes, or NNC_DIM_ANY to keep it symbolic */
   const struct nnc_train_spec *train; /* loss and optimizer, for the training passes */
-  /* The graph is for a backend that runs codegen's kernels (cuda,
-   * cuda-emu; nnc_backend.gpu_kernels): it honours opts->lower, and its
-   * kernels apply only pointwise epilogues. */
-  int gpu;
-  /* What the backend can run (passes/schedule.h), for the schedule pass;
-   * NULL: every node is a kernel of its own (the interpreter). */
+  /* What the backend can run (passes/schedule.h), for the fuse and
+   * schedule passes: whether it honours opts->lower, which ops join a
+   * kernel as epilogues; NULL: every node is a kernel of its own (the
+   * interpreter). */
   const struct nnc_backend_caps *caps;
   /* The train step also outputs each gradient as "grad:W", for nnc check
    * to compare them before the optimizer. */

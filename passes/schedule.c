@@ -46,8 +46,8 @@ typedef struct sched {
 
 static unsigned can(const sched *s, int32_t id) { return s->caps->op(s->g->nodes[id].op); }
 
-static nnc_kernel_lib lib_of(const sched *s, int32_t id) {
-  return (s->caps->flags & NNC_CAPS_LIBRARY) ? (nnc_kernel_lib)nnc_lower_node(s->o, s->g, id) : NNC_LIB_OWN;
+nnc_kernel_lib nnc_schedule_lib(const nnc_options *o, const nnc_graph *g, int32_t id, const nnc_backend_caps *caps) {
+  return caps && (caps->flags & NNC_CAPS_LIBRARY) ? (nnc_kernel_lib)nnc_lower_node(o, g, id) : NNC_LIB_OWN;
 }
 
 static int in_kernel(const nnc_kernel *k, int32_t id) {
@@ -96,12 +96,12 @@ static nnc_kernel *add_kernel(sched *s, nnc_kernel_kind kind, nnc_kernel_lib lib
 
 /* Splitting backends: each member joins the kernel before it, or starts one. */
 static void split_group(sched *s, const nnc_group *grp, int32_t index) {
-  int first = grp->nmembers > 1 && lib_of(s, grp->members[1]) == NNC_LIB_OWN &&
+  int first = grp->nmembers > 1 && nnc_schedule_lib(s->o, s->g, grp->members[1], s->caps) == NNC_LIB_OWN &&
               takes_prologue(s, grp->members[0], grp->members[1]);
   nnc_kernel *cur = NULL;
   for (int m = first; m < grp->nmembers; m++) {
     int32_t id = grp->members[m];
-    nnc_kernel_lib lib = lib_of(s, id);
+    nnc_kernel_lib lib = nnc_schedule_lib(s->o, s->g, id, s->caps);
     if (!cur || lib != NNC_LIB_OWN || cur->lib != NNC_LIB_OWN || !joins(s, cur, id)) {
       cur = add_kernel(s, lib != NNC_LIB_OWN ? NNC_KERNEL_LIBRARY : NNC_KERNEL_SINGLE, lib, index);
       if (m == first && first) cur->prologue = grp->members[0];
@@ -194,7 +194,7 @@ nnc_kernel *nnc_schedule_build(const nnc_options *o, const nnc_graph *g, const n
     const nnc_node *n = &g->nodes[id];
     if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
     if (n->group < 0 || !s.caps || alone[n->group]) {
-      nnc_kernel_lib lib = s.caps ? lib_of(&s, id) : NNC_LIB_OWN;
+      nnc_kernel_lib lib = nnc_schedule_lib(s.o, g, id, s.caps);
       nnc_kernel *k = add_kernel(&s, lib != NNC_LIB_OWN ? NNC_KERNEL_LIBRARY : NNC_KERNEL_SINGLE, lib,
                                  s.caps && !alone[n->group < 0 ? g->ngroups : n->group] ? n->group : -1);
       k->members[k->n++] = id;

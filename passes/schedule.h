@@ -38,6 +38,12 @@ typedef struct nnc_backend_caps {
   unsigned (*op)(nnc_op op); /* NNC_CAN_* */
 } nnc_backend_caps;
 
+/* How a backend with these caps runs node id: as the library o's lowering
+ * (--lower) names where the backend honours it (NNC_CAPS_LIBRARY), else
+ * as its own kernel, as every node runs without caps (the interpreter).
+ * The fuse pass (a library node anchors no group) and the schedule ask here. */
+nnc_kernel_lib nnc_schedule_lib(const nnc_options *o, const nnc_graph *g, int32_t id, const nnc_backend_caps *caps);
+
 /* The schedule of g on a backend with these caps (NULL: every node alone)
  * and o's lowering (--lower), malloc'd, *count kernels: what the schedule
  * pass sets on the graph. */

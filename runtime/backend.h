@@ -53,14 +53,11 @@ typedef struct nnc_backend {
   void (*release)(nnc_exec *e);
   /* 1 when the backend honours nnc_run_opts.keep_updates. */
   int keeps_updates;
-  /* 1 when it runs codegen's kernels (the cuda backends): it honours
-   * --lower, and its fused kernels apply only pointwise epilogues
-   * (nnc_pass_ctx.gpu). */
-  int gpu_kernels;
   /* Optional: the kernels (and library calls) one run of e launches. */
   int (*launches)(const nnc_exec *e);
-  /* What it can run as one kernel (passes/schedule.h), for the schedule
-   * pass; NULL: every node alone. */
+  /* What it can run as one kernel and whether it honours --lower
+   * (passes/schedule.h), for the fuse and schedule passes; NULL: every
+   * node alone. */
   const struct nnc_backend_caps *caps;
   /* Optional, for tests: the nodes the i-th kernel of the last run computed
    * (its prologue first, then its members in node order) into nodes (room

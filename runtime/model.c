@@ -67,7 +67,7 @@ static int run_pipeline(nnc_model *m, nnc_graph **g, nnc_graph_kind kind, int64_
   passes[n++] = &nnc_pass_infer_shapes;
   passes[n++] = &nnc_pass_schedule;
   passes[n++] = &nnc_pass_plan_memory;
-  nnc_pass_ctx ctx = {.opts = &m->opts, .batch = batch, .train = &m->spec, .gpu = m->backend->gpu_kernels,
+  nnc_pass_ctx ctx = {.opts = &m->opts, .batch = batch, .train = &m->spec,
                       .caps = m->backend->caps, .keep_grads = m->keep_grads, .ranks = ranks,
                       .bucket_bytes = m->bucket_bytes};
   nnc_dump_opts dump = m->opts.dump;
