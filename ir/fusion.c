@@ -18,9 +18,9 @@ enum {
  * an elementwise one can be a prologue. Every other row is listed below,
  * so that a new op is given its roles here, or by its pointwise row. */
 #define ACTIVATION(ENUM, name, GRAD, flops, expr) [NNC_OP_##ENUM] = {EP, 0, 0, 0},
-#define ACTIVATION_GRAD(ENUM, name, expr) [NNC_OP_##ENUM] = {EP, 0, 1, 0},
-#define RANDOM(ENUM, name, expr) [NNC_OP_##ENUM] = {EP, 0, 0, 0},
-#define POINTWISE(ENUM, name, operands, expr)                                                     \
+#define ACTIVATION_GRAD(ENUM, name, flops, expr) [NNC_OP_##ENUM] = {EP, 0, 1, 0},
+#define RANDOM(ENUM, name, flops, expr) [NNC_OP_##ENUM] = {EP, 0, 0, 0},
+#define POINTWISE(ENUM, name, operands, flops, expr)                                                     \
   [NNC_OP_##ENUM] = {(FLAGS_##ENUM & NNC_OPF_ELEMENTWISE) ? EP : E,                              \
                      ((1u << ARITY_##ENUM) - 1u) & ~((1u << (operands)) - 1u), 0, 0},
 #define ROW(op, r, ind, ch, pro) [NNC_OP_##op] = {(r), (ind), (ch), (pro)},

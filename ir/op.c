@@ -13,9 +13,11 @@ const nnc_op_row nnc_ops[NNC_OP_COUNT] = {
 const nnc_pw_row nnc_pointwise[NNC_OP_COUNT] = {
 #define ACTIVATION(ENUM, name, GRAD, flops, ...) \
   [NNC_OP_##ENUM] = {NNC_PW_ACTIVATION, 1, NNC_OP_##GRAD, flops, #__VA_ARGS__},
-#define ACTIVATION_GRAD(ENUM, name, ...) [NNC_OP_##ENUM] = {NNC_PW_ACTIVATION_GRAD, 2, NNC_OP_COUNT, 0, #__VA_ARGS__},
-#define POINTWISE(ENUM, name, operands, ...) [NNC_OP_##ENUM] = {NNC_PW_POINTWISE, operands, NNC_OP_COUNT, 0, #__VA_ARGS__},
-#define RANDOM(ENUM, name, ...) [NNC_OP_##ENUM] = {NNC_PW_RANDOM, 1, NNC_OP_COUNT, 0, #__VA_ARGS__},
+#define ACTIVATION_GRAD(ENUM, name, flops, ...) \
+  [NNC_OP_##ENUM] = {NNC_PW_ACTIVATION_GRAD, 2, NNC_OP_COUNT, flops, #__VA_ARGS__},
+#define POINTWISE(ENUM, name, operands, flops, ...) \
+  [NNC_OP_##ENUM] = {NNC_PW_POINTWISE, operands, NNC_OP_COUNT, flops, #__VA_ARGS__},
+#define RANDOM(ENUM, name, flops, ...) [NNC_OP_##ENUM] = {NNC_PW_RANDOM, 1, NNC_OP_COUNT, flops, #__VA_ARGS__},
 #include "ir/pointwise.def"
 #undef ACTIVATION
 #undef ACTIVATION_GRAD

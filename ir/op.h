@@ -46,7 +46,7 @@ typedef struct nnc_pw_row {
   nnc_pw_kind kind;
   int operands;     /* operands read element for element (the rest: the step's scalar s) */
   nnc_op grad;      /* activations: the op of their gradient */
-  double flops;     /* activations: per element */
+  double flops;     /* per element, for the cost */
   const char *expr; /* the expression as written, for the CUDA emitter */
 } nnc_pw_row;
 
@@ -57,6 +57,13 @@ extern const char *const nnc_pw_functions[];
 
 /* The names a row of this kind binds, NULL-terminated. */
 const char *const *nnc_pw_names(nnc_pw_kind kind);
+
+/* Shape inference and cost of every row of ir/pointwise.def, by its kind:
+ * each row's nnc_infer_<name> and nnc_cost_<name> are these. */
+int nnc_infer_pointwise(const nnc_graph *g, nnc_node *n, nnc_status *st);
+void nnc_cost_pointwise(const nnc_graph *g, const nnc_node *n, nnc_cost *c);
+/* The (y, dy) rule of the activation gradients, which softmax_grad shares. */
+int nnc_infer_y_dy(const nnc_graph *g, nnc_node *n, nnc_status *st);
 
 /* Shared by the infer functions: fail with the node's place and a message. */
 int nnc_infer_fail(const nnc_graph *g, const nnc_node *n, nnc_status *st, const char *fmt, ...)

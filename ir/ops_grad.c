@@ -6,12 +6,8 @@
  *   conv2d_grad_kernel(x, dy)     d conv2d / d kernel; shape = kernel's [kh,kw]
  *   max_pool_grad(x, dy)          dy routed to the first maximum of each window
  *   avg_pool_grad(dy)             dy spread evenly over each window; shape = [H,W]
- *   relu_grad(y, dy)              dy where y > 0
- *   sigmoid_grad(y, dy)           dy * y * (1 - y)
- *   tanh_grad(y, dy)              dy * (1 - y^2)
- *   leaky_relu_grad(y, dy)        dy where y > 0, else alpha * dy
- *   elu_grad(y, dy)               dy where y > 0, else dy * (y + alpha)
- *   softmax_grad(y, dy)           y * (dy - sum(dy * y)) along the last axis */
+ *   softmax_grad(y, dy)           y * (dy - sum(dy * y)) along the last axis
+ * The activations' gradients are rows of ir/pointwise.def (ir/ops_elementwise.c). */
 #include <inttypes.h>
 #include <string.h>
 
@@ -44,20 +40,7 @@ static int expect_f32(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   return 0;
 }
 
-/* The (y, dy) ops: the gradient has the output's type. */
-static int infer_pointwise_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
-  const nnc_node *y = SRC(g, n, 0), *dy = SRC(g, n, 1);
-  if (!same_shapes(y, dy) || y->dtype != NNC_F32 || dy->dtype != NNC_F32) return mismatch(g, n, st, y, dy);
-  copy_type(n, dy);
-  return 0;
-}
-
-int nnc_infer_relu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
-int nnc_infer_sigmoid_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
-int nnc_infer_tanh_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
-int nnc_infer_leaky_relu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
-int nnc_infer_elu_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
-int nnc_infer_softmax_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_pointwise_grad(g, n, st); }
+int nnc_infer_softmax_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) { return nnc_infer_y_dy(g, n, st); }
 int nnc_infer_max_pool_grad(const nnc_graph *g, nnc_node *n, nnc_status *st) {
   const nnc_node *x = SRC(g, n, 0), *dy = SRC(g, n, 1);
   nnc_node fwd = *n;
@@ -149,11 +132,6 @@ static void cost_pointwise(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
   c->bytes = 12.0 * (double)nnc_node_numel(n);
 }
 
-void nnc_cost_relu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
-void nnc_cost_sigmoid_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
-void nnc_cost_tanh_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
-void nnc_cost_leaky_relu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
-void nnc_cost_elu_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_softmax_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_max_pool_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }
 void nnc_cost_avg_pool_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_pointwise(g, n, c); }

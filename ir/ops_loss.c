@@ -1,6 +1,5 @@
-/* Shape inference and cost for losses, the accuracy metric and optimizer
- * updates. Losses take (prediction, labels) and give the batch mean as f32[];
- * labels are i32[B] (sparse) or f32 with the prediction's shape (one-hot).
+/* Shape inference and cost for losses and the accuracy metric. Losses take
+ * (prediction, labels) and give the batch mean as f32[]; labels are i32[B] (sparse) or f32 with the prediction's shape (one-hot).
  *   xent_logits(z, y)         cross-entropy of softmax(z), by exact log-softmax
  *   xent_logits_grad(z, y)    its gradient wrt z: (softmax(z) * sum(y) - y) / B
  *   xent_probs(p, y)          cross-entropy of probabilities, clipped as Keras does
@@ -9,17 +8,7 @@
  *   mse(p, y), and *_grad     gradients of the mean loss wrt the prediction
  *   correct(p, y)             how many rows are predicted right, as f32[]: a single
  *                             column is thresholded at 0.5, wider rows use the argmax
- * Updates (scalars are f32[] operands fed each step):
- *   square(g)                               g * g
- *   ema(a, b) {alpha}                       a + (b - a) * alpha
- *   adam_update(w, m, v, lr_t) {eps}        w - lr_t * m / (sqrt(v) + eps)
- *   rmsprop_update(w, g, v, lr) {eps}       w - lr * g / sqrt(v + eps)
- *   sgd_update(w, g, lr)                    w - lr * g
- *   momentum_velocity(v, g, lr) {alpha}     alpha * v - lr * g
- *   nesterov_update(w, v, g, lr) {alpha}    w + alpha * v - lr * g
- *   sub(a, b)                               a - b (RMSprop: w - momentum, v - mg^2)
- *   maximum(a, b)                           max(a, b) (Adam's amsgrad: vhat = max(vhat, v))
- *   rmsprop_momentum(m, g, d, lr) {alpha, eps}  alpha * m + lr * g / sqrt(d + eps) */
+ * The optimizer updates are rows of ir/pointwise.def (ir/ops_elementwise.c). */
 #include <string.h>
 
 #include "ir/op.h"
@@ -88,55 +77,3 @@ void nnc_cost_xent_probs_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c
 void nnc_cost_mse(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_loss(g, n, c); }
 void nnc_cost_mse_grad(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_loss(g, n, c); }
 void nnc_cost_correct(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_loss(g, n, c); }
-
-/* Update ops: operand 0 sets the type; the others match it, except the
- * trailing scalar of ops that take a learning rate. */
-static int infer_update(const nnc_graph *g, nnc_node *n, nnc_status *st, int has_scalar) {
-  const nnc_node *w = SRC(g, n, 0);
-  int tensors = n->nsrc - has_scalar;
-  char ta[128], tb[128];
-  if (w->dtype != NNC_F32)
-    return nnc_infer_fail(g, n, st, "operand 0 must be f32, got %s", nnc_type_str(w, ta, sizeof ta));
-  for (int i = 1; i < tensors; i++) {
-    const nnc_node *o = SRC(g, n, i);
-    if (o->dtype != NNC_F32 || o->rank != w->rank || memcmp(o->shape, w->shape, sizeof o->shape[0] * (size_t)o->rank))
-      return nnc_infer_fail(g, n, st, "operand %d is %s, expected %s", i, nnc_type_str(o, ta, sizeof ta),
-                            nnc_type_str(w, tb, sizeof tb));
-  }
-  if (has_scalar && (SRC(g, n, n->nsrc - 1)->rank != 0 || SRC(g, n, n->nsrc - 1)->dtype != NNC_F32))
-    return nnc_infer_fail(g, n, st, "the last operand must be an f32[] scalar, got %s",
-                          nnc_type_str(SRC(g, n, n->nsrc - 1), ta, sizeof ta));
-  n->dtype = NNC_F32;
-  n->rank = w->rank;
-  memcpy(n->shape, w->shape, sizeof n->shape);
-  return 0;
-}
-
-int nnc_infer_square(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 0); }
-int nnc_infer_ema(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 0); }
-int nnc_infer_adam_update(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
-int nnc_infer_rmsprop_update(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
-int nnc_infer_sgd_update(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
-int nnc_infer_momentum_velocity(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
-int nnc_infer_nesterov_update(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
-int nnc_infer_sub(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 0); }
-int nnc_infer_maximum(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 0); }
-int nnc_infer_rmsprop_momentum(const nnc_graph *g, nnc_node *n, nnc_status *st) { return infer_update(g, n, st, 1); }
-
-static void cost_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) {
-  (void)g;
-  double count = (double)nnc_node_numel(n);
-  c->flops = 4.0 * count;
-  c->bytes = 4.0 * count * (n->nsrc + 1);
-}
-
-void nnc_cost_square(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_ema(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_adam_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_rmsprop_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_sgd_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_momentum_velocity(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_nesterov_update(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_sub(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_maximum(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }
-void nnc_cost_rmsprop_momentum(const nnc_graph *g, const nnc_node *n, nnc_cost *c) { cost_update(g, n, c); }

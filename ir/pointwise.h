@@ -12,17 +12,17 @@
     (void)alpha;                                               \
     return (__VA_ARGS__);                                      \
   }
-#define ACTIVATION_GRAD(ENUM, name, ...)                        \
+#define ACTIVATION_GRAD(ENUM, name, flops, ...)                        \
   static inline float nnc_pw_##name(float y, float dy, float alpha) { \
     (void)alpha;                                                \
     return (__VA_ARGS__);                                       \
   }
-#define POINTWISE(ENUM, name, operands, ...)                                                   \
+#define POINTWISE(ENUM, name, operands, flops, ...)                                                   \
   static inline float nnc_pw_##name(float a, float b, float c, float s, float alpha, float eps) { \
     (void)b, (void)c, (void)s, (void)alpha, (void)eps;                                         \
     return (__VA_ARGS__);                                                                      \
   }
-#define RANDOM(ENUM, name, ...)                                                  \
+#define RANDOM(ENUM, name, flops, ...)                                                  \
   static inline float nnc_pw_##name(float x, float u, float rate, float scale) { \
     return (__VA_ARGS__);                                                        \
   }

@@ -96,6 +96,8 @@ end
 ---------------------------------------------------------------------------
 -- Option checking shared by layers, optimizers and callbacks.
 
+-- The activation names nnc implements, each the op it builds (linear: none).
+-- Checking, saving and loading all read this one table.
 local activations = { relu = "relu", sigmoid = "sigmoid", tanh = "tanh", softmax = "softmax", leaky_relu = "leaky_relu",
   elu = "elu", linear = false }
 -- Keras's activation function leaky_relu has slope 0.2; the LeakyReLU layer's default is 0.3.
@@ -1037,7 +1039,7 @@ end
 local internals = {
   fail = fail, here = here, show = show, read_options = read_options, check_choice = check_choice, sorted_keys = sorted_keys,
   Model = Model, Layer = Layer, layer_specs = layer_specs, optimizer_specs = optimizer_specs,
-  weights_format = weights_format,
+  weights_format = weights_format, activations = activations,
 }
 for _, name in ipairs { "saving", "plot", "file_callbacks", "tensorboard" } do core.require(name)(nn, internals) end
 

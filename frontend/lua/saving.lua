@@ -243,10 +243,10 @@ return function(nn, I)
   end
 
   local function activation_from(layer, a)
-    if a == "linear" then return nil end
-    if a ~= "relu" and a ~= "sigmoid" and a ~= "tanh" and a ~= "softmax" and a ~= "leaky_relu" and a ~= "elu" then
+    if type(a) ~= "string" or I.activations[a] == nil then
       load_fail(layer, "activation %s is not one nnc implements", show(a))
     end
+    if a == "linear" then return nil end
     return a
   end
 

@@ -60,9 +60,9 @@ static void run_map(const nnc_cpu_args *x, int64_t count, range_fn *range) {
 
 #define ACTIVATION(ENUM, name, GRAD, flops, ...) \
   RANGE_KERNEL(name, for (int64_t i = begin; i < end; i++) out[i] = nnc_pw_##name(a[i], alpha);)
-#define ACTIVATION_GRAD(ENUM, name, ...) \
+#define ACTIVATION_GRAD(ENUM, name, flops, ...) \
   RANGE_KERNEL(name, for (int64_t i = begin; i < end; i++) out[i] = nnc_pw_##name(a[i], b[i], alpha);)
-#define POINTWISE(ENUM, name, operands, ...)                                                      \
+#define POINTWISE(ENUM, name, operands, flops, ...)                                                      \
   RANGE_KERNEL(name, const float s = n->nsrc > operands ? *(const float *)x->k.in[n->nsrc - 1] : 0.0f; \
                for (int64_t i = begin; i < end; i++) out[i] =                                      \
                    nnc_pw_##name(a[i], operands > 1 ? b[i] : 0.0f, operands > 2 ? c[i] : 0.0f, s, alpha, eps);)
@@ -365,11 +365,11 @@ void nnc_cpu_epilogue_apply(const nnc_cpu_epilogue *e, float *out, int64_t row0,
   case NNC_OP_##ENUM:                                                          \
     for (int64_t j = 0; j < cols; j++) v[j] = nnc_pw_##name(v[j], alpha);       \
     break;
-#define ACTIVATION_GRAD(ENUM, name, ...)                                             \
+#define ACTIVATION_GRAD(ENUM, name, flops, ...)                                             \
   case NNC_OP_##ENUM:                                                                \
     for (int64_t j = 0; j < cols; j++) v[j] = nnc_pw_##name(y[j], v[j], alpha);       \
     break;
-#define POINTWISE(ENUM, name, operands, ...) /* not epilogue members (nnc_cpu_epilogue_op) */
+#define POINTWISE(ENUM, name, operands, flops, ...) /* not epilogue members (nnc_cpu_epilogue_op) */
 #define RANDOM(ENUM, name, ...)
 #include "ir/pointwise.def"
 #undef ACTIVATION

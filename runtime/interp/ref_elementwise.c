@@ -24,13 +24,13 @@ void nnc_ref_reshape(const nnc_kernel_args *k) {
     float *out = k->out;                                                               \
     for (int64_t i = 0, count = nnc_node_numel(k->n); i < count; i++) out[i] = nnc_pw_##name(x[i], alpha); \
   }
-#define ACTIVATION_GRAD(ENUM, name, ...)                                               \
+#define ACTIVATION_GRAD(ENUM, name, flops, ...)                                               \
   void nnc_ref_##name(const nnc_kernel_args *k) {                                     \
     const float *y = k->in[0], *dy = k->in[1], alpha = k->n->attrs.alpha;             \
     float *out = k->out;                                                               \
     for (int64_t i = 0, count = nnc_node_numel(k->n); i < count; i++) out[i] = nnc_pw_##name(y[i], dy[i], alpha); \
   }
-#define POINTWISE(ENUM, name, operands, ...)                                           \
+#define POINTWISE(ENUM, name, operands, flops, ...)                                           \
   void nnc_ref_##name(const nnc_kernel_args *k) {                                     \
     const float *a = k->in[0], *b = k->in[operands > 1 ? 1 : 0], *c = k->in[operands > 2 ? 2 : 0]; \
     const float s = k->n->nsrc > operands ? *(const float *)k->in[k->n->nsrc - 1] : 0.0f; \

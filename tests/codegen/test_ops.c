@@ -209,9 +209,20 @@ static const op_case cases[] = {
 
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
+/* Every activation and activation gradient row, by walking the pointwise
+ * table: positive and negative x or y, and alpha 0.3 where the row reads it. */
+static int activation_case(nnc_op op, op_case *c) {
+  nnc_pw_kind kind = nnc_pointwise[op].kind;
+  if (kind != NNC_PW_ACTIVATION && kind != NNC_PW_ACTIVATION_GRAD) return 0;
+  *c = (op_case){nnc_ops[op].name, op, {.alpha = 0.3f}, {F(2, R, 3, 50), F(2, R, 3, 50)}, 0, 0};
+  return 1;
+}
+
 START_TEST(test_every_op_has_a_case) {
   char missing[1024] = "";
   for (int op = 0; op < NNC_OP_COUNT; op++) {
+    op_case made;
+    if (activation_case((nnc_op)op, &made)) continue;
     int found = 0;
     for (int i = 0; i < NCASES; i++) found |= cases[i].op == (nnc_op)op;
     if (!found) snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %s", nnc_ops[op].name);
@@ -383,8 +394,7 @@ static void check_tf32(const op_case *c, const nnc_graph *g, void *const *data, 
   free(rounded);
 }
 
-START_TEST(test_op_kernel) {
-  const op_case *c = &cases[_i];
+static void check_kernel(const op_case *c) {
   void *data[8] = {0};
   int32_t result;
   nnc_graph *g = case_graph(c, data, &result);
@@ -433,6 +443,14 @@ START_TEST(test_op_kernel) {
   }
   for (int i = 0; i < 8; i++) free(data[i]);
   nnc_graph_free(g);
+}
+
+START_TEST(test_op_kernel) { check_kernel(&cases[_i]); }
+END_TEST
+
+START_TEST(test_activation_kernel) {
+  op_case c;
+  if (activation_case((nnc_op)_i, &c)) check_kernel(&c);
 }
 END_TEST
 
@@ -488,6 +506,7 @@ TCase *tcase_op_kernels(void) {
   tcase_add_test(tc, test_every_op_has_a_case);
   tcase_add_test(tc, test_every_pointwise_row_renders);
   tcase_add_loop_test(tc, test_op_kernel, 0, NCASES);
+  tcase_add_loop_test(tc, test_activation_kernel, 0, NNC_OP_COUNT);
   tcase_add_test(tc, test_dropout_mask_follows_the_step);
   tcase_add_test(tc, test_kernel_header);
   return tc;

@@ -2,7 +2,8 @@
  * table: each case builds one node on input leaves filled from a fixed
  * seed, runs it on both backends and compares the results within the op's
  * tolerance. test_every_op_has_a_case walks ops.def, so a new op row
- * without a case here fails the suite.
+ * without a case here fails the suite; an activation or activation gradient
+ * row of ir/pointwise.def has its case made from the table (activation_case).
  *
  * The sizes are chosen to cross the backend's thresholds: elementwise ops
  * get more than two chunks of work and a tail that is not a multiple of the
@@ -240,8 +241,25 @@ static void check_case(const op_case *c) {
 START_TEST(test_op_agrees) { check_case(&cases[_i]); }
 END_TEST
 
+/* Every activation and activation gradient row, by walking the pointwise
+ * table: positive and negative x or y, and alpha 0.3 where the row reads it. */
+static int activation_case(nnc_op op, op_case *c) {
+  nnc_pw_kind kind = nnc_pointwise[op].kind;
+  if (kind != NNC_PW_ACTIVATION && kind != NNC_PW_ACTIVATION_GRAD) return 0;
+  *c = (op_case){nnc_ops[op].name, op, {.alpha = 0.3f}, nnc_ops[op].arity, {BIG, BIG}, 0, 0};
+  return 1;
+}
+
+START_TEST(test_activation_agrees) {
+  op_case c;
+  if (activation_case((nnc_op)_i, &c)) check_case(&c);
+}
+END_TEST
+
 START_TEST(test_every_op_has_a_case) {
   for (int op = 0; op < NNC_OP_COUNT; op++) {
+    op_case made;
+    if (activation_case((nnc_op)op, &made)) continue;
     int count = 0;
     for (int i = 0; i < NCASES; i++) count += cases[i].op == (nnc_op)op;
     ck_assert_msg(count > 0, "op '%s' has no case in tests/cpu/test_ops.c", nnc_ops[op].name);
@@ -259,6 +277,10 @@ START_TEST(test_ops_with_threads) {
   snprintf(count, sizeof count, "%d", thread_counts[_i]);
   setenv("NNC_CPU_THREADS", count, 1);
   for (int i = 0; i < NCASES; i++) check_case(&cases[i]);
+  for (int op = 0; op < NNC_OP_COUNT; op++) {
+    op_case c;
+    if (activation_case((nnc_op)op, &c)) check_case(&c);
+  }
   if (saved) setenv("NNC_CPU_THREADS", saved, 1);
   else unsetenv("NNC_CPU_THREADS");
   free(saved);
@@ -336,6 +358,7 @@ TCase *tcase_cpu_ops(void) {
   TCase *tc = tcase_create("cpu_ops");
   tcase_set_timeout(tc, 60); /* Check's 4 s default fails single cases on a busy shared machine */
   tcase_add_loop_test(tc, test_op_agrees, 0, NCASES);
+  tcase_add_loop_test(tc, test_activation_agrees, 0, NNC_OP_COUNT);
   tcase_add_test(tc, test_every_op_has_a_case);
   tcase_add_test(tc, test_missing_leaf);
   tcase_add_test(tc, test_symbolic_shape);

@@ -442,11 +442,30 @@ START_TEST(test_instance) {
 }
 END_TEST
 
+/* Every activation row of ir/pointwise.def, by walking the table, with
+ * alpha 0.3 where it reads one and x away from the kink at zero; its
+ * gradient row is what autodiff builds, so the gradient rows themselves
+ * need no instance. */
+static int activation_instance(nnc_op op, instance *c) {
+  if (nnc_pointwise[op].kind != NNC_PW_ACTIVATION) return 0;
+  *c = (instance){nnc_ops[op].name, op, {.alpha = 0.3f}, 1, {"f32[4,5]"}, {FILL_AWAY_FROM_ZERO}, 0};
+  return 1;
+}
+
+START_TEST(test_activation_instance) {
+  instance c;
+  nnc_run_opts opts = {.seed = 99, .step = 4};
+  if (activation_instance((nnc_op)_i, &c)) check_gradients(c.what, build_instance, &c, &opts, H_REL, 0);
+}
+END_TEST
+
 /* A new row in ir/ops.def needs an instance above or a place in
- * not_differentiable, and not both. */
+ * not_differentiable (an activation gradient row has its place by its
+ * kind), and not both. */
 START_TEST(test_every_op_is_covered) {
   for (int op = 0; op < NNC_OP_COUNT; op++) {
-    int cases = 0, declared = 0;
+    instance made;
+    int cases = activation_instance((nnc_op)op, &made), declared = nnc_pointwise[op].kind == NNC_PW_ACTIVATION_GRAD;
     for (int i = 0; i < NINSTANCES; i++) cases += instances[i].op == (nnc_op)op;
     for (int i = 0; i < NNOT_DIFFERENTIABLE; i++) declared += not_differentiable[i] == (nnc_op)op;
     for (size_t i = 0; i < sizeof in_networks / sizeof in_networks[0]; i++) cases += in_networks[i] == (nnc_op)op;
@@ -463,6 +482,7 @@ TCase *tcase_autodiff_ops(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_every_op_is_covered);
   tcase_add_loop_test(tc, test_instance, 0, NINSTANCES);
+  tcase_add_loop_test(tc, test_activation_instance, 0, NNC_OP_COUNT);
   return tc;
 }
 

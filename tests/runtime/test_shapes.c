@@ -278,11 +278,11 @@ static const shape_case errors[] = {
      "dropout: dropout rate nan must be in [0, 1)"},
 
     {"add mismatch", NNC_OP_ADD, NO_ATTRS, 2, {"f32[?,10]", "f32[?,11]"},
-     "add: operands must have one type, got f32[?,10] and f32[?,11]"},
+     "add: operand 1 is f32[?,11], expected f32[?,10]"},
     {"mul rank mismatch", NNC_OP_MUL, NO_ATTRS, 2, {"f32[4,3]", "f32[12]"},
-     "mul: operands must have one type, got f32[4,3] and f32[12]"},
-    {"add dtype mismatch", NNC_OP_ADD, NO_ATTRS, 2, {"f32[3]", "i32[3]"}, "add: operands must have one type, got f32[3] and i32[3]"},
-    {"add i32", NNC_OP_ADD, NO_ATTRS, 2, {"i32[3]", "i32[3]"}, "add: expects f32, got i32[3]"},
+     "mul: operand 1 is f32[12], expected f32[4,3]"},
+    {"add dtype mismatch", NNC_OP_ADD, NO_ATTRS, 2, {"f32[3]", "i32[3]"}, "add: operand 1 is i32[3], expected f32[3]"},
+    {"add i32", NNC_OP_ADD, NO_ATTRS, 2, {"i32[3]", "i32[3]"}, "add: operand 0 must be f32, got i32[3]"},
     {"add arity", NNC_OP_ADD, NO_ATTRS, 1, {"f32[3]"}, "add: add takes 2 operand(s), got 1"},
     {"relu i32", NNC_OP_RELU, NO_ATTRS, 1, {"i32[?,3]"}, "relu: expects f32, got i32[?,3]"},
     {"elu negative alpha", NNC_OP_ELU, {.alpha = -1.0f}, 1, {"f32[3]"}, "elu: alpha -1 must be >= 0"},
@@ -409,10 +409,36 @@ START_TEST(test_error_message) {
 }
 END_TEST
 
+/* Every row of ir/pointwise.def, by walking the table: its operands read
+ * element for element have one type, which the result takes; an update's
+ * scalar is f32[]. */
+static int pointwise_case(nnc_op op, shape_case *c) {
+  const nnc_pw_row *r = &nnc_pointwise[op];
+  if (r->kind == NNC_PW_NONE) return 0;
+  *c = (shape_case){nnc_ops[op].name, op, {.alpha = 0.3f, .rate = 0.5f, .eps = 1e-7f}, nnc_ops[op].arity, {0},
+                    "f32[?,26,26,32]"};
+  for (int i = 0; i < c->nsrc; i++) c->src[i] = i < r->operands ? "f32[?,26,26,32]" : "f32[]";
+  return 1;
+}
+
+START_TEST(test_pointwise_output_type) {
+  shape_case c;
+  if (!pointwise_case((nnc_op)_i, &c)) return;
+  nnc_status st = {0};
+  nnc_graph *g = nnc_graph_new();
+  int32_t id = add_case(g, &c, &st);
+  ck_assert_msg(id >= 0, "%s: %s", c.what, st.msg);
+  char type[128];
+  ck_assert_str_eq(nnc_type_str(&g->nodes[id], type, sizeof type), c.want);
+  nnc_graph_free(g);
+}
+END_TEST
+
 /* A new row in ir/ops.def must come with an output-type case above. */
 START_TEST(test_every_op_has_a_shape_case) {
   for (int op = 0; op < NNC_OP_COUNT; op++) {
-    int cases = 0;
+    shape_case made;
+    int cases = pointwise_case((nnc_op)op, &made);
     for (int i = 0; i < NTYPED; i++) cases += typed[i].op == (nnc_op)op;
     ck_assert_msg(cases > 0, "op '%s' has no shape case in tests/runtime/test_shapes.c", nnc_ops[op].name);
   }
@@ -520,6 +546,7 @@ END_TEST
 TCase *tcase_shapes(void) {
   TCase *tc = tcase_create("shapes");
   tcase_add_loop_test(tc, test_output_type, 0, NTYPED);
+  tcase_add_loop_test(tc, test_pointwise_output_type, 0, NNC_OP_COUNT);
   tcase_add_loop_test(tc, test_error_message, 0, NERRORS);
   tcase_add_test(tc, test_every_op_has_a_shape_case);
   tcase_add_test(tc, test_error_cites_layer_and_line);
