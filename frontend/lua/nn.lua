@@ -99,7 +99,7 @@ end
 -- The activation names nnc implements, each the op it builds (linear: none).
 -- Checking, saving and loading all read this one table.
 local activations = { relu = "relu", sigmoid = "sigmoid", tanh = "tanh", softmax = "softmax", leaky_relu = "leaky_relu",
-  elu = "elu", linear = false }
+  elu = "elu", selu = "selu", linear = false }
 -- Keras's activation function leaky_relu has slope 0.2; the LeakyReLU layer's default is 0.3.
 local activation_attrs = { leaky_relu = { alpha = 0.2 }, elu = { alpha = 1.0 } }
 local activation_names = sorted_keys(activations)

@@ -462,6 +462,16 @@ START_TEST(leaky_relu_by_name_and_layer) {
   ck_assert_msg(rc == 0, "%s%s", out, err);
   ck_assert_msg(strstr(out, "elu -0.306671 3.000000\n"), "%s", out);
   free(out), free(err);
+  /* selu: scale * x, or scale * alpha * (e^x - 1) with Keras's constants:
+   * -3 -> 1.7580993 * (e^-3 - 1) = -1.670569, 3 -> 1.0507010 * 3 = 3.152103 */
+  rc = run_text("local m = nn.Sequential { nn.Dense { 1, activation = 'selu', kernel_initializer = 'ones',\n"
+                "  use_bias = false, input_shape = { 2 } } }\n"
+                "local p = m:predict(data.tensor({ -1, -2, 1, 2 }):reshape { 2, 2 }):reshape { -1 }\n"
+                "print(string.format('selu %.6f %.6f', p[1], p[2]))\n",
+                NULL, &out, &err);
+  ck_assert_msg(rc == 0, "%s%s", out, err);
+  ck_assert_msg(strstr(out, "selu -1.670569 3.152103\n"), "%s", out);
+  free(out), free(err);
   rc = run_text("local l = nn.LeakyReLU { alpha = -0.1 }\n", NULL, &out, &err);
   ck_assert_msg(rc == 1 && strstr(err, "train.lua:1: LeakyReLU: alpha must be a number >= 0, got -0.1"), "%s", err);
   free(out), free(err);
@@ -469,14 +479,14 @@ START_TEST(leaky_relu_by_name_and_layer) {
 END_TEST
 
 /* A conv net with leaky_relu in the conv epilogue, a LeakyReLU layer after
- * a dense one, trained by nnc check on cpu and cuda-emu: the fused forward
+ * a dense one, elu and selu in dense epilogues, trained by nnc check on cpu and cuda-emu: the fused forward
  * and backward epilogues against the interpreter. */
 START_TEST(leaky_relu_trains_as_the_interpreter) {
   const char *model =
       "local m = nn.Sequential {\n"
       "  nn.Conv2D { 4, 3, padding = 'same', activation = 'leaky_relu', input_shape = { 8, 8, 1 } },\n"
       "  nn.MaxPool2D { 2 }, nn.Flatten(), nn.Dense { 12 }, nn.LeakyReLU(), nn.Dense { 8, activation = 'elu' },\n"
-      "  nn.ELU { alpha = 0.5 }, nn.Dense { 5, activation = 'softmax' } }\n"
+      "  nn.ELU { alpha = 0.5 }, nn.Dense { 6, activation = 'selu' }, nn.Dense { 5, activation = 'softmax' } }\n"
       "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy' }\n"
       "m:fit(data.zeros { 64, 8, 8, 1 }, data.zeros({ 64 }, 'i32'), { epochs = 1 })\n";
   const char *path = nnc_test_write_temp("leaky.lua", model);

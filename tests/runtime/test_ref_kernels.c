@@ -182,6 +182,10 @@ static const float pw_relu[] = {0, 0, 0, 0, 0.5f, 2, 20};
 static const float pw_leaky_relu[] = {-5, -0.5f, -0.125f, 0, 0.5f, 2, 20}; /* alpha 0.25 */
 /* elu, alpha 1: e^v - 1 below zero, e.g. e^-2 - 1 = 0.135335283 - 1 */
 static const float pw_elu[] = {-0.999999998f, -0.864664717f, -0.393469340f, 0, 0.5f, 2, 20};
+/* selu: scale * x above zero, scale * alpha * (e^v - 1) below, with Keras's
+ * alpha = 1.6732632423543772 and scale = 1.0507009873554805, e.g.
+ * selu(-2) = 1.7580993408 * (0.135335283 - 1) = -1.52016647 */
+static const float pw_selu[] = {-1.75809934f, -1.52016647f, -0.691758188f, 0, 0.525350494f, 2.10140197f, 21.0140197f};
 static const float pw_sigmoid[] = {2.06115362e-09f, 0.119202922f, 0.377540669f, 0.5f,
                                    0.622459331f,    0.880797078f, 0.999999998f};
 static const float pw_tanh[] = {-1, -0.96402758f, -0.462117157f, 0, 0.462117157f, 0.96402758f, 1};
@@ -269,6 +273,7 @@ static const kat kats[] = {
     {"relu", NNC_OP_RELU, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_relu}, {0}},
     {"leaky_relu", NNC_OP_LEAKY_RELU, {.alpha = 0.25f}, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_leaky_relu}, {0}},
     {"elu", NNC_OP_ELU, {.alpha = 1.0f}, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_elu}, {0}},
+    {"selu", NNC_OP_SELU, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_selu}, {0}},
     {"sigmoid", NNC_OP_SIGMOID, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_sigmoid}, {0}},
     {"tanh", NNC_OP_TANH, NO_ATTRS, 1, {{2, {1, 7}, pw_x}}, {2, {1, 7}, pw_tanh}, {0}},
     {"softmax", NNC_OP_SOFTMAX, NO_ATTRS, 1, {{2, {4, 3}, sm_x}}, {2, {4, 3}, sm_out}, {0}},
@@ -390,12 +395,16 @@ static const float apg_mc[] = {1, 2, 1, 2, 1, 2, 1, 2};
  *                                      y [0,0.5,-0.5,2], dy [1,-2,3,-4] -> [.25,-2,.75,-4]
  *   elu, alpha 1: dy where y > 0, else dy*(y+1):
  *                                      y [0.5,-0.5,-0.75,2], dy [1,-2,3,-4] -> [1,-1,.75,-4]
+ *   selu: scale*dy where y > 0, else dy*(y + scale*alpha), scale*alpha = 1.75809934:
+ *                                      y [0.5,-0.5,-0.75,2], dy [1,-2,3,-4]
+ *                                      -> [1.05070099,-2.51619868,3.02429802,-4.20280395]
  *   softmax: y*(dy - sum(dy*y)) per row:
  *     y [.2,.3,.5], dy [1,2,3]: sum .2+.6+1.5 = 2.3 -> [.2*-1.3, .3*-.3, .5*.7] = [-.26,-.09,.35]
  *     y [.5,.5,0],  dy [1,0,5]: sum .5           -> [.5*.5, .5*-.5, 0] = [.25,-.25,0] */
 static const float rg_y[] = {0, 0.5f, 0, 2}, rg_dy[] = {1, -2, 3, -4}, rg_out[] = {0, -2, 0, -4};
 static const float sg_y[] = {0.5f, 0.25f, 0.9f}, sg_dy[] = {4, 2, 10}, sg_out[] = {1, 0.375f, 0.9f};
 static const float eg_y[] = {0.5f, -0.5f, -0.75f, 2}, eg_out[] = {1, -1, 0.75f, -4};
+static const float seg_out[] = {1.05070099f, -2.51619868f, 3.02429802f, -4.20280395f};
 static const float lg_y[] = {0, 0.5f, -0.5f, 2}, lg_out[] = {0.25f, -2, 0.75f, -4};
 static const float tg_y[] = {0, 0.5f, -0.5f, 1}, tg_dy[] = {3, 4, 2, 7}, tg_out[] = {3, 3, 1.5f, 0};
 static const float smg_y[] = {0.2f, 0.3f, 0.5f, 0.5f, 0.5f, 0};
@@ -600,6 +609,8 @@ static const train_kat train_kats[] = {
      .src = {{2, {2, 2}, lg_y}, {2, {2, 2}, rg_dy}}, .want = {2, {2, 2}, lg_out}},
     {.what = "elu_grad", .op = NNC_OP_ELU_GRAD, .attrs = {.alpha = 1.0f}, .nsrc = 2,
      .src = {{2, {2, 2}, eg_y}, {2, {2, 2}, rg_dy}}, .want = {2, {2, 2}, eg_out}},
+    {.what = "selu_grad", .op = NNC_OP_SELU_GRAD, .nsrc = 2, .src = {{2, {2, 2}, eg_y}, {2, {2, 2}, rg_dy}},
+     .want = {2, {2, 2}, seg_out}},
     {.what = "tanh_grad", .op = NNC_OP_TANH_GRAD, .nsrc = 2, .src = {{1, {4}, tg_y}, {1, {4}, tg_dy}},
      .want = {1, {4}, tg_out}},
     {.what = "softmax_grad", .op = NNC_OP_SOFTMAX_GRAD, .nsrc = 2, .src = {{2, {2, 3}, smg_y}, {2, {2, 3}, smg_dy}},
