@@ -300,7 +300,14 @@ return function(nn, I)
     Activation = { read = function(l, c) return { activation_from(l, c.activation) or "linear" } end,
       keys = { "activation" } },
     ReLU = { read = function() return {} end, keys = {} },
-    LeakyReLU = { read = function(_, c) return { c.alpha } end, keys = { "alpha" } },
+    -- Keras 2 writes the slope as alpha, Keras 3 as negative_slope.
+    LeakyReLU = { read = function(l, c)
+        if c.alpha ~= nil and c.negative_slope ~= nil then
+          load_fail(l, "config has both alpha and negative_slope; Keras writes one")
+        end
+        return { c.negative_slope == nil and c.alpha or c.negative_slope }
+      end,
+      keys = { "alpha", "negative_slope" } },
     ELU = { read = function(_, c) return { c.alpha } end, keys = { "alpha" } },
     Softmax = { read = function() return {} end, keys = {} },
     BatchNormalization = { read = batch_norm_from,

@@ -275,6 +275,18 @@ def config_edit(args):
         f.attrs["model_config"] = text.replace(args[1], args[2]).encode("utf8")
 
 
+def layer_configs(args):
+    """Each layer's class and the config keys an activation depends on, one
+    layer a line, as Keras would read them from the saved model_config."""
+    import h5py
+    with h5py.File(args[0], "r") as f:
+        config = json.loads(f.attrs["model_config"])
+    for l in config["config"]["layers"]:
+        c = l["config"]
+        keys = [k for k in ("activation", "alpha", "negative_slope") if k in c]
+        print(" ".join([l["class_name"]] + [f"{k}={c[k]!r}" for k in keys]))
+
+
 def color_count(img, box, rgb, tol=40):
     """Pixels within box (x0, y0, x1, y1) close to rgb."""
     px = img.load()
@@ -571,7 +583,7 @@ def tb_images(args):
 
 if __name__ == "__main__":
     commands = {"h5-layout": h5_layout, "h5-write": h5_write, "h5-matches": h5_matches,
-                "model-check": model_check, "model-write": model_write, "config-edit": config_edit, "png-curves": png_curves,
+                "model-check": model_check, "model-write": model_write, "config-edit": config_edit, "layer-configs": layer_configs, "png-curves": png_curves,
                 "png-grid": png_grid, "csv-check": csv_check, "checkpoint-check": checkpoint_check,
                 "complete-files": complete_files, "tb-check": tb_check,
                 "tb-images": tb_images}

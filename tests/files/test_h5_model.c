@@ -88,6 +88,54 @@ START_TEST(functional_round_trip_trains_on) {
 }
 END_TEST
 
+/* LeakyReLU and ELU layers and the leaky_relu and elu activations: the
+ * saved model_config holds the alphas under Keras 2's key, a loaded model
+ * predicts the same numbers bit for bit, trains on as the original and
+ * saves the same config again; a Keras 3 file, which names LeakyReLU's
+ * slope negative_slope, loads with that slope. */
+#define ACTIVATIONS_MODEL                                                                                     \
+  "local m = nn.Sequential { nn.Conv2D { 3, 3, activation = 'leaky_relu', input_shape = { 6, 6, 1 } },\n"   \
+  "  nn.LeakyReLU { alpha = 0.125 }, nn.MaxPool2D { 2 }, nn.Flatten(), nn.Dense { 5, activation = 'elu' },\n" \
+  "  nn.ELU { alpha = 0.5 }, nn.Dense { 4, activation = 'softmax' } }\n"
+
+START_TEST(leaky_relu_and_elu_round_trip) {
+  trains_on(ACTIVATIONS_MODEL, "Sequential", "");
+  char text[4096];
+  snprintf(text, sizeof text,
+           "%s" ACTIVATIONS_MODEL
+           "m:compile { optimizer = 'adam', loss = 'sparse_categorical_crossentropy' }\n"
+           "m:fit(x, y, { epochs = 1, batch_size = 4, verbose = 0 })\n"
+           "m:save('act.h5')\n"
+           "local l = nn.load_model('act.h5')\n"
+           "l:save('again.h5')\n"
+           "local p, q = m:predict(x), l:predict(x)\n"
+           "local same = true\n"
+           "for i = 1, 8 do for j = 1, 4 do same = same and p[i][j] == q[i][j] end end\n"
+           "print(same and 'same' or 'differ', string.format('%%a', q[3][2]))\n",
+           data_setup);
+  char *out = files_nnc_ok(text);
+  ck_assert_msg(!strncmp(out, "same\t", 5), "%s", out);
+  const char *want = "InputLayer\n"
+                     "Conv2D activation='leaky_relu'\n"
+                     "LeakyReLU alpha=0.125\n"
+                     "MaxPooling2D\n"
+                     "Flatten\n"
+                     "Dense activation='elu'\n"
+                     "ELU alpha=0.5\n"
+                     "Dense activation='softmax'\n";
+  char *saved = files_py_ok("layer-configs act.h5"), *again = files_py_ok("layer-configs again.h5");
+  ck_assert_str_eq(saved, want);
+  ck_assert_str_eq(again, want);
+  free(saved), free(again);
+  /* Keras 3's spelling of the same file. */
+  free(files_py_ok("config-edit act.h5 '\"alpha\":0.125' '\"negative_slope\":0.125'"));
+  char *keras3 = files_nnc_ok("nn.load_model('act.h5'):save('keras2.h5')\n");
+  char *from3 = files_py_ok("layer-configs keras2.h5");
+  ck_assert_str_eq(from3, want);
+  free(keras3), free(from3), free(out);
+}
+END_TEST
+
 /* Keras's own spelling, written by h5py: nnc builds the model from the
  * JSON, compiles it from training_config and predicts x @ W + b. */
 START_TEST(loads_a_model_keras_wrote) {
@@ -171,6 +219,7 @@ TCase *tcase_h5_model(void) {
   tcase_add_test(tc, functional_round_trip_trains_on);
   tcase_add_test(tc, sequential_batch_norm_round_trip_trains_on);
   tcase_add_test(tc, functional_batch_norm_round_trip_trains_on);
+  tcase_add_test(tc, leaky_relu_and_elu_round_trip);
   tcase_add_test(tc, loads_a_model_keras_wrote);
   tcase_add_test(tc, bad_model_files);
   tcase_add_test(tc, model_file_code_is_not_run);
