@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "ir/op.h"
+#include "ir/pointwise.h"
 #include "runtime/cpu/cpu.h"
 
 #if defined(__AVX512F__) || defined(__AVX__)
@@ -49,7 +50,6 @@
 #define MAX_R 12  /* pixels (forward) or taps (kernel gradient) per block */
 
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
-typedef int vi __attribute__((vector_size(VW * sizeof(int))));
 
 static inline vf load(const float *p) {
   vf v;
@@ -189,6 +189,25 @@ static fused fused_of(const nnc_cpu_epilogue *ep) {
   return f;
 }
 
+/* relu and relu_grad on a vector by their rows of ir/pointwise.def, lane by
+ * lane through memory: GCC turns each loop back into one vector compare and
+ * select, so the registers hold the accumulators throughout. */
+static inline vf relu_v(vf x) {
+  float v[VW];
+  store(v, x);
+#pragma GCC unroll 1
+  for (int l = 0; l < VW; l++) v[l] = nnc_pw_relu(v[l], 0.0f);
+  return load(v);
+}
+
+static inline vf relu_grad_v(vf y, vf dy) {
+  float a[VW], b[VW];
+  store(a, y), store(b, dy);
+#pragma GCC unroll 1
+  for (int l = 0; l < VW; l++) b[l] = nnc_pw_relu_grad(a[l], b[l], 0.0f);
+  return load(b);
+}
+
 /* The in-register members on channels [k, k + n) of output element `at`. */
 static inline vf epilogue_v(const fused *f, vf v, int64_t k, int n, int64_t at) {
   for (int s = 0; s < f->ep->count; s++) {
@@ -197,10 +216,10 @@ static inline vf epilogue_v(const fused *f, vf v, int64_t k, int n, int64_t at) 
       v += load_part(f->ep->operand[s] + k, n);
       break;
     case NNC_OP_RELU:
-      v = (vf)((vi)(v > 0) & (vi)v);
+      v = relu_v(v);
       break;
     default: /* relu_grad: dy passes where the activation's output y is positive */
-      v = (vf)((vi)(load_part(f->ep->operand[s] + at, n) > 0) & (vi)v);
+      v = relu_grad_v(load_part(f->ep->operand[s] + at, n), v);
       break;
     }
   }
