@@ -48,6 +48,20 @@ typedef struct nnc_cuda_arg {
 
 #define NNC_CUDA_MAX_ARGS 40
 
+/* A GEMM kernel's inner loop as runtime/cuda/cuda_predict.c models it
+ * (codegen/cuda_gemm.c fills it in): per thread and step of K, the FMAs and
+ * the other instructions that share their issue slots (shared-memory loads
+ * of the multiply, the staging's loads and stores); per warp and step of K,
+ * the shared-memory wavefronts (128-byte transactions) its loads and its
+ * staging take; the elements of view operands (im2col reads) a thread
+ * stages per step of K, whose index math the predictor prices; and the K
+ * slabs it holds in shared memory (2: the next is loaded while this one is
+ * multiplied). */
+typedef struct nnc_cuda_gemm_loop {
+  double fmas, issues, wavefronts, views;
+  int stages;
+} nnc_cuda_gemm_loop;
+
 /* A step of the program: a generated kernel, or, for a node lowered by
  * --lower (passes/lower.h), a library step: cuBLAS/cuDNN calls that
  * runtime/cuda/cuda_lib.c makes with the buffers of `args` (out, then the
@@ -73,6 +87,7 @@ typedef struct nnc_cuda_kernel {
    * and applies the epilogue (its nodes: the unit's); 0 otherwise. */
   int split;
   int64_t workspace; /* floats of the workspace the pair passes through; 0 when not split */
+  nnc_cuda_gemm_loop gemm; /* its GEMM's inner loop, for the predictor; all zero when it has none */
 } nnc_cuda_kernel;
 
 typedef struct nnc_cuda_program {
@@ -109,6 +124,8 @@ int nnc_cuda_generate_kernels(const nnc_options *o, const char *arch, const nnc_
  * `arch` run on TF32 tensor cores: the one place that decides it. */
 int nnc_cuda_check_precision(const char *name, nnc_status *st);
 int nnc_cuda_tf32_for(const nnc_options *o, const char *arch, int *tf32, nnc_status *st);
+/* 1 when `arch` (sm_NN or compute_NN) is sm_<sm> or newer. */
+int nnc_cuda_arch_at_least(const char *arch, int sm);
 /* Launches per run: kernels plus library calls. */
 int nnc_cuda_program_launches(const nnc_cuda_program *p);
 void nnc_cuda_program_free(nnc_cuda_program *p);
@@ -232,18 +249,32 @@ int nnc_cuda_fail(nnc_cuda_ctx *c, int32_t id, const char *fmt, ...) __attribute
 
 /* GEMM-shaped anchors (codegen/cuda_gemm.c): the m x n result, stored row
  * major, is out[row, col] = sum over k of A(row, k) * B(k, col), summed in
- * increasing k, computed by tiles staged in shared memory. `a` and `b` are
- * float expressions of one element of each operand in the nnc_i64 names
- * `row` and `col` (its coordinates in that operand, m x k and k x n); they
- * are read only inside those bounds and say how the operand is viewed:
- * plain, transposed, or an im2col view of an NHWC tensor (the prelude's
- * nnc_im2col and friends). Each result element goes to nnc_cuda_store, so
+ * increasing k, computed by tiles staged in shared memory. `a` and `b` say
+ * how each operand (m x k and k x n) is read: a plain matrix, transposed or
+ * not, or a view expression, as an im2col view of an NHWC tensor (the
+ * prelude's nnc_im2col and friends). Each result element goes to nnc_cuda_store, so
  * the unit's epilogue runs on the registers before the store. */
+typedef struct nnc_cuda_operand {
+  /* A plain matrix: element (row, col) is buf[row * ld + col], or
+   * buf[col * ld + row] when trans. Its read is then known to the GEMM,
+   * which picks the index width and, where rows are contiguous and
+   * 16-byte aligned, vector loads. */
+  const char *buf;
+  long long ld;
+  int trans;
+  /* Otherwise (buf NULL): the element as a float expression of nnc_i64
+   * `row` and `col`, read only inside the operand's bounds. */
+  const char *view;
+} nnc_cuda_operand;
 typedef struct nnc_cuda_gemm {
   long long m, n, k;
-  const char *a, *b;
+  nnc_cuda_operand a, b;
 } nnc_cuda_gemm;
 int nnc_cuda_gemm_emit(nnc_cuda_ctx *c, const nnc_cuda_gemm *gemm);
+/* GEMM anchors: 1 when the target has cp.async (sm_80 and newer). */
+int nnc_cuda_async_copy(const nnc_cuda_ctx *c);
+/* GEMM anchors: the kernel's inner loop, for the predictor. */
+void nnc_cuda_set_gemm_loop(nnc_cuda_ctx *c, const nnc_cuda_gemm_loop *loop);
 /* Into out: the element of buffer x's im2col view under window q at patch
  * row `pixel` and tap column `tap` (nnc_i64 expressions), for a gemm's a or b. */
 void nnc_cuda_im2col_view(char *out, size_t size, const char *x, const char *pixel, const char *tap,

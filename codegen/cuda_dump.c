@@ -16,9 +16,13 @@ int nnc_cuda_check_precision(const char *name, nnc_status *st) {
 }
 
 /* TF32 mma.sync came with sm_80 (Ampere). */
-int nnc_cuda_tf32_for(const nnc_options *o, const char *arch, int *tf32, nnc_status *st) {
+int nnc_cuda_arch_at_least(const char *arch, int sm) {
   const char *digits = !strncmp(arch, "sm_", 3) ? arch + 3 : !strncmp(arch, "compute_", 8) ? arch + 8 : arch;
-  int has = atoi(digits) >= 80, fp32 = o->precision && !strcmp(o->precision, "fp32");
+  return atoi(digits) >= sm;
+}
+
+int nnc_cuda_tf32_for(const nnc_options *o, const char *arch, int *tf32, nnc_status *st) {
+  int has = nnc_cuda_arch_at_least(arch, 80), fp32 = o->precision && !strcmp(o->precision, "fp32");
   *tf32 = has && !fp32;
   if (o->precision && nnc_cuda_check_precision(o->precision, st)) return -1;
   if (o->precision && !strcmp(o->precision, "tf32") && !has)

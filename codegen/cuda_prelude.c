@@ -21,6 +21,8 @@ static const target_def target_defs[] = {
     {"NNC_KERNEL", "extern \"C\" __global__", "static"},
     {"NNC_DEVICE", "static __device__ __forceinline__", "static inline"},
     {"NNC_RESTRICT", "__restrict__", "restrict"},
+    /* Shared arrays read as nnc_f4 (16-byte vectors). */
+    {"NNC_ALIGN16", "__align__(16)", "_Alignas(16)"},
     {"NNC_INF", "__int_as_float(0x7f800000)", "INFINITY"},
     /* Register tiles must be unrolled to stay in registers on the GPU. */
     {"NNC_UNROLL", "_Pragma(\"unroll\")", ""},
@@ -58,7 +60,24 @@ static const char cuda_support[] =
     "               : \"r\"(__float_as_uint(a[0])), \"r\"(__float_as_uint(a[1])), \"r\"(__float_as_uint(a[2])),\n"
     "                 \"r\"(__float_as_uint(a[3])), \"r\"(__float_as_uint(b[0])), \"r\"(__float_as_uint(b[1])));\n"
     "}\n"
-    "#endif\n";
+    "#endif\n"
+    "/* cp.async, sm_80 and newer: `bytes` (0 up to the copy's size) of src to\n"
+    " * shared dst, the rest zero-filled; src must be a valid address even\n"
+    " * when bytes is 0. 16-byte copies bypass L1 (.cg), as a tile's rows are\n"
+    " * read once per block; 4-byte ones may not (.ca). Done only at a wait. */\n"
+    "#if __CUDA_ARCH__ >= 800\n"
+    "NNC_DEVICE void nnc_cp_async4(float *dst, const float *src, int bytes) {\n"
+    "  asm volatile(\"{ .reg .u64 s; cvta.to.shared.u64 s, %0; cp.async.ca.shared.global [s], [%1], 4, %2; }\"\n"
+    "               :: \"l\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
+    "}\n"
+    "NNC_DEVICE void nnc_cp_async16(float *dst, const float *src, int bytes) {\n"
+    "  asm volatile(\"{ .reg .u64 s; cvta.to.shared.u64 s, %0; cp.async.cg.shared.global [s], [%1], 16, %2; }\"\n"
+    "               :: \"l\"(dst), \"l\"(src), \"r\"(bytes) : \"memory\");\n"
+    "}\n"
+    "NNC_DEVICE void nnc_cp_async_commit(void) { asm volatile(\"cp.async.commit_group;\" ::: \"memory\"); }\n"
+    "#define nnc_cp_async_wait(n) asm volatile(\"cp.async.wait_group %0;\" :: \"n\"(n) : \"memory\")\n"
+    "#endif\n"
+    "typedef float4 nnc_f4;\n";
 
 /* Shared by both targets: integer types, Philox-4x32-10 exactly as
  * runtime/rng.c computes it (so dropout masks agree bit for bit), and the

@@ -100,7 +100,7 @@ int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
            dy, q.ih, q.iw, q.oh, q.ow, q.oc, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw);
   snprintf(eb, sizeof eb, "nnc_kernel_flipped(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL)", kern, q.kh, q.kw, q.ic,
            q.oc);
-  nnc_cuda_gemm gemm = {q.batch * q.ih * q.iw, q.ic, q.kh * q.kw * q.oc, ea, eb};
+  nnc_cuda_gemm gemm = {q.batch * q.ih * q.iw, q.ic, q.kh * q.kw * q.oc, {.view = ea}, {.view = eb}};
   return nnc_cuda_gemm_emit(c, &gemm);
 }
 
@@ -112,10 +112,9 @@ int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
   const nnc_node *n = NODE(c, id);
   nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), nnc_cuda_src(c, id, 1), n->shape[0], n->shape[1], &n->attrs);
   const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
-  char ea[256], eb[128];
+  char ea[256];
   nnc_cuda_im2col_view(ea, sizeof ea, x, "col", "row", &q); /* transposed: A's row is the tap, col the pixel */
-  snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", dy, q.oc);
-  nnc_cuda_gemm gemm = {q.kh * q.kw * q.ic, q.oc, q.batch * q.oh * q.ow, ea, eb};
+  nnc_cuda_gemm gemm = {q.kh * q.kw * q.ic, q.oc, q.batch * q.oh * q.ow, {.view = ea}, {.buf = dy, .ld = q.oc}};
   return nnc_cuda_gemm_emit(c, &gemm);
 }
 

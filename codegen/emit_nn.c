@@ -21,13 +21,8 @@ int nnc_cuda_emit_matmul(nnc_cuda_ctx *c, int32_t id) {
   long long rows = cols ? nnc_node_numel(n) / cols : 0;
   long long inner = n->attrs.trans_b ? b->shape[1] : b->shape[0];
   long long a_cols = a->shape[a->rank - 1];
-  const char *A = nnc_cuda_buf(c, id, 0), *B = nnc_cuda_buf(c, id, 1);
-  char ea[128], eb[128];
-  if (n->attrs.trans_a) snprintf(ea, sizeof ea, "%s[col * %lldLL + row]", A, a_cols);
-  else snprintf(ea, sizeof ea, "%s[row * %lldLL + col]", A, inner);
-  if (n->attrs.trans_b) snprintf(eb, sizeof eb, "%s[col * %lldLL + row]", B, inner);
-  else snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", B, cols);
-  nnc_cuda_gemm gemm = {rows, cols, inner, ea, eb};
+  nnc_cuda_gemm gemm = {rows, cols, inner, {.buf = nnc_cuda_buf(c, id, 0), .ld = n->attrs.trans_a ? a_cols : inner, .trans = n->attrs.trans_a},
+                        {.buf = nnc_cuda_buf(c, id, 1), .ld = n->attrs.trans_b ? inner : cols, .trans = n->attrs.trans_b}};
   return nnc_cuda_gemm_emit(c, &gemm);
 }
 
@@ -53,10 +48,9 @@ int nnc_cuda_emit_conv2d(nnc_cuda_ctx *c, int32_t id) {
   const nnc_node *n = NODE(c, id), *wn = nnc_cuda_src(c, id, 1);
   nnc_window q = nnc_window_of(nnc_cuda_src(c, id, 0), n, wn->shape[0], wn->shape[1], &n->attrs);
   const char *in = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
-  char ea[256], eb[128];
+  char ea[256];
   nnc_cuda_im2col_view(ea, sizeof ea, in, "row", "col", &q);
-  snprintf(eb, sizeof eb, "%s[row * %lldLL + col]", kern, q.oc);
-  nnc_cuda_gemm gemm = {q.batch * q.oh * q.ow, q.oc, q.kh * q.kw * q.ic, ea, eb};
+  nnc_cuda_gemm gemm = {q.batch * q.oh * q.ow, q.oc, q.kh * q.kw * q.ic, {.view = ea}, {.buf = kern, .ld = q.oc}};
   return nnc_cuda_gemm_emit(c, &gemm);
 }
 

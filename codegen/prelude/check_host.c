@@ -12,4 +12,8 @@ void nnc_emu_prelude_uses(void) {
   (void)nnc_emu_atomic_add;
   (void)nnc_tf32;
   (void)nnc_mma_tf32;
+  (void)nnc_cp_async4;
+  (void)nnc_cp_async16;
+  (void)nnc_cp_async_commit;
+  (void)nnc_cp_async_wait;
 }

@@ -72,6 +72,16 @@ static void nnc_emu_ctx_init(nnc_emu_ctx *c, char *stack, size_t size) {
 #endif
 
 typedef void nnc_emu_thread_fn(void *const *args);
+typedef struct nnc_f4 { float x, y, z, w; } nnc_f4;
+
+/* One thread's cp.async copies not yet waited for: the data read at the
+ * issue, where it goes, and the commit group it belongs to (the count of
+ * groups committed before it; the open group is `committed`). */
+enum { NNC_EMU_ASYNC = 64 };
+typedef struct nnc_emu_async {
+  struct { float *dst; float data[4]; unsigned words, group; } q[NNC_EMU_ASYNC];
+  unsigned n, committed;
+} nnc_emu_async;
 enum { NNC_EMU_AT_BARRIER = 1, NNC_EMU_RETURNED = 2, NNC_EMU_AT_WARP = 3, NNC_EMU_WARP = 32 };
 /* One cooperative block in flight on this host thread: ctx[t] is CUDA
  * thread t's saved state, ctx[threads] the launcher's. */
@@ -83,6 +93,7 @@ typedef struct nnc_emu_block {
   int lane0[1024 / NNC_EMU_WARP]; /* what each warp's lane 0 did last, warp barriers included */
   char *stacks;
   nnc_emu_ctx *ctx;
+  nnc_emu_async *async; /* per thread */
 } nnc_emu_block;
 static _Thread_local nnc_emu_block *nnc_emu_now;
 
@@ -190,6 +201,45 @@ static void nnc_mma_tf32(float *d, const float *a, const float *b) {
   }
 }
 
+/* cp.async: the destination is undefined until a wait_group that covers
+ * the copy, so the issue fills it with NaN and the wait writes the data (a
+ * missing wait, or a missing barrier before another thread's data is read,
+ * shows as NaN in the result); bytes past `bytes` are zero-filled. Each
+ * thread waits only for its own copies, as on the GPU. */
+static nnc_emu_async *nnc_emu_async_of_thread(const char *what) {
+  if (!nnc_emu_now) {
+    fprintf(stderr, "nnc: cuda-emu: a kernel not marked cooperative uses %s\n", what);
+    abort();
+  }
+  return &nnc_emu_now->async[threadIdx.x];
+}
+static void nnc_emu_cp_async(float *dst, const float *src, unsigned words, int bytes) {
+  nnc_emu_async *a = nnc_emu_async_of_thread("cp.async");
+  if (a->n == NNC_EMU_ASYNC || bytes < 0 || (unsigned)bytes > 4 * words) {
+    fprintf(stderr, "nnc: cuda-emu: thread %u of block %u: cp.async of %d bytes into %u words, %u copies pending\n",
+            threadIdx.x, blockIdx.x, bytes, 4 * words, a->n);
+    abort();
+  }
+  a->q[a->n].dst = dst, a->q[a->n].words = words, a->q[a->n].group = a->committed;
+  memset(a->q[a->n].data, 0, sizeof a->q[a->n].data);
+  memcpy(a->q[a->n].data, src, (size_t)bytes);
+  a->n++;
+  for (unsigned i = 0; i < words; i++) dst[i] = NAN;
+}
+static void nnc_cp_async4(float *dst, const float *src, int bytes) { nnc_emu_cp_async(dst, src, 1, bytes); }
+static void nnc_cp_async16(float *dst, const float *src, int bytes) { nnc_emu_cp_async(dst, src, 4, bytes); }
+static void nnc_cp_async_commit(void) { nnc_emu_async_of_thread("cp.async.commit_group")->committed++; }
+/* cp.async.wait_group n: all but the newest n committed groups are done. */
+static void nnc_cp_async_wait(unsigned n) {
+  nnc_emu_async *a = nnc_emu_async_of_thread("cp.async.wait_group");
+  unsigned kept = 0;
+  for (unsigned i = 0; i < a->n; i++) {
+    if (a->q[i].group + n < a->committed) memcpy(a->q[i].dst, a->q[i].data, 4 * (size_t)a->q[i].words);
+    else a->q[kept++] = a->q[i];
+  }
+  a->n = kept;
+}
+
 /* Each stack starts with a marker that a thread running past its stack
  * would overwrite first; checked after every block. */
 static const unsigned long long nnc_emu_marker = 0x6e6e632d73746b21ull;
@@ -205,10 +255,11 @@ static void nnc_emu_check_stacks(const nnc_emu_block *b) {
 /* Runs blocks [first, last), each as `threads` fibers calling fn(args). */
 static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, unsigned threads, unsigned first,
                                     unsigned last) {
-  nnc_emu_block b = {fn, args, threads, 0, 0, {0}, NULL, NULL};
+  nnc_emu_block b = {fn, args, threads, 0, 0, {0}, NULL, NULL, NULL};
   b.stacks = malloc((size_t)threads * NNC_EMU_STACK);
   b.ctx = malloc(sizeof *b.ctx * ((size_t)threads + 1));
-  if (!b.stacks || !b.ctx) {
+  b.async = malloc(sizeof *b.async * threads);
+  if (!b.stacks || !b.ctx || !b.async) {
     fprintf(stderr, "nnc: cuda-emu: out of memory for %u thread stacks\n", threads);
     abort();
   }
@@ -218,6 +269,7 @@ static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, un
     for (unsigned t = 0; t < threads; t++) {
       memcpy(b.stacks + (size_t)t * NNC_EMU_STACK, &nnc_emu_marker, sizeof nnc_emu_marker);
       nnc_emu_ctx_init(&b.ctx[t], b.stacks + (size_t)t * NNC_EMU_STACK, NNC_EMU_STACK);
+      b.async[t].n = b.async[t].committed = 0;
     }
     memset(nnc_emu_mma_buffer, 0, sizeof nnc_emu_mma_buffer);
     b.current = 0;
@@ -226,6 +278,7 @@ static void nnc_emu_run_cooperative(nnc_emu_thread_fn *fn, void *const *args, un
   }
   nnc_emu_now = NULL;
   threadIdx.x = 0;
+  free(b.async);
   free(b.ctx);
   free(b.stacks);
 }

@@ -20,12 +20,15 @@ static const nnc_gpu_spec gpus[] = {
 
 enum { WARP = 32, REG_UNIT = 256, ASSUMED_REGISTERS = 64 };
 #define PREDICTED_ARCH "sm_90" /* both GPUs: kernels are generated and compiled for it, whatever --arch says */
-static const double GEMM_CEILING = 0.5;        /* 2 FMAs per shared load, 4 warp FMAs per warp load */
 /* Of the TF32 peak: a warp's mma.sync (1,024 FMAs, about 2 cycles of an
  * SM's tensor cores) takes 3 shared-memory loads for its fragments and 1
- * store for staging, each a cycle of the SM's 128 bytes per cycle, with no
- * double buffering to overlap the staging's global loads: a quarter. */
-static const double TF32_GEMM_CEILING = 0.25;
+ * store for staging, each a cycle of the SM's 128 bytes per cycle: a half;
+ * a quarter with no double buffering to overlap the staging's global loads. */
+static const double TF32_GEMM_CEILING = 0.5;
+static const double FMA_PIPES = 4, ISSUE_PER_CYCLE = 4; /* warp instructions per SM and cycle */
+/* Instructions of a view element's index math (an im2col read: six 64-bit
+ * divisions by constants, the bounds checks, the address): a first estimate. */
+static const double VIEW_ISSUES = 32;
 static const double LATENCY_WARPS = 8;         /* resident warps per SM that hide an FMA pipeline's latency */
 static const double OTHER_COMPUTE = 0.5;       /* of the FP32 peak, for kernels that are not GEMMs */
 static const double LIBRARY_COMPUTE = 0.7;     /* of the FP32 peak, for cuBLAS and cuDNN */
@@ -61,6 +64,15 @@ static void work_of(const nnc_graph *g, const nnc_cuda_kernel *k, int32_t skip, 
   }
   for (int i = 0; i < k->nargs; i++)
     if (k->args[i].node >= 0) kp->bytes += (double)node_bytes(&g->nodes[k->args[i].node]);
+}
+
+/* Of the peak, what a GEMM's inner loop allows (cuda_predict.h). */
+static double gemm_ceiling(const nnc_cuda_kernel *k) {
+  const nnc_cuda_gemm_loop *l = &k->gemm;
+  if (k->tf32) return TF32_GEMM_CEILING * (l->stages >= 2 ? 1.0 : 0.5);
+  if (l->fmas <= 0) return 0.5; /* unreachable: every GEMM says its loop */
+  double busy = fmax((l->fmas + l->issues + l->views * VIEW_ISSUES) / ISSUE_PER_CYCLE, l->wavefronts);
+  return l->fmas / FMA_PIPES / busy;
 }
 
 /* Resident blocks per SM, from the block's threads, registers and shared memory. */
@@ -99,7 +111,7 @@ static void predict_kernel(const nnc_graph *g, const nnc_gpu_spec *gpu, const nn
   double waves = ceil(k->grid / ((double)gpu->sms * bps));
   double compute;
   if (gemm && k->cooperative) {
-    double eff = (k->tf32 ? TF32_GEMM_CEILING : GEMM_CEILING) * fmin(1.0, resident_warps / LATENCY_WARPS);
+    double eff = gemm_ceiling(k) * fmin(1.0, resident_warps / LATENCY_WARPS);
     compute = waves * per_sm * (kp->flops / k->grid) / (sm_peak * eff);
   } else {
     compute = kp->flops / (sm_peak * fmin(gpu->sms, k->grid) * OTHER_COMPUTE);

@@ -8,13 +8,18 @@
  *     limit / block, its registers / the block's (ptxas's count per thread,
  *     allocated per warp in units of 256), its shared memory / the block's;
  *   compute: a GEMM kernel runs at the FP32 peak per SM times a ceiling set
- *     by its inner loop (the 4x4 register tile does two FMAs per
- *     shared-memory load, and an SM issues four warp FMAs per warp load:
- *     0.5), or, on TF32 tensor cores (nnc_cuda_kernel.tf32), at the TF32
- *     peak times 0.25 (four shared-memory accesses per mma.sync, which the
- *     tensor cores finish in two cycles), times min(1, resident warps / 8)
- *     for latency, on the SMs its grid fills, in whole waves; other kernels
- *     at half the FP32 peak;
+ *     by its inner loop (nnc_cuda_kernel.gemm): per warp and K step, its F
+ *     FMAs take F / 4 cycles of the SM's four FMA pipes, but the SM issues
+ *     only four warp instructions a cycle, FMAs and the I others (shared
+ *     loads, staging, 32 for each element of an im2col view staged) alike,
+ *     and its shared memory serves one 128-byte
+ *     wavefront a cycle, W of them: F/4 / max((F + I)/4, W); or, on TF32
+ *     tensor cores (nnc_cuda_kernel.tf32), at the TF32 peak times 0.5 (four
+ *     shared-memory accesses per mma.sync, which the tensor cores finish in
+ *     two cycles), halved where the K slabs are not double-buffered (the
+ *     staging's global loads then stall the block); times min(1, resident
+ *     warps / 8) for latency, on the SMs its grid fills, in whole waves;
+ *     other kernels at half the FP32 peak;
  *   memory: its buffers' bytes (each operand read once, each result written
  *     once, a split pair's workspace written by the first kernel and read
  *     by the second) at the lesser of 85% of HBM bandwidth and what its resident

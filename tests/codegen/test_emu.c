@@ -21,6 +21,7 @@
 
 #include "codegen/cuda.h"
 #include "codegen/host_cc.h"
+#include "ir/text.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
 #include "tests/testutil.h"
@@ -78,17 +79,14 @@ static void expected(const float *x, float *out) {
   }
 }
 
-/* Compiles the kernel with `extra` added to the host compiler's words and
+/* Compiles kernel k with `extra` added to the host compiler's words and
  * returns its launcher; *so is the object to dlclose. */
-static emu_launch_fn *load(const char *kernel, const char *extra, void **so) {
-  nnc_cuda_kernel k = {.name = "nnc_test_exchange", .source = (char *)kernel, .nargs = 2, .cooperative = 1};
-  k.args[0] = (nnc_cuda_arg){NNC_CUDA_ARG_OUT, 0};
-  k.args[1] = (nnc_cuda_arg){NNC_CUDA_ARG_IN, 1};
-  const nnc_cuda_kernel *ks = &k;
+static emu_launch_fn *load_kernel(const nnc_cuda_kernel *k, const char *extra, void **so) {
+  const nnc_cuda_kernel *ks = k;
   nnc_strbuf src;
   nnc_strbuf_init(&src);
   nnc_cuda_render_unit(&ks, 1, &src);
-  nnc_cuda_render_host_launcher(&k, &src);
+  nnc_cuda_render_host_launcher(k, &src);
 
   const char *cc = getenv("NNC_CC");
   if (!cc || !*cc) cc = getenv("CC");
@@ -108,10 +106,20 @@ static emu_launch_fn *load(const char *kernel, const char *extra, void **so) {
   *so = dlopen(obj.path, RTLD_NOW | RTLD_LOCAL);
   ck_assert_msg(*so, "%s", dlerror());
   nnc_host_so_cleanup(&obj);
+  char sym[256];
+  snprintf(sym, sizeof sym, "%s_emu", k->name);
   emu_launch_fn *fn;
-  *(void **)&fn = dlsym(*so, "nnc_test_exchange_emu");
+  *(void **)&fn = dlsym(*so, sym);
   ck_assert_ptr_nonnull(fn);
   return fn;
+}
+
+/* A cooperative nnc_test_exchange(float *out, const float *x). */
+static emu_launch_fn *load(const char *kernel, const char *extra, void **so) {
+  nnc_cuda_kernel k = {.name = "nnc_test_exchange", .source = (char *)kernel, .nargs = 2, .cooperative = 1};
+  k.args[0] = (nnc_cuda_arg){NNC_CUDA_ARG_OUT, 0};
+  k.args[1] = (nnc_cuda_arg){NNC_CUDA_ARG_IN, 1};
+  return load_kernel(&k, extra, so);
 }
 
 static void run_exchange(const char *extra) {
@@ -324,6 +332,105 @@ START_TEST(test_mma_disagreement_aborts) {
 }
 END_TEST
 
+/* cp.async as the PTX ISA has it: a copy's destination is undefined until
+ * a wait_group covers its group (the emulation shows NaN), wait_group 1
+ * leaves the newest group pending, a short copy zero-fills the rest, and
+ * another thread's copies are seen after its wait and a barrier. */
+static const char async_kernel[] =
+    "NNC_KERNEL void nnc_test_exchange(float *NNC_RESTRICT out, const float *NNC_RESTRICT x) {\n"
+    "  __shared__ NNC_ALIGN16 float s[40];\n"
+    "  const int t = (int)threadIdx.x;\n"
+    "  nnc_cp_async16(&s[4 * t], x + 4 * t, 16);\n"
+    "  nnc_cp_async_commit();\n"
+    "  nnc_cp_async16(&s[16 + 4 * t], x + 16 + 4 * t, 8);\n"
+    "  nnc_cp_async4(&s[32 + t], x, 0);\n"
+    "  nnc_cp_async_commit();\n"
+    "  out[t] = s[4 * t];\n"
+    "  nnc_cp_async_wait(1);\n"
+    "  out[4 + t] = s[4 * t + 3];\n"
+    "  out[8 + t] = s[16 + 4 * t];\n"
+    "  nnc_cp_async_wait(0);\n"
+    "  for (int i = 0; i < 4; i++) out[12 + 4 * t + i] = s[16 + 4 * t + i];\n"
+    "  out[28 + t] = s[32 + t];\n"
+    "  __syncthreads();\n"
+    "  out[32 + t] = s[4 * ((t + 1) % 4) + 1];\n"
+    "}\n";
+
+START_TEST(test_cp_async_semantics) {
+  float x[32], out[36];
+  for (int i = 0; i < 32; i++) x[i] = (float)i + 0.5f;
+  void *so;
+  emu_launch_fn *fn = load(async_kernel, "", &so);
+  float *po = out;
+  const float *px = x;
+  void *args[2] = {&po, &px};
+  fn(args, 1, 4, 0, 1);
+  dlclose(so);
+  for (int t = 0; t < 4; t++) {
+    ck_assert_msg(isnan(out[t]), "thread %d read %g before its wait", t, out[t]);
+    ck_assert_float_eq(out[4 + t], x[4 * t + 3]);
+    ck_assert_msg(isnan(out[8 + t]), "thread %d read %g from a group wait_group 1 left pending", t, out[8 + t]);
+    ck_assert_float_eq(out[12 + 4 * t], x[16 + 4 * t]);
+    ck_assert_float_eq(out[13 + 4 * t], x[17 + 4 * t]);
+    ck_assert_float_eq(out[14 + 4 * t], 0.0f);
+    ck_assert_float_eq(out[15 + 4 * t], 0.0f);
+    ck_assert_float_eq(out[28 + t], 0.0f);
+    ck_assert_float_eq(out[32 + t], x[4 * ((t + 1) % 4) + 1]);
+  }
+}
+END_TEST
+
+/* A generated FP32 GEMM (sm_90: cp.async for both operands, 16 bytes at a
+ * time for B) matches a direct product; the same kernel with its
+ * cp.async.wait_group taken out reads slabs before they land, and the
+ * emulation shows it. */
+static void run_gemm(const nnc_cuda_kernel *k, const float *a, const float *b, float *out) {
+  void *so;
+  emu_launch_fn *fn = load_kernel(k, "", &so);
+  const float *bufs[3] = {out, a, b};
+  void *values[3], *args[3];
+  for (int i = 0; i < k->nargs; i++) values[i] = (void *)bufs[k->args[i].kind == NNC_CUDA_ARG_OUT ? 0 : 1 + k->args[i].node];
+  for (int i = 0; i < k->nargs; i++) args[i] = &values[i];
+  fn(args, k->grid, k->block, 0, k->grid);
+  dlclose(so);
+}
+
+START_TEST(test_generated_gemm_needs_its_wait) {
+  enum { M = 70, K = 40, N = 68 };
+  const char *text = "graph {\n  %0 = input() {name=\"a\"} : f32[70,40]\n  %1 = input() {name=\"b\"} : f32[40,68]\n"
+                     "  %2 = matmul(%0, %1) {trans_a=0, trans_b=0} : f32[70,68]\n  output \"out\" = %2\n}\n";
+  nnc_status st = {0};
+  nnc_graph *g = nnc_graph_parse(text, "in.ir", &st);
+  ck_assert_msg(g, "%s", st.msg);
+  harness_set_precision("fp32");
+  nnc_cuda_program p;
+  ck_assert_msg(nnc_cuda_generate_for(nnc_test_options(), "sm_90", g, &p, &st) == 0, "%s", st.msg);
+  harness_set_precision(NULL);
+  ck_assert_int_eq(p.count, 1);
+  nnc_cuda_kernel *k = &p.kernels[0];
+  ck_assert_ptr_nonnull(strstr(k->source, "nnc_cp_async16("));
+  static float a[M * K], b[K * N], out[M * N];
+  for (int i = 0; i < M * K; i++) a[i] = (float)((i * 37) % 23) - 11.0f;
+  for (int i = 0; i < K * N; i++) b[i] = (float)((i * 11) % 19) - 9.0f;
+  run_gemm(k, a, b, out);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      float want = 0; /* small integers: exact in any order */
+      for (int q = 0; q < K; q++) want += a[i * K + q] * b[q * N + j];
+      ck_assert_msg(out[i * N + j] == want, "out[%d][%d] = %g, want %g", i, j, out[i * N + j], want);
+    }
+  char *wait = strstr(k->source, "nnc_cp_async_wait(0);");
+  ck_assert_ptr_nonnull(wait);
+  memset(wait, ' ', strlen("nnc_cp_async_wait(0);"));
+  run_gemm(k, a, b, out);
+  int nans = 0;
+  for (int i = 0; i < M * N; i++) nans += isnan(out[i]);
+  ck_assert_msg(nans > 0, "without its wait the GEMM still read every slab");
+  nnc_cuda_program_free(&p);
+  nnc_graph_free(g);
+}
+END_TEST
+
 TCase *tcase_emu_barriers(void) {
   TCase *tc = tcase_create("emu_barriers");
   tcase_set_timeout(tc, 120);
@@ -334,5 +441,7 @@ TCase *tcase_emu_barriers(void) {
   tcase_add_test(tc, test_tf32_rounding_exact);
   tcase_add_test(tc, test_mma_fragments);
   tcase_add_test(tc, test_mma_disagreement_aborts);
+  tcase_add_test(tc, test_cp_async_semantics);
+  tcase_add_test(tc, test_generated_gemm_needs_its_wait);
   return tc;
 }

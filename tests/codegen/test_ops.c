@@ -20,6 +20,7 @@
 
 #include "codegen/cuda.h"
 #include "ir/op.h"
+#include "ir/text.h"
 #include "tests/codegen/harness.h"
 #include "tests/codegen/suites.h"
 #include "tests/testutil.h"
@@ -73,6 +74,15 @@ static const op_case cases[] = {
     {"matmul split-K 33x17, K=1031", NNC_OP_MATMUL, {.pad = 0}, {F(2, R, 33, 1031), F(2, R, 1031, 17)}, 4e-6, 0},
     {"matmul trans_a split-K 70x9, K=777", NNC_OP_MATMUL, {.trans_a = 1}, {F(2, R, 777, 70), F(2, R, 777, 9)}, 4e-6, 0},
     {"matmul trans_b split-K 5x130, K=600", NNC_OP_MATMUL, {.trans_b = 1}, {F(2, R, 5, 600), F(2, R, 130, 600)}, 4e-6, 0},
+    /* FP32 tiles of 128 where the output still has a block for every SM:
+     * 128 x 128, 128 x 64 with A read 16 bytes at a time, 64 x 128 with B
+     * read along k, and 128 x 64 under an im2col view; K short, as the
+     * outputs are large and the suite runs under sanitizers too. */
+    {"matmul 128x128 tiles 1536x1536, K=3", NNC_OP_MATMUL, {.pad = 0}, {F(2, R, 1536, 3), F(2, R, 3, 1536)}, 2e-6, 0},
+    {"matmul trans_a 128x64 tiles 8448x128, K=2", NNC_OP_MATMUL, {.trans_a = 1}, {F(2, R, 2, 8448), F(2, R, 2, 128)},
+     2e-6, 0},
+    {"matmul trans_b 64x128 tiles 128x8448, K=4", NNC_OP_MATMUL, {.trans_b = 1}, {F(2, R, 128, 4), F(2, R, 8448, 4)},
+     2e-6, 0},
     {"bias_add", NNC_OP_BIAS_ADD, {.pad = 0}, {F(2, R, 4, 6), F(1, R, 6)}, 0, 0},
     {"bias_add NHWC", NNC_OP_BIAS_ADD, {.pad = 0}, {F(4, R, 2, 3, 3, 5), F(1, R, 5)}, 0, 0},
     {"conv2d same", NNC_OP_CONV2D, {.stride = {1, 1}, .pad = NNC_PAD_SAME},
@@ -83,6 +93,8 @@ static const op_case cases[] = {
      {F(4, R, 1, 7, 6, 2), F(4, R, 4, 4, 2, 3)}, 1e-6, 0},
     {"conv2d same stride 2, several tiles", NNC_OP_CONV2D, {.stride = {2, 2}, .pad = NNC_PAD_SAME},
      {F(4, R, 3, 13, 11, 5), F(4, R, 3, 3, 5, 70)}, 2e-6, 0},
+    {"conv2d same, 128x64 tiles", NNC_OP_CONV2D, {.stride = {1, 1}, .pad = NNC_PAD_SAME},
+     {F(4, R, 3, 64, 64, 1), F(4, R, 3, 3, 1, 128)}, 2e-6, 0},
     {"conv2d split-K, 2x2 pixels of 130 channels", NNC_OP_CONV2D, {.stride = {1, 1}, .pad = NNC_PAD_SAME},
      {F(4, R, 1, 2, 2, 130), F(4, R, 3, 3, 130, 7)}, 4e-6, 0},
     {"max_pool valid", NNC_OP_MAX_POOL, {.window = {2, 2}, .stride = {2, 2}}, {F(4, R, 2, 7, 7, 3)}, 0, 0},
@@ -412,6 +424,19 @@ static void check_kernel(const op_case *c) {
   ck_assert_int_eq(generated_tf32(g, "fp32"), 0);
   if (contraction) check_tf32(c, g, data, result);
   else ck_assert_int_eq(generated_tf32(g, NULL), 0);
+  if (c->op == NNC_OP_MATMUL) {
+    /* Before sm_80 (no cp.async, no tensor cores) plain operands are staged
+     * through registers too, as views always are; matmul's are all plain. */
+    const char *arch = getenv("NNC_CUDA_ARCH");
+    char *saved = arch ? strdup(arch) : NULL;
+    setenv("NNC_CUDA_ARCH", "sm_75", 1);
+    double staged = emu_error(c, g, data, data, result, NULL, NULL);
+    if (saved) setenv("NNC_CUDA_ARCH", saved, 1);
+    else unsetenv("NNC_CUDA_ARCH");
+    free(saved);
+    ck_assert_msg(staged <= c->tol, "%s: on sm_75 cuda-emu differs from interp by %.3g, tolerance %.3g", c->what,
+                  staged, c->tol);
+  }
   /* Leaves run no kernel; everything else runs exactly one, or a split
    * pair: partial results, then their sum through the epilogue. */
   nnc_cuda_program p;
@@ -451,6 +476,62 @@ END_TEST
 START_TEST(test_activation_kernel) {
   op_case c;
   if (activation_case((nnc_op)_i, &c)) check_kernel(&c);
+}
+END_TEST
+
+/* The FP32 GEMM's choices, read from its text: the register tile from the
+ * output's size, cp.async 16 bytes at a time only where a plain operand's
+ * rows run along the slab's and are 16-byte aligned, registers before
+ * sm_80, and 64-bit indices only where an index can pass 2^31. */
+static char *gemm_source(long long m, long long k, long long n, int trans_a, const char *arch, nnc_cuda_gemm_loop *loop) {
+  char text[512];
+  snprintf(text, sizeof text,
+           "graph {\n  %%0 = input() {name=\"a\"} : f32[%lld,%lld]\n  %%1 = input() {name=\"b\"} : f32[%lld,%lld]\n"
+           "  %%2 = matmul(%%0, %%1) {trans_a=%d, trans_b=0} : f32[%lld,%lld]\n  output \"out\" = %%2\n}\n",
+           trans_a ? k : m, trans_a ? m : k, k, n, trans_a, m, n);
+  nnc_status st = {0};
+  nnc_graph *g = nnc_graph_parse(text, "in.ir", &st);
+  ck_assert_msg(g, "%s", st.msg);
+  harness_set_precision("fp32");
+  nnc_cuda_program p;
+  ck_assert_msg(nnc_cuda_generate_for(nnc_test_options(), arch, g, &p, &st) == 0, "%s", st.msg);
+  harness_set_precision(NULL);
+  char *src = strdup(p.kernels[0].source);
+  *loop = p.kernels[0].gemm;
+  nnc_cuda_program_free(&p);
+  nnc_graph_free(g);
+  return src;
+}
+
+START_TEST(test_gemm_staging_choices) {
+  nnc_cuda_gemm_loop loop;
+  char *s = gemm_source(33, 70, 130, 0, "sm_90", &loop); /* A runs along k, B's rows are 130 wide */
+  ck_assert_ptr_nonnull(strstr(s, "nnc_cp_async4("));
+  ck_assert_ptr_null(strstr(s, "nnc_cp_async16("));
+  ck_assert_ptr_nonnull(strstr(s, "float acc[4][4]"));
+  ck_assert_ptr_nonnull(strstr(s, "const int r = "));
+  ck_assert_ptr_null(strstr(s, "nnc_i64 r"));
+  ck_assert(loop.fmas == 16 && loop.stages == 2);
+  free(s);
+  s = gemm_source(1536, 20, 1536, 0, "sm_90", &loop);
+  ck_assert_ptr_nonnull(strstr(s, "float acc[8][8]"));
+  ck_assert_ptr_nonnull(strstr(s, "nnc_cp_async16(&nnc_bs"));
+  ck_assert_ptr_nonnull(strstr(s, "nnc_cp_async4(&nnc_as"));
+  ck_assert(loop.fmas == 64);
+  free(s);
+  s = gemm_source(8448, 9, 128, 1, "sm_90", &loop);
+  ck_assert_ptr_nonnull(strstr(s, "float acc[8][4]"));
+  ck_assert_ptr_nonnull(strstr(s, "nnc_cp_async16(&nnc_as"));
+  free(s);
+  s = gemm_source(1536, 20, 1536, 0, "sm_75", &loop);
+  ck_assert_ptr_null(strstr(s, "cp_async"));
+  ck_assert_ptr_nonnull(strstr(s, "nnc_pa[i] = "));
+  ck_assert_ptr_nonnull(strstr(s, "nnc_pb[i] = "));
+  free(s);
+  s = gemm_source(70000, 40000, 64, 0, "sm_90", &loop); /* A has 2.8e9 elements */
+  ck_assert_ptr_nonnull(strstr(s, "const nnc_i64 r = "));
+  ck_assert_ptr_nonnull(strstr(s, "r * 40000LL + c"));
+  free(s);
 }
 END_TEST
 
@@ -508,6 +589,7 @@ TCase *tcase_op_kernels(void) {
   tcase_add_loop_test(tc, test_op_kernel, 0, NCASES);
   tcase_add_loop_test(tc, test_activation_kernel, 0, NNC_OP_COUNT);
   tcase_add_test(tc, test_dropout_mask_follows_the_step);
+  tcase_add_test(tc, test_gemm_staging_choices);
   tcase_add_test(tc, test_kernel_header);
   return tc;
 }
