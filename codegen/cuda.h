@@ -54,12 +54,12 @@ typedef struct nnc_cuda_arg {
  * of the multiply, the staging's loads and stores); per warp and step of K,
  * the shared-memory wavefronts (128-byte transactions) its loads and its
  * staging take; the elements of view operands (im2col reads) a thread
- * stages per step of K, whose index math the predictor prices; and the K
- * slabs it holds in shared memory (2: the next is loaded while this one is
- * multiplied). */
+ * stages per step of K, whose index math the predictor prices, and the
+ * width of its index math (32 or 64 bits); and the K slabs it holds in
+ * shared memory (2: the next is loaded while this one is multiplied). */
 typedef struct nnc_cuda_gemm_loop {
   double fmas, issues, wavefronts, views;
-  int stages;
+  int index_bits, stages;
 } nnc_cuda_gemm_loop;
 
 /* A step of the program: a generated kernel, or, for a node lowered by
@@ -262,9 +262,13 @@ typedef struct nnc_cuda_operand {
   const char *buf;
   long long ld;
   int trans;
-  /* Otherwise (buf NULL): the element as a float expression of nnc_i64
-   * `row` and `col`, read only inside the operand's bounds. */
+  /* Otherwise (buf NULL): the element as a float expression of `row` and
+   * `col`, read only inside the operand's bounds, written as a printf
+   * format whose one %s is the suffix of the prelude's view functions to
+   * call: "" (nnc_i64 indices) or "_i32" (int, where the GEMM's indices
+   * fit); view_numel bounds every index the view computes. */
   const char *view;
+  long long view_numel;
 } nnc_cuda_operand;
 typedef struct nnc_cuda_gemm {
   long long m, n, k;
@@ -276,7 +280,7 @@ int nnc_cuda_async_copy(const nnc_cuda_ctx *c);
 /* GEMM anchors: the kernel's inner loop, for the predictor. */
 void nnc_cuda_set_gemm_loop(nnc_cuda_ctx *c, const nnc_cuda_gemm_loop *loop);
 /* Into out: the element of buffer x's im2col view under window q at patch
- * row `pixel` and tap column `tap` (nnc_i64 expressions), for a gemm's a or b. */
+ * row `pixel` and tap column `tap`, as a gemm operand's view format. */
 void nnc_cuda_im2col_view(char *out, size_t size, const char *x, const char *pixel, const char *tap,
                           const nnc_window *q);
 

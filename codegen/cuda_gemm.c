@@ -162,8 +162,10 @@ static void load_slab(nnc_cuda_ctx *c, const plan *p, const slab *s, const char 
   } else if (s->op->buf) {
     nnc_cuda_line(c, "nnc_p%c[i] = ok ? %s[%s] : 0.0f;", s->name, s->buf, plain_index(index, sizeof index, p, s));
   } else {
-    nnc_cuda_line(c, "const nnc_i64 row = r, col = c;");
-    nnc_cuda_line(c, "nnc_p%c[i] = ok ? %s : 0.0f;", s->name, s->op->view);
+    char view[512];
+    snprintf(view, sizeof view, s->op->view, strcmp(p->ix, "int") ? "" : "_i32");
+    nnc_cuda_line(c, "const %s row = r, col = c;", p->ix);
+    nnc_cuda_line(c, "nnc_p%c[i] = ok ? %s : 0.0f;", s->name, view);
   }
   nnc_cuda_close(c);
 }
@@ -262,9 +264,9 @@ static void choose_tiles(const nnc_cuda_gemm *g, plan *p) {
   p->tile_m = SIDE * p->micro_m, p->tile_n = SIDE * p->micro_n;
 }
 
-/* The largest index is below 2^31: the operands' storage (plain ones are
- * indexed here; views index in nnc_i64 themselves), the result and the
- * split workspace, with a tile of overhang. */
+/* The largest index is below 2^31: the operands' storage (a plain one's
+ * indexed here, a view's by the view), the result and the split
+ * workspace, with a tile of overhang. */
 static int fits_int(const nnc_cuda_gemm *g, const slab *a, const slab *b, long long slices) {
   const long long limit = INT32_MAX - 256;
   long long dims = g->m > g->n ? g->m : g->n;
@@ -274,6 +276,7 @@ static int fits_int(const nnc_cuda_gemm *g, const slab *a, const slab *b, long l
     const slab *s = ops[i];
     long long outer = (s->op->trans ? s->cols : s->rows) + 1;
     if (s->op->buf && s->op->ld > 0 && outer > limit / s->op->ld) return 0;
+    if (!s->op->buf && s->op->view_numel > limit) return 0;
   }
   return g->n == 0 || (g->m + 1) <= limit / g->n / slices;
 }
@@ -343,6 +346,7 @@ static void declare(nnc_cuda_ctx *c, const plan *p, const slab *a, const slab *b
 static nnc_cuda_gemm_loop loop_figures(const plan *p, const slab *a, const slab *b) {
   nnc_cuda_gemm_loop l = {0};
   l.stages = STAGES;
+  l.index_bits = strcmp(p->ix, "int") ? 64 : 32;
   if (p->tf32) {
     l.fmas = (double)TF32_TILE * TF32_TILE / THREADS;
     return l;
@@ -418,6 +422,6 @@ int nnc_cuda_gemm_emit(nnc_cuda_ctx *c, const nnc_cuda_gemm *g) {
 
 void nnc_cuda_im2col_view(char *out, size_t size, const char *x, const char *pixel, const char *tap,
                           const nnc_window *q) {
-  snprintf(out, size, "nnc_im2col(%s, %s, %s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
+  snprintf(out, size, "nnc_im2col%%s(%s, %s, %s, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL)",
            x, pixel, tap, q->ih, q->iw, q->ic, q->oh, q->ow, q->kw, q->sh, q->sw, q->ph, q->pw);
 }

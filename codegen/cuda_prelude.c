@@ -8,6 +8,7 @@
  * A name a kernel needs on both targets goes in target_defs; a device
  * function both share goes in common_code. */
 #include <stdio.h>
+#include <string.h>
 
 #include "codegen/cuda.h"
 
@@ -80,9 +81,7 @@ static const char cuda_support[] =
     "typedef float4 nnc_f4;\n";
 
 /* Shared by both targets: integer types, Philox-4x32-10 exactly as
- * runtime/rng.c computes it (so dropout masks agree bit for bit), and the
- * NHWC views that convolutions read as GEMM operands without an im2col
- * buffer. The views' sizes are literals at every call, so they fold. */
+ * runtime/rng.c computes it (so dropout masks agree bit for bit). */
 static const char common_code[] =
     "typedef unsigned int nnc_u32;\n"
     "typedef unsigned long long nnc_u64;\n"
@@ -109,16 +108,23 @@ static const char common_code[] =
     "NNC_DEVICE float nnc_uniform(nnc_u64 seed, nnc_u32 stream, nnc_u64 counter) {\n"
     "  return (float)(nnc_philox_word0(seed, stream, counter) >> 8) * (1.0f / 16777216.0f);\n"
     "}\n"
-    "\n"
+    "\n";
+
+/* The NHWC views that convolutions read as GEMM operands without an im2col
+ * buffer, written twice: with nnc_ix nnc_i64 and @ empty, and with nnc_ix
+ * int and @ _i32 for GEMMs whose every index fits in 32 bits (a 64-bit
+ * division is several times a 32-bit one's instructions). The views' sizes
+ * are literals at every call, so they fold. */
+static const char view_code[] =
     "/* Element (r, p) of the im2col matrix of x [*, ih, iw, ic] under a window\n"
     " * of kw columns with strides (sh, sw) and padding (ph, pw) before: row r is\n"
     " * output pixel (n, oy, ox) of [*, oh, ow], column p is tap (i, j, c), in\n"
     " * the reference's order; taps in the padding read zero. */\n"
-    "NNC_DEVICE float nnc_im2col(const float *x, nnc_i64 r, nnc_i64 p, nnc_i64 ih, nnc_i64 iw, nnc_i64 ic, nnc_i64 oh,\n"
-    "                            nnc_i64 ow, nnc_i64 kw, nnc_i64 sh, nnc_i64 sw, nnc_i64 ph, nnc_i64 pw) {\n"
-    "  const nnc_i64 c = p % ic, j = p / ic % kw, i = p / ic / kw;\n"
-    "  const nnc_i64 ox = r % ow, oy = r / ow % oh, n = r / ow / oh;\n"
-    "  const nnc_i64 y = oy * sh + i - ph, xx = ox * sw + j - pw;\n"
+    "NNC_DEVICE float nnc_im2col@(const float *x, nnc_ix r, nnc_ix p, nnc_ix ih, nnc_ix iw, nnc_ix ic, nnc_ix oh,\n"
+    "                            nnc_ix ow, nnc_ix kw, nnc_ix sh, nnc_ix sw, nnc_ix ph, nnc_ix pw) {\n"
+    "  const nnc_ix c = p % ic, j = p / ic % kw, i = p / ic / kw;\n"
+    "  const nnc_ix ox = r % ow, oy = r / ow % oh, n = r / ow / oh;\n"
+    "  const nnc_ix y = oy * sh + i - ph, xx = ox * sw + j - pw;\n"
     "  return y >= 0 && y < ih && xx >= 0 && xx < iw ? x[((n * ih + y) * iw + xx) * ic + c] : 0.0f;\n"
     "}\n"
     "\n"
@@ -128,21 +134,21 @@ static const char common_code[] =
     " * order in which the outputs reading (y, x) rise. Element (r, p) is\n"
     " * dy[n, oy, ox, o] of the output whose window reads (y, x) through tap\n"
     " * (i, j), or zero where the stride skips it or it lies outside. */\n"
-    "NNC_DEVICE float nnc_im2col_grad(const float *dy, nnc_i64 r, nnc_i64 p, nnc_i64 ih, nnc_i64 iw, nnc_i64 oh,\n"
-    "                                 nnc_i64 ow, nnc_i64 oc, nnc_i64 kh, nnc_i64 kw, nnc_i64 sh, nnc_i64 sw, nnc_i64 ph,\n"
-    "                                 nnc_i64 pw) {\n"
-    "  const nnc_i64 o = p % oc, j = kw - 1 - p / oc % kw, i = kh - 1 - p / oc / kw;\n"
-    "  const nnc_i64 x = r % iw, y = r / iw % ih, n = r / iw / ih;\n"
-    "  const nnc_i64 ty = y + ph - i, tx = x + pw - j;\n"
+    "NNC_DEVICE float nnc_im2col_grad@(const float *dy, nnc_ix r, nnc_ix p, nnc_ix ih, nnc_ix iw, nnc_ix oh,\n"
+    "                                 nnc_ix ow, nnc_ix oc, nnc_ix kh, nnc_ix kw, nnc_ix sh, nnc_ix sw, nnc_ix ph,\n"
+    "                                 nnc_ix pw) {\n"
+    "  const nnc_ix o = p % oc, j = kw - 1 - p / oc % kw, i = kh - 1 - p / oc / kw;\n"
+    "  const nnc_ix x = r % iw, y = r / iw % ih, n = r / iw / ih;\n"
+    "  const nnc_ix ty = y + ph - i, tx = x + pw - j;\n"
     "  if (ty < 0 || tx < 0 || ty % sh != 0 || tx % sw != 0 || ty / sh >= oh || tx / sw >= ow) return 0.0f;\n"
     "  return dy[((n * oh + ty / sh) * ow + tx / sw) * oc + o];\n"
     "}\n"
     "\n"
     "/* The kernel w [kh, kw, ic, oc] as the matching operand: row p is\n"
     " * (ti, tj, o) as in nnc_im2col_grad, column c the input channel. */\n"
-    "NNC_DEVICE float nnc_kernel_flipped(const float *w, nnc_i64 p, nnc_i64 c, nnc_i64 kh, nnc_i64 kw, nnc_i64 ic,\n"
-    "                                    nnc_i64 oc) {\n"
-    "  const nnc_i64 o = p % oc, j = kw - 1 - p / oc % kw, i = kh - 1 - p / oc / kw;\n"
+    "NNC_DEVICE float nnc_kernel_flipped@(const float *w, nnc_ix p, nnc_ix c, nnc_ix kh, nnc_ix kw, nnc_ix ic,\n"
+    "                                    nnc_ix oc) {\n"
+    "  const nnc_ix o = p % oc, j = kw - 1 - p / oc % kw, i = kh - 1 - p / oc / kw;\n"
     "  return w[((i * kw + j) * ic + c) * oc + o];\n"
     "}\n";
 
@@ -151,6 +157,15 @@ static void render_defs(nnc_strbuf *b, int host) {
     const target_def *d = &target_defs[i];
     const char *def = host ? d->host : d->cuda;
     if (def) nnc_strbuf_appendf(b, "#define %s %s\n", d->name, def);
+  }
+}
+
+/* view_code with nnc_ix and @ replaced. */
+static void append_views(nnc_strbuf *b, const char *type, const char *suffix) {
+  for (const char *p = view_code; *p;) {
+    if (!strncmp(p, "nnc_ix", 6)) nnc_strbuf_append(b, type), p += 6;
+    else if (*p == '@') nnc_strbuf_append(b, suffix), p++;
+    else nnc_strbuf_appendf(b, "%c", *p++);
   }
 }
 
@@ -170,6 +185,8 @@ const char *nnc_cuda_prelude(void) {
   nnc_strbuf_append(&b, nnc_emu_host_source);
   nnc_strbuf_append(&b, "#endif\n");
   nnc_strbuf_append(&b, common_code);
+  append_views(&b, "nnc_i64", "");
+  append_views(&b, "int", "_i32");
   /* Built once and kept for the process: a benign race would build it twice. */
   prelude = nnc_strbuf_take(&b);
   return prelude;

@@ -95,12 +95,14 @@ int nnc_cuda_emit_conv2d_grad_input(nnc_cuda_ctx *c, int32_t id) {
   const char *dy = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
   char ea[320], eb[192];
   snprintf(ea, sizeof ea,
-           "nnc_im2col_grad(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, "
+           "nnc_im2col_grad%%s(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, %lldLL, "
            "%lldLL)",
            dy, q.ih, q.iw, q.oh, q.ow, q.oc, q.kh, q.kw, q.sh, q.sw, q.ph, q.pw);
-  snprintf(eb, sizeof eb, "nnc_kernel_flipped(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL)", kern, q.kh, q.kw, q.ic,
+  snprintf(eb, sizeof eb, "nnc_kernel_flipped%%s(%s, row, col, %lldLL, %lldLL, %lldLL, %lldLL)", kern, q.kh, q.kw, q.ic,
            q.oc);
-  nnc_cuda_gemm gemm = {q.batch * q.ih * q.iw, q.ic, q.kh * q.kw * q.oc, {.view = ea}, {.view = eb}};
+  nnc_cuda_gemm gemm = {q.batch * q.ih * q.iw, q.ic, q.kh * q.kw * q.oc,
+                        {.view = ea, .view_numel = nnc_node_numel(nnc_cuda_src(c, id, 0))},
+                        {.view = eb, .view_numel = nnc_node_numel(wn)}};
   return nnc_cuda_gemm_emit(c, &gemm);
 }
 
@@ -114,7 +116,8 @@ int nnc_cuda_emit_conv2d_grad_kernel(nnc_cuda_ctx *c, int32_t id) {
   const char *x = nnc_cuda_buf(c, id, 0), *dy = nnc_cuda_buf(c, id, 1);
   char ea[256];
   nnc_cuda_im2col_view(ea, sizeof ea, x, "col", "row", &q); /* transposed: A's row is the tap, col the pixel */
-  nnc_cuda_gemm gemm = {q.kh * q.kw * q.ic, q.oc, q.batch * q.oh * q.ow, {.view = ea}, {.buf = dy, .ld = q.oc}};
+  nnc_cuda_gemm gemm = {q.kh * q.kw * q.ic, q.oc, q.batch * q.oh * q.ow,
+                        {.view = ea, .view_numel = nnc_node_numel(nnc_cuda_src(c, id, 0))}, {.buf = dy, .ld = q.oc}};
   return nnc_cuda_gemm_emit(c, &gemm);
 }
 

@@ -50,7 +50,8 @@ int nnc_cuda_emit_conv2d(nnc_cuda_ctx *c, int32_t id) {
   const char *in = nnc_cuda_buf(c, id, 0), *kern = nnc_cuda_buf(c, id, 1);
   char ea[256];
   nnc_cuda_im2col_view(ea, sizeof ea, in, "row", "col", &q);
-  nnc_cuda_gemm gemm = {q.batch * q.oh * q.ow, q.oc, q.kh * q.kw * q.ic, {.view = ea}, {.buf = kern, .ld = q.oc}};
+  nnc_cuda_gemm gemm = {q.batch * q.oh * q.ow, q.oc, q.kh * q.kw * q.ic,
+                        {.view = ea, .view_numel = nnc_node_numel(nnc_cuda_src(c, id, 0))}, {.buf = kern, .ld = q.oc}};
   return nnc_cuda_gemm_emit(c, &gemm);
 }
 

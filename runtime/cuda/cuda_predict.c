@@ -26,9 +26,10 @@ enum { WARP = 32, REG_UNIT = 256, ASSUMED_REGISTERS = 64 };
  * a quarter with no double buffering to overlap the staging's global loads. */
 static const double TF32_GEMM_CEILING = 0.5;
 static const double FMA_PIPES = 4, ISSUE_PER_CYCLE = 4; /* warp instructions per SM and cycle */
-/* Instructions of a view element's index math (an im2col read: six 64-bit
- * divisions by constants, the bounds checks, the address): a first estimate. */
-static const double VIEW_ISSUES = 32;
+/* Instructions of a view element's index math (an im2col read: six
+ * divisions by constants, the bounds checks, the address), in 64-bit
+ * integers and in 32-bit ones: first estimates. */
+static const double VIEW_ISSUES_64 = 32, VIEW_ISSUES_32 = 16;
 static const double LATENCY_WARPS = 8;         /* resident warps per SM that hide an FMA pipeline's latency */
 static const double OTHER_COMPUTE = 0.5;       /* of the FP32 peak, for kernels that are not GEMMs */
 static const double LIBRARY_COMPUTE = 0.7;     /* of the FP32 peak, for cuBLAS and cuDNN */
@@ -71,7 +72,8 @@ static double gemm_ceiling(const nnc_cuda_kernel *k) {
   const nnc_cuda_gemm_loop *l = &k->gemm;
   if (k->tf32) return TF32_GEMM_CEILING * (l->stages >= 2 ? 1.0 : 0.5);
   if (l->fmas <= 0) return 0.5; /* unreachable: every GEMM says its loop */
-  double busy = fmax((l->fmas + l->issues + l->views * VIEW_ISSUES) / ISSUE_PER_CYCLE, l->wavefronts);
+  double view = l->index_bits == 32 ? VIEW_ISSUES_32 : VIEW_ISSUES_64;
+  double busy = fmax((l->fmas + l->issues + l->views * view) / ISSUE_PER_CYCLE, l->wavefronts);
   return l->fmas / FMA_PIPES / busy;
 }
 

@@ -11,7 +11,8 @@
  *     by its inner loop (nnc_cuda_kernel.gemm): per warp and K step, its F
  *     FMAs take F / 4 cycles of the SM's four FMA pipes, but the SM issues
  *     only four warp instructions a cycle, FMAs and the I others (shared
- *     loads, staging, 32 for each element of an im2col view staged) alike,
+ *     loads, staging, 32 for each element of an im2col view staged, 16
+ *     with 32-bit indices) alike,
  *     and its shared memory serves one 128-byte
  *     wavefront a cycle, W of them: F/4 / max((F + I)/4, W); or, on TF32
  *     tensor cores (nnc_cuda_kernel.tf32), at the TF32 peak times 0.5 (four

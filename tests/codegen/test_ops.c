@@ -479,6 +479,40 @@ START_TEST(test_activation_kernel) {
 }
 END_TEST
 
+/* A conv2d's view reads with 32-bit indices (nnc_im2col_i32) while they
+ * fit, with 64-bit ones past 2^31 elements of input (batch 4096 of
+ * 512 x 512 x 3, only generated and compiled, never run), where NVRTC
+ * compiles the kernel with no spills too. */
+static void conv_kernels(long long batch, long long side, nnc_cuda_program *p, nnc_graph **g) {
+  char text[512];
+  snprintf(text, sizeof text,
+           "graph {\n  %%0 = input() {name=\"x\"} : f32[%lld,%lld,%lld,3]\n  %%1 = param() {name=\"w\"} : f32[3,3,3,8]\n"
+           "  %%2 = conv2d(%%0, %%1) {stride=[1,1], pad=same} : f32[%lld,%lld,%lld,8]\n  output \"out\" = %%2\n}\n",
+           batch, side, side, batch, side, side);
+  nnc_status st = {0};
+  *g = nnc_graph_parse(text, "in.ir", &st);
+  ck_assert_msg(*g, "%s", st.msg);
+  ck_assert_msg(nnc_cuda_generate(nnc_test_options(), *g, p, &st) == 0, "%s", st.msg);
+}
+
+START_TEST(test_conv_view_index_width) {
+  nnc_cuda_program p;
+  nnc_graph *g;
+  conv_kernels(2, 9, &p, &g);
+  ck_assert_ptr_nonnull(strstr(p.kernels[0].source, "nnc_im2col_i32("));
+  ck_assert_int_eq(p.kernels[0].gemm.index_bits, 32);
+  nnc_cuda_program_free(&p);
+  nnc_graph_free(g);
+  conv_kernels(4096, 512, &p, &g);
+  ck_assert_ptr_null(strstr(p.kernels[0].source, "nnc_im2col_i32("));
+  ck_assert_ptr_nonnull(strstr(p.kernels[0].source, "nnc_im2col("));
+  ck_assert_int_eq(p.kernels[0].gemm.index_bits, 64);
+  nnc_cuda_program_free(&p);
+  harness_nvrtc_compile_all(g);
+  nnc_graph_free(g);
+}
+END_TEST
+
 /* The FP32 GEMM's choices, read from its text: the register tile from the
  * output's size, cp.async 16 bytes at a time only where a plain operand's
  * rows run along the slab's and are 16-byte aligned, registers before
@@ -590,6 +624,7 @@ TCase *tcase_op_kernels(void) {
   tcase_add_loop_test(tc, test_activation_kernel, 0, NNC_OP_COUNT);
   tcase_add_test(tc, test_dropout_mask_follows_the_step);
   tcase_add_test(tc, test_gemm_staging_choices);
+  tcase_add_test(tc, test_conv_view_index_width);
   tcase_add_test(tc, test_kernel_header);
   return tc;
 }
