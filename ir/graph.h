@@ -50,8 +50,9 @@ typedef struct nnc_group {
 } nnc_group;
 
 /* The schedule (passes/schedule.c): what a backend runs as one kernel, in
- * run order. Every non-leaf node is in exactly one kernel; a kernel's
- * operands from outside it are computed by earlier kernels. */
+ * run order. Every non-leaf node is in exactly one kernel, but a view
+ * (nnc_node_is_view), which may be in none; a kernel's operands from
+ * outside it are computed by earlier kernels. */
 typedef enum nnc_kernel_kind {
   NNC_KERNEL_SINGLE,  /* one node */
   NNC_KERNEL_FUSED,   /* an anchor, its prologue, and epilogue members applied before each store */
@@ -154,7 +155,12 @@ const char *nnc_graph_str(nnc_graph *g, const char *s);
 int nnc_graph_add_group(nnc_graph *g, const char *rule, const int32_t *members, int nmembers, nnc_status *st);
 /* Replaces the schedule with a copy of kernels[0, count), dropping the memory plan made for the old one. */
 void nnc_graph_set_schedule(nnc_graph *g, const nnc_kernel *kernels, int count);
-/* The schedule's invariants: every non-leaf node in one kernel, members in
+/* Whether node id can be a view of its operand's bytes, computing nothing:
+ * a reshape of a computed value, outside any fused group. The schedule
+ * pass gives it no kernel on a backend (the interpreter's schedule still
+ * does), and the memory plan then places it where its operand is. */
+int nnc_node_is_view(const nnc_graph *g, int32_t id);
+/* The schedule's invariants: every non-leaf node but a view in one kernel, members in
  * order, each operand computed by an earlier kernel or earlier in the
  * same one, a FUSED kernel's prologue read by its anchor alone, every
  * value read outside its kernel (or an output) stored. */

@@ -20,6 +20,11 @@ void nnc_graph_set_schedule(nnc_graph *g, const nnc_kernel *kernels, int count) 
   g->scheduled_for = NULL;
 }
 
+int nnc_node_is_view(const nnc_graph *g, int32_t id) {
+  const nnc_node *n = &g->nodes[id];
+  return n->op == NNC_OP_RESHAPE && n->group < 0 && !(nnc_ops[g->nodes[n->src[0]].op].flags & NNC_OPF_LEAF);
+}
+
 static int fail_kernel(nnc_status *st, int k, const char *what, int32_t id) {
   return nnc_fail(st, "schedule: kernel %d: %%%d %s", k, (int)id, what);
 }
@@ -72,6 +77,13 @@ int nnc_graph_verify_schedule(const nnc_graph *g, nnc_status *st) {
     const nnc_node *n = &g->nodes[id];
     if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
     int k = kernel_of[id];
+    if (k < 0 && nnc_node_is_view(g, id)) {
+      /* Its bytes are its operand's, which must be stored (or a view). */
+      int32_t s = n->src[0];
+      if (kernel_of[s] >= 0 && !stored(g, s, kernel_of))
+        rc = fail_kernel(st, kernel_of[s], "is viewed but not stored", s);
+      continue;
+    }
     if (k < 0) {
       rc = nnc_fail(st, "schedule: %%%d is in no kernel", (int)id);
       break;

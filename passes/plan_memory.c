@@ -3,7 +3,10 @@
  * is dead; a value a kernel keeps in registers or scratch gets none (-1, as
  * a leaf). A value is born at the kernel that computes it and dies after
  * the last kernel that reads it, both included, so a kernel's operands
- * never share bytes with what it writes; outputs live to the end. Offsets
+ * never share bytes with what it writes; outputs live to the end. A view,
+ * which the schedule computes in no kernel (nnc_node_is_view), is its
+ * operand's bytes: it gets the operand's offset, and what reads it keeps
+ * the operand alive. Offsets
  * are placed first-fit in node order, 64-byte aligned. Backends take the
  * offsets as they are: there is no other plan. A graph without a schedule
  * gets the one the schedule pass would give it. */
@@ -68,6 +71,13 @@ static int stored_intervals(const nnc_graph *g, const nnc_kernel *kernels, int c
   return n;
 }
 
+/* The value whose bytes node id is: itself, or for a view (a computed node
+ * in no kernel) the value it views. */
+static int32_t bytes_of(const nnc_graph *g, const int32_t *kernel_of, int32_t id) {
+  while (kernel_of[id] < 0 && !(nnc_ops[g->nodes[id].op].flags & NNC_OPF_LEAF)) id = g->nodes[id].src[0];
+  return id;
+}
+
 int64_t nnc_plan_memory(const nnc_graph *g, const nnc_kernel *kernels, int count, int64_t *offsets, nnc_status *st) {
   int64_t n = (int64_t)g->nnodes + 1;
   interval *v = nnc_size_calloc("plan-memory", n, sizeof *v, st);
@@ -80,11 +90,13 @@ int64_t nnc_plan_memory(const nnc_graph *g, const nnc_kernel *kernels, int count
   int values = stored_intervals(g, kernels, count, kernel_of, slot, v);
   for (int32_t id = 0; id < g->nnodes; id++)
     for (int i = 0; i < g->nodes[id].nsrc; i++) {
-      int32_t s = slot[g->nodes[id].src[i]];
+      int32_t s = slot[bytes_of(g, kernel_of, g->nodes[id].src[i])];
       if (s >= 0 && v[s].dies < kernel_of[id]) v[s].dies = kernel_of[id];
     }
-  for (int i = 0; i < g->noutputs; i++)
-    if (slot[g->outputs[i].node] >= 0) v[slot[g->outputs[i].node]].dies = count;
+  for (int i = 0; i < g->noutputs; i++) {
+    int32_t s = slot[bytes_of(g, kernel_of, g->outputs[i].node)];
+    if (s >= 0) v[s].dies = count;
+  }
   int64_t bytes = 0;
   for (int32_t id = 0; id < g->nnodes; id++) offsets[id] = -1;
   for (int i = 0; i < values; i++) {
@@ -92,6 +104,8 @@ int64_t nnc_plan_memory(const nnc_graph *g, const nnc_kernel *kernels, int count
     offsets[v[i].node] = v[i].offset;
     if (v[i].offset + v[i].size > bytes) bytes = v[i].offset + v[i].size;
   }
+  for (int32_t id = 0; id < g->nnodes; id++)
+    if (bytes_of(g, kernel_of, id) != id) offsets[id] = offsets[bytes_of(g, kernel_of, id)];
   free(v), free(slot), free(kernel_of);
   return bytes;
 }

@@ -5,8 +5,9 @@
  * decides again what a kernel is.
  *
  * A node outside any group is a kernel of its own (a library kernel where
- * --lower sends it to cuBLAS or cuDNN). A fused group runs where its last
- * member stands:
+ * --lower sends it to cuBLAS or cuDNN), but a view (nnc_node_is_view),
+ * which is none: it reads its operand's stored bytes under its own shape.
+ * A fused group runs where its last member stands:
  *  - with a prologue: its first member, when it is elementwise, the anchor
  *    after it computes it as its prologue operand, and nothing else reads it;
  *  - fused: an anchor and the members that join it as its epilogue, each
@@ -192,7 +193,7 @@ nnc_kernel *nnc_schedule_build(const nnc_options *o, const nnc_graph *g, const n
   unsigned char *alone = groups_run_alone(g);
   for (int32_t id = 0; id < g->nnodes; id++) {
     const nnc_node *n = &g->nodes[id];
-    if (nnc_ops[n->op].flags & NNC_OPF_LEAF) continue;
+    if ((nnc_ops[n->op].flags & NNC_OPF_LEAF) || (s.caps && nnc_node_is_view(g, id))) continue;
     if (n->group < 0 || !s.caps || alone[n->group]) {
       nnc_kernel_lib lib = nnc_schedule_lib(s.o, g, id, s.caps);
       nnc_kernel *k = add_kernel(&s, lib != NNC_LIB_OWN ? NNC_KERNEL_LIBRARY : NNC_KERNEL_SINGLE, lib,

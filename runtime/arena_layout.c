@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/op.h"
+
 #define ALIGN 64
 
 static int64_t node_bytes(const nnc_node *n) { return nnc_node_numel(n) * (int64_t)nnc_dtype_size(n->dtype); }
@@ -67,6 +69,9 @@ int nnc_arena_layout_init(nnc_arena_layout *l, const nnc_options *o, const nnc_g
       if (l->kernel_of[y] > l->kernel_of[x] && nnc_arena_layout_stores(l, y) && share_bytes(g, l->offset, x, y))
         l->intact[x] = 0;
   }
+  /* A view (in no kernel) holds its value while the bytes it views do. */
+  for (int32_t x = 0; x < g->nnodes; x++)
+    if (l->kernel_of[x] < 0 && !(nnc_ops[g->nodes[x].op].flags & NNC_OPF_LEAF)) l->intact[x] = l->intact[g->nodes[x].src[0]];
   return 0;
 }
 
