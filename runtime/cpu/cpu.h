@@ -1,6 +1,7 @@
 /* The CPU backend's insides, shared by its files:
  *   cpu_backend.c     the vtable: the arena, the schedule, fused groups, dispatch
  *   cpu_pool.c        the thread pool every kernel splits its work over
+ *   cpu_choice.c      algorithms chosen per shape by measuring them, kept in a cache file
  *   cpu_conv.c        the convolution ops: which algorithm runs each shape, measured
  *   cpu_gemm.c        matmul, and convolution (forward and both gradients) as im2col + BLAS GEMM
  *   cpu_winograd.c    stride-1 3x3 convolution (forward and both gradients) by Winograd
@@ -104,6 +105,44 @@ int nnc_cpu_epilogue_op(nnc_op op);
 /* Softmax of each row of x into y (y may be x). */
 void nnc_cpu_softmax_rows(const float *x, float *y, int64_t rows, int64_t cols);
 
+/* ---- Measured choices (cpu_choice.c) ------------------------------------------ */
+
+#define NNC_CPU_MAX_CHOICES 512
+#define NNC_CPU_MAX_ALGOS 4
+
+/* The choices one kind of op made or read in this process. */
+typedef struct nnc_cpu_choices {
+  int count, file_read;
+  char key[NNC_CPU_MAX_CHOICES][640];
+  int algo[NNC_CPU_MAX_CHOICES];
+} nnc_cpu_choices;
+
+/* A kind of op whose algorithm is measured per shape. Algorithm 0 fits
+ * every shape: it runs where the chosen one does not fit. */
+typedef struct nnc_cpu_choice_kind {
+  const char *file; /* in the cache directory */
+  int count;        /* algorithms, at most NNC_CPU_MAX_ALGOS */
+  const char *const *names;
+  int (*fits)(const nnc_options *o, int algo, const void *shape);
+  /* Made-up operands for shape (NULL when out of memory), one run of an
+   * algorithm on them, and their release. */
+  void *(*setup)(const nnc_options *o, const void *shape);
+  void (*run)(void *data, int algo);
+  void (*release)(void *data);
+  nnc_cpu_choices *memory;
+} nnc_cpu_choice_kind;
+
+/* The algorithm for shape (shape_text: two tab-separated fields naming it
+ * in the cache file): the one `forced` names where it fits (algorithm 0
+ * elsewhere), else the one measured fastest on this machine. */
+int nnc_cpu_choose(const nnc_cpu_choice_kind *kind, const nnc_options *o, const char *forced, const char *shape_text,
+                   const void *shape);
+/* Forgets the choices this process made or read, so the next are read from
+ * the cache file again or measured (tests). */
+void nnc_cpu_choice_forget(const nnc_cpu_choice_kind *kind);
+/* Made-up operand values, the same in every run. */
+void nnc_cpu_choice_fill(float *p, size_t count);
+
 /* ---- Convolution algorithms ------------------------------------------------ */
 
 /* The three convolution ops, each described by the forward op's window. */
@@ -125,9 +164,8 @@ typedef enum nnc_cpu_conv_algo {
  * or the one o->cpu_conv ($NNC_CPU_CONV) names; never Winograd under
  * o->no_winograd. */
 nnc_cpu_conv_algo nnc_cpu_conv_choose(const nnc_options *o, nnc_cpu_conv_pass pass, const nnc_window *w);
-/* Forgets the choices this process made or read, so the next are read from
- * the cache file again or measured (tests). */
-void nnc_cpu_conv_forget(void);
+/* Which convolution algorithms measured. */
+extern const nnc_cpu_choice_kind nnc_cpu_conv_choice;
 /* Its name, as NNC_CPU_CONV spells it. */
 const char *nnc_cpu_conv_algo_name(nnc_cpu_conv_algo algo);
 

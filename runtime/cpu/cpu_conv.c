@@ -8,23 +8,16 @@
  * win), so the choice is measured:
  *
  * The first time a process meets a shape (pass, window with the batch cut
- * to two images per thread, thread count) it runs every algorithm that
- * fits on it, on made-up data at that size, in four rounds of each in turn
- * (the first to warm up), and keeps the one with the best time. Choices are kept in memory, and in
- * cpu_conv.tsv in the cache directory (NNC_CACHE_DIR, else
- * $XDG_CACHE_HOME/nnc or ~/.cache/nnc) with the CPU's model and the vector
- * width the kernels were built for, so a machine measures a shape once
- * (NNC_NOCACHE, which is about compiled kernels, leaves it on: measuring in
- * every process would cost more than it could save). The measuring
- * happens when a graph is prepared (the scratch hook asks first), never
+ * to two images per thread, thread count) it measures every algorithm
+ * that fits on it at that size and keeps the fastest (cpu_choice.c says
+ * how), in cpu_conv.tsv in the cache directory. The measuring happens when
+ * a graph is prepared (the scratch hook asks first), never
  * inside a step. NNC_CPU_CONV=gemm|winograd|direct runs that algorithm
  * wherever it fits (GEMM elsewhere), to test or compare one. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/cache.h"
 #include "ir/op.h"
 #include "runtime/cpu/cpu.h"
 
@@ -33,7 +26,6 @@
 /* Images per thread a measurement runs on. */
 #define CALIBRATION_IMAGES 2
 #define CACHE_FILE "cpu_conv.tsv"
-#define MAX_CHOICES 512
 
 static const char *const algo_names[NNC_CPU_CONV_ALGOS] = {"gemm", "winograd", "direct"};
 
@@ -71,195 +63,79 @@ static void run_algo(nnc_cpu_conv_algo algo, nnc_cpu_conv_pass pass, const nnc_w
   }
 }
 
-/* ---- measured choices --------------------------------------------------------- */
+/* ---- measured choices (cpu_choice.c) ------------------------------------------------- */
 
-/* A shape as measured and as the cache file keys it. */
-typedef struct shape_key {
-  char text[640];
-} shape_key;
+/* A shape as measured: the batch cut to a few images per thread. */
+typedef struct conv_shape {
+  nnc_cpu_conv_pass pass;
+  nnc_window w;
+} conv_shape;
 
-typedef struct choice {
-  shape_key key;
-  nnc_cpu_conv_algo algo;
-} choice;
-
-static pthread_mutex_t choices_lock = PTHREAD_MUTEX_INITIALIZER;
-static choice choices[MAX_CHOICES];
-static int nchoices, file_read;
-
-/* The window a measurement runs: the batch cut to a few images per thread. */
-static nnc_window measured_window(const nnc_window *w) {
-  nnc_window m = *w;
+static conv_shape measured_shape(nnc_cpu_conv_pass pass, const nnc_window *w) {
+  conv_shape s = {pass, *w};
   long long most = CALIBRATION_IMAGES * (long long)nnc_cpu_threads();
-  if (m.batch > most) m.batch = most;
-  return m;
+  if (s.w.batch > most) s.w.batch = most;
+  return s;
 }
 
-/* The CPU's model name, spaces and tabs made '_', and the kernels' vector width. */
-static void machine_name(char *buf, size_t size) {
-  char line[256], model[128] = "unknown";
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-      snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-      model[strcspn(model, "\n")] = 0;
-      break;
-    }
-  if (f) fclose(f);
-  for (char *c = model; *c; c++)
-    if (*c == ' ' || *c == '\t') *c = '_';
-#if defined(__AVX512F__)
-  const char *isa = "avx512";
-#elif defined(__AVX2__)
-  const char *isa = "avx2";
-#else
-  const char *isa = "generic";
-#endif
-  snprintf(buf, size, "%s/%s", model, isa);
+static int shape_fits(const nnc_options *o, int algo, const void *shape) {
+  return fits(o, (nnc_cpu_conv_algo)algo, &((const conv_shape *)shape)->w);
 }
 
-static shape_key key_of(nnc_cpu_conv_pass pass, const nnc_window *w) {
-  static char machine[160];
-  if (!machine[0]) machine_name(machine, sizeof machine);
-  nnc_window m = measured_window(w);
-  shape_key k;
-  snprintf(k.text, sizeof k.text, "%s\t%d\t%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld\t%d",
-           machine, (int)pass, m.batch, m.ih, m.iw, m.ic, m.oh, m.ow, m.oc, m.kh, m.kw, m.sh, m.sw, m.ph, m.pw,
-           nnc_cpu_threads());
-  return k;
+/* Made-up operands, an output and scratch for every algorithm that fits. */
+typedef struct conv_data {
+  conv_shape s;
+  float *x, *k, *y, *out, *area;
+  nnc_cpu_args args;
+} conv_data;
+
+static void conv_release(void *data) {
+  conv_data *d = data;
+  free(d->x), free(d->k), free(d->y), free(d->out), free(d->area), free(d);
 }
 
-static const choice *find(const shape_key *k) {
-  for (int i = 0; i < nchoices; i++)
-    if (!strcmp(choices[i].key.text, k->text)) return &choices[i];
-  return NULL;
-}
-
-static void remember(const shape_key *k, nnc_cpu_conv_algo algo) {
-  if (nchoices < MAX_CHOICES) choices[nchoices++] = (choice){*k, algo};
-}
-
-/* The cache file's path, or NULL when there is no cache directory. */
-static const char *file_path(const nnc_options *o, char *path, size_t size) {
-  char dir[2048];
-  if (!nnc_cache_dir(o, dir, sizeof dir)) return NULL;
-  snprintf(path, size, "%s/%s", dir, CACHE_FILE);
-  return path;
-}
-
-/* The cache file's lines: the key's three tab-separated fields and the
- * thread count, then the algorithm's name and the measured times. */
-static void read_file(const nnc_options *o) {
-  char path[4096], line[1024];
-  FILE *f = file_path(o, path, sizeof path) ? fopen(path, "r") : NULL;
-  while (f && fgets(line, sizeof line, f)) {
-    line[strcspn(line, "\n")] = 0;
-    char *field = line;
-    for (int tabs = 0; field && tabs < 4; tabs++) field = strchr(field + 1, '\t');
-    if (!field) continue;
-    *field++ = 0;
-    shape_key k;
-    if (strlen(line) >= sizeof k.text) continue;
-    memcpy(k.text, line, strlen(line) + 1);
-    for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
-      if (!strncmp(field, algo_names[a], strlen(algo_names[a])) && !find(&k)) remember(&k, (nnc_cpu_conv_algo)a);
-  }
-  if (f) fclose(f);
-}
-
-/* Appends one line, so processes measuring other shapes at once keep theirs. */
-static void append_file(const nnc_options *o, const shape_key *k, nnc_cpu_conv_algo algo, const double *seconds) {
-  char path[4096];
-  FILE *f = file_path(o, path, sizeof path) ? fopen(path, "a") : NULL;
-  if (!f) return;
-  char line[1024];
-  int len = snprintf(line, sizeof line, "%s\t%s", k->text, algo_names[algo]);
-  for (int a = 0; a < NNC_CPU_CONV_ALGOS && len < (int)sizeof line; a++)
-    if (seconds[a] > 0)
-      len += snprintf(line + len, sizeof line - (size_t)len, "\t%s=%.0fus", algo_names[a], 1e6 * seconds[a]);
-  fprintf(f, "%s\n", line);
-  fclose(f);
-}
-
-static void fill(float *p, size_t count) {
-  uint32_t s = 12345;
-  for (size_t i = 0; i < count; i++) {
-    s = s * 1664525u + 1013904223u;
-    p[i] = (float)(s >> 8) / (float)(1u << 24) - 0.5f;
-  }
-}
-
-/* Seconds per run of each algorithm that fits (0 for the others); returns the fastest. */
-static nnc_cpu_conv_algo measure(const nnc_options *o, nnc_cpu_conv_pass pass, const nnc_window *full,
-                                 double *seconds) {
-  nnc_window w = measured_window(full);
-  size_t xs = (size_t)(w.batch * w.ih * w.iw * w.ic), ws = (size_t)(w.kh * w.kw * w.ic * w.oc);
-  size_t ys = (size_t)(w.batch * w.oh * w.ow * w.oc), scratch = 0;
+static void *conv_setup(const nnc_options *o, const void *shape) {
+  conv_data *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->s = *(const conv_shape *)shape;
+  const nnc_window *w = &d->s.w;
+  size_t xs = (size_t)(w->batch * w->ih * w->iw * w->ic), ws = (size_t)(w->kh * w->kw * w->ic * w->oc);
+  size_t ys = (size_t)(w->batch * w->oh * w->ow * w->oc), scratch = 0;
   for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
-    if (fits(o, (nnc_cpu_conv_algo)a, &w) && scratch_of((nnc_cpu_conv_algo)a, pass, &w) > scratch)
-      scratch = scratch_of((nnc_cpu_conv_algo)a, pass, &w);
+    if (fits(o, (nnc_cpu_conv_algo)a, w) && scratch_of((nnc_cpu_conv_algo)a, d->s.pass, w) > scratch)
+      scratch = scratch_of((nnc_cpu_conv_algo)a, d->s.pass, w);
   scratch = (scratch + 15) & ~(size_t)15;
-  float *x = malloc(sizeof(float) * xs), *k = malloc(sizeof(float) * ws), *y = malloc(sizeof(float) * ys);
-  float *out = malloc(sizeof(float) * (xs > ys ? (xs > ws ? xs : ws) : (ys > ws ? ys : ws)));
-  float *area = malloc(sizeof(float) * (scratch * (size_t)nnc_cpu_threads() + 1));
-  nnc_cpu_conv_algo best = NNC_CPU_CONV_GEMM;
-  memset(seconds, 0, sizeof(double) * NNC_CPU_CONV_ALGOS);
-  if (x && k && y && out && area) {
-    fill(x, xs), fill(k, ws), fill(y, ys);
-    nnc_cpu_args args = {.scratch = area, .scratch_floats = scratch};
-    const float *a = pass == NNC_CPU_CONV_GRAD_INPUT ? y : x, *b = pass == NNC_CPU_CONV_GRAD_KERNEL ? y : k;
-    /* Rounds of every candidate in turn, so a burst of other work on the
-     * machine slows all of them alike; round 0 warms the caches. */
-    for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) seconds[al] = fits(o, (nnc_cpu_conv_algo)al, &w) ? 1e30 : 0;
-    for (int round = 0; round < 4; round++)
-      for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++) {
-        if (!fits(o, (nnc_cpu_conv_algo)al, &w)) continue;
-        double start = nnc_now();
-        run_algo((nnc_cpu_conv_algo)al, pass, &w, a, b, out, &args);
-        double spent = nnc_now() - start;
-        if (round > 0 && spent < seconds[al]) seconds[al] = spent;
-      }
-    for (int al = 0; al < NNC_CPU_CONV_ALGOS; al++)
-      if (seconds[al] > 0 && seconds[al] < seconds[best]) best = (nnc_cpu_conv_algo)al;
+  d->x = malloc(sizeof(float) * xs), d->k = malloc(sizeof(float) * ws), d->y = malloc(sizeof(float) * ys);
+  d->out = malloc(sizeof(float) * (xs > ys ? (xs > ws ? xs : ws) : (ys > ws ? ys : ws)));
+  d->area = malloc(sizeof(float) * (scratch * (size_t)nnc_cpu_threads() + 1));
+  if (!d->x || !d->k || !d->y || !d->out || !d->area) {
+    conv_release(d);
+    return NULL;
   }
-  free(x), free(k), free(y), free(out), free(area);
-  return best;
+  nnc_cpu_choice_fill(d->x, xs), nnc_cpu_choice_fill(d->k, ws), nnc_cpu_choice_fill(d->y, ys);
+  d->args = (nnc_cpu_args){.scratch = d->area, .scratch_floats = scratch};
+  return d;
 }
 
-static int forced(const nnc_options *o, const nnc_window *w, nnc_cpu_conv_algo *algo) {
-  const char *name = o->cpu_conv;
-  if (!name || !*name) return 0;
-  for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
-    if (!strcmp(name, algo_names[a])) {
-      *algo = fits(o, (nnc_cpu_conv_algo)a, w) ? (nnc_cpu_conv_algo)a : NNC_CPU_CONV_GEMM;
-      return 1;
-    }
-  return 0;
+static void conv_measured_run(void *data, int algo) {
+  conv_data *d = data;
+  nnc_cpu_conv_pass pass = d->s.pass;
+  const float *a = pass == NNC_CPU_CONV_GRAD_INPUT ? d->y : d->x, *b = pass == NNC_CPU_CONV_GRAD_KERNEL ? d->y : d->k;
+  run_algo((nnc_cpu_conv_algo)algo, pass, &d->s.w, a, b, d->out, &d->args);
 }
 
-void nnc_cpu_conv_forget(void) {
-  pthread_mutex_lock(&choices_lock);
-  nchoices = 0, file_read = 0;
-  pthread_mutex_unlock(&choices_lock);
-}
+static nnc_cpu_choices conv_memory;
+
+const nnc_cpu_choice_kind nnc_cpu_conv_choice = {
+    CACHE_FILE, NNC_CPU_CONV_ALGOS, algo_names, shape_fits, conv_setup, conv_measured_run, conv_release, &conv_memory};
 
 nnc_cpu_conv_algo nnc_cpu_conv_choose(const nnc_options *o, nnc_cpu_conv_pass pass, const nnc_window *w) {
-  nnc_cpu_conv_algo algo;
-  if (forced(o, w, &algo)) return algo;
-  shape_key k = key_of(pass, w);
-  pthread_mutex_lock(&choices_lock);
-  if (!file_read) read_file(o);
-  file_read = 1;
-  const choice *c = find(&k);
-  if (c) {
-    algo = c->algo;
-  } else {
-    double seconds[NNC_CPU_CONV_ALGOS];
-    algo = measure(o, pass, w, seconds);
-    remember(&k, algo);
-    append_file(o, &k, algo, seconds);
-  }
-  pthread_mutex_unlock(&choices_lock);
+  conv_shape s = measured_shape(pass, w);
+  char text[320];
+  snprintf(text, sizeof text, "%d\t%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld", (int)pass,
+           s.w.batch, s.w.ih, s.w.iw, s.w.ic, s.w.oh, s.w.ow, s.w.oc, s.w.kh, s.w.kw, s.w.sh, s.w.sw, s.w.ph, s.w.pw);
+  /* A forced algorithm that does not fit the whole batch does not fit. */
+  nnc_cpu_conv_algo algo = (nnc_cpu_conv_algo)nnc_cpu_choose(&nnc_cpu_conv_choice, o, o->cpu_conv, text, &s);
   return fits(o, algo, w) ? algo : NNC_CPU_CONV_GEMM;
 }
 

@@ -66,7 +66,7 @@ static int lines(const char *text) {
 static nnc_cpu_conv_algo choose_in_child(nnc_cpu_conv_pass pass, nnc_window w) {
   pid_t pid = fork();
   if (pid == 0) {
-    nnc_cpu_conv_forget(); /* what earlier tests chose in this process (CK_FORK=no) */
+    nnc_cpu_choice_forget(&nnc_cpu_conv_choice); /* what earlier tests chose in this process (CK_FORK=no) */
     _exit((int)nnc_cpu_conv_choose(nnc_test_options(), pass, &w));
   }
   int status = 0;
