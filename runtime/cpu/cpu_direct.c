@@ -22,91 +22,21 @@
  * on each finished row while it is in L1. The kernel gradient keeps R rows
  * of dw (taps) x NV vectors in registers across all the pixels of a band.
  *
- * The vector width is the compiler's target's: 16 lanes with AVX-512, 8 with
- * AVX, 4 otherwise (GCC vector extensions, so one source serves every
- * target; only the fused multiply-add and masked loads and stores use
- * intrinsics, where the target has them). */
+ * The vector width is the compiler's target's (runtime/cpu/cpu_vec.h). */
 #include <string.h>
 
 #include "ir/op.h"
 #include "ir/pointwise.h"
 #include "runtime/cpu/cpu.h"
-
-#if defined(__AVX512F__) || defined(__AVX__)
-#include <immintrin.h>
-#endif
+#include "runtime/cpu/cpu_vec.h"
 
 #if defined(__AVX512F__)
-#define VW 16
 #define MAX_ACC 24 /* of 32 vector registers: the rest hold kernel vectors and a broadcast */
-#elif defined(__AVX__)
-#define VW 8
-#define MAX_ACC 12 /* of 16 */
 #else
-#define VW 4
-#define MAX_ACC 12
+#define MAX_ACC 12 /* of 16 */
 #endif
 #define MAX_NV 4  /* output-channel vectors per block */
 #define MAX_R 12  /* pixels (forward) or taps (kernel gradient) per block */
-
-typedef float vf __attribute__((vector_size(VW * sizeof(float))));
-
-static inline vf load(const float *p) {
-  vf v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-
-/* The first n lanes of p, the others zero. */
-static inline vf load_part(const float *p, int n) {
-  if (n == VW) return load(p);
-#if defined(__AVX512F__)
-  return (vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
-#else
-  float t[VW] = {0};
-  memcpy(t, p, sizeof(float) * (size_t)n);
-  return load(t);
-#endif
-}
-
-static inline void store_part(float *p, vf v, int n) {
-  if (n == VW) {
-    store(p, v);
-    return;
-  }
-#if defined(__AVX512F__)
-  _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
-#else
-  float t[VW];
-  store(t, v);
-  memcpy(p, t, sizeof(float) * (size_t)n);
-#endif
-}
-
-static inline vf fma_v(vf a, vf b, vf c) {
-#if defined(__AVX512F__)
-  return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif defined(__FMA__) && VW == 8
-  return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
-#else
-  return a * b + c;
-#endif
-}
-
-/* s in every lane ((vf){0} + s would cost an add: 0 + -0 is +0). */
-static inline vf bcast(float s) {
-#if defined(__AVX512F__)
-  return (vf)_mm512_set1_ps(s);
-#elif defined(__AVX__)
-  return (vf)_mm256_set1_ps(s);
-#else
-  vf v;
-  for (int l = 0; l < VW; l++) v[l] = s;
-  return v;
-#endif
-}
 
 /* Accumulators a block may hold for nv vectors of output channels. */
 static int max_r(int nv) { return MAX_ACC / nv < MAX_R ? MAX_ACC / nv : MAX_R; }

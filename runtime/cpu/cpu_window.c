@@ -11,6 +11,7 @@
 
 #include "ir/op.h"
 #include "runtime/cpu/cpu.h"
+#include "runtime/cpu/cpu_vec.h"
 
 #define SRC(g, n, i) (&(g)->nodes[(n)->src[i]])
 
@@ -37,6 +38,23 @@ typedef struct pool_task {
   const nnc_cpu_args *args;
 } pool_task;
 
+/* The maximum over a window's taps inside the input, channel by channel: x
+ * is the first such tap, `rows` x `cols` of them, input rows `stride`
+ * floats apart. Strictly greater from -inf, as the reference, VW channels
+ * at a time in registers. */
+static void max_pixel(const float *x, int64_t rows, int64_t cols, int64_t stride, float *out, int64_t c) {
+  for (int64_t c0 = 0; c0 < c; c0 += VW) {
+    int n = c - c0 < VW ? (int)(c - c0) : VW;
+    vf best = bcast(-INFINITY);
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t j = 0; j < cols; j++) {
+        vf v = load_part(x + i * stride + j * c + c0, n);
+        best = select_v(v > best, v, best);
+      }
+    store_part(out + c0, best, n);
+  }
+}
+
 /* Output rows [begin, end) of the (n, oy) rows. */
 static void pool_rows(void *ctx, int64_t begin, int64_t end, int thread) {
   const pool_task *t = ctx;
@@ -48,19 +66,19 @@ static void pool_rows(void *ctx, int64_t begin, int64_t end, int thread) {
       float *o = t->out + (row * w->ow + ox) * w->ic;
       int64_t i0, i1, j0, j1;
       taps_of(w, oy, ox, &i0, &i1, &j0, &j1);
-      for (int64_t ch = 0; ch < w->ic; ch++) o[ch] = t->is_max ? -INFINITY : 0.0f;
-      for (int64_t i = i0; i < i1; i++)
-        for (int64_t j = j0; j < j1; j++) {
-          const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->ic;
-          if (t->is_max)
-            for (int64_t ch = 0; ch < w->ic; ch++) o[ch] = s[ch] > o[ch] ? s[ch] : o[ch];
-          else
-            for (int64_t ch = 0; ch < w->ic; ch++) o[ch] += s[ch];
-        }
-      if (!t->is_max) {
-        float taps = (float)((i1 - i0) * (j1 - j0));
-        for (int64_t ch = 0; ch < w->ic; ch++) o[ch] /= taps;
+      const float *first = t->x + ((n * w->ih + oy * w->sh - w->ph + i0) * w->iw + ox * w->sw - w->pw + j0) * w->ic;
+      if (t->is_max) {
+        max_pixel(first, i1 - i0, j1 - j0, w->iw * w->ic, o, w->ic);
+        continue;
       }
+      for (int64_t ch = 0; ch < w->ic; ch++) o[ch] = 0.0f;
+      for (int64_t i = 0; i < i1 - i0; i++)
+        for (int64_t j = 0; j < j1 - j0; j++) {
+          const float *s = first + (i * w->iw + j) * w->ic;
+          for (int64_t ch = 0; ch < w->ic; ch++) o[ch] += s[ch];
+        }
+      float taps = (float)((i1 - i0) * (j1 - j0));
+      for (int64_t ch = 0; ch < w->ic; ch++) o[ch] /= taps;
     }
   }
 }
@@ -72,30 +90,35 @@ static int covered(int64_t i, int64_t out, int64_t k, int64_t stride, int64_t pa
   return from / stride < out && from % stride < k;
 }
 
-/* Folds tap `tap` (row s) into each channel's running maximum and its
- * tap; a first tap starts them. Strictly greater: the first maximum wins.
- * restrict lets the compiler vectorise the channels. */
-static void argmax_tap(const float *restrict s, float *restrict best, int32_t *restrict arg, int32_t tap, int64_t c) {
-  if (tap == 0) {
-    memcpy(best, s, sizeof(float) * (size_t)c);
-    memset(arg, 0, sizeof(int32_t) * (size_t)c);
-    return;
+/* Max pooling's gradient at one output pixel: each channel's dy g goes to
+ * the first maximum of its taps (strictly greater, in row-major tap order:
+ * the one the forward op kept), the other taps get zero, stored or added
+ * where windows overlap. x and d are the first tap inside the input and its
+ * gradient; the taps are laid out as in max_pixel. The best value and its
+ * tap stay in registers, VW channels at a time. */
+static void max_route_pixel(const float *x, float *d, int64_t rows, int64_t cols, int64_t stride, const float *g,
+                            int64_t c, int add) {
+  for (int64_t c0 = 0; c0 < c; c0 += VW) {
+    int n = c - c0 < VW ? (int)(c - c0) : VW;
+    vf best = load_part(x + c0, n);
+    vi arg = {0};
+    int32_t tap = 0;
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t j = 0; j < cols; j++, tap++) {
+        vf v = load_part(x + i * stride + j * c + c0, n);
+        vi better = v > best;
+        best = select_v(better, v, best);
+        arg = (arg & ~better) | (((vi){0} + tap) & better);
+      }
+    vf gv = load_part(g + c0, n);
+    tap = 0;
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t j = 0; j < cols; j++, tap++) {
+        float *at = d + i * stride + j * c + c0;
+        vf r = select_v(arg == tap, gv, (vf){0});
+        store_part(at, add ? r + load_part(at, n) : r, n);
+      }
   }
-  for (int64_t ch = 0; ch < c; ch++) {
-    int better = s[ch] > best[ch];
-    best[ch] = better ? s[ch] : best[ch];
-    arg[ch] = better ? tap : arg[ch];
-  }
-}
-
-/* dy routed to the channels whose maximum is at tap `tap`: stored, or added
- * where windows overlap. */
-static void route_tap(const float *restrict g, const int32_t *restrict arg, float *restrict d, int32_t tap, int64_t c,
-                      int add) {
-  if (add)
-    for (int64_t ch = 0; ch < c; ch++) d[ch] += arg[ch] == tap ? g[ch] : 0.0f;
-  else
-    for (int64_t ch = 0; ch < c; ch++) d[ch] = arg[ch] == tap ? g[ch] : 0.0f;
 }
 
 /* Elements [first, first + count) of the prologue's value, into part (so
@@ -121,16 +144,14 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
   const pool_task *t = ctx;
   const nnc_window *w = &t->w;
   /* No scratch is NULL, and NULL plus even 0 is undefined. */
-  float *best = t->args->scratch ? t->args->scratch + (size_t)thread * t->args->scratch_floats : NULL;
-  int32_t *arg = best ? (int32_t *)(best + w->ic) : NULL;
+  float *part = t->args->scratch ? t->args->scratch + (size_t)thread * t->args->scratch_floats : NULL;
   int disjoint = w->sh >= w->kh && w->sw >= w->kw;
   size_t image = (size_t)(w->ih * w->iw * w->ic), pixel = sizeof(float) * (size_t)w->ic;
   const nnc_cpu_epilogue *ep = t->args->epilogue;
-  int64_t dy_image = w->oh * w->ow * w->ic;
+  int64_t dy_image = w->oh * w->ow * w->ic, stride = w->iw * w->ic;
   if (!disjoint) memset(t->out + (size_t)begin * image, 0, sizeof(float) * image * (size_t)(end - begin));
   for (int64_t n = begin; n < end; n++) {
-    const float *dy = ep && ep->prologue ? prologue_part(ep, n * dy_image, dy_image, (float *)(arg + w->ic))
-                                         : t->dy + n * dy_image;
+    const float *dy = ep && ep->prologue ? prologue_part(ep, n * dy_image, dy_image, part) : t->dy + n * dy_image;
     for (int64_t iy = 0; iy < w->ih && disjoint; iy++)
       for (int64_t ix = 0; ix < w->iw; ix++)
         if (!covered(iy, w->oh, w->kh, w->sh, w->ph) || !covered(ix, w->ow, w->kw, w->sw, w->pw))
@@ -140,20 +161,16 @@ static void pool_grad_images(void *ctx, int64_t begin, int64_t end, int thread) 
         const float *g = dy + (oy * w->ow + ox) * w->ic;
         int64_t i0, i1, j0, j1;
         taps_of(w, oy, ox, &i0, &i1, &j0, &j1);
+        int64_t at = ((n * w->ih + oy * w->sh - w->ph + i0) * w->iw + ox * w->sw - w->pw + j0) * w->ic;
+        if (t->is_max) {
+          max_route_pixel(t->x + at, t->out + at, i1 - i0, j1 - j0, stride, g, w->ic, !disjoint);
+          continue;
+        }
         float taps = (float)((i1 - i0) * (j1 - j0));
-        int32_t tap = 0;
-        for (int64_t i = i0; i < i1 && t->is_max; i++)
-          for (int64_t j = j0; j < j1; j++, tap++) {
-            const float *s = t->x + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->ic;
-            argmax_tap(s, best, arg, tap, w->ic);
-          }
-        tap = 0;
-        for (int64_t i = i0; i < i1; i++)
-          for (int64_t j = j0; j < j1; j++, tap++) {
-            float *d = t->out + ((n * w->ih + oy * w->sh - w->ph + i) * w->iw + ox * w->sw - w->pw + j) * w->ic;
-            if (t->is_max)
-              route_tap(g, arg, d, tap, w->ic, !disjoint);
-            else if (disjoint)
+        for (int64_t i = 0; i < i1 - i0; i++)
+          for (int64_t j = 0; j < j1 - j0; j++) {
+            float *d = t->out + at + i * stride + j * w->ic;
+            if (disjoint)
               for (int64_t ch = 0; ch < w->ic; ch++) d[ch] = g[ch] / taps;
             else
               for (int64_t ch = 0; ch < w->ic; ch++) d[ch] += g[ch] / taps;
@@ -190,12 +207,11 @@ static void run_avg_pool_grad(const nnc_cpu_args *a) {
   run_pool_grad(a, &w, NULL, k->in[0], 0);
 }
 
-/* max_pool_grad, per thread: the best value and tap of each channel, then
- * one image of dy as a prologue computes it. */
+/* max_pool_grad, per thread: one image of dy as a prologue computes it. */
 static size_t max_pool_grad_scratch(const nnc_options *o, const nnc_graph *g, const nnc_node *n) {
   (void)o;
   const nnc_node *dy = SRC(g, n, 1);
-  return 2 * (size_t)SRC(g, n, 0)->shape[3] + (size_t)(dy->shape[1] * dy->shape[2] * dy->shape[3]);
+  return (size_t)(dy->shape[1] * dy->shape[2] * dy->shape[3]);
 }
 
 const nnc_cpu_kernel nnc_cpu_max_pool = {.run = run_max_pool};
