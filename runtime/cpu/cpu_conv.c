@@ -8,7 +8,7 @@
  * win), so the choice is measured:
  *
  * The first time a process meets a shape (pass, window with the batch cut
- * to two images per thread, thread count) it measures every algorithm
+ * to four images per thread, thread count) it measures every algorithm
  * that fits on it at that size and keeps the fastest (cpu_choice.c says
  * how), in cpu_conv.tsv in the cache directory. The measuring happens when
  * a graph is prepared (the scratch hook asks first), never
@@ -23,8 +23,11 @@
 
 #define SRC(g, n, i) (&(g)->nodes[(n)->src[i]])
 
-/* Images per thread a measurement runs on. */
-#define CALIBRATION_IMAGES 2
+/* Images per thread a measurement runs on: at two, the costs of a call
+ * that do not grow with the batch (Winograd's kernel transforms and the
+ * kernel gradient's sums of 16 x ic x oc) weighed enough to hide where
+ * Winograd wins at a training batch. */
+#define CALIBRATION_IMAGES 4
 #define CACHE_FILE "cpu_conv.tsv"
 
 static const char *const algo_names[NNC_CPU_CONV_ALGOS] = {"gemm", "winograd", "direct"};

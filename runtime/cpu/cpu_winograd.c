@@ -52,7 +52,13 @@ static wino_geom geom_of(const nnc_window *w, int grad_input) {
                     0, 0, 0, 0, 0};
   q.tiles_y = (q.oh + 1) / 2, q.tiles_x = (q.ow + 1) / 2;
   q.units = q.batch * q.tiles_y;
-  q.units_per_chunk = CHUNK_TILES / q.tiles_x > 0 ? CHUNK_TILES / q.tiles_x : 1;
+  /* Chunks of equal size, a multiple of the threads in number while there
+   * are rows to share, so every thread gets the same share: a small batch
+   * in one chunk ran on one thread (and was measured so). */
+  int64_t most = CHUNK_TILES / q.tiles_x > 0 ? CHUNK_TILES / q.tiles_x : 1, threads = nnc_cpu_threads();
+  q.chunks = ((q.units + most - 1) / most + threads - 1) / threads * threads;
+  if (q.chunks > q.units) q.chunks = q.units;
+  q.units_per_chunk = (q.units + q.chunks - 1) / q.chunks;
   q.chunks = (q.units + q.units_per_chunk - 1) / q.units_per_chunk;
   return q;
 }
