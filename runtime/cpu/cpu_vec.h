@@ -83,4 +83,16 @@ static inline vf bcast(float s) {
 /* a in the lanes where mask is set (all ones), b elsewhere. */
 static inline vf select_v(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 
+/* a > b ? a : b in each lane (so b where either is NaN): exactly x86's max
+ * instruction, one operation where select_v would be three. */
+static inline vf max_v(vf a, vf b) {
+#if defined(__AVX512F__)
+  return (vf)_mm512_max_ps((__m512)a, (__m512)b);
+#elif defined(__AVX__)
+  return (vf)_mm256_max_ps((__m256)a, (__m256)b);
+#else
+  return select_v(a > b, a, b);
+#endif
+}
+
 #endif

@@ -48,8 +48,7 @@ static void max_pixel(const float *x, int64_t rows, int64_t cols, int64_t stride
     vf best = bcast(-INFINITY);
     for (int64_t i = 0; i < rows; i++)
       for (int64_t j = 0; j < cols; j++) {
-        vf v = load_part(x + i * stride + j * c + c0, n);
-        best = select_v(v > best, v, best);
+        best = max_v(load_part(x + i * stride + j * c + c0, n), best);
       }
     store_part(out + c0, best, n);
   }
@@ -107,7 +106,7 @@ static void max_route_pixel(const float *x, float *d, int64_t rows, int64_t cols
       for (int64_t j = 0; j < cols; j++, tap++) {
         vf v = load_part(x + i * stride + j * c + c0, n);
         vi better = v > best;
-        best = select_v(better, v, best);
+        best = max_v(v, best);
         arg = (arg & ~better) | (((vi){0} + tap) & better);
       }
     vf gv = load_part(g + c0, n);
@@ -115,7 +114,7 @@ static void max_route_pixel(const float *x, float *d, int64_t rows, int64_t cols
     for (int64_t i = 0; i < rows; i++)
       for (int64_t j = 0; j < cols; j++, tap++) {
         float *at = d + i * stride + j * c + c0;
-        vf r = select_v(arg == tap, gv, (vf){0});
+        vf r = (vf)((vi)gv & (arg == tap));
         store_part(at, add ? r + load_part(at, n) : r, n);
       }
   }
