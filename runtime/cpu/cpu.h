@@ -154,7 +154,8 @@ typedef enum nnc_cpu_conv_pass {
 
 typedef enum nnc_cpu_conv_algo {
   NNC_CPU_CONV_GEMM,     /* im2col + GEMM (cpu_gemm.c): every shape */
-  NNC_CPU_CONV_WINOGRAD, /* cpu_winograd.c: where nnc_cpu_winograd_fits */
+  NNC_CPU_CONV_WINOGRAD, /* cpu_winograd.c, F(2x2, 3x3): where nnc_cpu_winograd_fits */
+  NNC_CPU_CONV_WINOGRAD4, /* cpu_winograd.c, F(4x4, 3x3): the same, but not conv2d_grad_kernel */
   NNC_CPU_CONV_DIRECT,   /* cpu_direct.c: every shape */
   NNC_CPU_CONV_ALGOS
 } nnc_cpu_conv_algo;
@@ -179,15 +180,15 @@ size_t nnc_cpu_direct_scratch(nnc_cpu_conv_pass pass, const nnc_window *w);
 void nnc_cpu_direct_conv(nnc_cpu_conv_pass pass, const nnc_window *w, const float *a, const float *b, float *out,
                          const nnc_cpu_args *args);
 
-/* ---- Winograd F(2x2, 3x3) (cpu_winograd.c) ---------------------------------- */
+/* ---- Winograd F(2x2, 3x3) and F(4x4, 3x3) (cpu_winograd.c) ------------------- */
 
 /* Whether conv2d or conv2d_grad_input on window w runs by Winograd. */
 int nnc_cpu_winograd_fits(const nnc_window *w);
-/* Floats of per-thread scratch it needs. */
-size_t nnc_cpu_winograd_scratch(const nnc_window *w, int grad_input);
-/* conv2d (x the input) or conv2d_grad_input (x = dy) into out, with a's
- * epilogue and scratch. */
-void nnc_cpu_winograd(const nnc_window *w, int grad_input, const float *x, const float *kernel, float *out,
+/* Floats of per-thread scratch it needs, with m x m output tiles (2 or 4). */
+size_t nnc_cpu_winograd_scratch(const nnc_window *w, int grad_input, int m);
+/* conv2d (x the input) or conv2d_grad_input (x = dy) into out by F(m x m,
+ * 3x3), with a's epilogue and scratch. */
+void nnc_cpu_winograd(const nnc_window *w, int grad_input, int m, const float *x, const float *kernel, float *out,
                       const nnc_cpu_args *a);
 /* conv2d_grad_kernel by F(3x3, 2x2): dw from x and dy, with a's scratch. */
 size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w);

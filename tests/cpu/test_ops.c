@@ -300,7 +300,7 @@ END_TEST
 /* Every convolution algorithm on every convolution case that it fits
  * (the measured choice may never pick some of them on this machine), with
  * 1 and 3 threads. _i: the algorithm, then the thread count. */
-static const char *const conv_algos[] = {"gemm", "winograd", "direct"};
+static const char *const conv_algos[] = {"gemm", "winograd", "winograd4", "direct"};
 
 static int is_conv(nnc_op op) {
   return op == NNC_OP_CONV2D || op == NNC_OP_CONV2D_GRAD_INPUT || op == NNC_OP_CONV2D_GRAD_KERNEL;
