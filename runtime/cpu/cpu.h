@@ -155,7 +155,7 @@ typedef enum nnc_cpu_conv_pass {
 typedef enum nnc_cpu_conv_algo {
   NNC_CPU_CONV_GEMM,     /* im2col + GEMM (cpu_gemm.c): every shape */
   NNC_CPU_CONV_WINOGRAD, /* cpu_winograd.c, F(2x2, 3x3): where nnc_cpu_winograd_fits */
-  NNC_CPU_CONV_WINOGRAD4, /* cpu_winograd.c, F(4x4, 3x3): the same, but not conv2d_grad_kernel */
+  NNC_CPU_CONV_WINOGRAD4, /* cpu_winograd.c, F(4x4, 3x3): the same */
   NNC_CPU_CONV_DIRECT,   /* cpu_direct.c: every shape */
   NNC_CPU_CONV_ALGOS
 } nnc_cpu_conv_algo;
@@ -190,9 +190,9 @@ size_t nnc_cpu_winograd_scratch(const nnc_window *w, int grad_input, int m);
  * 3x3), with a's epilogue and scratch. */
 void nnc_cpu_winograd(const nnc_window *w, int grad_input, int m, const float *x, const float *kernel, float *out,
                       const nnc_cpu_args *a);
-/* conv2d_grad_kernel by F(3x3, 2x2): dw from x and dy, with a's scratch. */
-size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w);
-void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const float *dy, float *dw,
+/* conv2d_grad_kernel by F(3x3, m x m), m 2 or 4: dw from x and dy, with a's scratch. */
+size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w, int m);
+void nnc_cpu_winograd_grad_kernel(const nnc_window *w, int m, const float *x, const float *dy, float *dw,
                                   const nnc_cpu_args *a);
 
 /* The kernels of the rows of ir/pointwise.def are declared by expanding it

@@ -35,9 +35,7 @@ static const char *const algo_names[NNC_CPU_CONV_ALGOS] = {"gemm", "winograd", "
 
 const char *nnc_cpu_conv_algo_name(nnc_cpu_conv_algo algo) { return algo_names[algo]; }
 
-/* Whether algo can run pass on w; F(4x4, 3x3) has no kernel gradient. */
-static int fits(const nnc_options *o, nnc_cpu_conv_algo algo, nnc_cpu_conv_pass pass, const nnc_window *w) {
-  if (algo == NNC_CPU_CONV_WINOGRAD4 && pass == NNC_CPU_CONV_GRAD_KERNEL) return 0;
+static int fits(const nnc_options *o, nnc_cpu_conv_algo algo, const nnc_window *w) {
   return (algo != NNC_CPU_CONV_WINOGRAD && algo != NNC_CPU_CONV_WINOGRAD4) ||
          (!o->no_winograd && nnc_cpu_winograd_fits(w));
 }
@@ -45,10 +43,11 @@ static int fits(const nnc_options *o, nnc_cpu_conv_algo algo, nnc_cpu_conv_pass 
 static size_t scratch_of(nnc_cpu_conv_algo algo, nnc_cpu_conv_pass pass, const nnc_window *w) {
   switch (algo) {
   case NNC_CPU_CONV_WINOGRAD:
-    return pass == NNC_CPU_CONV_GRAD_KERNEL ? nnc_cpu_winograd_grad_kernel_scratch(w)
-                                            : nnc_cpu_winograd_scratch(w, pass == NNC_CPU_CONV_GRAD_INPUT, 2);
-  case NNC_CPU_CONV_WINOGRAD4:
-    return nnc_cpu_winograd_scratch(w, pass == NNC_CPU_CONV_GRAD_INPUT, 4);
+  case NNC_CPU_CONV_WINOGRAD4: {
+    int m = algo == NNC_CPU_CONV_WINOGRAD ? 2 : 4;
+    return pass == NNC_CPU_CONV_GRAD_KERNEL ? nnc_cpu_winograd_grad_kernel_scratch(w, m)
+                                            : nnc_cpu_winograd_scratch(w, pass == NNC_CPU_CONV_GRAD_INPUT, m);
+  }
   case NNC_CPU_CONV_DIRECT:
     return nnc_cpu_direct_scratch(pass, w);
   default:
@@ -60,12 +59,12 @@ static void run_algo(nnc_cpu_conv_algo algo, nnc_cpu_conv_pass pass, const nnc_w
                      const float *b, float *out, const nnc_cpu_args *args) {
   switch (algo) {
   case NNC_CPU_CONV_WINOGRAD:
-    if (pass == NNC_CPU_CONV_GRAD_KERNEL) nnc_cpu_winograd_grad_kernel(w, a, b, out, args);
-    else nnc_cpu_winograd(w, pass == NNC_CPU_CONV_GRAD_INPUT, 2, a, b, out, args);
+  case NNC_CPU_CONV_WINOGRAD4: {
+    int m = algo == NNC_CPU_CONV_WINOGRAD ? 2 : 4;
+    if (pass == NNC_CPU_CONV_GRAD_KERNEL) nnc_cpu_winograd_grad_kernel(w, m, a, b, out, args);
+    else nnc_cpu_winograd(w, pass == NNC_CPU_CONV_GRAD_INPUT, m, a, b, out, args);
     break;
-  case NNC_CPU_CONV_WINOGRAD4:
-    nnc_cpu_winograd(w, pass == NNC_CPU_CONV_GRAD_INPUT, 4, a, b, out, args);
-    break;
+  }
   case NNC_CPU_CONV_DIRECT:
     nnc_cpu_direct_conv(pass, w, a, b, out, args);
     break;
@@ -91,8 +90,7 @@ static conv_shape measured_shape(nnc_cpu_conv_pass pass, const nnc_window *w) {
 }
 
 static int shape_fits(const nnc_options *o, int algo, const void *shape) {
-  const conv_shape *s = shape;
-  return fits(o, (nnc_cpu_conv_algo)algo, s->pass, &s->w);
+  return fits(o, (nnc_cpu_conv_algo)algo, &((const conv_shape *)shape)->w);
 }
 
 /* Made-up operands, an output and scratch for every algorithm that fits. */
@@ -115,7 +113,7 @@ static void *conv_setup(const nnc_options *o, const void *shape) {
   size_t xs = (size_t)(w->batch * w->ih * w->iw * w->ic), ws = (size_t)(w->kh * w->kw * w->ic * w->oc);
   size_t ys = (size_t)(w->batch * w->oh * w->ow * w->oc), scratch = 0;
   for (int a = 0; a < NNC_CPU_CONV_ALGOS; a++)
-    if (fits(o, (nnc_cpu_conv_algo)a, d->s.pass, w) && scratch_of((nnc_cpu_conv_algo)a, d->s.pass, w) > scratch)
+    if (fits(o, (nnc_cpu_conv_algo)a, w) && scratch_of((nnc_cpu_conv_algo)a, d->s.pass, w) > scratch)
       scratch = scratch_of((nnc_cpu_conv_algo)a, d->s.pass, w);
   scratch = (scratch + 15) & ~(size_t)15;
   d->x = malloc(sizeof(float) * xs), d->k = malloc(sizeof(float) * ws), d->y = malloc(sizeof(float) * ys);
@@ -149,7 +147,7 @@ nnc_cpu_conv_algo nnc_cpu_conv_choose(const nnc_options *o, nnc_cpu_conv_pass pa
            s.w.batch, s.w.ih, s.w.iw, s.w.ic, s.w.oh, s.w.ow, s.w.oc, s.w.kh, s.w.kw, s.w.sh, s.w.sw, s.w.ph, s.w.pw);
   /* A forced algorithm that does not fit the whole batch does not fit. */
   nnc_cpu_conv_algo algo = (nnc_cpu_conv_algo)nnc_cpu_choose(&nnc_cpu_conv_choice, o, o->cpu_conv, text, &s);
-  return fits(o, algo, pass, w) ? algo : NNC_CPU_CONV_GEMM;
+  return fits(o, algo, w) ? algo : NNC_CPU_CONV_GEMM;
 }
 
 /* ---- the ops ------------------------------------------------------------------------ */

@@ -25,7 +25,11 @@
  *   G'  = [1 0; 1/2 1/2; 1/2 -1/2; 0 1]
  *   A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 -1]
  * and the same B: the 16 sums over tiles are 16 GEMMs of (ic x tiles) by
- * (tiles x oc).
+ * (tiles x oc). With F(4x4, 3x3)'s B, F(3x3, 4x4) does the same from
+ * 6x6 tiles and 4x4 blocks of dy, with
+ *   G'  = [1/4 0 0 0; -1/6 -1/6 -1/6 -1/6; -1/6 1/6 -1/6 1/6;
+ *          1/24 1/12 1/6 1/3; 1/24 -1/12 1/6 -1/3; 0 0 0 1]
+ *   A'^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 1]
  *
  * Work is cut into whole rows of tiles, so each chunk's output is a run of
  * whole output rows and the fused epilogue applies to it while it is in
@@ -155,6 +159,27 @@ static void g2_rows(const float in[MAX_TILE][VL], float out[MAX_TILE][VL]) { /* 
     out[1][l] = 0.5f * (in[0][l] + in[1][l]);
     out[2][l] = 0.5f * (in[0][l] - in[1][l]);
     out[3][l] = in[1][l];
+  }
+}
+
+static void g4_rows(const float in[MAX_TILE][VL], float out[MAX_TILE][VL]) { /* G' of F(3x3, 4x4), 4 -> 6 */
+  for (int l = 0; l < VL; l++) {
+    float a = in[0][l], b = in[1][l], c = in[2][l], d = in[3][l];
+    out[0][l] = 0.25f * a;
+    out[1][l] = (-1.0f / 6) * (a + b + c + d);
+    out[2][l] = (-1.0f / 6) * (a - b + c - d);
+    out[3][l] = (1.0f / 24) * a + (1.0f / 12) * b + (1.0f / 6) * c + (1.0f / 3) * d;
+    out[4][l] = (1.0f / 24) * a - (1.0f / 12) * b + (1.0f / 6) * c - (1.0f / 3) * d;
+    out[5][l] = d;
+  }
+}
+
+static void a4t_rows(const float in[MAX_TILE][VL], float out[MAX_TILE][VL]) { /* A'^T of F(3x3, 4x4), 6 -> 3 */
+  for (int l = 0; l < VL; l++) {
+    float s1 = in[1][l] + in[2][l], s2 = in[3][l] + in[4][l];
+    out[0][l] = in[0][l] + s1 + s2;
+    out[1][l] = in[1][l] - in[2][l] + 2 * (in[3][l] - in[4][l]);
+    out[2][l] = s1 + 4 * s2 + in[5][l];
   }
 }
 
@@ -360,36 +385,47 @@ static void run_chunk(void *ctx, int64_t c0, int64_t c1, int thread) {
 
 /* ---- conv2d_grad_kernel --------------------------------------------------- */
 
-/* W[xi][k] = (G' e G'^T)[xi] for dy's 2x2 block at (n, oy, ox), zero past its edge. */
-static void dy_tile(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *w) {
+/* W[xi][k] = (G' e G'^T)[xi] for dy's m x m block at (n, oy, ox), zero past its edge. */
+TEMPLATE void dy_tile_m(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *w, int m) {
   const wino_geom *q = &t->q;
-  const float *p[2][2];
-  for (int a = 0; a < 2; a++)
-    for (int b = 0; b < 2; b++)
+  const int s = m + 2;
+  const float *p[MAX_TILE][MAX_TILE];
+  for (int a = 0; a < m; a++)
+    for (int b = 0; b < m; b++)
       p[a][b] = oy + a < q->oh && ox + b < q->ow ? t->x2 + ((n * q->oh + oy + a) * q->ow + ox + b) * q->oc : zeros;
   for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
     int n = q->oc - k0 < VL ? (int)(q->oc - k0) : VL;
     float e[MAX_TILE][MAX_TILE][VL], out[MAX_TILE][MAX_TILE][VL];
     if (n < VL) memset(e, 0, sizeof e);
-    for (int a = 0; a < 2; a++)
-      for (int b = 0; b < 2; b++) copy_lanes(e[a][b], p[a][b] + k0, n);
-    sandwich(g2_rows, 2, 4, e, out);
-    for (int xi = 0; xi < 16; xi++) copy_lanes(w + xi * q->oc + k0, out[xi / 4][xi % 4], n);
+    for (int a = 0; a < m; a++)
+      for (int b = 0; b < m; b++) copy_lanes(e[a][b], p[a][b] + k0, n);
+    sandwich(m == 2 ? g2_rows : g4_rows, m, s, e, out);
+    for (int xi = 0; xi < s * s; xi++) copy_lanes(w + xi * q->oc + k0, out[xi / s][xi % s], n);
   }
 }
 
-/* Floats of one part's sum, 16 x ic x oc, kept after the thread area. */
+typedef void dy_fn(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *w);
+static void dy_tile2(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *w) {
+  dy_tile_m(t, zeros, n, oy, ox, w, 2);
+}
+static void dy_tile4(const wino_task *t, const float *zeros, int64_t n, int64_t oy, int64_t ox, float *w) {
+  dy_tile_m(t, zeros, n, oy, ox, w, 4);
+}
+
+/* Floats of one part's sum, P x ic x oc, kept after the thread area. */
 static size_t sum_floats(const wino_geom *q) { return u_floats(q); }
 
-/* Part p of the chunks sums into its own 16 x ic x oc, whichever thread
+/* Part p of the chunks sums into its own P x ic x oc, whichever thread
  * runs it, so every run adds in the same order. */
 static void grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread) {
   const wino_task *t = ctx;
   const wino_geom *q = &t->q;
   size_t area = thread_floats(q) + sum_floats(q);
   float *v = t->scratch + (size_t)thread * area;
-  int64_t most = q->units_per_chunk * q->tiles_x, parts = t->parts;
-  float *dw = v + 16 * most * q->ic, *zeros = dw + 16 * most * q->oc;
+  int64_t most = q->units_per_chunk * q->tiles_x, parts = t->parts, pts = q->points;
+  float *dw = v + pts * most * q->ic, *zeros = dw + pts * most * q->oc;
+  input_fn *input_tile = q->m == 2 ? input_tile2 : input_tile4;
+  dy_fn *dy_tile = q->m == 2 ? dy_tile2 : dy_tile4;
   memset(zeros, 0, sizeof(float) * (size_t)(q->ic > q->oc ? q->ic : q->oc));
   for (int64_t p = p0; p < p1; p++) {
     float *sum = t->scratch + (size_t)p * area + thread_floats(q);
@@ -399,14 +435,14 @@ static void grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread) {
       int64_t tiles = (u1 - u0) * q->tiles_x;
       for (int64_t u = u0; u < u1; u++)
         for (int64_t tx = 0; tx < q->tiles_x; tx++) {
-          int64_t n = u / q->tiles_y, oy = 2 * (u % q->tiles_y), at = (u - u0) * q->tiles_x + tx;
-          input_tile2(t, zeros, n, oy, 2 * tx, v + at * 16 * q->ic, q->ic);
-          dy_tile(t, zeros, n, oy, 2 * tx, dw + at * 16 * q->oc);
+          int64_t n = u / q->tiles_y, oy = q->m * (u % q->tiles_y), at = (u - u0) * q->tiles_x + tx;
+          input_tile(t, zeros, n, oy, q->m * tx, v + at * pts * q->ic, q->ic);
+          dy_tile(t, zeros, n, oy, q->m * tx, dw + at * pts * q->oc);
         }
       float beta = c == q->chunks * p / parts ? 0.0f : 1.0f;
-      for (int xi = 0; xi < 16; xi++)
+      for (int xi = 0; xi < pts; xi++)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)q->ic, (blasint)q->oc, (blasint)tiles, 1.0f,
-                    v + xi * q->ic, (blasint)(16 * q->ic), dw + xi * q->oc, (blasint)(16 * q->oc), beta,
+                    v + xi * q->ic, (blasint)(pts * q->ic), dw + xi * q->oc, (blasint)(pts * q->oc), beta,
                     sum + xi * q->ic * q->oc, (blasint)q->oc);
     }
   }
@@ -414,10 +450,9 @@ static void grad_kernel_part(void *ctx, int64_t p0, int64_t p1, int thread) {
 
 /* dw[i][j][c][k] = (A'^T M A')[i][j] for input channels [c0, c1), M the
  * parts' sums added in part order. */
-static void grad_kernel_out(void *ctx, int64_t c0, int64_t c1, int thread) {
-  const wino_task *t = ctx;
+TEMPLATE void grad_kernel_out_m(const wino_task *t, int64_t c0, int64_t c1, int m) {
   const wino_geom *q = &t->q;
-  (void)thread;
+  const int s = m + 2;
   size_t area = thread_floats(q) + sum_floats(q);
   for (int64_t c = c0; c < c1; c++)
     for (int64_t k0 = 0; k0 < q->oc; k0 += VL) {
@@ -425,23 +460,29 @@ static void grad_kernel_out(void *ctx, int64_t c0, int64_t c1, int thread) {
       float mm[MAX_TILE][MAX_TILE][VL] = {{{0}}}, y[MAX_TILE][MAX_TILE][VL];
       for (int64_t p = 0; p < t->parts; p++) {
         const float *sum = t->scratch + (size_t)p * area + thread_floats(q) + c * q->oc + k0;
-        for (int xi = 0; xi < 16; xi++)
-          for (int l = 0; l < n; l++) mm[xi / 4][xi % 4][l] += sum[xi * q->ic * q->oc + l];
+        for (int xi = 0; xi < s * s; xi++)
+          for (int l = 0; l < n; l++) mm[xi / s][xi % s][l] += sum[xi * q->ic * q->oc + l];
       }
-      sandwich(a2t_rows, 4, 3, mm, y);
+      sandwich(m == 2 ? a2t_rows : a4t_rows, s, 3, mm, y);
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) copy_lanes(t->out + ((i * 3 + j) * q->ic + c) * q->oc + k0, y[i][j], n);
     }
 }
 
-size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w) {
-  wino_geom q = geom_of(w, 0, 2);
+static void grad_kernel_out(void *ctx, int64_t c0, int64_t c1, int thread) {
+  (void)thread;
+  if (((const wino_task *)ctx)->q.m == 2) grad_kernel_out_m(ctx, c0, c1, 2);
+  else grad_kernel_out_m(ctx, c0, c1, 4);
+}
+
+size_t nnc_cpu_winograd_grad_kernel_scratch(const nnc_window *w, int m) {
+  wino_geom q = geom_of(w, 0, m);
   return thread_floats(&q) + sum_floats(&q);
 }
 
-void nnc_cpu_winograd_grad_kernel(const nnc_window *w, const float *x, const float *dy, float *dw,
+void nnc_cpu_winograd_grad_kernel(const nnc_window *w, int m, const float *x, const float *dy, float *dw,
                                   const nnc_cpu_args *a) {
-  wino_task t = {.q = geom_of(w, 0, 2), .x = x, .x2 = dy, .out = dw, .scratch = a->scratch};
+  wino_task t = {.q = geom_of(w, 0, m), .x = x, .x2 = dy, .out = dw, .scratch = a->scratch};
   t.parts = nnc_cpu_threads() < t.q.chunks ? nnc_cpu_threads() : t.q.chunks;
   nnc_cpu_parallel(t.parts, 1, grad_kernel_part, &t);
   nnc_cpu_parallel(t.q.ic, nnc_cpu_grain(t.q.ic, 2, 1), grad_kernel_out, &t);

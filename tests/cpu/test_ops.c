@@ -193,13 +193,20 @@ static const op_case cases[] = {
 
 /* Relative tolerance by op: the GEMM-based ops and reductions add in
  * another order than the reference (and in float), the rest do the same
- * float arithmetic or differ only in the last bits of a libm call. */
+ * float arithmetic or differ only in the last bits of a libm call. The
+ * kernel gradient sums over every position of the batch, and by Winograd
+ * F(3x3, 4x4) (which the measured choice may take) it sums in the
+ * transformed domain, where the terms carry the transforms' growth
+ * (entries up to 5 in B^T and 4 in A'^T, on both sides of each tile): on
+ * the 4500 positions of "Winograd many chunks" its error reaches 2.3e-4,
+ * against about 1e-5 for the other algorithms. */
 static double tolerance(nnc_op op) {
   switch (op) {
+  case NNC_OP_CONV2D_GRAD_KERNEL:
+    return 5e-4;
   case NNC_OP_MATMUL:
   case NNC_OP_CONV2D:
   case NNC_OP_CONV2D_GRAD_INPUT:
-  case NNC_OP_CONV2D_GRAD_KERNEL:
   case NNC_OP_BIAS_GRAD:
     return 1e-4;
   default:
