@@ -326,6 +326,45 @@ START_TEST(test_conv_algorithms) {
 }
 END_TEST
 
+/* Where a forward convolution's window holds only zeros (an image's empty
+ * border after relu), its output is exactly zero, as in the reference, for
+ * every algorithm that runs the forward pass: the relu or max pool after it
+ * compares with zero, and rounding noise there would change its mask. */
+START_TEST(test_conv_zero_windows_stay_zero) {
+  setenv("NNC_CPU_CONV", conv_algos[_i], 1);
+  nnc_graph *g = nnc_graph_new();
+  int32_t src[2] = {cputest_leaf(g, NNC_OP_INPUT, "x", "f32[2,14,13,16]"),
+                    cputest_leaf(g, NNC_OP_INPUT, "w", "f32[3,3,16,20]")};
+  nnc_attrs attrs = CONV(1, NNC_PAD_SAME);
+  int32_t id = cputest_op(g, NNC_OP_CONV2D, src, 2, &attrs);
+  void **leaves = cputest_leaves(g, 0, 10);
+  float *x = leaves[src[0]];
+  /* x is nonzero on rows and columns 6..8 only: F(4x4)'s tiles start at -1
+   * and 3, so (4, 4) has an all-zero window in a tile that reaches them. */
+  for (int64_t e = 0; e < 2 * 14 * 13 * 16; e++) {
+    int64_t row = e / (13 * 16) % 14, col = e / 16 % 13;
+    if (row < 6 || row > 8 || col < 6 || col > 8) x[e] = 0.0f;
+  }
+  nnc_run_opts opts = {.seed = 42};
+  nnc_exec *want = cputest_run(&nnc_backend_interp, g, leaves, &opts);
+  nnc_exec *got = cputest_run(&nnc_backend_cpu, g, leaves, &opts);
+  const float *w = nnc_backend_interp.value(want, id), *v = nnc_backend_cpu.value(got, id);
+  int zeros = 0;
+  for (int64_t e = 0; e < nnc_node_numel(&g->nodes[id]); e++)
+    if (w[e] == 0.0f) {
+      zeros++;
+      ck_assert_msg(v[e] == 0.0f, "%s: element %lld is %g where its window is all zero", conv_algos[_i], (long long)e,
+                    (double)v[e]);
+    }
+  ck_assert_int_gt(zeros, 2 * 14 * 13 * 20 / 2);
+  nnc_backend_cpu.release(got);
+  nnc_backend_interp.release(want);
+  cputest_leaves_free(g, leaves);
+  nnc_graph_free(g);
+  unsetenv("NNC_CPU_CONV");
+}
+END_TEST
+
 /* A shape left symbolic is refused before any buffer is sized, on both. */
 START_TEST(test_symbolic_shape) {
   nnc_graph *g = nnc_graph_new();
@@ -388,5 +427,6 @@ TCase *tcase_cpu_threads(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, test_ops_with_threads, 0, (int)(sizeof thread_counts / sizeof thread_counts[0]));
   tcase_add_loop_test(tc, test_conv_algorithms, 0, 2 * (int)(sizeof conv_algos / sizeof conv_algos[0]));
+  tcase_add_loop_test(tc, test_conv_zero_windows_stay_zero, 0, (int)(sizeof conv_algos / sizeof conv_algos[0]));
   return tc;
 }
