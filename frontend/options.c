@@ -35,6 +35,7 @@ int nnc_options_from_env(nnc_options *o, nnc_status *st) {
   /* An explicit 0 or less is one thread, as before; unset is one per CPU. */
   if (threads && o->cpu_threads < 1) o->cpu_threads = 1;
   o->cpu_conv = env("NNC_CPU_CONV");
+  o->cpu_matmul = env("NNC_CPU_MATMUL");
   o->no_winograd = getenv("NNC_CPU_WINOGRAD") && atoi(getenv("NNC_CPU_WINOGRAD")) == 0;
   o->cpu_poison = getenv("NNC_CPU_POISON") != NULL;
   o->no_cuda_graph = getenv("NNC_CUDA_GRAPH") && !strcmp(getenv("NNC_CUDA_GRAPH"), "0");

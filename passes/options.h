@@ -43,6 +43,7 @@ typedef struct nnc_options {
   /* The cpu backend. */
   int cpu_threads;      /* $NNC_CPU_THREADS; 0: one per online CPU */
   const char *cpu_conv; /* $NNC_CPU_CONV: gemm, winograd or direct for every convolution; NULL: measured */
+  const char *cpu_matmul; /* $NNC_CPU_MATMUL: blas or blocked for every matmul that fits; NULL: measured */
   int no_winograd;      /* $NNC_CPU_WINOGRAD=0: Winograd is never chosen */
   int cpu_poison;       /* $NNC_CPU_POISON: the arena starts as NaN, so a value read before it is written shows */
 

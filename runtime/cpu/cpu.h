@@ -3,7 +3,8 @@
  *   cpu_pool.c        the thread pool every kernel splits its work over
  *   cpu_choice.c      algorithms chosen per shape by measuring them, kept in a cache file
  *   cpu_conv.c        the convolution ops: which algorithm runs each shape, measured
- *   cpu_gemm.c        matmul, and convolution (forward and both gradients) as im2col + BLAS GEMM
+ *   cpu_gemm.c        matmul (BLAS or cpu_blocked.c, measured), and convolution as im2col + BLAS GEMM
+ *   cpu_blocked.c     matmul with few rows as register-blocked loops
  *   cpu_winograd.c    stride-1 3x3 convolution (forward and both gradients) by Winograd
  *   cpu_direct.c      convolution (forward and both gradients) as register-blocked direct loops
  *   cpu_window.c      max/avg pooling and their gradients
@@ -142,6 +143,27 @@ int nnc_cpu_choose(const nnc_cpu_choice_kind *kind, const nnc_options *o, const 
 void nnc_cpu_choice_forget(const nnc_cpu_choice_kind *kind);
 /* Made-up operand values, the same in every run. */
 void nnc_cpu_choice_fill(float *p, size_t count);
+
+/* ---- Matmul (cpu_gemm.c, cpu_blocked.c) ---------------------------------------- */
+
+typedef enum nnc_cpu_mm_algo {
+  NNC_CPU_MM_BLAS,    /* a single-threaded BLAS sgemm per thread's part: every shape */
+  NNC_CPU_MM_BLOCKED, /* cpu_blocked.c: where nnc_cpu_blocked_fits */
+  NNC_CPU_MM_ALGOS
+} nnc_cpu_mm_algo;
+
+/* Which matmul algorithms measured; NNC_CPU_MATMUL (o->cpu_matmul) names one. */
+extern const nnc_cpu_choice_kind nnc_cpu_mm_choice;
+/* The algorithm for out[m,n] = op(A)[m,k] * op(B)[k,n] under o. */
+nnc_cpu_mm_algo nnc_cpu_mm_choose(const nnc_options *o, int ta, int tb, int64_t m, int64_t n, int64_t k);
+
+/* C[m,n] = op(A) * op(B) on the calling thread, the arguments as sgemm's
+ * (row-major, beta 0); any shape but both transposed. */
+int nnc_cpu_blocked_fits(int ta, int tb);
+void nnc_cpu_blocked_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc, float *scratch);
+/* Floats of the scratch it needs for rows [0, m). */
+size_t nnc_cpu_blocked_scratch(int ta, int tb, int64_t m, int64_t k);
 
 /* ---- Convolution algorithms ------------------------------------------------ */
 

@@ -30,11 +30,6 @@
 #include "runtime/cpu/cpu.h"
 #include "runtime/cpu/cpu_vec.h"
 
-#if defined(__AVX512F__)
-#define MAX_ACC 24 /* of 32 vector registers: the rest hold kernel vectors and a broadcast */
-#else
-#define MAX_ACC 12 /* of 16 */
-#endif
 #define MAX_NV 4  /* output-channel vectors per block */
 #define MAX_R 12  /* pixels (forward) or taps (kernel gradient) per block */
 

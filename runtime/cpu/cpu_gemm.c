@@ -21,6 +21,8 @@
  * and adds the partial kernels in a fixed order, so every run gives the
  * same sums. */
 #include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/op.h"
@@ -78,39 +80,48 @@ static void small_tn(int64_t k, int64_t n, int64_t m, const float *a, const floa
 /* out[rows, cols] = A[rows, inner] * B[inner, cols], with the reference's
  * conventions: a rank > 2 A is a stack of rows; trans_a means A is stored
  * [inner, rows], trans_b that B is stored [cols, inner]. The larger of rows
- * and cols is split between the threads. */
+ * and cols is split between the threads, each part one single-threaded
+ * GEMM by the algorithm chosen for the shape (BLAS, or cpu_blocked.c's
+ * loops where they measured faster: few rows against a large operand). */
 typedef struct mm_task {
   const float *a, *b;
   float *c;
   int ta, tb, split_rows;
   int64_t m, n, k, parts;
   const nnc_cpu_epilogue *ep;
+  nnc_cpu_mm_algo algo;
+  float *scratch; /* per thread, scratch_floats each */
+  size_t scratch_floats;
 } mm_task;
 
-/* Part p of [0, size), cut at multiples of 8 so vector loops stay aligned. */
+/* Part p of [0, size), cut at multiples of 16 so every part but the last
+ * is whole vectors. */
 static void part_range(int64_t size, int64_t parts, int64_t p, int64_t *begin, int64_t *end) {
-  *begin = p == 0 ? 0 : (size * p / parts) & ~(int64_t)7;
-  *end = p == parts - 1 ? size : (size * (p + 1) / parts) & ~(int64_t)7;
+  *begin = p == 0 ? 0 : (size * p / parts) & ~(int64_t)15;
+  *end = p == parts - 1 ? size : (size * (p + 1) / parts) & ~(int64_t)15;
+}
+
+static void part_gemm(const mm_task *t, int thread, int64_t m, int64_t n, const float *a, const float *b, float *c) {
+  int64_t lda = t->ta ? t->m : t->k, ldb = t->tb ? t->k : t->n;
+  if (t->algo == NNC_CPU_MM_BLOCKED && (t->scratch || !nnc_cpu_blocked_scratch(t->ta, t->tb, m, t->k)))
+    nnc_cpu_blocked_gemm(t->ta, t->tb, m, n, t->k, a, lda, b, ldb, c, t->n,
+                         t->scratch ? t->scratch + (size_t)thread * t->scratch_floats : NULL);
+  else sgemm(t->ta, t->tb, m, n, t->k, a, lda, b, ldb, 0.0f, c, t->n);
 }
 
 static void mm_part(void *ctx, int64_t first, int64_t last, int thread) {
   const mm_task *t = ctx;
-  (void)thread;
   for (int64_t p = first; p < last; p++) {
     int64_t b, e;
     if (t->split_rows) {
       part_range(t->m, t->parts, p, &b, &e);
       if (e <= b) continue;
-      const float *a = t->ta ? t->a + b : t->a + b * t->k;
-      sgemm(t->ta, t->tb, e - b, t->n, t->k, a, t->ta ? t->m : t->k, t->b, t->tb ? t->k : t->n, 0.0f,
-            t->c + b * t->n, t->n);
+      part_gemm(t, thread, e - b, t->n, t->ta ? t->a + b : t->a + b * t->k, t->b, t->c + b * t->n);
       if (t->ep && t->ep->count) nnc_cpu_epilogue_apply(t->ep, t->c, b, e - b, t->n);
     } else {
       part_range(t->n, t->parts, p, &b, &e);
       if (e <= b) continue;
-      const float *bp = t->tb ? t->b + b * t->k : t->b + b;
-      sgemm(t->ta, t->tb, t->m, e - b, t->k, t->a, t->ta ? t->m : t->k, bp, t->tb ? t->k : t->n, 0.0f, t->c + b,
-            t->n);
+      part_gemm(t, thread, t->m, e - b, t->a, t->tb ? t->b + b * t->k : t->b + b, t->c + b);
     }
   }
 }
@@ -121,25 +132,102 @@ static void mm_epilogue_rows(void *ctx, int64_t begin, int64_t end, int thread) 
   nnc_cpu_epilogue_apply(t->ep, t->c, begin, end - begin, t->n);
 }
 
-static void run_matmul(const nnc_cpu_args *args) {
-  const nnc_kernel_args *k = &args->k;
-  const nnc_node *b = SRC(k->g, k->n, 1);
-  mm_task t = {k->in[0], k->in[1], k->out, k->n->attrs.trans_a, k->n->attrs.trans_b, 1, 0, 0, 0, 1, args->epilogue};
-  t.n = k->n->shape[k->n->rank - 1];
-  t.m = nnc_node_numel(k->n) / t.n;
-  t.k = t.tb ? b->shape[1] : b->shape[0];
+static void mm_run(mm_task *t) {
   int threads = nnc_cpu_threads();
-  if (threads > 1 && t.m * t.n * t.k >= SMALL_GEMM) {
-    t.split_rows = t.m >= t.n;
-    int64_t split = t.split_rows ? t.m : t.n;
-    t.parts = split >= 16 * threads ? threads : split >= 16 ? split / 8 : 1;
+  t->split_rows = 1, t->parts = 1;
+  if (threads > 1 && t->m * t->n * t->k >= SMALL_GEMM) {
+    t->split_rows = t->m >= t->n;
+    int64_t split = t->split_rows ? t->m : t->n;
+    t->parts = split >= 16 * threads ? threads : split >= 32 ? split / 16 : 1;
   }
-  nnc_cpu_parallel(t.parts, 1, mm_part, &t);
-  if (!t.split_rows && args->epilogue && args->epilogue->count)
-    nnc_cpu_parallel(t.m, nnc_cpu_grain(t.m, 1, 64), mm_epilogue_rows, &t);
+  nnc_cpu_parallel(t->parts, 1, mm_part, t);
+  /* Split by columns, the epilogue needs whole rows: after, on the rows
+   * (few of them where columns are split). */
+  if (!t->split_rows && t->ep && t->ep->count) nnc_cpu_parallel(t->m, nnc_cpu_grain(t->m, 1, 64), mm_epilogue_rows, t);
 }
 
-const nnc_cpu_kernel nnc_cpu_matmul = {.run = run_matmul, .anchor = 1};
+static mm_task mm_task_of(const nnc_graph *g, const nnc_node *n) {
+  const nnc_node *b = SRC(g, n, 1);
+  mm_task t = {.ta = n->attrs.trans_a, .tb = n->attrs.trans_b};
+  t.n = n->shape[n->rank - 1];
+  t.m = nnc_node_numel(n) / t.n;
+  t.k = t.tb ? b->shape[1] : b->shape[0];
+  return t;
+}
+
+/* The matmul's measured choice: the whole shape, on made-up operands. */
+typedef struct mm_shape {
+  int ta, tb;
+  int64_t m, n, k;
+} mm_shape;
+
+static const char *const mm_names[NNC_CPU_MM_ALGOS] = {"blas", "blocked"};
+
+static int mm_fits(const nnc_options *o, int algo, const void *shape) {
+  const mm_shape *s = shape;
+  (void)o;
+  return algo != NNC_CPU_MM_BLOCKED || nnc_cpu_blocked_fits(s->ta, s->tb);
+}
+
+static void mm_release(void *data) {
+  mm_task *t = data;
+  free((void *)t->a), free((void *)t->b), free(t->c), free(t->scratch), free(t);
+}
+
+static void *mm_setup(const nnc_options *o, const void *shape) {
+  const mm_shape *s = shape;
+  mm_task *t = calloc(1, sizeof *t);
+  (void)o;
+  if (!t) return NULL;
+  *t = (mm_task){.ta = s->ta, .tb = s->tb, .m = s->m, .n = s->n, .k = s->k};
+  float *a = malloc(sizeof(float) * (size_t)(s->m * s->k)), *b = malloc(sizeof(float) * (size_t)(s->k * s->n));
+  t->a = a, t->b = b, t->c = malloc(sizeof(float) * (size_t)(s->m * s->n));
+  t->scratch_floats = nnc_cpu_blocked_scratch(s->ta, s->tb, s->m, s->k);
+  t->scratch = malloc(sizeof(float) * (t->scratch_floats * (size_t)nnc_cpu_threads() + 1));
+  if (!a || !b || !t->c || !t->scratch) {
+    mm_release(t);
+    return NULL;
+  }
+  nnc_cpu_choice_fill(a, (size_t)(s->m * s->k)), nnc_cpu_choice_fill(b, (size_t)(s->k * s->n));
+  return t;
+}
+
+static void mm_measured_run(void *data, int algo) {
+  mm_task *t = data;
+  t->algo = (nnc_cpu_mm_algo)algo;
+  mm_run(t);
+}
+
+static nnc_cpu_choices mm_memory;
+
+const nnc_cpu_choice_kind nnc_cpu_mm_choice = {"cpu_matmul.tsv", NNC_CPU_MM_ALGOS, mm_names,    mm_fits,
+                                               mm_setup,         mm_measured_run,  mm_release, &mm_memory};
+
+nnc_cpu_mm_algo nnc_cpu_mm_choose(const nnc_options *o, int ta, int tb, int64_t m, int64_t n, int64_t k) {
+  mm_shape s = {ta, tb, m, n, k};
+  char text[96];
+  snprintf(text, sizeof text, "%c%c\t%lld,%lld,%lld", ta ? 't' : 'n', tb ? 't' : 'n', (long long)m, (long long)n,
+           (long long)k);
+  return (nnc_cpu_mm_algo)nnc_cpu_choose(&nnc_cpu_mm_choice, o, o->cpu_matmul, text, &s);
+}
+
+/* Asked when the graph is prepared, so the choice is measured then. */
+static size_t mm_scratch(const nnc_options *o, const nnc_graph *g, const nnc_node *n) {
+  mm_task t = mm_task_of(g, n);
+  nnc_cpu_mm_algo algo = nnc_cpu_mm_choose(o, t.ta, t.tb, t.m, t.n, t.k);
+  return algo == NNC_CPU_MM_BLOCKED ? nnc_cpu_blocked_scratch(t.ta, t.tb, t.m, t.k) : 0;
+}
+
+static void run_matmul(const nnc_cpu_args *args) {
+  const nnc_kernel_args *k = &args->k;
+  mm_task t = mm_task_of(k->g, k->n);
+  t.a = k->in[0], t.b = k->in[1], t.c = k->out, t.ep = args->epilogue;
+  t.scratch = args->scratch, t.scratch_floats = args->scratch_floats;
+  t.algo = nnc_cpu_mm_choose(args->opts, t.ta, t.tb, t.m, t.n, t.k);
+  mm_run(&t);
+}
+
+const nnc_cpu_kernel nnc_cpu_matmul = {.run = run_matmul, .scratch = mm_scratch, .anchor = 1};
 
 /* ---- convolution ------------------------------------------------------------ */
 

@@ -21,6 +21,14 @@
 #define VW 4
 #endif
 
+/* Accumulators a register-blocked kernel may hold: the rest of the vector
+ * registers hold operand vectors and a broadcast. */
+#if defined(__AVX512F__)
+#define MAX_ACC 24 /* of 32 */
+#else
+#define MAX_ACC 12 /* of 16 */
+#endif
+
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
 
@@ -31,6 +39,41 @@ static inline vf load(const float *p) {
 }
 
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+/* The first n lanes, as a mask made once for a loop's loads and stores. */
+#if defined(__AVX512F__)
+typedef __mmask16 vmask;
+static inline vmask vmask_of(int n) { return (__mmask16)((1u << n) - 1); }
+#else
+typedef int vmask;
+static inline vmask vmask_of(int n) { return n; }
+#endif
+
+/* The lanes of p under m, the others zero. */
+static inline vf load_mask(const float *p, vmask m) {
+#if defined(__AVX512F__)
+  return (vf)_mm512_maskz_loadu_ps(m, p);
+#else
+  if (m == VW) return load(p);
+  float t[VW] = {0};
+  memcpy(t, p, sizeof(float) * (size_t)m);
+  return load(t);
+#endif
+}
+
+static inline void store_mask(float *p, vf v, vmask m) {
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(p, m, (__m512)v);
+#else
+  if (m == VW) {
+    store(p, v);
+    return;
+  }
+  float t[VW];
+  store(t, v);
+  memcpy(p, t, sizeof(float) * (size_t)m);
+#endif
+}
 
 /* The first n lanes of p, the others zero. */
 static inline vf load_part(const float *p, int n) {

@@ -128,11 +128,68 @@ START_TEST(test_choice_overrides) {
 }
 END_TEST
 
+/* Matmul's choice by the same machinery, in its own file: measured once
+ * with both algorithms' times, read back, forced by NNC_CPU_MATMUL. */
+static nnc_cpu_mm_algo mm_choose_in_child(int ta, int tb, int64_t m, int64_t n, int64_t k) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    nnc_cpu_choice_forget(&nnc_cpu_mm_choice);
+    _exit((int)nnc_cpu_mm_choose(nnc_test_options(), ta, tb, m, n, k));
+  }
+  int status = 0;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status));
+  return (nnc_cpu_mm_algo)WEXITSTATUS(status);
+}
+
+START_TEST(test_matmul_choice) {
+  fresh_cache();
+  unsetenv("NNC_CPU_MATMUL");
+  char mm_file[160];
+  snprintf(mm_file, sizeof mm_file, "%s/cpu_matmul.tsv", cache_dir);
+  nnc_cpu_mm_algo first = mm_choose_in_child(0, 1, 8, 300, 200);
+  FILE *f = fopen(mm_file, "r");
+  ck_assert_ptr_nonnull(f);
+  char text[1024] = "";
+  size_t len = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[len] = 0;
+  ck_assert_int_eq(lines(text), 1);
+  ck_assert_msg(strstr(text, "\tnt\t8,300,200\t") && strstr(text, "blas=") && strstr(text, "blocked="), "%s", text);
+  /* The other algorithm written in its place is what the next process runs. */
+  const char *name[] = {"blas", "blocked"}, *other = name[!first];
+  char field[32], forged[1100], *at;
+  snprintf(field, sizeof field, "\t%s\t", name[first]);
+  ck_assert_ptr_nonnull(at = strstr(text, field));
+  snprintf(forged, sizeof forged, "%.*s\t%s\t%s", (int)(at - text), text, other, at + strlen(field));
+  f = fopen(mm_file, "w");
+  fputs(forged, f);
+  fclose(f);
+  ck_assert_int_eq(mm_choose_in_child(0, 1, 8, 300, 200), !first);
+  /* Both transposed does not fit the blocked loops: never chosen, even forced. */
+  ck_assert_int_eq(mm_choose_in_child(1, 1, 8, 300, 200), NNC_CPU_MM_BLAS);
+  setenv("NNC_CPU_MATMUL", "blocked", 1);
+  ck_assert_int_eq(mm_choose_in_child(1, 1, 8, 301, 200), NNC_CPU_MM_BLAS);
+  ck_assert_int_eq(mm_choose_in_child(1, 0, 8, 301, 200), NNC_CPU_MM_BLOCKED);
+  setenv("NNC_CPU_MATMUL", "blas", 1);
+  ck_assert_int_eq(mm_choose_in_child(0, 0, 8, 301, 200), NNC_CPU_MM_BLAS);
+  unsetenv("NNC_CPU_MATMUL");
+  f = fopen(mm_file, "r");
+  len = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[len] = 0;
+  ck_assert_msg(lines(text) == 2, "%s", text); /* the forced choices measured nothing */
+  unlink(mm_file);
+  remove_cache();
+}
+END_TEST
+
 TCase *tcase_cpu_conv_choice(void) {
   TCase *tc = tcase_create("cpu_conv_choice");
   tcase_set_timeout(tc, 60); /* each test measures a few shapes */
   tcase_add_test(tc, test_choice_measured_and_kept);
   tcase_add_test(tc, test_choice_only_what_fits);
   tcase_add_test(tc, test_choice_overrides);
+  tcase_add_test(tc, test_matmul_choice);
   return tc;
 }

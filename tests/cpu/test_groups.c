@@ -134,6 +134,14 @@ static int matmul_bias_softmax_cols(nnc_graph *g, int32_t *m) {
   return 3;
 }
 
+/* A batch of 3 through a layer of 83: columns split, vectors off the width. */
+static int matmul_few_rows_bias_relu(nnc_graph *g, int32_t *m) {
+  m[0] = matmul_anchor(g, "f32[3,300]", "f32[300,83]");
+  m[1] = then(g, NNC_OP_BIAS_ADD, m[0], "f32[83]");
+  m[2] = then(g, NNC_OP_RELU, m[1], NULL);
+  return 3;
+}
+
 static int matmul_rank3_tanh(nnc_graph *g, int32_t *m) {
   m[0] = matmul_anchor(g, "f32[4,17,33]", "f32[33,20]");
   m[1] = then(g, NNC_OP_TANH, m[0], NULL);
@@ -313,6 +321,7 @@ static const group_case cases[] = {
     {"matmul+bias_add+sigmoid by columns", matmul_bias_sigmoid, 1, 0},
     {"matmul+bias_add+softmax by columns", matmul_bias_softmax_cols, 1, 0},
     {"matmul rank 3+tanh", matmul_rank3_tanh, 1, 0},
+    {"matmul+bias_add+relu, 3 rows", matmul_few_rows_bias_relu, 1, 0},
     {"conv2d+bias_add+scale_shift+relu", conv_bias_bn_relu, 1, 0},
     {"Winograd conv2d+bias_add+scale_shift+relu", winograd_bias_bn_relu, 1, 0},
     {"matmul+scale_shift+tanh", matmul_bn_tanh, 1, 0},
@@ -419,6 +428,20 @@ START_TEST(test_conv_groups_by_algorithm) {
 }
 END_TEST
 
+/* The matmul groups with each matmul algorithm, split by rows and by
+ * columns (the epilogue inside each part, or after on whole rows), with
+ * few rows against a large operand. */
+static const char *const matmul_algos[] = {"blas", "blocked"};
+
+START_TEST(test_matmul_groups_by_algorithm) {
+  const group_case *c = &cases[_i % NCASES];
+  if (!strstr(c->what, "matmul")) return;
+  setenv("NNC_CPU_MATMUL", matmul_algos[_i / NCASES], 1);
+  check_group(c, 1);
+  unsetenv("NNC_CPU_MATMUL");
+}
+END_TEST
+
 /* Two fused groups in a row, and re-batching keeps them (the model's path). */
 START_TEST(test_groups_survive_rebatching) {
   nnc_graph *g = nnc_graph_new();
@@ -463,6 +486,8 @@ TCase *tcase_cpu_groups(void) {
   tcase_set_timeout(tc, 60); /* Check's 4 s default fails single cases on a busy shared machine */
   tcase_add_loop_test(tc, test_group_agrees, 0, 2 * NCASES);
   tcase_add_loop_test(tc, test_conv_groups_by_algorithm, 0, (int)(sizeof conv_algos / sizeof conv_algos[0]) * NCASES);
+  tcase_add_loop_test(tc, test_matmul_groups_by_algorithm, 0,
+                      (int)(sizeof matmul_algos / sizeof matmul_algos[0]) * NCASES);
   tcase_add_test(tc, test_groups_survive_rebatching);
   tcase_add_loop_test(tc, test_every_activation_fuses, 0, NNC_OP_COUNT);
   return tc;

@@ -50,6 +50,16 @@ static const op_case cases[] = {
     {"matmul trans_b", NNC_OP_MATMUL, {.trans_b = 1}, 2, {"f32[20,40]", "f32[300,40]"}, 0, 0, 0},
     {"matmul both", NNC_OP_MATMUL, {.trans_a = 1, .trans_b = 1}, 2, {"f32[45,67]", "f32[70,45]"}, 0, 0, 0},
     {"matmul rank 3", NNC_OP_MATMUL, NONE, 2, {"f32[4,17,33]", "f32[33,20]"}, 0, 0, 0},
+    /* Few rows against a large operand (a batch through a Dense layer and
+     * its gradients), sizes off the vector width, k in several slabs. */
+    {"matmul one row", NNC_OP_MATMUL, NONE, 2, {"f32[1,37]", "f32[37,83]"}, 0, 0, 0},
+    {"matmul 33 rows, long k", NNC_OP_MATMUL, NONE, 2, {"f32[33,1001]", "f32[1001,150]"}, 0, 0, 0},
+    {"matmul 5 rows, wide", NNC_OP_MATMUL, NONE, 2, {"f32[5,300]", "f32[300,1000]"}, 0, 0, 0},
+    {"matmul 3 rows trans_b", NNC_OP_MATMUL, {.trans_b = 1}, 2, {"f32[3,70]", "f32[131,70]"}, 0, 0, 0},
+    {"matmul 33 rows trans_b", NNC_OP_MATMUL, {.trans_b = 1}, 2, {"f32[33,163]", "f32[301,163]"}, 0, 0, 0},
+    {"matmul trans_b short k", NNC_OP_MATMUL, {.trans_b = 1}, 2, {"f32[33,10]", "f32[37,10]"}, 0, 0, 0},
+    {"matmul trans_a k of a batch", NNC_OP_MATMUL, {.trans_a = 1}, 2, {"f32[33,203]", "f32[33,77]"}, 0, 0, 0},
+    {"matmul trans_a one row", NNC_OP_MATMUL, {.trans_a = 1}, 2, {"f32[3,1]", "f32[3,300]"}, 0, 0, 0},
 
     {"bias_add", NNC_OP_BIAS_ADD, NONE, 2, {"f32[6000,37]", "f32[37]"}, 0, 0, 0},
     {"bias_add rank 4", NNC_OP_BIAS_ADD, NONE, 2, {"f32[3,5,7,9]", "f32[9]"}, 0, 0, 0},
@@ -365,6 +375,23 @@ START_TEST(test_conv_zero_windows_stay_zero) {
 }
 END_TEST
 
+/* Every matmul algorithm on every matmul case (BLAS where it does not
+ * fit), with 1 and 3 threads. _i: the algorithm, then the thread count. */
+static const char *const matmul_algos[] = {"blas", "blocked"};
+
+START_TEST(test_matmul_algorithms) {
+  char *saved = getenv("NNC_CPU_THREADS") ? strdup(getenv("NNC_CPU_THREADS")) : NULL;
+  setenv("NNC_CPU_MATMUL", matmul_algos[_i / 2], 1);
+  setenv("NNC_CPU_THREADS", _i % 2 ? "3" : "1", 1);
+  for (int i = 0; i < NCASES; i++)
+    if (cases[i].op == NNC_OP_MATMUL) check_case(&cases[i]);
+  unsetenv("NNC_CPU_MATMUL");
+  if (saved) setenv("NNC_CPU_THREADS", saved, 1);
+  else unsetenv("NNC_CPU_THREADS");
+  free(saved);
+}
+END_TEST
+
 /* A shape left symbolic is refused before any buffer is sized, on both. */
 START_TEST(test_symbolic_shape) {
   nnc_graph *g = nnc_graph_new();
@@ -428,5 +455,6 @@ TCase *tcase_cpu_threads(void) {
   tcase_add_loop_test(tc, test_ops_with_threads, 0, (int)(sizeof thread_counts / sizeof thread_counts[0]));
   tcase_add_loop_test(tc, test_conv_algorithms, 0, 2 * (int)(sizeof conv_algos / sizeof conv_algos[0]));
   tcase_add_loop_test(tc, test_conv_zero_windows_stay_zero, 0, (int)(sizeof conv_algos / sizeof conv_algos[0]));
+  tcase_add_loop_test(tc, test_matmul_algorithms, 0, 2 * (int)(sizeof matmul_algos / sizeof matmul_algos[0]));
   return tc;
 }
