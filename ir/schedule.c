@@ -15,7 +15,7 @@ void nnc_graph_set_schedule(nnc_graph *g, const nnc_kernel *kernels, int count) 
   g->offsets = NULL;
   g->kernels = malloc(sizeof *kernels * (size_t)(count ? count : 1));
   if (!g->kernels) nnc_out_of_memory("the schedule");
-  memcpy(g->kernels, kernels, sizeof *kernels * (size_t)count);
+  if (count) memcpy(g->kernels, kernels, sizeof *kernels * (size_t)count); /* an empty schedule block has no array */
   g->nkernels = count;
   g->scheduled_for = NULL;
 }
