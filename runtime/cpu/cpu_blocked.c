@@ -19,8 +19,6 @@
 #include "runtime/cpu/cpu.h"
 #include "runtime/cpu/cpu_vec.h"
 
-#define MAX_NV 4
-#define MAX_R 12
 /* Steps of k per slab, and columns per group: B's panel of SLAB x GROUP
  * floats (256 KB) stays in L2, with room for A and C. The slabs start at
  * fixed multiples of k, so how the columns are split between threads
@@ -81,9 +79,6 @@ static inline __attribute__((always_inline)) void axpy_block(const axpy_args *p,
 }
 
 /* One function per block size, so the accumulators are named registers. */
-#define R_LIST(X, NV) X(NV, 1) X(NV, 2) X(NV, 3) X(NV, 4) X(NV, 5) X(NV, 6) X(NV, 7) X(NV, 8) \
-  X(NV, 9) X(NV, 10) X(NV, 11) X(NV, 12)
-#define NV_LIST(X) R_LIST(X, 1) R_LIST(X, 2) R_LIST(X, 3) R_LIST(X, 4)
 #define DEFINE(NV, R) \
   static void axpy_##NV##_##R(const axpy_args *p) { axpy_block(p, NV, R); }
 NV_LIST(DEFINE)
@@ -107,7 +102,7 @@ static void axpy_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t a
                       const float *b, int64_t ldb, float *c, int64_t ldc, int transposed) {
   int64_t vectors = blocks_of(n, VW);
   int nv = (int)blocks_of(vectors, blocks_of(vectors, MAX_NV)); /* per strip, spread evenly */
-  int max_r = MAX_ACC / nv < MAX_R ? MAX_ACC / nv : MAX_R;
+  int max_r = max_rows(nv);
   int64_t rows = blocks_of(m, max_r), group = GROUP / (nv * VW) * (nv * VW);
   for (int64_t g0 = 0; g0 < n; g0 += group) {
     int64_t g1 = n - g0 < group ? n : g0 + group;

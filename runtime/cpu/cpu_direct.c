@@ -30,11 +30,6 @@
 #include "runtime/cpu/cpu.h"
 #include "runtime/cpu/cpu_vec.h"
 
-#define MAX_NV 4  /* output-channel vectors per block */
-#define MAX_R 12  /* pixels (forward) or taps (kernel gradient) per block */
-
-/* Accumulators a block may hold for nv vectors of output channels. */
-static int max_r(int nv) { return MAX_ACC / nv < MAX_R ? MAX_ACC / nv : MAX_R; }
 
 /* ---- the correlation ------------------------------------------------------------- */
 
@@ -230,9 +225,6 @@ static inline __attribute__((always_inline)) void grad_block(const grad_args *g,
 }
 
 /* One function per (NV, R), so the accumulators are named registers. */
-#define R_LIST(X, NV) X(NV, 1) X(NV, 2) X(NV, 3) X(NV, 4) X(NV, 5) X(NV, 6) X(NV, 7) X(NV, 8) \
-  X(NV, 9) X(NV, 10) X(NV, 11) X(NV, 12)
-#define NV_LIST(X) R_LIST(X, 1) R_LIST(X, 2) R_LIST(X, 3) R_LIST(X, 4)
 #define DEFINE(NV, R)                                                                 \
   static void forward_##NV##_##R(const block_args *b) { forward_block(b, NV, R); }     \
   static void grad_##NV##_##R(const grad_args *g) { grad_block(g, NV, R); }
@@ -296,7 +288,7 @@ static void forward_row(const direct_task *t, const float *band, int64_t n, int6
   int nv_max = nv_of(q);
   for (int64_t k = 0; k < q->oc; k += nv_max * VW) {
     int nv = (q->oc - k + VW - 1) / VW < nv_max ? (int)((q->oc - k + VW - 1) / VW) : nv_max;
-    int64_t blocks = (q->ow + max_r(nv) - 1) / max_r(nv), ox = 0;
+    int64_t blocks = (q->ow + max_rows(nv) - 1) / max_rows(nv), ox = 0;
     for (int64_t b = 0; b < blocks; b++) {
       int r = (int)((q->ow - ox) / (blocks - b));
       int64_t at = ((n * q->oh + oy) * q->ow + ox) * q->oc + k;
@@ -350,7 +342,7 @@ static void grad_parts(void *ctx, int64_t p0, int64_t p1, int thread) {
       }
       for (int64_t k = 0; k < q->oc; k += nv_max * VW) {
         int nv = (q->oc - k + VW - 1) / VW < nv_max ? (int)((q->oc - k + VW - 1) / VW) : nv_max;
-        int64_t blocks = (taps + max_r(nv) - 1) / max_r(nv), tap = 0;
+        int64_t blocks = (taps + max_rows(nv) - 1) / max_rows(nv), tap = 0;
         for (int64_t b = 0; b < blocks; b++) {
           int r = (int)((taps - tap) / (blocks - b));
           for (int i = 0; i < r; i++) { /* tap (ki, kj, c) reads V at (ki, kj) from the pixel */

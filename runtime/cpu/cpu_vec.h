@@ -28,6 +28,18 @@
 #else
 #define MAX_ACC 12 /* of 16 */
 #endif
+/* A block is R rows (pixels, taps) x NV vectors of columns, R <= MAX_R and
+ * NV <= MAX_NV; NV_LIST(X) calls X(NV, R) for every block size, so a kernel
+ * can instantiate one function per size and keep its accumulators in named
+ * registers. */
+#define MAX_NV 4
+#define MAX_R 12
+#define R_LIST(X, NV) X(NV, 1) X(NV, 2) X(NV, 3) X(NV, 4) X(NV, 5) X(NV, 6) X(NV, 7) X(NV, 8) \
+  X(NV, 9) X(NV, 10) X(NV, 11) X(NV, 12)
+#define NV_LIST(X) R_LIST(X, 1) R_LIST(X, 2) R_LIST(X, 3) R_LIST(X, 4)
+
+/* The most rows a block of nv vectors may hold. */
+static inline int max_rows(int nv) { return MAX_ACC / nv < MAX_R ? MAX_ACC / nv : MAX_R; }
 
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
