@@ -32,6 +32,7 @@ end
 -- A value as a message shows it: a string quoted and called one, so that
 -- "32" given where 32 goes is told apart from the number.
 local function show(v)
+  if v == core.json_null then return "null" end
   if type(v) == "string" then return string.format("string %q", v) end
   if type(v) == "table" or type(v) == "function" then return "a " .. type(v) end
   return tostring(v)
@@ -135,14 +136,28 @@ local function check_activation(v)
   return v
 end
 
+-- The options each initializer takes, as Keras names them; the others take none.
+local initializer_options = { random_normal = { mean = true, stddev = true },
+  random_uniform = { minval = true, maxval = true }, constant = { value = true } }
+
 -- An initializer is a name or a table {"random_normal", mean=, stddev=}.
 local function check_initializer(v)
   local spec = type(v) == "table" and v or { v }
   local kind = spec[1] or spec.kind
   check_choice("initializer", kind, initializer_names)
+  local takes = initializer_options[kind] or {}
   local out = { kind = kind }
-  for k, x in pairs(spec) do if k ~= 1 then out[k] = x end end
-  out.kind = kind
+  for k, x in pairs(spec) do
+    if k ~= 1 and k ~= "kind" then
+      if not takes[k] then
+        local names = sorted_keys(takes)
+        fail("initializer '%s' has no option '%s' (it takes %s)", kind, tostring(k),
+          #names > 0 and table.concat(names, ", ") or "none")
+      end
+      if type(x) ~= "number" then fail("initializer '%s': %s must be a number, got %s", kind, k, show(x)) end
+      out[k] = x
+    end
+  end
   return out
 end
 

@@ -1,0 +1,1 @@
+local d = nn.Dense { 3, kernel_initializer = { "random_normal", stddev = "0.1" } } --!
